@@ -1,0 +1,105 @@
+"""minae: a from-scratch deep-learning library for the autoencoders lecture.
+
+``import minae`` gives the tensor and autodiff core (PyTorch's names);
+``minae.nn``, ``minae.optim``, ``minae.data`` and ``minae.models`` build on it.
+"""
+
+__version__ = "0.1.0"
+
+from . import cuda
+from .autograd import (
+    AnomalyError,
+    Function,
+    Tensor,
+    detect_anomaly,
+    enable_grad,
+    grad,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from .backend import (
+    Device,
+    bool_,
+    float32,
+    float64,
+    get_default_dtype,
+    int32,
+    int64,
+    set_default_device,
+    set_default_dtype,
+    uint8,
+)
+from .backend import default_device as get_default_device
+from .backend import device
+from .creation import (
+    arange,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    manual_seed,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    randperm,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .ops import (
+    abs,
+    add,
+    argmax,
+    argmin,
+    broadcast_to,
+    cast,
+    cat,
+    clamp,
+    clone,
+    cos,
+    div,
+    exp,
+    expand,
+    flatten,
+    getitem,
+    leaky_relu,
+    log,
+    logsumexp,
+    matmul,
+    max,
+    maximum,
+    mean,
+    min,
+    minimum,
+    mul,
+    neg,
+    permute,
+    pow,
+    relu,
+    reshape,
+    sigmoid,
+    sign,
+    sin,
+    softplus,
+    sqrt,
+    squeeze,
+    stack,
+    sub,
+    sum,
+    sum_to,
+    tanh,
+    transpose,
+    unsqueeze,
+    var,
+    view,
+    where,
+)
+
+clip = clamp

@@ -1,0 +1,387 @@
+"""The one place that knows about NumPy and CuPy.
+
+Every other module asks this one for the array module of a tensor or a device
+(``xp = get_array_module(x)``), for transfers between devices, for dtypes and
+for random numbers. Nothing else in minae imports numpy or cupy; host-side
+code (file readers, checkpoints) uses the ``np`` re-exported here.
+"""
+
+from __future__ import annotations
+
+import os
+import numbers
+
+import numpy as np
+
+try:  # CuPy is optional: `pip install "minae[cuda]"`
+    import cupy as _cupy
+except Exception:  # ImportError, or a CuPy that cannot find its CUDA libraries
+    _cupy = None
+
+__all__ = [
+    "np",
+    "Device",
+    "device",
+    "get_array_module",
+    "array_device",
+    "cuda_available",
+    "float32",
+    "float64",
+    "int64",
+    "bool_",
+]
+
+float32 = np.dtype("float32")
+float64 = np.dtype("float64")
+int64 = np.dtype("int64")
+int32 = np.dtype("int32")
+uint8 = np.dtype("uint8")
+bool_ = np.dtype("bool")
+
+_default_dtype = float32
+
+
+# ---------------------------------------------------------------- devices ---
+class Device:
+    """A place where arrays live: ``cpu`` (NumPy) or ``cuda:N`` (CuPy on GPU N)."""
+
+    __slots__ = ("type", "index")
+
+    def __init__(self, type: str, index: int | None = None):
+        self.type = type
+        self.index = index
+
+    @property
+    def xp(self):
+        """The array module that holds this device's arrays."""
+        return np if self.type == "cpu" else _cupy
+
+    def __str__(self):
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    def __repr__(self):
+        if self.index is None:
+            return f"device(type='{self.type}')"
+        return f"device(type='{self.type}', index={self.index})"
+
+    def __eq__(self, other):
+        if isinstance(other, str):
+            other = device(other)
+        return isinstance(other, Device) and (self.type, self.index) == (other.type, other.index)
+
+    def __hash__(self):
+        return hash((self.type, self.index))
+
+
+CPU = Device("cpu")
+
+
+def cuda_available() -> bool:
+    """True when CuPy is installed and sees at least one GPU."""
+    if _cupy is None:
+        return False
+    try:
+        return _cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        return False
+
+
+def cuda_device_count() -> int:
+    return _cupy.cuda.runtime.getDeviceCount() if cuda_available() else 0
+
+
+def _require_cuda(index: int) -> None:
+    if _cupy is None:
+        raise RuntimeError(
+            "CUDA was asked for, but CuPy is not installed. Install the CUDA extra that matches "
+            'your CUDA toolkit: pip install "minae[cuda]" (CUDA 12) or "minae[cuda13]" (CUDA 13).'
+        )
+    n = cuda_device_count()
+    if n == 0:
+        raise RuntimeError("CUDA was asked for, but CuPy finds no GPU on this machine (no CUDA device found).")
+    if index >= n:
+        raise RuntimeError(f"cuda:{index} was asked for, but this machine has {n} GPU(s) (cuda:0 … cuda:{n - 1}).")
+
+
+def device(spec=None) -> Device:
+    """Parse ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or a Device; None means the default device.
+
+    Asking for CUDA where it cannot run raises at once, saying how to fix it.
+    """
+    if spec is None:
+        return default_device()
+    if isinstance(spec, Device):
+        if spec.type == "cuda":
+            _require_cuda(spec.index)
+        return spec
+    if not isinstance(spec, str):
+        raise TypeError(f"device must be a string such as 'cpu' or 'cuda:0', got {type(spec).__name__}")
+    name = spec.strip().lower()
+    if name == "cpu":
+        return CPU
+    if name == "cuda" or name.startswith("cuda:"):
+        index_text = name[5:] if name.startswith("cuda:") else "0"
+        if not index_text.isdigit():
+            raise ValueError(f"invalid device {spec!r}: expected 'cuda' or 'cuda:N'")
+        index = int(index_text)
+        _require_cuda(index)
+        return Device("cuda", index)
+    raise ValueError(f"invalid device {spec!r}: expected 'cpu', 'cuda' or 'cuda:N'")
+
+
+_default_device: Device | None = None
+
+
+def default_device() -> Device:
+    """The device new tensors go to: set_default_device(), else $MINAE_DEVICE, else cpu."""
+    global _default_device
+    if _default_device is None:
+        _default_device = device(os.environ.get("MINAE_DEVICE", "cpu"))
+    return _default_device
+
+
+def set_default_device(spec) -> None:
+    global _default_device
+    _default_device = device(spec)
+
+
+# ------------------------------------------------------------------- arrays ---
+def is_array(x) -> bool:
+    """True for a NumPy or CuPy ndarray."""
+    return isinstance(x, np.ndarray) or (_cupy is not None and isinstance(x, _cupy.ndarray))
+
+
+def get_array_module(x):
+    """numpy or cupy, whichever holds ``x`` (numpy for anything that is not a CuPy array)."""
+    if _cupy is not None and isinstance(x, _cupy.ndarray):
+        return _cupy
+    return np
+
+
+def array_device(x) -> Device:
+    """The Device an array lives on."""
+    if _cupy is not None and isinstance(x, _cupy.ndarray):
+        return Device("cuda", x.device.id)
+    return CPU
+
+
+def to_device(x, dev: Device):
+    """Move an array to ``dev`` (a no-op when it is already there)."""
+    if dev.type == "cpu":
+        if _cupy is not None and isinstance(x, _cupy.ndarray):
+            return _cupy.asnumpy(x)
+        return x
+    if isinstance(x, _cupy.ndarray) and x.device.id == dev.index:
+        return x
+    with _cupy.cuda.Device(dev.index):
+        return _cupy.asarray(x)
+
+
+def to_numpy(x):
+    """A host (NumPy) copy-or-view of an array from any device."""
+    if _cupy is not None and isinstance(x, _cupy.ndarray):
+        return _cupy.asnumpy(x)
+    return np.asarray(x)
+
+
+def as_dtype(dtype) -> np.dtype:
+    """Accept minae.float32, a NumPy dtype, a Python type or a name like "float64"."""
+    if dtype is None:
+        return _default_dtype
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"unknown dtype {dtype!r}: use minae.float32, minae.float64 or a NumPy dtype name") from None
+
+
+def get_default_dtype() -> np.dtype:
+    return _default_dtype
+
+
+def set_default_dtype(dtype) -> None:
+    """The floating dtype of new tensors made from Python floats (float32 unless changed)."""
+    global _default_dtype
+    dt = as_dtype(dtype)
+    if dt.kind != "f":
+        raise TypeError(f"the default dtype must be a floating dtype, got {dt}")
+    _default_dtype = dt
+
+
+def as_array(data, dtype=None, dev: Device | None = None):
+    """Make an array on ``dev`` from nested lists, scalars or an array of either device.
+
+    Python floats become the default float dtype (float32), as in PyTorch; integer
+    and boolean data keep their kind unless ``dtype`` says otherwise.
+    """
+    dev = default_device() if dev is None else dev
+    if isinstance(data, np.generic):  # a NumPy scalar keeps its dtype
+        data = np.asarray(data)
+    if is_array(data):
+        arr = to_device(data, dev)
+        if dtype is not None:
+            arr = arr.astype(as_dtype(dtype), copy=False)
+        return arr
+    if dtype is None:
+        probe = np.asarray(data)
+        if probe.dtype.kind == "f":
+            dtype = _default_dtype
+        elif probe.dtype.kind in "iu" and probe.dtype != uint8:
+            dtype = int64
+        elif probe.dtype.kind == "O":
+            raise TypeError(f"cannot make a tensor from {type(data).__name__} data with ragged or mixed elements")
+        else:
+            dtype = probe.dtype
+        arr = probe.astype(dtype, copy=False)
+    else:
+        arr = np.asarray(data, dtype=as_dtype(dtype))
+    if dev.type == "cpu":
+        return arr
+    return to_device(arr, dev)
+
+
+def is_scalar(x) -> bool:
+    """Python or NumPy number (bool included): a weakly typed constant in an op."""
+    return isinstance(x, numbers.Number)
+
+
+def as_weak_scalar(x):
+    """NumPy scalars (np.float64(2.0)) would upcast float32 arrays; plain Python numbers do not."""
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
+
+
+def index_to(index, xp):
+    """Move the arrays inside an indexing key to the array module of the indexed array."""
+    if isinstance(index, tuple):
+        return tuple(index_to(i, xp) for i in index)
+    if is_array(index) and get_array_module(index) is not xp:
+        return xp.asarray(index) if xp is np else xp.asarray(to_numpy(index))
+    if isinstance(index, list):
+        return xp.asarray(index)
+    return index
+
+
+def blas_info() -> str:
+    """A one-line description of the BLAS NumPy uses and its thread count, when known."""
+    try:
+        from threadpoolctl import threadpool_info
+
+        pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
+        if pools:
+            p = pools[0]
+            return f"{p.get('internal_api')} {p.get('version')} ({p.get('num_threads')} threads)"
+    except Exception:
+        pass
+    try:
+        cfg = np.show_config(mode="dicts")
+        blas = cfg["Build Dependencies"]["blas"]
+        return f"{blas.get('name')} {blas.get('version')}"
+    except Exception:
+        return "unknown"
+
+
+# --------------------------------------------------------------- randomness ---
+class _RandomState:
+    """One generator per device, all seeded by manual_seed.
+
+    CPU: NumPy's PCG64 Generator. CUDA: CuPy's RandomState (per GPU). The same
+    seed gives the same numbers on the same device (not across devices).
+    """
+
+    def __init__(self, seed=None):
+        self.seed(seed)
+
+    def seed(self, seed):
+        self.initial_seed = seed
+        self.cpu = np.random.Generator(np.random.PCG64(seed))
+        self.gpus = {}
+
+    def generator(self, dev: Device):
+        if dev.type == "cpu":
+            return self.cpu
+        gen = self.gpus.get(dev.index)
+        if gen is None:
+            with _cupy.cuda.Device(dev.index):
+                seed = self.initial_seed if self.initial_seed is not None else int(self.cpu.integers(2**63))
+                gen = _cupy.random.RandomState(seed + dev.index)
+            self.gpus[dev.index] = gen
+        return gen
+
+
+_rng = _RandomState(None)
+
+
+def manual_seed(seed: int) -> None:
+    """Seed every device's generator (and those created later)."""
+    if not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    _rng.seed(int(seed))
+
+
+def get_rng_state() -> dict:
+    """The CPU generator's state as plain JSON-able data (for checkpoints)."""
+    return {"initial_seed": _rng.initial_seed, "cpu": _rng.cpu.bit_generator.state}
+
+
+def set_rng_state(state: dict) -> None:
+    _rng.seed(state.get("initial_seed"))
+    _rng.cpu.bit_generator.state = state["cpu"]
+
+
+def random_uniform(shape, dtype, dev: Device, low=0.0, high=1.0):
+    """U(low, high) samples of ``shape`` on ``dev``."""
+    gen = _rng.generator(dev)
+    if dev.type == "cpu":
+        if dtype in (float32, float64):
+            out = gen.random(shape, dtype=dtype)
+        else:
+            out = gen.random(shape).astype(dtype)
+    else:
+        with _cupy.cuda.Device(dev.index):
+            out = gen.random_sample(shape, dtype=dtype)
+    if low != 0.0 or high != 1.0:
+        out *= high - low
+        out += low
+    return out
+
+
+def random_normal(shape, dtype, dev: Device, mean=0.0, std=1.0):
+    """N(mean, std²) samples of ``shape`` on ``dev``."""
+    gen = _rng.generator(dev)
+    if dev.type == "cpu":
+        out = gen.standard_normal(shape, dtype=dtype if dtype in (float32, float64) else float64).astype(dtype, copy=False)
+    else:
+        with _cupy.cuda.Device(dev.index):
+            out = gen.standard_normal(shape, dtype=dtype)
+    if std != 1.0:
+        out *= std
+    if mean != 0.0:
+        out += mean
+    return out
+
+
+def random_integers(low, high, shape, dev: Device):
+    """Integers in [low, high) of ``shape`` (int64) on ``dev``."""
+    gen = _rng.generator(dev)
+    if dev.type == "cpu":
+        return gen.integers(low, high, size=shape, dtype=np.int64)
+    with _cupy.cuda.Device(dev.index):
+        return gen.randint(low, high, size=shape, dtype=_cupy.int64)
+
+
+def random_permutation(n: int, dev: Device):
+    """A random permutation of 0 … n-1 (int64) on ``dev``."""
+    gen = _rng.generator(dev)
+    if dev.type == "cpu":
+        return gen.permutation(n)
+    with _cupy.cuda.Device(dev.index):
+        return gen.permutation(n)
+
+
+def synchronize(dev: Device | None = None) -> None:
+    """Wait for queued GPU work (for honest timings); a no-op on the CPU."""
+    dev = default_device() if dev is None else dev
+    if dev.type == "cuda":
+        with _cupy.cuda.Device(dev.index):
+            _cupy.cuda.Stream.null.synchronize()

@@ -1,0 +1,953 @@
+"""The primitive differentiable operations, one short class each.
+
+``forward`` computes on raw arrays with ``xp = get_array_module(x)`` (NumPy or
+CuPy). ``backward`` receives ∂L/∂y and returns ∂L/∂x for each input, written
+with the functions of this module, which work on raw arrays and on tensors
+alike: plain arrays during an ordinary backward, tensors (a new graph) under
+``create_graph=True``. Gradients are only computed for inputs that need them
+(``self.needs_grad``). Masks and constants come from the input's array module.
+
+Each lowercase function at the bottom of a section is the public way in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import namedtuple
+
+from . import backend
+from .autograd import Function, GradMode, Tensor
+from .backend import get_array_module, index_to
+
+__all__ = [
+    "add", "sub", "mul", "div", "neg", "pow", "matmul",
+    "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "leaky_relu", "softplus", "sin", "cos",
+    "clamp", "maximum", "minimum", "where", "sign",
+    "sum", "mean", "var", "max", "min", "logsumexp", "argmax", "argmin",
+    "reshape", "view", "flatten", "transpose", "permute", "unsqueeze", "squeeze", "expand", "broadcast_to",
+    "sum_to", "cat", "stack", "getitem", "to_copy", "clone",
+]  # fmt: skip
+
+
+def _raw(x):
+    """The array behind a tensor (masks and shapes need no graph)."""
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _norm_dim(dim, ndim):
+    """PyTorch's ``dim`` (int, tuple or None; negative counts from the end) as NumPy's ``axis``."""
+    if dim is None:
+        return None
+    if isinstance(dim, (tuple, list)):
+        return tuple(d % ndim if ndim else d for d in dim)
+    if ndim == 0 and dim in (0, -1):
+        return None
+    if not -ndim <= dim < ndim:
+        raise IndexError(f"dim {dim} is out of range for a tensor with {ndim} dimension(s)")
+    return dim % ndim
+
+
+# ------------------------------------------------------- broadcasting helpers ---
+class SumTo(Function):
+    """Sum the broadcast axes away so that the result has ``shape`` (the adjoint of broadcasting)."""
+
+    __slots__ = ("shape", "in_shape")
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        lead = x.ndim - len(self.shape)
+        axes = tuple(range(lead)) + tuple(
+            lead + i for i, n in enumerate(self.shape) if n == 1 and x.shape[lead + i] != 1
+        )
+        y = x.sum(axis=axes, keepdims=True) if axes else x
+        return y.reshape(self.shape) if lead else y
+
+    def backward(self, gy):
+        return broadcast_to(gy, self.in_shape)
+
+
+class BroadcastTo(Function):
+    __slots__ = ("shape", "in_shape")
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        return get_array_module(x).broadcast_to(x, self.shape)
+
+    def backward(self, gy):
+        return sum_to(gy, self.in_shape)
+
+
+def sum_to(x, shape):
+    """Reduce ``x`` to ``shape`` by summing the axes that broadcasting stretched."""
+    if tuple(x.shape) == tuple(shape):
+        return x
+    return SumTo(shape)(x)
+
+
+def broadcast_to(x, shape):
+    """``x`` repeated along new or size-1 axes to ``shape`` (NumPy's rules; a view, no copy)."""
+    shape = tuple(shape)
+    if tuple(x.shape) == shape:
+        return x
+    return BroadcastTo(shape)(x)
+
+
+def expand(x, *sizes):
+    """PyTorch's ``expand``: like broadcast_to, with -1 meaning "keep this size"."""
+    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+        sizes = tuple(sizes[0])
+    lead = len(sizes) - x.ndim
+    shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
+    return broadcast_to(x, shape)
+
+
+# ---------------------------------------------------------------- arithmetic ---
+class Add(Function):
+    __slots__ = ()
+
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        na, nb = self.needs_grad
+        return (sum_to(gy, a.shape) if na else None, sum_to(gy, b.shape) if nb else None)
+
+
+class Sub(Function):
+    __slots__ = ()
+
+    def forward(self, a, b):
+        return a - b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        na, nb = self.needs_grad
+        return (sum_to(gy, a.shape) if na else None, sum_to(-gy, b.shape) if nb else None)
+
+
+class Mul(Function):
+    __slots__ = ()
+
+    def forward(self, a, b):
+        return a * b
+
+    def backward(self, gy):
+        a, b = self.inputs_()
+        na, nb = self.needs_grad
+        return (sum_to(gy * b, a.shape) if na else None, sum_to(gy * a, b.shape) if nb else None)
+
+
+class Div(Function):
+    __slots__ = ()
+
+    def forward(self, a, b):
+        return a / b
+
+    def backward(self, gy):
+        a, b = self.inputs_()
+        na, nb = self.needs_grad
+        ga = gy / b
+        # ∂(a/b)/∂b = −a/b²
+        return (sum_to(ga, a.shape) if na else None, sum_to(-ga * a / b, b.shape) if nb else None)
+
+
+class Neg(Function):
+    __slots__ = ()
+
+    def forward(self, x):
+        return -x
+
+    def backward(self, gy):
+        return -gy
+
+
+class Pow(Function):
+    """a ** b: ∂/∂a = b·a^(b−1), ∂/∂b = a^b·log a."""
+
+    __slots__ = ()
+    keeps_output = True
+
+    def forward(self, a, b):
+        return a**b
+
+    def backward(self, gy):
+        a, b = self.inputs_()
+        na, nb = self.needs_grad
+        ga = gb = None
+        if na:
+            ga = sum_to(gy * b * a ** (b - 1), a.shape)
+        if nb:
+            log_a = math.log(a) if isinstance(a, (int, float)) else log(a)
+            gb = sum_to(gy * self.output_() * log_a, b.shape)
+        return ga, gb
+
+
+def _swap_last(x):
+    nd = x.ndim
+    return transpose(x, nd - 2, nd - 1)
+
+
+class MatMul(Function):
+    """y = a @ b (NumPy's matmul: 1-D, 2-D and batched with broadcasting).
+
+    ∂L/∂a = ∂L/∂y · bᵀ,  ∂L/∂b = aᵀ · ∂L/∂y (summed over broadcast batch axes).
+    """
+
+    __slots__ = ()
+
+    def forward(self, a, b):
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError("matmul needs tensors of at least one dimension (use * for scalars)")
+        return a @ b
+
+    def backward(self, gy):
+        a, b = self.inputs_()
+        na, nb = self.needs_grad
+        a2 = reshape(a, (1, a.shape[0])) if a.ndim == 1 else a
+        b2 = reshape(b, (b.shape[0], 1)) if b.ndim == 1 else b
+        gy2 = gy
+        if a.ndim == 1 or b.ndim == 1:  # put back the axes that 1-D operands dropped
+            gy2 = reshape(gy, tuple(gy.shape[:-1] if b.ndim == 1 else gy.shape) + ((1,) if b.ndim == 1 else ()))
+            if a.ndim == 1:
+                gy2 = reshape(gy2, gy2.shape[:-1] + (1, gy2.shape[-1]))
+        ga = gb = None
+        if na:
+            ga = reshape(sum_to(gy2 @ _swap_last(b2), a2.shape), a.shape)
+        if nb:
+            gb = reshape(sum_to(_swap_last(a2) @ gy2, b2.shape), b.shape)
+        return ga, gb
+
+
+def add(a, b):
+    """a + b with broadcasting."""
+    return Add()(a, b)
+
+
+def sub(a, b):
+    """a − b with broadcasting."""
+    return Sub()(a, b)
+
+
+def mul(a, b):
+    """a · b elementwise with broadcasting."""
+    return Mul()(a, b)
+
+
+def div(a, b):
+    """a / b elementwise with broadcasting."""
+    return Div()(a, b)
+
+
+def neg(x):
+    return Neg()(x)
+
+
+def pow(a, b):
+    """a ** b elementwise (either may be a number)."""
+    return Pow()(a, b)
+
+
+def matmul(a, b):
+    """The matrix product a @ b; shapes (…, n, k) @ (…, k, m) -> (…, n, m)."""
+    return MatMul()(a, b)
+
+
+# ------------------------------------------------------------------ elementwise ---
+class Exp(Function):
+    __slots__ = ()
+    keeps_output = True
+
+    def forward(self, x):
+        return get_array_module(x).exp(x)
+
+    def backward(self, gy):
+        return gy * self.output_()  # d e^x = e^x
+
+
+class Log(Function):
+    __slots__ = ()
+
+    def forward(self, x):
+        return get_array_module(x).log(x)
+
+    def backward(self, gy):
+        (x,) = self.inputs_()
+        return gy / x
+
+
+class Sqrt(Function):
+    __slots__ = ()
+    keeps_output = True
+
+    def forward(self, x):
+        return get_array_module(x).sqrt(x)
+
+    def backward(self, gy):
+        return gy / (2 * self.output_())
+
+
+class Abs(Function):
+    __slots__ = ()
+
+    def forward(self, x):
+        return get_array_module(x).abs(x)
+
+    def backward(self, gy):
+        (x,) = self.inputs
+        return gy * get_array_module(_raw(x)).sign(_raw(x))  # the subgradient 0 at 0, as PyTorch
+
+
+class Sin(Function):
+    __slots__ = ()
+
+    def forward(self, x):
+        return get_array_module(x).sin(x)
+
+    def backward(self, gy):
+        (x,) = self.inputs_()
+        return gy * cos(x)
+
+
+class Cos(Function):
+    __slots__ = ()
+
+    def forward(self, x):
+        return get_array_module(x).cos(x)
+
+    def backward(self, gy):
+        (x,) = self.inputs_()
+        return -gy * sin(x)
+
+
+class Tanh(Function):
+    __slots__ = ()
+    keeps_output = True
+
+    def forward(self, x):
+        return get_array_module(x).tanh(x)
+
+    def backward(self, gy):
+        y = self.output_()
+        return gy * (1 - y * y)  # tanh' = 1 − tanh²
+
+
+class Sigmoid(Function):
+    """σ(x) = 1 / (1 + e^(−x)), computed as ½(1 + tanh(x/2)): no overflow for any x."""
+
+    __slots__ = ()
+    keeps_output = True
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        y = xp.tanh(x * 0.5)
+        y += 1
+        y *= 0.5
+        return y
+
+    def backward(self, gy):
+        y = self.output_()
+        return gy * y * (1 - y)  # σ' = σ(1 − σ)
+
+
+class ReLU(Function):
+    __slots__ = ()
+
+    def forward(self, x):
+        return get_array_module(x).maximum(x, 0)
+
+    def backward(self, gy):
+        return gy * (_raw(self.inputs[0]) > 0)
+
+
+class LeakyReLU(Function):
+    __slots__ = ("slope",)
+
+    def __init__(self, slope):
+        self.slope = slope
+
+    def forward(self, x):
+        return get_array_module(x).where(x > 0, x, x * self.slope)
+
+    def backward(self, gy):
+        return where(_raw(self.inputs[0]) > 0, gy, gy * self.slope)
+
+
+class Softplus(Function):
+    """softplus(x) = log(1 + e^x) = max(x, 0) + log(1 + e^(−|x|)): stable for large |x|."""
+
+    __slots__ = ()
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+    def backward(self, gy):
+        (x,) = self.inputs_()
+        return gy * sigmoid(x)  # softplus' = σ
+
+
+class Clamp(Function):
+    __slots__ = ("lo", "hi")
+
+    def __init__(self, lo, hi):
+        self.lo, self.hi = lo, hi
+
+    def forward(self, x):
+        return get_array_module(x).clip(x, self.lo, self.hi)
+
+    def backward(self, gy):
+        x = _raw(self.inputs[0])
+        # the gradient passes where x is inside [lo, hi], boundaries included (as PyTorch)
+        if self.lo is None:
+            inside = x <= self.hi
+        elif self.hi is None:
+            inside = x >= self.lo
+        else:
+            inside = (x >= self.lo) & (x <= self.hi)
+        return gy * inside
+
+
+class Maximum(Function):
+    """max(a, b) elementwise; at ties each side gets half the gradient (as PyTorch)."""
+
+    __slots__ = ()
+    pick = "greater"
+
+    def forward(self, a, b):
+        xp = get_array_module(a if backend.is_array(a) else b)
+        return getattr(xp, "maximum" if self.pick == "greater" else "minimum")(a, b)
+
+    def backward(self, gy):
+        a, b = (_raw(v) for v in self.inputs)
+        xp = get_array_module(a if backend.is_array(a) else b)
+        dt = _raw(gy).dtype
+        share_a = getattr(xp, self.pick)(a, b).astype(dt) + (a == b).astype(dt) * dt.type(0.5)
+        na, nb = self.needs_grad
+        a_shape = self.inputs[0].shape if na else None
+        b_shape = self.inputs[1].shape if nb else None
+        return (sum_to(gy * share_a, a_shape) if na else None, sum_to(gy * (1 - share_a), b_shape) if nb else None)
+
+
+class Minimum(Maximum):
+    __slots__ = ()
+    pick = "less"
+
+
+class Where(Function):
+    """cond ? a : b elementwise; the gradient goes to the side that was chosen."""
+
+    __slots__ = ()
+
+    def forward(self, cond, a, b):
+        xp = get_array_module(cond)
+        return xp.where(cond, a, b)
+
+    def backward(self, gy):
+        cond, a, b = self.inputs
+        c = _raw(cond)
+        _, na, nb = self.needs_grad
+        ga = sum_to(where(c, gy, 0), a.shape) if na else None
+        gb = sum_to(where(c, 0, gy), b.shape) if nb else None
+        return None, ga, gb
+
+
+def exp(x):
+    """e^x elementwise."""
+    return Exp()(x)
+
+
+def log(x):
+    """Natural logarithm elementwise."""
+    return Log()(x)
+
+
+def sqrt(x):
+    return Sqrt()(x)
+
+
+def abs(x):
+    return Abs()(x)
+
+
+def sin(x):
+    return Sin()(x)
+
+
+def cos(x):
+    return Cos()(x)
+
+
+def tanh(x):
+    return Tanh()(x)
+
+
+def sigmoid(x):
+    """σ(x) = 1 / (1 + e^(−x))."""
+    return Sigmoid()(x)
+
+
+def relu(x):
+    """max(x, 0)."""
+    return ReLU()(x)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    """x for x > 0, negative_slope · x otherwise."""
+    return LeakyReLU(negative_slope)(x)
+
+
+def softplus(x):
+    """log(1 + e^x), stable for large |x|."""
+    return Softplus()(x)
+
+
+def clamp(x, min=None, max=None):
+    """x limited to [min, max] (either bound may be None)."""
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    return Clamp(min, max)(x)
+
+
+def maximum(a, b):
+    return Maximum()(a, b)
+
+
+def minimum(a, b):
+    return Minimum()(a, b)
+
+
+def where(cond, a, b):
+    """Elementwise ``a if cond else b`` with broadcasting; ``cond`` is a boolean tensor or array."""
+    if isinstance(cond, Tensor) and cond.dtype != backend.bool_:
+        raise TypeError(f"where: the condition must be a boolean tensor, got dtype {cond.dtype}")
+    return Where()(cond, a, b)
+
+
+# --------------------------------------------------------- not differentiable ---
+class Elementwise(Function):
+    """A NumPy/CuPy function with no gradient: comparisons, logic, sign, argmax."""
+
+    __slots__ = ("fn", "kwargs")
+    differentiable = False
+
+    def __init__(self, fn, **kwargs):
+        self.fn, self.kwargs = fn, kwargs
+
+    def forward(self, *arrays):
+        xp = get_array_module(next((a for a in arrays if backend.is_array(a)), None))
+        return getattr(xp, self.fn)(*arrays, **self.kwargs)
+
+
+def sign(x):
+    """−1, 0 or +1 elementwise (no gradient)."""
+    return Elementwise("sign")(x)
+
+
+def argmax(x, dim=None, keepdim=False):
+    """Index of the largest value (along ``dim``, or of the flattened tensor)."""
+    return Elementwise("argmax", axis=_norm_dim(dim, x.ndim), keepdims=keepdim)(x)
+
+
+def argmin(x, dim=None, keepdim=False):
+    return Elementwise("argmin", axis=_norm_dim(dim, x.ndim), keepdims=keepdim)(x)
+
+
+# ----------------------------------------------------------------- reductions ---
+class Sum(Function):
+    __slots__ = ("axis", "keepdims", "in_shape")
+
+    def __init__(self, axis, keepdims):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        return x.sum(axis=self.axis, keepdims=self.keepdims)
+
+    def _expand_back(self, gy):
+        """∂L/∂y reshaped with the reduced axes kept (size 1) and broadcast to the input's shape."""
+        if not self.keepdims and self.axis is not None:
+            gy = reshape(gy, _kept_shape(self.in_shape, self.axis))
+        return broadcast_to(gy, self.in_shape)
+
+    def backward(self, gy):
+        return self._expand_back(gy)
+
+
+def _kept_shape(shape, axis):
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def _count(shape, axis):
+    if axis is None:
+        return math.prod(shape)
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    return math.prod(shape[a] for a in axes)
+
+
+class Mean(Sum):
+    __slots__ = ()
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        return x.mean(axis=self.axis, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        return self._expand_back(gy) / _count(self.in_shape, self.axis)
+
+
+class Max(Sum):
+    """The largest value along an axis; the gradient is shared among the elements that attain it."""
+
+    __slots__ = ()
+    keeps_output = True
+    reduce = "max"
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        if x.size == 0:
+            raise ValueError(f"{self.reduce}() of an empty tensor")
+        return getattr(x, self.reduce)(axis=self.axis, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        (x,) = self.inputs
+        y = _raw(self.output_())
+        if not self.keepdims and self.axis is not None:
+            y = y.reshape(_kept_shape(self.in_shape, self.axis))
+        hit = (_raw(x) == y).astype(_raw(gy).dtype)
+        hit /= hit.sum(axis=self.axis, keepdims=True)
+        return self._expand_back(gy) * hit
+
+
+class Min(Max):
+    __slots__ = ()
+    reduce = "min"
+
+
+class LogSumExp(Sum):
+    """y = log Σ exp(x) along an axis, as m + log Σ exp(x − m) with m = max x (no overflow).
+
+    ∂y/∂x = exp(x − y), the softmax.
+    """
+
+    __slots__ = ()
+    keeps_output = True
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        self.in_shape = x.shape
+        m = x.max(axis=self.axis, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)  # all −inf rows give −inf, not NaN
+        y = xp.log(xp.exp(x - m).sum(axis=self.axis, keepdims=True)) + m
+        if not self.keepdims:
+            y = y.reshape(tuple(n for i, n in enumerate(y.shape) if i not in _axes(self.axis, x.ndim)))
+        return y
+
+    def backward(self, gy):
+        (x,) = self.inputs_()
+        y = self.output_()
+        if not self.keepdims and self.axis is not None:
+            y = reshape(y, _kept_shape(self.in_shape, self.axis))
+        return self._expand_back(gy) * exp(x - y)
+
+
+def _axes(axis, ndim):
+    if axis is None:
+        return tuple(range(ndim))
+    return axis if isinstance(axis, tuple) else (axis,)
+
+
+def sum(x, dim=None, keepdim=False):
+    """Σ over ``dim`` (all elements when None)."""
+    return Sum(_norm_dim(dim, x.ndim), keepdim)(x)
+
+
+def mean(x, dim=None, keepdim=False):
+    """The average over ``dim`` (all elements when None)."""
+    return Mean(_norm_dim(dim, x.ndim), keepdim)(x)
+
+
+def var(x, dim=None, keepdim=False, unbiased=True, correction=None):
+    """Σ (x − x̄)² / (N − correction) over ``dim``; correction=1 (Bessel) by default, as PyTorch."""
+    if correction is None:
+        correction = 1 if unbiased else 0
+    axis = _norm_dim(dim, x.ndim)
+    d = x - mean(x, dim, keepdim=True)
+    return sum(d * d, dim, keepdim) / max(_count(x.shape, axis) - correction, 0)
+
+
+MaxResult = namedtuple("MaxResult", ["values", "indices"])
+
+
+def max(x, dim=None, keepdim=False):
+    """The largest element; with ``dim``, (values, indices) along it, as PyTorch."""
+    axis = _norm_dim(dim, x.ndim)
+    if dim is None:
+        return Max(None, False)(x)
+    return MaxResult(Max(axis, keepdim)(x), argmax(x, dim, keepdim))
+
+
+def min(x, dim=None, keepdim=False):
+    """The smallest element; with ``dim``, (values, indices) along it, as PyTorch."""
+    axis = _norm_dim(dim, x.ndim)
+    if dim is None:
+        return Min(None, False)(x)
+    return MaxResult(Min(axis, keepdim)(x), argmin(x, dim, keepdim))
+
+
+def logsumexp(x, dim, keepdim=False):
+    """log Σ_dim exp(x), computed without overflow."""
+    return LogSumExp(_norm_dim(dim, x.ndim), keepdim)(x)
+
+
+# -------------------------------------------------------------------- shapes ---
+class Reshape(Function):
+    __slots__ = ("shape", "in_shape")
+
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        return x.reshape(self.shape)
+
+    def backward(self, gy):
+        return reshape(gy, self.in_shape)
+
+
+class Transpose(Function):
+    __slots__ = ("axes",)
+
+    def __init__(self, axes):
+        self.axes = axes
+
+    def forward(self, x):
+        return x.transpose(self.axes)
+
+    def backward(self, gy):
+        inverse = tuple(sorted(range(len(self.axes)), key=self.axes.__getitem__))
+        return Transpose(inverse)(gy)
+
+
+def _shape_arg(shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return tuple(shape)
+
+
+def reshape(x, *shape):
+    """The same elements in a new shape (one entry may be −1)."""
+    shape = _shape_arg(shape)
+    if tuple(x.shape) == shape:
+        return x
+    return Reshape(shape)(x)
+
+
+view = reshape
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    """Merge the dimensions start_dim … end_dim into one."""
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    s, e = start_dim % x.ndim, end_dim % x.ndim
+    shape = tuple(x.shape[:s]) + (-1,) + tuple(x.shape[e + 1 :])
+    if math.prod(x.shape) == 0:
+        shape = tuple(x.shape[:s]) + (math.prod(x.shape[s : e + 1]),) + tuple(x.shape[e + 1 :])
+    return reshape(x, shape)
+
+
+def permute(x, *dims):
+    """Reorder the dimensions: the result's dim i is the input's dims[i]."""
+    dims = tuple(d % x.ndim for d in _shape_arg(dims))
+    if sorted(dims) != list(range(x.ndim)):
+        raise ValueError(f"permute: {dims} is not a permutation of the {x.ndim} dimensions")
+    return Transpose(dims)(x)
+
+
+def transpose(x, dim0=None, dim1=None):
+    """Swap two dimensions (PyTorch's transpose); with none given, reverse them all (``.T``)."""
+    if dim0 is None:
+        return Transpose(tuple(reversed(range(x.ndim))))(x)
+    axes = list(range(x.ndim))
+    d0, d1 = _norm_dim(dim0, x.ndim), _norm_dim(dim1, x.ndim)
+    axes[d0], axes[d1] = axes[d1], axes[d0]
+    return Transpose(tuple(axes))(x)
+
+
+def unsqueeze(x, dim):
+    """Insert a size-1 dimension at ``dim``."""
+    nd = x.ndim + 1
+    if not -nd <= dim < nd:
+        raise IndexError(f"unsqueeze: dim {dim} is out of range for a result with {nd} dimensions")
+    dim %= nd
+    return reshape(x, tuple(x.shape[:dim]) + (1,) + tuple(x.shape[dim:]))
+
+
+def squeeze(x, dim=None):
+    """Remove size-1 dimensions (only ``dim`` when given)."""
+    if dim is None:
+        return reshape(x, tuple(n for n in x.shape if n != 1))
+    d = _norm_dim(dim, x.ndim)
+    if d is None or x.shape[d] != 1:
+        return x
+    return reshape(x, tuple(x.shape[:d]) + tuple(x.shape[d + 1 :]))
+
+
+class Cat(Function):
+    """Join tensors along an existing axis; the gradient is cut back into the same pieces."""
+
+    __slots__ = ("axis", "sizes")
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, *xs):
+        self.sizes = [x.shape[self.axis] for x in xs]
+        return get_array_module(xs[0]).concatenate(xs, axis=self.axis)
+
+    def backward(self, gy):
+        grads, start = [], 0
+        lead = (slice(None),) * self.axis
+        for size, need in zip(self.sizes, self.needs_grad):
+            grads.append(getitem(gy, lead + (slice(start, start + size),)) if need else None)
+            start += size
+        return tuple(grads)
+
+
+def cat(tensors, dim=0):
+    """Concatenate along ``dim``; every other dimension must agree."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat: needs at least one tensor")
+    nd = tensors[0].ndim
+    axis = _norm_dim(dim, nd)
+    for t in tensors[1:]:
+        if t.ndim != nd or any(a != b for i, (a, b) in enumerate(zip(t.shape, tensors[0].shape)) if i != axis):
+            shapes = ", ".join(str(tuple(t.shape)) for t in tensors)
+            raise ValueError(f"cat: shapes {shapes} differ outside dim {dim}")
+    return Cat(axis)(*tensors)
+
+
+def stack(tensors, dim=0):
+    """Join equal-shaped tensors along a new dimension ``dim``."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack: needs at least one tensor")
+    shapes = {tuple(t.shape) for t in tensors}
+    if len(shapes) != 1:
+        raise ValueError(f"stack: all tensors must have the same shape, got {sorted(shapes)}")
+    return cat([unsqueeze(t, dim) for t in tensors], dim)
+
+
+# ------------------------------------------------------------------- indexing ---
+def _has_int_array(index) -> bool:
+    """Integer-array indices may repeat an element, so their gradient must be accumulated."""
+    items = index if isinstance(index, tuple) else (index,)
+    return any(backend.is_array(i) and i.dtype.kind in "iu" for i in items)
+
+
+def _index_arrays(index, xp):
+    if isinstance(index, Tensor):
+        return index_to(index.data, xp)
+    if isinstance(index, tuple):
+        return tuple(_index_arrays(i, xp) for i in index)
+    return index_to(index, xp)
+
+
+class GetItem(Function):
+    """x[index]: basic slices, boolean masks and integer arrays (repeats accumulate in backward)."""
+
+    __slots__ = ("index", "in_shape")
+
+    def __init__(self, index):
+        self.index = index
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        try:
+            return x[self.index]
+        except IndexError as e:
+            raise IndexError(f"index {self.index!r} into a tensor of shape {tuple(x.shape)}: {e}") from None
+
+    def backward(self, gy):
+        return GetItemGrad(self.index, self.in_shape)(gy)
+
+
+class GetItemGrad(Function):
+    """The adjoint of GetItem: scatter ∂L/∂y into zeros of the input's shape."""
+
+    __slots__ = ("index", "shape")
+
+    def __init__(self, index, shape):
+        self.index, self.shape = index, shape
+
+    def forward(self, gy):
+        xp = get_array_module(gy)
+        gx = xp.zeros(self.shape, dtype=gy.dtype)
+        if _has_int_array(self.index):
+            xp.add.at(gx, self.index, gy)
+        else:
+            gx[self.index] = gy
+        return gx
+
+    def backward(self, ggx):
+        return getitem(ggx, self.index)
+
+
+def getitem(x, index):
+    """``x[index]`` with gradients."""
+    index = _index_arrays(index, get_array_module(_raw(x)))
+    return GetItem(index)(x)
+
+
+# --------------------------------------------------------------- copies, moves ---
+class ToCopy(Function):
+    """A copy on another device and/or in another dtype; the gradient goes back the same way."""
+
+    __slots__ = ("device", "dtype", "in_device", "in_dtype")
+
+    def __init__(self, device=None, dtype=None):
+        self.device, self.dtype = device, dtype
+
+    def forward(self, x):
+        self.in_device, self.in_dtype = backend.array_device(x), x.dtype
+        if self.dtype is not None:
+            x = x.astype(self.dtype)
+        if self.device is not None:
+            x = backend.to_device(x, self.device)
+        return x if (self.dtype is not None or self.device is not None) else x.copy()
+
+    def backward(self, gy):
+        return ToCopy(self.in_device, self.in_dtype)(gy)
+
+
+def to_copy(x, device=None, dtype=None):
+    return ToCopy(device, dtype)(x)
+
+
+def clone(x):
+    """A copy with its own memory that stays in the graph."""
+    return ToCopy()(x)
+
+
+def cast(x, dtype):
+    """``x`` in another dtype (differentiable for floating dtypes)."""
+    return ToCopy(None, backend.as_dtype(dtype))(x)
+
+
+# ------------------------------------------------------- non-differentiable ops ---
+def compare(fn, a, b):
+    """A comparison or logical ufunc (``"greater"``, ``"logical_and"`` …) on tensors, numbers or arrays."""
+    return Elementwise(fn)(a, b)
+
+
+def grad_enabled() -> bool:
+    return GradMode.enabled
