@@ -1,0 +1,55 @@
+"""Shared fixtures: every device-aware test takes ``device`` and runs once per device.
+
+CUDA cases run where CuPy and a GPU are present and are skipped, with the reason
+shown, everywhere else.
+"""
+
+import os
+
+import pytest
+
+os.environ.setdefault("MINAE_FAST", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import minae  # noqa: E402
+
+try:
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile(
+        "minae", deadline=None, max_examples=25, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+    )
+    settings.load_profile("minae")
+except ImportError:  # hypothesis is in the `test` extra
+    pass
+
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
+
+
+def _cuda_skip_reason():
+    from minae import backend
+
+    if backend._cupy is None:
+        return 'CuPy is not installed (pip install "minae[cuda]")'
+    if not backend.cuda_available():
+        return "no CUDA GPU found"
+    return None
+
+
+@pytest.fixture(params=DEVICES)
+def device(request):
+    """The device name a test runs on: "cpu", and "cuda" where a GPU is usable."""
+    if request.param == "cuda":
+        reason = _cuda_skip_reason()
+        if reason:
+            pytest.skip(reason)
+    return request.param
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_defaults():
+    """Each test starts from the same seed and the default dtype/device."""
+    minae.manual_seed(0)
+    yield
+    minae.set_default_dtype(minae.float32)
+    minae.set_default_device("cpu")
