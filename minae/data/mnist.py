@@ -102,16 +102,10 @@ _IDX_TYPES = {
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def _not_found(path, message: str) -> FileNotFoundError:
-    exc = FileNotFoundError(message)
-    exc.filename = str(path)
-    return exc
-
-
 def _read_bytes(path: Path) -> bytes:
     """The file's bytes, decompressed when it is gzip (told by its first two bytes, whatever its name)."""
     if not path.exists():
-        raise _not_found(path, f"{path}: no such file")
+        raise FileNotFoundError(f"{path}: no such file")
     with open(path, "rb") as fh:
         raw = fh.read()
     if raw[:2] != _GZIP_MAGIC:
@@ -326,8 +320,7 @@ def load_mnist(root=None, download: bool = False, mirrors=None):
         missing = [name for name in MNIST_FILES if _find(root, name) is None]
     if missing:
         path = root / missing[0]
-        raise _not_found(
-            path,
+        raise FileNotFoundError(
             f"{path}: no such file (MNIST files missing from {root}: {', '.join(missing)}). "
             f"Download them with minae.data.load_mnist(download=True) or minae.data.download_mnist(), "
             f"or set $MINAE_DATA to the folder that holds them. {_OFFLINE_HINT}",
@@ -335,8 +328,11 @@ def load_mnist(root=None, download: bool = False, mirrors=None):
     out = []
     for split, (images_name, labels_name) in _SPLITS.items():
         images_path, labels_path = _find(root, images_name), _find(root, labels_name)
-        images = read_idx(images_path, shape=(None, 28, 28))
-        labels = read_idx(labels_path, shape=(None,))
+        try:
+            images = read_idx(images_path, shape=(None, 28, 28))
+            labels = read_idx(labels_path, shape=(None,))
+        except DataError as exc:
+            raise DataError(f"{exc}. Delete the file and download it again (load_mnist(download=True))") from None
         if images.dtype != np.uint8 or labels.dtype != np.uint8:
             raise DataError(f"{images_path} / {labels_path}: MNIST files hold unsigned bytes (IDX type 0x08)")
         if len(images) != len(labels):
@@ -364,8 +360,7 @@ def load_bundled_mnist():
     resource = _bundled_path()
     with resources.as_file(resource) as path:
         if not Path(path).is_file():
-            raise _not_found(
-                path,
+            raise FileNotFoundError(
                 f"{path}: the bundled MNIST subset is missing from the installed package; reinstall minae "
                 f"(its packaging must include minae/data/*.npz), or use load_mnist(download=True)",
             )
