@@ -396,6 +396,9 @@ def test_ellipse():
     # noise: E[(y1/ρ1)² + (y2/ρ2)²] = 1 + σ²(1/ρ1² + 1/ρ2²); the residual off the noiseless curve has std σ
     r = (y[:, 0] / 2.0) ** 2 + (y[:, 1] / 1.5) ** 2
     assert abs(r.mean() - (1 + (1 / 20) ** 2 * (1 / 4 + 1 / 1.5**2))) < 0.02
+    # distance to the curve, to first order (r - 1) / |∇r|: the normal part of ε, std = noise
+    dist = (r - 1) / np.hypot(2 * y[:, 0] / 2.0**2, 2 * y[:, 1] / 1.5**2)
+    assert abs(dist.std() / (1 / 20) - 1) < 0.1 and abs(dist.mean()) < 0.01
     assert abs(np.abs(y).max(axis=0)[0] - 2.0) < 0.25 and abs(np.abs(y).max(axis=0)[1] - 1.5) < 0.25
     # the angle is uniform: each quadrant holds about a quarter of the points
     quadrants = np.bincount((y[:, 0] > 0) * 2 + (y[:, 1] > 0), minlength=4) / len(y)
@@ -500,6 +503,7 @@ def test_loader_shuffle_seeded():
     a = mdata.DataLoader(data, batch_size=7, shuffle=True, seed=5, as_numpy=True)
     b = mdata.DataLoader(data, batch_size=7, shuffle=True, seed=5, as_numpy=True)
     a1, a2 = order(a), order(a)
+    np.testing.assert_array_equal(a1, np.random.Generator(np.random.PCG64(5)).permutation(100))  # the documented source
     assert not np.array_equal(a1, data) and not np.array_equal(a1, a2)  # shuffled, and differently each epoch
     np.testing.assert_array_equal(a1, order(b))
     np.testing.assert_array_equal(a2, order(b))
