@@ -1,0 +1,7 @@
+"""``python -m minae``: the same as the ``minae`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,278 @@
+"""The ``minae`` command: ``minae train MODEL [options]`` and ``minae info``.
+
+``minae train vae`` with no options trains the course's VAE on the bundled MNIST
+subset and writes, into ``--out`` (default runs/vae): checkpoint.npz,
+metrics.json, loss.png and the model's pictures. Every file is written
+atomically, so an interrupted run never leaves a half-written one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+
+import minae
+
+from . import backend, viz
+from .data import ArrayDataset, DataLoader, toy
+from .data.mnist import mnist_arrays
+from .train import TrainingError, fit
+
+# Per model: its data ("01": pixels in [0, 1], "pm1": in [−1, 1], "ellipse": the toy set) and defaults.
+MODELS = {
+    "vae": {"data": "01", "epochs": 20, "lr": 1e-3, "batch_size": 256, "hidden": 400, "latent_dim": 20, "beta": 1.0},
+    "ae": {"data": "pm1", "epochs": 20, "lr": 1e-3, "batch_size": 256, "hidden": 30},
+    "dae": {"data": "pm1", "epochs": 20, "lr": 1e-3, "batch_size": 256, "hidden": 500, "noise": 0.5},
+    "cae": {"data": "01", "epochs": 20, "lr": 1e-3, "batch_size": 256, "hidden": 30, "lambda": 1e-4},
+    "targetprop": {"data": "pm1", "epochs": 5, "lr": 1e-3, "batch_size": 256, "hidden": 256, "latent_dim": 8},
+    "ebm": {"data": "ellipse", "epochs": 200, "lr": 0.05, "batch_size": 24, "beta": None},
+}
+
+
+def build_model(name: str, cfg: dict):
+    """The model ``name`` with the settings of ``cfg`` (the merged defaults and options)."""
+    from .models import VAE, Autoencoder, ContractiveAutoencoder, DenoisingAutoencoder, LatentEBM, TargetProp
+
+    if name == "vae":
+        return VAE(hidden=cfg["hidden"], latent_dim=cfg["latent_dim"], beta=cfg["beta"])
+    if name == "ae":
+        return Autoencoder(hidden=cfg["hidden"])
+    if name == "dae":
+        return DenoisingAutoencoder(
+            hidden=cfg["hidden"], corruption=cfg.get("corruption") or "masking", level=cfg["noise"]
+        )
+    if name == "cae":
+        return ContractiveAutoencoder(hidden=cfg["hidden"], lam=cfg["lambda"])
+    if name == "targetprop":
+        return TargetProp(hidden=cfg["hidden"], latent_dim=cfg["latent_dim"])
+    if name == "ebm":
+        return LatentEBM(w1=1.0, w2=1.0, beta=cfg.get("beta"))
+    raise ValueError(name)
+
+
+def _parser():
+    p = argparse.ArgumentParser(prog="minae", description="minae: the autoencoders lecture, from scratch.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{train,info}")
+    t = sub.add_parser(
+        "train", help="train one of the lecture's models", description="Train one of the lecture's models."
+    )
+    t.add_argument("model", choices=sorted(MODELS), help="which model")
+    t.add_argument("--epochs", type=_nonneg_int, help="number of epochs (total, when resuming)")
+    t.add_argument("--batch-size", type=_pos_int)
+    t.add_argument("--lr", type=_pos_float, help="Adam's learning rate")
+    t.add_argument("--latent-dim", type=_pos_int, help="size of z (vae, targetprop)")
+    t.add_argument("--hidden", type=_pos_int, help="hidden units")
+    t.add_argument("--beta", type=_nonneg_float, help="β: the KL weight (vae) or the inverse temperature (ebm)")
+    t.add_argument("--lambda", dest="lambda_", type=_nonneg_float, help="λ: the contractive penalty's weight (cae)")
+    t.add_argument("--noise", type=_nonneg_float, help="corruption level (dae)")
+    t.add_argument("--corruption", choices=["masking", "gaussian", "salt_and_pepper"], help="corruption kind (dae)")
+    t.add_argument("--device", default=None, help="cpu or cuda[:N] (default: $MINAE_DEVICE or cpu)")
+    t.add_argument(
+        "--data", choices=["bundled", "mnist"], default="bundled", help="bundled 5,000-digit subset or full MNIST"
+    )
+    t.add_argument(
+        "--data-root", default=None, help="folder of the MNIST IDX files (default: $MINAE_DATA or ~/.cache/minae/mnist)"
+    )
+    t.add_argument("--download", action="store_true", help="download full MNIST if missing (with --data mnist)")
+    t.add_argument("--seed", type=_nonneg_int, default=0)
+    t.add_argument("--out", default=None, help="output folder (default: runs/MODEL)")
+    t.add_argument("--resume", default=None, metavar="PATH", help="continue from this checkpoint")
+    t.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    sub.add_parser("info", help="version, backend, devices, BLAS threads")
+    return p
+
+
+def _typed(kind, check, what):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a valid {kind.__name__}") from None
+        if not check(value):
+            raise argparse.ArgumentTypeError(f"{text!r} must be {what}")
+        return value
+
+    return parse
+
+
+_pos_int = _typed(int, lambda v: v > 0, "a positive integer")
+_nonneg_int = _typed(int, lambda v: v >= 0, "a non-negative integer")
+_pos_float = _typed(float, lambda v: v > 0 and math.isfinite(v), "a positive number")
+_nonneg_float = _typed(float, lambda v: v >= 0 and math.isfinite(v), "a non-negative number")
+
+
+def _config(args) -> dict:
+    cfg = dict(MODELS[args.model])
+    for key, value in {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "latent_dim": args.latent_dim,
+        "hidden": args.hidden,
+        "beta": args.beta,
+        "lambda": args.lambda_,
+        "noise": args.noise,
+        "corruption": args.corruption,
+    }.items():
+        if value is not None:
+            cfg[key] = value
+    if os.environ.get("MINAE_FAST") and args.epochs is None:
+        cfg["epochs"] = min(cfg["epochs"], 2 if cfg["data"] != "ellipse" else 20)
+    cfg.update(model=args.model, source=args.data, seed=args.seed)
+    return cfg
+
+
+def _loaders(cfg, args, dev):
+    if cfg["data"] == "ellipse":
+        y = toy.ellipse(24, seed=cfg["seed"]).astype("float32")
+        data = ArrayDataset(y)
+        return DataLoader(data, cfg["batch_size"], shuffle=True, seed=cfg["seed"], device=dev), None, y
+    (xtr, _), (xte, yte) = mnist_arrays(args.data, root=args.data_root, download=args.download, scale=cfg["data"])
+    train = DataLoader(ArrayDataset(xtr), cfg["batch_size"], shuffle=True, seed=cfg["seed"], device=dev)
+    test = DataLoader(ArrayDataset(xte), 1000, device=dev)
+    return train, test, (xte, yte)
+
+
+def _write_json(path, obj) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(obj, fh, indent=2, default=str)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _pictures(name, model, test_data, out, dev):
+    """The model's own figures: reconstructions; VAE samples and interpolation; the EBM's energy."""
+    model.eval()
+    written = []
+    if name == "ebm":
+        written.append(("energy.png", _ebm_figure(model, test_data)))
+    else:
+        xte, yte = test_data
+        y = minae.tensor(xte[:10], device=dev)
+        with minae.no_grad():
+            if name == "vae":
+                recon = model.reconstruct(y)
+            elif name == "targetprop":
+                recon = None
+            else:
+                recon = model(y)
+        if recon is None:
+            with minae.enable_grad():
+                recon = model(y).detach()
+        rows = {"input": y, "reconstruction": recon}
+        written.append(("reconstructions.png", viz.image_rows(rows)))
+        if name == "vae":
+            written.append(("samples.png", viz.image_grid(model.sample(16), nrow=8, title="samples from the prior")))
+            i, j = 0, next(k for k in range(len(yte)) if yte[k] != yte[0])
+            path = model.interpolate(minae.tensor(xte[i], device=dev), minae.tensor(xte[j], device=dev), 10)
+            written.append(("interpolation.png", viz.image_grid(path, nrow=10, title="latent interpolation")))
+    for fname, fig in written:
+        viz.save_figure(fig, os.path.join(out, fname))
+    return [f for f, _ in written]
+
+
+def _ebm_figure(model, y):
+    y1, y2 = minae.linspace(-3, 3, 25), minae.linspace(-2, 2, 17)
+    grid = minae.stack([y1.reshape(1, -1).expand(17, 25), y2.reshape(-1, 1).expand(17, 25)], dim=-1).reshape(-1, 2)
+    with minae.no_grad():
+        free = model.free_energy(grid.to(model.w1.device)).reshape(17, 25)
+        manifold = model.decode(minae.linspace(0, 2 * math.pi, 100, device=model.w1.device))
+    fig = viz.heatmap(free, extent=(-3, 3, -2, 2), points=y, title="zero-temperature free energy F∞(y)", label="F∞(y)")
+    m = manifold.numpy()
+    fig.axes[0].plot(m[:, 0], m[:, 1], "w-", lw=1)
+    return fig
+
+
+def train_command(args) -> int:
+    cfg = _config(args)
+    out = args.out or os.path.join("runs", args.model)
+    dev = backend.device(args.device)
+    minae.manual_seed(cfg["seed"])
+    train_loader, test_loader, test_data = _loaders(cfg, args, dev)
+    model = build_model(args.model, cfg).to(dev)
+    optimizer = minae.optim.Adam(model.parameters(), lr=cfg["lr"])
+    os.makedirs(out, exist_ok=True)
+    log = None if args.quiet else (lambda line: print(line, flush=True))
+    if log:
+        log(
+            f"training {type(model).__name__} on {args.data} data, {cfg['epochs']} epochs, device {dev}; writing to {out}/"
+        )
+    t0 = time.perf_counter()
+    history = fit(
+        model,
+        train_loader,
+        optimizer,
+        cfg["epochs"],
+        test_loader=test_loader,
+        checkpoint=os.path.join(out, "checkpoint.npz"),
+        resume=args.resume,
+        progress=False if args.quiet else None,
+        log=log,
+    )
+    wall = time.perf_counter() - t0
+    files = ["checkpoint.npz", "metrics.json", "loss.png"]
+    if history:
+        viz.save_figure(viz.loss_curves(history, title=f"{args.model}: loss per epoch"), os.path.join(out, "loss.png"))
+    files += _pictures(args.model, model, test_data, out, dev)
+    final = history[-1] if history else None
+    metrics = {
+        "minae_version": minae.__version__,
+        "model": args.model,
+        "config": cfg,
+        "device": str(dev),
+        "history": history,
+        "final_test_loss": (final["test"] or {}).get("loss") if final else None,
+        "final_train_loss": final["train"].get("loss") if final else None,
+        "wall_seconds": wall,
+        "files": files,
+    }
+    _write_json(os.path.join(out, "metrics.json"), metrics)
+    if log:
+        log(f"done in {wall:.1f} s: " + ", ".join(os.path.join(out, f) for f in files))
+    return 0
+
+
+def info_command() -> int:
+    print(f"minae {minae.__version__}")
+    print(f"python {sys.version.split()[0]}, numpy {backend.np.__version__}")
+    print(f"BLAS: {backend.blas_info()}")
+    cupy = backend._cupy
+    print(f"cupy: {cupy.__version__ if cupy is not None else 'not installed'}")
+    n = backend.cuda_device_count()
+    print(f"CUDA devices: {n}" + ("" if n else ' (pip install "minae[cuda]" on a machine with an NVIDIA GPU)'))
+    print(f"default device: {backend.default_device()}")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "info":
+            return info_command()
+        return train_command(args)
+    except (TrainingError, FileNotFoundError, ValueError, RuntimeError, TypeError) as e:
+        if os.environ.get("MINAE_DEBUG"):
+            raise
+        print(f"minae: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("minae: interrupted; the last complete checkpoint is kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,200 @@
+"""Autoencoders: plain (under- and over-complete), denoising and contractive.
+
+    encoder   h = f(W_h y + b_h)
+    decoder   ỹ = g(W_y h + b_y)
+    energy    F(y) = C(y, ỹ) + R(h)
+    loss      L = (1/m) Σ_j F(y⁽ʲ⁾)
+
+C is the squared error ‖y − ỹ‖² (real-valued pixels) or the binary cross-entropy
+−Σ_i [y_i log ỹ_i + (1 − y_i) log(1 − ỹ_i)] (pixels in [0, 1]), summed over the
+pixels of each sample.
+"""
+
+from __future__ import annotations
+
+import minae
+
+from .. import backend, nn
+from ..nn import functional as F
+from ._checks import check_input
+
+_ACTIVATIONS = {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "relu": nn.ReLU, "identity": nn.Identity}
+
+
+def _activation(name: str):
+    try:
+        return _ACTIVATIONS[name]()
+    except KeyError:
+        raise ValueError(f"unknown activation {name!r}; choose from {sorted(_ACTIVATIONS)}") from None
+
+
+def reconstruction_cost(y, y_tilde, cost: str):
+    """C(y, ỹ) per sample, shape (N,): "mse" ‖y − ỹ‖², or "bce" the binary cross-entropy."""
+    if cost == "mse":
+        return F.mse_loss(y_tilde, y, reduction="none").sum(-1)
+    if cost == "bce":
+        return F.binary_cross_entropy(y_tilde, y, reduction="none").sum(-1)
+    raise ValueError(f"unknown reconstruction cost {cost!r}; choose 'mse' or 'bce'")
+
+
+class Autoencoder(nn.Module):
+    """h = f(W_h y + b_h), ỹ = g(W_y h + b_y), F(y) = C(y, ỹ) + λ_R ‖h‖₁.
+
+    Under-complete when hidden < in_features, over-complete when hidden > in_features.
+    The default is the course's: 784 → 30 (tanh) → 784 (tanh), pixels in [−1, 1], MSE.
+    y: (N, in_features).
+    """
+
+    def __init__(
+        self,
+        in_features: int = 784,
+        hidden: int = 30,
+        activation: str = "tanh",
+        output_activation: str = "tanh",
+        cost: str = "mse",
+        sparsity: float = 0.0,
+    ):
+        super().__init__()
+        if cost not in ("mse", "bce"):
+            raise ValueError(f"unknown reconstruction cost {cost!r}; choose 'mse' or 'bce'")
+        self.in_features, self.hidden = in_features, hidden
+        self.activation, self.output_activation = activation, output_activation
+        self.cost, self.sparsity = cost, sparsity
+        self.encoder = nn.Sequential(nn.Linear(in_features, hidden), _activation(activation))
+        self.decoder = nn.Sequential(nn.Linear(hidden, in_features), _activation(output_activation))
+
+    def config(self) -> dict:
+        keys = ("in_features", "hidden", "activation", "output_activation", "cost", "sparsity")
+        return {k: getattr(self, k) for k in keys}
+
+    def encode(self, y):
+        """h = f(W_h y + b_h): (N, hidden)."""
+        return self.encoder(check_input(self, y, (self.in_features,)))
+
+    def decode(self, h):
+        """ỹ = g(W_y h + b_y): (N, in_features)."""
+        return self.decoder(h)
+
+    def forward(self, y):
+        """The reconstruction ỹ = Dec(Enc(y))."""
+        return self.decode(self.encode(y))
+
+    def regulariser(self, h, y):
+        """R(h): an L1 sparsity penalty λ_R ‖h‖₁ (zero unless ``sparsity`` > 0); per sample."""
+        if self.sparsity:
+            return self.sparsity * F.l1_penalty(h, reduction="none")
+        return None
+
+    def energy(self, y):
+        """F(y) = C(y, ỹ) + R(h) per sample, shape (N,)."""
+        return self.loss(y, reduction="none")["loss"]
+
+    def loss(self, y, reduction: str = "mean") -> dict:
+        """{"loss": L, "reconstruction": C, "penalty": R}, averaged over the batch."""
+        h = self.encode(self.corrupt(y))
+        cost = reconstruction_cost(y, self.decode(h), self.cost)
+        penalty = self.regulariser(h, y)
+        total = cost if penalty is None else cost + penalty
+        terms = {"loss": total, "reconstruction": cost}
+        if penalty is not None:
+            terms["penalty"] = penalty
+        if reduction == "none":
+            return terms
+        return {k: v.mean() for k, v in terms.items()}
+
+    def corrupt(self, y):
+        """The input the encoder sees: y itself (the denoising AE overrides this)."""
+        return y
+
+
+# --------------------------------------------------------------- corruptions ---
+def gaussian_noise(y, sigma: float):
+    """ŷ = y + ε, ε ~ N(0, σ²) per pixel (additive isotropic Gaussian noise)."""
+    noise = backend.random_normal(y.shape, y.dtype, y.device, std=sigma)
+    return y + minae.Tensor(noise)
+
+
+def masking_noise(y, p: float):
+    """ŷ = y ⊙ m / (1 − p), m_i ~ Bernoulli(1 − p): dropout on the pixels, as the course notebook.
+
+    Vincent et al.'s masking noise zeroes a fraction p of the pixels; the course
+    applies nn.Dropout(p) to the image, which also scales the kept pixels by 1/(1 − p).
+    """
+    if not 0 <= p < 1:
+        raise ValueError(f"masking noise: p must be in [0, 1), got {p}")
+    return F.dropout(y, p, training=True)
+
+
+def salt_and_pepper(y, p: float, low: float | None = None, high: float | None = None):
+    """A fraction p of the pixels, chosen at random, set to the minimum or the maximum (½ each).
+
+    low/high default to the batch's minimum and maximum pixel value.
+    """
+    if not 0 <= p <= 1:
+        raise ValueError(f"salt-and-pepper noise: p must be in [0, 1], got {p}")
+    xp = backend.get_array_module(y.data)
+    low = float(y.data.min()) if low is None else low
+    high = float(y.data.max()) if high is None else high
+    u = backend.random_uniform(y.shape, y.dtype, y.device)
+    hit = u < p
+    salt = u < p / 2  # among the hit pixels, half go high
+    noisy = xp.where(hit, xp.where(salt, high, low), y.data).astype(y.dtype, copy=False)
+    return minae.Tensor(noisy)
+
+
+CORRUPTIONS = {"gaussian": gaussian_noise, "masking": masking_noise, "salt_and_pepper": salt_and_pepper}
+
+
+class DenoisingAutoencoder(Autoencoder):
+    """Reconstruct the clean y from a corrupted ŷ: F(y) = C(y, Dec(Enc(ŷ))).
+
+    corruption: "gaussian" (level = σ), "masking" (level = p, the course's dropout mask)
+    or "salt_and_pepper" (level = fraction of pixels). The default is the course's:
+    over-complete 784 → 500 (tanh) → 784 (tanh), masking 0.5. Corruption only in training.
+    """
+
+    def __init__(self, in_features=784, hidden=500, corruption="masking", level=0.5, **kwargs):
+        super().__init__(in_features, hidden, **kwargs)
+        if corruption not in CORRUPTIONS:
+            raise ValueError(f"unknown corruption {corruption!r}; choose from {sorted(CORRUPTIONS)}")
+        self.corruption, self.level = corruption, level
+
+    def config(self) -> dict:
+        return {**super().config(), "corruption": self.corruption, "level": self.level}
+
+    def corrupt(self, y):
+        if not self.training:
+            return y
+        return CORRUPTIONS[self.corruption](y, self.level)
+
+
+class ContractiveAutoencoder(Autoencoder):
+    """F(y) = C(y, ỹ) + λ ‖∂h/∂y‖²_F: codes that barely move when y moves.
+
+    For the one-layer sigmoid or tanh encoder the penalty is analytic
+    (sigmoid: Σ_j (h_j(1 − h_j))² Σ_i W_ji²); ``generic=True`` computes it with
+    autodiff instead (double backprop), for any encoder.
+    """
+
+    def __init__(self, in_features=784, hidden=30, lam=1e-4, activation="sigmoid", generic=False, **kwargs):
+        kwargs.setdefault("output_activation", "sigmoid")
+        kwargs.setdefault("cost", "bce")
+        super().__init__(in_features, hidden, activation=activation, **kwargs)
+        self.lam, self.generic = lam, generic
+        if not generic and activation not in ("sigmoid", "tanh"):
+            raise ValueError(f"the analytic contractive penalty needs a sigmoid or tanh encoder, got {activation!r}")
+
+    def config(self) -> dict:
+        return {**super().config(), "lam": self.lam, "generic": self.generic}
+
+    def jacobian_norm(self, y):
+        """‖∂h/∂y‖²_F per sample, shape (N,)."""
+        if self.generic:
+            return F.jacobian_penalty(self.encoder, y, reduction="none")
+        h = self.encode(y)
+        return F.contractive_penalty(h, self.encoder[0].weight, self.activation, reduction="none")
+
+    def regulariser(self, h, y):
+        if self.generic:
+            return self.lam * F.jacobian_penalty(self.encoder, y, reduction="none")
+        return self.lam * F.contractive_penalty(h, self.encoder[0].weight, self.activation, reduction="none")

@@ -1,0 +1,105 @@
+"""The variational autoencoder (β-VAE).
+
+    encoder        (μ, log v) = Enc(y)
+    sampler        z = μ + √v ⊙ ε,  ε ~ N(0, I)      (the reparameterisation trick;
+                   √v = exp(½ log v): the noise is scaled by the standard deviation)
+    decoder        ỹ = Dec(z)
+    free energy    F̃(y) = C(y, ỹ) + β D_KL(N(μ, v) ‖ N(0, I))
+                   D_KL = ½ Σ_i (v_i − log v_i − 1 + μ_i²)
+
+C is the binary cross-entropy summed over the pixels (pixels in [0, 1]). The
+decoder's last layer gives logits; C is computed from them with the stable
+log-sum-exp form, and ỹ = σ(logits).
+"""
+
+from __future__ import annotations
+
+import minae
+
+from .. import backend, nn
+from ..nn import functional as F
+from ._checks import check_input
+
+
+class VAE(nn.Module):
+    """β-VAE; the default is the course's: 784 → 400 (ReLU) → 2·20 (μ, log v); 20 → 400 (ReLU) → 784 (sigmoid).
+
+    y: (N, in_features) with pixels in [0, 1]. In training z is sampled; in eval z = μ.
+    """
+
+    def __init__(self, in_features: int = 784, hidden: int = 400, latent_dim: int = 20, beta: float = 1.0):
+        super().__init__()
+        self.in_features, self.hidden, self.latent_dim, self.beta = in_features, hidden, latent_dim, beta
+        self.encoder = nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, 2 * latent_dim))
+        self.decoder = nn.Sequential(nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, in_features))
+
+    def config(self) -> dict:
+        return {
+            "in_features": self.in_features,
+            "hidden": self.hidden,
+            "latent_dim": self.latent_dim,
+            "beta": self.beta,
+        }
+
+    def encode(self, y):
+        """(μ, v): the mean and the variance of the code's Gaussian, each (N, latent_dim)."""
+        mu, logvar = self._encode(y)
+        return mu, logvar.exp()
+
+    def _encode(self, y):
+        out = self.encoder(check_input(self, y, (self.in_features,)))
+        d = self.latent_dim
+        return out[:, :d], out[:, d:]
+
+    def reparameterise(self, mu, logvar):
+        """z = μ + √v ⊙ ε in training (gradients reach μ and log v through z); z = μ in eval."""
+        if not self.training:
+            return mu
+        eps = minae.Tensor(backend.random_normal(mu.shape, mu.dtype, mu.device))
+        return mu + (0.5 * logvar).exp() * eps
+
+    def decode(self, z):
+        """ỹ = Dec(z) = σ(logits): (N, in_features), pixels in (0, 1)."""
+        return self.decoder(z).sigmoid()
+
+    def forward(self, y):
+        """(ỹ, μ, log v)."""
+        mu, logvar = self._encode(y)
+        return self.decode(self.reparameterise(mu, logvar)), mu, logvar
+
+    def loss(self, y, reduction: str = "mean") -> dict:
+        """{"loss": F̃ = C + β·KL, "reconstruction": C, "kl": KL}, averaged over the batch."""
+        mu, logvar = self._encode(y)
+        logits = self.decoder(self.reparameterise(mu, logvar))
+        cost = F.binary_cross_entropy_with_logits(logits, y, reduction="none").sum(-1)
+        kl = F.gaussian_kl(mu, logvar=logvar, reduction="none")
+        terms = {"loss": cost + self.beta * kl, "reconstruction": cost, "kl": kl}
+        if reduction == "none":
+            return terms
+        return {k: v.mean() for k, v in terms.items()}
+
+    def energy(self, y):
+        """F̃(y) per sample (N,), with z = μ when the model is in eval mode."""
+        return self.loss(y, reduction="none")["loss"]
+
+    @minae.no_grad()
+    def sample(self, n: int):
+        """n images decoded from the prior z ~ N(0, I): (n, in_features)."""
+        param = next(iter(self.parameters()))
+        z = minae.Tensor(backend.random_normal((n, self.latent_dim), param.dtype, param.device))
+        return self.decode(z)
+
+    @minae.no_grad()
+    def reconstruct(self, y):
+        """ỹ = Dec(μ(y)): the reconstruction from the mean code."""
+        mu, _ = self._encode(y)
+        return self.decode(mu)
+
+    @minae.no_grad()
+    def interpolate(self, y_a, y_b, steps: int = 10):
+        """Decode z = (1 − t) μ(y_a) + t μ(y_b) for t = 0 … 1: (steps, in_features)."""
+        mu_a, _ = self._encode(y_a.reshape(1, -1))
+        mu_b, _ = self._encode(y_b.reshape(1, -1))
+        param = next(iter(self.parameters()))
+        t = minae.linspace(0, 1, steps, dtype=param.dtype, device=param.device).reshape(-1, 1)
+        return self.decode((1 - t) * mu_a + t * mu_b)

@@ -1,0 +1,201 @@
+"""fit(): the training loop every model of the lecture shares.
+
+Each epoch: for every batch, the model's loss functional L (``model.loss(batch)``
+returns {"loss": L, and its terms}), backward, one optimizer step; then the mean
+of each term over the epoch's samples on the training and the test data, a
+checkpoint (atomic) and the history. ``resume`` continues from a checkpoint
+exactly as the uninterrupted run would have (bit for bit on the CPU): the
+checkpoint holds the model, the optimizer, the scheduler, the data loader's
+shuffling state and the random generator.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+
+from . import backend, io
+from .autograd import no_grad
+
+CHECKPOINT_FORMAT = "minae-checkpoint-1"
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on: the loss is not finite, or a checkpoint does not fit the model."""
+
+
+def describe_model(model) -> dict:
+    """The class name and constructor settings that identify an architecture in a checkpoint."""
+    config = model.config() if hasattr(model, "config") else {}
+    return {"class": type(model).__name__, "config": config}
+
+
+def _batch_size(batch) -> int:
+    first = batch[0] if isinstance(batch, (tuple, list)) else batch
+    return int(first.shape[0])
+
+
+def _default_loss(model, batch):
+    return model.loss(batch)
+
+
+def _progress(iterable, total, desc, enabled):
+    if not enabled:
+        return iterable
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # tqdm is a dependency, but a bar is not worth a crash
+        return iterable
+    return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True)
+
+
+def evaluate(model, loader, loss_fn=None) -> dict:
+    """Mean of each loss term over all samples of ``loader``, in eval mode and without a graph."""
+    loss_fn = loss_fn or _default_loss
+    was_training = model.training
+    model.eval()
+    sums, count = {}, 0
+    try:
+        with no_grad():
+            for batch in loader:
+                n = _batch_size(batch)
+                for name, value in loss_fn(model, batch).items():
+                    sums[name] = sums.get(name, 0.0) + float(value.item()) * n
+                count += n
+    finally:
+        model.train(was_training)
+    return {name: total / max(count, 1) for name, total in sums.items()}
+
+
+def save_checkpoint(path, model, optimizer, epoch, history, loader=None, scheduler=None, extra=None) -> None:
+    """Everything a later ``fit(resume=path)`` needs, written atomically."""
+    state = {
+        "format": CHECKPOINT_FORMAT,
+        "model": describe_model(model),
+        "model_state": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "loader": loader.state_dict() if loader is not None and hasattr(loader, "state_dict") else None,
+        "rng": backend.get_rng_state(),
+        "epoch": epoch,
+        "history": history,
+        "extra": extra or {},
+    }
+    io.save(state, path)
+
+
+def load_checkpoint(path, model, optimizer=None, loader=None, scheduler=None) -> dict:
+    """Restore a checkpoint into the given objects; refuse one made by another model or architecture."""
+    state = io.load(path, map_location=_model_device(model))
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise TrainingError(f"{path}: not a minae training checkpoint")
+    saved, ours = state["model"], describe_model(model)
+    if saved["class"] != ours["class"]:
+        raise TrainingError(f"{path}: the checkpoint is for a {saved['class']} model, not a {ours['class']}")
+    if saved["config"] != ours["config"]:
+        diffs = sorted(
+            f"{k}: checkpoint {saved['config'].get(k)!r}, model {ours['config'].get(k)!r}"
+            for k in set(saved["config"]) | set(ours["config"])
+            if saved["config"].get(k) != ours["config"].get(k)
+        )
+        raise TrainingError(f"{path}: the checkpoint's {saved['class']} has another architecture ({'; '.join(diffs)})")
+    model.load_state_dict(state["model_state"])
+    if optimizer is not None:
+        optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None and state.get("scheduler") is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    if loader is not None and state.get("loader") is not None:
+        loader.load_state_dict(state["loader"])
+    backend.set_rng_state(state["rng"])
+    return state
+
+
+def _model_device(model):
+    param = next(iter(model.parameters()), None)
+    return None if param is None else str(param.device)
+
+
+def fit(
+    model,
+    train_loader,
+    optimizer,
+    epochs: int,
+    test_loader=None,
+    scheduler=None,
+    checkpoint=None,
+    resume=None,
+    progress=None,
+    loss_fn=None,
+    on_epoch_end=None,
+    log=None,
+) -> list:
+    """Train ``model`` for ``epochs`` epochs; return the history, one dict per epoch.
+
+    model: a Module whose ``loss(batch)`` returns {"loss": L, term: value, …}
+    (or pass ``loss_fn(model, batch)``). checkpoint: a path written after every epoch.
+    resume: a checkpoint path to continue from. progress: a progress bar per epoch
+    (default: only when stderr is a terminal). on_epoch_end(epoch, record) is called
+    after each epoch. log: a function given one line per epoch (e.g. print).
+
+    Each history record: {"epoch", "train": {term: mean}, "test": {…} or None,
+    "lr", "seconds"}. A loss that becomes NaN or inf stops training with a
+    TrainingError naming the epoch and the batch.
+    """
+    if epochs < 0:
+        raise ValueError(f"fit: epochs must be non-negative, got {epochs}")
+    loss_fn = loss_fn or _default_loss
+    history, start = [], 0
+    if resume is not None:
+        state = load_checkpoint(resume, model, optimizer, train_loader, scheduler)
+        history, start = list(state["history"]), int(state["epoch"])
+    if progress is None:
+        progress = sys.stderr.isatty() and not os.environ.get("MINAE_QUIET")
+
+    for epoch in range(start, epochs):
+        t0 = time.perf_counter()
+        model.train()
+        sums, count = {}, 0
+        bar = _progress(train_loader, len(train_loader), f"epoch {epoch + 1}/{epochs}", progress)
+        for i, batch in enumerate(bar):
+            terms = loss_fn(model, batch)
+            loss = terms["loss"]
+            value = float(loss.item())
+            if not math.isfinite(value):
+                raise TrainingError(
+                    f"the loss became {value} at epoch {epoch + 1}, batch {i + 1}: lower the learning rate, "
+                    "check the data's scale, or find the op with minae.detect_anomaly()"
+                )
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            n = _batch_size(batch)
+            for name, v in terms.items():
+                sums[name] = sums.get(name, 0.0) + (value if v is loss else float(v.item())) * n
+            count += n
+            if progress and hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=f"{value:.4g}")
+        train_means = {name: total / max(count, 1) for name, total in sums.items()}
+        test_means = evaluate(model, test_loader, loss_fn) if test_loader is not None else None
+        lr = optimizer.param_groups[0]["lr"]
+        if scheduler is not None:
+            scheduler.step()
+        record = {
+            "epoch": epoch + 1,
+            "train": train_means,
+            "test": test_means,
+            "lr": lr,
+            "seconds": time.perf_counter() - t0,
+        }
+        history.append(record)
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, model, optimizer, epoch + 1, history, train_loader, scheduler)
+        if log is not None:
+            test_text = f", test {test_means['loss']:.4f}" if test_means else ""
+            log(
+                f"epoch {epoch + 1}/{epochs}: train {train_means.get('loss', float('nan')):.4f}{test_text} ({record['seconds']:.1f} s)"
+            )
+        if on_epoch_end is not None:
+            on_epoch_end(epoch + 1, record)
+    return history
