@@ -103,3 +103,5 @@ from .ops import (
 )
 
 clip = clamp
+from .io import CheckpointError, load, save
+from . import optim

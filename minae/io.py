@@ -1,0 +1,288 @@
+"""Checkpoints: ``minae.save(obj, path)`` and ``minae.load(path, map_location=None)``.
+
+What can be saved: nested dicts, lists and tuples whose leaves are tensors, NumPy
+or CuPy arrays, Python numbers (big ints too: RNG states), strings, bools and
+None. That covers module and optimizer ``state_dict()``\\ s, epoch counters,
+histories and ``backend.get_rng_state()``.
+
+The format is one NumPy ``.npz`` archive (a zip of ``.npy`` files):
+
+* ``arr_0``, ``arr_1``, …: every array in the tree, in the order met;
+* ``__minae_manifest__``: UTF-8 JSON bytes (a uint8 array) with the format name,
+  its version and the tree, in which each array is replaced by a reference::
+
+      {"format": "minae.checkpoint", "version": 1,
+       "tree": {"kind": "dict", "items": [["epoch", 3],
+                ["model", {"kind": "dict", "items": [["weight",
+                  {"kind": "tensor", "array": "arr_0", "device": "cpu", "requires_grad": false}]]}]]}}
+
+  Dict keys are nodes too, so integer keys (an optimizer's state) stay integers
+  and tuples stay tuples.
+
+No pickle anywhere: files are read with ``allow_pickle=False``, so loading a file
+from someone else cannot run code. Writes are atomic: the archive goes to a
+temporary file in the same folder, is flushed and fsync'ed, then renamed over
+the target, so a crash mid-save leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import os
+import tempfile
+import zipfile
+
+from . import backend
+from .autograd import Tensor
+from .backend import np
+
+__all__ = ["save", "load", "CheckpointError"]
+
+FORMAT = "minae.checkpoint"
+VERSION = 1
+MANIFEST = "__minae_manifest__"
+
+
+class CheckpointError(ValueError):
+    """A file that is not a readable minae checkpoint (truncated, corrupted, another format, pickle)."""
+
+
+# -------------------------------------------------------------------- save ---
+def _encode(obj, arrays: dict, where: str):
+    """The manifest node for ``obj``; its arrays go into ``arrays`` (name -> host array)."""
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if isinstance(obj, numbers.Integral) and not isinstance(obj, np.generic):
+        return int(obj)
+    if isinstance(obj, float) and not isinstance(obj, np.generic):  # np.float64 is a float subclass
+        if math.isfinite(obj):
+            return obj
+        return {"kind": "float", "value": repr(obj)}  # nan, inf: not valid JSON numbers
+    if isinstance(obj, Tensor):
+        name = f"arr_{len(arrays)}"
+        arrays[name] = backend.to_numpy(obj.data)
+        return {"kind": "tensor", "array": name, "device": str(obj.device), "requires_grad": obj.requires_grad}
+    if backend.is_array(obj) or isinstance(obj, np.generic):
+        if obj.dtype.hasobject:
+            raise TypeError(f"cannot save the object array at {where}: minae.save stores no Python objects")
+        name = f"arr_{len(arrays)}"
+        arrays[name] = backend.to_numpy(obj) if backend.is_array(obj) else np.asarray(obj)
+        if isinstance(obj, np.generic):
+            return {"kind": "scalar", "array": name}
+        return {"kind": "array", "array": name, "device": str(backend.array_device(obj))}
+    if isinstance(obj, dict):
+        items = [[_encode_key(k, where), _encode(v, arrays, f"{where}[{k!r}]")] for k, v in obj.items()]
+        return {"kind": "dict", "items": items}
+    if isinstance(obj, (list, tuple)):
+        kind = "list" if isinstance(obj, list) else "tuple"
+        return {"kind": kind, "items": [_encode(v, arrays, f"{where}[{i}]") for i, v in enumerate(obj)]}
+    raise TypeError(
+        f"cannot save an object of type {type(obj).__name__} at {where}: minae.save takes nested dicts, lists "
+        "and tuples of tensors, arrays, numbers, strings, bools and None (use .state_dict() for modules "
+        "and optimizers)"
+    )
+
+
+def _encode_key(key, where: str):
+    if isinstance(key, np.generic):
+        key = key.item()
+    if key is None or isinstance(key, (bool, str, float)) or isinstance(key, numbers.Integral):
+        return _encode(key, {}, where)
+    if isinstance(key, tuple):
+        return {"kind": "tuple", "items": [_encode_key(k, where) for k in key]}
+    raise TypeError(
+        f"cannot save the dict key {key!r} ({type(key).__name__}) at {where}: keys must be str, numbers, bools, None or tuples of them"
+    )
+
+
+def _write_archive(file, arrays: dict) -> None:
+    """Write the npz archive into an open binary file (a separate step so tests can break it)."""
+    np.savez(file, **arrays)
+
+
+def save(obj, path) -> None:
+    """Save ``obj`` (a nested dict/list/tuple of tensors, arrays, numbers, strings) to ``path``, atomically.
+
+    The file is an ``.npz`` archive with a JSON manifest (see the module docstring);
+    ``path`` is used as given (no suffix is added).
+    """
+    path = os.fspath(path)
+    arrays = {}
+    tree = _encode(obj, arrays, "the top level")
+    manifest = json.dumps({"format": FORMAT, "version": VERSION, "tree": tree}, allow_nan=False)
+    arrays[MANIFEST] = np.frombuffer(manifest.encode("utf-8"), dtype=np.uint8)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            _write_archive(f, arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    try:  # make the rename itself durable (POSIX); not possible everywhere
+        dir_fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+# -------------------------------------------------------------------- load ---
+def _sniff(path: str) -> None:
+    """Refuse what is clearly not an npz archive, saying what it looks like."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if not head:
+        raise CheckpointError(f"{path}: the file is empty")
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+        return
+    if head[:1] == b"\x80" and head[1:2] in bytes(range(2, 6)):
+        raise CheckpointError(
+            f"{path}: this is a Python pickle (perhaps a torch.save or pickle.dump file); minae never loads "
+            "pickles, because loading one can run arbitrary code"
+        )
+    if head.startswith(b"\x93NUMPY"):
+        raise CheckpointError(f"{path}: this is a single .npy array, not a minae checkpoint (an .npz archive)")
+    raise CheckpointError(f"{path}: not a minae checkpoint: it is not an .npz (zip) archive, or its start is corrupted")
+
+
+class _Reader:
+    def __init__(self, path, npz, map_location):
+        self.path = path
+        self.npz = npz
+        self.map_location = map_location
+        self.devices = {}
+
+    def array(self, name, manifest=False):
+        if not isinstance(name, str) or (name == MANIFEST) != manifest or name not in self.npz.files:
+            raise CheckpointError(f"{self.path}: the manifest refers to an array {name!r} the archive does not hold")
+        try:
+            return self.npz[name]
+        except ValueError as e:
+            if "allow_pickle" in str(e) or "pickle" in str(e).lower():
+                raise CheckpointError(
+                    f"{self.path}: array {name!r} holds Python objects (pickled data); minae refuses to load it, "
+                    "because unpickling can run arbitrary code"
+                ) from None
+            raise CheckpointError(f"{self.path}: array {name!r} is unreadable: {e}") from None
+        except (zipfile.BadZipFile, EOFError, OSError, zipfile.LargeZipFile) as e:
+            raise CheckpointError(f"{self.path}: array {name!r} is corrupted or truncated: {e}") from None
+
+    def device(self, saved: str):
+        target = _map(self.map_location, saved)
+        if target not in self.devices:
+            try:
+                self.devices[target] = backend.device(target)
+            except RuntimeError as e:
+                if self.map_location is None:
+                    raise RuntimeError(
+                        f"{self.path} holds tensors saved on {saved}, which is not available here ({e}). "
+                        'Load them onto the CPU with minae.load(path, map_location="cpu").'
+                    ) from None
+                raise
+        return self.devices[target]
+
+    def decode(self, node):
+        if node is None or isinstance(node, (bool, int, float, str)):
+            return node
+        if isinstance(node, dict):
+            kind = node.get("kind")
+            if kind == "dict":
+                return {self.decode_key(k): self.decode(v) for k, v in node["items"]}
+            if kind == "list":
+                return [self.decode(v) for v in node["items"]]
+            if kind == "tuple":
+                return tuple(self.decode(v) for v in node["items"])
+            if kind == "float":
+                return float(node["value"])
+            if kind == "tensor":
+                array = backend.to_device(self.array(node["array"]), self.device(node["device"]))
+                return Tensor(array, requires_grad=bool(node.get("requires_grad", False)))
+            if kind == "array":
+                return backend.to_device(self.array(node["array"]), self.device(node["device"]))
+            if kind == "scalar":
+                return self.array(node["array"])[()]
+        raise CheckpointError(f"{self.path}: the manifest holds an entry minae cannot read: {str(node)[:80]}")
+
+    def decode_key(self, node):
+        key = self.decode(node)
+        if isinstance(key, list):
+            raise CheckpointError(f"{self.path}: the manifest holds a list as a dict key")
+        return key
+
+
+def _map(map_location, saved: str) -> str:
+    """The device a tensor saved on ``saved`` goes to."""
+    if map_location is None:
+        return saved
+    if isinstance(map_location, dict):
+        return str(map_location.get(saved, saved))
+    if isinstance(map_location, (str, backend.Device)):
+        return str(map_location)
+    raise TypeError(f"map_location must be None, a device, a device name or a dict, got {type(map_location).__name__}")
+
+
+def load(path, map_location=None):
+    """Load what ``save`` wrote; tensors go to ``map_location`` (a device, a name like "cpu",
+    or a dict {"cuda:0": "cpu"}), else back to the device they were saved from.
+
+    Raises FileNotFoundError for a missing file and CheckpointError (a ValueError)
+    naming the file and the problem for anything that is not an intact minae
+    checkpoint: truncated, corrupted, another format, or holding pickled data.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path} is a folder, not a checkpoint file")
+    _sniff(path)
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError) as e:
+        raise CheckpointError(f"{path}: not a readable .npz archive (truncated or corrupted?): {e}") from None
+    with npz:
+        if MANIFEST not in npz.files:
+            if any(name.endswith(".pkl") for name in npz.files):
+                raise CheckpointError(
+                    f"{path}: this is a PyTorch (torch.save) file: a zip holding a Python pickle; minae never "
+                    "loads pickles, because loading one can run arbitrary code (convert the tensors to NumPy "
+                    "arrays in PyTorch, then minae.save them)"
+                )
+            raise CheckpointError(
+                f"{path}: an .npz archive without minae's manifest ({MANIFEST}): not written by minae.save "
+                "(read plain archives with numpy.load)"
+            )
+        reader = _Reader(path, npz, map_location)
+        raw = reader.array(MANIFEST, manifest=True)
+        if raw.dtype != np.uint8 or raw.ndim != 1:
+            raise CheckpointError(f"{path}: the manifest is not a byte string")
+        try:
+            manifest = json.loads(raw.tobytes().decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise CheckpointError(f"{path}: the manifest is not valid JSON ({e})") from None
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+            raise CheckpointError(f"{path}: the manifest does not name the {FORMAT!r} format")
+        version = manifest.get("version")
+        if version != VERSION:
+            raise CheckpointError(
+                f"{path}: checkpoint format version {version!r}; this minae reads version {VERSION} "
+                "(upgrade minae to read newer files)"
+            )
+        if "tree" not in manifest:
+            raise CheckpointError(f"{path}: the manifest has no tree")
+        try:
+            return reader.decode(manifest["tree"])
+        except (KeyError, TypeError, AttributeError) as e:
+            raise CheckpointError(f"{path}: the manifest is malformed ({type(e).__name__}: {e})") from None
