@@ -114,6 +114,8 @@ def save(obj, path) -> None:
     manifest = json.dumps({"format": FORMAT, "version": VERSION, "tree": tree}, allow_nan=False)
     arrays[MANIFEST] = np.frombuffer(manifest.encode("utf-8"), dtype=np.uint8)
     folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"cannot save {path}: the folder {folder} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -179,6 +181,8 @@ class _Reader:
             raise CheckpointError(f"{self.path}: array {name!r} is unreadable: {e}") from None
         except (zipfile.BadZipFile, EOFError, OSError, zipfile.LargeZipFile) as e:
             raise CheckpointError(f"{self.path}: array {name!r} is corrupted or truncated: {e}") from None
+        except MemoryError:
+            raise CheckpointError(f"{self.path}: array {name!r} claims a size that does not fit in memory") from None
 
     def device(self, saved: str):
         target = _map(self.map_location, saved)
@@ -270,7 +274,7 @@ def load(path, map_location=None):
             raise CheckpointError(f"{path}: the manifest is not a byte string")
         try:
             manifest = json.loads(raw.tobytes().decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
             raise CheckpointError(f"{path}: the manifest is not valid JSON ({e})") from None
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
             raise CheckpointError(f"{path}: the manifest does not name the {FORMAT!r} format")
@@ -284,5 +288,5 @@ def load(path, map_location=None):
             raise CheckpointError(f"{path}: the manifest has no tree")
         try:
             return reader.decode(manifest["tree"])
-        except (KeyError, TypeError, AttributeError) as e:
+        except (KeyError, TypeError, AttributeError, RecursionError) as e:
             raise CheckpointError(f"{path}: the manifest is malformed ({type(e).__name__}: {e})") from None

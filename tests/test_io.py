@@ -92,6 +92,11 @@ def test_requires_grad_is_kept_and_path_used_as_given(tmp_path):
     assert back["p"].requires_grad and not back["d"].requires_grad and back["p"].is_leaf
 
 
+def test_save_into_missing_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        minae.save({"a": 1}, tmp_path / "no" / "such" / "c.npz")
+
+
 def test_unsupported_objects_are_refused_with_their_place(tmp_path):
     with pytest.raises(TypeError, match=r"set.*\['a'\]\[1\]"):
         minae.save({"a": [1, {2, 3}]}, tmp_path / "x.npz")
@@ -306,8 +311,9 @@ def test_object_array_is_refused_without_running_it(tmp_path, monkeypatch):
         ),
         (json.dumps({"format": "minae.checkpoint", "version": 1, "tree": {"kind": "weird"}}).encode(), "cannot read"),
         (json.dumps({"format": "minae.checkpoint", "version": 1, "tree": {"kind": "dict"}}).encode(), "malformed"),
+        (b'{"format": "minae.checkpoint", "version": 1, "tree": ' + b"[" * 100000 + b"]" * 100000 + b"}", "JSON"),
     ],
-    ids=["json", "format", "version", "no_tree", "missing_array", "unknown_kind", "malformed"],
+    ids=["json", "format", "version", "no_tree", "missing_array", "unknown_kind", "malformed", "deep"],
 )
 def test_bad_manifests_are_refused(tmp_path, manifest, match):
     bad = tmp_path / "bad.npz"
