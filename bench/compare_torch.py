@@ -1,0 +1,228 @@
+"""The course's VAE and AE trained in minae and in PyTorch, side by side on the same machine.
+
+Same data (the bundled MNIST subset), architecture, loss, optimizer (Adam 1e-3), batch size
+(256), epochs and thread count; epochs interleaved (a minae epoch, then a PyTorch epoch), so
+both see the same machine state. Prints, per model: test loss per sample, the median epoch
+time, and (measured in a fresh process per framework) the peak memory growth while training
+and the resident memory at the end of each epoch.
+
+Run: python bench/compare_torch.py [--epochs 10] [--models vae,ae] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+import minae  # noqa: E402
+from minae import nn as mnn  # noqa: E402
+from minae.backend import np  # noqa: E402
+from minae.data import ArrayDataset, DataLoader  # noqa: E402
+from minae.data.mnist import mnist_arrays  # noqa: E402
+from minae.models import VAE, Autoencoder  # noqa: E402
+
+BATCH, LR = 256, 1e-3
+
+
+# ------------------------------------------------------------------ minae side ---
+class MinaeRun:
+    def __init__(self, model_name, xtr, xte, seed=0):
+        minae.manual_seed(seed)
+        self.model = VAE() if model_name == "vae" else Autoencoder()
+        self.opt = minae.optim.Adam(self.model.parameters(), lr=LR)
+        self.train = DataLoader(ArrayDataset(xtr), BATCH, shuffle=True, seed=seed)
+        self.xte = minae.tensor(xte)
+
+    def epoch(self):
+        self.model.train()
+        for y in self.train:
+            loss = self.model.loss(y)["loss"]
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
+
+    def test_loss(self):
+        self.model.eval()
+        with minae.no_grad():
+            return float(self.model.loss(self.xte)["loss"].item())
+
+
+# ---------------------------------------------------------------- PyTorch side ---
+def torch_models():
+    import torch
+    from torch import nn
+
+    class TorchVAE(nn.Module):
+        def __init__(self, d=20):
+            super().__init__()
+            self.d = d
+            self.encoder = nn.Sequential(nn.Linear(784, 400), nn.ReLU(), nn.Linear(400, 2 * d))
+            self.decoder = nn.Sequential(nn.Linear(d, 400), nn.ReLU(), nn.Linear(400, 784))
+
+        def loss(self, y):
+            h = self.encoder(y)
+            mu, logvar = h[:, : self.d], h[:, self.d :]
+            z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu) if self.training else mu
+            logits = self.decoder(z)
+            bce = nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none").sum(-1)
+            kl = 0.5 * (logvar.exp() - logvar - 1 + mu**2).sum(-1)
+            return (bce + kl).mean()
+
+    class TorchAE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = nn.Sequential(nn.Linear(784, 30), nn.Tanh())
+            self.decoder = nn.Sequential(nn.Linear(30, 784), nn.Tanh())
+
+        def loss(self, y):
+            return ((y - self.decoder(self.encoder(y))) ** 2).sum(-1).mean()
+
+    return TorchVAE, TorchAE
+
+
+class TorchRun:
+    def __init__(self, model_name, xtr, xte, seed=0):
+        import torch
+
+        self.torch = torch
+        torch.manual_seed(seed)
+        TorchVAE, TorchAE = torch_models()
+        self.model = TorchVAE() if model_name == "vae" else TorchAE()
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=LR)
+        self.xtr, self.xte = torch.from_numpy(xtr), torch.from_numpy(xte)
+        self.rng = np.random.default_rng(seed)
+
+    def epoch(self):
+        self.model.train()
+        order = self.torch.from_numpy(self.rng.permutation(len(self.xtr)))
+        for i in range(0, len(order), BATCH):
+            y = self.xtr[order[i : i + BATCH]]
+            loss = self.model.loss(y)
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
+
+    def test_loss(self):
+        self.model.eval()
+        with self.torch.no_grad():
+            return float(self.model.loss(self.xte))
+
+
+def data_for(model_name):
+    (xtr, _), (xte, _) = mnist_arrays("bundled", scale="01" if model_name == "vae" else "pm1")
+    return xtr, xte
+
+
+# ------------------------------------------------------------------- memory ---
+def _rss_kib(field="VmRSS"):
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def memory_child(framework, model_name, epochs, threads):
+    """In a fresh process: memory used by training, in MiB above the process after loading the data.
+
+    peak: the highest resident size while building the model and training all epochs
+    (parameters, optimizer state, activations, gradients, the framework's caches);
+    per epoch: the resident size after each epoch (flat means nothing leaks).
+    """
+    xtr, xte = data_for(model_name)
+    base = _rss_kib()
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:  # reset the peak (VmHWM) to now
+            fh.write("5")
+    except OSError:
+        pass
+    run = (MinaeRun if framework == "minae" else TorchRun)(model_name, xtr, xte)
+    per_epoch = []
+    for _ in range(epochs):
+        run.epoch()
+        per_epoch.append((_rss_kib() - base) / 1024)
+    peak = (_rss_kib("VmHWM") - base) / 1024
+    print(json.dumps({"peak_mib": peak, "per_epoch_mib": per_epoch}))
+
+
+def measure_memory(framework, model_name, epochs, threads):
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
+    cmd = [sys.executable, __file__, "--memory-child", framework, "--models", model_name, "--epochs", str(epochs)]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+# -------------------------------------------------------------------- main ---
+def compare(model_name, epochs, with_torch):
+    xtr, xte = data_for(model_name)
+    ours = MinaeRun(model_name, xtr, xte)
+    theirs = TorchRun(model_name, xtr, xte) if with_torch else None
+    t_ours, t_theirs = [], []
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        ours.epoch()
+        t_ours.append(time.perf_counter() - t0)
+        if theirs:
+            t0 = time.perf_counter()
+            theirs.epoch()
+            t_theirs.append(time.perf_counter() - t0)
+    row = {
+        "model": model_name,
+        "minae_test_loss": ours.test_loss(),
+        "minae_epoch_s": statistics.median(t_ours),
+    }
+    if theirs:
+        row["torch_test_loss"] = theirs.test_loss()
+        row["torch_epoch_s"] = statistics.median(t_theirs)
+    return row
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--models", default="vae,ae")
+    p.add_argument("--threads", type=int, default=int(os.environ.get("BENCH_THREADS", "2")))
+    p.add_argument("--no-memory", action="store_true")
+    p.add_argument("--memory-child", choices=["minae", "torch"], help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    try:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    except ImportError:
+        torch = None
+    if args.memory_child:
+        return memory_child(args.memory_child, args.models, args.epochs, args.threads)
+    print(f"minae {minae.__version__} vs " + (f"torch {torch.__version__}" if torch else "no torch (minae only)"))
+    print(f"{args.epochs} epochs, batch {BATCH}, Adam {LR}, {args.threads} threads, bundled MNIST (4,000 train / 1,000 test)")
+    print("| model | minae test loss | PyTorch test loss | loss ratio | minae s/epoch | PyTorch s/epoch | time ratio |")
+    print("|---|---|---|---|---|---|---|")
+    for name in args.models.split(","):
+        r = compare(name, args.epochs, torch is not None)
+        if torch is not None:
+            print(
+                f"| {name} | {r['minae_test_loss']:.2f} | {r['torch_test_loss']:.2f} | "
+                f"{r['minae_test_loss'] / r['torch_test_loss']:.3f} | {r['minae_epoch_s']:.3f} | "
+                f"{r['torch_epoch_s']:.3f} | {r['minae_epoch_s'] / r['torch_epoch_s']:.2f} |"
+            )
+        else:
+            print(f"| {name} | {r['minae_test_loss']:.2f} | – | – | {r['minae_epoch_s']:.3f} | – | – |")
+    if not args.no_memory:
+        print("\n| model | framework | peak memory of training (MiB) | resident after each epoch (MiB) |")
+        print("|---|---|---|---|")
+        for name in args.models.split(","):
+            for fw in ["minae"] + (["torch"] if torch is not None else []):
+                m = measure_memory(fw, name, min(args.epochs, 5), args.threads)
+                per = ", ".join(f"{v:.1f}" for v in m["per_epoch_mib"])
+                print(f"| {name} | {fw} | {m['peak_mib']:.1f} | {per} |")
+
+
+if __name__ == "__main__":
+    main()
