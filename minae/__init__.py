@@ -105,3 +105,4 @@ from .ops import (
 clip = clamp
 from .io import CheckpointError, load, save
 from . import optim
+from . import nn
