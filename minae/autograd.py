@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import os
 import traceback
 import weakref
 
@@ -79,8 +80,19 @@ class enable_grad(_GradModeContext):
 
 
 class set_grad_enabled(_GradModeContext):
+    """Switch recording on or off: as a plain call (like PyTorch), a context manager or a decorator."""
+
     def __init__(self, mode: bool):
         self._mode = bool(mode)
+        self._prev = GradMode.enabled
+        GradMode.enabled = self._mode  # a plain call takes effect at once; __exit__ restores
+
+    def __enter__(self):
+        pass
+
+    def __call__(self, func):
+        GradMode.enabled = self._prev  # as a decorator it changes only the calls, not the present
+        return super().__call__(func)
 
 
 def is_grad_enabled() -> bool:
@@ -106,17 +118,20 @@ class AnomalyError(RuntimeError):
     pass
 
 
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
 def _user_frame(stack) -> str:
-    """The innermost frame outside minae itself: where the user wrote the op."""
+    """The innermost frame outside the minae package: where the user wrote the op."""
     for frame in reversed(stack):
-        if "/minae/" not in frame.filename.replace("\\", "/"):
+        if not os.path.abspath(frame.filename).startswith(_PACKAGE_DIR):
             return f'File "{frame.filename}", line {frame.lineno}, in {frame.name}\n    {frame.line}'
     frame = stack[-1]
     return f'File "{frame.filename}", line {frame.lineno}'
 
 
 def _nonfinite(array) -> bool:
-    if not is_array(array) or array.dtype.kind not in "fc":
+    if not hasattr(array, "dtype") or array.dtype.kind not in "fc":  # arrays and NumPy scalars (0-d results)
         return False
     return not bool(backend.get_array_module(array).isfinite(array).all())
 
@@ -320,7 +335,6 @@ class Tensor:
         g = _as_grad_array(gradient, self, create_graph)
         run_backward([self], [g], retain_graph or create_graph, create_graph, accumulate=True)
 
-
     # --- operators and methods: thin doors into ops.py
     def __add__(self, other):
         return _ops.Add()(self, other)
@@ -510,6 +524,7 @@ class Tensor:
 
     def expand_as(self, other):
         return _ops.broadcast_to(self, other.shape)
+
     def __iter__(self):
         if self.data.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
@@ -540,16 +555,15 @@ class Function:
 
     def __call__(self, *args):
         arrays = []
-        tensors = needs_grad = False
+        tensors = needs_grad = numpy_scalars = False
         first = None
         for a in args:
             if isinstance(a, Tensor):
                 tensors = True
                 needs_grad = needs_grad or a.requires_grad
                 a = a.data
-            elif isinstance(a, backend.np.generic):  # np.float64(2) would upcast float32 arrays
-                a = a.item()
-            elif not is_array(a):  # a Python number, a shape, an index: a constant
+            elif not is_array(a):  # a Python or NumPy number, a shape, an index: a constant
+                numpy_scalars = numpy_scalars or isinstance(a, backend.np.generic)
                 arrays.append(a)
                 continue
             if first is None:
@@ -559,6 +573,9 @@ class Function:
             arrays.append(a)
         if not tensors:  # raw arrays in, raw array out (how backward code calls ops)
             return self.forward(*arrays)
+        if numpy_scalars:  # np.float64(2) would upcast float32 arrays (and their gradients); a Python number does not
+            args = tuple(a.item() if isinstance(a, backend.np.generic) else a for a in args)
+            arrays = [a.data if isinstance(a, Tensor) else a for a in args]
         try:
             y = self.forward(*arrays)
         except ValueError as e:
@@ -566,7 +583,8 @@ class Function:
         if not is_array(y):  # NumPy ufuncs turn 0-d arrays into scalars
             y = backend.np.asarray(y)
         if GradMode.anomaly and _nonfinite(y):
-            raise AnomalyError(f"{self.name()} produced NaN or inf in its forward pass")
+            where = _user_frame(traceback.extract_stack()[:-1])
+            raise AnomalyError(f"{self.name()} produced NaN or inf in its forward pass, at\n{where}")
         out = Tensor.__new__(Tensor)
         out.data = y
         out.grad = None
@@ -644,7 +662,9 @@ def _device_error(func, args):
         elif is_array(a):
             where.append(f"raw array of shape {tuple(a.shape)} on {array_device(a)}")
     raise RuntimeError(
-        f"{func.name()}: expected all inputs on the same device, got " + " and ".join(where) + "; move them with .to(device)"
+        f"{func.name()}: expected all inputs on the same device, got "
+        + " and ".join(where)
+        + "; move them with .to(device)"
     )
 
 
@@ -671,6 +691,8 @@ def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True,
         heap = []
 
         def send(t, g):
+            if g.dtype != t.data.dtype:  # a float64 constant promoted this path: t's gradient keeps t's dtype
+                g = _ops.cast(g, t.data.dtype) if isinstance(g, Tensor) else g.astype(t.data.dtype)
             if capture is not None and id(t) in capture:
                 capture[id(t)] = _add(capture[id(t)], g)
             f = t.grad_fn
@@ -704,7 +726,9 @@ def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True,
                 for gx in gxs:
                     if gx is not None and _nonfinite(gx.data if isinstance(gx, Tensor) else gx):
                         where = _user_frame(f.created_at) if f.created_at else "(created outside detect_anomaly)"
-                        raise AnomalyError(f"{f.name()} produced NaN or inf in its backward pass; it was created at\n{where}")
+                        raise AnomalyError(
+                            f"{f.name()} produced NaN or inf in its backward pass; it was created at\n{where}"
+                        )
             for x, gx, need in zip(f.inputs, gxs, f.needs_grad):
                 if need and gx is not None:
                     send(x, gx)
@@ -721,8 +745,9 @@ def _accumulate_grad(t, g, create_graph):
     if g.shape != t.shape:
         raise RuntimeError(f"internal error: gradient of shape {g.shape} for a tensor of shape {t.shape}")
     if t.grad is None:
-        # a fresh buffer: the incoming array may be shared with another path
-        t.grad = g if create_graph else Tensor(g.data.copy())
+        # a buffer of its own: the incoming gradient may be shared with another path (a + b sends
+        # the same one to both) or be a read-only broadcast view, and later backward calls add in place
+        t.grad = _ops.clone(g) if create_graph else Tensor(g.data.copy())
     elif create_graph:
         t.grad = t.grad + g
     else:

@@ -8,8 +8,8 @@ code (file readers, checkpoints) uses the ``np`` re-exported here.
 
 from __future__ import annotations
 
-import os
 import numbers
+import os
 
 import numpy as np
 
@@ -65,8 +65,11 @@ class Device:
         return f"device(type='{self.type}', index={self.index})"
 
     def __eq__(self, other):
-        if isinstance(other, str):
-            other = device(other)
+        if isinstance(other, str):  # compare names only: "cuda" on a machine without a GPU is just unequal
+            try:
+                other = _parse(other)
+            except ValueError:
+                return False
         return isinstance(other, Device) and (self.type, self.index) == (other.type, other.index)
 
     def __hash__(self):
@@ -116,6 +119,14 @@ def device(spec=None) -> Device:
         return spec
     if not isinstance(spec, str):
         raise TypeError(f"device must be a string such as 'cpu' or 'cuda:0', got {type(spec).__name__}")
+    dev = _parse(spec)
+    if dev.type == "cuda":
+        _require_cuda(dev.index)
+    return dev
+
+
+def _parse(spec: str) -> Device:
+    """The Device a name means, without asking whether it exists here."""
     name = spec.strip().lower()
     if name == "cpu":
         return CPU
@@ -123,9 +134,7 @@ def device(spec=None) -> Device:
         index_text = name[5:] if name.startswith("cuda:") else "0"
         if not index_text.isdigit():
             raise ValueError(f"invalid device {spec!r}: expected 'cuda' or 'cuda:N'")
-        index = int(index_text)
-        _require_cuda(index)
-        return Device("cuda", index)
+        return Device("cuda", int(index_text))
     raise ValueError(f"invalid device {spec!r}: expected 'cpu', 'cuda' or 'cuda:N'")
 
 
@@ -350,7 +359,9 @@ def random_normal(shape, dtype, dev: Device, mean=0.0, std=1.0):
     """N(mean, std²) samples of ``shape`` on ``dev``."""
     gen = _rng.generator(dev)
     if dev.type == "cpu":
-        out = gen.standard_normal(shape, dtype=dtype if dtype in (float32, float64) else float64).astype(dtype, copy=False)
+        out = gen.standard_normal(shape, dtype=dtype if dtype in (float32, float64) else float64).astype(
+            dtype, copy=False
+        )
     else:
         with _cupy.cuda.Device(dev.index):
             out = gen.standard_normal(shape, dtype=dtype)

@@ -22,9 +22,9 @@ class GradcheckError(AssertionError):
 
 
 def _as_tuple(x):
-    if isinstance(x, Tensor):
-        return (x,)
-    return tuple(x)
+    if isinstance(x, (tuple, list)):
+        return tuple(x)
+    return (x,)  # one Tensor (or a wrong output, which _outputs then names)
 
 
 def _prepare(inputs):
@@ -108,8 +108,9 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, 
         if a.shape != numeric.shape:
             raise GradcheckError(f"gradcheck: the gradient of input {i} has shape {a.shape}, expected {numeric.shape}")
         err = np.abs(a - numeric) - (atol + rtol * np.abs(numeric))
-        if err.size and (err.max() > 0 or not np.all(np.isfinite(a))):
-            bad = np.unravel_index(np.argmax(np.where(np.isfinite(a), err, np.inf)), err.shape)
+        finite = np.isfinite(a) & np.isfinite(numeric)  # NaN compares False: it must fail, not pass
+        if err.size and (not finite.all() or err.max() > 0):
+            bad = np.unravel_index(np.argmax(np.where(finite, err, np.inf)), err.shape)
             if not raise_exception:
                 return False
             raise GradcheckError(
@@ -141,8 +142,7 @@ def gradgradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=Tr
             allow_unused=True,
         )
         return tuple(
-            Tensor(backend.get_array_module(t.data).zeros_like(t.data)) if g is None else g
-            for g, t in zip(gs, targets)
+            Tensor(backend.get_array_module(t.data).zeros_like(t.data)) if g is None else g for g, t in zip(gs, targets)
         )
 
     first_derivative.__name__ = f"grad of {_name(fn)}"

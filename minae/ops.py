@@ -17,7 +17,7 @@ from collections import namedtuple
 
 from . import backend
 from .autograd import Function, GradMode, Tensor
-from .backend import get_array_module, index_to
+from .backend import as_weak_scalar, get_array_module, index_to
 
 __all__ = [
     "add", "sub", "mul", "div", "neg", "pow", "matmul",
@@ -213,10 +213,10 @@ class MatMul(Function):
         a2 = reshape(a, (1, a.shape[0])) if a.ndim == 1 else a
         b2 = reshape(b, (b.shape[0], 1)) if b.ndim == 1 else b
         gy2 = gy
-        if a.ndim == 1 or b.ndim == 1:  # put back the axes that 1-D operands dropped
-            gy2 = reshape(gy, tuple(gy.shape[:-1] if b.ndim == 1 else gy.shape) + ((1,) if b.ndim == 1 else ()))
-            if a.ndim == 1:
-                gy2 = reshape(gy2, gy2.shape[:-1] + (1, gy2.shape[-1]))
+        if b.ndim == 1:  # put back the axes that 1-D operands dropped: y (…, n) -> (…, n, 1)
+            gy2 = reshape(gy2, tuple(gy2.shape) + (1,))
+        if a.ndim == 1:  # y (…, m) -> (…, 1, m)
+            gy2 = reshape(gy2, tuple(gy2.shape[:-1]) + (1, gy2.shape[-1]))
         ga = gb = None
         if na:
             ga = reshape(sum_to(gy2 @ _swap_last(b2), a2.shape), a.shape)
@@ -500,7 +500,7 @@ def relu(x):
 
 def leaky_relu(x, negative_slope=0.01):
     """x for x > 0, negative_slope · x otherwise."""
-    return LeakyReLU(negative_slope)(x)
+    return LeakyReLU(as_weak_scalar(negative_slope))(x)  # np.float64 would upcast float32
 
 
 def softplus(x):
@@ -512,7 +512,7 @@ def clamp(x, min=None, max=None):
     """x limited to [min, max] (either bound may be None)."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
-    return Clamp(min, max)(x)
+    return Clamp(as_weak_scalar(min), as_weak_scalar(max))(x)  # np.float64 bounds would upcast float32
 
 
 def maximum(a, b):
@@ -680,7 +680,8 @@ def var(x, dim=None, keepdim=False, unbiased=True, correction=None):
         correction = 1 if unbiased else 0
     axis = _norm_dim(dim, x.ndim)
     d = x - mean(x, dim, keepdim=True)
-    return sum(d * d, dim, keepdim) / max(_count(x.shape, axis) - correction, 0)
+    n = _count(x.shape, axis) - correction  # (not max(n, 0): max is the op defined below)
+    return sum(d * d, dim, keepdim) / (n if n > 0 else 0)
 
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
@@ -930,7 +931,10 @@ class ToCopy(Function):
 
 
 def to_copy(x, device=None, dtype=None):
-    return ToCopy(device, dtype)(x)
+    y = ToCopy(device, dtype)(x)
+    if dtype is not None and dtype.kind != "f":  # integer and boolean tensors have no gradient (as PyTorch)
+        return y.detach()
+    return y
 
 
 def clone(x):
@@ -940,7 +944,7 @@ def clone(x):
 
 def cast(x, dtype):
     """``x`` in another dtype (differentiable for floating dtypes)."""
-    return ToCopy(None, backend.as_dtype(dtype))(x)
+    return to_copy(x, None, backend.as_dtype(dtype))
 
 
 # ------------------------------------------------------- non-differentiable ops ---

@@ -1,0 +1,742 @@
+"""The engine: Tensor, backward, minae.grad, grad modes, anomaly detection,
+dtype rules, errors and the creation functions."""
+
+import math
+import re
+import sys
+
+import numpy as np
+import pytest
+
+import minae
+from minae import autograd, backend
+
+
+def t64(values, device="cpu", requires_grad=True):
+    return minae.tensor(values, dtype=minae.float64, device=device, requires_grad=requires_grad)
+
+
+# ------------------------------------------------------------- accumulation ---
+def test_gradients_accumulate_over_two_backward_calls(device):
+    x = t64([1.0, -2.0, 3.0], device)
+    (x * x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, -4.0, 6.0])
+    (x * x * x).sum().backward()  # a second graph: its gradient 3x² adds to the first
+    np.testing.assert_allclose(x.grad.numpy(), [2.0 + 3.0, -4.0 + 12.0, 6.0 + 27.0])
+    x.grad = None
+    (3 * x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, 3.0, 3.0])
+
+
+def test_retain_graph_lets_backward_run_twice_and_accumulate(device):
+    x = t64([1.0, 2.0], device)
+    y = (x.exp() * x).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    expected = 2 * (np.exp([1.0, 2.0]) * ([1.0, 2.0] + np.ones(2)))  # d(x eˣ) = (1 + x) eˣ, twice
+    np.testing.assert_allclose(x.grad.numpy(), expected)
+
+
+def test_backward_through_a_released_graph_raises(device):
+    x = t64([1.0, 2.0], device)
+    y = (x * x).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="second time.*retain_graph=True"):
+        y.backward()
+    g = minae.grad((x * x).sum(), x)  # minae.grad frees too
+    assert g[0].shape == (2,)
+
+
+def test_reuse_of_the_same_tensor(device):
+    """micrograd's bug: a = x; b = a + a must give db/dx = 2, not 1."""
+    x = t64(3.0, device)
+    a = x
+    b = a + a
+    b.backward()
+    assert x.grad.item() == 2.0
+    x.grad = None
+    (a * a).backward()
+    assert x.grad.item() == 6.0
+    x.grad = None
+    y = x
+    for _ in range(10):
+        y = y + x
+    y.backward()
+    assert x.grad.item() == 11.0
+
+
+def test_diamond_graph(device):
+    """x -> a = eˣ -> (b = 2a, c = sin a) -> d = b c: a's gradient arrives by two paths."""
+    v = np.array([0.3, -0.7])
+    x = t64(v, device)
+    a = x.exp()
+    d = (a * 2) * a.sin()
+    d.sum().backward()
+    e = np.exp(v)
+    np.testing.assert_allclose(x.grad.numpy(), 2 * e * np.sin(e) + 2 * e * np.cos(e) * e)
+
+
+def test_gradient_flows_to_every_leaf_once(device):
+    w, b = t64([[1.0, 2.0], [3.0, 4.0]], device), t64([0.5, -0.5], device)
+    x = t64([1.0, -1.0], device, requires_grad=False)
+    loss = ((w @ x + b) ** 2).sum()
+    loss.backward()
+    r = np.array([[1.0, 2.0], [3.0, 4.0]]) @ [1.0, -1.0] + [0.5, -0.5]
+    np.testing.assert_allclose(b.grad.numpy(), 2 * r)
+    np.testing.assert_allclose(w.grad.numpy(), np.outer(2 * r, [1.0, -1.0]))
+    assert x.grad is None
+
+
+# --------------------------------------------------------- backward's errors ---
+def test_backward_on_a_non_scalar_needs_gradient(device):
+    x = t64([1.0, 2.0, 3.0], device)
+    y = x * 2
+    with pytest.raises(RuntimeError, match=r"gradient.*non-scalar.*\(3,\)"):
+        y.backward()
+    y.backward(gradient=t64([1.0, 0.5, -1.0], device, requires_grad=False), retain_graph=True)
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 1.0, -2.0])
+    y.backward(gradient=[1.0, 1.0, 1.0])  # lists and arrays work too
+    np.testing.assert_allclose(x.grad.numpy(), [4.0, 3.0, 0.0])
+    with pytest.raises(RuntimeError, match=r"\(2,\).*\(3,\)"):
+        (x * 2).backward(gradient=[1.0, 1.0])
+
+
+def test_backward_on_a_tensor_without_grad_raises(device):
+    x = t64([1.0], device, requires_grad=False)
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        (x * 2).sum().backward()
+
+
+def test_backward_gradient_dtype_follows_the_output(device):
+    x = minae.tensor([1.0, 2.0], device=device, requires_grad=True)
+    (x * 3).backward(gradient=t64([1.0, 1.0], device, requires_grad=False))
+    assert x.grad.dtype == minae.float32
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, 3.0])
+
+
+# --------------------------------------------------------------- minae.grad ---
+def test_grad_returns_a_tuple_and_leaves_dot_grad_alone(device):
+    x, y = t64([1.0, 2.0], device), t64([3.0, -1.0], device)
+    z = (x * y).sum()
+    gx, gy = minae.grad(z, [x, y], retain_graph=True)
+    np.testing.assert_allclose(gx.numpy(), [3.0, -1.0])
+    np.testing.assert_allclose(gy.numpy(), [1.0, 2.0])
+    assert x.grad is None and y.grad is None
+    single = minae.grad(z, x)
+    assert isinstance(single, tuple) and len(single) == 1
+    assert not single[0].requires_grad
+
+
+def test_grad_with_grad_outputs_and_several_outputs(device):
+    x = t64([1.0, 2.0, 3.0], device)
+    (g,) = minae.grad(x * x, x, grad_outputs=t64([1.0, 0.0, -1.0], device, requires_grad=False))
+    np.testing.assert_allclose(g.numpy(), [2.0, 0.0, -6.0])
+    with pytest.raises(RuntimeError, match="grad_outputs"):
+        minae.grad(x * x, x)
+    (g,) = minae.grad([(x * x).sum(), (3 * x).sum()], [x])
+    np.testing.assert_allclose(g.numpy(), 2 * np.array([1.0, 2.0, 3.0]) + 3)
+
+
+def test_grad_of_a_non_leaf(device):
+    x = t64([1.0, -2.0], device)
+    y = x * 3
+    (g,) = minae.grad((y * y).sum(), y)
+    np.testing.assert_allclose(g.numpy(), 2 * np.array([3.0, -6.0]))
+
+
+def test_grad_unused_input(device):
+    x, unused = t64([1.0], device), t64([2.0], device)
+    with pytest.raises(RuntimeError, match="input 1.*allow_unused=True"):
+        minae.grad((x * 2).sum(), [x, unused])
+    gx, gu = minae.grad((x * 2).sum(), [x, unused], allow_unused=True)
+    assert gx.tolist() == [2.0] and gu is None
+
+
+def test_grad_input_must_require_grad(device):
+    x, c = t64([1.0], device), t64([1.0], device, requires_grad=False)
+    with pytest.raises(RuntimeError, match="input 1 does not require grad"):
+        minae.grad((x * c).sum(), [x, c])
+
+
+def test_grad_create_graph_gives_a_differentiable_gradient(device):
+    x = t64([0.5, 2.0], device)
+    (g,) = minae.grad((x**3).sum(), x, create_graph=True)
+    assert g.requires_grad and g.grad_fn is not None
+    np.testing.assert_allclose(g.numpy(), 3 * np.array([0.5, 2.0]) ** 2)
+    g.sum().backward()  # d/dx Σ 3x² = 6x lands in x.grad
+    np.testing.assert_allclose(x.grad.numpy(), 6 * np.array([0.5, 2.0]))
+
+
+@pytest.mark.parametrize(
+    "fn, third",
+    [
+        (lambda x: x**4, lambda v: 24 * v),
+        (minae.sin, lambda v: -np.cos(v)),
+        (minae.exp, np.exp),
+        (lambda x: x.tanh(), lambda v: -2 * (1 - np.tanh(v) ** 2) * (1 - 3 * np.tanh(v) ** 2)),
+    ],
+    ids=["x**4", "sin", "exp", "tanh"],
+)
+def test_third_derivative_by_repeated_grad(fn, third, device):
+    v = np.array([-1.3, 0.4, 2.0])
+    x = t64(v, device)
+    y = fn(x).sum()
+    for _ in range(3):
+        (g,) = minae.grad(y, x, create_graph=True)
+        y = g.sum()
+    np.testing.assert_allclose(g.numpy(), third(v), rtol=1e-10)
+
+
+def test_mixed_second_derivative(device):
+    x, y = t64(1.5, device), t64(-2.0, device)
+    f = x * x * y + y.sin()
+    (fx,) = minae.grad(f, x, create_graph=True)
+    fxy, fxx = minae.grad(fx, [y, x])
+    assert fxy.item() == pytest.approx(2 * 1.5)  # ∂²(x²y)/∂x∂y = 2x
+    assert fxx.item() == pytest.approx(2 * -2.0)  # ∂²/∂x² = 2y
+
+
+def test_backward_create_graph_does_not_alias_grads(device):
+    """With create_graph, a + b sends the same gradient tensor to both: each .grad needs its own."""
+    p, q = t64([1.0, 2.0], device), t64([3.0, 4.0], device)
+    y = (p + q).sum()
+    y.backward(create_graph=True)
+    y.backward()  # accumulate in place: must not touch q.grad through p.grad
+    np.testing.assert_array_equal(p.grad.numpy(), [2.0, 2.0])
+    np.testing.assert_array_equal(q.grad.numpy(), [2.0, 2.0])
+
+
+def test_backward_create_graph_then_grad_of_grad(device):
+    x = t64([1.0, 3.0], device)
+    (x**3).sum().backward(create_graph=True)
+    assert x.grad.requires_grad
+    (g2,) = minae.grad(x.grad.sum(), x)
+    np.testing.assert_allclose(g2.numpy(), [6.0, 18.0])
+
+
+# ------------------------------------------------------------ a long chain ---
+def test_a_chain_of_100000_ops_under_the_default_recursion_limit(device):
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)  # Python's default
+    try:
+        x = minae.tensor([1.0, 2.0], device=device, requires_grad=True)
+        y = x
+        for i in range(100_000):
+            y = y * 1.0 if i % 2 else y + 1.0
+        y.sum().backward()
+        np.testing.assert_array_equal(x.grad.numpy(), [1.0, 1.0])
+        np.testing.assert_array_equal(y.numpy(), [50_001.0, 50_002.0])
+        # a graph dropped without backward is freed without deep recursion too
+        z = x
+        for _ in range(100_000):
+            z = z * 1.0
+        del z, y
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+# --------------------------------------------------------------- grad modes ---
+def test_no_grad_as_context_manager(device):
+    x = t64([1.0], device)
+    with minae.no_grad():
+        assert not minae.is_grad_enabled()
+        y = x * 2
+    assert minae.is_grad_enabled()
+    assert not y.requires_grad and y.grad_fn is None
+    assert (x * 2).requires_grad
+
+
+def test_no_grad_as_decorator_and_restores_on_error(device):
+    x = t64([1.0], device)
+
+    @minae.no_grad()
+    def double(t):
+        """Doubles."""
+        assert not minae.is_grad_enabled()
+        return t * 2
+
+    assert not double(x).requires_grad
+    assert double.__name__ == "double" and double.__doc__ == "Doubles."
+    assert minae.is_grad_enabled()
+    with pytest.raises(ZeroDivisionError):
+        with minae.no_grad():
+            raise ZeroDivisionError
+    assert minae.is_grad_enabled()
+
+
+def test_enable_grad_inside_no_grad(device):
+    x = t64([1.0], device)
+    with minae.no_grad():
+        with minae.enable_grad():
+            y = x * 2
+        z = x * 2
+    assert y.requires_grad and not z.requires_grad
+
+    @minae.enable_grad()
+    def f(t):
+        return t * 3
+
+    with minae.no_grad():
+        assert f(x).requires_grad
+
+
+def test_set_grad_enabled(device):
+    x = t64([1.0], device)
+    with minae.set_grad_enabled(False):
+        assert not (x * 2).requires_grad
+    assert (x * 2).requires_grad
+    minae.set_grad_enabled(False)  # as a plain call, like PyTorch
+    try:
+        assert not minae.is_grad_enabled()
+    finally:
+        minae.set_grad_enabled(True)
+    assert minae.is_grad_enabled()
+
+
+# -------------------------------------------------- requires_grad and friends ---
+def test_requires_grad_propagation(device):
+    a = t64([1.0, 2.0], device)
+    b = t64([3.0, 4.0], device, requires_grad=False)
+    assert a.is_leaf and a.grad_fn is None
+    c = a * b
+    assert c.requires_grad and not c.is_leaf and type(c.grad_fn).__name__ == "Mul"
+    assert not (b * 2).requires_grad and (b * 2).grad_fn is None
+    assert (b + a).requires_grad
+    with pytest.raises(TypeError, match="floating"):
+        minae.tensor([1, 2], requires_grad=True)
+    assert b.requires_grad_() is b and b.requires_grad
+    with pytest.raises(RuntimeError, match="leaf"):
+        c.requires_grad_(False)
+
+
+def test_detach(device):
+    x = t64([1.0, 2.0], device)
+    y = (x * 2).detach()
+    assert not y.requires_grad and y.grad_fn is None
+    np.testing.assert_array_equal(y.numpy(), [2.0, 4.0])
+    d = x.detach()
+    d.data[0] = 10.0  # shares memory, like PyTorch
+    assert x.tolist()[0] == 10.0
+    x.data[0] = 1.0
+    (x * x.detach()).sum().backward()  # the detached factor is a constant
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 2.0])
+
+
+def test_retain_grad(device):
+    x = t64([1.0, -2.0], device)
+    y = x * 2
+    y.retain_grad()
+    w = x * 3
+    (y * y + w).sum().backward()
+    np.testing.assert_allclose(y.grad.numpy(), 2 * np.array([2.0, -4.0]))
+    assert w.grad is None  # not retained
+    np.testing.assert_allclose(x.grad.numpy(), 8 * np.array([1.0, -2.0]) + 3)
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        t64([1.0], device, requires_grad=False).retain_grad()
+
+
+def test_setitem_needs_no_grad(device):
+    x = t64([1.0, 2.0, 3.0], device)
+    with pytest.raises(RuntimeError, match="no_grad"):
+        x[0] = 5.0
+    with minae.no_grad():
+        x[[0, 2]] = minae.tensor([5.0, 6.0], dtype=minae.float64, device=device)
+    assert x.tolist() == [5.0, 2.0, 6.0]
+
+
+# ---------------------------------------------------------- detect_anomaly ---
+def test_detect_anomaly_in_forward_names_the_op_and_line(device):
+    x = t64([-1.0, 1.0], device)
+    with minae.detect_anomaly(), np.errstate(invalid="ignore"):
+        with pytest.raises(minae.AnomalyError) as info:
+            minae.log(x)  # the line the error must point at
+    message = str(info.value)
+    assert "Log" in message and "forward" in message
+    assert "test_autograd.py" in message and "minae.log(x)  # the line" in message
+
+
+def test_detect_anomaly_in_backward_names_the_op_and_line(device):
+    x = t64([0.0, 4.0], device)
+    with minae.detect_anomaly(), np.errstate(divide="ignore", invalid="ignore"):
+        y = x.sqrt()  # forward is finite; backward divides by 2√0
+        loss = (y * 3).sum()
+        with pytest.raises(minae.AnomalyError) as info:
+            loss.backward()
+    message = str(info.value)
+    assert "Sqrt" in message and "backward" in message
+    assert "test_autograd.py" in message and "y = x.sqrt()" in message
+
+
+def test_detect_anomaly_zero_times_inf_in_backward(device):
+    x = t64([0.0, 1.0], device)
+    with minae.detect_anomaly(), np.errstate(divide="ignore", invalid="ignore"):
+        y = x.sqrt() * 0  # forward: 0; backward: the incoming 0 times ∂√x/∂x = ∞ at 0
+        with pytest.raises(minae.AnomalyError, match="Sqrt"):
+            y.sum().backward()
+
+
+def test_anomaly_mode_is_off_outside_the_context(device):
+    x = t64([-1.0], device)
+    with np.errstate(invalid="ignore"):
+        assert math.isnan(minae.log(x).item())
+        with minae.detect_anomaly():
+            pass
+        assert math.isnan(minae.log(x).item())
+
+
+# ------------------------------------------------------------- dtype rules ---
+UNARY_AND_REDUCTIONS = [
+    lambda x: x + 2,
+    lambda x: 2 + x,
+    lambda x: x - 1.5,
+    lambda x: 1.5 - x,
+    lambda x: x * 3,
+    lambda x: 0.5 * x,
+    lambda x: x / 7,
+    lambda x: 7 / x,
+    lambda x: x**2,
+    lambda x: x**0.5,
+    lambda x: 2**x,
+    lambda x: 2.5**x,
+    lambda x: -x,
+    lambda x: x * np.float64(2.0),
+    lambda x: np.float64(2.0) * x,
+    lambda x: x + np.float64(1.0),
+    lambda x: np.float64(1.0) - x,
+    lambda x: x / np.float64(3.0),
+    lambda x: np.float64(3.0) / x,
+    lambda x: x ** np.float64(2.0),
+    lambda x: np.float64(2.0) ** x,
+    lambda x: x * np.int64(2),
+    minae.exp,
+    minae.log,
+    minae.sqrt,
+    minae.abs,
+    minae.tanh,
+    minae.sigmoid,
+    minae.relu,
+    minae.softplus,
+    minae.sin,
+    minae.cos,
+    lambda x: minae.leaky_relu(x, 0.2),
+    lambda x: minae.leaky_relu(x, np.float64(0.2)),
+    lambda x: minae.clamp(x, 0.5, 1.5),
+    lambda x: minae.clamp(x, np.float64(0.5)),
+    lambda x: minae.clamp(x, max=np.float64(1.5)),
+    lambda x: minae.maximum(x, 1.0),
+    lambda x: minae.minimum(np.float64(1.0), x),
+    lambda x: minae.where(x > 1, x, 0.0),
+    lambda x: minae.where(x > 1, np.float64(0.0), x),
+    lambda x: x.sum(),
+    lambda x: x.mean(0),
+    lambda x: x.var(),
+    lambda x: x.var(1, correction=0),
+    lambda x: x.max(),
+    lambda x: x.min(1).values,
+    lambda x: x.logsumexp(1),
+    lambda x: x @ x.T,
+    lambda x: x[0, [1, 1]],
+    lambda x: x[x > 1],
+    lambda x: minae.cat([x, x], 1),
+    lambda x: minae.stack([x, x]),
+    lambda x: x.reshape(-1).unsqueeze(0).expand(2, 6).T.flatten(),
+    lambda x: x / (x + 1),
+    lambda x: x**x,
+    lambda x: minae.maximum(x, x.T.T * 0.5) - minae.minimum(x, x[:1]),
+    lambda x: x.to(minae.float64).to(x.dtype) * x.clone(),
+]
+
+
+@pytest.mark.parametrize("dtype", [minae.float32, minae.float64])
+def test_ops_keep_the_dtype_forward_and_backward(dtype, device):
+    """float32 stays float32 under Python and NumPy scalars; float64 stays float64, gradients included."""
+    for k, fn in enumerate(UNARY_AND_REDUCTIONS):
+        x = minae.tensor([[0.5, 1.25, 2.0], [1.5, 0.75, 1.1]], dtype=dtype, device=device, requires_grad=True)
+        y = fn(x)
+        assert y.dtype == dtype, f"op {k} turned {dtype} into {y.dtype}"
+        (g,) = minae.grad(y.sum(), x, retain_graph=True)
+        assert g.dtype == dtype, f"the gradient of op {k} is {g.dtype}, not {dtype}"
+        (gg,) = minae.grad((y * y).sum(), x, create_graph=True)
+        if gg.requires_grad:
+            (g2,) = minae.grad(gg.sum(), x, allow_unused=True)
+            assert g2 is None or g2.dtype == dtype, f"the second derivative of op {k} is {g2.dtype}"
+
+
+def test_a_float64_array_promotes_but_the_gradient_keeps_the_leaf_dtype(device):
+    """NumPy's (and PyTorch's) promotion: float32 ⊗ float64 array -> float64; .grad matches its tensor."""
+    x = minae.tensor([1.0, 2.0], device=device, requires_grad=True)
+    c = t64([3.0, 4.0], device, requires_grad=False).data
+    y = x * c
+    assert y.dtype == minae.float64
+    y.sum().backward()
+    assert x.grad.dtype == minae.float32
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 4.0])
+    (g,) = minae.grad((x.exp() * c).sum(), x)
+    assert g.dtype == minae.float32
+
+
+@pytest.mark.parametrize("spec", [minae.float64, np.float64, "float64", np.dtype("float64"), float])
+def test_dtype_argument_forms(spec, device):
+    assert minae.tensor([1.0], dtype=spec, device=device).dtype == np.float64
+    assert minae.zeros(2, dtype=spec, device=device).dtype == np.float64
+    assert minae.randn(2, dtype=spec, device=device).dtype == np.float64
+    assert minae.ones(1, device=device).to(dtype=spec).dtype == np.float64
+
+
+def test_unknown_dtype_raises(device):
+    with pytest.raises(TypeError, match="floaty"):
+        minae.zeros(2, dtype="floaty", device=device)
+
+
+def test_default_dtype(device):
+    assert minae.tensor([1.0, 2.0], device=device).dtype == minae.float32
+    assert minae.tensor(1.5, device=device).dtype == minae.float32
+    assert minae.tensor([1, 2], device=device).dtype == minae.int64
+    assert minae.tensor([True, False], device=device).dtype == minae.bool_
+    assert minae.tensor(np.arange(3.0), device=device).dtype == minae.float64  # an array keeps its dtype
+    assert minae.tensor(np.float64(2.0), device=device).dtype == minae.float64
+    minae.set_default_dtype(minae.float64)
+    assert minae.tensor([1.0], device=device).dtype == minae.float64
+    assert minae.randn(2, device=device).dtype == minae.float64
+    with pytest.raises(TypeError, match="floating"):
+        minae.set_default_dtype(minae.int64)
+
+
+# -------------------------------------------------------- repr and leaving ---
+def test_repr_shows_values_dtype_and_grad_fn():
+    r = repr(minae.tensor([1.5, -2.0]))
+    assert r.startswith("tensor(") and "1.5" in r and "-2." in r
+    assert "dtype" not in r and "device" not in r and "grad" not in r
+    assert "dtype=float64" in repr(minae.tensor([1.5], dtype=minae.float64))
+    assert "dtype" not in repr(minae.tensor([1, 2]))  # int64, the integer default
+    assert "dtype=int32" in repr(minae.tensor([1, 2], dtype=minae.int32))
+    x = minae.tensor([1.0, 2.0], requires_grad=True)
+    assert "requires_grad=True" in repr(x)
+    r = repr(x * 2)
+    assert "grad_fn=<MulBackward>" in r and "2." in r and "4." in r
+    assert repr(minae.tensor(3.0)) == "tensor(3.)"
+    lines = repr(minae.tensor([[1.0, 2.0], [3.0, 4.0]])).splitlines()
+    assert lines[0].index("[1.") == lines[1].index("[3.")  # rows line up
+
+
+def test_repr_shows_a_cuda_device(device):
+    if device == "cpu":
+        pytest.skip("the device appears in repr only off the CPU")
+    assert "device='cuda:0'" in repr(minae.ones(2, device=device))
+
+
+def test_item_numpy_tolist(device):
+    x = minae.tensor([[1.0, 2.5]], device=device, requires_grad=True)
+    assert x.tolist() == [[1.0, 2.5]]
+    a = x.numpy()
+    assert isinstance(a, np.ndarray) and a.dtype == np.float32
+    np.testing.assert_array_equal(a, [[1.0, 2.5]])
+    s = x.sum()
+    assert s.item() == 3.5 and isinstance(s.item(), float)
+    assert float(s) == 3.5 and int(minae.tensor([7], device=device)) == 7
+    assert minae.tensor(4, device=device).item() == 4 and isinstance(minae.tensor(4).item(), int)
+    with pytest.raises(ValueError, match=r"\(1, 2\)"):
+        x.item()
+    with pytest.raises(RuntimeError, match="ambiguous"):
+        bool(x)
+    assert x.shape == (1, 2) and x.ndim == 2 and x.numel() == 2 and len(x) == 1 and x.size(1) == 2
+
+
+def test_comparisons_give_boolean_tensors_without_grad(device):
+    a = np.array([0.5, 1.0, 2.0])
+    x = t64(a, device)
+    raw = t64([1.0, 1.0, 1.0], device, requires_grad=False).data
+    cases = [
+        (x > 1, a > 1),
+        (1 < x, 1 < a),
+        (x >= 1.0, a >= 1),
+        (x < raw, a < 1),
+        (raw <= x, 1 <= a),
+        (x == 1, a == 1),
+        (x != x * 2, a != a * 2),
+        ((x > 0.6) & (x < 1.5), (a > 0.6) & (a < 1.5)),
+        ((x < 0.6) | (x > 1.5), (a < 0.6) | (a > 1.5)),
+        (~(x > 1), ~(a > 1)),
+    ]
+    for got, expected in cases:
+        assert isinstance(got, minae.Tensor) and got.dtype == minae.bool_
+        assert not got.requires_grad and got.grad_fn is None
+        np.testing.assert_array_equal(got.numpy(), expected)
+    assert {x: 1}[x] == 1  # tensors hash by identity
+
+
+# ------------------------------------------------------------------ errors ---
+def test_broadcast_mismatch_names_both_shapes_and_the_op(device):
+    x, y = minae.ones(2, 3, device=device), minae.ones(4, device=device)
+    with pytest.raises(ValueError, match=r"Add.*\(2, 3\).*\(4,\)"):
+        x + y
+    with pytest.raises(ValueError, match=r"Mul.*\(2, 3\).*array of shape \(4,\)"):
+        x * y.data
+    with pytest.raises(ValueError, match=r"Maximum.*\(2, 3\).*\(4,\)"):
+        minae.maximum(x, y)
+
+
+def test_matmul_mismatch_names_both_shapes_and_the_op(device):
+    x, y = minae.ones(2, 3, device=device), minae.ones(4, 5, device=device)
+    with pytest.raises(ValueError, match=r"MatMul.*\(2, 3\).*\(4, 5\)"):
+        x @ y
+    with pytest.raises(ValueError, match="at least one dimension"):
+        minae.tensor(2.0, device=device) @ x
+
+
+class _FakeGpuArray(np.ndarray):
+    """A NumPy array that claims to live on cuda:0 (no GPU is needed to test the check)."""
+
+
+def test_mixing_devices_names_both(monkeypatch):
+    real = autograd.array_device
+    monkeypatch.setattr(
+        autograd, "array_device", lambda a: backend.Device("cuda", 0) if isinstance(a, _FakeGpuArray) else real(a)
+    )
+    x = minae.ones(2, 3, requires_grad=True)
+    gpu = np.ones(3).view(_FakeGpuArray)
+    with pytest.raises(RuntimeError, match=r"Add.*same device.*\(2, 3\) on cpu.*\(3,\) on cuda:0"):
+        x + gpu
+    with pytest.raises(RuntimeError, match=r"Mul.*on cuda:0.*on cpu"):
+        gpu * x
+
+
+def test_mixing_real_devices(device):
+    if device == "cpu":
+        pytest.skip("needs a GPU: with the CPU alone there is no second device to mix")
+    x = minae.ones(3, device=device)
+    with pytest.raises(RuntimeError, match="same device"):
+        x + np.ones(3)
+    with pytest.raises(RuntimeError, match="same device"):
+        x * minae.ones(3, device="cpu")
+    y = minae.tensor([1.0, 2.0], requires_grad=True)
+    z = y.to(device)
+    assert z.device == "cuda:0" and z.requires_grad
+    (z * z).sum().backward()
+    assert y.grad.device == "cpu"
+    np.testing.assert_allclose(y.grad.numpy(), [2.0, 4.0])
+    assert z.cpu().device == "cpu" and y.cuda().device == "cuda:0"
+
+
+def test_asking_for_cuda_without_it_raises_one_clear_error():
+    if minae.cuda.is_available():
+        pytest.skip("a GPU is present: CUDA works here")
+    assert minae.cuda.device_count() == 0
+    hint = re.compile(r'pip install "minae\[cuda\]"|no (CUDA device|GPU)')
+    for ask in (
+        lambda: minae.ones(2).to("cuda"),
+        lambda: minae.ones(2).cuda(),
+        lambda: minae.zeros(2, device="cuda"),
+        lambda: minae.tensor([1.0], device="cuda:0"),
+        lambda: minae.set_default_device("cuda"),
+    ):
+        with pytest.raises(RuntimeError, match=hint):
+            ask()
+
+
+# ------------------------------------------------------------------ creation ---
+def test_tensor_copies_its_data(device):
+    a = np.array([1.0, 2.0], dtype=np.float32)
+    t = minae.tensor(a, device=device)
+    a[0] = 9.0
+    assert t.tolist() == [1.0, 2.0]
+    u = minae.tensor(t)
+    u.data[1] = 7.0
+    assert t.tolist() == [1.0, 2.0]
+    f = minae.from_numpy(a)
+    assert np.shares_memory(f.data, a)
+
+
+def test_filled_creation_functions(device):
+    for make, value in [(minae.zeros, 0.0), (minae.ones, 1.0)]:
+        for t in (make(2, 3, device=device), make((2, 3), device=device)):
+            assert t.shape == (2, 3) and t.dtype == minae.float32 and t.device == device
+            assert np.all(t.numpy() == value)
+    f = minae.full((2, 2), 7.5, device=device)
+    assert f.shape == (2, 2) and f.dtype == minae.float32 and np.all(f.numpy() == 7.5)
+    assert minae.zeros(3, requires_grad=True, device=device).requires_grad
+    x = minae.tensor([[1, 2]], dtype=minae.float64, device=device)
+    for like, value in [(minae.zeros_like, 0), (minae.ones_like, 1), (lambda t: minae.full_like(t, 3), 3)]:
+        y = like(x)
+        assert y.shape == (1, 2) and y.dtype == minae.float64 and np.all(y.numpy() == value)
+    assert minae.zeros_like(minae.tensor([1, 2])).dtype == minae.int64
+    assert np.array_equal(minae.eye(3, device=device).numpy(), np.eye(3))
+    with pytest.raises(ValueError, match="non-negative"):
+        minae.zeros(-1, device=device)
+
+
+def test_ranges(device):
+    a = minae.arange(5, device=device)
+    assert a.dtype == minae.int64 and a.tolist() == [0, 1, 2, 3, 4]
+    assert minae.arange(2, 8, 3, device=device).tolist() == [2, 5]
+    f = minae.arange(0, 1, 0.25, device=device)
+    assert f.dtype == minae.float32 and f.tolist() == [0.0, 0.25, 0.5, 0.75]
+    assert minae.arange(3, dtype=minae.float64, device=device).dtype == minae.float64
+    s = minae.linspace(-1, 1, 5, device=device)
+    assert s.dtype == minae.float32
+    np.testing.assert_allclose(s.numpy(), np.linspace(-1, 1, 5))
+
+
+def test_random_creation_functions(device):
+    u = minae.rand(2000, device=device)
+    assert u.shape == (2000,) and u.dtype == minae.float32
+    assert 0 <= u.numpy().min() and u.numpy().max() < 1 and abs(u.numpy().mean() - 0.5) < 0.05
+    n = minae.randn(4000, dtype=minae.float64, device=device)
+    assert n.dtype == minae.float64 and abs(n.numpy().mean()) < 0.1 and abs(n.numpy().std() - 1) < 0.1
+    assert minae.randn(2, 3, device=device).shape == (2, 3) and minae.rand((3, 1), device=device).shape == (3, 1)
+    r = minae.randint(3, 7, (500,), device=device)
+    assert r.dtype == minae.int64 and set(r.tolist()) == {3, 4, 5, 6}
+    assert minae.randint(4, size=(2, 2), device=device).shape == (2, 2)
+    p = minae.randperm(10, device=device)
+    assert p.dtype == minae.int64 and sorted(p.tolist()) == list(range(10))
+    assert minae.randn(3, requires_grad=True, device=device).requires_grad
+
+
+def test_manual_seed_reproduces_on_the_same_device(device):
+    def draw():
+        return (
+            minae.rand(5, device=device).tolist(),
+            minae.randn(2, 2, device=device).tolist(),
+            minae.randint(0, 100, (5,), device=device).tolist(),
+            minae.randperm(8, device=device).tolist(),
+        )
+
+    minae.manual_seed(123)
+    first = draw()
+    minae.manual_seed(123)
+    assert draw() == first
+    minae.manual_seed(124)
+    assert draw() != first
+    with pytest.raises(ValueError, match="non-negative"):
+        minae.manual_seed(-1)
+
+
+def test_default_device_setting_and_environment(monkeypatch):
+    minae.set_default_device("cpu")
+    assert minae.get_default_device() == "cpu" and minae.zeros(1).device == "cpu"
+    monkeypatch.setattr(backend, "_default_device", None)
+    monkeypatch.setenv("MINAE_DEVICE", "cpu")
+    assert backend.default_device() == "cpu"
+    monkeypatch.setattr(backend, "_default_device", None)
+    monkeypatch.setenv("MINAE_DEVICE", "tpu")
+    with pytest.raises(ValueError, match="'tpu'"):
+        minae.zeros(1)
+
+
+def test_default_device_cuda(device, monkeypatch):
+    if device == "cpu":
+        pytest.skip("needs a GPU")
+    minae.set_default_device(device)
+    assert minae.zeros(2).device == "cuda:0" and minae.randn(2).device == "cuda:0"
+    monkeypatch.setattr(backend, "_default_device", None)
+    monkeypatch.setenv("MINAE_DEVICE", "cuda:0")
+    assert minae.ones(1).device == "cuda:0"
+
+
+def test_minae_device_cuda_without_a_gpu(monkeypatch):
+    if minae.cuda.is_available():
+        pytest.skip("a GPU is present")
+    monkeypatch.setattr(backend, "_default_device", None)
+    monkeypatch.setenv("MINAE_DEVICE", "cuda")
+    with pytest.raises(RuntimeError, match='pip install "minae\\[cuda\\]"|no (CUDA device|GPU)'):
+        minae.zeros(1)
