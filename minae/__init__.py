@@ -102,7 +102,8 @@ from .ops import (
     where,
 )
 
-clip = clamp
 from .io import CheckpointError, load, save
 from . import optim
 from . import nn
+
+clip = clamp

@@ -246,6 +246,11 @@ class Tensor:
 
         return clone(self)
 
+    def __array__(self, dtype=None, copy=None):
+        """NumPy (and matplotlib) see the values: np.asarray(t) is a host array."""
+        array = to_numpy(self.data)
+        return array if dtype is None else array.astype(dtype, copy=False)
+
     def __float__(self):
         return float(self.item())
 
@@ -272,8 +277,10 @@ class Tensor:
         the graph (gradients flow back to the original device and dtype).
         """
         for a in args:
-            if isinstance(a, (str, Device)):
+            if isinstance(a, Device) or (isinstance(a, str) and a.split(":")[0].strip().lower() in ("cpu", "cuda")):
                 device = a
+            elif isinstance(a, Tensor):  # t.to(other): other's device and dtype
+                device, dtype = a.device, a.dtype
             else:
                 dtype = a
         from .ops import to_copy
@@ -710,6 +717,8 @@ def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True,
 
         for t, g in zip(roots, root_grads):
             send(t, g)
+        # minae.grad wants only some gradients: skip every branch that cannot reach them
+        wanted = None if accumulate or capture is None else _leading_to(roots, capture)
 
         while heap:
             f = heapq.heappop(heap)[2]
@@ -719,7 +728,17 @@ def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True,
                     f"trying to backward through {f.name()} a second time: its saved values were freed "
                     "after the first backward. Pass retain_graph=True to the first backward() to keep them."
                 )
-            gxs = f.backward(gy)
+            if wanted is None:
+                gxs = f.backward(gy)
+            else:
+                needs_grad = f.needs_grad
+                f.needs_grad = tuple(
+                    need and (id(x) in capture or x.grad_fn in wanted) for x, need in zip(f.inputs, needs_grad)
+                )
+                try:
+                    gxs = f.backward(gy)
+                finally:
+                    f.needs_grad = needs_grad
             if not isinstance(gxs, tuple):
                 gxs = (gxs,)
             if GradMode.anomaly:
@@ -730,13 +749,33 @@ def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True,
                             f"{f.name()} produced NaN or inf in its backward pass; it was created at\n{where}"
                         )
             for x, gx, need in zip(f.inputs, gxs, f.needs_grad):
-                if need and gx is not None:
+                if need and gx is not None and (wanted is None or id(x) in capture or x.grad_fn in wanted):
                     send(x, gx)
             if not retain_graph:
                 f.inputs = None
                 f.output_data = None
     finally:
         GradMode.enabled = prev_mode
+
+
+def _leading_to(roots, capture) -> set:
+    """The functions of the graph below ``roots`` through which some captured tensor can be reached."""
+    order, seen, stack = [], set(), [t.grad_fn for t in roots if t.grad_fn is not None]
+    while stack:  # every function below the roots, without recursion
+        f = stack.pop()
+        if f in seen or f.inputs is None:
+            continue
+        seen.add(f)
+        order.append(f)
+        stack.extend(x.grad_fn for x in f.inputs if isinstance(x, Tensor) and x.grad_fn is not None)
+    wanted = set()
+    # inputs are always of a lower generation than the function they feed, so one ascending pass suffices
+    for f in sorted(order, key=lambda f: f.generation):
+        for x in f.inputs:
+            if isinstance(x, Tensor) and (id(x) in capture or x.grad_fn in wanted):
+                wanted.add(f)
+                break
+    return wanted
 
 
 def _accumulate_grad(t, g, create_graph):

@@ -49,7 +49,7 @@ class Device:
 
     def __init__(self, type: str, index: int | None = None):
         self.type = type
-        self.index = index
+        self.index = 0 if type == "cuda" and index is None else index  # "cuda" means the first GPU
 
     @property
     def xp(self):

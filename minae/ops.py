@@ -182,7 +182,10 @@ class Pow(Function):
         na, nb = self.needs_grad
         ga = gb = None
         if na:
-            ga = sum_to(gy * b * a ** (b - 1), a.shape)
+            if isinstance(b, (int, float)) and b == 0:  # a⁰ = 1 for every a: no gradient (not 0·a⁻¹ = NaN at 0)
+                ga = sum_to(gy * 0, a.shape)
+            else:
+                ga = sum_to(gy * b * a ** (b - 1), a.shape)
         if nb:
             log_a = math.log(a) if isinstance(a, (int, float)) else log(a)
             gb = sum_to(gy * self.output_() * log_a, b.shape)
@@ -223,6 +226,33 @@ class MatMul(Function):
         if nb:
             gb = reshape(sum_to(_swap_last(a2) @ gy2, b2.shape), b.shape)
         return ga, gb
+
+
+class Linear(Function):
+    """The affine map of a layer, fused: y = x Wᵀ + b for x (N, in), W (out, in), b (out,) or None.
+
+    ∂L/∂x = ∂L/∂y · W,   ∂L/∂W = (∂L/∂y)ᵀ · x,   ∂L/∂b = Σ_n ∂L/∂y
+    One op instead of transpose, matmul and add: less bookkeeping, and W's
+    gradient comes out contiguous.
+    """
+
+    __slots__ = ()
+
+    def forward(self, x, w, b):
+        y = x @ w.T
+        if b is not None:
+            y += b  # y is fresh: add in place
+        return y
+
+    def backward(self, gy):
+        x, w, _ = self.inputs_()
+        nx, nw, nb = self.needs_grad
+        return (gy @ w if nx else None, gy.T @ x if nw else None, sum(gy, 0) if nb else None)
+
+
+def linear(x, weight, bias=None):
+    """x Wᵀ + b for a batch of rows x (N, in_features); weight (out, in), bias (out,) or None."""
+    return Linear()(x, weight, bias)
 
 
 def add(a, b):
@@ -391,6 +421,49 @@ class Softplus(Function):
     def backward(self, gy):
         (x,) = self.inputs_()
         return gy * sigmoid(x)  # softplus' = σ
+
+
+class BinaryCrossEntropyWithLogits(Function):
+    """ℓ(x, y) = −[y log σ(x) + (1 − y) log(1 − σ(x))] = max(x, 0) − x·y + log(1 + e^(−|x|)), elementwise.
+
+    ∂ℓ/∂x = σ(x) − y,   ∂ℓ/∂y = −x.
+    Fused because the loss and σ share e^(−|x|): the forward keeps it and the
+    backward gets σ(x) from it without another exponential. In float32 the last
+    term is log(1 + e) rather than log1p(e) (4× faster in NumPy); the absolute
+    error is below 1e-7 per element, under float32's resolution of the loss.
+    """
+
+    __slots__ = ("e",)
+
+    def forward(self, x, y):
+        xp = get_array_module(x)
+        self.e = e = xp.exp(-xp.abs(x))
+        soft = xp.log1p(e) if x.dtype == backend.float64 else xp.log(1 + e)
+        out = xp.maximum(x, 0)
+        out -= x * y
+        out += soft
+        return out
+
+    def backward(self, gy):
+        x, y = self.inputs_()
+        nx, ny = self.needs_grad
+        gx = gy_ = None
+        if nx:
+            if isinstance(x, Tensor):  # building a graph: σ(x) from ops
+                s = sigmoid(x)
+            else:  # σ(x) = 1/(1 + e) for x ≥ 0, e/(1 + e) for x < 0, with e = e^(−|x|)
+                xp = get_array_module(x)
+                s = 1 / (1 + self.e)
+                s = xp.where(x >= 0, s, s * self.e)
+            gx = sum_to(gy * (s - y), x.shape)
+        if ny:
+            gy_ = sum_to(-gy * x, y.shape)
+        return gx, gy_
+
+
+def binary_cross_entropy_with_logits(x, y):
+    """The elementwise BCE of σ(x) against y, from the logits x (no reduction)."""
+    return BinaryCrossEntropyWithLogits()(x, y)
 
 
 class Clamp(Function):

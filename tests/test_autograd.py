@@ -740,3 +740,45 @@ def test_minae_device_cuda_without_a_gpu(monkeypatch):
     monkeypatch.setenv("MINAE_DEVICE", "cuda")
     with pytest.raises(RuntimeError, match='pip install "minae\\[cuda\\]"|no (CUDA device|GPU)'):
         minae.zeros(1)
+
+
+# ------------------------------------------------------------ later fixes ---
+class _Boom(minae.Function):
+    """An op whose backward must never run (to see what minae.grad skips)."""
+
+    def forward(self, x):
+        return x * 1.0
+
+    def backward(self, gy):
+        raise AssertionError("backward ran on a branch that does not lead to the requested inputs")
+
+
+def test_grad_skips_branches_that_do_not_reach_the_inputs():
+    x = minae.randn(3, requires_grad=True)
+    w = minae.randn(3, requires_grad=True)
+    y = (_Boom()(w) * x).sum() + (x * x).sum()
+    (gx,) = minae.grad(y, x)
+    np.testing.assert_allclose(gx.numpy(), w.numpy() + 2 * x.numpy(), rtol=1e-6)
+    assert w.grad is None
+
+
+def test_grad_prunes_inside_an_op_but_keeps_what_is_needed():
+    # W feeds the output only through the matmul, x is asked for: W's gradient is never formed
+    x = minae.randn(4, 3, requires_grad=True)
+    W = minae.randn(3, 2, requires_grad=True)
+    (gx,) = minae.grad((x @ _Boom()(W)).sum(), x)
+    np.testing.assert_allclose(gx.numpy(), np.broadcast_to(W.numpy().sum(1), (4, 3)), rtol=1e-6)
+
+
+def test_power_zero_has_zero_gradient_at_zero():
+    x = minae.tensor([0.0, 1.0, -2.0], requires_grad=True)
+    (x**0).sum().backward()
+    assert np.all(x.grad.numpy() == 0)
+
+
+def test_to_accepts_dtype_names_and_numpy_sees_values():
+    x = minae.tensor([1.0, 2.0])
+    assert x.to("float64").dtype == np.float64
+    assert x.to("cpu") is x
+    np.testing.assert_array_equal(np.asarray(x), [1.0, 2.0])
+    assert np.asarray(x).dtype == np.float32

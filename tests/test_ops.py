@@ -661,3 +661,56 @@ def test_clone_is_a_differentiable_copy(device):
     y.data[0] = 5.0
     assert x.tolist() == [1.0, 2.0]
     assert minae.gradcheck(lambda t: t.clone() * t, [x])
+
+
+# ------------------------------------------------------------------ fused ops ---
+@pytest.mark.parametrize("bias", [True, False])
+def test_fused_linear(device, bias):
+    rng = np.random.default_rng(21)
+    a, w, b = values(rng, (4, 3)), values(rng, (5, 3)), values(rng, (5,))
+    x, W = leaf(a, device), leaf(w, device)
+    B = leaf(b, device) if bias else None
+    check_forward(minae.ops.linear(x, W, B), a @ w.T + (b if bias else 0))
+    inputs = [x, W] + ([B] if bias else [])
+
+    def fn(x, W, *rest):
+        return minae.ops.linear(x, W, rest[0] if rest else None)
+
+    assert minae.gradcheck(fn, inputs)
+    assert minae.gradgradcheck(fn, inputs)
+
+
+def test_fused_linear_skips_gradients_nobody_asked_for(device):
+    rng = np.random.default_rng(22)
+    x = leaf(values(rng, (4, 3)), device, requires_grad=False)
+    W, B = leaf(values(rng, (5, 3)), device), leaf(values(rng, (5,)), device)
+    minae.ops.linear(x, W, B).sum().backward()
+    assert x.grad is None and W.grad is not None and B.grad is not None
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_fused_bce_with_logits(device, dtype):
+    rng = np.random.default_rng(23)
+    a = rng.uniform(-4, 4, (3, 5))
+    t = rng.uniform(0, 1, (3, 5))
+    expected = -(t * np.log(sigmoid_ref(a)) + (1 - t) * np.log(1 - sigmoid_ref(a)))
+    x = minae.tensor(a, dtype=dtype, device=device)
+    y = minae.tensor(t, dtype=dtype, device=device)
+    out = minae.ops.binary_cross_entropy_with_logits(x, y)
+    assert out.dtype == np.dtype(dtype)
+    tol = 1e-10 if dtype == "float64" else 2e-6
+    np.testing.assert_allclose(out.numpy(), expected, rtol=tol, atol=tol)
+    if dtype == "float64":
+        xl, yl = leaf(a, device), leaf(t, device)
+        assert minae.gradcheck(minae.ops.binary_cross_entropy_with_logits, [xl, yl])
+        assert minae.gradgradcheck(minae.ops.binary_cross_entropy_with_logits, [xl, yl])
+
+
+def test_fused_bce_with_logits_extreme_logits(device):
+    x = minae.tensor([-1e4, -30.0, 0.0, 30.0, 1e4], device=device, requires_grad=True)
+    y = minae.tensor([0.0, 1.0, 0.5, 0.0, 1.0], device=device)
+    out = minae.ops.binary_cross_entropy_with_logits(x, y)
+    out.sum().backward()
+    assert np.all(np.isfinite(out.numpy())) and np.all(np.isfinite(x.grad.numpy()))
+    np.testing.assert_allclose(out.numpy(), [0.0, 30.0, np.log(2), 30.0, 0.0], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(x.grad.numpy(), [0.0, -1.0, 0.0, 1.0, 0.0], atol=1e-6)

@@ -113,12 +113,12 @@ def linear(input, weight, bias=None):
             f"linear: input of shape {tuple(input.shape)} does not fit weight of shape {tuple(weight.shape)}: "
             f"the input's last dimension must be in_features = {weight.shape[1]}"
         )
+    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+        raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {tuple(bias.shape)}")
+    if input.ndim == 2:  # the common case, one fused op
+        return _ops.linear(input, weight, bias)
     out = input @ weight.T
-    if bias is not None:
-        if tuple(bias.shape) != (weight.shape[0],):
-            raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {tuple(bias.shape)}")
-        out = out + bias
-    return out
+    return out if bias is None else out + bias
 
 
 def relu(input):
@@ -251,7 +251,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str 
     _check_reduction(fn, reduction)
     _check_same_shape(fn, input, target)
     if pos_weight is None:
-        loss = _ops.softplus(input) - input * target
+        loss = _ops.binary_cross_entropy_with_logits(input, target)
     else:
         _check_broadcast(fn, "pos_weight", pos_weight, input.shape)
         loss = (1 - target) * input + (1 + (pos_weight - 1) * target) * _ops.softplus(-input)
