@@ -176,7 +176,8 @@ def _pictures(name, model, test_data, out, dev):
         written.append(("reconstructions.png", viz.image_rows(rows)))
         if name == "vae":
             written.append(("samples.png", viz.image_grid(model.sample(16), nrow=8, title="samples from the prior")))
-            i, j = 0, next(k for k in range(len(yte)) if yte[k] != yte[0])
+            # from the first digit to the first one of another class (or the last digit, if all agree)
+            i, j = 0, next((k for k in range(len(yte)) if yte[k] != yte[0]), len(yte) - 1)
             path = model.interpolate(minae.tensor(xte[i], device=dev), minae.tensor(xte[j], device=dev), 10)
             written.append(("interpolation.png", viz.image_grid(path, nrow=10, title="latent interpolation")))
     for fname, fig in written:
@@ -223,9 +224,11 @@ def train_command(args) -> int:
         log=log,
     )
     wall = time.perf_counter() - t0
-    files = ["checkpoint.npz", "metrics.json", "loss.png"]
+    # list only what this run wrote or kept: with --epochs 0 there is no checkpoint and no curve
+    files = [f for f in ["checkpoint.npz"] if os.path.exists(os.path.join(out, f))] + ["metrics.json"]
     if history:
         viz.save_figure(viz.loss_curves(history, title=f"{args.model}: loss per epoch"), os.path.join(out, "loss.png"))
+        files.append("loss.png")
     files += _pictures(args.model, model, test_data, out, dev)
     final = history[-1] if history else None
     metrics = {
@@ -257,14 +260,27 @@ def info_command() -> int:
     return 0
 
 
+def _check_combinations(parser, args) -> None:
+    """What argparse cannot check one option at a time, reported the same way (exit 2) before any work."""
+    if args.command == "train" and args.model == "dae" and args.noise is not None:
+        corruption = args.corruption or "masking"
+        if corruption == "masking" and args.noise >= 1:
+            parser.error(
+                f"argument --noise: masking drops a fraction p of the pixels: p must be below 1, got {args.noise}"
+            )
+        if corruption == "salt_and_pepper" and args.noise > 1:
+            parser.error(f"argument --noise: salt_and_pepper's fraction of pixels must be at most 1, got {args.noise}")
+
+
 def main(argv=None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    _check_combinations(parser, args)
     try:
         if args.command == "info":
             return info_command()
         return train_command(args)
-    except (TrainingError, FileNotFoundError, ValueError, RuntimeError, TypeError) as e:
+    except (TrainingError, OSError, ValueError, RuntimeError, TypeError) as e:  # OSError: --out unwritable, disk full
         if os.environ.get("MINAE_DEBUG"):
             raise
         print(f"minae: error: {e}", file=sys.stderr)

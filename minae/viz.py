@@ -32,6 +32,29 @@ def _plt():
     return plt
 
 
+def _mosaic(imgs, ncol: int, pad: int = 2):
+    """Images (N, H, W) tiled into one (rows·(H+pad) − pad, ncol·(W+pad) − pad) array, NaN between them.
+
+    One imshow of a mosaic draws in milliseconds; one axes per image costs ~35 ms each
+    in matplotlib, most of a short training run's time. NaN pixels are left blank.
+    """
+    n, h, w = imgs.shape
+    nrows = max(int(math.ceil(n / ncol)), 1)
+    out = np.full((nrows * (h + pad) - pad, ncol * (w + pad) - pad), np.nan)
+    for i in range(n):
+        r, c = divmod(i, ncol)
+        out[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = imgs[i]
+    return out
+
+
+def _bare(ax):
+    """An axes with no ticks and no frame: only the image (and the label, if any)."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for side in ax.spines.values():
+        side.set_visible(False)
+
+
 def image_grid(images, nrow=None, title=None, shape=(28, 28), labels=None, vmin=None, vmax=None, scale=1.0):
     """Images (N, H·W) or (N, H, W) in a grid of ``nrow`` columns; optional per-image labels."""
     plt = _plt()
@@ -39,17 +62,19 @@ def image_grid(images, nrow=None, title=None, shape=(28, 28), labels=None, vmin=
     n = imgs.shape[0]
     ncol = nrow or int(math.ceil(math.sqrt(n)))
     nrows = int(math.ceil(n / ncol))
-    fig, axes = plt.subplots(
-        nrows, ncol, figsize=(scale * ncol * 0.9, scale * nrows * (0.9 + 0.25 * (labels is not None)))
-    )
-    axes = np.atleast_1d(axes).ravel()
     lo = imgs.min() if vmin is None else vmin
     hi = imgs.max() if vmax is None else vmax
-    for i, ax in enumerate(axes):
-        ax.axis("off")
-        if i < n:
-            ax.imshow(imgs[i], cmap="gray", vmin=lo, vmax=hi)
-            if labels is not None:
+    if labels is None:  # one mosaic: fast
+        # the title gets its own strip, else it squeezes a single row of images to a sliver
+        fig, ax = plt.subplots(figsize=(scale * ncol * 0.9, scale * nrows * 0.9 + 0.4 * bool(title)))
+        ax.imshow(_mosaic(imgs, ncol), cmap="gray", vmin=lo, vmax=hi)
+        _bare(ax)
+    else:  # one axes per image, so each gets its title
+        fig, axes = plt.subplots(nrows, ncol, figsize=(scale * ncol * 0.9, scale * nrows * 1.15))
+        for i, ax in enumerate(np.atleast_1d(axes).ravel()):
+            ax.axis("off")
+            if i < n:
+                ax.imshow(imgs[i], cmap="gray", vmin=lo, vmax=hi)
                 ax.set_title(str(labels[i]), fontsize=7)
     if title:
         fig.suptitle(title)
@@ -62,19 +87,13 @@ def image_rows(rows: dict, shape=(28, 28), vmin=None, vmax=None, scale=1.0):
     plt = _plt()
     arrays = {name: _np(v).reshape((-1,) + tuple(shape)) for name, v in rows.items()}
     ncol = max(a.shape[0] for a in arrays.values())
-    fig, axes = plt.subplots(len(arrays), ncol, figsize=(scale * ncol * 0.9, scale * len(arrays) * 1.0), squeeze=False)
-    for r, (name, imgs) in enumerate(arrays.items()):
-        lo = imgs.min() if vmin is None else vmin
+    fig, axes = plt.subplots(len(arrays), 1, figsize=(scale * ncol * 0.9, scale * len(arrays) * 1.0), squeeze=False)
+    for ax, (name, imgs) in zip(axes[:, 0], arrays.items()):
+        lo = imgs.min() if vmin is None else vmin  # each row on its own scale
         hi = imgs.max() if vmax is None else vmax
-        for c in range(ncol):
-            ax = axes[r, c]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for side in ax.spines.values():
-                side.set_visible(False)
-            if c < imgs.shape[0]:
-                ax.imshow(imgs[c], cmap="gray", vmin=lo, vmax=hi)
-        axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+        ax.imshow(_mosaic(imgs, ncol), cmap="gray", vmin=lo, vmax=hi)
+        _bare(ax)
+        ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -82,15 +101,19 @@ def image_rows(rows: dict, shape=(28, 28), vmin=None, vmax=None, scale=1.0):
 def loss_curves(history, terms=None, title="training"):
     """Each loss term per epoch, train (solid) and test (dashed), from fit()'s history."""
     plt = _plt()
+    from matplotlib.ticker import MaxNLocator
+
     epochs = [r["epoch"] for r in history]
     names = terms or list(history[0]["train"]) if history else []
     fig, axes = plt.subplots(1, len(names), figsize=(4 * max(len(names), 1), 3), squeeze=False)
     for ax, name in zip(axes[0], names):
-        ax.plot(epochs, [r["train"].get(name, np.nan) for r in history], label="train")
+        # markers: a run of one epoch is one point, which a bare line would not draw
+        ax.plot(epochs, [r["train"].get(name, np.nan) for r in history], "o-", ms=3, label="train")
         if history and history[0].get("test"):
-            ax.plot(epochs, [r["test"].get(name, np.nan) for r in history], "--", label="test")
+            ax.plot(epochs, [r["test"].get(name, np.nan) for r in history], "s--", ms=3, label="test")
         ax.set_title(name)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.legend()
     fig.suptitle(title)
     fig.tight_layout()

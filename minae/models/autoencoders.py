@@ -57,6 +57,9 @@ class Autoencoder(nn.Module):
         super().__init__()
         if cost not in ("mse", "bce"):
             raise ValueError(f"unknown reconstruction cost {cost!r}; choose 'mse' or 'bce'")
+        if cost == "bce" and output_activation != "sigmoid":
+            # the cross-entropy reads ỹ as probabilities: only a sigmoid decoder gives them
+            raise ValueError(f"the 'bce' cost needs output_activation='sigmoid', got {output_activation!r}")
         self.in_features, self.hidden = in_features, hidden
         self.activation, self.output_activation = activation, output_activation
         self.cost, self.sparsity = cost, sparsity
@@ -91,6 +94,7 @@ class Autoencoder(nn.Module):
 
     def loss(self, y, reduction: str = "mean") -> dict:
         """{"loss": L, "reconstruction": C, "penalty": R}, averaged over the batch."""
+        y = check_input(self, y, (self.in_features,))  # before the corruption touches it
         h = self.encode(self.corrupt(y))
         cost = reconstruction_cost(y, self.decode(h), self.cost)
         penalty = self.regulariser(h, y)
@@ -157,6 +161,11 @@ class DenoisingAutoencoder(Autoencoder):
         super().__init__(in_features, hidden, **kwargs)
         if corruption not in CORRUPTIONS:
             raise ValueError(f"unknown corruption {corruption!r}; choose from {sorted(CORRUPTIONS)}")
+        # fail here, not at the first training batch
+        valid = {"gaussian": (level >= 0, "σ ≥ 0"), "masking": (0 <= level < 1, "p in [0, 1)")}
+        ok, what = valid.get(corruption, (0 <= level <= 1, "p in [0, 1]"))
+        if not ok:
+            raise ValueError(f"{corruption} noise needs a level {what}, got {level}")
         self.corruption, self.level = corruption, level
 
     def config(self) -> dict:

@@ -69,10 +69,11 @@ class LatentEBM(nn.Module):
             z = self.z_grid[self.energies(y).argmin(-1)]
         if refine_steps:
             z = minae.tensor(z.data, requires_grad=True)
-            for _ in range(refine_steps):
-                (gz,) = minae.grad(self.energy(y, z).sum(), z)
-                with minae.no_grad():
-                    z = minae.tensor((z - lr * gz).data, requires_grad=True)
+            # the refinement needs ∂E/∂z even inside a caller's no_grad()
+            with minae.enable_grad():
+                for _ in range(refine_steps):
+                    (gz,) = minae.grad(self.energy(y, z).sum(), z)
+                    z = minae.tensor((z.detach() - lr * gz).data, requires_grad=True)
             z = z.detach()
         return z
 
@@ -109,7 +110,12 @@ class ConditionalLatentEBM(nn.Module):
     def energies(self, x, y):
         """E(x, y, z_k) on the grid: (N, n_z)."""
         y = check_input(self, y, feature_shape=(2,))
-        z = self.z_grid.unsqueeze(0).expand(y.shape[0], self.n_z)
+        n = y.shape[0]
+        if x.numel() != n or x.ndim not in (1, 2) or x.shape[0] != n:
+            raise ValueError(
+                f"ConditionalLatentEBM: expected x of shape ({n},) or ({n}, 1) for y of shape {tuple(y.shape)}, got {tuple(x.shape)}"
+            )
+        z = self.z_grid.unsqueeze(0).expand(n, self.n_z)
         return ((y.unsqueeze(1) - self.decode(x, z)) ** 2).sum(-1)
 
     def free_energy(self, x, y, beta=None):

@@ -69,12 +69,14 @@ class TargetProp(nn.Module):
             z_tilde = self.encoder(y)
         z = minae.tensor(z_tilde.data, requires_grad=True)
         path = [z_tilde]
-        for _ in range(steps):
-            # E is a sum of per-sample energies, so ∂ΣE/∂z_n = ∂E_n/∂z_n for every sample at once
-            (gz,) = minae.grad(self.energy(y, z, z_tilde).sum(), z)
-            z = minae.tensor((z.detach() - lr * gz).data, requires_grad=True)
-            if trajectory:
-                path.append(z.detach())
+        # the descent needs ∂E/∂z even where the caller switched recording off (evaluation, pictures)
+        with minae.enable_grad():
+            for _ in range(steps):
+                # E is a sum of per-sample energies, so ∂ΣE/∂z_n = ∂E_n/∂z_n for every sample at once
+                (gz,) = minae.grad(self.energy(y, z, z_tilde).sum(), z)
+                z = minae.tensor((z.detach() - lr * gz).data, requires_grad=True)
+                if trajectory:
+                    path.append(z.detach())
         z_check = z.detach()
         return (z_check, z_tilde, path) if trajectory else (z_check, z_tilde)
 

@@ -1,0 +1,285 @@
+"""The ``minae`` command end to end, on tiny settings: files written, resume, refusals, argument errors.
+
+Most runs call ``minae.cli.main`` in-process on a slice of the bundled digits (for speed);
+one runs the installed console script on the whole bundled subset, one ``python -m minae info``.
+Nothing here touches the network.
+"""
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import minae
+from minae import cli, io
+
+PNG = b"\x89PNG\r\n\x1a\n"
+PICTURES = {
+    "vae": {"reconstructions.png", "samples.png", "interpolation.png"},
+    "ae": {"reconstructions.png"},
+    "dae": {"reconstructions.png"},
+    "cae": {"reconstructions.png"},
+    "targetprop": {"reconstructions.png"},
+    "ebm": {"energy.png"},
+}
+TINY = ["--epochs", "1", "--hidden", "8", "--batch-size", "128", "--quiet"]
+
+
+@pytest.fixture
+def small_digits(monkeypatch):
+    """The command's data, cut to 256 training and 100 test digits of the bundled subset."""
+    real = cli.mnist_arrays
+
+    def small(*args, **kwargs):
+        (xtr, ytr), (xte, yte) = real(*args, **kwargs)
+        return (xtr[:256], ytr[:256]), (xte[::10], yte[::10])
+
+    monkeypatch.setattr(cli, "mnist_arrays", small)
+
+
+def run(argv, capsys):
+    """main(argv) -> (exit status, stdout, stderr); argparse's exits become statuses too."""
+    try:
+        rc = cli.main(argv)
+    except SystemExit as e:
+        rc = e.code
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def assert_png(path):
+    data = path.read_bytes()
+    assert data[:8] == PNG, path
+    import matplotlib.image
+
+    img = matplotlib.image.imread(str(path))
+    assert img.ndim == 3 and img.shape[0] > 50 and img.shape[1] > 50
+    assert img[..., :3].std() > 0.01  # not a blank page
+
+
+def check_run(out, model, epochs, tiny=True):
+    names = set(os.listdir(out))
+    assert names == {"checkpoint.npz", "metrics.json", "loss.png"} | PICTURES[model]  # no temporary files
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["model"] == model and metrics["device"] == "cpu"
+    assert metrics["config"]["epochs"] == epochs and metrics["config"]["model"] == model
+    if tiny and model != "ebm":
+        assert metrics["config"]["hidden"] == 8 and metrics["config"]["batch_size"] == 128
+    history = metrics["history"]
+    assert [r["epoch"] for r in history] == list(range(1, epochs + 1))
+    assert all(math.isfinite(r["train"]["loss"]) for r in history)
+    if model == "ebm":
+        assert metrics["final_test_loss"] is None and math.isfinite(metrics["final_train_loss"])
+    else:
+        assert metrics["final_test_loss"] == history[-1]["test"]["loss"] and math.isfinite(metrics["final_test_loss"])
+    assert metrics["wall_seconds"] > 0 and metrics["minae_version"] == minae.__version__
+    assert set(metrics["files"]) == names
+    state = io.load(out / "checkpoint.npz")
+    assert state["epoch"] == epochs and len(state["history"]) == epochs
+    for name in names - {"checkpoint.npz", "metrics.json"}:
+        assert_png(out / name)
+    return metrics
+
+
+# per model: options beyond TINY, and the settings they must give the saved model
+OPTIONS = {
+    "vae": (["--latent-dim", "3", "--beta", "0.5", "--lr", "0.01", "--seed", "4"], {"latent_dim": 3, "beta": 0.5}),
+    "ae": ([], {"hidden": 8, "in_features": 784, "cost": "mse"}),
+    "dae": (["--corruption", "gaussian", "--noise", "0.2"], {"corruption": "gaussian", "level": 0.2}),
+    "cae": (["--lambda", "0.01"], {"lam": 0.01, "hidden": 8}),
+    "targetprop": (["--latent-dim", "3"], {"latent_dim": 3, "hidden": 8}),
+    "ebm": (["--beta", "5"], {"beta": 5.0}),
+}
+
+
+@pytest.mark.parametrize("model", sorted(PICTURES))
+def test_train_each_model(model, tmp_path, small_digits, capsys):
+    out = tmp_path / model
+    extra, settings = OPTIONS[model]
+    rc, stdout, err = run(["train", model, *TINY, *extra, "--out", str(out)], capsys)
+    assert rc == 0, err
+    assert stdout == "" and err == ""  # --quiet
+    metrics = check_run(out, model, 1)
+    state = io.load(out / "checkpoint.npz")
+    config = state["model"]["config"]
+    assert {k: config[k] for k in settings} == settings
+    if model == "vae":
+        assert state["optimizer"]["param_groups"][0]["lr"] == 0.01
+        assert metrics["config"]["seed"] == 4 and metrics["config"]["source"] == "bundled"
+
+
+@pytest.mark.slow  # 150 epochs, a checkpoint after each
+def test_train_ebm_learns_the_ellipse(tmp_path, capsys):
+    out = tmp_path / "ebm"
+    rc, stdout, err = run(["train", "ebm", "--epochs", "150", "--quiet", "--out", str(out)], capsys)
+    assert rc == 0, err
+    state = io.load(out / "checkpoint.npz")["model_state"]
+    assert abs(state["w1"].item() - 2.0) < 0.15 and abs(state["w2"].item() - 1.5) < 0.15
+
+
+def test_progress_lines_without_quiet(tmp_path, small_digits, capsys):
+    rc, stdout, err = run(["train", "ae", "--epochs", "2", "--hidden", "8", "--out", str(tmp_path)], capsys)
+    assert rc == 0, err
+    lines = stdout.splitlines()
+    assert lines[0].startswith("training Autoencoder on bundled data, 2 epochs, device cpu")
+    assert lines[1].startswith("epoch 1/2: train ") and ", test " in lines[1]
+    assert lines[2].startswith("epoch 2/2: ")
+    assert lines[-1].startswith("done in ") and "metrics.json" in lines[-1]
+    assert err == ""  # stderr is not a terminal: no progress bar
+
+
+def test_same_seed_same_run(tmp_path, small_digits, capsys):
+    for name in ("a", "b"):
+        assert run(["train", "dae", *TINY, "--out", str(tmp_path / name)], capsys)[0] == 0
+    a, b = (io.load(tmp_path / name / "checkpoint.npz")["model_state"] for name in ("a", "b"))
+    for key in a:
+        np.testing.assert_array_equal(a[key].numpy(), b[key].numpy())
+
+
+# ------------------------------------------------------------------- resume ---
+def test_resume_continues(tmp_path, small_digits, capsys):
+    out = tmp_path / "vae"
+    assert run(["train", "vae", *TINY, "--out", str(out)], capsys)[0] == 0
+    first = json.loads((out / "metrics.json").read_text())["history"]
+    argv = ["train", "vae", *TINY[2:], "--epochs", "3", "--out", str(out), "--resume", str(out / "checkpoint.npz")]
+    rc, _, err = run(argv, capsys)
+    assert rc == 0, err
+    metrics = check_run(out, "vae", 3)
+    assert metrics["history"][0] == first[0]  # the first epoch is the checkpoint's, not a new one
+
+
+def test_resume_refuses_another_model(tmp_path, small_digits, capsys):
+    out = tmp_path / "vae"
+    assert run(["train", "vae", *TINY, "--out", str(out)], capsys)[0] == 0
+    ck = str(out / "checkpoint.npz")
+    rc, _, err = run(["train", "ae", *TINY, "--out", str(tmp_path / "ae"), "--resume", ck], capsys)
+    assert rc != 0 and rc != 2
+    assert err.startswith("minae: error: ") and "VAE" in err and "Autoencoder" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    # the same model with another architecture
+    argv = ["train", "vae", *TINY[2:], "--epochs", "2", "--hidden", "16", "--out", str(out), "--resume", ck]
+    rc, _, err = run(argv, capsys)
+    assert rc == 1 and "hidden: checkpoint 8, model 16" in err and "Traceback" not in err
+    assert io.load(ck)["epoch"] == 1  # the refused run did not touch the checkpoint
+    rc, _, err = run(["train", "vae", *TINY, "--resume", str(tmp_path / "missing.npz")], capsys)
+    assert rc == 1 and "missing.npz" in err and "Traceback" not in err
+
+
+# ------------------------------------------------------------------- errors ---
+@pytest.mark.parametrize(
+    "argv,named",
+    [
+        (["train", "vae", "--epochs", "-1"], "--epochs"),
+        (["train", "vae", "--epochs", "two"], "--epochs"),
+        (["train", "vae", "--lr", "0"], "--lr"),
+        (["train", "vae", "--lr", "nan"], "--lr"),
+        (["train", "vae", "--batch-size", "0"], "--batch-size"),
+        (["train", "vae", "--beta", "-1"], "--beta"),
+        (["train", "vae", "--data", "cifar"], "--data"),
+        (["train", "dae", "--corruption", "blur"], "--corruption"),
+        (["train", "dae", "--noise", "1.5"], "--noise"),
+        (["train", "dae", "--corruption", "salt_and_pepper", "--noise", "2"], "--noise"),
+        (["train", "gan"], "model"),
+        (["train"], "model"),
+        (["train", "vae", "--learning-rate", "3"], "--learning-rate"),
+        ([], "train,info"),
+    ],
+)
+def test_invalid_arguments_are_usage_errors(argv, named, capsys, tmp_path):
+    rc, stdout, err = run([*argv, "--out", str(tmp_path / "x")] if len(argv) > 1 else argv, capsys)
+    assert rc == 2
+    assert "usage: minae" in err and "error:" in err and named in err.splitlines()[-1]
+    assert "Traceback" not in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_cuda_without_a_gpu_says_how_to_fix_it(tmp_path, capsys):
+    if minae.cuda.is_available():
+        pytest.skip("this machine has a usable GPU")
+    rc, _, err = run(["train", "vae", *TINY, "--device", "cuda", "--out", str(tmp_path / "x")], capsys)
+    assert rc == 1
+    assert len(err.strip().splitlines()) == 1 and err.startswith("minae: error: ")
+    assert "pip install" in err and "Traceback" not in err
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("how", ["env", "option"])
+def test_full_mnist_missing_is_a_clear_error(how, tmp_path, monkeypatch, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    argv = ["train", "vae", *TINY, "--data", "mnist", "--out", str(tmp_path / "x")]
+    if how == "env":
+        monkeypatch.setenv("MINAE_DATA", str(empty))
+    else:
+        monkeypatch.setenv("MINAE_DATA", str(tmp_path / "elsewhere"))
+        argv += ["--data-root", str(empty)]
+    rc, _, err = run(argv, capsys)
+    assert rc == 1 and err.startswith("minae: error: ") and "Traceback" not in err
+    assert str(empty) in err and "bundled" in err and "download" in err.lower()
+    assert os.listdir(empty) == []  # nothing downloaded, nothing written
+    assert not (tmp_path / "x").exists() or os.listdir(tmp_path / "x") == []
+
+
+def test_failed_writes_leave_nothing_partial(tmp_path, small_digits, monkeypatch, capsys):
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    out = tmp_path / "a"
+    monkeypatch.setattr(io, "_write_archive", full_disk)
+    rc, _, err = run(["train", "ae", *TINY, "--out", str(out)], capsys)
+    assert rc == 1 and "No space left" in err and "Traceback" not in err
+    assert os.listdir(out) == []
+    monkeypatch.undo()
+    import matplotlib.figure
+
+    out = tmp_path / "b"
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", full_disk)
+    rc, _, err = run(["train", "ae", *TINY, "--out", str(out)], capsys)
+    assert rc == 1 and "No space left" in err
+    assert os.listdir(out) == ["checkpoint.npz"]  # the complete checkpoint, no half picture
+
+
+def test_unwritable_out_is_an_error_not_a_traceback(tmp_path, small_digits, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    rc, _, err = run(["train", "ae", *TINY, "--out", str(blocker / "sub")], capsys)
+    assert rc == 1 and err.startswith("minae: error: ") and "Traceback" not in err
+
+
+def test_zero_epochs_writes_no_checkpoint_and_says_so(tmp_path, small_digits, capsys):
+    out = tmp_path / "ae"
+    rc, _, err = run(["train", "ae", "--epochs", "0", "--hidden", "8", "--quiet", "--out", str(out)], capsys)
+    assert rc == 0, err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["history"] == [] and metrics["final_test_loss"] is None
+    assert set(metrics["files"]) == set(os.listdir(out)) == {"metrics.json", "reconstructions.png"}
+
+
+# ------------------------------------------------------- the real command ---
+def _command():
+    exe = shutil.which("minae")
+    return [exe] if exe else [sys.executable, "-m", "minae"]
+
+
+@pytest.mark.slow
+def test_console_script_trains_the_vae(tmp_path):
+    out = tmp_path / "vae"
+    argv = [*_command(), "train", "vae", "--epochs", "1", "--hidden", "8", "--batch-size", "256", "--out", str(out)]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, env={**os.environ, "MPLBACKEND": "Agg"})
+    assert proc.returncode == 0, proc.stderr
+    assert "epoch 1/1" in proc.stdout and "Traceback" not in proc.stderr
+    metrics = check_run(out, "vae", 1, tiny=False)
+    assert metrics["config"]["hidden"] == 8
+
+
+def test_python_m_minae_info():
+    proc = subprocess.run([sys.executable, "-m", "minae", "info"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"minae {minae.__version__}\n")
+    for word in ("numpy", "BLAS", "cupy", "CUDA devices", "default device"):
+        assert word in proc.stdout

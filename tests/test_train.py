@@ -1,0 +1,254 @@
+"""fit(): history, per-term means, checkpoints every epoch, exact resume, stops on NaN, refusals, atomic saves."""
+
+import os
+
+import numpy as np
+import pytest
+
+import minae
+from minae import io, nn
+from minae.data import ArrayDataset, DataLoader
+from minae.models import VAE, Autoencoder, DenoisingAutoencoder
+from minae.train import TrainingError, evaluate, fit, load_checkpoint, save_checkpoint
+
+
+class Probe(nn.Module):
+    """A one-parameter model whose loss terms are known functions of the batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(minae.tensor([0.0]))
+        self.modes = []
+
+    def config(self):
+        return {"kind": "probe"}
+
+    def loss(self, batch):
+        self.modes.append(self.training)
+        mean = batch.mean() + 0 * self.w.sum()
+        return {"loss": mean, "largest": batch.max()}
+
+
+def numbers(n):
+    return DataLoader(ArrayDataset(np.arange(n, dtype=np.float32)), batch_size=4)
+
+
+def tiny_data(n=96, d=12, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0, 1, size=(n, d)).astype(np.float32)
+
+
+def loaders(seed=0):
+    train = DataLoader(ArrayDataset(tiny_data()), batch_size=20, shuffle=True, seed=seed)
+    test = DataLoader(ArrayDataset(tiny_data(40, seed=1)), batch_size=16)
+    return train, test
+
+
+# ------------------------------------------------------------------ history ---
+def test_history_structure_and_per_term_means():
+    model = Probe()
+    opt = minae.optim.SGD(model.parameters(), lr=0.1)
+    sched = minae.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    lines, ends = [], []
+    # 10 samples in batches of 4, 4, 2: the means must weight each batch by its size
+    history = fit(
+        model,
+        numbers(10),
+        opt,
+        epochs=3,
+        test_loader=numbers(6),
+        scheduler=sched,
+        log=lines.append,
+        on_epoch_end=lambda e, r: ends.append((e, r)),
+    )
+    assert [r["epoch"] for r in history] == [1, 2, 3]
+    for r in history:
+        assert set(r) == {"epoch", "train", "test", "lr", "seconds"}
+        assert r["train"]["loss"] == pytest.approx(4.5)  # mean of 0 … 9
+        assert r["train"]["largest"] == pytest.approx((3 * 4 + 7 * 4 + 9 * 2) / 10)
+        assert r["test"]["loss"] == pytest.approx(2.5)  # mean of 0 … 5
+        assert r["test"]["largest"] == pytest.approx((3 * 4 + 5 * 2) / 6)
+        assert r["seconds"] >= 0
+    assert [r["lr"] for r in history] == pytest.approx([0.1, 0.05, 0.025])  # the rate each epoch ran with
+    assert len(lines) == 3 and "epoch 2/3" in lines[1] and "4.5" in lines[1]
+    assert [e for e, _ in ends] == [1, 2, 3] and ends[-1][1] is history[-1]
+    # 3 training batches in training mode, then 2 test batches in eval mode, each epoch
+    assert model.modes == ([True] * 3 + [False] * 2) * 3
+    assert model.training
+
+
+def test_history_without_test_data_and_zero_epochs():
+    model = Probe()
+    opt = minae.optim.SGD(model.parameters(), lr=0.1)
+    history = fit(model, numbers(8), opt, epochs=2)
+    assert [r["test"] for r in history] == [None, None]
+    assert fit(model, numbers(8), opt, epochs=0) == []
+    with pytest.raises(ValueError, match="epochs"):
+        fit(model, numbers(8), opt, epochs=-1)
+
+
+def test_vae_history_has_each_term_and_loss_goes_down():
+    minae.manual_seed(0)
+    model = VAE(12, 16, 2)
+    train, test = loaders()
+    history = fit(model, train, minae.optim.Adam(model.parameters(), lr=1e-2), epochs=4, test_loader=test)
+    for r in history:
+        assert set(r["train"]) == set(r["test"]) == {"loss", "reconstruction", "kl"}
+        # the loss is the sum of its terms (β = 1) in every epoch's means
+        assert r["train"]["loss"] == pytest.approx(r["train"]["reconstruction"] + r["train"]["kl"], rel=1e-5)
+        assert r["test"]["loss"] == pytest.approx(r["test"]["reconstruction"] + r["test"]["kl"], rel=1e-5)
+    assert history[-1]["train"]["loss"] < history[0]["train"]["loss"]
+    assert history[-1]["test"]["loss"] == pytest.approx(evaluate(model, test)["loss"], rel=1e-6)
+
+
+# -------------------------------------------------------------- checkpoints ---
+def test_checkpoint_every_epoch(tmp_path):
+    path = tmp_path / "ck.npz"
+    model = Autoencoder(12, 4, output_activation="sigmoid")
+    train, test = loaders()
+    seen = []
+
+    def check(epoch, record):
+        state = io.load(path)
+        seen.append(state["epoch"])
+        assert len(state["history"]) == epoch
+        assert state["history"][-1]["train"]["loss"] == pytest.approx(record["train"]["loss"])
+        for key, value in model.state_dict().items():
+            np.testing.assert_array_equal(state["model_state"][key].numpy(), value.numpy())
+
+    fit(model, train, minae.optim.Adam(model.parameters()), 3, test_loader=test, checkpoint=path, on_epoch_end=check)
+    assert seen == [1, 2, 3]
+    assert os.listdir(tmp_path) == ["ck.npz"]
+
+
+def make_run(kind, seed):
+    """Model, loaders, optimizer and scheduler, built after ``manual_seed(seed)``."""
+    minae.manual_seed(seed)
+    model = VAE(12, 8, 2) if kind == "vae" else DenoisingAutoencoder(12, 16, output_activation="sigmoid")
+    train, test = loaders()
+    opt = minae.optim.Adam(model.parameters(), lr=5e-3)
+    sched = minae.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    return model, train, test, opt, sched
+
+
+def strip_times(history):
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in history]
+
+
+@pytest.mark.parametrize("kind", ["vae", "dae"])
+def test_resume_reproduces_an_uninterrupted_run_bit_for_bit(kind, tmp_path):
+    # the uninterrupted run: 5 epochs
+    model, train, test, opt, sched = make_run(kind, 0)
+    full = fit(model, train, opt, 5, test_loader=test, scheduler=sched)
+    expected = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+
+    # the interrupted run: 2 epochs, then a fresh process (other seed, other init) resumes to 5
+    ck = tmp_path / "ck.npz"
+    model, train, test, opt, sched = make_run(kind, 0)
+    fit(model, train, opt, 2, test_loader=test, scheduler=sched, checkpoint=ck)
+    minae.rand(7)  # the global generator moves on, as it would in another process
+    model, train, test, opt, sched = make_run(kind, 123)
+    resumed = fit(model, train, opt, 5, test_loader=test, scheduler=sched, checkpoint=ck, resume=ck)
+
+    assert strip_times(resumed) == strip_times(full)
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), expected[key], err_msg=key)
+    assert io.load(ck)["epoch"] == 5
+
+
+def test_resume_at_the_end_trains_no_more(tmp_path):
+    ck = tmp_path / "ck.npz"
+    model, train, test, opt, sched = make_run("vae", 0)
+    first = fit(model, train, opt, 2, checkpoint=ck)
+    before = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+    model, train, test, opt, sched = make_run("vae", 1)
+    again = fit(model, train, opt, 2, resume=ck)
+    assert strip_times(again) == strip_times(first)
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), before[key])
+
+
+# ----------------------------------------------------------------- failures ---
+def test_nan_loss_stops_naming_epoch_and_batch(tmp_path):
+    model = Probe()
+    calls = {"n": 0}
+
+    def loss_fn(m, batch):
+        terms = m.loss(batch)
+        if m.training:
+            calls["n"] += 1
+            if calls["n"] == 3 + 2:  # epoch 2 (3 batches per epoch), batch 2
+                terms["loss"] = terms["loss"] * float("nan")
+        return terms
+
+    ck = tmp_path / "ck.npz"
+    opt = minae.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(TrainingError, match=r"nan at epoch 2, batch 2") as info:
+        fit(model, numbers(10), opt, 4, loss_fn=loss_fn, checkpoint=ck)
+    assert "learning rate" in str(info.value)
+    assert io.load(ck)["epoch"] == 1  # the last complete checkpoint is kept
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow is the point
+def test_diverging_training_stops_with_a_training_error():
+    minae.manual_seed(0)
+    model = VAE(12, 8, 2)  # exp(log v) overflows once the weights explode
+    train, _ = loaders()
+    with pytest.raises(TrainingError, match=r"(inf|nan) at epoch \d+, batch \d+"):
+        fit(model, train, minae.optim.SGD(model.parameters(), lr=1e30), epochs=3)
+
+
+def test_checkpoint_from_another_model_is_refused_by_name(tmp_path):
+    ck = tmp_path / "ck.npz"
+    model, train, test, opt, sched = make_run("vae", 0)
+    fit(model, train, opt, 1, checkpoint=ck)
+    other = Autoencoder(12, 8)
+    with pytest.raises(TrainingError, match="VAE.*Autoencoder|Autoencoder.*VAE"):
+        fit(other, train, minae.optim.Adam(other.parameters()), 2, resume=ck)
+    bigger = VAE(12, 16, 2)
+    with pytest.raises(TrainingError, match=r"hidden: checkpoint 8, model 16"):
+        load_checkpoint(ck, bigger, minae.optim.Adam(bigger.parameters()))
+    # nothing was loaded into the refused models
+    assert np.abs(bigger.encoder[0].weight.numpy()).max() > 0
+
+
+def test_a_file_that_is_not_a_checkpoint_is_refused(tmp_path):
+    path = tmp_path / "weights.npz"
+    model = VAE(12, 8, 2)
+    minae.save(model.state_dict(), path)
+    with pytest.raises(TrainingError, match="not a minae training checkpoint"):
+        load_checkpoint(path, model)
+    (tmp_path / "junk.npz").write_bytes(b"not a zip at all")
+    with pytest.raises(ValueError, match="junk.npz"):
+        load_checkpoint(tmp_path / "junk.npz", model)
+
+
+def test_a_failed_save_leaves_nothing_partial(tmp_path, monkeypatch):
+    ck = tmp_path / "ck.npz"
+    model, train, test, opt, sched = make_run("vae", 0)
+    fit(model, train, opt, 1, checkpoint=ck)
+    good = ck.read_bytes()
+    real = io._write_archive
+    state = {"saves": 0}
+
+    def breaking(file, arrays):
+        real(file, arrays)  # a whole archive reaches the temporary file …
+        state["saves"] += 1
+        raise OSError(28, "No space left on device")  # … then the disk fills up
+
+    monkeypatch.setattr(io, "_write_archive", breaking)
+    with pytest.raises(OSError, match="No space"):
+        fit(model, train, opt, 3, checkpoint=ck, resume=ck)
+    assert state["saves"] == 1
+    assert os.listdir(tmp_path) == ["ck.npz"]  # no temporary file left
+    assert ck.read_bytes() == good  # the previous checkpoint is untouched
+
+
+def test_save_checkpoint_round_trip(tmp_path):
+    ck = tmp_path / "ck.npz"
+    model, train, test, opt, sched = make_run("vae", 0)
+    fit(model, train, opt, 1)
+    save_checkpoint(ck, model, opt, 1, [{"epoch": 1}], train, sched, extra={"note": "hi"})
+    state = io.load(ck)
+    assert state["model"] == {"class": "VAE", "config": model.config()}
+    assert state["extra"] == {"note": "hi"} and state["epoch"] == 1
