@@ -709,11 +709,14 @@ def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True,
                 return
             if t._retains_grad and accumulate:
                 _accumulate_grad(t, g, create_graph)
+            # BEGIN SOLUTION task 1.5
+            # HINT: add g to f's gradient in pending; the first time f is seen, also push it on the heap so that the newest generation pops first (heapq pops the smallest; _tiebreak orders equals)
             if f in pending:
                 pending[f] = pending[f] + g
             else:
                 pending[f] = g
                 heapq.heappush(heap, (-f.generation, next(_tiebreak), f))
+            # END SOLUTION
 
         for t, g in zip(roots, root_grads):
             send(t, g)
@@ -721,8 +724,11 @@ def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True,
         wanted = None if accumulate or capture is None else _leading_to(roots, capture)
 
         while heap:
+            # BEGIN SOLUTION task 1.5
+            # HINT: take the function of the newest generation off the heap, and its summed output gradient out of pending
             f = heapq.heappop(heap)[2]
             gy = pending.pop(f)
+            # END SOLUTION
             if f.inputs is None:
                 raise RuntimeError(
                     f"trying to backward through {f.name()} a second time: its saved values were freed "

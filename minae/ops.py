@@ -58,12 +58,15 @@ class SumTo(Function):
 
     def forward(self, x):
         self.in_shape = x.shape
+        # BEGIN SOLUTION task 1.2
+        # HINT: sum over the leading axes that broadcasting added and over the axes where self.shape has 1 and x does not, then reshape to self.shape
         lead = x.ndim - len(self.shape)
         axes = tuple(range(lead)) + tuple(
             lead + i for i, n in enumerate(self.shape) if n == 1 and x.shape[lead + i] != 1
         )
         y = x.sum(axis=axes, keepdims=True) if axes else x
         return y.reshape(self.shape) if lead else y
+        # END SOLUTION
 
     def backward(self, gy):
         return broadcast_to(gy, self.in_shape)
@@ -141,7 +144,10 @@ class Mul(Function):
     def backward(self, gy):
         a, b = self.inputs_()
         na, nb = self.needs_grad
+        # BEGIN SOLUTION task 1.1
+        # HINT: ∂(a·b)/∂a = b and ∂(a·b)/∂b = a; sum each gradient back to its input's shape with sum_to; None where self.needs_grad is False
         return (sum_to(gy * b, a.shape) if na else None, sum_to(gy * a, b.shape) if nb else None)
+        # END SOLUTION
 
 
 class Div(Function):
@@ -220,11 +226,14 @@ class MatMul(Function):
             gy2 = reshape(gy2, tuple(gy2.shape) + (1,))
         if a.ndim == 1:  # y (…, m) -> (…, 1, m)
             gy2 = reshape(gy2, tuple(gy2.shape[:-1]) + (1, gy2.shape[-1]))
+        # BEGIN SOLUTION task 1.3
+        # HINT: ∂L/∂a = ∂L/∂y · bᵀ and ∂L/∂b = aᵀ · ∂L/∂y with a2, b2, gy2; _swap_last transposes, sum_to undoes batch broadcasting, reshape gives back a's and b's shapes
         ga = gb = None
         if na:
             ga = reshape(sum_to(gy2 @ _swap_last(b2), a2.shape), a.shape)
         if nb:
             gb = reshape(sum_to(_swap_last(a2) @ gy2, b2.shape), b.shape)
+        # END SOLUTION
         return ga, gb
 
 
@@ -247,7 +256,10 @@ class Linear(Function):
     def backward(self, gy):
         x, w, _ = self.inputs_()
         nx, nw, nb = self.needs_grad
+        # BEGIN SOLUTION task 2.1
+        # HINT: the three formulas of the docstring, one per input, each only where self.needs_grad asks for it (None otherwise)
         return (gy @ w if nx else None, gy.T @ x if nw else None, sum(gy, 0) if nb else None)
+        # END SOLUTION
 
 
 def linear(x, weight, bias=None):
@@ -298,7 +310,10 @@ class Exp(Function):
         return get_array_module(x).exp(x)
 
     def backward(self, gy):
+        # BEGIN SOLUTION task 1.1
+        # HINT: d e^x/dx = e^x, and the forward's result e^x is kept: self.output_()
         return gy * self.output_()  # d e^x = e^x
+        # END SOLUTION
 
 
 class Log(Function):
@@ -309,7 +324,10 @@ class Log(Function):
 
     def backward(self, gy):
         (x,) = self.inputs_()
+        # BEGIN SOLUTION task 1.1
+        # HINT: d log x/dx = 1/x
         return gy / x
+        # END SOLUTION
 
 
 class Sqrt(Function):
@@ -437,16 +455,21 @@ class BinaryCrossEntropyWithLogits(Function):
 
     def forward(self, x, y):
         xp = get_array_module(x)
+        # BEGIN SOLUTION task 2.2
+        # HINT: keep e = e^(−|x|) in self.e for the backward; ℓ = max(x, 0) − x·y + log(1 + e) (log1p in float64)
         self.e = e = xp.exp(-xp.abs(x))
         soft = xp.log1p(e) if x.dtype == backend.float64 else xp.log(1 + e)
         out = xp.maximum(x, 0)
         out -= x * y
         out += soft
         return out
+        # END SOLUTION
 
     def backward(self, gy):
         x, y = self.inputs_()
         nx, ny = self.needs_grad
+        # BEGIN SOLUTION task 2.2
+        # HINT: ∂ℓ/∂x = σ(x) − y, ∂ℓ/∂y = −x; on arrays get σ(x) from self.e without a new exponential, on tensors (create_graph) from sigmoid(x)
         gx = gy_ = None
         if nx:
             if isinstance(x, Tensor):  # building a graph: σ(x) from ops
@@ -458,6 +481,7 @@ class BinaryCrossEntropyWithLogits(Function):
             gx = sum_to(gy * (s - y), x.shape)
         if ny:
             gy_ = sum_to(-gy * x, y.shape)
+        # END SOLUTION
         return gx, gy_
 
 
@@ -645,9 +669,12 @@ class Sum(Function):
 
     def _expand_back(self, gy):
         """∂L/∂y reshaped with the reduced axes kept (size 1) and broadcast to the input's shape."""
+        # BEGIN SOLUTION task 1.4
+        # HINT: unless keepdims (or axis is None), reshape gy to _kept_shape(self.in_shape, self.axis); then broadcast_to the input's shape
         if not self.keepdims and self.axis is not None:
             gy = reshape(gy, _kept_shape(self.in_shape, self.axis))
         return broadcast_to(gy, self.in_shape)
+        # END SOLUTION
 
     def backward(self, gy):
         return self._expand_back(gy)
@@ -673,7 +700,10 @@ class Mean(Sum):
         return x.mean(axis=self.axis, keepdims=self.keepdims)
 
     def backward(self, gy):
+        # BEGIN SOLUTION task 1.4
+        # HINT: the mean is the sum divided by the number of elements averaged (_count)
         return self._expand_back(gy) / _count(self.in_shape, self.axis)
+        # END SOLUTION
 
 
 class Max(Sum):

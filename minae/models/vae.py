@@ -55,8 +55,11 @@ class VAE(nn.Module):
         """z = μ + √v ⊙ ε in training (gradients reach μ and log v through z); z = μ in eval."""
         if not self.training:
             return mu
+        # BEGIN SOLUTION task 4.1
+        # HINT: ε ~ N(0, I) from backend.random_normal in μ's shape, dtype and device, as a constant tensor; scale it by the standard deviation √v = exp(½ log v), not by v
         eps = minae.Tensor(backend.random_normal(mu.shape, mu.dtype, mu.device))
         return mu + (0.5 * logvar).exp() * eps
+        # END SOLUTION
 
     def decode(self, z):
         """ỹ = Dec(z) = σ(logits): (N, in_features), pixels in (0, 1)."""
@@ -69,11 +72,14 @@ class VAE(nn.Module):
 
     def loss(self, y, reduction: str = "mean") -> dict:
         """{"loss": F̃ = C + β·KL, "reconstruction": C, "kl": KL}, averaged over the batch."""
+        # BEGIN SOLUTION task 4.2
+        # HINT: (μ, log v) = self._encode(y); the decoder's logits at the reparameterised z; C: F.binary_cross_entropy_with_logits summed over the pixels; KL: F.gaussian_kl per sample; loss = C + β·KL
         mu, logvar = self._encode(y)
         logits = self.decoder(self.reparameterise(mu, logvar))
         cost = F.binary_cross_entropy_with_logits(logits, y, reduction="none").sum(-1)
         kl = F.gaussian_kl(mu, logvar=logvar, reduction="none")
         terms = {"loss": cost + self.beta * kl, "reconstruction": cost, "kl": kl}
+        # END SOLUTION
         if reduction == "none":
             return terms
         return {k: v.mean() for k, v in terms.items()}
@@ -86,8 +92,11 @@ class VAE(nn.Module):
     def sample(self, n: int):
         """n images decoded from the prior z ~ N(0, I): (n, in_features)."""
         param = next(iter(self.parameters()))
+        # BEGIN SOLUTION task 4.3
+        # HINT: n latents z ~ N(0, I) of size latent_dim, in the parameters' dtype and device, then decode them
         z = minae.Tensor(backend.random_normal((n, self.latent_dim), param.dtype, param.device))
         return self.decode(z)
+        # END SOLUTION
 
     @minae.no_grad()
     def reconstruct(self, y):
@@ -98,8 +107,11 @@ class VAE(nn.Module):
     @minae.no_grad()
     def interpolate(self, y_a, y_b, steps: int = 10):
         """Decode z = (1 − t) μ(y_a) + t μ(y_b) for t = 0 … 1: (steps, in_features)."""
+        # BEGIN SOLUTION task 4.3
+        # HINT: the mean codes μ(y_a), μ(y_b) (self._encode of each image as a batch of one), a column of steps values t from 0 to 1, decode the mix
         mu_a, _ = self._encode(y_a.reshape(1, -1))
         mu_b, _ = self._encode(y_b.reshape(1, -1))
         param = next(iter(self.parameters()))
         t = minae.linspace(0, 1, steps, dtype=param.dtype, device=param.device).reshape(-1, 1)
         return self.decode((1 - t) * mu_a + t * mu_b)
+        # END SOLUTION

@@ -332,11 +332,14 @@ def gaussian_kl(mu, logvar=None, var=None, reduction: str = "mean"):
         raise ValueError(
             f"{fn}: mu of shape {tuple(mu.shape)} and {name} of shape {tuple(s.shape)} do not broadcast"
         ) from None
+    # BEGIN SOLUTION task 2.3
+    # HINT: the terms v − log v − 1 + μ² (with logvar: v = exp(logvar), log v = logvar), summed per sample (_per_sample), halved, then _reduce
     if logvar is not None:
         terms = _ops.exp(logvar) - logvar - 1 + mu * mu
     else:
         terms = var - _ops.log(var) - 1 + mu * mu
     return _reduce(_per_sample(terms) * 0.5, reduction)
+    # END SOLUTION
 
 
 def contractive_penalty(h, weight, activation: str = "sigmoid", reduction: str = "mean"):
@@ -363,8 +366,11 @@ def contractive_penalty(h, weight, activation: str = "sigmoid", reduction: str =
         slope = 1 - h * h
     else:
         raise ValueError(f"{fn}: activation must be 'sigmoid' or 'tanh', got {activation!r}")
+    # BEGIN SOLUTION task 2.4
+    # HINT: Σ_j f'(a_j)² Σ_i W_ji²: the squared slope of each code unit times the squared norm of its row of W, summed over the units (the last dimension), then _reduce
     row_norms = _ops.sum(weight * weight, dim=1)  # Σ_i W_ji², shape (d_h,)
     return _reduce(_ops.sum(slope * slope * row_norms, dim=-1), reduction)
+    # END SOLUTION
 
 
 def jacobian_penalty(encoder, y, reduction: str = "mean", create_graph: bool = True):
@@ -423,10 +429,13 @@ def softmin_free_energy(energies, beta, dim: int = -1, reduction: str = "none"):
     beta = float(beta)
     if not -energies.ndim <= dim < energies.ndim:
         raise IndexError(f"{fn}: dim {dim} is out of range for energies of shape {tuple(energies.shape)}")
+    # BEGIN SOLUTION task 3.1
+    # HINT: β = ∞: the minimum over dim; β = 0: the mean; otherwise −(1/β)(logsumexp(−βE) − log n), with minae's logsumexp
     if math.isinf(beta):
         free = _ops.min(energies, dim).values
     elif beta == 0.0:
         free = _ops.mean(energies, dim)
     else:
         free = (_ops.logsumexp(energies * -beta, dim) - math.log(energies.shape[dim])) * (-1.0 / beta)
+    # END SOLUTION
     return _reduce(free, reduction)

@@ -91,6 +91,8 @@ class Adam(Optimizer):
                     g = self._grad(w, p.grad.data, 0.0, maximize)
                 else:
                     g = self._grad(w, p.grad.data, weight_decay, maximize)
+                # BEGIN SOLUTION task 2.6
+                # HINT: update m and v (state["exp_avg"], state["exp_avg_sq"]) in place; with amsgrad use v̂ = max(v̂, v); then θ ← θ − γ/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)
                 m = state["exp_avg"].data
                 v = state["exp_avg_sq"].data
                 tmp = self._scratch(w, 1)
@@ -115,6 +117,7 @@ class Adam(Optimizer):
                 xp.divide(m, tmp, out=tmp)
                 tmp *= lr / (1.0 - beta1**t)
                 w -= tmp
+                # END SOLUTION
         return loss
 
 

@@ -61,6 +61,8 @@ class SGD(Optimizer):
                 g = self._grad(w, p.grad.data, weight_decay, maximize)
                 tmp = self._scratch(w, 1)
                 if momentum != 0:
+                    # BEGIN SOLUTION task 2.5
+                    # HINT: b ← a copy of g at the first step, kept as Tensor(b) in self.state[p]["momentum_buffer"]; later b ← μ b + (1 − τ) g in place; then g ← g + μ b (nesterov) or g ← b
                     state = self.state[p]
                     buf = state.get("momentum_buffer")
                     if buf is None:
@@ -80,6 +82,7 @@ class SGD(Optimizer):
                         g = tmp
                     else:
                         g = b
+                    # END SOLUTION
                 xp.multiply(g, lr, out=tmp)
                 w -= tmp
         return loss
