@@ -13,7 +13,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 
 import minae
@@ -21,6 +20,7 @@ import minae
 from . import backend, viz
 from .data import ArrayDataset, DataLoader, toy
 from .data.mnist import mnist_arrays
+from .io import atomic_write
 from .train import TrainingError, fit
 
 # Per model: its data ("01": pixels in [0, 1], "pm1": in [−1, 1], "ellipse": the toy set) and defaults.
@@ -139,18 +139,8 @@ def _loaders(cfg, args, dev):
 
 
 def _write_json(path, obj) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, indent=2, default=str)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_write(path, "w") as fh:
+        json.dump(obj, fh, indent=2, default=str)
 
 
 def _pictures(name, model, test_data, out, dev):

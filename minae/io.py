@@ -27,6 +27,7 @@ the target, so a crash mid-save leaves the previous checkpoint intact.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import numbers
@@ -113,23 +114,49 @@ def save(obj, path) -> None:
     tree = _encode(obj, arrays, "the top level")
     manifest = json.dumps({"format": FORMAT, "version": VERSION, "tree": tree}, allow_nan=False)
     arrays[MANIFEST] = np.frombuffer(manifest.encode("utf-8"), dtype=np.uint8)
+    with atomic_write(path) as f:
+        _write_archive(f, arrays)
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode: str = "wb"):
+    """Write ``path`` all at once or not at all: ``with atomic_write(p) as f: f.write(...)``.
+
+    The data goes to a temporary file in the same folder, is flushed and fsync'ed,
+    then renamed over ``path`` (an atomic step on POSIX and Windows): a crash or an
+    error at any point leaves the previous file intact and no temporary file behind.
+    The new file gets the usual permissions (0666 less the umask).
+    """
+    path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise FileNotFoundError(f"cannot save {path}: the folder {folder} does not exist")
+        raise FileNotFoundError(f"cannot write {path}: the folder {folder} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
     try:
-        with os.fdopen(fd, "wb") as f:
-            _write_archive(f, arrays)
+        with os.fdopen(fd, mode) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes files private (0600)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException:  # KeyboardInterrupt included
         try:
             os.unlink(tmp)
         except OSError:
             pass
         raise
-    try:  # make the rename itself durable (POSIX); not possible everywhere
+    _fsync_folder(folder)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_folder(folder) -> None:
+    """Make a rename durable (POSIX); a no-op where folders cannot be opened (Windows)."""
+    try:
         dir_fd = os.open(folder, os.O_RDONLY)
     except OSError:
         return

@@ -418,3 +418,26 @@ def test_resume_without_rng_state_differs(tmp_path):
     sched2.load_state_dict(ckpt["scheduler"])
     train_steps(model2, params2, opt2, sched2, 3)
     assert not all(np.array_equal(p.numpy(), q.numpy()) for p, q in zip(params, params2))
+
+
+def test_atomic_write_gives_usual_permissions_and_cleans_up(tmp_path):
+    import os
+    import stat
+
+    from minae.io import atomic_write
+
+    mask = os.umask(0o022)
+    try:
+        minae.save({"x": minae.ones(2)}, tmp_path / "ck.npz")
+        with atomic_write(tmp_path / "a.json", "w") as fh:
+            fh.write("{}")
+        for name in ("ck.npz", "a.json"):
+            assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == 0o644
+        with pytest.raises(RuntimeError):
+            with atomic_write(tmp_path / "a.json", "w") as fh:
+                fh.write("half")
+                raise RuntimeError("crash")
+        assert (tmp_path / "a.json").read_text() == "{}"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "ck.npz"]
+    finally:
+        os.umask(mask)

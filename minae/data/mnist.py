@@ -16,7 +16,6 @@ import http.client
 import math
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -26,6 +25,7 @@ from pathlib import Path
 
 from .. import backend
 from ..backend import np
+from ..io import atomic_write
 
 __all__ = [
     "MIRRORS",
@@ -201,43 +201,16 @@ def _copy_stream(response, fh, hasher) -> int:
 def _fetch(url: str, dest: Path, sha256: str, timeout: float) -> int:
     """Download ``url`` to ``dest`` atomically: ``dest`` appears complete and verified, or not at all."""
     request = urllib.request.Request(url, headers={"User-Agent": "minae (Python urllib)"})
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            hasher = hashlib.sha256()
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                announced = response.headers.get("Content-Length")
-                size = _copy_stream(response, fh, hasher)
-            if announced is not None and announced.isdigit() and size != int(announced):
-                raise DataError(f"connection closed after {size} of {announced} bytes")
-            if hasher.hexdigest() != sha256:
-                raise DataError(f"checksum mismatch: SHA-256 {hasher.hexdigest()}, expected {sha256}")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, dest)
-    except BaseException:
-        # KeyboardInterrupt included: never leave the temporary file behind
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(dest.parent)
+    with atomic_write(dest) as fh:  # an error below (bad checksum, lost connection) leaves nothing behind
+        hasher = hashlib.sha256()
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            announced = response.headers.get("Content-Length")
+            size = _copy_stream(response, fh, hasher)
+        if announced is not None and announced.isdigit() and size != int(announced):
+            raise DataError(f"connection closed after {size} of {announced} bytes")
+        if hasher.hexdigest() != sha256:
+            raise DataError(f"checksum mismatch: SHA-256 {hasher.hexdigest()}, expected {sha256}")
     return size
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename durable (POSIX); a no-op where directories cannot be opened (Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _describe(exc) -> str:
