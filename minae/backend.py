@@ -285,7 +285,9 @@ def blas_info() -> str:
     try:
         cfg = np.show_config(mode="dicts")
         blas = cfg["Build Dependencies"]["blas"]
-        return f"{blas.get('name')} {blas.get('version')}"
+        threads = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS")
+        threads = f"{threads} threads (from the environment)" if threads else f"up to {os.cpu_count()} threads"
+        return f"{blas.get('name')} {blas.get('version')} ({threads})"
     except Exception:
         return "unknown"
 
