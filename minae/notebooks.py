@@ -1,0 +1,228 @@
+"""Run the read-along notebooks: the one place in minae that executes them.
+
+::
+
+    python -m minae.notebooks                     # run every notebooks/*.ipynb, report pass/fail
+    python -m minae.notebooks --fast 01 02        # small settings (MINAE_FAST=1), two notebooks
+    python -m minae.notebooks --execute           # run them and write the outputs into the files
+
+Each notebook runs top to bottom in a fresh ``python3`` Jupyter kernel (nbclient), with the
+``notebooks/`` folder as its working directory and a time limit per cell. ``--fast`` sets
+``MINAE_FAST=1`` in the kernel's environment, which the notebooks read to pick small settings
+(the tests run them that way); without it they use the settings of the committed pictures.
+``--execute`` writes the executed notebook back over the .ipynb atomically (a temporary file,
+then ``os.replace``), so an interrupted run leaves the old file intact. Without it, nothing is
+written: the run only reports, for a failure, the cell's number, its source and the error.
+The exit status is 0 when every notebook ran, 1 otherwise.
+
+NAMES select notebooks by file name or prefix (``01``, ``01-latent-variable-energy``, or
+the full ``.ipynb`` name). The notebooks live in the repository, next to the package; an
+installed wheel has none, and the runner says so.
+
+From Python: ``run_notebook(path, fast=True)`` returns a ``NotebookResult`` (``ok``,
+``seconds``, and for a failure ``cell_index``, ``source``, ``error``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["NotebookResult", "find_notebooks_dir", "list_notebooks", "main", "run_notebook"]
+
+# Where a notebook that reaches for the network should fail at once rather than hang: the
+# kernel's HTTP(S) clients are pointed at a closed local port (the kernel's own ZeroMQ
+# sockets do not use these variables).
+_OFFLINE_ENV = {
+    "http_proxy": "http://127.0.0.1:9",
+    "https_proxy": "http://127.0.0.1:9",
+    "HTTP_PROXY": "http://127.0.0.1:9",
+    "HTTPS_PROXY": "http://127.0.0.1:9",
+    "no_proxy": "",
+    "NO_PROXY": "",
+}
+
+
+@dataclass
+class NotebookResult:
+    """The outcome of one run: ``ok``; for a failure the code cell's index (0-based, among all
+    cells), its source and the error (name, value and traceback as text)."""
+
+    path: Path
+    ok: bool
+    seconds: float
+    cell_index: int | None = None
+    source: str | None = None
+    error: str | None = None
+
+    def describe(self) -> str:
+        if self.ok:
+            return f"PASS {self.path.name} ({self.seconds:.1f} s)"
+        lines = [f"FAIL {self.path.name} ({self.seconds:.1f} s)"]
+        if self.cell_index is not None:
+            lines.append(f"--- cell {self.cell_index} ---")
+            lines.append(self.source or "")
+        lines.append("--- error ---")
+        lines.append(self.error or "")
+        return "\n".join(lines)
+
+
+def find_notebooks_dir() -> Path:
+    """The repository's ``notebooks/`` folder, next to the ``minae`` package."""
+    folder = Path(__file__).resolve().parents[1] / "notebooks"
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"no notebooks folder at {folder}: the notebooks ship with the repository, not with the "
+            "installed package; clone the repository and install it with `pip install -e .`"
+        )
+    return folder
+
+
+def list_notebooks(names=None, folder=None) -> list[Path]:
+    """The notebooks in ``folder`` (sorted), or those whose file name equals or starts with one of ``names``."""
+    folder = Path(folder) if folder is not None else find_notebooks_dir()
+    every = sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith("."))
+    if not names:
+        return every
+    chosen = []
+    for name in names:
+        stem = Path(name).name
+        hits = [p for p in every if p.name == stem or p.stem == stem or p.name.startswith(stem)]
+        if not hits:
+            available = ", ".join(p.name for p in every) or "none"
+            raise FileNotFoundError(f"no notebook matches {name!r} in {folder} (available: {available})")
+        chosen.extend(p for p in hits if p not in chosen)
+    return chosen
+
+
+def _failing_cell(nb):
+    """(index, source, error text) of the first code cell with an error output, or None."""
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                tb = "\n".join(out.get("traceback", []))
+                return i, cell.source, _strip_ansi(tb) or f"{out.get('ename')}: {out.get('evalue')}"
+    return None
+
+
+def _strip_ansi(text: str) -> str:
+    import re
+
+    return re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text)
+
+
+def _write_atomic(nb, path: Path) -> None:
+    import nbformat
+
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".ipynb", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            nbformat.write(nb, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def run_notebook(
+    path,
+    fast: bool = False,
+    write: bool = False,
+    timeout: int = 600,
+    offline: bool = True,
+    kernel_name: str = "python3",
+) -> NotebookResult:
+    """Execute one notebook top to bottom in a fresh kernel; with ``write`` save its outputs.
+
+    fast: ``MINAE_FAST=1`` in the kernel (small settings). timeout: seconds allowed per cell.
+    offline: point the kernel's HTTP(S) proxies at a closed port, so any download fails fast.
+    The file is written (atomically) only when the whole notebook ran.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    path = Path(path).resolve()
+    nb = nbformat.read(path, as_version=4)
+    env = dict(os.environ)
+    env.pop("MINAE_FAST", None)
+    if fast:
+        env["MINAE_FAST"] = "1"
+    if offline:
+        env.update(_OFFLINE_ENV)
+    env.setdefault("MINAE_QUIET", "1")  # no progress bars in the saved outputs
+    env.pop("MPLBACKEND", None)  # the kernel's inline backend draws the figures into the notebook
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name=kernel_name,
+        resources={"metadata": {"path": str(path.parent)}},
+        record_timing=False,  # no timestamps in the committed files: reruns give small diffs
+    )
+    t0 = time.perf_counter()
+    try:
+        client.execute(env=env, cwd=str(path.parent))
+    except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
+        seconds = time.perf_counter() - t0
+        found = _failing_cell(nb)
+        if found is None:  # a timeout or a dead kernel leaves no error output: find the cell that was running
+            index = next(
+                (i for i, c in reversed(list(enumerate(nb.cells))) if c.cell_type == "code" and c.get("outputs")),
+                None,
+            )
+            return NotebookResult(
+                path,
+                False,
+                seconds,
+                index,
+                nb.cells[index].source if index is not None else None,
+                f"{type(exc).__name__}: {_strip_ansi(str(exc))}",
+            )
+        index, source, error = found
+        return NotebookResult(path, False, seconds, index, source, error)
+    seconds = time.perf_counter() - t0
+    if write:
+        _write_atomic(nb, path)
+    return NotebookResult(path, True, seconds)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m minae.notebooks",
+        description="Run the read-along notebooks top to bottom (and, with --execute, save their outputs).",
+    )
+    parser.add_argument("names", nargs="*", help="notebooks to run, by file name or prefix (default: all)")
+    parser.add_argument("--execute", action="store_true", help="write the outputs back into the .ipynb files")
+    parser.add_argument("--fast", action="store_true", help="small settings: MINAE_FAST=1 in the kernel")
+    parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell (default 600)")
+    args = parser.parse_args(argv)
+    try:
+        paths = list_notebooks(args.names)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not paths:
+        print("no notebooks found", file=sys.stderr)
+        return 2
+    failed = 0
+    for path in paths:
+        print(f"running {path.name} ...", flush=True)
+        result = run_notebook(path, fast=args.fast, write=args.execute, timeout=args.timeout)
+        print(result.describe(), flush=True)
+        failed += not result.ok
+    print(f"{len(paths) - failed} of {len(paths)} notebooks ran" + (", outputs written" if args.execute else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""minae.viz: every figure function returns a matplotlib Figure and draws what it is given."""
+
+import math
+
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib")
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+import minae  # noqa: E402
+from minae import viz  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+# ------------------------------------------------------- computational graph ---
+def _expression():
+    x = minae.tensor(2.0, requires_grad=True)
+    w = minae.tensor(-1.5, requires_grad=True)
+    a = x * w
+    y = minae.sin(a) + x**2
+    return x, w, a, y
+
+
+def test_graph_figure_draws_every_node():
+    x, w, a, y = _expression()
+    fig = viz.graph_figure(y, names={"x": x, "w": w, "a": a, "y": y})
+    assert isinstance(fig, Figure)
+    labels = [t.get_text() for t in fig.axes[0].texts if t.get_text()]  # the arrows are empty annotations
+    # leaves x, w; the constant 2; ops Mul, Sin, Pow, Add; the output
+    assert "x = 2" in labels and "w = -1.5" in labels and "2" in labels
+    assert any(s.startswith("Mul → a") for s in labels)
+    assert any(s.startswith("Sin") for s in labels) and any(s.startswith("Pow") for s in labels)
+    assert any(s.startswith("Add\ngen 2") for s in labels)
+    assert any(s.startswith("y = ") for s in labels)
+    assert len(labels) == 8
+    assert len(fig.axes[0].texts) == 8 + 8  # and one arrow per edge
+
+
+def test_graph_layers_follow_generations():
+    x, w, a, y = _expression()
+    nodes, edges = viz._graph(y)
+    layer = {n["label"].split("\n")[0]: n["layer"] for n in nodes.values()}
+    assert layer["Mul"] < layer["Sin"] < layer["Add"] < layer["output = 3.859"]
+    assert min(n["layer"] for n in nodes.values()) == 0
+    for src, dst in edges:  # the forward pass runs left to right
+        assert nodes[src]["layer"] < nodes[dst]["layer"]
+
+
+def test_graph_of_a_gradient_and_of_a_matrix_expression():
+    X = minae.randn(4, 3, requires_grad=True)
+    W = minae.randn(3, 2, requires_grad=True)
+    loss = minae.tanh(X @ W).sum()
+    fig = viz.graph_figure(loss, names={"X": X, "W": W}, show_generation=False)
+    labels = [t.get_text() for t in fig.axes[0].texts if t.get_text()]
+    assert "X: (4, 3)" in labels and "W: (3, 2)" in labels
+    x = minae.tensor(0.5, requires_grad=True)
+    (g,) = minae.grad(x**3, x, create_graph=True)
+    assert isinstance(viz.graph_figure(g), Figure)
+
+
+def test_graph_reuse_and_leaf_only():
+    x = minae.tensor(0.5, requires_grad=True)
+    p = x * 3
+    q = p * p + p  # p feeds two ops: one node, three edges out
+    nodes, edges = viz._graph(q)
+    ops = [n for n in nodes.values() if n["kind"] == "op"]
+    assert len(ops) == 3
+    assert isinstance(viz.graph_figure(minae.tensor(1.0)), Figure)
+
+
+def test_graph_after_backward_says_how_to_keep_it():
+    _, _, _, y = _expression()
+    y.backward()
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        viz.graph_figure(y)
+    _, _, _, y = _expression()
+    y.backward(retain_graph=True)
+    assert isinstance(viz.graph_figure(y), Figure)
+    with pytest.raises(TypeError, match="Tensor"):
+        viz.graph_figure(np.zeros(3))
+
+
+def test_to_dot():
+    x, w, a, y = _expression()
+    dot = viz.to_dot(y, names={"x": x, "w": w, "a": a})
+    assert dot.startswith("digraph minae {") and dot.rstrip().endswith("}")
+    assert dot.count(" -> ") == 8  # x→Mul, w→Mul, Mul→Sin, x→Pow, 2→Pow, Sin→Add, Pow→Add, Add→y
+    assert dot.count("[label=") == 8
+    assert '"x = 2"' in dot and '"Mul → a\\ngen 0"' in dot
+    assert "shape=ellipse" in dot and "shape=box" in dot and "shape=plaintext" in dot
+
+
+# ------------------------------------------------ latent-variable energy model ---
+def test_energy_curves_marks_start_and_argmin():
+    z = np.linspace(0, 2 * np.pi, 50)
+    energies = np.stack([(np.cos(z) - 1) ** 2, (np.sin(z) - 1) ** 2])
+    fig = viz.energy_curves(z, energies, z_tilde=[1.0, 2.0], z_check=[0.0, np.pi / 2], labels=["a", "b"], title="E")
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    assert len(ax.lines) == 2 * 3 + 2  # a curve, ○ and ★ per sample; two legend entries
+    assert ax.get_title() == "E"
+    assert isinstance(viz.energy_curves(minae.tensor(z), minae.tensor(energies[0])), Figure)
+
+
+def test_manifold_figure():
+    z = np.linspace(0, 2 * np.pi, 48, endpoint=False)
+    manifold = np.stack([2 * np.cos(z), 1.5 * np.sin(z)], 1)
+    data = manifold[::2] + 0.05
+    pts = data[:3]
+    fig = viz.manifold_figure(minae.tensor(data), manifold, pts, starts=manifold[:3], ends=manifold[5:8], lim=(3, 2))
+    assert isinstance(fig, Figure)
+    assert fig.axes[0].get_xlim() == (-3, 3)
+    assert isinstance(viz.manifold_figure(data=data), Figure)
+
+
+def test_manifold_weights_one_panel_per_point():
+    z = np.linspace(0, 2 * np.pi, 48, endpoint=False)
+    manifold = np.stack([np.cos(z), np.sin(z)], 1)
+    points = np.array([[1.0, 0.0], [0.0, 0.3]])
+    weights = np.exp(-((manifold[None] - points[:, None]) ** 2).sum(-1))
+    fig = viz.manifold_weights(manifold, weights, points, beta=1.0, data=manifold)
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == 2 + 1  # two panels and the colour bar
+
+
+def test_free_energy_sections_one_curve_per_beta():
+    y2 = np.linspace(-2, 2, 21)
+    sections = {0: y2**2 + 1, 0.1: y2**2, 1.0: y2**2 - 1, math.inf: np.abs(y2)}
+    fig = viz.free_energy_sections(y2, sections, title="cut")
+    lines = fig.axes[0].get_lines()
+    assert len(lines) == 4
+    labels = [ln.get_label() for ln in lines]
+    assert "β = ∞ (F∞)" in labels and "β = 0 (mean energy)" in labels and "β = 0.1" in labels
+
+
+def test_line_plot():
+    fig = viz.line_plot(
+        np.logspace(-3, 0, 10), {"a": np.arange(10) + 1.0, "b": minae.ones(10)}, xlabel="ε", logx=True, logy=True,
+        hlines={"ref": 2.0},
+    )  # fmt: skip
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    assert len(ax.get_lines()) == 3
+
+
+def test_conditional_manifolds_panels_share_one_scale():
+    x = np.linspace(0, 1, 200)
+    theta = np.linspace(0, 2 * np.pi, 200)
+    y = np.stack([np.cos(theta), np.sin(theta)], 1) * (1 + 5 * x)[:, None]
+    curves = {v: np.stack([np.cos(theta), np.sin(theta)], 1)[:48] * (1 + 5 * v) for v in (0.0, 0.5, 1.0)}
+    fig = viz.conditional_manifolds(x, y, curves, title="horn", label="trained")
+    assert len(fig.axes) == 3
+    assert fig.axes[0].get_xlim() == fig.axes[2].get_xlim()
+    fig, axes = plt.subplots(2, 3)
+    assert viz.conditional_manifolds(x, y, curves, axes=axes[1]) is fig
+
+
+def test_descent_paths_with_and_without_an_energy_map():
+    steps = [minae.randn(5, 2) * 0.1 + i * 0.05 for i in range(6)]
+    fig = viz.descent_paths(steps, labels=np.arange(5))
+    assert isinstance(fig, Figure)
+    a = np.linspace(-1, 1, 20)
+    A, B = np.meshgrid(a, a)
+    fig = viz.descent_paths(np.stack([s.numpy() for s in steps])[:, 0], energy=A**2 + B**2, extent=[-1, 1, -1, 1])
+    assert len(fig.axes) == 2  # the map and its colour bar
