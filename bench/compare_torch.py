@@ -22,7 +22,6 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import minae  # noqa: E402
-from minae import nn as mnn  # noqa: E402
 from minae.backend import np  # noqa: E402
 from minae.data import ArrayDataset, DataLoader  # noqa: E402
 from minae.data.mnist import mnist_arrays  # noqa: E402

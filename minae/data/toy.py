@@ -1,7 +1,8 @@
 """Toy data sets in two dimensions, drawn as the NYU Deep Learning course (LeCun & Canziani) draws them.
 
 All functions return NumPy float64 arrays on the host (wrap them with ``minae.tensor`` or a
-``DataLoader``; ``minae.tensor`` turns float64 data into the default float32). ``seed`` makes a
+``DataLoader``; like ``torch.tensor``, ``minae.tensor`` keeps float64 data float64, so pass
+``dtype=minae.float32`` for the models' default dtype). ``seed`` makes a
 draw reproducible on its own; ``seed=None`` draws from minae's global CPU generator, so
 ``minae.manual_seed(s)`` makes a whole program reproducible. A ``numpy.random.Generator`` may
 also be passed as ``seed``.

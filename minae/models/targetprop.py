@@ -34,7 +34,7 @@ class TargetProp(nn.Module):
         reg: float = 1e-3,
         dist: float = 1.0,
         steps: int = 20,
-        z_lr: float = 0.05,
+        z_lr: float = 0.01,
     ):
         super().__init__()
         self.in_features, self.hidden, self.latent_dim = in_features, hidden, latent_dim
