@@ -119,7 +119,7 @@ def save(obj, path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_write(path, mode: str = "wb"):
+def atomic_write(path, mode: str = "wb", encoding: str | None = None):
     """Write ``path`` all at once or not at all: ``with atomic_write(p) as f: f.write(...)``.
 
     The data goes to a temporary file in the same folder, is flushed and fsync'ed,
@@ -133,7 +133,7 @@ def atomic_write(path, mode: str = "wb"):
         raise FileNotFoundError(f"cannot write {path}: the folder {folder} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
     try:
-        with os.fdopen(fd, mode) as f:
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else (encoding or "utf-8")) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())

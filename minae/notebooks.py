@@ -28,10 +28,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from .io import atomic_write
 
 __all__ = ["NotebookResult", "find_notebooks_dir", "list_notebooks", "main", "run_notebook"]
 
@@ -121,17 +122,8 @@ def _strip_ansi(text: str) -> str:
 def _write_atomic(nb, path: Path) -> None:
     import nbformat
 
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".ipynb", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            nbformat.write(nb, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_write(path, "w") as fh:
+        nbformat.write(nb, fh)
 
 
 def run_notebook(
