@@ -1,0 +1,32 @@
+"""Homework built from the library's own code, graded locally.
+
+The reference code marks the pieces a student writes as solution blocks, grouped
+into numbered tasks (``task 1.3``); ``assignments.py`` gives the tasks their titles
+and points, in lecture order. From the one code base:
+
+- ``build(assignment, out)`` writes a student copy of the project in which that
+  assignment's blocks raise ``NotImplementedError("task 1.3: hint")``;
+- ``grade(root, assignment)`` runs the assignment's tests (``tests/assignmentN/``,
+  one file per task) against a copy in a separate process and prints a table.
+
+The command line is ``minae-homework`` (or ``python -m minae.homework``); the
+README's Homework section walks through it.
+"""
+
+from .assignments import ASSIGNMENTS, TASKS, Assignment, Task
+from .build import build, problems, put_back, scan
+from .grade import GradeResult, TaskResult, grade
+
+__all__ = [
+    "ASSIGNMENTS",
+    "TASKS",
+    "Assignment",
+    "Task",
+    "build",
+    "grade",
+    "problems",
+    "put_back",
+    "scan",
+    "GradeResult",
+    "TaskResult",
+]

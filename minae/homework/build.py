@@ -1,0 +1,497 @@
+"""Build a student copy of the project for one assignment, from the reference code.
+
+What goes in: the ``minae`` package (with the assignment's solution blocks replaced
+by stubs), ``setup.cfg``, ``pyproject.toml``, ``README.md``, the assignment's tests
+(``minae/homework/tests/assignmentN/``), its notebooks (outputs cleared, exercise
+cells emptied, a grader cell at the end), ``HOMEWORK.md`` (the tasks and where they
+are) and ``.minae-homework.json`` (which assignment this is). What stays out: the
+library's own tests, the other assignments' tests, benchmarks, ``.git``, caches and
+byte-compiled files.
+
+Earlier assignments' code is left solved. Later assignments' code is stubbed too
+by default (a copy for assignment 1 must not hand out the answers to assignment 2);
+``keep_later=True`` leaves it solved, for a course that hands out one assignment only.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from .assignments import ASSIGNMENTS, TASKS, assignment_of
+from .markers import MarkerError, enclosing_name, find_blocks, has_marker, strip_blocks
+
+__all__ = ["MANIFEST", "build", "reference_root", "scan", "problems", "put_back", "leaked_lines", "student_notebook"]
+
+MANIFEST = ".minae-homework.json"
+TOP_FILES = ("setup.cfg", "pyproject.toml", "README.md", "LICENSE", "LICENSE.txt", "LICENSE.md", ".gitignore")
+_SKIP_DIRS = {"__pycache__", ".git", ".pytest_cache", ".ruff_cache", ".hypothesis", ".ipynb_checkpoints"}
+_SKIP_SUFFIXES = (".pyc", ".pyo")
+_HOMEWORK = ("minae", "homework")
+
+
+def reference_root() -> Path:
+    """The project folder this ``minae`` was installed from (a clone, installed with ``pip install -e .``)."""
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "setup.cfg").is_file() or not (root / "minae").is_dir():
+        raise FileNotFoundError(
+            f"{root} is not a minae project folder: build student copies from a clone of the repository "
+            "(pip install -e . there), or pass source=/path/to/the/clone"
+        )
+    return root
+
+
+def _is_library_source(rel: Path) -> bool:
+    """A .py file of the library (where solution blocks live): not the homework machinery itself."""
+    return rel.suffix == ".py" and rel.parts[:1] == ("minae",) and rel.parts[:2] != _HOMEWORK
+
+
+def _package_files(src: Path):
+    """Every file of the package, as paths relative to ``src``, in a stable order."""
+    for path in sorted((src / "minae").rglob("*")):
+        rel = path.relative_to(src)
+        if any(part in _SKIP_DIRS for part in rel.parts) or path.suffix in _SKIP_SUFFIXES:
+            continue
+        if path.is_file() and not path.is_symlink():
+            yield rel
+
+
+def scan(source=None) -> list:
+    """Every solution block of the reference library, with paths relative to the project root."""
+    src = Path(source) if source is not None else reference_root()
+    blocks = []
+    for rel in _package_files(src):
+        if _is_library_source(rel):
+            blocks.extend(find_blocks((src / rel).read_text(encoding="utf-8"), rel.as_posix()))
+    return blocks
+
+
+def problems(source=None) -> list:
+    """What is wrong with the marking, as readable lines (empty when all is well).
+
+    Checks the markers' form, that every block belongs to a known task, that every
+    task has at least one block and a test file, and that every assignment's
+    stubbed files still compile.
+    """
+    src = Path(source) if source is not None else reference_root()
+    found = []
+    try:
+        blocks = scan(src)
+    except MarkerError as e:
+        return [str(e)]
+    for b in blocks:
+        if b.task not in TASKS:
+            found.append(f"{b.path}:{b.line}: task {b.task} is not in minae/homework/assignments.py")
+    marked = {b.task for b in blocks}
+    for task in TASKS.values():
+        if task.id not in marked:
+            found.append(f"task {task.id} ({task.title}) has no solution block in the library")
+        if not (src / task.test_file).is_file():
+            found.append(f"task {task.id} ({task.title}) has no tests: {task.test_file} is missing")
+    tests_root = src / "minae" / "homework" / "tests"
+    for test in sorted(tests_root.glob("assignment*/test_*.py")):
+        task = _task_of_test_file(test.name)
+        if task is None or task not in TASKS or f"assignment{TASKS[task].assignment}" != test.parent.name:
+            found.append(f"{test.relative_to(src)}: not a test_task_N_M.py file of a task of its assignment")
+    for number in ASSIGNMENTS:
+        stub = _stubber(number, keep_later=True)
+        for path in sorted({b.path for b in blocks if b.task in TASKS and TASKS[b.task].assignment == number}):
+            text, _ = strip_blocks((src / path).read_text(encoding="utf-8"), stub, path)
+            try:
+                compile(text, path, "exec")
+            except SyntaxError as e:
+                found.append(f"{path}: with assignment {number} stubbed the file does not compile: {e}")
+    return found
+
+
+def _task_of_test_file(name: str):
+    """``test_task_1_3.py`` -> ``"1.3"``; None for any other name."""
+    stem = name[:-3] if name.endswith(".py") else name
+    parts = stem.split("_")
+    if len(parts) == 4 and parts[:2] == ["test", "task"] and parts[2].isdigit() and parts[3].isdigit():
+        return f"{int(parts[2])}.{int(parts[3])}"
+    return None
+
+
+def _stubber(number: int, keep_later: bool):
+    """stub(block) -> the stub's message for the blocks a copy of assignment ``number`` cuts out, else None."""
+
+    def stub(block):
+        task = TASKS.get(block.task)
+        if task is None:
+            raise MarkerError(f"{block.path}:{block.line}: task {block.task} is not in minae/homework/assignments.py")
+        if task.assignment == number:
+            return f"task {task.id}: {block.hint or task.title}"
+        if task.assignment > number and not keep_later:
+            later = ASSIGNMENTS[task.assignment]
+            return f"task {task.id}: part of assignment {later.number} ({later.title}), not of this one"
+        return None
+
+    return stub
+
+
+# ------------------------------------------------------------------ notebooks ---
+def _cell_source(cell) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+def _as_source_lines(text: str) -> list:
+    return text.splitlines(keepends=True)
+
+
+def _cell_task(tags):
+    for tag in tags:
+        parts = tag.split()
+        if len(parts) == 2 and parts[0] == "task" and parts[1] in TASKS:
+            return parts[1]
+    return None
+
+
+def student_notebook(nb: dict, number: int, keep_later: bool = False, path: str = "<notebook>", exercises=()) -> dict:
+    """A student's copy of a notebook: outputs cleared, exercise cells emptied, a grader cell at the end.
+
+    An exercise cell is a code cell tagged ``solution`` and ``task N.M``
+    (cell metadata ``"tags": ["solution", "task 1.5"]``), or one that an
+    ``Exercise`` of ``exercises`` picks by its source; it is emptied when the copy
+    cuts task N.M out. Solution blocks inside code cells are stripped as in the
+    library's files.
+    """
+    nb = copy.deepcopy(nb)
+    stub = _stubber(number, keep_later)
+    nb.get("metadata", {}).pop("widgets", None)
+    for index, cell in enumerate(nb.get("cells", [])):
+        meta = cell.setdefault("metadata", {})
+        meta.pop("execution", None)
+        if cell.get("cell_type") != "code":
+            continue
+        cell["outputs"] = []
+        cell["execution_count"] = None
+        tags = list(meta.get("tags", []))
+        task = _cell_task(tags)
+        source = _cell_source(cell)
+        where = f"{path}, cell {index}"
+        picked = next((e for e in exercises if e.contains in source), None)
+        if picked is not None:
+            tags, task = ["solution", f"task {picked.task}"], picked.task
+        if "solution" in tags and task is not None:
+            hint = picked.hint if picked is not None else None
+            hint = hint or next(
+                (ln.split("HINT:", 1)[1].strip() for ln in source.splitlines() if "# HINT:" in ln), None
+            )
+            message = stub(_NotebookBlock(where, task, hint))
+            if message is not None:
+                cell["source"] = _as_source_lines(
+                    f"# Exercise, task {task}: {hint or TASKS[task].title}\n"
+                    "# Write your code in this cell.\n"
+                    f'raise NotImplementedError("{message}")\n'
+                )
+                kept = [t for t in meta.get("tags", []) if t not in ("solution", f"task {task}", "exercise")]
+                meta["tags"] = kept + [f"task {task}", "exercise"]
+        elif any(has_marker(line) for line in source.splitlines()):
+            text, _ = strip_blocks(source, stub, where)
+            cell["source"] = _as_source_lines(text)
+    nb.setdefault("cells", []).extend(_grader_cells(nb, number))
+    return nb
+
+
+class _NotebookBlock:
+    """What a stub message needs to know about an exercise cell (the attributes of a Block)."""
+
+    def __init__(self, path, task, hint):
+        self.path, self.task, self.hint, self.line = path, task, hint, 0
+
+
+def _grader_cells(nb: dict, number: int) -> list:
+    markdown = (
+        "## Check your work\n\n"
+        f"The next cell runs the grader of assignment {number} on this copy of minae (the folder above\n"
+        "`notebooks/`): one line per task, its points, and the first failing check of each unfinished task.\n"
+        f"In a terminal, `minae-homework grade .` in the project folder does the same."
+    )
+    code = f'from minae.homework import grade\n\nresult = grade("..", assignment={number})'
+    cells = [
+        {"cell_type": "markdown", "metadata": {}, "source": _as_source_lines(markdown)},
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "metadata": {"tags": ["grader"]},
+            "outputs": [],
+            "source": _as_source_lines(code),
+        },
+    ]
+    if (nb.get("nbformat", 4), nb.get("nbformat_minor", 0)) >= (4, 5):
+        for k, cell in enumerate(cells):
+            cell["id"] = f"minae-homework-grader-{k}"
+    return cells
+
+
+def _notebooks_of(src: Path, prefixes) -> list:
+    folder = src / "notebooks"
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob("*.ipynb") if any(p.name.startswith(prefix) for prefix in prefixes))
+
+
+# ---------------------------------------------------------------------- build ---
+def _check_out(out: Path, src: Path, force: bool) -> None:
+    if (
+        out == src
+        or out in src.parents
+        or any((src / inner) == out or (src / inner) in out.parents for inner in ("minae", "notebooks", "tests"))
+    ):
+        raise ValueError(f"cannot build into {out}: it overlaps the reference project {src}")
+    if out.exists():
+        if not out.is_dir():
+            raise FileExistsError(f"{out} exists and is not a folder")
+        if any(out.iterdir()) and not (force and (out / MANIFEST).is_file()):
+            raise FileExistsError(
+                f"{out} is not empty: choose a new folder, or pass --force to replace an earlier student copy "
+                f"(a folder with {MANIFEST} in it)"
+            )
+
+
+def build(assignment, out, source=None, keep_later: bool = False, force: bool = False) -> dict:
+    """Write the student copy of ``assignment`` into the folder ``out``; returns its manifest.
+
+    The copy is built in a temporary folder next to ``out`` and moved into place at
+    the end, so an interrupted build leaves nothing half-written.
+    """
+    a = assignment_of(assignment)
+    src = (Path(source) if source is not None else reference_root()).resolve()
+    out = Path(out).resolve()
+    _check_out(out, src, force)
+    issues = problems(src)
+    if issues:
+        raise MarkerError("the reference code's homework marking has problems:\n  " + "\n  ".join(issues))
+    stub = _stubber(a.number, keep_later)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    try:
+        stubbed = _write_copy(src, staging, a, stub)
+        notebooks = []
+        for nb_path in _notebooks_of(src, a.notebooks):
+            nb = json.loads(nb_path.read_text(encoding="utf-8"))
+            picked = [e for e in a.exercises if nb_path.name.startswith(e.notebook)]
+            student = student_notebook(nb, a.number, keep_later, f"notebooks/{nb_path.name}", picked)
+            target = staging / "notebooks" / nb_path.name
+            target.parent.mkdir(exist_ok=True)
+            target.write_text(json.dumps(student, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+            notebooks.append(f"notebooks/{nb_path.name}")
+        manifest = _manifest(a, stubbed, notebooks, keep_later)
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        (staging / "HOMEWORK.md").write_text(_homework_md(a, manifest), encoding="utf-8")
+        _verify(staging, src, stub)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _write_copy(src: Path, dst: Path, a, stub) -> list:
+    """Copy the package (stubbing the library's blocks) and the top-level files; returns the stubbed blocks."""
+    stubbed = []
+    own_tests = ("minae", "homework", "tests", f"assignment{a.number}")
+    for rel in _package_files(src):
+        if rel.parts[:3] == own_tests[:3] and len(rel.parts) > 4 and rel.parts[:4] != own_tests:
+            continue  # another assignment's tests
+        target = dst / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if _is_library_source(rel):
+            text, blocks = strip_blocks((src / rel).read_text(encoding="utf-8"), stub, rel.as_posix())
+            if blocks:
+                compile(text, rel.as_posix(), "exec")  # a stub in the wrong place is a SyntaxError: fail here
+                lines = text.splitlines()
+                for i, line in enumerate(lines):
+                    if line.lstrip().startswith('raise NotImplementedError("task '):
+                        task = line.split('"task ', 1)[1].split(":", 1)[0]
+                        stubbed.append((task, rel.as_posix(), i + 1, enclosing_name(text, i)))
+            target.write_text(text, encoding="utf-8")
+        else:
+            shutil.copyfile(src / rel, target)
+    for name in TOP_FILES:
+        if (src / name).is_file():
+            shutil.copyfile(src / name, dst / name)
+    return stubbed
+
+
+def _manifest(a, stubbed, notebooks, keep_later) -> dict:
+    from .. import __version__
+
+    tasks = []
+    for t in a.tasks:
+        where = [{"file": f, "line": line, "name": name} for task, f, line, name in stubbed if task == t.id]
+        tasks.append({"id": t.id, "title": t.title, "points": t.points, "where": where})
+    later = [task for task, *_ in stubbed if TASKS[task].assignment > a.number]
+    return {
+        "assignment": a.number,
+        "title": a.title,
+        "minae_version": __version__,
+        "tasks": tasks,
+        "notebooks": notebooks,
+        "later_assignments": "solved" if keep_later else "stubbed",
+        "later_tasks_stubbed": sorted(set(later)),
+    }
+
+
+def _homework_md(a, manifest) -> str:
+    rows = []
+    for t in manifest["tasks"]:
+        where = "<br>".join(f"`{w['file']}` line {w['line']}: `{w['name']}`" for w in t["where"])
+        rows.append(f"| {t['id']} | {t['title']} | {t['points']} | {where} |")
+    later = ""
+    if manifest["later_tasks_stubbed"]:
+        later = (
+            "\nThe pieces of later assignments are cut out too (their stubs say which assignment they\n"
+            "belong to), so a few parts of the library (for example `minae train`) wait for those.\n"
+        )
+    notebooks = ""
+    if manifest["notebooks"]:
+        listed = ", ".join(f"`{n}`" for n in manifest["notebooks"])
+        notebooks = (
+            f"\n## Notebooks\n\n{listed}: read along, do the exercise cells (they raise `NotImplementedError`\n"
+            "until you do), and run the last cell, which runs the grader.\n"
+        )
+    return f"""# Assignment {a.number}: {a.title}
+
+This folder is a student copy of **minae**. Each piece of the library listed below has been cut
+out and replaced by `raise NotImplementedError("task {a.number}.x: hint")`; write it, keeping the
+function's name, signature and docstring (the docstrings give the formulas).
+Everything from earlier assignments is already solved.{later}
+| task | what | points | where |
+|---|---|---|---|
+{chr(10).join(rows)}
+
+Total: {a.points} points.
+
+## Set up
+
+```bash
+pip install -e .          # this copy, in a fresh virtual environment
+```
+
+## Check your work
+
+```bash
+minae-homework grade .    # or: python -m minae.homework grade .
+```
+
+prints one line per task (tests passed, points) and, for an unfinished task, its first failing
+check in one line: the gradient check's worst element (what your backward gives and what finite
+differences give), or the expected and the actual value. The exit status is 0 when every task
+passes. The tests are in `minae/homework/tests/assignment{a.number}/`, one file per task: read them,
+and run one alone with `python -m pytest minae/homework/tests/assignment{a.number}/test_task_{a.number}_1.py`.
+{notebooks}"""
+
+
+def _verify(root: Path, src: Path, stub) -> None:
+    """Refuse a copy with markers, byte-compiled files, a .git folder or a line of a cut-out solution."""
+    for path in root.rglob("*"):
+        rel = path.relative_to(root)
+        if path.name in ("__pycache__", ".git") or path.suffix in _SKIP_SUFFIXES:
+            raise RuntimeError(f"internal error: the student copy contains {rel}")
+        if path.suffix in (".py", ".ipynb") and rel.parts[:2] != _HOMEWORK:
+            for n, line in enumerate(_text_lines(path), 1):
+                if has_marker(line):
+                    raise RuntimeError(f"internal error: {rel}:{n} still has a solution marker: {line.strip()!r}")
+    leaks = leaked_lines(root, src, stub)
+    if leaks:
+        shown = "; ".join(f"{f}: {line!r}" for f, line in leaks[:5])
+        raise RuntimeError(f"internal error: solution text left in the student copy: {shown}")
+
+
+def _text_lines(path: Path) -> list:
+    """A file's lines; for a notebook, the lines of its cells' sources and outputs."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (UnicodeDecodeError, OSError):
+        return []
+    if path.suffix != ".ipynb":
+        return text.splitlines()
+    lines = []
+    for cell in json.loads(text).get("cells", []):
+        lines.extend(_cell_source(cell).splitlines())
+        for output in cell.get("outputs", []):
+            pieces = [output.get("text", "")] + list(output.get("data", {}).values())
+            for piece in pieces:
+                if isinstance(piece, str):
+                    lines.extend(piece.splitlines())
+                elif isinstance(piece, list):
+                    lines.extend("".join(piece).splitlines())
+    return lines
+
+
+def _secret_lines(src: Path, stub) -> set:
+    """The stripped lines of the cut-out blocks that appear nowhere else in the library's source."""
+    secret, public = set(), set()
+    for rel in _package_files(src):
+        if not _is_library_source(rel):
+            continue
+        text = (src / rel).read_text(encoding="utf-8")
+        kept, blocks = strip_blocks(text, stub, rel.as_posix())
+        public.update(line.strip() for line in kept.splitlines())
+        for b in blocks:
+            if stub(b) is not None:
+                secret.update(line.strip() for line in b.body if len(line.strip()) >= 8)
+    return secret - public
+
+
+def leaked_lines(root, source=None, stub=None, number=None, keep_later=False) -> list:
+    """(file, line) for every line of a cut-out solution block found in a file of the copy ``root``.
+
+    A line counts only if it is at least 8 characters long and appears nowhere in
+    the library outside the cut-out blocks (``(x,) = self.inputs_()`` is everywhere).
+    Give ``stub`` or the copy's assignment ``number``.
+    """
+    root = Path(root)
+    src = Path(source) if source is not None else reference_root()
+    if stub is None:
+        stub = _stubber(number, keep_later)
+    secret = _secret_lines(src, stub)
+    found = []
+    for path in sorted(root.rglob("*")):
+        if not path.is_file():
+            continue
+        text = "\n".join(_text_lines(path))
+        for line in sorted(secret):
+            if line in text:
+                found.append((path.relative_to(root).as_posix(), line))
+    return found
+
+
+def put_back(root, task_id: str, source=None) -> int:
+    """Put the reference solution of one task back into the student copy ``root``; returns the blocks restored.
+
+    Each stub ``raise NotImplementedError("task N.M…")`` of the task is replaced, in
+    order, by the reference block's code (what a student who solved only that task
+    would have). The tests use it; a teacher can use it to hand out one solution.
+    """
+    src = Path(source) if source is not None else reference_root()
+    root = Path(root)
+    restored = 0
+    blocks = [b for b in scan(src) if b.task == task_id]
+    if not blocks:
+        raise ValueError(f"task {task_id} has no solution block in {src}")
+    for path in sorted({b.path for b in blocks}):
+        mine = [b for b in blocks if b.path == path]
+        target = root / path
+        lines = target.read_text(encoding="utf-8").splitlines(keepends=True)
+        stubs = [
+            i for i, line in enumerate(lines) if line.lstrip().startswith(f'raise NotImplementedError("task {task_id}:')
+        ]
+        if len(stubs) != len(mine):
+            raise ValueError(
+                f"{target}: {len(stubs)} stub(s) of task {task_id}, but the reference has {len(mine)} block(s)"
+            )
+        for i, b in reversed(list(zip(stubs, mine))):
+            lines[i : i + 1] = [line + "\n" for line in b.body]
+        target.write_text("".join(lines), encoding="utf-8")
+        restored += len(mine)
+    return restored

@@ -1,0 +1,127 @@
+"""Solution blocks: find them in source text, and replace them by stubs.
+
+A solution block is a run of whole lines of the reference code between a BEGIN
+line, ``# BEGIN SOLUTION task 1.1``, and an END line, ``# END SOLUTION``, each a
+comment on a line of its own at the block's indentation. An optional hint line,
+``# HINT: d log x/dx = 1/x``, may follow the BEGIN line. In a student copy the
+block becomes one line at the BEGIN line's indentation,
+``raise NotImplementedError("task 1.1: d log x/dx = 1/x")``; in the reference
+code, and for the tasks a copy keeps solved, only the marker lines go. Blocks do
+not nest, and a task may have any number of blocks in any number of files. (The
+README's Homework section shows a marked function.)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["Block", "MarkerError", "find_blocks", "strip_blocks", "stub_line", "has_marker", "enclosing_name"]
+
+_BEGIN = re.compile(r"^(?P<indent>[ \t]*)# BEGIN SOLUTION task (?P<task>\d+\.\d+)[ \t]*$")
+_END = re.compile(r"^[ \t]*# END SOLUTION[ \t]*$")
+_HINT = re.compile(r"^[ \t]*# HINT:[ \t]*(?P<hint>.*?)[ \t]*$")
+# anything that looks like a marker, well-formed or not: a malformed one must be an error, not kept text
+_ANY = re.compile(r"^[ \t]*#[ \t]*(BEGIN[ \t]+SOLUTION|END[ \t]+SOLUTION|HINT[ \t]*:)", re.IGNORECASE)
+_DEF = re.compile(r"^(?P<indent>[ \t]*)(?:async[ \t]+)?(?P<kind>def|class)[ \t]+(?P<name>\w+)")
+
+
+class MarkerError(ValueError):
+    """A solution marker is malformed, unclosed, nested or misplaced."""
+
+
+@dataclass(frozen=True)
+class Block:
+    path: str  # as given to find_blocks (for messages)
+    task: str
+    begin: int  # 0-based line index of the BEGIN line
+    end: int  # 0-based line index of the END line
+    indent: str
+    hint: str | None
+    body: tuple  # the solution's lines, without the markers and the hint
+
+    @property
+    def line(self) -> int:
+        """The BEGIN line's number, counting from 1."""
+        return self.begin + 1
+
+
+def has_marker(line: str) -> bool:
+    """Whether a line is (or tries to be) a solution marker."""
+    return bool(_ANY.match(line))
+
+
+def find_blocks(text: str, path: str = "<text>") -> list:
+    """Every solution block of ``text``, in order; MarkerError names the file and line of a mistake."""
+    lines = text.splitlines()
+    blocks, open_at, task, indent, hint, body = [], None, None, "", None, []
+    for i, line in enumerate(lines):
+        begin, end = _BEGIN.match(line), _END.match(line)
+        if begin:
+            if open_at is not None:
+                raise MarkerError(f"{path}:{i + 1}: BEGIN SOLUTION inside the block opened at line {open_at + 1}")
+            open_at, task, indent, hint, body = i, begin["task"], begin["indent"], None, []
+        elif end:
+            if open_at is None:
+                raise MarkerError(f"{path}:{i + 1}: END SOLUTION without a BEGIN SOLUTION")
+            if not any(b.strip() for b in body):
+                raise MarkerError(f"{path}:{open_at + 1}: the solution block of task {task} is empty")
+            blocks.append(Block(path, task, open_at, i, indent, hint, tuple(body)))
+            open_at = None
+        elif _HINT.match(line) and open_at is not None and i == open_at + 1:
+            hint = _HINT.match(line)["hint"]
+        elif has_marker(line):
+            raise MarkerError(
+                f"{path}:{i + 1}: malformed solution marker {line.strip()!r}; the forms are "
+                "'# BEGIN SOLUTION task N.M', '# HINT: …' (right after BEGIN) and '# END SOLUTION'"
+            )
+        elif open_at is not None:
+            body.append(line)
+    if open_at is not None:
+        raise MarkerError(f"{path}:{open_at + 1}: the solution block of task {task} is never closed (END SOLUTION)")
+    return blocks
+
+
+def stub_line(indent: str, message: str) -> str:
+    """``raise NotImplementedError("message")`` at ``indent``, as a double-quoted Python literal."""
+    literal = message.replace("\\", "\\\\").replace('"', '\\"')
+    return f'{indent}raise NotImplementedError("{literal}")'
+
+
+def strip_blocks(text: str, stub, path: str = "<text>") -> tuple:
+    """Replace solution blocks by stubs: ``stub(block)`` gives the stub's message, or None to keep the block.
+
+    A kept block keeps its code and loses only its markers. Returns
+    ``(new_text, blocks)`` with every block found; a text without markers comes
+    back unchanged.
+    """
+    blocks = find_blocks(text, path)
+    if not blocks:
+        return text, blocks
+    lines = text.splitlines(keepends=True)
+    out, cursor = [], 0
+    for b in blocks:
+        out.extend(lines[cursor : b.begin])
+        message = stub(b)
+        if message is not None:
+            out.append(stub_line(b.indent, message) + "\n")
+        else:
+            out.extend(lines[b.begin + (2 if b.hint is not None else 1) : b.end])
+        cursor = b.end + 1
+    out.extend(lines[cursor:])
+    return "".join(out), blocks
+
+
+def enclosing_name(text: str, line_index: int) -> str:
+    """The dotted name of the function (and class) around a line: ``MatMul.backward``, ``run_backward``."""
+    lines = text.splitlines()
+    indent = len(lines[line_index]) - len(lines[line_index].lstrip())
+    names = []
+    for line in reversed(lines[:line_index]):
+        m = _DEF.match(line)
+        if m and len(m["indent"]) < indent:
+            names.append(m["name"])
+            indent = len(m["indent"])
+            if indent == 0:
+                break
+    return ".".join(reversed(names)) or "<module>"

@@ -1,0 +1,84 @@
+"""Task 1.5: backward visits the graph newest generation first, each function once, gradients summed.
+
+These graphs use only ops whose backward is given (add, sub, sin, cos, tanh), so
+that they test the loop of run_backward and nothing of tasks 1.1 to 1.4.
+"""
+
+import minae
+from minae.backend import np
+from minae.homework.testing import assert_close
+
+
+def leaf(shape, seed):
+    values = np.random.default_rng(seed).uniform(-1.5, 1.5, shape)
+    return minae.tensor(values, dtype=minae.float64, requires_grad=True)
+
+
+class Probe(minae.Function):
+    """The identity, counting how often its backward runs and what gradient it received."""
+
+    def __init__(self):
+        self.calls = []
+
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, gy):
+        self.calls.append(np.array(gy, dtype=np.float64))
+        return gy
+
+
+def test_a_variable_used_twice():
+    # micrograd's classic: a = sin(x); b = a + a. Both uses of a must reach x: ∂b/∂x = 2 cos x
+    x = leaf((), 0)
+    a = minae.sin(x)
+    b = a + a
+    b.backward()
+    assert_close(x.grad, 2 * np.cos(x.numpy()), "x.grad for b = a + a with a = sin(x)")
+
+
+def test_each_function_runs_once_after_all_its_gradients_arrived():
+    # p feeds sin (whose result goes on through tanh) and cos: two paths of different lengths
+    x = leaf((3,), 1)
+    probe = Probe()
+    p = probe(x)
+    y = minae.tanh(minae.sin(p)) + minae.cos(p)
+    y.backward(minae.ones(3, dtype=minae.float64))
+    xv = x.numpy()
+    expected = (1 - np.tanh(np.sin(xv)) ** 2) * np.cos(xv) - np.sin(xv)
+    if len(probe.calls) != 1:
+        raise AssertionError(
+            f"the backward of a function used by two later ops ran {len(probe.calls)} times; it must run once, "
+            "after the gradients from both paths have been summed (that is what the generation order is for)"
+        )
+    assert_close(probe.calls[0], expected, "the summed gradient that reached the shared function")
+    assert_close(x.grad, expected, "x.grad for y = tanh(sin(x)) + cos(x)")
+
+
+def test_a_long_chain():
+    # 3000 ops deep: a loop, not recursion; x enters every step, so ∂y/∂x = 3001
+    x = leaf((), 2)
+    y = x
+    for _ in range(3000):
+        y = y + x
+    y.backward()
+    assert_close(x.grad, 3001.0, "x.grad for y = x + x + … + x (3001 terms)")
+
+
+def test_minae_grad_on_a_graph_with_shared_branches():
+    x, w = leaf((2, 3), 3), leaf((2, 3), 4)
+
+    def f(x, w):
+        s = minae.sin(x) + w
+        return minae.tanh(s) - minae.cos(x - w) + s
+
+    minae.gradcheck(f, [x, w])
+
+
+def test_gradients_accumulate_over_two_backward_calls():
+    x = leaf((4,), 5)
+    y = minae.sin(x)
+    g = minae.ones(4, dtype=minae.float64)
+    y.backward(g, retain_graph=True)
+    y.backward(g)
+    assert_close(x.grad, 2 * np.cos(x.numpy()), "x.grad after two backward calls of y = sin(x)")

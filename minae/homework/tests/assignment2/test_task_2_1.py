@@ -1,0 +1,42 @@
+"""Task 2.1: the fused Linear op's backward (y = x Wᵀ + b), alone and inside nn.Linear."""
+
+import minae
+import minae.nn.functional as F
+from minae import nn
+from minae.backend import np
+from minae.homework.testing import assert_close, named
+
+
+def leaf(shape, seed, requires_grad=True):
+    values = np.random.default_rng(seed).standard_normal(shape)
+    return minae.tensor(values, dtype=minae.float64, requires_grad=requires_grad)
+
+
+def test_linear_backward():
+    minae.gradcheck(named(F.linear, "linear(x, W, b)"), [leaf((5, 3), 0), leaf((4, 3), 1), leaf((4,), 2)])
+
+
+def test_linear_backward_without_bias():
+    minae.gradcheck(named(F.linear, "linear(x, W)"), [leaf((5, 3), 3), leaf((4, 3), 4)])
+
+
+def test_linear_backward_only_what_is_needed():
+    # the data batch x does not require grad: only W and b get gradients
+    x = leaf((6, 3), 5, requires_grad=False)
+    minae.gradcheck(named(lambda w, b: F.linear(x, w, b), "linear(data, W, b)"), [leaf((2, 3), 6), leaf((2,), 7)])
+
+
+def test_linear_double_backward():
+    minae.gradgradcheck(named(F.linear, "linear(x, W, b)"), [leaf((4, 3), 8), leaf((2, 3), 9), leaf((2,), 10)])
+
+
+def test_nn_linear_gradients():
+    layer = nn.Linear(3, 4)
+    x = minae.tensor(np.random.default_rng(11).standard_normal((5, 3)), requires_grad=True)
+    g = np.random.default_rng(12).standard_normal((5, 4)).astype(np.float32)
+    y = layer(x)
+    y.backward(minae.tensor(g))
+    w = layer.weight.numpy().astype(np.float64)
+    assert_close(layer.weight.grad, g.T @ x.numpy(), "nn.Linear: weight.grad = (∂L/∂y)ᵀ x", rtol=1e-4, atol=1e-5)
+    assert_close(layer.bias.grad, g.sum(axis=0), "nn.Linear: bias.grad = Σ_n ∂L/∂y", rtol=1e-4, atol=1e-5)
+    assert_close(x.grad, g @ w, "nn.Linear: x.grad = (∂L/∂y) W", rtol=1e-4, atol=1e-5)

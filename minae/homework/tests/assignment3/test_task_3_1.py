@@ -1,0 +1,64 @@
+"""Task 3.1: the free energy F_β = −(1/β) log( (1/n) Σ_z e^(−β E(z)) ), with its two limits."""
+
+import math
+
+import minae
+import minae.nn.functional as F
+from minae.backend import np
+from minae.homework.testing import assert_close, named
+
+
+def reference(energies, beta, axis=-1):
+    """−(1/β) log mean exp(−βE), shifted by the minimum so that large β stays finite."""
+    e = np.asarray(energies, np.float64)
+    low = e.min(axis=axis, keepdims=True)
+    mean = np.exp(-beta * (e - low)).mean(axis=axis)
+    return np.squeeze(low, axis) - np.log(mean) / beta
+
+
+def energies(shape, seed, high=5.0):
+    return np.random.default_rng(seed).uniform(0, high, shape)
+
+
+def t(values, requires_grad=False):
+    return minae.tensor(values, dtype=minae.float64, requires_grad=requires_grad)
+
+
+def test_free_energy_finite_beta():
+    e = energies((4, 6), 0)
+    for beta in (0.3, 1.0, 10.0):
+        assert_close(F.softmin_free_energy(t(e), beta), reference(e, beta), f"F_β for β = {beta}", rtol=1e-9)
+
+
+def test_free_energy_limits():
+    e = energies((4, 6), 1)
+    assert_close(F.softmin_free_energy(t(e), math.inf), e.min(axis=-1), "F_∞ = min_z E (β = inf)")
+    assert_close(F.softmin_free_energy(t(e), 0), e.mean(axis=-1), "F_0 = the mean energy (β = 0)")
+
+
+def test_free_energy_large_beta_and_energies():
+    e = energies((3, 5), 2, high=1000.0)
+    got = F.softmin_free_energy(minae.tensor(e, dtype=minae.float32), 1e4)
+    assert_close(got, reference(e, 1e4), "F_β for β = 10⁴ and energies up to 1000, float32", rtol=1e-5)
+
+
+def test_free_energy_dim_and_reduction():
+    e = energies((5, 3, 4), 3)
+    got = F.softmin_free_energy(t(e), 2.0, dim=1)
+    assert_close(got, reference(e, 2.0, axis=1), "F_β over dim=1 of a (5, 3, 4) tensor", rtol=1e-9)
+    mean = F.softmin_free_energy(t(e), 2.0, dim=0, reduction="mean")
+    assert_close(mean, reference(e, 2.0, axis=0).mean(), "F_β over dim=0, reduction='mean'", rtol=1e-9)
+
+
+def test_free_energy_decreases_with_beta():
+    e = t(energies((2, 8), 4))
+    values = [F.softmin_free_energy(e, beta).numpy() for beta in (0, 0.1, 1, 10, math.inf)]
+    for (b0, f0), (b1, f1) in zip(zip((0, 0.1, 1, 10), values), zip((0.1, 1, 10, "inf"), values[1:])):
+        if not (f1 <= f0 + 1e-12).all():
+            raise AssertionError(f"F_β must not grow with β: F at β = {b1} is {f1}, above F at β = {b0}, {f0}")
+
+
+def test_free_energy_backward():
+    e = t(energies((3, 5), 5), True)
+    minae.gradcheck(named(lambda e: F.softmin_free_energy(e, 1.0), "softmin_free_energy(E, β = 1)"), [e])
+    minae.gradcheck(named(lambda e: F.softmin_free_energy(e, math.inf), "softmin_free_energy(E, β = inf)"), [e])

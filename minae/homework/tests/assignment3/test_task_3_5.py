@@ -1,0 +1,59 @@
+"""Task 3.5: the contractive autoencoder's penalty λ ‖∂h/∂y‖²_F, in closed form and by autodiff."""
+
+import minae
+from minae.backend import np
+from minae.homework.testing import assert_close
+from minae.models import ContractiveAutoencoder
+
+N, D, H, LAM = 4, 5, 3, 0.1
+
+
+def jacobian_norms(model, y):
+    """‖J‖²_F per sample from the explicit Jacobian J = diag(f'(a)) W of h = f(W y + b), in NumPy."""
+    w = model.encoder[0].weight.numpy().astype(np.float64)
+    a = y @ w.T + model.encoder[0].bias.numpy()
+    if model.activation == "sigmoid":
+        s = 1 / (1 + np.exp(-a))
+        slope = s * (1 - s)
+    else:
+        slope = 1 - np.tanh(a) ** 2
+    return np.array([((slope[n][:, None] * w) ** 2).sum() for n in range(len(y))])
+
+
+def images(seed):
+    return np.random.default_rng(seed).uniform(0, 1, (N, D))
+
+
+def test_penalty_sigmoid():
+    model, y = ContractiveAutoencoder(D, H, lam=LAM), images(0)
+    ys = minae.tensor(y, dtype=minae.float32)
+    expected = jacobian_norms(model, y)
+    assert_close(model.jacobian_norm(ys), expected, "jacobian_norm(y), sigmoid encoder", rtol=1e-4)
+    assert_close(model.regulariser(model.encode(ys), ys), LAM * expected, "regulariser: λ ‖∂h/∂y‖²_F", rtol=1e-4)
+
+
+def test_penalty_tanh():
+    model, y = ContractiveAutoencoder(D, H, lam=LAM, activation="tanh"), images(1)
+    ys = minae.tensor(y, dtype=minae.float32)
+    expected = jacobian_norms(model, y)
+    assert_close(model.jacobian_norm(ys), expected, "jacobian_norm(y), tanh encoder", rtol=1e-4)
+    assert_close(model.regulariser(model.encode(ys), ys), LAM * expected, "regulariser, tanh encoder", rtol=1e-4)
+
+
+def test_penalty_generic():
+    model, y = ContractiveAutoencoder(D, H, lam=LAM, generic=True), images(2)
+    ys = minae.tensor(y, dtype=minae.float32)
+    expected = jacobian_norms(model, y)
+    assert_close(model.jacobian_norm(ys), expected, "jacobian_norm(y) by autodiff (generic=True)", rtol=1e-4)
+    assert_close(model.regulariser(model.encode(ys), ys), LAM * expected, "regulariser, generic=True", rtol=1e-4)
+
+
+def test_penalty_is_trained():
+    # the penalty is part of the loss, and its gradient reaches the encoder's weights
+    model, y = ContractiveAutoencoder(D, H, lam=LAM), minae.tensor(images(3), dtype=minae.float32)
+    penalty = model.regulariser(model.encode(y), y).sum()
+    if not penalty.requires_grad:
+        raise AssertionError("the contractive penalty does not depend on the encoder's parameters")
+    (gw,) = minae.grad(penalty, [model.encoder[0].weight])
+    if not np.isfinite(gw.numpy()).all() or not np.abs(gw.numpy()).max() > 0:
+        raise AssertionError("the contractive penalty's gradient for the encoder's weight is zero or not finite")

@@ -1,0 +1,65 @@
+"""Task 4.3: decoding from the prior (sample) and between two codes (interpolate)."""
+
+import minae
+from minae.backend import np
+from minae.homework.testing import assert_close, assert_shape
+from minae.models import VAE
+
+D, H, Z = 6, 5, 3
+
+
+def capture_decode(model):
+    """Record every latent batch handed to model.decode, and still decode it."""
+    seen, decode = [], model.decode
+
+    def recording(z):
+        seen.append(z)
+        return decode(z)
+
+    model.decode = recording
+    return seen
+
+
+def test_sample_draws_from_the_prior():
+    minae.manual_seed(0)
+    model = VAE(D, H, Z)
+    seen = capture_decode(model)
+    images = model.sample(5000)
+    if len(seen) != 1:
+        raise AssertionError(f"sample(n) should decode one batch of n latents, decoded {len(seen)} batches")
+    z = seen[0]
+    assert_shape(z, (5000, Z), "the latents that sample(5000) decodes")
+    if z.dtype != minae.float32:
+        raise AssertionError(f"the latents should have the parameters' dtype float32, got {z.dtype}")
+    zs = z.numpy().astype(np.float64)
+    assert_close(zs.mean(axis=0), np.zeros(Z), "the mean of the prior's samples", rtol=0, atol=0.06)
+    assert_close(zs.std(axis=0), np.ones(Z), "the standard deviation of the prior's samples", rtol=0.04)
+    assert_shape(images, (5000, D), "sample(5000)")
+
+
+def test_sample_gives_images():
+    minae.manual_seed(1)
+    images = VAE(D, H, Z).sample(7)
+    assert_shape(images, (7, D), "sample(7)")
+    a = images.numpy()
+    if not ((a > 0) & (a < 1)).all():
+        raise AssertionError("sampled pixels must lie in (0, 1): they are σ of the decoder's logits")
+    if images.requires_grad:
+        raise AssertionError("sample() builds no graph: its result must not require grad")
+
+
+def test_interpolate():
+    minae.manual_seed(2)
+    model = VAE(D, H, Z)
+    rng = np.random.default_rng(2)
+    y_a = minae.tensor(rng.uniform(0, 1, D), dtype=minae.float32)
+    y_b = minae.tensor(rng.uniform(0, 1, D), dtype=minae.float32)
+    with minae.no_grad():
+        mu_a = model._encode(y_a.reshape(1, -1))[0].numpy().astype(np.float64)[0]
+        mu_b = model._encode(y_b.reshape(1, -1))[0].numpy().astype(np.float64)[0]
+    seen = capture_decode(model)
+    images = model.interpolate(y_a, y_b, steps=5)
+    assert_shape(images, (5, D), "interpolate(y_a, y_b, steps=5)")
+    z = np.concatenate([s.numpy() for s in seen]).astype(np.float64)
+    t = np.linspace(0, 1, 5)[:, None]
+    assert_close(z, (1 - t) * mu_a + t * mu_b, "the decoded codes (1 − t) μ(y_a) + t μ(y_b)", rtol=1e-4, atol=1e-6)
