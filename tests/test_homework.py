@@ -15,6 +15,11 @@ from pathlib import Path
 
 import pytest
 
+try:
+    import nbformat
+except ImportError:  # in the `test` extra
+    nbformat = None
+
 from minae.homework import ASSIGNMENTS, TASKS, build, grade, problems, put_back, scan
 from minae.homework.build import MANIFEST, reference_root, student_notebook
 from minae.homework.markers import MarkerError, find_blocks, has_marker, strip_blocks
@@ -165,6 +170,7 @@ def test_built_copy_has_what_a_student_needs(copies, n):
         assert (folder / name).is_file(), name
     manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     assert manifest["assignment"] == n
+    assert manifest["warnings"] == []  # e.g. a notebook repeating a solution line: tag its cell as an exercise
     assert [t["id"] for t in manifest["tasks"]] == [t.id for t in ASSIGNMENTS[n].tasks]
     assert all(t["where"] for t in manifest["tasks"])
     tests = folder / "minae" / "homework" / "tests"
@@ -173,6 +179,8 @@ def test_built_copy_has_what_a_student_needs(copies, n):
     assert not [p for p in folder.rglob("*") if p.name == "__pycache__" or p.suffix in (".pyc", ".pyo")]
     for name in manifest["notebooks"]:
         nb = json.loads((folder / name).read_text(encoding="utf-8"))
+        if nbformat is not None:
+            nbformat.validate(nbformat.from_dict(nb))
         code = [c for c in nb["cells"] if c["cell_type"] == "code"]
         assert all(c["outputs"] == [] and c["execution_count"] is None for c in code)
         assert f"assignment={n}" in "".join(code[-1]["source"])  # the grader cell

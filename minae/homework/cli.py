@@ -94,6 +94,8 @@ def _build(args) -> int:
         print(f"  notebooks: {', '.join(manifest['notebooks'])}")
     if manifest["later_tasks_stubbed"]:
         print(f"  also cut out (later assignments): {', '.join(manifest['later_tasks_stubbed'])}")
+    for warning in manifest["warnings"]:
+        print(f"  warning: {warning}")
     print(f"students: pip install -e {args.out} && minae-homework grade {args.out}")
     return 0
 

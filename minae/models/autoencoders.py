@@ -214,10 +214,13 @@ class ContractiveAutoencoder(Autoencoder):
     def jacobian_norm(self, y):
         """‖∂h/∂y‖²_F per sample, shape (N,)."""
         # BEGIN SOLUTION task 3.5
-        # HINT: generic: F.jacobian_penalty of self.encoder at y; otherwise the closed form F.contractive_penalty of h = Enc(y) with the first layer's weight
+        # HINT: generic=True: the penalty by autodiff, F.jacobian_penalty of the encoder at y
         if self.generic:
             return F.jacobian_penalty(self.encoder, y, reduction="none")
+        # END SOLUTION
         h = self.encode(y)
+        # BEGIN SOLUTION task 3.5
+        # HINT: the closed form F.contractive_penalty of the code h, with the encoder's first layer's weight and activation
         return F.contractive_penalty(h, self.encoder[0].weight, self.activation, reduction="none")
         # END SOLUTION
 
