@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 from .assignments import ASSIGNMENTS, TASKS, assignment_of
-from .markers import MarkerError, enclosing_name, find_blocks, has_marker, strip_blocks
+from .markers import MarkerError, enclosing_name, find_blocks, find_stubs, has_marker, strip_blocks, stub_line
 
 __all__ = ["MANIFEST", "build", "reference_root", "scan", "problems", "put_back", "leaked_lines", "student_notebook"]
 
@@ -187,8 +187,7 @@ def student_notebook(nb: dict, number: int, keep_later: bool = False, path: str 
             if message is not None:
                 cell["source"] = _as_source_lines(
                     f"# Exercise, task {task}: {hint or TASKS[task].title}\n"
-                    "# Write your code in this cell.\n"
-                    f'raise NotImplementedError("{message}")\n'
+                    "# Write your code in this cell.\n" + stub_line("", message) + "\n"
                 )
                 kept = [t for t in meta.get("tags", []) if t not in ("solution", f"task {task}", "exercise")]
                 meta["tags"] = kept + [f"task {task}", "exercise"]
@@ -273,6 +272,7 @@ def build(assignment, out, source=None, keep_later: bool = False, force: bool = 
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
     try:
         stubbed = _write_copy(src, staging, a, stub)
+        _write_ruff_config(staging, sorted({f for _, f, _, _ in stubbed}))
         notebooks = []
         for nb_path in _notebooks_of(src, a.notebooks):
             nb = json.loads(nb_path.read_text(encoding="utf-8"))
@@ -309,11 +309,8 @@ def _write_copy(src: Path, dst: Path, a, stub) -> list:
             text, blocks = strip_blocks((src / rel).read_text(encoding="utf-8"), stub, rel.as_posix())
             if blocks:
                 compile(text, rel.as_posix(), "exec")  # a stub in the wrong place is a SyntaxError: fail here
-                lines = text.splitlines()
-                for i, line in enumerate(lines):
-                    if line.lstrip().startswith('raise NotImplementedError("task '):
-                        task = line.split('"task ', 1)[1].split(":", 1)[0]
-                        stubbed.append((task, rel.as_posix(), i + 1, enclosing_name(text, i)))
+                for first, _, task in find_stubs(text.splitlines()):
+                    stubbed.append((task, rel.as_posix(), first + 1, enclosing_name(text, first)))
             target.write_text(text, encoding="utf-8")
         else:
             shutil.copyfile(src / rel, target)
@@ -321,6 +318,24 @@ def _write_copy(src: Path, dst: Path, a, stub) -> list:
         if (src / name).is_file():
             shutil.copyfile(src / name, dst / name)
     return stubbed
+
+
+def _write_ruff_config(root: Path, stubbed_files: list) -> None:
+    """ruff.toml: the project's settings, quiet about the names a stub leaves unused or undefined.
+
+    So that ``ruff check --fix`` in a student copy never deletes an import that the
+    student's code will need (``heapq`` in autograd.py, while task 1.5 is a stub).
+    """
+    if not stubbed_files or not (root / "pyproject.toml").is_file():
+        return
+    lines = [
+        "# A student copy: until a stub is written, names it would use are unused or undefined.",
+        'extend = "pyproject.toml"',
+        "",
+        "[lint.extend-per-file-ignores]",
+    ]
+    lines += [f'"{f}" = ["F401", "F841", "F821"]' for f in stubbed_files]
+    (root / "ruff.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def _manifest(a, stubbed, notebooks, keep_later) -> dict:
@@ -493,15 +508,13 @@ def put_back(root, task_id: str, source=None) -> int:
         mine = [b for b in blocks if b.path == path]
         target = root / path
         lines = target.read_text(encoding="utf-8").splitlines(keepends=True)
-        stubs = [
-            i for i, line in enumerate(lines) if line.lstrip().startswith(f'raise NotImplementedError("task {task_id}:')
-        ]
+        stubs = find_stubs(lines, task_id)
         if len(stubs) != len(mine):
             raise ValueError(
                 f"{target}: {len(stubs)} stub(s) of task {task_id}, but the reference has {len(mine)} block(s)"
             )
-        for i, b in reversed(list(zip(stubs, mine))):
-            lines[i : i + 1] = [line + "\n" for line in b.body]
+        for (first, end, _), b in reversed(list(zip(stubs, mine))):
+            lines[first:end] = [line + "\n" for line in b.body]
         target.write_text("".join(lines), encoding="utf-8")
         restored += len(mine)
     return restored

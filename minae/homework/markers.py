@@ -16,7 +16,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["Block", "MarkerError", "find_blocks", "strip_blocks", "stub_line", "has_marker", "enclosing_name"]
+__all__ = [
+    "Block",
+    "MarkerError",
+    "enclosing_name",
+    "find_blocks",
+    "find_stubs",
+    "has_marker",
+    "strip_blocks",
+    "stub_line",
+]
 
 _BEGIN = re.compile(r"^(?P<indent>[ \t]*)# BEGIN SOLUTION task (?P<task>\d+\.\d+)[ \t]*$")
 _END = re.compile(r"^[ \t]*# END SOLUTION[ \t]*$")
@@ -82,10 +91,43 @@ def find_blocks(text: str, path: str = "<text>") -> list:
     return blocks
 
 
+LINE_LENGTH = 120  # the project's (pyproject.toml): a longer stub is wrapped the way ruff format wraps it
+
+
 def stub_line(indent: str, message: str) -> str:
-    """``raise NotImplementedError("message")`` at ``indent``, as a double-quoted Python literal."""
-    literal = message.replace("\\", "\\\\").replace('"', '\\"')
-    return f'{indent}raise NotImplementedError("{literal}")'
+    """``raise NotImplementedError("message")`` at ``indent``, as a double-quoted Python literal.
+
+    One line, or three when that line would be longer than LINE_LENGTH (the form
+    ``ruff format`` gives it, so that a student copy is formatted as the project is).
+    """
+    quote = "'" if '"' in message and "'" not in message else '"'  # ruff format's choice: the fewest escapes
+    literal = quote + message.replace("\\", "\\\\").replace(quote, "\\" + quote) + quote
+    line = f"{indent}raise NotImplementedError({literal})"
+    if len(line) <= LINE_LENGTH:
+        return line
+    return f"{indent}raise NotImplementedError(\n{indent}    {literal}\n{indent})"
+
+
+_OPENING = ('"task ', "'task ")
+
+
+def find_stubs(lines: list, task: str | None = None) -> list:
+    """(first line, line after the last, task) of every stub in ``lines`` (of ``task`` only, if given)."""
+    found, i = [], 0
+    while i < len(lines):
+        text = lines[i].strip()
+        if text[:32] in ('raise NotImplementedError("task ', "raise NotImplementedError('task "):
+            end, message = i + 1, text[27:]
+        elif text == "raise NotImplementedError(" and i + 2 < len(lines) and lines[i + 1].strip()[:6] in _OPENING:
+            end, message = i + 3, lines[i + 1].strip()[1:]
+        else:
+            i += 1
+            continue
+        stub_task = message[len("task ") :].split(":", 1)[0]
+        if task is None or stub_task == task:
+            found.append((i, end, stub_task))
+        i = end
+    return found
 
 
 def strip_blocks(text: str, stub, path: str = "<text>") -> tuple:
