@@ -155,7 +155,7 @@ def test_markers_parse_and_strip():
             find_blocks(bad, "bad.py")
 
 
-def test_reference_code_runs_with_its_markers():
+def test_every_block_holds_code():
     # marked code is ordinary code: the markers are comments, so the library's own tests cover it;
     # here only that every block holds code (an empty block would stub out nothing)
     for b in scan():

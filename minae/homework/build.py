@@ -365,22 +365,24 @@ def _homework_md(a, manifest) -> str:
     later = ""
     if manifest["later_tasks_stubbed"]:
         later = (
-            "\nThe pieces of later assignments are cut out too (their stubs say which assignment they\n"
+            "The pieces of later assignments are cut out too (their stubs say which assignment they\n"
             "belong to), so a few parts of the library (for example `minae train`) wait for those.\n"
         )
     notebooks = ""
     if manifest["notebooks"]:
         listed = ", ".join(f"`{n}`" for n in manifest["notebooks"])
         notebooks = (
-            f"\n## Notebooks\n\n{listed}: read along, do the exercise cells (they raise `NotImplementedError`\n"
-            "until you do), and run the last cell, which runs the grader.\n"
+            f"\n## Notebooks\n\n{listed}: read along; the cells that use your tasks run once you have\n"
+            "written them. An exercise cell (tagged `exercise`) raises `NotImplementedError` until you write\n"
+            "it, and the last cell runs the grader.\n"
         )
     return f"""# Assignment {a.number}: {a.title}
 
 This folder is a student copy of **minae**. Each piece of the library listed below has been cut
 out and replaced by `raise NotImplementedError("task {a.number}.x: hint")`; write it, keeping the
 function's name, signature and docstring (the docstrings give the formulas).
-Everything from earlier assignments is already solved.{later}
+Everything from earlier assignments is already solved.
+{later}
 | task | what | points | where |
 |---|---|---|---|
 {chr(10).join(rows)}
@@ -478,6 +480,8 @@ def leaked_lines(root, source=None, stub=None, number=None, keep_later=False) ->
     root = Path(root)
     src = Path(source) if source is not None else reference_root()
     if stub is None:
+        if number is None:
+            raise ValueError("leaked_lines: give stub or the copy's assignment number")
         stub = _stubber(number, keep_later)
     secret = _secret_lines(src, stub)
     found = []

@@ -160,10 +160,13 @@ def enclosing_name(text: str, line_index: int) -> str:
     indent = len(lines[line_index]) - len(lines[line_index].lstrip())
     names = []
     for line in reversed(lines[:line_index]):
+        stripped = line.lstrip()
+        if not stripped or stripped.startswith("#") or len(line) - len(stripped) >= indent:
+            continue  # not a statement that contains the line
+        indent = len(line) - len(stripped)  # an enclosing statement: def, class, if, while, try …
         m = _DEF.match(line)
-        if m and len(m["indent"]) < indent:
+        if m:
             names.append(m["name"])
-            indent = len(m["indent"])
-            if indent == 0:
-                break
+        if indent == 0:
+            break
     return ".".join(reversed(names)) or "<module>"
