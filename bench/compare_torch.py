@@ -200,7 +200,9 @@ def main(argv=None):
     if args.memory_child:
         return memory_child(args.memory_child, args.models, args.epochs, args.threads)
     print(f"minae {minae.__version__} vs " + (f"torch {torch.__version__}" if torch else "no torch (minae only)"))
-    print(f"{args.epochs} epochs, batch {BATCH}, Adam {LR}, {args.threads} threads, bundled MNIST (4,000 train / 1,000 test)")
+    print(
+        f"{args.epochs} epochs, batch {BATCH}, Adam {LR}, {args.threads} threads, bundled MNIST (4,000 train / 1,000 test)"
+    )
     print("| model | minae test loss | PyTorch test loss | loss ratio | minae s/epoch | PyTorch s/epoch | time ratio |")
     print("|---|---|---|---|---|---|---|")
     for name in args.models.split(","):
