@@ -137,6 +137,10 @@ def latent_scatter(mu, labels=None, std=None, ax=None, title=None, max_bubbles=4
             c = "C0" if colors is None else colors[i]
             ax.add_patch(Ellipse(mu[i, :2], 2 * std[i, 0], 2 * std[i, 1], facecolor=c, alpha=0.25, edgecolor=c))
     ax.scatter(mu[:, 0], mu[:, 1], s=6, c=colors if colors is not None else "C0")
+    if labels is not None:  # one legend entry per class present
+        classes = np.unique(_np(labels).astype(int))
+        handles = [ax.scatter([], [], s=12, color=plt.cm.tab10(k % 10), label=str(k)) for k in classes]
+        ax.legend(handles=handles, fontsize=7, ncol=2, loc="best", framealpha=0.8, handletextpad=0.1, columnspacing=0.6)
     ax.set_aspect("equal")
     ax.set_xlabel("z₁")
     ax.set_ylabel("z₂")
@@ -715,25 +719,29 @@ def energy_path(rows, energies, t=None, ylabel="energy", title=None, shape=(28, 
     arrays = {name: _np(v).reshape((-1,) + tuple(shape)) for name, v in rows.items()}
     k = max(a.shape[0] for a in arrays.values())
     t = np.linspace(0, 1, k) if t is None else _np(t).ravel()
-    width = max(0.62 * k + 1.4, 5.0)
-    strip = (width - 1.4) / k  # height of an image row, so the images come out square
-    fig, axes = plt.subplots(
-        1 + len(arrays), 1, figsize=(width, 2.6 + strip * len(arrays)), squeeze=False,
-        gridspec_kw={"height_ratios": [2.6] + [strip] * len(arrays)},
-    )  # fmt: skip
-    ax = axes[0, 0]
+    # laid out in inches, so that every image is square and sits exactly under its point
+    left, right, top, curve, gap, bottom = 1.3, 0.2, 0.45 if title else 0.15, 2.4, 0.55, 0.1
+    cell = 0.62
+    width = left + k * cell + right
+    height = top + curve + gap + len(arrays) * (cell + 0.04) + bottom
+    fig = plt.figure(figsize=(width, height))
+    box = [left / width, 1 - (top + curve) / height, k * cell / width, curve / height]
+    ax = fig.add_axes(box)
     for i, (name, e) in enumerate(energies.items()):
         ax.plot(np.arange(k), _np(e).ravel(), "o-", ms=4, lw=1.6, color=f"C{i % 10}", label=name or None)
     ax.set_xlim(-0.5, k - 0.5)
     step = max(1, (k - 1) // 5)
     ax.set_xticks(np.arange(0, k, step), [f"{v:.2g}" for v in t[::step]])
-    ax.set_xlabel("t along the path")
+    ax.set_xlabel("t along the path", labelpad=1)
     ax.set_ylabel(ylabel)
     if any(energies):
         ax.legend(fontsize=8)
     if title:
         ax.set_title(title)
-    for a, (name, imgs) in zip(axes[1:, 0], arrays.items()):
+    y = height - top - curve - gap
+    for name, imgs in arrays.items():
+        y -= cell + 0.04
+        a = fig.add_axes([left / width, y / height, k * cell / width, cell / height])
         lo = imgs.min() if vmin is None else vmin
         hi = imgs.max() if vmax is None else vmax
         a.imshow(_mosaic(imgs, k), cmap="gray", vmin=lo, vmax=hi, aspect="auto", extent=(-0.5, k - 0.5, 1, 0))
@@ -741,7 +749,6 @@ def energy_path(rows, energies, t=None, ylabel="energy", title=None, shape=(28, 
         _bare(a)
         if name:
             a.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
-    fig.tight_layout(h_pad=0.3)
     return fig
 
 
@@ -768,12 +775,13 @@ def energy_histogram(groups: dict, marks: dict = None, bins=40, ax=None, xlabel=
     return fig
 
 
-def vector_field(starts, ends, data=None, curve=None, ax=None, title=None, lim=None):
+def vector_field(starts, ends, data=None, curve=None, ax=None, title=None, lim=None, start_label="ŷ", dots=True):
     """Arrows from each start to its end in the plane: e.g. corrupted points ŷ (red) to their
     reconstructions ỹ = Dec(Enc(ŷ)), on top of the clean data y (blue) and the true manifold (grey).
 
     starts, ends: (N, 2); data: (M, 2); curve: (P, 2) points of the manifold, in order.
-    lim: ((y₁ min, y₁ max), (y₂ min, y₂ max)) of the view.
+    lim: ((y₁ min, y₁ max), (y₂ min, y₂ max)) of the view. dots: mark the starts (red), named
+    ``start_label`` in the legend; leave them out for a dense field on a grid.
     """
     fig, ax = _axes(ax, (5.5, 4.2))
     s, e = _np(starts), _np(ends)
@@ -786,14 +794,16 @@ def vector_field(starts, ends, data=None, curve=None, ax=None, title=None, lim=N
     d = e - s
     ax.quiver(s[:, 0], s[:, 1], d[:, 0], d[:, 1], angles="xy", scale_units="xy", scale=1, width=0.004,
               color="0.2", zorder=3)  # fmt: skip
-    ax.scatter(s[:, 0], s[:, 1], s=8, color="C3", zorder=4, label="start")
+    if dots:
+        ax.scatter(s[:, 0], s[:, 1], s=8, color="C3", zorder=4, label=start_label)
     if lim is not None:
         ax.set_xlim(*lim[0])
         ax.set_ylim(*lim[1])
     ax.set_aspect("equal")
     ax.set_xlabel("y₁")
     ax.set_ylabel("y₂")
-    ax.legend(fontsize=7, loc="upper right", framealpha=0.85)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="upper right", framealpha=0.85)
     if title:
         ax.set_title(title)
     return fig
@@ -834,23 +844,26 @@ def jacobian_ellipses(points, jacobians, curve=None, data=None, ax=None, title=N
 
 
 def metric_bars(table: dict, title=None, fmt="{:.3g}"):
-    """Bar charts comparing models: table {model: {metric: value}}, one panel per metric."""
+    """Bar charts comparing models: table {model: {metric: value}}, one panel per metric, one bar
+    (and one colour, named in the legend) per model, its value written on top."""
     plt = _plt()
     models = list(table)
     metrics = list(dict.fromkeys(m for row in table.values() for m in row))
-    fig, axes = plt.subplots(1, len(metrics), figsize=(2.2 + 1.0 * len(models) * len(metrics), 3), squeeze=False)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(1.2 + (0.55 * len(models) + 1.1) * len(metrics), 3.2),
+                             squeeze=False)  # fmt: skip
     for ax, metric in zip(axes[0], metrics):
         values = [float(table[m].get(metric, np.nan)) for m in models]
-        bars = ax.bar(range(len(models)), values, color=[f"C{i % 10}" for i in range(len(models))])
+        bars = ax.bar(range(len(models)), values, color=[f"C{i % 10}" for i in range(len(models))], label=models)
         for b, v in zip(bars, values):
             ax.annotate(fmt.format(v), (b.get_x() + b.get_width() / 2, b.get_height()), ha="center", va="bottom",
                         fontsize=8, xytext=(0, 2), textcoords="offset points")  # fmt: skip
-        ax.set_xticks(range(len(models)), models)
+        ax.set_xticks([])
         ax.set_title(metric, fontsize=10)
         ax.margins(y=0.15)
+    fig.legend(axes[0, 0].patches, models, loc="lower center", ncol=len(models), fontsize=9, frameon=False)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     return fig
 
 

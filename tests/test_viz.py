@@ -173,3 +173,84 @@ def test_descent_paths_with_and_without_an_energy_map():
     A, B = np.meshgrid(a, a)
     fig = viz.descent_paths(np.stack([s.numpy() for s in steps])[:, 0], energy=A**2 + B**2, extent=[-1, 1, -1, 1])
     assert len(fig.axes) == 2  # the map and its colour bar
+
+
+# ------------------------------------------------------------------ autoencoders ---
+def test_kernel_grid_one_block_per_model_each_kernel_on_its_own_scale():
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(30, 784)) * np.arange(1, 31)[:, None]  # kernels of very different sizes
+    fig = viz.kernel_grid({"AE": w, "DAE": minae.tensor(w[:12].astype(np.float32))}, n=20, ncol=10)
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    first = fig.axes[0].images[0].get_array()
+    assert first.shape == (2 * 30 - 2, 10 * 30 - 2)  # 2 rows of 10 kernels, 2-pixel gaps
+    assert np.nanmax(np.abs(first)) == pytest.approx(1.0)  # every kernel scaled to [−1, 1]
+    assert fig.axes[1].images[0].get_array().shape == (2 * 30 - 2, 10 * 30 - 2)  # 12 kernels: 2 rows
+    assert [ax.get_ylabel() for ax in fig.axes] == ["AE", "DAE"]
+
+
+def test_energy_path_images_sit_under_their_points():
+    path = np.random.default_rng(0).uniform(size=(7, 784))
+    fig = viz.energy_path({"y(t)": path, "ỹ(t)": path[::-1]}, {"a": np.arange(7.0), "b": np.ones(7)}, title="t")
+    curve, *rows = fig.axes
+    assert len(rows) == 2 and len(curve.lines) == 2
+    for ax in rows:
+        assert ax.get_xlim() == curve.get_xlim() == (-0.5, 6.5)
+        left, right, *_ = ax.images[0].get_extent()
+        assert (left, right) == (-0.5, 6.5)
+    # a single unnamed row and curve work too
+    assert len(viz.energy_path(path, np.arange(7.0)).axes) == 2
+
+
+def test_energy_histogram_groups_and_marks():
+    fig = viz.energy_histogram({"a": np.arange(1, 100.0), "b": minae.arange(50, 150).float()}, marks={"m": 7.0},
+                               logx=True)  # fmt: skip
+    ax = fig.axes[0]
+    assert len(ax.patches) == 2 * 40 and ax.get_xscale() == "log"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b", "m"]
+
+
+def test_vector_field_arrows_end_at_the_ends():
+    starts = np.array([[0.0, 0.0], [1.0, 1.0]])
+    ends = np.array([[0.5, 0.0], [1.0, 0.0]])
+    fig = viz.vector_field(starts, ends, data=np.zeros((3, 2)), curve=np.array([[0, 0], [1, 1.0]]))
+    q = [c for c in fig.axes[0].collections if hasattr(c, "U")][0]
+    assert np.allclose(q.U, [0.5, 0.0]) and np.allclose(q.V, [0.0, -1.0])
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["manifold", "y (data)", "ŷ"]
+    assert viz.vector_field(starts, ends, dots=False).axes[0].get_legend() is None  # nothing to name
+
+
+def test_jacobian_ellipses_follow_the_singular_vectors():
+    points = np.array([[0.0, 0.0], [1.0, 0.0]])
+    jac = np.zeros((2, 3, 2))
+    jac[0, 0, 0] = 2.0  # sensitive along y₁ only: a flat ellipse lying along y₁
+    jac[1, 0, 1], jac[1, 1, 0] = 1.0, 1.0  # equally sensitive both ways: a circle
+    fig = viz.jacobian_ellipses(points, jac, size=0.1)
+    flat, round_ = fig.axes[0].patches
+    assert flat.width == pytest.approx(0.4) and flat.height == pytest.approx(0.0)
+    assert abs(math.sin(math.radians(flat.angle))) < 1e-9
+    assert round_.width == pytest.approx(round_.height) == pytest.approx(0.2)
+
+
+def test_metric_bars_one_panel_per_metric():
+    table = {"AE": {"J": 5.0, "sat": 0.4}, "CAE": {"J": 1.0, "sat": 0.6}}
+    fig = viz.metric_bars(table, title="t")
+    assert len(fig.axes) == 2
+    assert [b.get_height() for b in fig.axes[0].patches] == [5.0, 1.0]
+    assert [t.get_text() for t in fig.axes[1].texts] == ["0.4", "0.6"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["AE", "CAE"]
+
+
+def test_image_tile_edge_to_edge_with_tick_labels():
+    imgs = minae.rand(6, 784)
+    fig = viz.image_tile(imgs, 3, xticks=[-1, 0, 1], yticks=["a", "b"])
+    ax = fig.axes[0]
+    assert ax.images[0].get_array().shape == (56, 84)  # no gaps
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["-1", "0", "1"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]
+
+
+def test_latent_scatter_names_the_classes():
+    mu = np.random.default_rng(0).normal(size=(20, 2))
+    fig = viz.latent_scatter(mu, labels=np.arange(20) % 3, std=np.full((20, 2), 0.1))
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["0", "1", "2"]
+    assert len(fig.axes[0].patches) == 20
