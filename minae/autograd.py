@@ -27,6 +27,8 @@ import weakref
 from . import backend
 from .backend import Device, array_device, as_array, as_dtype, as_weak_scalar, is_array, to_device, to_numpy
 
+np_ndarray, np_generic = backend.np.ndarray, backend.np.generic
+
 
 class GradMode:
     """Global switches: is the graph being recorded; is anomaly detection on."""
@@ -561,28 +563,34 @@ class Function:
     differentiable = True
 
     def __call__(self, *args):
-        arrays = []
-        tensors = needs_grad = numpy_scalars = False
-        first = None
         for a in args:
             if isinstance(a, Tensor):
-                tensors = True
-                needs_grad = needs_grad or a.requires_grad
+                break
+        else:  # no tensor at all: raw arrays in, raw array out (how backward code calls ops)
+            return self.forward(*args)
+        arrays = []
+        needs_grad = []
+        first = None
+        numpy_scalars = False
+        for a in args:
+            if isinstance(a, Tensor):
+                needs_grad.append(a.requires_grad)
                 a = a.data
-            elif not is_array(a):  # a Python or NumPy number, a shape, an index: a constant
-                numpy_scalars = numpy_scalars or isinstance(a, backend.np.generic)
-                arrays.append(a)
-                continue
+            else:
+                needs_grad.append(False)
+                if isinstance(a, np_generic):  # np.float64(2) would upcast float32 arrays; a Python number does not
+                    a = a.item()
+                    numpy_scalars = True
+                if not is_array(a):  # a Python number, a shape, an index: a constant
+                    arrays.append(a)
+                    continue
             if first is None:
                 first = a
-            elif type(a) is not type(first) or (type(a) is not backend.np.ndarray and a.device != first.device):
+            elif type(a) is not type(first) or (type(a) is not np_ndarray and a.device != first.device):
                 _device_error(self, args)
             arrays.append(a)
-        if not tensors:  # raw arrays in, raw array out (how backward code calls ops)
-            return self.forward(*arrays)
-        if numpy_scalars:  # np.float64(2) would upcast float32 arrays (and their gradients); a Python number does not
-            args = tuple(a.item() if isinstance(a, backend.np.generic) else a for a in args)
-            arrays = [a.data if isinstance(a, Tensor) else a for a in args]
+        if numpy_scalars:  # saved as the numbers the forward saw, so the gradient keeps the dtype too
+            args = tuple(a.item() if isinstance(a, np_generic) else a for a in args)
         try:
             y = self.forward(*arrays)
         except ValueError as e:
@@ -596,9 +604,9 @@ class Function:
         out.data = y
         out.grad = None
         out._retains_grad = False
-        if needs_grad and GradMode.enabled and self.differentiable:
+        if GradMode.enabled and self.differentiable and True in needs_grad:
             self.inputs = args
-            self.needs_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+            self.needs_grad = tuple(needs_grad)
             gen = 0
             for a in args:
                 if isinstance(a, Tensor) and a.grad_fn is not None and a.grad_fn.generation >= gen:
@@ -625,7 +633,7 @@ class Function:
     def inputs_(self):
         if GradMode.enabled:
             return self.inputs
-        return tuple(a.data if isinstance(a, Tensor) else a for a in self.inputs)
+        return [a.data if isinstance(a, Tensor) else a for a in self.inputs]
 
     def output_(self):
         if GradMode.enabled:
