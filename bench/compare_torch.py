@@ -6,7 +6,7 @@ both see the same machine state. Prints, per model: test loss per sample, the me
 time, and (measured in a fresh process per framework) the peak memory growth while training
 and the resident memory at the end of each epoch.
 
-Run: python bench/compare_torch.py [--epochs 10] [--models vae,ae] [--threads 2]
+Run: python bench/compare_torch.py [--epochs 10] [--seeds 5] [--models vae,ae] [--threads 2]
 """
 
 from __future__ import annotations
@@ -159,28 +159,27 @@ def measure_memory(framework, model_name, epochs, threads):
 
 
 # -------------------------------------------------------------------- main ---
-def compare(model_name, epochs, with_torch):
+def compare(model_name, epochs, with_torch, seeds):
+    """Train both frameworks from each seed, epochs interleaved; mean test loss and median epoch time."""
     xtr, xte = data_for(model_name)
-    ours = MinaeRun(model_name, xtr, xte)
-    theirs = TorchRun(model_name, xtr, xte) if with_torch else None
-    t_ours, t_theirs = [], []
-    for _ in range(epochs):
-        t0 = time.perf_counter()
-        ours.epoch()
-        t_ours.append(time.perf_counter() - t0)
-        if theirs:
-            t0 = time.perf_counter()
-            theirs.epoch()
-            t_theirs.append(time.perf_counter() - t0)
-    row = {
-        "model": model_name,
-        "minae_test_loss": ours.test_loss(),
-        "minae_epoch_s": statistics.median(t_ours),
+    losses = {"minae": [], "torch": []}
+    times = {"minae": [], "torch": []}
+    for seed in range(seeds):
+        runs = {"minae": MinaeRun(model_name, xtr, xte, seed)}
+        if with_torch:
+            runs["torch"] = TorchRun(model_name, xtr, xte, seed)
+        for _ in range(epochs):
+            for name, run in runs.items():
+                t0 = time.perf_counter()
+                run.epoch()
+                times[name].append(time.perf_counter() - t0)
+        for name, run in runs.items():
+            losses[name].append(run.test_loss())
+    return {
+        name: {"loss": statistics.mean(v), "spread": (min(v), max(v)), "epoch_s": statistics.median(times[name])}
+        for name, v in losses.items()
+        if v
     }
-    if theirs:
-        row["torch_test_loss"] = theirs.test_loss()
-        row["torch_epoch_s"] = statistics.median(t_theirs)
-    return row
 
 
 def main(argv=None):
@@ -188,6 +187,9 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--models", default="vae,ae")
     p.add_argument("--threads", type=int, default=int(os.environ.get("BENCH_THREADS", "2")))
+    p.add_argument(
+        "--seeds", type=int, default=3, help="runs per framework (the test loss varies by a few %% with the seed)"
+    )
     p.add_argument("--no-memory", action="store_true")
     p.add_argument("--memory-child", choices=["minae", "torch"], help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -201,20 +203,24 @@ def main(argv=None):
         return memory_child(args.memory_child, args.models, args.epochs, args.threads)
     print(f"minae {minae.__version__} vs " + (f"torch {torch.__version__}" if torch else "no torch (minae only)"))
     print(
-        f"{args.epochs} epochs, batch {BATCH}, Adam {LR}, {args.threads} threads, bundled MNIST (4,000 train / 1,000 test)"
+        f"{args.epochs} epochs, batch {BATCH}, Adam {LR}, {args.threads} threads, bundled MNIST "
+        f"(4,000 train / 1,000 test); test loss per sample, mean over seeds 0…{args.seeds - 1} (range in brackets)"
     )
     print("| model | minae test loss | PyTorch test loss | loss ratio | minae s/epoch | PyTorch s/epoch | time ratio |")
     print("|---|---|---|---|---|---|---|")
     for name in args.models.split(","):
-        r = compare(name, args.epochs, torch is not None)
+        r = compare(name, args.epochs, torch is not None, args.seeds)
+        ours = r["minae"]
+        cell = f"{ours['loss']:.2f} ({ours['spread'][0]:.1f}–{ours['spread'][1]:.1f})"
         if torch is not None:
+            theirs = r["torch"]
             print(
-                f"| {name} | {r['minae_test_loss']:.2f} | {r['torch_test_loss']:.2f} | "
-                f"{r['minae_test_loss'] / r['torch_test_loss']:.3f} | {r['minae_epoch_s']:.3f} | "
-                f"{r['torch_epoch_s']:.3f} | {r['minae_epoch_s'] / r['torch_epoch_s']:.2f} |"
+                f"| {name} | {cell} | {theirs['loss']:.2f} ({theirs['spread'][0]:.1f}–{theirs['spread'][1]:.1f}) | "
+                f"{ours['loss'] / theirs['loss']:.3f} | {ours['epoch_s']:.3f} | {theirs['epoch_s']:.3f} | "
+                f"{ours['epoch_s'] / theirs['epoch_s']:.2f} |"
             )
         else:
-            print(f"| {name} | {r['minae_test_loss']:.2f} | – | – | {r['minae_epoch_s']:.3f} | – | – |")
+            print(f"| {name} | {cell} | – | – | {ours['epoch_s']:.3f} | – | – |")
     if not args.no_memory:
         print("\n| model | framework | peak memory of training (MiB) | resident after each epoch (MiB) |")
         print("|---|---|---|---|")

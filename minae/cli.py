@@ -25,7 +25,7 @@ from .train import TrainingError, fit
 
 # Per model: its data ("01": pixels in [0, 1], "pm1": in [−1, 1], "ellipse": the toy set) and defaults.
 MODELS = {
-    "vae": {"data": "01", "epochs": 20, "lr": 1e-3, "batch_size": 256, "hidden": 400, "latent_dim": 20, "beta": 1.0},
+    "vae": {"data": "01", "epochs": 50, "lr": 1e-3, "batch_size": 256, "hidden": 400, "latent_dim": 20, "beta": 1.0},
     "ae": {"data": "pm1", "epochs": 20, "lr": 1e-3, "batch_size": 256, "hidden": 30},
     "dae": {"data": "pm1", "epochs": 20, "lr": 1e-3, "batch_size": 256, "hidden": 500, "noise": 0.5},
     # λ = 5: smaller weights leave the penalty negligible next to C (‖J‖² ≈ 0.1 against C ≈ 200);
