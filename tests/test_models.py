@@ -98,6 +98,8 @@ AUTOENCODERS = {
     "cae-sigmoid": lambda: ContractiveAutoencoder(D, H, lam=0.5, activation="sigmoid"),
     "cae-tanh": lambda: ContractiveAutoencoder(D, H, lam=0.5, activation="tanh"),
     "cae-generic": lambda: ContractiveAutoencoder(D, H, lam=0.5, activation="tanh", generic=True),
+    "ae-tied": lambda: Autoencoder(D, H, tied=True),
+    "cae-tied": lambda: ContractiveAutoencoder(D, H, lam=0.5, tied=True),
     "vae": lambda: VAE(D, H, Z, beta=0.7),
 }
 
@@ -113,6 +115,18 @@ def test_autoencoder_loss_gradcheck(kind):
 
     assert model.training  # corruption and sampling are part of what is checked
     assert param_gradcheck(model, loss)
+
+
+def test_tied_decoder_uses_the_encoder_weight_transposed():
+    model = Autoencoder(D, H, tied=True).double()
+    assert "decoder.0.weight" not in model.state_dict()  # one weight, registered once
+    assert len(list(model.parameters())) == 3  # W_h, b_h, b_y
+    y = datapm1().numpy()
+    h = np.tanh(linear_np(model.encoder[0], y))
+    expected = np.tanh(h @ model.encoder[0].weight.numpy() + model.decoder[0].bias.numpy())
+    np.testing.assert_allclose(model(minae.tensor(y)).numpy(), expected, rtol=1e-12)
+    model.loss(minae.tensor(y))["loss"].backward()
+    assert model.encoder[0].weight.grad is not None  # both the encoder and the decoder path reach W_h
 
 
 def test_latent_ebm_gradcheck():

@@ -40,12 +40,32 @@ def reconstruction_cost(y, y_tilde, cost: str):
     raise ValueError(f"unknown reconstruction cost {cost!r}; choose 'mse' or 'bce'")
 
 
+class TiedLinear(nn.Module):
+    """The decoder's affine map with the encoder's weight, transposed: W_y = W_hᵀ, so a = W_hᵀ h + b_y.
+
+    With tied weights (Rifai et al. 2011) the decoder cannot make up for an encoder that
+    shrinks W_h by growing its own weights, so a contractive penalty cannot be dodged by
+    rescaling. The encoder's weight stays registered in the encoder only.
+    """
+
+    def __init__(self, encoder_linear):
+        super().__init__()
+        object.__setattr__(self, "tied_to", encoder_linear)  # not a submodule: no second copy in state_dict
+        self.bias = nn.Parameter(minae.zeros(encoder_linear.in_features, dtype=encoder_linear.weight.dtype))
+
+    def forward(self, h):
+        return F.linear(h, self.tied_to.weight.T, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.tied_to.out_features}, out_features={self.tied_to.in_features}, weight=encoder's, transposed"
+
+
 class Autoencoder(nn.Module):
     """h = f(W_h y + b_h), ỹ = g(W_y h + b_y), F(y) = C(y, ỹ) + λ_R ‖h‖₁.
 
     Under-complete when hidden < in_features, over-complete when hidden > in_features.
     The default is the course's: 784 → 30 (tanh) → 784 (tanh), pixels in [−1, 1], MSE.
-    y: (N, in_features).
+    ``tied=True`` shares the weight: W_y = W_hᵀ. y: (N, in_features).
     """
 
     def __init__(
@@ -56,6 +76,7 @@ class Autoencoder(nn.Module):
         output_activation: str = "tanh",
         cost: str = "mse",
         sparsity: float = 0.0,
+        tied: bool = False,
     ):
         super().__init__()
         if cost not in ("mse", "bce"):
@@ -65,12 +86,13 @@ class Autoencoder(nn.Module):
             raise ValueError(f"the 'bce' cost needs output_activation='sigmoid', got {output_activation!r}")
         self.in_features, self.hidden = in_features, hidden
         self.activation, self.output_activation = activation, output_activation
-        self.cost, self.sparsity = cost, sparsity
+        self.cost, self.sparsity, self.tied = cost, sparsity, tied
         self.encoder = nn.Sequential(nn.Linear(in_features, hidden), _activation(activation))
-        self.decoder = nn.Sequential(nn.Linear(hidden, in_features), _activation(output_activation))
+        affine = TiedLinear(self.encoder[0]) if tied else nn.Linear(hidden, in_features)
+        self.decoder = nn.Sequential(affine, _activation(output_activation))
 
     def config(self) -> dict:
-        keys = ("in_features", "hidden", "activation", "output_activation", "cost", "sparsity")
+        keys = ("in_features", "hidden", "activation", "output_activation", "cost", "sparsity", "tied")
         return {k: getattr(self, k) for k in keys}
 
     def encode(self, y):
