@@ -8,6 +8,7 @@ code (file readers, checkpoints) uses the ``np`` re-exported here.
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 import os
 
@@ -77,6 +78,14 @@ class Device:
 
 
 CPU = Device("cpu")
+
+
+def on(dev: Device):
+    """A context in which new arrays of ``dev.xp`` are allocated on ``dev`` (CuPy allocates on the
+    current GPU, which need not be ``dev``); nothing to do on the CPU."""
+    if dev.type == "cpu":
+        return contextlib.nullcontext()
+    return _cupy.cuda.Device(dev.index)
 
 
 def cuda_available() -> bool:

@@ -51,7 +51,8 @@ def from_numpy(array) -> Tensor:
 def _filled(value, size, dtype, device, requires_grad):
     dev = backend.device(device)
     dt = backend.as_dtype(dtype)
-    return _make(dev.xp.full(size, value, dtype=dt), requires_grad)
+    with backend.on(dev):
+        return _make(dev.xp.full(size, value, dtype=dt), requires_grad)
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -93,18 +94,21 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
         ints = all(isinstance(v, numbers.Integral) for v in (start, end, step))
         dtype = backend.int64 if ints else backend.get_default_dtype()
     dev = backend.device(device)
-    return _make(dev.xp.arange(start, end, step, dtype=backend.as_dtype(dtype)), requires_grad)
+    with backend.on(dev):
+        return _make(dev.xp.arange(start, end, step, dtype=backend.as_dtype(dtype)), requires_grad)
 
 
 def linspace(start, end, steps, dtype=None, device=None, requires_grad=False) -> Tensor:
     """``steps`` evenly spaced values from start to end, both included."""
     dev = backend.device(device)
-    return _make(dev.xp.linspace(start, end, steps, dtype=backend.as_dtype(dtype)), requires_grad)
+    with backend.on(dev):
+        return _make(dev.xp.linspace(start, end, steps, dtype=backend.as_dtype(dtype)), requires_grad)
 
 
 def eye(n, m=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     dev = backend.device(device)
-    return _make(dev.xp.eye(n, m, dtype=backend.as_dtype(dtype)), requires_grad)
+    with backend.on(dev):
+        return _make(dev.xp.eye(n, m, dtype=backend.as_dtype(dtype)), requires_grad)
 
 
 def rand(*size, dtype=None, device=None, requires_grad=False) -> Tensor:

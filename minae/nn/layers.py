@@ -32,9 +32,11 @@ class Linear(Module):
         self.out_features = out_features
         dev = backend.device(device)
         dt = backend.as_dtype(dtype)
-        self.weight = Parameter(dev.xp.empty((out_features, in_features), dtype=dt))
+        with backend.on(dev):
+            self.weight = Parameter(dev.xp.empty((out_features, in_features), dtype=dt))
+            bias_array = dev.xp.empty((out_features,), dtype=dt) if bias else None
         if bias:
-            self.bias = Parameter(dev.xp.empty((out_features,), dtype=dt))
+            self.bias = Parameter(bias_array)
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
