@@ -155,6 +155,12 @@ def _pictures(name, model, test_data, out, dev):
     else:
         xte, yte = test_data
         y = minae.tensor(xte[:10], device=dev)
+        rows = {"input": y}
+        if name == "dae":  # the denoising picture: clean y, corrupted ŷ, and ỹ reconstructed from ŷ
+            with minae.no_grad():
+                rows["corrupted"] = model.train().corrupt(y)
+                model.eval()
+            y = rows["corrupted"]
         with minae.no_grad():
             if name == "vae":
                 recon = model.reconstruct(y)
@@ -165,7 +171,7 @@ def _pictures(name, model, test_data, out, dev):
         if recon is None:
             with minae.enable_grad():
                 recon = model(y).detach()
-        rows = {"input": y, "reconstruction": recon}
+        rows["reconstruction"] = recon
         written.append(("reconstructions.png", viz.image_rows(rows)))
         if name == "vae":
             written.append(("samples.png", viz.image_grid(model.sample(16), nrow=8, title="samples from the prior")))
