@@ -88,6 +88,11 @@ def on(dev: Device):
     return _cupy.cuda.Device(dev.index)
 
 
+def cupy_module():
+    """The cupy module, or None where it is not installed (for version reports; arrays go through xp)."""
+    return _cupy
+
+
 def cuda_available() -> bool:
     """True when CuPy is installed and sees at least one GPU."""
     if _cupy is None:
@@ -196,10 +201,22 @@ def to_device(x, dev: Device):
 
 
 def to_numpy(x):
-    """A host (NumPy) copy-or-view of an array from any device."""
+    """A host (NumPy) copy-or-view of an array from any device (or of lists holding such arrays)."""
     if _cupy is not None and isinstance(x, _cupy.ndarray):
         return _cupy.asnumpy(x)
-    return np.asarray(x)
+    return np.asarray(_host(x))
+
+
+def _host(data):
+    """Nested lists/tuples with CuPy arrays inside, those arrays copied to the host: np.asarray
+    refuses a CuPy array (no implicit device-to-host copy), even inside a list."""
+    if _cupy is None:
+        return data
+    if isinstance(data, _cupy.ndarray):
+        return _cupy.asnumpy(data)
+    if isinstance(data, (list, tuple)):
+        return [_host(d) for d in data]
+    return data
 
 
 def as_dtype(dtype) -> np.dtype:
@@ -239,6 +256,7 @@ def as_array(data, dtype=None, dev: Device | None = None):
         if dtype is not None:
             arr = arr.astype(as_dtype(dtype), copy=False)
         return arr
+    data = _host(data)
     if dtype is None:
         probe = np.asarray(data)
         if probe.dtype.kind == "f":
@@ -257,11 +275,6 @@ def as_array(data, dtype=None, dev: Device | None = None):
     return to_device(arr, dev)
 
 
-def is_scalar(x) -> bool:
-    """Python or NumPy number (bool included): a weakly typed constant in an op."""
-    return isinstance(x, numbers.Number)
-
-
 def as_weak_scalar(x):
     """NumPy scalars (np.float64(2.0)) would upcast float32 arrays; plain Python numbers do not."""
     if isinstance(x, np.generic):
@@ -274,7 +287,8 @@ def index_to(index, xp):
     if isinstance(index, tuple):
         return tuple(index_to(i, xp) for i in index)
     if is_array(index) and get_array_module(index) is not xp:
-        return xp.asarray(index) if xp is np else xp.asarray(to_numpy(index))
+        # to the host with to_numpy (np.asarray refuses a CuPy array); to a GPU with cupy.asarray
+        return to_numpy(index) if xp is np else xp.asarray(index)
     if isinstance(index, list):
         return xp.asarray(index)
     return index
@@ -302,11 +316,31 @@ def blas_info() -> str:
 
 
 # --------------------------------------------------------------- randomness ---
+_MASK64 = (1 << 64) - 1
+
+
+def _mix64(*words: int) -> int:
+    """The words folded through SplitMix64's finaliser: nearby inputs (draw 7, draw 8) give unrelated seeds."""
+    h = 0
+    for w in words:
+        h = ((h ^ (w & _MASK64)) + 0x9E3779B97F4A7C15) & _MASK64
+        h = ((h ^ (h >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+        h = ((h ^ (h >> 27)) * 0x94D049BB133111EB) & _MASK64
+        h ^= h >> 31
+    return h
+
+
 class _RandomState:
     """One generator per device, all seeded by manual_seed.
 
-    CPU: NumPy's PCG64 Generator. CUDA: CuPy's RandomState (per GPU). The same
-    seed gives the same numbers on the same device (not across devices).
+    CPU: NumPy's PCG64 Generator, whose state a checkpoint saves.
+
+    CUDA: CuPy's generator states cannot be read back or written (CuPy documents that they cannot be
+    serialized), so a GPU draw never continues a hidden state. Draw number n on GPU i re-seeds a
+    Philox generator (counter-based, so re-seeding costs no setup kernel) with mix(key, i, n). The GPU
+    state is then two integers, (key, n), saved and restored with the CPU's: a resumed GPU run draws
+    exactly the numbers the interrupted run would have drawn. The same seed gives the same numbers on
+    the same device (not across devices).
     """
 
     def __init__(self, seed=None):
@@ -315,21 +349,31 @@ class _RandomState:
     def seed(self, seed):
         self.initial_seed = seed
         self.cpu = np.random.Generator(np.random.PCG64(seed))
+        # unseeded: fresh entropy, not a draw from the CPU stream, whose numbers must not depend on GPU use
+        self.gpu_key = seed if seed is not None else int(np.random.SeedSequence().entropy) & _MASK64
+        self.gpu_draws = 0
         self.gpus = {}
 
     def generator(self, dev: Device):
+        """The generator for the next draw on ``dev``; call it once per draw, inside ``on(dev)``."""
         if dev.type == "cpu":
             return self.cpu
         gen = self.gpus.get(dev.index)
         if gen is None:
-            with _cupy.cuda.Device(dev.index):
-                seed = self.initial_seed if self.initial_seed is not None else int(self.cpu.integers(2**63))
-                gen = _cupy.random.RandomState(seed + dev.index)
+            gen = _cupy.random.RandomState(0, method=_cupy.cuda.curand.CURAND_RNG_PSEUDO_PHILOX4_32_10)
             self.gpus[dev.index] = gen
+        gen.seed(_mix64(self.gpu_key, dev.index, self.gpu_draws))
+        self.gpu_draws += 1
         return gen
 
 
 _rng = _RandomState(None)
+
+
+def cpu_generator():
+    """minae's global NumPy Generator (the one manual_seed seeds and checkpoints save), for host-side
+    shuffles and toy data that must follow the global seed."""
+    return _rng.cpu
 
 
 def manual_seed(seed: int) -> None:
@@ -340,26 +384,40 @@ def manual_seed(seed: int) -> None:
 
 
 def get_rng_state() -> dict:
-    """The CPU generator's state as plain JSON-able data (for checkpoints)."""
-    return {"initial_seed": _rng.initial_seed, "cpu": _rng.cpu.bit_generator.state}
+    """Every device's generator state as plain JSON-able data (for checkpoints): the CPU generator's,
+    and the GPU key and draw count."""
+    return {
+        "initial_seed": _rng.initial_seed,
+        "cpu": _rng.cpu.bit_generator.state,
+        "gpu": {"key": _rng.gpu_key, "draws": _rng.gpu_draws},
+    }
 
 
 def set_rng_state(state: dict) -> None:
+    """Restore what get_rng_state returned (a state without "gpu", from an older checkpoint, restarts the GPU draws)."""
     _rng.seed(state.get("initial_seed"))
     _rng.cpu.bit_generator.state = state["cpu"]
+    gpu = state.get("gpu")
+    if gpu is not None:
+        _rng.gpu_key, _rng.gpu_draws = int(gpu["key"]), int(gpu["draws"])
+
+
+def _gpu_draw_dtype(dtype):
+    # cuRAND (and so CuPy's samplers) makes float32 and float64 only; float16 and integers are cast from float32
+    return dtype if dtype in (float32, float64) else float32
 
 
 def random_uniform(shape, dtype, dev: Device, low=0.0, high=1.0):
     """U(low, high) samples of ``shape`` on ``dev``."""
-    gen = _rng.generator(dev)
+    dtype = np.dtype(dtype)
     if dev.type == "cpu":
         if dtype in (float32, float64):
-            out = gen.random(shape, dtype=dtype)
+            out = _rng.cpu.random(shape, dtype=dtype)
         else:
-            out = gen.random(shape).astype(dtype)
+            out = _rng.cpu.random(shape).astype(dtype)
     else:
-        with _cupy.cuda.Device(dev.index):
-            out = gen.random_sample(shape, dtype=dtype)
+        with on(dev):
+            out = _rng.generator(dev).random_sample(shape, dtype=_gpu_draw_dtype(dtype)).astype(dtype, copy=False)
     if low != 0.0 or high != 1.0:
         out *= high - low
         out += low
@@ -368,14 +426,13 @@ def random_uniform(shape, dtype, dev: Device, low=0.0, high=1.0):
 
 def random_normal(shape, dtype, dev: Device, mean=0.0, std=1.0):
     """N(mean, std²) samples of ``shape`` on ``dev``."""
-    gen = _rng.generator(dev)
+    dtype = np.dtype(dtype)
     if dev.type == "cpu":
-        out = gen.standard_normal(shape, dtype=dtype if dtype in (float32, float64) else float64).astype(
-            dtype, copy=False
-        )
+        draw = dtype if dtype in (float32, float64) else float64
+        out = _rng.cpu.standard_normal(shape, dtype=draw).astype(dtype, copy=False)
     else:
-        with _cupy.cuda.Device(dev.index):
-            out = gen.standard_normal(shape, dtype=dtype)
+        with on(dev):
+            out = _rng.generator(dev).standard_normal(shape, dtype=_gpu_draw_dtype(dtype)).astype(dtype, copy=False)
     if std != 1.0:
         out *= std
     if mean != 0.0:
@@ -385,25 +442,22 @@ def random_normal(shape, dtype, dev: Device, mean=0.0, std=1.0):
 
 def random_integers(low, high, shape, dev: Device):
     """Integers in [low, high) of ``shape`` (int64) on ``dev``."""
-    gen = _rng.generator(dev)
     if dev.type == "cpu":
-        return gen.integers(low, high, size=shape, dtype=np.int64)
-    with _cupy.cuda.Device(dev.index):
-        return gen.randint(low, high, size=shape, dtype=_cupy.int64)
+        return _rng.cpu.integers(low, high, size=shape, dtype=np.int64)
+    with on(dev):
+        return _rng.generator(dev).randint(low, high, size=shape, dtype=_cupy.int64)
 
 
 def random_permutation(n: int, dev: Device):
     """A random permutation of 0 … n-1 (int64) on ``dev``."""
-    gen = _rng.generator(dev)
     if dev.type == "cpu":
-        return gen.permutation(n)
-    with _cupy.cuda.Device(dev.index):
-        return gen.permutation(n)
+        return _rng.cpu.permutation(n)
+    with on(dev):
+        return _rng.generator(dev).permutation(n).astype(_cupy.int64, copy=False)
 
 
 def synchronize(dev: Device | None = None) -> None:
-    """Wait for queued GPU work (for honest timings); a no-op on the CPU."""
+    """Wait for all GPU work queued on ``dev``, on every stream (for honest timings); a no-op on the CPU."""
     dev = default_device() if dev is None else dev
     if dev.type == "cuda":
-        with _cupy.cuda.Device(dev.index):
-            _cupy.cuda.Stream.null.synchronize()
+        _cupy.cuda.Device(dev.index).synchronize()

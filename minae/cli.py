@@ -251,7 +251,7 @@ def info_command() -> int:
     print(f"minae {minae.__version__}")
     print(f"python {sys.version.split()[0]}, numpy {backend.np.__version__}")
     print(f"BLAS: {backend.blas_info()}")
-    cupy = backend._cupy
+    cupy = backend.cupy_module()
     print(f"cupy: {cupy.__version__ if cupy is not None else 'not installed'}")
     n = backend.cuda_device_count()
     print(f"CUDA devices: {n}" + ("" if n else ' (pip install "minae[cuda]" on a machine with an NVIDIA GPU)'))

@@ -29,7 +29,7 @@ DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
 def _cuda_skip_reason():
     from minae import backend
 
-    if backend._cupy is None:
+    if backend.cupy_module() is None:
         return 'CuPy is not installed (pip install "minae[cuda]")'
     if not backend.cuda_available():
         return "no CUDA GPU found"

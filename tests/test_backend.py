@@ -164,3 +164,152 @@ def test_rng_state_round_trip():
     first = minae.randn(4).tolist()
     backend.set_rng_state(state)
     assert minae.randn(4).tolist() == first
+
+
+# ----------------------------------------------- the CUDA paths (issue 13) ---
+# Each case runs on the real devices (CUDA skipped without a GPU) and, where the logic allows, on
+# the CPU against tests/fake_cupy.py: a NumPy-backed CuPy that refuses implicit host conversion.
+import json  # noqa: E402
+
+import fake_cupy  # noqa: E402
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch):
+    """The backend sees fake_cupy as CuPy, with two GPUs."""
+    monkeypatch.setattr(backend, "_cupy", fake_cupy)
+    fake_cupy.synchronized.clear()
+    minae.manual_seed(0)  # drop any real GPU generators
+    yield fake_cupy
+    minae.manual_seed(0)  # drop the fake ones
+
+
+def test_the_fake_is_as_strict_as_cupy(fake_gpu):
+    a = fake_gpu.asarray([1.0, 2.0])
+    with pytest.raises(TypeError, match="Implicit conversion"):
+        np.asarray(a)
+    with pytest.raises(TypeError):
+        a + np.ones(2)
+    with pytest.raises(TypeError):
+        a + [1.0, 2.0]
+    with pytest.raises(TypeError, match="float32 and float64"):
+        fake_gpu.random.RandomState(0).random_sample((2,), dtype=np.float16)
+    assert backend.cupy_module() is fake_gpu and backend.cuda_device_count() == 2
+
+
+def test_index_to_moves_a_gpu_index_to_the_host_without_np_asarray(fake_gpu):
+    idx = fake_gpu.asarray([2, 0])
+    moved = backend.index_to((idx, slice(None)), np)
+    assert isinstance(moved[0], np.ndarray) and moved[0].tolist() == [2, 0] and moved[1] == slice(None)
+    on_gpu = backend.index_to(np.array([1]), fake_gpu)
+    assert isinstance(on_gpu, fake_gpu.ndarray) and on_gpu.get().tolist() == [1]
+    assert backend.index_to([0, 1], np).tolist() == [0, 1]
+
+
+def test_index_to_across_devices(device):
+    x = minae.arange(5, device=device).data
+    i = minae.tensor([4, 1], device="cpu" if device != "cpu" else device).data
+    assert backend.to_numpy(x[backend.index_to(i, backend.get_array_module(x))]).tolist() == [4, 1]
+    j = minae.tensor([3], device=device).data
+    h = np.arange(5)
+    assert h[backend.index_to(j, np)].tolist() == [3]
+
+
+def test_lists_of_gpu_arrays_reach_the_host(fake_gpu):
+    parts = [fake_gpu.asarray(1.5), fake_gpu.asarray(2.5)]
+    assert backend.to_numpy(parts).tolist() == [1.5, 2.5]
+    arr = backend.as_array(parts, dev=backend.CPU)
+    assert isinstance(arr, np.ndarray) and arr.dtype == np.float32 and arr.tolist() == [1.5, 2.5]
+    on_gpu = backend.as_array([[fake_gpu.asarray(1.0)], [2.0]], dev=backend.Device("cuda", 1))
+    assert isinstance(on_gpu, fake_gpu.ndarray) and on_gpu.device.id == 1 and on_gpu.get().tolist() == [[1.0], [2.0]]
+
+
+def test_as_array_of_a_list_of_device_arrays(device):
+    parts = [minae.tensor(1.5, device=device).data, minae.tensor(2.5, device=device).data]
+    assert backend.to_numpy(backend.as_array(parts, dev=backend.device(device))).tolist() == [1.5, 2.5]
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64", "int64"])
+def test_gpu_draws_any_dtype_from_float32_or_float64(fake_gpu, dtype):
+    gpu = backend.Device("cuda", 1)
+    for out in (
+        backend.random_uniform((3, 2), np.dtype(dtype), gpu),
+        backend.random_normal((3, 2), np.dtype(dtype), gpu),
+    ):
+        assert isinstance(out, fake_gpu.ndarray) and out.dtype == np.dtype(dtype) and out.device.id == 1
+
+
+@pytest.mark.parametrize("dtype", [minae.float64, minae.float32, "float16"])
+def test_random_draws_in_any_float_dtype(device, dtype):
+    minae.set_default_dtype(dtype)
+    u, n = minae.rand(64, device=device), minae.randn(64, device=device)
+    assert u.dtype == n.dtype == np.dtype(dtype) and u.device == n.device == device
+    h = u.numpy()
+    assert ((h >= 0) & (h <= 1)).all() and np.isfinite(n.numpy()).all()
+
+
+def _draws(dev):
+    return [backend.to_numpy(backend.random_normal((3,), np.dtype("float32"), dev)).tolist() for _ in range(3)] + [
+        backend.to_numpy(backend.random_uniform((2,), np.dtype("float64"), dev)).tolist(),
+        backend.to_numpy(backend.random_permutation(5, dev)).tolist(),
+        backend.to_numpy(backend.random_integers(0, 9, (4,), dev)).tolist(),
+    ]
+
+
+def test_gpu_generator_state_survives_a_checkpoint(fake_gpu):
+    gpu = backend.Device("cuda", 0)
+    minae.manual_seed(3)
+    _draws(gpu)
+    state = json.loads(json.dumps(backend.get_rng_state()))  # as a checkpoint stores it
+    after = _draws(gpu)
+    minae.manual_seed(99)  # a fresh process would start elsewhere
+    backend.set_rng_state(state)
+    assert _draws(gpu) == after
+    assert all(g.method == fake_gpu.cuda.curand.CURAND_RNG_PSEUDO_PHILOX4_32_10 for g in backend._rng.gpus.values())
+    # successive draws, and the two GPUs, are not the same numbers
+    assert after[0] != after[1] and _draws(backend.Device("cuda", 1))[:3] != after[:3]
+
+
+def test_old_checkpoint_rng_state_without_gpu_entry_loads(fake_gpu):
+    minae.manual_seed(4)
+    state = backend.get_rng_state()
+    del state["gpu"]
+    backend.set_rng_state(state)
+    assert backend.get_rng_state()["gpu"] == {"key": 4, "draws": 0}
+
+
+def test_rng_state_resumes_exactly_on_every_device(device):
+    dev = backend.device(device)
+    minae.manual_seed(7)
+    _draws(dev)
+    state = json.loads(json.dumps(backend.get_rng_state()))
+    after = _draws(dev)
+    minae.manual_seed(1)
+    _draws(dev)
+    backend.set_rng_state(state)
+    assert _draws(dev) == after
+
+
+def test_cuda_synchronize_waits_for_the_whole_device(fake_gpu):
+    backend.synchronize(backend.Device("cuda", 1))
+    assert fake_gpu.synchronized == [("device", 1)]
+    backend.synchronize(backend.CPU)
+    assert fake_gpu.synchronized == [("device", 1)]
+
+
+def test_synchronize_runs_on_every_device(device):
+    x = minae.randn(256, 256, device=device)
+    y = x @ x
+    backend.synchronize(backend.device(device))
+    if device != "cpu":
+        minae.cuda.synchronize(device)
+    assert y.shape == (256, 256)
+
+
+def test_public_names_replace_private_reads():
+    assert backend.cpu_generator() is backend._rng.cpu
+    assert backend.cupy_module() is backend._cupy
+    assert not hasattr(backend, "is_scalar")
+    for path in ("cli.py", "data/loader.py", "data/toy.py"):
+        text = (PACKAGE / path).read_text()
+        assert "backend._" not in text, path

@@ -117,7 +117,7 @@ class DataLoader:
         n = len(self.dataset)
         if not self.shuffle:
             return np.arange(n)
-        gen = self._generator if self._generator is not None else backend._rng.cpu
+        gen = self._generator if self._generator is not None else backend.cpu_generator()
         return gen.permutation(n)
 
     def _gather(self, index):

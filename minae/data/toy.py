@@ -21,7 +21,7 @@ __all__ = ["ellipse", "horn", "manifold_2d"]
 def _generator(seed):
     """A NumPy Generator: fresh from ``seed``, or minae's global CPU generator for None."""
     if seed is None:
-        return backend._rng.cpu
+        return backend.cpu_generator()
     if isinstance(seed, np.random.Generator):
         return seed
     if isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed >= 0:
