@@ -610,3 +610,61 @@ def test_models_run_on_device(kind, device):
     terms["loss"].backward()
     assert all(p.grad is not None for p in model.parameters())
     assert str(terms["loss"].device).startswith(device)
+
+
+# ----------------------------------------------- the CUDA paths (issue 13) ---
+def _default_device_elsewhere(monkeypatch):
+    """From here on the default device is a GPU that does not exist: any tensor made without naming a
+    device fails, so a CPU model that still runs keeps its tensors on its own device."""
+    monkeypatch.setattr(backend, "_default_device", backend.Device("cuda", 7))
+
+
+def test_targetprop_latent_stays_on_the_models_device_cpu(monkeypatch):
+    model = TargetProp(D, H, Z, steps=2)
+    y = minae.rand(3, D)
+    _default_device_elsewhere(monkeypatch)
+    z_check, z_tilde = model.infer(y)
+    assert z_check.device == z_tilde.device == "cpu"
+
+
+def test_ebm_refined_latent_stays_on_the_models_device_cpu(monkeypatch):
+    model = LatentEBM(n_z=8)
+    y = minae.tensor([[1.0, 0.0], [0.0, 1.0]])
+    _default_device_elsewhere(monkeypatch)
+    assert model.argmin_z(y, refine_steps=2).device == "cpu"
+
+
+def test_refined_latents_stay_on_device(device):
+    tp = TargetProp(D, H, Z, steps=3).to(device)
+    y = minae.rand(3, D, device=device)
+    z_check, z_tilde, path = tp.infer(y, trajectory=True)
+    assert all(t.device == device for t in [z_check, z_tilde, *path])
+    terms = tp.loss(y)
+    terms["loss"].backward()
+    assert all(p.grad is not None and p.grad.device == device for p in tp.parameters())
+    ebm = LatentEBM(n_z=8).to(device)
+    z = ebm.argmin_z(minae.rand(4, 2, device=device), refine_steps=3)
+    assert z.device == device and z.shape == (4,) and not z.requires_grad
+
+
+def test_refined_latents_agree_across_devices(device):
+    tp = TargetProp(D, H, Z, steps=3)
+    y = minae.rand(3, D)
+    expected = tp.infer(y)[0].numpy()
+    got = tp.to(device).infer(y.to(device))[0].numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_salt_and_pepper_on_device(device):
+    y = minae.rand(64, 64, device=device)
+    noisy = salt_and_pepper(y, 0.3)
+    assert noisy.device == device and noisy.dtype == y.dtype
+    a, h = noisy.numpy(), y.numpy()
+    changed = a != h
+    assert 0.2 < changed.mean() < 0.4
+    assert set(np.unique(a[changed])) <= {h.min(), h.max()}
+    fixed = salt_and_pepper(y, 1.0, low=-1.0, high=2.0).numpy()
+    assert set(np.unique(fixed)) == {-1.0, 2.0}
+    dae = DenoisingAutoencoder(D, H, corruption="salt_and_pepper", level=0.25).to(device)
+    dae.loss(minae.rand(4, D, device=device))["loss"].backward()
+    assert all(p.grad.device == device for p in dae.parameters())

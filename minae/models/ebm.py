@@ -74,12 +74,12 @@ class LatentEBM(nn.Module):
         with minae.no_grad():
             z = self.z_grid[self.energies(y).argmin(-1)]
         if refine_steps:
-            z = minae.tensor(z.data, requires_grad=True)
+            z = minae.tensor(z.data, device=z.device, requires_grad=True)
             # the refinement needs ∂E/∂z even inside a caller's no_grad()
             with minae.enable_grad():
                 for _ in range(refine_steps):
                     (gz,) = minae.grad(self.energy(y, z).sum(), z)
-                    z = minae.tensor((z.detach() - lr * gz).data, requires_grad=True)
+                    z = minae.tensor((z.detach() - lr * gz).data, device=z.device, requires_grad=True)
             z = z.detach()
         return z
 

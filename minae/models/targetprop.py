@@ -67,14 +67,14 @@ class TargetProp(nn.Module):
         lr = self.z_lr if lr is None else lr
         with minae.no_grad():
             z_tilde = self.encoder(y)
-        z = minae.tensor(z_tilde.data, requires_grad=True)
+        z = minae.tensor(z_tilde.data, device=z_tilde.device, requires_grad=True)
         path = [z_tilde]
         # the descent needs ∂E/∂z even where the caller switched recording off (evaluation, pictures)
         with minae.enable_grad():
             for _ in range(steps):
                 # E is a sum of per-sample energies, so ∂ΣE/∂z_n = ∂E_n/∂z_n for every sample at once
                 (gz,) = minae.grad(self.energy(y, z, z_tilde).sum(), z)
-                z = minae.tensor((z.detach() - lr * gz).data, requires_grad=True)
+                z = minae.tensor((z.detach() - lr * gz).data, device=z.device, requires_grad=True)
                 if trajectory:
                     path.append(z.detach())
         z_check = z.detach()
