@@ -347,3 +347,28 @@ def test_student_notebook_clears_outputs_and_empties_exercises():
     assert out["cells"][-1]["id"] and nb["cells"][1]["outputs"]  # the original is left alone
     kept = student_notebook(nb, 3, keep_later=True)  # a later assignment's cell stays as it is
     assert "".join(kept["cells"][1]["source"]) == "".join(nb["cells"][1]["source"])
+
+
+# ----------------------------------------------- the CUDA paths (issue 13) ---
+def test_testing_helpers_read_values_from_any_device(device):
+    import minae
+    from minae.homework.testing import as_numpy, assert_close
+
+    t = minae.tensor([1.0, 2.0, 3.0], device=device)
+    assert as_numpy(t).tolist() == as_numpy(t.data).tolist() == [1.0, 2.0, 3.0]
+    assert as_numpy(t.data).dtype == "float64" and as_numpy(2.5).tolist() == 2.5
+    assert_close(t, [1.0, 2.0, 3.0], "t")
+    assert_close(t * 2, t.data * 2, "2t")
+    with pytest.raises(AssertionError, match=r"t: expected 4 at index \(2,\), got 3"):
+        assert_close(t, [1.0, 2.0, 4.0], "t")
+
+
+def test_testing_helpers_take_gpu_arrays_without_implicit_conversion(monkeypatch):
+    import fake_cupy
+
+    from minae import backend
+    from minae.homework.testing import as_numpy
+
+    monkeypatch.setattr(backend, "_cupy", fake_cupy)
+    assert as_numpy(fake_cupy.asarray([1.5, 2.5])).tolist() == [1.5, 2.5]
+    assert as_numpy([fake_cupy.asarray(1.0), fake_cupy.asarray(2.0)]).tolist() == [1.0, 2.0]

@@ -34,10 +34,11 @@ __all__ = [
 
 
 def as_numpy(x):
-    """The values of a tensor, an array or a number, as a float64 NumPy array."""
+    """The values of a tensor, an array (of any device) or a number, as a float64 NumPy array."""
     if isinstance(x, Tensor):
-        x = to_numpy(x.data)
-    return np.asarray(x, dtype=np.float64)
+        x = x.data
+    # to_numpy, not np.asarray: NumPy may not read a CuPy array (or a list of them) implicitly
+    return to_numpy(x).astype(np.float64, copy=False)
 
 
 def assert_shape(actual, shape, what: str) -> None:
