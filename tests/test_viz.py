@@ -254,3 +254,36 @@ def test_latent_scatter_names_the_classes():
     fig = viz.latent_scatter(mu, labels=np.arange(20) % 3, std=np.full((20, 2), 0.1))
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["0", "1", "2"]
     assert len(fig.axes[0].patches) == 20
+
+
+# ----------------------------------------------- the CUDA paths (issue 13) ---
+def _pixels(fig):
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba()).copy()
+
+
+def _figures(to):
+    """The figures a GPU user draws straight from device tensors (``to`` moves a CPU tensor there)."""
+    minae.manual_seed(0)
+    images, mu, grid = minae.rand(6, 16), minae.randn(20, 2), minae.rand(5, 7)
+    labels = minae.tensor([0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1])
+    z, energies = minae.linspace(0, 6, 30), minae.rand(2, 30)
+    x = to(minae.tensor(2.0, requires_grad=True))
+    yield viz.image_grid(to(images), shape=(4, 4), scale=0.5)
+    yield viz.latent_scatter(to(mu), labels=to(labels), std=to(mu.abs() * 0.1))
+    yield viz.heatmap(to(grid), extent=(0, 1, 0, 1))
+    yield viz.energy_curves(to(z), to(energies), z_tilde=to(z[:2]), z_check=to(z[3:5]))
+    yield viz.energy_histogram({"a": to(grid.flatten())}, marks={"m": to(grid.mean())})
+    yield viz.line_plot(to(z), {"e": to(energies[0])}, hlines={"h": to(grid.max())})
+    yield viz.graph_figure(minae.sin(x * 3.0) + x, names={"x": x}, scale=0.5)
+
+
+def test_figures_from_device_tensors_match_the_cpu(device):
+    """On a GPU the figures drawn from CUDA tensors are pixel for pixel the CPU's (on the CPU, where
+    that comparison would be with itself, only that they are drawn: rendering is the slow part)."""
+    dev = minae.device(device)
+    for cpu_fig, dev_fig in zip(_figures(lambda t: t), _figures(lambda t: t.to(dev))):
+        assert isinstance(dev_fig, Figure) and len(dev_fig.axes) == len(cpu_fig.axes)
+        if device != "cpu":
+            np.testing.assert_array_equal(_pixels(dev_fig), _pixels(cpu_fig))
+        plt.close("all")
