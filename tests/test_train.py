@@ -252,3 +252,55 @@ def test_save_checkpoint_round_trip(tmp_path):
     state = io.load(ck)
     assert state["model"] == {"class": "VAE", "config": model.config()}
     assert state["extra"] == {"note": "hi"} and state["epoch"] == 1
+
+
+# ----------------------------------------------- the CUDA paths (issue 13) ---
+def make_device_run(kind, seed, device):
+    """make_run on ``device``: the model moved there before its optimizer is made, as a GPU user does."""
+    minae.manual_seed(seed)
+    model = {
+        "vae": lambda: VAE(12, 8, 2),
+        "dae": lambda: DenoisingAutoencoder(12, 16, output_activation="sigmoid"),  # masking: dropout draws
+        "dae_sp": lambda: DenoisingAutoencoder(12, 16, corruption="salt_and_pepper", level=0.3),
+    }[kind]().to(device)
+    train, test = loaders()
+    opt = minae.optim.Adam(model.parameters(), lr=5e-3)
+    sched = minae.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    return model, train, test, opt, sched
+
+
+@pytest.mark.parametrize("kind", ["vae", "dae", "dae_sp"])
+def test_fit_with_checkpoints_resumes_bit_for_bit_on_device(kind, device, tmp_path):
+    model, train, test, opt, sched = make_device_run(kind, 0, device)
+    full = fit(model, train, opt, 3, test_loader=test, scheduler=sched)
+    expected = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+    assert all(v.device == device for v in model.state_dict().values())
+
+    ck = tmp_path / "ck.npz"
+    model, train, test, opt, sched = make_device_run(kind, 0, device)
+    fit(model, train, opt, 1, test_loader=test, scheduler=sched, checkpoint=ck)
+    minae.rand(7, device=device)  # both generators move on, as they would in another process
+    minae.rand(7)
+    model, train, test, opt, sched = make_device_run(kind, 123, device)
+    resumed = fit(model, train, opt, 3, test_loader=test, scheduler=sched, checkpoint=ck, resume=ck)
+
+    assert strip_times(resumed) == strip_times(full)
+    for key, value in model.state_dict().items():
+        assert value.device == device, key
+        np.testing.assert_array_equal(value.numpy(), expected[key], err_msg=key)
+
+
+def test_a_device_checkpoint_resumes_on_the_cpu(device, tmp_path):
+    ck = tmp_path / "ck.npz"
+    model, train, test, opt, sched = make_device_run("vae", 0, device)
+    fit(model, train, opt, 1, test_loader=test, scheduler=sched, checkpoint=ck)
+    on_device = evaluate(model, test)
+    cpu_model, train, test, opt, sched = make_device_run("vae", 5, "cpu")
+    load_checkpoint(ck, cpu_model, opt, train, sched)
+    assert all(p.device == "cpu" for p in cpu_model.parameters())
+    on_cpu = evaluate(cpu_model, test)
+    assert on_cpu.keys() == on_device.keys()
+    for term in on_cpu:
+        assert on_cpu[term] == pytest.approx(on_device[term], rel=1e-5, abs=1e-6), term
+    history = fit(cpu_model, train, opt, 2, test_loader=test, scheduler=sched, resume=ck)
+    assert [r["epoch"] for r in history] == [1, 2]
