@@ -283,3 +283,22 @@ def test_python_m_minae_info():
     assert proc.stdout.startswith(f"minae {minae.__version__}\n")
     for word in ("numpy", "BLAS", "cupy", "CUDA devices", "default device"):
         assert word in proc.stdout
+
+
+# ----------------------------------------------- the CUDA paths (issue 13) ---
+def test_train_every_model_on_device(device, tmp_path, small_digits, capsys):
+    """``minae train MODEL --device D``: on a GPU every model; on the CPU (where test_train_each_model
+    runs them all) only targetprop, whose refined latent once left the model's device."""
+    for model in sorted(PICTURES) if device != "cpu" else ["targetprop"]:
+        out = tmp_path / model
+        extra, _ = OPTIONS[model]
+        rc, _, err = run(["train", model, *TINY, *extra, "--device", device, "--out", str(out)], capsys)
+        assert rc == 0, f"{model}: {err}"
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert metrics["device"].startswith(device), model
+        assert set(os.listdir(out)) == {"checkpoint.npz", "metrics.json", "loss.png"} | PICTURES[model]
+        assert all(math.isfinite(r["train"]["loss"]) for r in metrics["history"]), model
+        state = io.load(out / "checkpoint.npz", map_location="cpu")["model_state"]
+        assert all(v.device == "cpu" for v in state.values())
+        for name in PICTURES[model]:
+            assert_png(out / name)
