@@ -574,3 +574,43 @@ def test_scheduler_resume_needs_initial_lr():
         lr_scheduler.StepLR(opt, step_size=2, last_epoch=5)
     with pytest.raises(ValueError, match="step_size"):
         lr_scheduler.StepLR(opt, step_size=0)
+
+
+# ----------------------------------------------- the CUDA paths (issue 13) ---
+MOVE_CASES = [
+    (SGD, dict(lr=0.05, momentum=0.9, nesterov=True)),
+    (Adam, dict(lr=0.05, amsgrad=True, weight_decay=0.01)),
+    (AdamW, dict(lr=0.05)),
+    (RMSprop, dict(lr=0.01, momentum=0.9, centered=True)),
+]
+
+
+@pytest.mark.parametrize("cls,opts", MOVE_CASES, ids=[c.__name__ for c, _ in MOVE_CASES])
+def test_optimizer_keeps_working_after_module_to(device, cls, opts):
+    """Steps on the CPU, then ``model.to(device)``, more steps there, then back: the trajectory is the
+    all-CPU one, and every state tensor follows its parameter."""
+
+    def run(move):
+        minae.manual_seed(0)
+        model = minae.nn.Sequential(minae.nn.Linear(5, 4), minae.nn.Tanh(), minae.nn.Linear(4, 2))
+        opt = cls(model.parameters(), **opts)
+        x = minae.randn(8, 5)
+        for step in range(6):
+            if move and step == 2:
+                model.to(device)
+            if move and step == 4:
+                model.to("cpu")
+            dev = model[0].weight.device
+            opt.zero_grad()
+            (model(x.to(dev)) ** 2).mean().backward()
+            opt.step()
+            assert all(any(isinstance(v, minae.Tensor) for v in opt.state[p].values()) for p in model.parameters())
+            for p in model.parameters():
+                assert p.device == dev
+                for key, value in opt.state[p].items():
+                    if isinstance(value, minae.Tensor):
+                        assert value.device == dev, (cls.__name__, step, key)
+        return [p.numpy().copy() for p in model.parameters()]
+
+    for moved, stayed in zip(run(True), run(False)):
+        np.testing.assert_allclose(moved, stayed, rtol=1e-5, atol=1e-6)
