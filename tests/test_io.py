@@ -441,3 +441,41 @@ def test_atomic_write_gives_usual_permissions_and_cleans_up(tmp_path):
         assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "ck.npz"]
     finally:
         os.umask(mask)
+
+
+# ----------------------------------------------- the CUDA paths (issue 13) ---
+def _trained(device):
+    minae.manual_seed(0)
+    model = minae.nn.Sequential(minae.nn.Linear(4, 3), minae.nn.ReLU(), minae.nn.Linear(3, 2)).to(device)
+    opt = minae.optim.Adam(model.parameters(), lr=0.01)
+    for _ in range(2):
+        opt.zero_grad()
+        model(minae.randn(5, 4, device=device)).pow(2).mean().backward()
+        opt.step()
+    return model, opt
+
+
+@pytest.mark.parametrize("saved_on", ["device", "cpu"])
+def test_checkpoints_move_between_devices(tmp_path, device, saved_on):
+    """A model and optimizer saved on one device load onto the other and carry on identically."""
+    src, dst = (device, "cpu") if saved_on == "device" else ("cpu", device)
+    model, opt = _trained(src)
+    path = tmp_path / "ck.npz"
+    minae.save({"model": model.state_dict(), "optimizer": opt.state_dict()}, path)
+    assert all(v.device == src for v in minae.load(path)["model"].values())  # back where it was saved
+
+    state = minae.load(path, map_location=dst)
+    other, other_opt = _trained(dst)
+    other.load_state_dict(state["model"])
+    other_opt.load_state_dict(state["optimizer"])
+    assert all(p.device == dst for p in other.parameters())
+    for (name, a), b in zip(model.state_dict().items(), other.state_dict().values()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=name)
+    x = minae.randn(5, 4)
+    for m, o in ((model, opt), (other, other_opt)):
+        dev = next(iter(m.parameters())).device
+        o.zero_grad()
+        m(x.to(dev)).pow(2).mean().backward()
+        o.step()
+    for (name, a), b in zip(model.state_dict().items(), other.state_dict().values()):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6, err_msg=name)
