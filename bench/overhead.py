@@ -5,7 +5,8 @@
 2. One training step of a 3-layer MLP (784 → 256 → 256 → 10, ReLU, cross-entropy,
    SGD) at batch 256, float32: bookkeeping plus real work.
 
-Run: python bench/overhead.py [--repeats 7]   (set OMP/BLAS threads before, if wanted)
+Run: python bench/overhead.py [--repeats 7] [--device cuda]   (set OMP/BLAS threads before, if wanted)
+On CUDA both frameworks run on the GPU and every timed block ends with a device synchronize.
 
 Both frameworks live in one process here, and importing torch leaves ~170,000 Python objects
 on the heap that every full garbage collection walks; the ops of a long chain trigger such
@@ -37,8 +38,19 @@ except ImportError:  # the comparison is optional
 CHAIN = 10_000
 
 
+DEVICE = "cpu"  # set by --device
+
+
+def sync():
+    """Wait for the GPU (both frameworks), so that a timing covers the work and not only its launch."""
+    if DEVICE != "cpu":
+        minae.cuda.synchronize(DEVICE)
+        if torch is not None:
+            torch.cuda.synchronize()
+
+
 def chain_minae(shape):
-    x = minae.tensor(np.full(shape, 0.5, dtype=np.float32), requires_grad=True)
+    x = minae.tensor(np.full(shape, 0.5, dtype=np.float32), device=DEVICE, requires_grad=True)
 
     def run():
         x.grad = None
@@ -51,7 +63,7 @@ def chain_minae(shape):
 
 
 def chain_torch(shape):
-    x = torch.full(shape, 0.5, dtype=torch.float32, requires_grad=True)
+    x = torch.full(shape, 0.5, dtype=torch.float32, device=DEVICE, requires_grad=True)
 
     def run():
         x.grad = None
@@ -65,9 +77,10 @@ def chain_torch(shape):
 
 def mlp_minae(batch):
     rng = np.random.default_rng(0)
-    xb = minae.tensor(rng.standard_normal((batch, 784), dtype=np.float32))
-    yb = minae.tensor(rng.integers(0, 10, batch))
+    xb = minae.tensor(rng.standard_normal((batch, 784), dtype=np.float32), device=DEVICE)
+    yb = minae.tensor(rng.integers(0, 10, batch), device=DEVICE)
     model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10))
+    model.to(DEVICE)
     opt = minae.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
     def run():
@@ -81,10 +94,11 @@ def mlp_minae(batch):
 
 def mlp_torch(batch):
     rng = np.random.default_rng(0)
-    xb = torch.from_numpy(rng.standard_normal((batch, 784), dtype=np.float32))
-    yb = torch.from_numpy(rng.integers(0, 10, batch))
+    xb = torch.from_numpy(rng.standard_normal((batch, 784), dtype=np.float32)).to(DEVICE)
+    yb = torch.from_numpy(rng.integers(0, 10, batch)).to(DEVICE)
     tnn = torch.nn
     model = tnn.Sequential(tnn.Linear(784, 256), tnn.ReLU(), tnn.Linear(256, 256), tnn.ReLU(), tnn.Linear(256, 10))
+    model.to(DEVICE)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
     def run():
@@ -97,9 +111,11 @@ def mlp_torch(batch):
 
 
 def timed(fn, inner):
+    sync()
     t0 = time.perf_counter()
     for _ in range(inner):
         fn()
+    sync()
     return (time.perf_counter() - t0) / inner
 
 
@@ -123,11 +139,19 @@ def compare(name, ours, theirs, repeats, inner, per):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N]: where both frameworks run")
     args = p.parse_args(argv)
+    global DEVICE
+    DEVICE = str(minae.device(args.device))  # a clear error where CUDA cannot run
+    if DEVICE != "cpu" and torch is not None and not torch.cuda.is_available():
+        p.error(f"--device {args.device}: PyTorch here has no CUDA; run without PyTorch or on the CPU")
     if torch is not None:
         torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
     print(f"minae {minae.__version__}, numpy {np.__version__} ({minae.backend.blas_info()})", end="")
-    print(f", torch {torch.__version__} ({torch.get_num_threads()} threads)" if torch else ", torch not installed")
+    print(
+        f", torch {torch.__version__} ({torch.get_num_threads()} threads)" if torch else ", torch not installed", end=""
+    )
+    print(f", device {DEVICE}")
     gc.collect()
     gc.freeze()
     print("| case                         |        minae      |      PyTorch      | ratio |")
