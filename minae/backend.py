@@ -282,15 +282,24 @@ def as_weak_scalar(x):
     return x
 
 
-def index_to(index, xp):
-    """Move the arrays inside an indexing key to the array module of the indexed array."""
+def index_to(index, xp, dev: Device | None = None):
+    """Move the arrays inside an indexing key to the array module of the indexed array.
+
+    dev, the indexed array's device, when given, is where they go (cupy.asarray alone would
+    copy them to the current GPU, which need not be the array's).
+    """
     if isinstance(index, tuple):
-        return tuple(index_to(i, xp) for i in index)
-    if is_array(index) and get_array_module(index) is not xp:
-        # to the host with to_numpy (np.asarray refuses a CuPy array); to a GPU with cupy.asarray
-        return to_numpy(index) if xp is np else xp.asarray(index)
+        return tuple(index_to(i, xp, dev) for i in index)
+    if is_array(index):
+        if dev is not None:
+            return to_device(index, dev)
+        if get_array_module(index) is not xp:
+            # to the host with to_numpy (np.asarray refuses a CuPy array); to a GPU with cupy.asarray
+            return to_numpy(index) if xp is np else xp.asarray(index)
+        return index
     if isinstance(index, list):
-        return xp.asarray(index)
+        with on(dev) if dev is not None else contextlib.nullcontext():
+            return xp.asarray(index)
     return index
 
 

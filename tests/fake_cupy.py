@@ -81,7 +81,9 @@ class ndarray:
 
 
 def asarray(obj, dtype=None):
-    if isinstance(obj, ndarray):
+    if isinstance(obj, ndarray):  # as CuPy: an array of another GPU is copied to the current one
+        if obj.device.id != _current[0]:
+            obj = ndarray(obj._a.copy(), _current[0])
         return obj if dtype is None else obj.astype(dtype, copy=False)
     return ndarray(np.array(obj, dtype=dtype), _current[0])
 

@@ -204,6 +204,11 @@ def test_index_to_moves_a_gpu_index_to_the_host_without_np_asarray(fake_gpu):
     on_gpu = backend.index_to(np.array([1]), fake_gpu)
     assert isinstance(on_gpu, fake_gpu.ndarray) and on_gpu.get().tolist() == [1]
     assert backend.index_to([0, 1], np).tolist() == [0, 1]
+    gpu1 = backend.Device("cuda", 1)  # the indexed array's GPU, not the current one (0)
+    for key in (np.array([1]), [1], fake_gpu.asarray([1])):
+        moved = backend.index_to((key, 0), fake_gpu, gpu1)[0]
+        assert isinstance(moved, fake_gpu.ndarray) and moved.device.id == 1 and moved.get().tolist() == [1]
+    assert backend.index_to(idx, np, backend.CPU).tolist() == [2, 0]
 
 
 def test_index_to_across_devices(device):
