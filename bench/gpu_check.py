@@ -331,6 +331,20 @@ def pytest_stage(report, heading, files, limit, dry, env_extra=None):
     report.add(heading, status, head + "\n\n" + fenced(out, 120))
 
 
+def course_vae_goal(out: str) -> str:
+    """The course VAE's epoch time ratio read off compare_torch.py's table (its last column), against 1.5."""
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) > 2 and cells[0].lower() == "vae":
+            try:
+                ratio = float(cells[-1])
+            except ValueError:
+                return ""
+            verdict = "met" if ratio <= 1.5 else "NOT met"
+            return f"\n\n**course VAE: minae/PyTorch epoch time {ratio:.2f}, goal at most 1.5: {verdict}**"
+    return ""
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default_out = os.path.join(os.environ["OUT"], "gpu_check.md") if os.environ.get("OUT") else "gpu_check.md"
@@ -401,8 +415,9 @@ def main(argv=None) -> int:
         cmd += ["--epochs", "3" if not dry else "1", "--seeds", "1", "--no-memory"]
         status, secs, out = run_child(cmd, max(10, min(100, left() - 50)))
         note = "epoch time ratio = minae / PyTorch (goal for the course VAE on CUDA: at most 1.5)"
+        goal = course_vae_goal(out)
         report.add(
-            "CuPy against PyTorch CUDA", status, f"`{' '.join(cmd[1:])}` ({secs:.0f} s); {note}\n\n" + fenced(out)
+            "CuPy against PyTorch CUDA", status, f"`{' '.join(cmd[1:])}` ({secs:.0f} s); {note}{goal}\n\n" + fenced(out)
         )
 
     if "overhead" not in skip:

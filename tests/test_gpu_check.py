@@ -55,3 +55,10 @@ def test_the_host_read_count_runs_on_the_cpu(gpu_check):
 def test_every_defect_of_issue_13_has_a_case(gpu_check):
     numbered = sorted(int(c.__name__.split("_")[1]) for c in gpu_check.CASES if c.__name__[5].isdigit())
     assert numbered == list(range(1, 10))
+
+
+def test_the_course_vae_goal_is_read_off_the_comparison_table(gpu_check):
+    table = "| model | … | time ratio |\n|---|---|---|\n| vae | 150.2 (149–152) | 0.204 | 1.62 |\n| ae | 1 | 0.47 |"
+    assert "1.62, goal at most 1.5: NOT met" in gpu_check.course_vae_goal(table)
+    assert "met" in gpu_check.course_vae_goal(table.replace("1.62", "1.20"))
+    assert gpu_check.course_vae_goal("usage: compare_torch.py [-h]") == ""
