@@ -1,7 +1,8 @@
 """Figures for the notebooks and the ``minae`` command, in matplotlib. Each function returns its Figure.
 
 Inputs may be minae tensors (any device) or NumPy arrays. ``figures`` holds the general ones,
-``graph`` the computational-graph drawing, ``lecture`` the lecture's own figures.
+``graph`` the computational-graph drawing, ``lecture`` the lecture's own figures, ``style``
+the notebooks' compact PNG output.
 """
 
 from .figures import (
@@ -33,8 +34,12 @@ from .lecture import (
     manifold_weights,
     vector_field,
 )
+from .style import NOTEBOOK_DPI, compact_png, notebook_setup
 
 __all__ = [
+    "NOTEBOOK_DPI",
+    "compact_png",
+    "notebook_setup",
     "conditional_manifolds",
     "descent_paths",
     "energy_curves",
