@@ -8,6 +8,8 @@ from ..backend import np
 from ..io import atomic_write
 from ._common import _axes, _bare, _mosaic, _np, _plt
 
+_MIN_WIDTH = 3.0  # inches: a grid of one or two images is still readable
+
 
 def image_grid(images, nrow=None, title=None, shape=(28, 28), labels=None, vmin=None, vmax=None, scale=1.0):
     """Images (N, H·W) or (N, H, W) in a grid of ``nrow`` columns; optional per-image labels."""
@@ -20,11 +22,11 @@ def image_grid(images, nrow=None, title=None, shape=(28, 28), labels=None, vmin=
     hi = imgs.max() if vmax is None else vmax
     if labels is None:  # one mosaic: fast
         # the title gets its own strip, else it squeezes a single row of images to a sliver
-        fig, ax = plt.subplots(figsize=(scale * ncol * 0.9, scale * nrows * 0.9 + 0.4 * bool(title)))
+        fig, ax = plt.subplots(figsize=(max(scale * ncol * 0.9, _MIN_WIDTH), scale * nrows * 0.9 + 0.4 * bool(title)))
         ax.imshow(_mosaic(imgs, ncol), cmap="gray", vmin=lo, vmax=hi)
         _bare(ax)
     else:  # one axes per image, so each gets its title
-        fig, axes = plt.subplots(nrows, ncol, figsize=(scale * ncol * 0.9, scale * nrows * 1.15))
+        fig, axes = plt.subplots(nrows, ncol, figsize=(max(scale * ncol * 0.9, _MIN_WIDTH), scale * nrows * 1.15))
         for i, ax in enumerate(np.atleast_1d(axes).ravel()):
             ax.axis("off")
             if i < n:
@@ -41,7 +43,9 @@ def image_rows(rows: dict, shape=(28, 28), vmin=None, vmax=None, scale=1.0):
     plt = _plt()
     arrays = {name: _np(v).reshape((-1,) + tuple(shape)) for name, v in rows.items()}
     ncol = max(a.shape[0] for a in arrays.values())
-    fig, axes = plt.subplots(len(arrays), 1, figsize=(scale * ncol * 0.9, scale * len(arrays) * 1.0), squeeze=False)
+    fig, axes = plt.subplots(
+        len(arrays), 1, figsize=(max(scale * ncol * 0.9, _MIN_WIDTH), scale * len(arrays) * 1.0), squeeze=False
+    )
     for ax, (name, imgs) in zip(axes[:, 0], arrays.items()):
         lo = imgs.min() if vmin is None else vmin  # each row on its own scale
         hi = imgs.max() if vmax is None else vmax
@@ -131,14 +135,20 @@ def latent_scatter(mu, labels=None, std=None, ax=None, title=None, max_bubbles=4
     return fig
 
 
-def heatmap(values, extent, ax=None, title=None, points=None, arrows=None, cmap="viridis", label="F(y)"):
-    """A scalar field over a grid (rows along y₂, columns along y₁), optional points and arrow field."""
+def heatmap(
+    values, extent, ax=None, title=None, points=None, arrows=None, cmap="viridis", label="F(y)", vmin=None, vmax=None
+):
+    """A scalar field over a grid (rows along y₂, columns along y₁), optional points and arrow field.
+
+    vmin, vmax: the colour scale's ends; give panels that are compared the same ones, so that one
+    colour means one value in all of them.
+    """
     plt = _plt()
     if ax is None:
         fig, ax = plt.subplots(figsize=(6, 4.5))
     else:
         fig = ax.figure
-    im = ax.imshow(_np(values), origin="lower", extent=extent, aspect="auto", cmap=cmap)
+    im = ax.imshow(_np(values), origin="lower", extent=extent, aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax)
     fig.colorbar(im, ax=ax, label=label)
     if arrows is not None:
         gx, gy, u, v = (_np(a) for a in arrows)
@@ -176,7 +186,11 @@ def line_plot(x, series: dict, xlabel=None, ylabel=None, title=None, ax=None, lo
 
 
 def energy_histogram(groups: dict, marks: dict = None, bins=40, ax=None, xlabel="F(y)", title=None, logx=False):
-    """Histograms of energies, one per group {name: (N,) values}; marks {name: value} as vertical lines."""
+    """Histograms of energies, one per group {name: (N,) values}; marks {name: value} as vertical lines.
+
+    Each group is a light fill under a solid outline, so that where the histograms overlap
+    every one of them stays visible.
+    """
     fig, ax = _axes(ax, (6, 3.4))
     values = {name: _np(v).ravel() for name, v in groups.items()}
     everything = np.concatenate(list(values.values()) + [np.asarray(list((marks or {}).values()), float)])
@@ -187,7 +201,8 @@ def energy_histogram(groups: dict, marks: dict = None, bins=40, ax=None, xlabel=
     else:
         edges = np.linspace(lo, hi, bins + 1)
     for i, (name, v) in enumerate(values.items()):
-        ax.hist(v, bins=edges, alpha=0.55, color=f"C{i % 10}", label=name)
+        ax.hist(v, bins=edges, histtype="stepfilled", alpha=0.25, color=f"C{i % 10}")
+        ax.hist(v, bins=edges, histtype="step", lw=1.6, color=f"C{i % 10}", label=name)
     for j, (name, value) in enumerate((marks or {}).items()):
         ax.axvline(float(value), color=f"C{(len(values) + j) % 10}", lw=2, ls="--", label=name)
     ax.set_xlabel(xlabel)
@@ -198,14 +213,19 @@ def energy_histogram(groups: dict, marks: dict = None, bins=40, ax=None, xlabel=
     return fig
 
 
-def metric_bars(table: dict, title=None, fmt="{:.3g}"):
+def metric_bars(table: dict, title=None, fmt="{:.3g}", sharey=False, logy=False, ylabel=None):
     """Bar charts comparing models: table {model: {metric: value}}, one panel per metric, one bar
-    (and one colour, named in the legend) per model, its value written on top."""
+    (and one colour, named in the legend) per model, its value written on top.
+
+    sharey: one y scale for every panel, for metrics that are compared with each other (e.g. the
+    same energy on several test sets); each panel then reads against the same ruler. logy: a log
+    scale, so that small bars that matter are not flattened by one large bar beside them.
+    """
     plt = _plt()
     models = list(table)
     metrics = list(dict.fromkeys(m for row in table.values() for m in row))
     fig, axes = plt.subplots(1, len(metrics), figsize=(1.2 + (0.55 * len(models) + 1.1) * len(metrics), 3.2),
-                             squeeze=False)  # fmt: skip
+                             squeeze=False, sharey=bool(sharey))  # fmt: skip
     for ax, metric in zip(axes[0], metrics):
         values = [float(table[m].get(metric, np.nan)) for m in models]
         bars = ax.bar(range(len(models)), values, color=[f"C{i % 10}" for i in range(len(models))], label=models)
@@ -214,7 +234,11 @@ def metric_bars(table: dict, title=None, fmt="{:.3g}"):
                         fontsize=8, xytext=(0, 2), textcoords="offset points")  # fmt: skip
         ax.set_xticks([])
         ax.set_title(metric, fontsize=10)
+        if logy:
+            ax.set_yscale("log")
         ax.margins(y=0.15)
+    if ylabel:
+        axes[0, 0].set_ylabel(ylabel)
     fig.legend(axes[0, 0].patches, models, loc="lower center", ncol=len(models), fontsize=9, frameon=False)
     if title:
         fig.suptitle(title)

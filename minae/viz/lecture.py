@@ -121,13 +121,15 @@ def free_energy_sections(y2, sections: dict, ax=None, title=None, xlabel="y₂",
 
     y2: (P,) positions along the cut; sections: {β: (P,) values of F_β}, β = float("inf") for F_∞
     (drawn in black), β = 0 for the mean energy (dotted). Small β (hot, red) tends to the mean
-    energy, large β (cold, blue) to F_∞.
+    energy, large β (cold, blue) to F_∞; the colours run red, purple, blue, all dark enough to
+    read on white (a diverging map's pale middle would hide the middle β).
     """
-    plt = _plt()
+    from matplotlib.colors import LinearSegmentedColormap
+
     fig, ax = _axes(ax, (6, 3.8))
     y2 = _np(y2).ravel()
     finite = sorted(b for b in sections if np.isfinite(b) and b > 0)
-    cmap = plt.cm.coolwarm_r
+    cmap = LinearSegmentedColormap.from_list("hot_to_cold", ["#c62828", "#7b1fa2", "#1565c0"])
     if 0 in sections:
         ax.plot(y2, _np(sections[0]).ravel(), color="0.45", lw=1.5, ls=":", label="β = 0 (mean energy)")
     for i, beta in enumerate(finite):
