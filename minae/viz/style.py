@@ -47,9 +47,12 @@ def notebook_setup(dpi=NOTEBOOK_DPI, colours=NOTEBOOK_COLOURS) -> bool:
     shell = get_ipython()
     if shell is None:
         return False
-    # pyplot first: importing it activates the inline backend, which would otherwise reinstall
-    # its own PNG formatter over ours
-    _plt()
+    # load the backend now: the inline backend installs its own PNG formatter when it is loaded,
+    # which happens at the first figure unless forced here, and would replace ours
+    import matplotlib
+
+    plt = _plt()
+    plt.switch_backend(matplotlib.get_backend())
     from matplotlib.figure import Figure
 
     shell.display_formatter.formatters["image/png"].for_type(Figure, lambda fig: compact_png(fig, dpi, colours))
