@@ -15,6 +15,13 @@ then ``os.replace``), so an interrupted run leaves the old file intact. Without 
 written: the run only reports, for a failure, the cell's number, its source and the error.
 The exit status is 0 when every notebook ran, 1 otherwise.
 
+``--execute`` also records in the notebook's metadata (``metadata["minae"]["executed_with"]``)
+what the outputs were produced by: the settings (``full`` or ``fast``) and every ``minae/``
+source file the kernel imported, with a SHA-256 of each and one of them all (relative paths
+and bytes). ``python -m minae.notebooks --check`` (and the tests) compare that record with the
+files in the tree and name the notebooks whose outputs are stale, and the files that changed.
+The kernel imports the ``minae`` next to this runner (its folder is put first on PYTHONPATH).
+
 NAMES select notebooks by file name or prefix (``01``, ``01-latent-variable-energy``, or
 the full ``.ipynb`` name). The notebooks live in the repository, next to the package; an
 installed wheel has none, and the runner says so.
@@ -26,6 +33,8 @@ From Python: ``run_notebook(path, fast=True)`` returns a ``NotebookResult`` (``o
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import sys
 import time
@@ -34,7 +43,26 @@ from pathlib import Path
 
 from .io import atomic_write
 
-__all__ = ["NotebookResult", "find_notebooks_dir", "list_notebooks", "main", "run_notebook"]
+__all__ = [
+    "NotebookResult",
+    "executed_with",
+    "find_notebooks_dir",
+    "list_notebooks",
+    "main",
+    "run_notebook",
+    "sources_digest",
+    "stale_reason",
+]
+
+RECORD_KEY = "minae"  # notebook metadata key of the record of what the outputs came from
+
+# Run after the notebook's own cells and removed before the file is written: the minae modules
+# the kernel really imported, so the record names exactly the code behind the outputs.
+_REPORT_MARK = "minae-notebooks-report:"
+_REPORT_CELL = f"""import sys as _sys
+print({_REPORT_MARK!r} + __import__("json").dumps(sorted(
+    m.__file__ for n, m in list(_sys.modules.items())
+    if (n == "minae" or n.startswith("minae.")) and getattr(m, "__file__", None))))"""
 
 # Where a notebook that reaches for the network should fail at once rather than hang: the
 # kernel's HTTP(S) clients are pointed at a closed local port (the kernel's own ZeroMQ
@@ -113,6 +141,69 @@ def _failing_cell(nb):
     return None
 
 
+def _repo_root() -> Path:
+    return Path(__file__).resolve().parents[1]
+
+
+def sources_digest(files, root=None) -> dict:
+    """{"files": {relative path: sha256 of its bytes}, "sha256": one hash of (path, bytes) for all}.
+
+    files: paths (absolute, or relative to ``root``, the folder holding the ``minae`` package).
+    A file that no longer exists gets the hash ``"missing"``.
+    """
+    root = Path(root) if root is not None else _repo_root()
+    each = {}
+    for f in files:
+        f = Path(f)
+        rel = (f.resolve().relative_to(root.resolve()) if f.is_absolute() else f).as_posix()
+        full = root / rel
+        each[rel] = hashlib.sha256(full.read_bytes()).hexdigest() if full.is_file() else "missing"
+    total = hashlib.sha256()
+    for rel in sorted(each):
+        total.update(rel.encode() + b"\0" + each[rel].encode() + b"\n")
+    return {"files": dict(sorted(each.items())), "sha256": total.hexdigest()}
+
+
+def executed_with(nb) -> dict | None:
+    """The record ``--execute`` left in a notebook (a NotebookNode, or a path), or None."""
+    if isinstance(nb, (str, Path)):
+        import nbformat
+
+        nb = nbformat.read(Path(nb), as_version=4)
+    return nb.get("metadata", {}).get(RECORD_KEY, {}).get("executed_with")
+
+
+def stale_reason(path, root=None) -> str | None:
+    """Why a committed notebook's outputs may not be what the current code produces, or None.
+
+    Stale: no record (never executed by ``--execute``), executed with the fast settings, or any
+    recorded ``minae/`` file changed (or gone) since. The message says which, and how to redo it.
+    """
+    path = Path(path)
+    redo = f"re-execute it: `python -m minae.notebooks --execute {path.name[:2]}`"
+    record = executed_with(path)
+    if not record or "sources" not in record:
+        return f"{path.name} has no record of what it was executed against; {redo}"
+    if record.get("settings") != "full":
+        return f"{path.name} was executed with the {record.get('settings')!r} settings, not the full ones; {redo}"
+    now = sources_digest(record["sources"], root)
+    if now["sha256"] == record.get("sha256"):
+        return None
+    changed = [f for f, h in now["files"].items() if record["sources"].get(f) != h]
+    shown = ", ".join(changed[:8]) + (f" and {len(changed) - 8} more" if len(changed) > 8 else "")
+    return f"{path.name} was executed against minae sources that have changed since: {shown}; {redo}"
+
+
+def _pop_report(nb):
+    """Remove the report cell; return the files it printed (None if it printed nothing)."""
+    cell = nb.cells.pop()
+    for out in cell.get("outputs", []):
+        text = out.get("text", "")
+        if out.get("output_type") == "stream" and _REPORT_MARK in text:
+            return json.loads(text.split(_REPORT_MARK, 1)[1])
+    return None
+
+
 def _strip_ansi(text: str) -> str:
     import re
 
@@ -146,7 +237,10 @@ def run_notebook(
 
     path = Path(path).resolve()
     nb = nbformat.read(path, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(_REPORT_CELL))
     env = dict(os.environ)
+    root = str(_repo_root())  # the kernel imports this minae, whatever is installed
+    env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     env.pop("MINAE_FAST", None)
     if fast:
         env["MINAE_FAST"] = "1"
@@ -166,6 +260,8 @@ def run_notebook(
         client.execute(env=env, cwd=str(path.parent))
     except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
         seconds = time.perf_counter() - t0
+        if nb.cells and nb.cells[-1].source == _REPORT_CELL:
+            nb.cells.pop()
         found = _failing_cell(nb)
         if found is None:  # a timeout or a dead kernel leaves no error output: find the cell that was running
             index = next(
@@ -183,7 +279,24 @@ def run_notebook(
         index, source, error = found
         return NotebookResult(path, False, seconds, index, source, error)
     seconds = time.perf_counter() - t0
+    files = _pop_report(nb)
+    package = Path(__file__).resolve().parent
+    foreign = [f for f in files or [] if package not in Path(f).resolve().parents]
+    if files is None or foreign:
+        where = foreign[0] if foreign else "nowhere (no minae module was imported)"
+        return NotebookResult(
+            path, False, seconds, None, None,
+            f"the kernel imported minae from {where}, not from {package}: the outputs would not come from "
+            "this code; run from the repository root or set PYTHONPATH to it",
+        )  # fmt: skip
     if write:
+        record = sources_digest(files)
+        nb.metadata.setdefault(RECORD_KEY, {})["executed_with"] = {
+            "settings": "fast" if fast else "full",
+            "sha256": record["sha256"],
+            "sources": record["files"],
+        }
+        nb.metadata.pop("widgets", None)  # widget state: GitHub refuses a notebook whose state is missing
         _write_atomic(nb, path)
     return NotebookResult(path, True, seconds)
 
@@ -197,6 +310,9 @@ def main(argv=None) -> int:
     parser.add_argument("--execute", action="store_true", help="write the outputs back into the .ipynb files")
     parser.add_argument("--fast", action="store_true", help="small settings: MINAE_FAST=1 in the kernel")
     parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell (default 600)")
+    parser.add_argument(
+        "--check", action="store_true", help="run nothing: list the notebooks whose outputs are stale, and why"
+    )
     args = parser.parse_args(argv)
     try:
         paths = list_notebooks(args.names)
@@ -206,6 +322,10 @@ def main(argv=None) -> int:
     if not paths:
         print("no notebooks found", file=sys.stderr)
         return 2
+    if args.check:
+        reasons = [r for r in (stale_reason(p) for p in paths) if r]
+        print("\n".join(reasons) if reasons else f"all {len(paths)} notebooks are up to date")
+        return 1 if reasons else 0
     failed = 0
     for path in paths:
         print(f"running {path.name} ...", flush=True)

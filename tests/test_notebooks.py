@@ -3,9 +3,16 @@
 Every ``notebooks/*.ipynb`` is executed in a fresh Jupyter kernel with ``MINAE_FAST=1`` (small
 settings) and its HTTP(S) proxies pointed at a closed port (no network); a failure shows the
 cell's source and the error. New notebooks are picked up by file name.
+
+The committed files are checked as they are on disk, cells found by content and tags (never by
+index, so that editing a notebook does not break these tests): outputs produced by the current
+``minae/`` sources (the record ``--execute`` writes), claim cells, no run-dependent values or
+widget state in the outputs, ≤ 1 MB, a first cell pointing into the lecture, exercises with answers.
 """
 
 import json
+import re
+import shutil
 import warnings
 from pathlib import Path
 
@@ -20,6 +27,30 @@ from minae import notebooks  # noqa: E402
 FOLDER = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(FOLDER.glob("*.ipynb"))
 FAST_BUDGET_S = 60  # each notebook, MINAE_FAST=1, 2 CPU cores
+MAX_BYTES = 1_000_000
+COURSE_PAGE = "https://atcold.github.io/NYU-DLSP21/en/week08/08-3/"
+LECTURE = "08-3-autoencoders.md"
+# the sections of the lecture file (its headings), so that the pointer cell names a real one
+SECTIONS = (
+    "Recap: Predictive Latent Variable Model", "Training recap", "Target propagation", "Autoencoder (AE)",
+    "Reconstruction costs", "Loss functional", "Under-/over-complete hidden layer", "Denoising Autoencoder",
+    "Contractive Autoencoder", "Variational Autoencoder (VAE)", "The VAE objective (loss) function",
+    "reparameterisation trick", "Visualizing Latent Variable Estimates and Reconstruction Loss",
+)  # fmt: skip
+MIN_CLAIMS = {"00": 2}  # claim cells per notebook; 3 for the others
+
+# Notebooks still being rewritten for issue 9 on other branches: their checks of the committed
+# file are expected to fail until then (xfail, not strict). Remove a name once its notebook passes.
+PENDING = {"02", "03", "04", "05", "06"}
+
+# run-dependent values: durations, and tqdm's rates, ETAs and bars
+TIMING = re.compile(
+    r"\b\d+(?:\.\d+)? ?(?:s|ms|µs|us|sec|secs|seconds|min)\b(?!\w)"
+    r"|\d+(?:\.\d+)? ?(?:it|s)/(?:s|it)\b"
+    r"|\[\d\d:\d\d(?:<|\])"
+    r"|\d+%\|"
+)
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 
 def test_there_are_notebooks():
@@ -52,6 +83,110 @@ def test_notebook_committed_with_outputs(path):
         assert not errors, f"{path.name}: code cell {i} was saved with an error: {errors[0].get('ename')}"
     assert any("MINAE_FAST" in c.source for c in code), f"{path.name} does not read MINAE_FAST"
     assert not any("download=True" in c.source for c in code), f"{path.name} downloads data"
+
+
+# ------------------------------------------------------- the committed notebooks ---
+def _committed(check):
+    """Parametrize a check of the committed files over the notebooks, PENDING ones as xfail."""
+    params = [
+        pytest.param(
+            p,
+            id=p.name,
+            marks=[pytest.mark.xfail(reason="being rewritten for issue 9 on another branch", strict=False)]
+            if p.name[:2] in PENDING
+            else [],
+        )  # fmt: skip
+        for p in NOTEBOOKS
+    ]
+    return pytest.mark.parametrize("path", params)(check)
+
+
+def _read(path):
+    return nbformat.read(path, as_version=4)
+
+
+def _text_outputs(cell):
+    """The text of a code cell's stream outputs and plain-text results."""
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream":
+            yield out.get("text", "")
+        elif out.get("output_type") in ("execute_result", "display_data"):
+            yield out.get("data", {}).get("text/plain", "")
+
+
+def timing_in(text):
+    """The run-dependent pieces (durations, tqdm rates, ETAs, bars) found in ``text``."""
+    return [m.group(0) for m in TIMING.finditer(text)]
+
+
+def test_timing_pattern_finds_durations_and_progress_bars_only():
+    assert timing_in("epoch 1/8: train 326.5, test 192.6 (6.0 s)") == ["6.0 s"]
+    assert timing_in("took 12ms") == ["12ms"]
+    assert timing_in(" 40%|████      | 4/10 [00:02<00:03,  1.98it/s]") == ["40%|", "[00:02<", "1.98it/s"]
+    assert timing_in("w₁ = 1.985, loss = 0.031 after 500 steps; 3 samples; β = 0.3") == []
+    assert timing_in("F(y) at 2 points, 10 classes, shape (4, 3)") == []
+
+
+@_committed
+def test_notebook_outputs_are_not_stale(path):
+    reason = notebooks.stale_reason(path)
+    assert reason is None, reason
+
+
+@_committed
+def test_notebook_has_claim_cells(path):
+    """Claims are ordinary code cells tagged `claim` (so the fast run executes them) holding asserts."""
+    nb = _read(path)
+    claims = [c for c in nb.cells if "claim" in c.metadata.get("tags", [])]
+    need = MIN_CLAIMS.get(path.name[:2], 3)
+    assert len(claims) >= need, f"{path.name} has {len(claims)} cells tagged 'claim', needs {need}"
+    for c in claims:
+        assert c.cell_type == "code", f"{path.name}: a markdown cell is tagged 'claim': {c.source[:60]!r}"
+        assert "assert" in c.source, f"{path.name}: claim cell without an assert: {c.source[:60]!r}"
+        assert c.get("execution_count") is not None, f"{path.name}: claim cell not executed: {c.source[:60]!r}"
+
+
+@_committed
+def test_notebook_outputs_have_no_run_dependent_values(path):
+    nb = _read(path)
+    assert "widgets" not in nb.metadata, f"{path.name}: ipywidgets state in the notebook metadata"
+    for c in nb.cells:
+        if c.cell_type != "code":
+            continue
+        for out in c.get("outputs", []):
+            assert WIDGET_MIME not in out.get("data", {}), f"{path.name}: a widget output in {c.source[:60]!r}"
+            if out.get("output_type") == "stream":
+                assert out.get("name") != "stderr" or not timing_in(out.get("text", "")), (
+                    f"{path.name}: a progress bar on stderr in {c.source[:60]!r}"
+                )
+        found = [t for text in _text_outputs(c) for t in timing_in(text)]
+        assert not found, f"{path.name}: run-dependent values {found[:3]} in the output of {c.source[:60]!r}"
+
+
+@_committed
+def test_notebook_size(path):
+    size = path.stat().st_size
+    assert size <= MAX_BYTES, f"{path.name} is {size / 1e6:.2f} MB, over the {MAX_BYTES / 1e6:g} MB budget"
+
+
+@_committed
+def test_notebook_structure(path):
+    """A way in (the lecture pointer first) and a way through (exercises, with answers to reveal)."""
+    nb = _read(path)
+    first = nb.cells[0]
+    assert first.cell_type == "markdown", f"{path.name}: the first cell is not markdown"
+    assert COURSE_PAGE in first.source, f"{path.name}: the first cell does not link {COURSE_PAGE}"
+    assert LECTURE in first.source, f"{path.name}: the first cell does not point into {LECTURE}"
+    assert any(s.lower() in first.source.lower() for s in SECTIONS), (
+        f"{path.name}: the first cell names none of the lecture's sections {SECTIONS}"
+    )
+    markdown = [c.source for c in nb.cells if c.cell_type == "markdown"]
+    exercises = [m for m in markdown if re.search(r"^## Exercise", m, re.M)]
+    assert exercises, f"{path.name} has no '## Exercise' heading"
+    answers = any(re.search(r"^##+ .*(Solutions|Answers)", m, re.M | re.I) for m in markdown) or any(
+        c.metadata.get("jupyter", {}).get("source_hidden") or "<details>" in c.source for c in nb.cells
+    )
+    assert answers, f"{path.name}: no answers to reveal (a '## Solutions' section, a collapsed cell or <details>)"
 
 
 # ------------------------------------------------------------------- the runner ---
@@ -117,3 +252,46 @@ def test_missing_notebooks_folder_is_explained(tmp_path, monkeypatch, capsys):
         notebooks.find_notebooks_dir()
     assert notebooks.main([]) == 2
     assert "ship with the repository" in capsys.readouterr().err
+
+
+def test_execute_records_the_sources_and_check_finds_them_stale(tmp_path, monkeypatch, capsys):
+    """The record names the minae files the kernel imported; changing one makes the notebook stale."""
+    root = tmp_path / "repo"
+    shutil.copytree(FOLDER.parent / "minae", root / "minae", ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "notebooks").mkdir()
+    path = _notebook(root / "notebooks", "import minae.io\nprint('hi')", name="00-t.ipynb")
+    monkeypatch.setattr(notebooks, "__file__", str(root / "minae" / "notebooks.py"))
+    assert notebooks.stale_reason(path).startswith("00-t.ipynb has no record")
+
+    result = notebooks.run_notebook(path, fast=False, write=True)
+    assert result.ok, result.describe()
+    nb = nbformat.read(path, as_version=4)
+    assert len(nb.cells) == 1 and nb.cells[0].outputs[0]["text"] == "hi\n"  # the report cell is not saved
+    record = notebooks.executed_with(nb)
+    assert record["settings"] == "full"
+    assert {"minae/__init__.py", "minae/io.py", "minae/backend.py"} <= set(record["sources"])
+    assert "minae/notebooks.py" not in record["sources"]  # imported by the runner, not by the kernel
+    assert notebooks.stale_reason(path, root=root) is None
+    assert notebooks.main(["--check"]) == 0
+
+    (root / "minae" / "io.py").write_text((root / "minae" / "io.py").read_text() + "\n# changed\n")
+    reason = notebooks.stale_reason(path, root=root)
+    assert "minae/io.py" in reason and "minae/backend.py" not in reason
+    assert "python -m minae.notebooks --execute 00" in reason
+    capsys.readouterr()
+    assert notebooks.main(["--check"]) == 1
+    assert "minae/io.py" in capsys.readouterr().out
+
+    notebooks.run_notebook(path, fast=True, write=True)
+    assert "'fast' settings" in notebooks.stale_reason(path, root=root)
+
+
+def test_runner_refuses_outputs_from_another_minae(tmp_path, monkeypatch):
+    path = _notebook(tmp_path, "import minae")
+    elsewhere = tmp_path / "other" / "minae"
+    elsewhere.mkdir(parents=True)
+    monkeypatch.setattr(notebooks, "__file__", str(elsewhere / "notebooks.py"))
+    monkeypatch.setattr(notebooks, "_repo_root", lambda: FOLDER.parent)  # the kernel imports the real one
+    result = notebooks.run_notebook(path, write=True)
+    assert not result.ok and "the kernel imported minae from" in result.error and str(elsewhere) in result.error
+    assert "executed_with" not in path.read_text()

@@ -205,8 +205,13 @@ def test_energy_histogram_groups_and_marks():
     fig = viz.energy_histogram({"a": np.arange(1, 100.0), "b": minae.arange(50, 150).float()}, marks={"m": 7.0},
                                logx=True)  # fmt: skip
     ax = fig.axes[0]
-    assert len(ax.patches) == 2 * 40 and ax.get_xscale() == "log"
+    assert ax.get_xscale() == "log"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b", "m"]
+    # each group: a light fill and an opaque outline, so overlapping histograms all stay visible
+    fills = [p for p in ax.patches if p.get_fill()]
+    outlines = [p for p in ax.patches if not p.get_fill()]
+    assert len(fills) == len(outlines) == 2
+    assert all(p.get_alpha() <= 0.3 for p in fills) and all(p.get_alpha() in (None, 1) for p in outlines)
 
 
 def test_vector_field_arrows_end_at_the_ends():
@@ -238,6 +243,43 @@ def test_metric_bars_one_panel_per_metric():
     assert [b.get_height() for b in fig.axes[0].patches] == [5.0, 1.0]
     assert [t.get_text() for t in fig.axes[1].texts] == ["0.4", "0.6"]
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["AE", "CAE"]
+
+
+def test_metric_bars_shared_and_log_scales():
+    table = {"AE": {"test": 5.0, "shifted": 60.0}, "DAE": {"test": 4.0, "shifted": 0.5}}
+    fig = viz.metric_bars(table)
+    assert fig.axes[0].get_ylim() != fig.axes[1].get_ylim()  # by default each metric on its own scale
+    fig = viz.metric_bars(table, sharey=True, ylabel="energy")
+    assert fig.axes[0].get_ylim() == fig.axes[1].get_ylim() and fig.axes[0].get_ylabel() == "energy"
+    fig = viz.metric_bars(table, logy=True)
+    assert all(ax.get_yscale() == "log" for ax in fig.axes)
+
+
+def test_heatmap_panels_can_share_one_colour_scale():
+    fig, axes = plt.subplots(1, 2)
+    viz.heatmap(np.ones((3, 4)), [0, 1, 0, 1], ax=axes[0], vmin=0, vmax=10)
+    viz.heatmap(5 * np.ones((3, 4)), [0, 1, 0, 1], ax=axes[1], vmin=0, vmax=10)
+    assert axes[0].images[0].get_clim() == axes[1].images[0].get_clim() == (0, 10)
+
+
+def test_free_energy_sections_every_curve_is_dark_enough_to_see():
+    y2 = np.linspace(-2, 2, 11)
+    sections = {b: y2**2 + b for b in (0.1, 0.3, 1, 3.2, 10)}
+    fig = viz.free_energy_sections(y2, sections)
+    for line in fig.axes[0].get_lines():
+        r, g, b, _ = matplotlib.colors.to_rgba(line.get_color())
+        assert 0.299 * r + 0.587 * g + 0.114 * b < 0.6, line.get_label()  # luminance: not a pale curve on white
+
+
+def test_compact_png_is_a_smaller_png():
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.imshow(np.random.default_rng(0).uniform(size=(28, 28)), cmap="gray")
+    ax.plot(np.sin(np.linspace(0, 6, 50)))
+    small = viz.compact_png(fig)
+    full = viz.compact_png(fig, dpi=150, colours=0)
+    assert small[:8] == full[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(small) < len(full) / 2
+    assert viz.notebook_setup() is False  # outside a kernel: nothing to set up
 
 
 def test_image_tile_edge_to_edge_with_tick_labels():
