@@ -12,7 +12,7 @@ from ..backend import np, to_numpy
 def _np(x):
     if isinstance(x, Tensor):
         return x.numpy()
-    return to_numpy(x) if hasattr(x, "shape") else np.asarray(x)
+    return to_numpy(x)  # also lists holding CuPy arrays, which np.asarray refuses
 
 
 def _plt():

@@ -193,7 +193,7 @@ def energy_histogram(groups: dict, marks: dict = None, bins=40, ax=None, xlabel=
     """
     fig, ax = _axes(ax, (6, 3.4))
     values = {name: _np(v).ravel() for name, v in groups.items()}
-    everything = np.concatenate(list(values.values()) + [np.asarray(list((marks or {}).values()), float)])
+    everything = np.concatenate(list(values.values()) + [_np(list((marks or {}).values())).astype(float)])
     lo, hi = float(everything.min()), float(everything.max())
     if logx:
         edges = np.geomspace(max(lo, 1e-12), hi, bins + 1)
