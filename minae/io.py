@@ -208,10 +208,11 @@ def _fsync_folder(folder) -> None:
 
 
 # -------------------------------------------------------------------- load ---
-def _open_regular(path: str):
+def _open_regular(path: str, error=None, what: str = "a checkpoint file"):
     """Open ``path`` for reading, refusing anything but a regular file before reading a byte.
 
     O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
+    ``error``: the exception class raised for a non-regular file (CheckpointError by default).
     """
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     fd = os.open(path, flags)
@@ -227,7 +228,7 @@ def _open_regular(path: str):
                 if stat.S_ISSOCK(mode)
                 else "not a regular file"
             )
-            raise CheckpointError(f"{path}: {kind}, not a checkpoint file; minae loads only regular files")
+            raise (error or CheckpointError)(f"{path}: {kind}, not {what}; minae reads only regular files")
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
