@@ -106,7 +106,7 @@ def _parser():
     t.add_argument("--corruption", choices=["masking", "gaussian", "salt_and_pepper"], help="corruption kind (dae)")
     t.add_argument("--device", default=None, help="cpu or cuda[:N] (default: $MINAE_DEVICE or cpu)")
     t.add_argument(
-        "--data", choices=["bundled", "mnist"], default="bundled", help="bundled 5,000-digit subset or full MNIST"
+        "--data", choices=["bundled", "mnist"], default=None, help="bundled 5,000-digit subset (default) or full MNIST"
     )
     t.add_argument(
         "--data-root", default=None, help="folder of the MNIST IDX files (default: $MINAE_DATA or ~/.cache/minae/mnist)"
@@ -175,7 +175,8 @@ def _config(args, saved=None) -> dict:
     cfg.update(given)
     if os.environ.get("MINAE_FAST") and args.epochs is None and saved is None:
         cfg["epochs"] = min(cfg["epochs"], 2 if cfg["data"] != "ellipse" else 20)
-    cfg.update(model=args.model, source=args.data)
+    cfg["model"] = args.model
+    cfg["source"] = args.data or cfg.get("source") or "bundled"
     return cfg
 
 
@@ -268,7 +269,7 @@ def _loaders(cfg, args, dev):
         y = toy.ellipse(24, seed=cfg["seed"]).astype("float32")
         data = ArrayDataset(y)
         return DataLoader(data, cfg["batch_size"], shuffle=True, seed=cfg["seed"], device=dev), None, y
-    (xtr, _), (xte, yte) = mnist_arrays(args.data, root=args.data_root, download=args.download, scale=cfg["data"])
+    (xtr, _), (xte, yte) = mnist_arrays(cfg["source"], root=args.data_root, download=args.download, scale=cfg["data"])
     train = DataLoader(ArrayDataset(xtr), cfg["batch_size"], shuffle=True, seed=cfg["seed"], device=dev)
     test = DataLoader(ArrayDataset(xte), 1000, device=dev)
     return train, test, (xte, yte)
@@ -340,7 +341,7 @@ def train_command(args) -> int:
     if available is not None and need > available:
         raise MemoryError(
             f"these settings need about {_gb(need)} of memory ({_settings_text(args.model, cfg)}: {what}), "
-            f"but {_gb(available)} is available; lower them"
+            f"but {_gb(available)} is available; lower --hidden, --latent-dim or --batch-size"
         )
     try:
         return _train(args, cfg, out, dev, to_remove)
@@ -349,7 +350,7 @@ def train_command(args) -> int:
             raise
         raise MemoryError(
             f"out of memory: these settings need about {_gb(need)} ({_settings_text(args.model, cfg)}: {what}); "
-            "lower them"
+            "lower --hidden, --latent-dim or --batch-size"
         ) from None
 
 
@@ -372,7 +373,7 @@ def _train(args, cfg, out, dev, to_remove) -> int:
     log = None if args.quiet else (lambda line: print(line, flush=True))
     if log:
         log(
-            f"training {type(model).__name__} on {args.data} data, {cfg['epochs']} epochs, device {dev}; writing to {out}/"
+            f"training {type(model).__name__} on {cfg['source']} data, {cfg['epochs']} epochs, device {dev}; writing to {out}/"
         )
     progress = {"saved": None, "trained": False}  # what this call has put on disk, for an interruption's message
 
@@ -431,10 +432,12 @@ def _on_disk(args, cfg, out, state, progress) -> str:
     checkpoint = os.path.join(out, "checkpoint.npz")
     continue_with = f"continue with: minae train {args.model} --resume {checkpoint} --out {out}"
     if progress["saved"] is not None:
-        text = f"{checkpoint} holds epoch {progress['saved']} of {cfg['epochs']} (complete)"
-        if progress["trained"]:
-            return text + "; metrics.json and the pictures were not (all) written: " + continue_with
-        return text + "; metrics.json and the pictures were not written: " + continue_with
+        text = f"{checkpoint} holds epoch {progress['saved']} of {cfg['epochs']} (complete); "
+        if os.path.exists(os.path.join(out, "metrics.json")):  # only when continuing a run in its own folder
+            text += f"metrics.json and the pictures are still those of epoch {state['epoch']}; "
+        else:
+            text += "metrics.json and the pictures were not written; "
+        return text + continue_with
     if state is not None:
         return f"no epoch finished in this run, so nothing was written; {args.resume} is unchanged (epoch {state['epoch']})"
     if progress["trained"]:

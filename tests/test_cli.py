@@ -411,3 +411,17 @@ def test_model_class_names_match_the_models():
     for name in cli.MODELS:
         cfg = {**cli.MODELS[name], "hidden": 4, "latent_dim": 2, "seed": 0}
         assert type(cli.build_model(name, cfg)).__name__ == cli.CLASSES[name]
+
+
+def test_ctrl_c_while_continuing_a_run_says_which_files_are_older(tmp_path, small_digits, monkeypatch, capsys):
+    from minae.models import Autoencoder
+
+    out = tmp_path / "r"
+    assert run(["train", "ae", *TINY, "--out", str(out)], capsys)[0] == 0
+    ck = out / "checkpoint.npz"
+    _interrupt_at(monkeypatch, Autoencoder, 4)  # epoch 2 completes (2 batches, 1 test batch), then Ctrl-C
+    rc, _, err = run(["train", "ae", "--epochs", "3", "--quiet", "--out", str(out), "--resume", str(ck)], capsys)
+    assert rc == 130
+    assert f"{ck} holds epoch 2 of 3" in err and "metrics.json and the pictures are still those of epoch 1" in err
+    assert io.load(ck)["epoch"] == 2
+    assert json.loads((out / "metrics.json").read_text())["history"][-1]["epoch"] == 1
