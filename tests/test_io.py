@@ -459,7 +459,9 @@ def test_stale_temporary_of_a_killed_save_is_removed_by_the_next_save(tmp_path):
         "mio._write_archive = killed\n"
         f"minae.save({{'epoch': 2}}, {str(path)!r})\n"
     )
-    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    from pathlib import Path
+
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))  # this checkout's minae
     assert subprocess.run([sys.executable, "-c", code], env=env, timeout=60).returncode == 9
     stale = [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     assert len(stale) == 1 and stale[0].startswith(".ckpt.npz."), stale
