@@ -22,7 +22,17 @@ The format is one NumPy ``.npz`` archive (a zip of ``.npy`` files):
 No pickle anywhere: files are read with ``allow_pickle=False``, so loading a file
 from someone else cannot run code. Writes are atomic: the archive goes to a
 temporary file in the same folder, is flushed and fsync'ed, then renamed over
-the target, so a crash mid-save leaves the previous checkpoint intact.
+the target, so a crash mid-save leaves the previous checkpoint intact (and the
+next save of the same target removes the temporary a killed save left behind).
+
+Reads are bounded: a checkpoint is an untrusted file. Before anything is
+allocated, ``load`` refuses a file that is not a regular file (a FIFO would hang
+it), a manifest larger than ``MAX_MANIFEST_BYTES``, members whose declared sizes
+add up to more than ``max_bytes`` (``MAX_BYTES`` by default), and an array whose
+header claims more bytes than its member declares. The zip reader never inflates
+a member past its declared size, so a compressed "bomb" cannot grow behind these
+checks. Malformed values (a 5000-digit integer, a device "tpu") are refused with
+a ``CheckpointError`` naming the file and the field.
 """
 
 from __future__ import annotations
@@ -32,6 +42,8 @@ import json
 import math
 import numbers
 import os
+import re
+import stat
 import tempfile
 import zipfile
 
@@ -44,6 +56,12 @@ __all__ = ["save", "load", "CheckpointError"]
 FORMAT = "minae.checkpoint"
 VERSION = 1
 MANIFEST = "__minae_manifest__"
+# The manifest is a few kB even for a long history; 16 MiB leaves room and stops a bomb.
+MAX_MANIFEST_BYTES = 16 * 2**20
+# Default ceiling on what one load may read (all members, as the archive declares them).
+MAX_BYTES = 4 * 2**30
+# Python refuses to parse longer integers (sys.int_info.default_max_str_digits); RNG states need < 100 digits.
+_MAX_INT_DIGITS = 1000
 
 
 class CheckpointError(ValueError):
@@ -146,6 +164,27 @@ def atomic_write(path, mode: str = "wb", encoding: str | None = None):
             pass
         raise
     _fsync_folder(folder)
+    _remove_stale_temporaries(folder, os.path.basename(path))
+
+
+def _remove_stale_temporaries(folder: str, name: str) -> None:
+    """Delete ``.NAME.XXXXXXXX.tmp`` files a killed save of the same target left behind.
+
+    Called only after our own rename succeeded, so the target is intact whatever happens here;
+    only regular files whose name is exactly what ``mkstemp`` makes for this target are touched.
+    """
+    pattern = re.compile(re.escape(f".{name}.") + r"[A-Za-z0-9_]{8}\.tmp")
+    try:
+        entries = os.scandir(folder)
+    except OSError:
+        return
+    with entries:
+        for entry in entries:
+            if pattern.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                try:
+                    os.unlink(entry.path)
+                except OSError:
+                    pass
 
 
 def _umask() -> int:
@@ -169,10 +208,39 @@ def _fsync_folder(folder) -> None:
 
 
 # -------------------------------------------------------------------- load ---
-def _sniff(path: str) -> None:
+def _open_regular(path: str, error=None, what: str = "a checkpoint file"):
+    """Open ``path`` for reading, refusing anything but a regular file before reading a byte.
+
+    O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
+    ``error``: the exception class raised for a non-regular file (CheckpointError by default).
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = (
+                "a FIFO (named pipe)"
+                if stat.S_ISFIFO(mode)
+                else "a device"
+                if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                else "a socket"
+                if stat.S_ISSOCK(mode)
+                else "not a regular file"
+            )
+            raise (error or CheckpointError)(f"{path}: {kind}, not {what}; minae reads only regular files")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _sniff(path: str, f) -> None:
     """Refuse what is clearly not an npz archive, saying what it looks like."""
-    with open(path, "rb") as f:
-        head = f.read(8)
+    head = f.read(8)
+    f.seek(0)
     if not head:
         raise CheckpointError(f"{path}: the file is empty")
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
@@ -187,6 +255,38 @@ def _sniff(path: str) -> None:
     raise CheckpointError(f"{path}: not a minae checkpoint: it is not an .npz (zip) archive, or its start is corrupted")
 
 
+def _mib(n: int) -> str:
+    return f"{n / 2**20:,.1f} MiB"
+
+
+def _check_sizes(path: str, npz, max_bytes: int) -> None:
+    """Refuse, from the sizes the archive declares, what would make ``load`` read too much."""
+    members = npz.zip.infolist()
+    total = sum(info.file_size for info in members)
+    for info in members:
+        if info.filename == MANIFEST + ".npy" and info.file_size > MAX_MANIFEST_BYTES:
+            raise CheckpointError(
+                f"{path}: the manifest declares {_mib(info.file_size)}, more than the {_mib(MAX_MANIFEST_BYTES)} "
+                "a minae manifest may take; refused before reading it (a crafted or corrupted file)"
+            )
+    if total > max_bytes:
+        raise CheckpointError(
+            f"{path}: its members declare {_mib(total)} in all, more than the {_mib(max_bytes)} a load may read; "
+            "refused before reading them (if you trust the file, pass a larger max_bytes= to minae.load)"
+        )
+
+
+class _TooLong:
+    """An integer literal too long to be a legitimate value; refused where the tree holds it."""
+
+    def __init__(self, digits: str):
+        self.digits = len(digits)
+
+
+def _parse_int(text: str):
+    return int(text) if len(text) <= _MAX_INT_DIGITS else _TooLong(text)
+
+
 class _Reader:
     def __init__(self, path, npz, map_location):
         self.path = path
@@ -194,10 +294,35 @@ class _Reader:
         self.map_location = map_location
         self.devices = {}
 
+    def fail(self, where: str, problem: str):
+        raise CheckpointError(f"{self.path}: the manifest is malformed at {where}: {problem}")
+
+    def _declared(self, name: str) -> None:
+        """The array's own header must fit in the bytes its member declares (checked before numpy allocates)."""
+        info = self.npz.zip.getinfo(name + ".npy")
+        with self.npz.zip.open(info) as member:
+            version = np.lib.format.read_magic(member)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(member, max_header_size=10000)
+            elif version in ((2, 0), (3, 0)):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(member, max_header_size=10000)
+            else:
+                raise ValueError(f"unknown .npy version {version}")
+            header = member.tell()
+        if dtype.hasobject:
+            return  # numpy's own refusal (allow_pickle=False) says why, below
+        need = math.prod(shape) * dtype.itemsize
+        if need > info.file_size - header:
+            raise CheckpointError(
+                f"{self.path}: array {name!r} claims shape {tuple(shape)} of {dtype} ({_mib(need)}), but its member "
+                f"declares {info.file_size - header:,} bytes of data; refused before allocating"
+            )
+
     def array(self, name, manifest=False):
         if not isinstance(name, str) or (name == MANIFEST) != manifest or name not in self.npz.files:
             raise CheckpointError(f"{self.path}: the manifest refers to an array {name!r} the archive does not hold")
         try:
+            self._declared(name)
             return self.npz[name]
         except ValueError as e:
             if "allow_pickle" in str(e) or "pickle" in str(e).lower():
@@ -206,16 +331,20 @@ class _Reader:
                     "because unpickling can run arbitrary code"
                 ) from None
             raise CheckpointError(f"{self.path}: array {name!r} is unreadable: {e}") from None
-        except (zipfile.BadZipFile, EOFError, OSError, zipfile.LargeZipFile) as e:
+        except (zipfile.BadZipFile, EOFError, OSError, zipfile.LargeZipFile, KeyError) as e:
             raise CheckpointError(f"{self.path}: array {name!r} is corrupted or truncated: {e}") from None
         except MemoryError:
             raise CheckpointError(f"{self.path}: array {name!r} claims a size that does not fit in memory") from None
 
-    def device(self, saved: str):
+    def device(self, saved, where: str):
+        if not isinstance(saved, str):
+            self.fail(f"{where}.device", f"expected a device name, got {type(saved).__name__}")
         target = _map(self.map_location, saved)
         if target not in self.devices:
             try:
                 self.devices[target] = backend.device(target)
+            except ValueError as e:
+                self.fail(f"{where}.device", str(e))
             except RuntimeError as e:
                 if self.map_location is None:
                     raise RuntimeError(
@@ -225,32 +354,55 @@ class _Reader:
                 raise
         return self.devices[target]
 
-    def decode(self, node):
+    def items(self, node, where: str):
+        items = node.get("items")
+        if not isinstance(items, list):
+            self.fail(f"{where}.items", f"expected a list, got {type(items).__name__}")
+        return items
+
+    def decode(self, node, where: str = "tree"):
         if node is None or isinstance(node, (bool, int, float, str)):
             return node
+        if isinstance(node, _TooLong):
+            self.fail(where, f"an integer of {node.digits} digits (more than {_MAX_INT_DIGITS}); refused")
         if isinstance(node, dict):
             kind = node.get("kind")
             if kind == "dict":
-                return {self.decode_key(k): self.decode(v) for k, v in node["items"]}
-            if kind == "list":
-                return [self.decode(v) for v in node["items"]]
-            if kind == "tuple":
-                return tuple(self.decode(v) for v in node["items"])
+                out = {}
+                for i, pair in enumerate(self.items(node, where)):
+                    if not isinstance(pair, list) or len(pair) != 2:
+                        self.fail(f"{where}.items[{i}]", "expected a [key, value] pair")
+                    key = self.decode_key(pair[0], f"{where}.items[{i}][0]")
+                    out[key] = self.decode(pair[1], f"{where}[{key!r}]")
+                return out
+            if kind in ("list", "tuple"):
+                values = [self.decode(v, f"{where}[{i}]") for i, v in enumerate(self.items(node, where))]
+                return values if kind == "list" else tuple(values)
             if kind == "float":
-                return float(node["value"])
+                value = node.get("value")
+                # save writes only the non-finite floats this way (finite ones are JSON numbers)
+                if value not in ("nan", "inf", "-inf"):
+                    self.fail(f"{where}.value", f"expected 'nan', 'inf' or '-inf', got {str(value)[:40]!r}")
+                return float(value)
             if kind == "tensor":
-                array = backend.to_device(self.array(node["array"]), self.device(node["device"]))
-                return Tensor(array, requires_grad=bool(node.get("requires_grad", False)))
+                requires_grad = node.get("requires_grad", False)
+                if not isinstance(requires_grad, bool):
+                    self.fail(f"{where}.requires_grad", f"expected true or false, got {str(requires_grad)[:40]!r}")
+                array = backend.to_device(self.array(node.get("array")), self.device(node.get("device"), where))
+                return Tensor(array, requires_grad=requires_grad)
             if kind == "array":
-                return backend.to_device(self.array(node["array"]), self.device(node["device"]))
+                return backend.to_device(self.array(node.get("array")), self.device(node.get("device"), where))
             if kind == "scalar":
-                return self.array(node["array"])[()]
+                array = self.array(node.get("array"))
+                if array.ndim != 0:
+                    self.fail(where, f"a scalar's array has shape {array.shape}")
+                return array[()]
         raise CheckpointError(f"{self.path}: the manifest holds an entry minae cannot read: {str(node)[:80]}")
 
-    def decode_key(self, node):
-        key = self.decode(node)
-        if isinstance(key, list):
-            raise CheckpointError(f"{self.path}: the manifest holds a list as a dict key")
+    def decode_key(self, node, where: str):
+        key = self.decode(node, where)
+        if isinstance(key, list) or backend.is_array(key) or isinstance(key, Tensor):
+            self.fail(where, f"a {type(key).__name__} cannot be a dict key")
         return key
 
 
@@ -265,55 +417,67 @@ def _map(map_location, saved: str) -> str:
     raise TypeError(f"map_location must be None, a device, a device name or a dict, got {type(map_location).__name__}")
 
 
-def load(path, map_location=None):
+def load(path, map_location=None, *, max_bytes: int | None = None):
     """Load what ``save`` wrote; tensors go to ``map_location`` (a device, a name like "cpu",
     or a dict {"cuda:0": "cpu"}), else back to the device they were saved from.
 
+    ``max_bytes``: the most the archive's members may declare in all (``MAX_BYTES``, 4 GiB,
+    by default); a larger file is refused before anything is read.
+
     Raises FileNotFoundError for a missing file and CheckpointError (a ValueError)
     naming the file and the problem for anything that is not an intact minae
-    checkpoint: truncated, corrupted, another format, or holding pickled data.
+    checkpoint: truncated, corrupted, another format, holding pickled data, too
+    large for its declared sizes, a FIFO or other non-regular file.
     """
     path = os.fspath(path)
+    max_bytes = MAX_BYTES if max_bytes is None else int(max_bytes)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no checkpoint at {path}")
     if os.path.isdir(path):
         raise IsADirectoryError(f"{path} is a folder, not a checkpoint file")
-    _sniff(path)
+    with _open_regular(path) as f:
+        _sniff(path, f)
+        try:
+            npz = np.load(f, allow_pickle=False)
+        except (zipfile.BadZipFile, ValueError, EOFError, OSError) as e:
+            raise CheckpointError(f"{path}: not a readable .npz archive (truncated or corrupted?): {e}") from None
+        with npz:
+            return _load_archive(path, npz, map_location, max_bytes)
+
+
+def _load_archive(path: str, npz, map_location, max_bytes: int):
+    if MANIFEST not in npz.files:
+        if any(name.endswith(".pkl") for name in npz.files):
+            raise CheckpointError(
+                f"{path}: this is a PyTorch (torch.save) file: a zip holding a Python pickle; minae never "
+                "loads pickles, because loading one can run arbitrary code (convert the tensors to NumPy "
+                "arrays in PyTorch, then minae.save them)"
+            )
+        raise CheckpointError(
+            f"{path}: an .npz archive without minae's manifest ({MANIFEST}): not written by minae.save "
+            "(read plain archives with numpy.load)"
+        )
+    _check_sizes(path, npz, max_bytes)
+    reader = _Reader(path, npz, map_location)
+    raw = reader.array(MANIFEST, manifest=True)
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        raise CheckpointError(f"{path}: the manifest is not a byte string")
     try:
-        npz = np.load(path, allow_pickle=False)
-    except (zipfile.BadZipFile, ValueError, EOFError, OSError) as e:
-        raise CheckpointError(f"{path}: not a readable .npz archive (truncated or corrupted?): {e}") from None
-    with npz:
-        if MANIFEST not in npz.files:
-            if any(name.endswith(".pkl") for name in npz.files):
-                raise CheckpointError(
-                    f"{path}: this is a PyTorch (torch.save) file: a zip holding a Python pickle; minae never "
-                    "loads pickles, because loading one can run arbitrary code (convert the tensors to NumPy "
-                    "arrays in PyTorch, then minae.save them)"
-                )
-            raise CheckpointError(
-                f"{path}: an .npz archive without minae's manifest ({MANIFEST}): not written by minae.save "
-                "(read plain archives with numpy.load)"
-            )
-        reader = _Reader(path, npz, map_location)
-        raw = reader.array(MANIFEST, manifest=True)
-        if raw.dtype != np.uint8 or raw.ndim != 1:
-            raise CheckpointError(f"{path}: the manifest is not a byte string")
-        try:
-            manifest = json.loads(raw.tobytes().decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-            raise CheckpointError(f"{path}: the manifest is not valid JSON ({e})") from None
-        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-            raise CheckpointError(f"{path}: the manifest does not name the {FORMAT!r} format")
-        version = manifest.get("version")
-        if version != VERSION:
-            raise CheckpointError(
-                f"{path}: checkpoint format version {version!r}; this minae reads version {VERSION} "
-                "(upgrade minae to read newer files)"
-            )
-        if "tree" not in manifest:
-            raise CheckpointError(f"{path}: the manifest has no tree")
-        try:
-            return reader.decode(manifest["tree"])
-        except (KeyError, TypeError, AttributeError, RecursionError) as e:
-            raise CheckpointError(f"{path}: the manifest is malformed ({type(e).__name__}: {e})") from None
+        manifest = json.loads(raw.tobytes().decode("utf-8"), parse_int=_parse_int)
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:  # JSONDecodeError is a ValueError
+        raise CheckpointError(f"{path}: the manifest is not valid JSON ({e})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: the manifest does not name the {FORMAT!r} format")
+    version = manifest.get("version")
+    if version != VERSION or isinstance(version, bool):
+        shown = f"{version.digits} digits" if isinstance(version, _TooLong) else repr(version)
+        raise CheckpointError(
+            f"{path}: checkpoint format version {shown}; this minae reads version {VERSION} "
+            "(upgrade minae to read newer files)"
+        )
+    if "tree" not in manifest:
+        raise CheckpointError(f"{path}: the manifest has no tree")
+    try:
+        return reader.decode(manifest["tree"])
+    except (KeyError, TypeError, AttributeError, RecursionError) as e:
+        raise CheckpointError(f"{path}: the manifest is malformed ({type(e).__name__}: {e})") from None

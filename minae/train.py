@@ -11,13 +11,14 @@ shuffling state and the random generator.
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import sys
 import time
 
 from . import backend, io
-from .autograd import no_grad
+from .autograd import Tensor, no_grad
 
 CHECKPOINT_FORMAT = "minae-checkpoint-1"
 
@@ -87,10 +88,15 @@ def save_checkpoint(path, model, optimizer, epoch, history, loader=None, schedul
 
 
 def load_checkpoint(path, model, optimizer=None, loader=None, scheduler=None) -> dict:
-    """Restore a checkpoint into the given objects; refuse one made by another model or architecture."""
+    """Restore a checkpoint into the given objects; refuse one made by another model or architecture.
+
+    All or nothing: the file is read and its fields checked first, then the model, optimizer,
+    scheduler, loader and random generator are restored; if any of them refuses its state
+    (an optimizer over other parameters, a loader with another seed), everything already
+    restored is put back as it was before the call, and the error names the file.
+    """
     state = io.load(path, map_location=_model_device(model))
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise TrainingError(f"{path}: not a minae training checkpoint")
+    _check_fields(path, state)
     saved, ours = state["model"], describe_model(model)
     if saved["class"] != ours["class"]:
         raise TrainingError(f"{path}: the checkpoint is for a {saved['class']} model, not a {ours['class']}")
@@ -101,15 +107,92 @@ def load_checkpoint(path, model, optimizer=None, loader=None, scheduler=None) ->
             if saved["config"].get(k) != ours["config"].get(k)
         )
         raise TrainingError(f"{path}: the checkpoint's {saved['class']} has another architecture ({'; '.join(diffs)})")
-    model.load_state_dict(state["model_state"])
+    steps = [(model, state["model_state"])]
     if optimizer is not None:
-        optimizer.load_state_dict(state["optimizer"])
+        steps.append((optimizer, state["optimizer"]))
     if scheduler is not None and state.get("scheduler") is not None:
-        scheduler.load_state_dict(state["scheduler"])
-    if loader is not None and state.get("loader") is not None:
-        loader.load_state_dict(state["loader"])
-    backend.set_rng_state(state["rng"])
+        steps.append((scheduler, state["scheduler"]))
+    if loader is not None and state.get("loader") is not None and hasattr(loader, "load_state_dict"):
+        steps.append((loader, state["loader"]))
+    # the state of everything we are about to change, copied, so a refusal half-way can be undone
+    before = [_remember(obj) for obj, _ in steps]
+    rng_before = backend.get_rng_state()
+    what = "model"
+    try:
+        for obj, saved_state in steps:
+            what = type(obj).__name__
+            obj.load_state_dict(saved_state)
+        what = "random generator"
+        backend.set_rng_state(state["rng"])
+    except (ValueError, TypeError, KeyError, RuntimeError) as e:
+        for undo in before:
+            undo()
+        backend.set_rng_state(rng_before)
+        raise TrainingError(f"{path}: the checkpoint does not fit the {what} ({e}); nothing was changed") from None
     return state
+
+
+def _remember(obj):
+    """A function that puts ``obj`` back as it is now."""
+    if hasattr(obj, "param_groups") and hasattr(obj, "state"):
+        # an optimizer: its groups and buffers, restored by assignment (loading a state_dict adds keys
+        # such as a scheduler's initial_lr to the groups, which a second load would not remove)
+        groups = [dict(g) for g in obj.param_groups]
+        buffers = copy.copy(obj.state)  # the same kind of mapping (a defaultdict keeps its factory)
+        buffers.clear()
+        buffers.update({p: _copied(b) for p, b in obj.state.items()})
+
+        def undo():
+            obj.param_groups = groups
+            obj.state = buffers
+
+        return undo
+    saved = _copied(obj.state_dict())
+    return lambda: obj.load_state_dict(saved)
+
+
+def _copied(tree):
+    """A deep copy of a state_dict whose arrays and tensors do not share memory with the live objects."""
+    if isinstance(tree, dict):
+        return {k: _copied(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(_copied(v) for v in tree)
+    if isinstance(tree, Tensor):
+        return Tensor(tree.data.copy(), requires_grad=tree.requires_grad)
+    if backend.is_array(tree):
+        return tree.copy()
+    return tree
+
+
+def _check_fields(path, state) -> None:
+    """Refuse a checkpoint whose fields have the wrong types, naming the file and the field."""
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise TrainingError(f"{path}: not a minae training checkpoint")
+
+    def bad(field, problem):
+        raise io.CheckpointError(f"{path}: the training checkpoint's field {field!r} {problem}")
+
+    model = state.get("model")
+    if (
+        not isinstance(model, dict)
+        or not isinstance(model.get("class"), str)
+        or not isinstance(model.get("config"), dict)
+    ):
+        bad("model", "must be {'class': name, 'config': {...}}")
+    for field in ("model_state", "optimizer"):
+        if not isinstance(state.get(field), dict):
+            bad(field, f"must be a dict, not {type(state.get(field)).__name__}")
+    epoch = state.get("epoch")
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+        bad("epoch", f"must be a non-negative integer, not {str(epoch)[:40]!r}")
+    history = state.get("history")
+    if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
+        bad("history", "must be a list of per-epoch records")
+    for field in ("scheduler", "loader"):
+        if state.get(field) is not None and not isinstance(state[field], dict):
+            bad(field, f"must be a dict or None, not {type(state[field]).__name__}")
+    if "rng" not in state:
+        bad("rng", "is missing")
 
 
 def _model_device(model):
@@ -130,12 +213,15 @@ def fit(
     loss_fn=None,
     on_epoch_end=None,
     log=None,
+    extra=None,
 ) -> list:
     """Train ``model`` for ``epochs`` epochs; return the history, one dict per epoch.
 
     model: a Module whose ``loss(batch)`` returns {"loss": L, term: value, …}
     (or pass ``loss_fn(model, batch)``). checkpoint: a path written after every epoch.
-    resume: a checkpoint path to continue from. progress: a progress bar per epoch
+    resume: a checkpoint path to continue from, or the dict ``load_checkpoint`` returned (to
+    change a setting, e.g. the learning rate, between restoring and training). extra: a dict
+    saved in every checkpoint under "extra" (the command line keeps its settings there). progress: a progress bar per epoch
     (default: only when stderr is a terminal). on_epoch_end(epoch, record) is called
     after each epoch. log: a function given one line per epoch (e.g. print).
 
@@ -148,7 +234,9 @@ def fit(
     loss_fn = loss_fn or _default_loss
     history, start = [], 0
     if resume is not None:
-        state = load_checkpoint(resume, model, optimizer, train_loader, scheduler)
+        state = (
+            resume if isinstance(resume, dict) else load_checkpoint(resume, model, optimizer, train_loader, scheduler)
+        )
         history, start = list(state["history"]), int(state["epoch"])
     if progress is None:
         progress = sys.stderr.isatty() and not os.environ.get("MINAE_QUIET")
@@ -190,7 +278,7 @@ def fit(
         }
         history.append(record)
         if checkpoint is not None:
-            save_checkpoint(checkpoint, model, optimizer, epoch + 1, history, train_loader, scheduler)
+            save_checkpoint(checkpoint, model, optimizer, epoch + 1, history, train_loader, scheduler, extra)
         if log is not None:
             test_text = f", test {test_means['loss']:.4f}" if test_means else ""
             log(

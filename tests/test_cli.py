@@ -164,7 +164,7 @@ def test_resume_refuses_another_model(tmp_path, small_digits, capsys):
     # the same model with another architecture
     argv = ["train", "vae", *TINY[2:], "--epochs", "2", "--hidden", "16", "--out", str(out), "--resume", ck]
     rc, _, err = run(argv, capsys)
-    assert rc == 1 and "hidden: checkpoint 8, model 16" in err and "Traceback" not in err
+    assert rc == 1 and "--hidden 16: the checkpoint's run used 8" in err and "Traceback" not in err
     assert io.load(ck)["epoch"] == 1  # the refused run did not touch the checkpoint
     rc, _, err = run(["train", "vae", *TINY, "--resume", str(tmp_path / "missing.npz")], capsys)
     assert rc == 1 and "missing.npz" in err and "Traceback" not in err
@@ -302,3 +302,145 @@ def test_train_every_model_on_device(device, tmp_path, small_digits, capsys):
         assert all(v.device == "cpu" for v in state.values())
         for name in PICTURES[model]:
             assert_png(out / name)
+
+
+# --------------------------------------------------------- runs never lost ---
+def _interrupt_at(monkeypatch, cls, call):
+    """Make the ``call``-th loss evaluation of ``cls`` raise KeyboardInterrupt (Ctrl-C mid-training)."""
+    real, count = cls.loss, {"n": 0}
+
+    def loss(self, batch):
+        count["n"] += 1
+        if count["n"] == call:
+            raise KeyboardInterrupt
+        return real(self, batch)
+
+    monkeypatch.setattr(cls, "loss", loss)
+
+
+def test_a_second_run_into_a_run_folder_is_refused_unless_asked(tmp_path, small_digits, capsys):
+    out = tmp_path / "r"
+    assert run(["train", "ae", *TINY, "--out", str(out)], capsys)[0] == 0
+    before = {f: (out / f).read_bytes() for f in os.listdir(out)}
+    rc, _, err = run(["train", "ae", *TINY, "--out", str(out)], capsys)
+    assert rc == 1 and "already holds a run" in err and "Traceback" not in err
+    assert f"--resume {out / 'checkpoint.npz'}" in err and "--overwrite" in err
+    assert {f: (out / f).read_bytes() for f in os.listdir(out)} == before  # nothing touched
+    rc, _, err = run(["train", "ae", *TINY[2:], "--epochs", "2", "--overwrite", "--out", str(out)], capsys)
+    assert rc == 0, err
+    check_run(out, "ae", 2)
+
+
+def test_an_interrupted_overwrite_never_leaves_files_of_two_runs(tmp_path, small_digits, monkeypatch, capsys):
+    from minae.models import VAE
+
+    out = tmp_path / "r"
+    assert run(["train", "vae", *TINY, "--out", str(out)], capsys)[0] == 0
+    _interrupt_at(monkeypatch, VAE, 4)  # epoch 1: 2 training batches and 1 test batch; then Ctrl-C
+    rc, _, err = run(
+        ["train", "vae", *TINY[2:], "--epochs", "2", "--lr", "0.002", "--overwrite", "--out", str(out)], capsys
+    )
+    assert rc == 130
+    assert os.listdir(out) == ["checkpoint.npz"]  # the old run's metrics and pictures are gone, none of the new
+    state = io.load(out / "checkpoint.npz")
+    assert state["epoch"] == 1 and state["extra"]["config"]["lr"] == 0.002  # the new run's
+    assert f"{out / 'checkpoint.npz'} holds epoch 1 of 2" in err and "--resume" in err
+    assert "last complete checkpoint is kept" not in err
+
+
+@pytest.mark.parametrize("resuming", [False, True])
+def test_ctrl_c_says_what_is_on_disk(tmp_path, small_digits, monkeypatch, capsys, resuming):
+    from minae.models import Autoencoder
+
+    out = tmp_path / "r"
+    argv = ["train", "ae", *TINY, "--out", str(out)]
+    if resuming:
+        assert run(argv, capsys)[0] == 0
+        before = (out / "checkpoint.npz").read_bytes()
+        argv = ["train", "ae", "--epochs", "3", "--quiet", "--out", str(out), "--resume", str(out / "checkpoint.npz")]
+    _interrupt_at(monkeypatch, Autoencoder, 1)
+    rc, _, err = run(argv, capsys)
+    assert rc == 130 and "last complete checkpoint is kept" not in err
+    if resuming:
+        assert "nothing was written" in err and "unchanged (epoch 1)" in err
+        assert (out / "checkpoint.npz").read_bytes() == before
+    else:
+        assert "no checkpoint was written" in err
+        assert not (out / "checkpoint.npz").exists()
+
+
+def test_settings_given_on_a_resume_are_used_and_recorded_or_refused(tmp_path, small_digits, capsys):
+    out = tmp_path / "r"
+    assert run(["train", "vae", *TINY, "--out", str(out)], capsys)[0] == 0
+    ck = str(out / "checkpoint.npz")
+    # --lr and --batch-size given: used from the resumed epoch on; --hidden not given: the checkpoint's 8
+    argv = ["train", "vae", "--epochs", "2", "--lr", "0.5", "--batch-size", "64", "--quiet", "--out", str(out)]
+    rc, _, err = run([*argv, "--resume", ck], capsys)
+    assert rc == 0, err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["config"]["lr"] == 0.5 and metrics["config"]["batch_size"] == 64 and metrics["config"]["hidden"] == 8
+    assert [r["lr"] for r in metrics["history"]] == [1e-3, 0.5]
+    assert metrics["resumed_from"] == ck
+    state = io.load(ck)
+    assert state["optimizer"]["param_groups"][0]["lr"] == 0.5 and state["epoch"] == 2
+    # not given: the checkpoint's lr (0.5 now), not the default
+    rc, _, err = run(["train", "vae", "--epochs", "3", "--quiet", "--out", str(out), "--resume", ck], capsys)
+    assert rc == 0, err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["config"]["lr"] == 0.5 and [r["lr"] for r in metrics["history"]] == [1e-3, 0.5, 0.5]
+    # what would change the model or its random streams: refused, naming the option
+    for option, value in (("--seed", "3"), ("--beta", "2"), ("--latent-dim", "5")):
+        rc, _, err = run(
+            ["train", "vae", "--epochs", "4", "--quiet", option, value, "--out", str(out), "--resume", ck], capsys
+        )
+        assert rc == 1 and f"{option} {value}" in err and "resumed run keeps" in err, err
+    assert io.load(ck)["epoch"] == 3
+
+
+@pytest.mark.parametrize("option,value", [("--hidden", "10000000"), ("--latent-dim", "1000000000")])
+def test_settings_too_large_for_memory_say_how_much_they_need(option, value, tmp_path, capsys):
+    rc, _, err = run(["train", "vae", option, value, "--quiet", "--out", str(tmp_path / "r")], capsys)
+    assert rc == 1 and "Traceback" not in err
+    assert "need about" in err and "GB" in err and f"{option} {value}" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_out_of_memory_while_training_is_reported_with_the_estimate(tmp_path, small_digits, monkeypatch, capsys):
+    def no_memory(name, cfg):
+        raise MemoryError("Unable to allocate 31.4 GiB")
+
+    monkeypatch.setattr(cli, "build_model", no_memory)
+    rc, _, err = run(["train", "ae", *TINY, "--out", str(tmp_path / "r")], capsys)
+    assert rc == 1 and "out of memory" in err and "need about" in err and "Traceback" not in err
+
+
+def test_info_reports_a_bad_device_setting_and_prints_the_rest(monkeypatch, capsys):
+    from minae import backend
+
+    monkeypatch.setenv("MINAE_DEVICE", "tpu")
+    monkeypatch.setattr(backend, "_default_device", None)
+    rc, out, err = run(["info"], capsys)
+    assert rc == 1
+    for word in ("numpy", "BLAS", "cupy", "CUDA devices"):
+        assert word in out
+    assert "default device: unusable: $MINAE_DEVICE='tpu'" in out and "MINAE_DEVICE" in err
+
+
+def test_model_class_names_match_the_models():
+    for name in cli.MODELS:
+        cfg = {**cli.MODELS[name], "hidden": 4, "latent_dim": 2, "seed": 0}
+        assert type(cli.build_model(name, cfg)).__name__ == cli.CLASSES[name]
+
+
+def test_ctrl_c_while_continuing_a_run_says_which_files_are_older(tmp_path, small_digits, monkeypatch, capsys):
+    from minae.models import Autoencoder
+
+    out = tmp_path / "r"
+    assert run(["train", "ae", *TINY, "--out", str(out)], capsys)[0] == 0
+    ck = out / "checkpoint.npz"
+    _interrupt_at(monkeypatch, Autoencoder, 4)  # epoch 2 completes (2 batches, 1 test batch), then Ctrl-C
+    rc, _, err = run(["train", "ae", "--epochs", "3", "--quiet", "--out", str(out), "--resume", str(ck)], capsys)
+    assert rc == 130
+    assert f"{ck} holds epoch 2 of 3" in err and "metrics.json and the pictures are still those of epoch 1" in err
+    assert io.load(ck)["epoch"] == 2
+    assert json.loads((out / "metrics.json").read_text())["history"][-1]["epoch"] == 1

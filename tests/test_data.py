@@ -300,7 +300,7 @@ def test_download_failure_mid_write_leaves_nothing(server, tmp_path, monkeypatch
     server.routes[f"/m/{name}"] = (200, blobs[name], None)
     seen = []
 
-    def broken_copy(response, fh, hasher):
+    def broken_copy(response, fh, hasher, *bounds):
         fh.write(response.read(100))
         fh.flush()
         seen.extend(p.name for p in tmp_path.iterdir())
@@ -312,7 +312,7 @@ def test_download_failure_mid_write_leaves_nothing(server, tmp_path, monkeypatch
     assert len(seen) == 1 and seen[0].startswith(".") and seen[0] != name  # it really was writing a temporary file
     assert list(tmp_path.iterdir()) == []
 
-    def interrupted(response, fh, hasher):
+    def interrupted(response, fh, hasher, *bounds):
         fh.write(response.read(100))
         raise KeyboardInterrupt
 
@@ -592,3 +592,167 @@ def test_loader_bundled_mnist_speed():
     loader = mdata.DataLoader(mdata.ArrayDataset(x, y), batch_size=256, shuffle=True, seed=0, as_numpy=True)
     total = sum(len(b[1]) for b in loader)
     assert total == 4000 and len(loader) == 16
+
+
+# ------------------------------------------------------- untrusted files, bounded ---
+def _peak_bytes(fn):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+def _gzip_zeros(path: Path, header: bytes, n: int) -> None:
+    """A gzip file of ``header`` then ``n`` zero bytes, written in chunks (a small file that unpacks large)."""
+    import zlib
+
+    z = zlib.compressobj(9, zlib.DEFLATED, 31)
+    with open(path, "wb") as fh:
+        fh.write(z.compress(header))
+        chunk = bytes(1 << 20)
+        for start in range(0, n, 1 << 20):
+            fh.write(z.compress(chunk[: min(1 << 20, n - start)]))
+        fh.write(z.flush())
+
+
+def test_gzip_bomb_is_bounded_by_the_known_mnist_sizes(tmp_path):
+    """train-images claiming 100,000 images (78 MB unpacked, over MNIST's 60,000): refused before unpacking."""
+    blobs, _ = fake_mnist()
+    for name, blob in blobs.items():
+        (tmp_path / name).write_bytes(blob)
+    bomb = tmp_path / "train-images-idx3-ubyte.gz"
+    _gzip_zeros(bomb, bytes([0, 0, 8, 3]) + struct.pack(">III", 100_000, 28, 28), 100_000 * 784)
+    assert bomb.stat().st_size < 200_000
+    errors = []
+
+    def attempt():
+        with pytest.raises(mdata.DataError, match=r"train-images-idx3-ubyte\.gz.*100000, 28, 28.*refused") as info:
+            mdata.load_mnist(tmp_path)
+        errors.append(info.value)
+
+    assert _peak_bytes(attempt) < 4 * 2**20, "nothing past the header may be unpacked"
+    assert errors
+
+
+def test_idx_max_bytes_and_a_header_claiming_more_than_the_file_holds(tmp_path):
+    path = write(tmp_path / "small.gz", idx_bytes(np.zeros((2, 28, 28), np.uint8)), gz=True)
+    assert mdata.read_idx(path, max_bytes=16 + 2 * 784).shape == (2, 28, 28)
+    with pytest.raises(mdata.DataError, match=r"small\.gz.*more than the 100 bytes"):
+        mdata.read_idx(path, max_bytes=100)
+    # 50,000 images claimed, 2 present: an error, and the claim is not allocated
+    liar = write(tmp_path / "liar", bytes([0, 0, 8, 3]) + struct.pack(">III", 50_000, 28, 28) + bytes(2 * 784))
+    liar_gz = write(tmp_path / "liar.gz", liar.read_bytes(), gz=True)
+    for path in (liar, liar_gz):
+        with pytest.raises(mdata.DataError, match=r"liar.*truncated: expected 39200000 bytes of data"):
+            mdata.read_idx(path)
+
+
+def test_idx_fifo_is_refused_not_waited_on(tmp_path):
+    import os
+
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs on this system")
+    fifo = tmp_path / "train-images-idx3-ubyte"
+    os.mkfifo(fifo)
+    outcome = []
+
+    def attempt():
+        try:
+            mdata.read_idx(fifo)
+        except Exception as e:  # noqa: BLE001 - recorded and checked below
+            outcome.append(e)
+
+    thread = threading.Thread(target=attempt, daemon=True)
+    thread.start()
+    thread.join(5)
+    if thread.is_alive():  # unblock the reader that today's code leaves waiting for a writer
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        thread.join(5)
+        pytest.fail("read_idx waited on a FIFO instead of refusing it")
+    assert len(outcome) == 1 and isinstance(outcome[0], mdata.DataError), outcome
+    assert "FIFO" in str(outcome[0]) and str(fifo) in str(outcome[0])
+
+
+def test_zero_training_images_is_a_data_error_saying_the_set_is_empty(tmp_path, monkeypatch):
+    blobs, _ = fake_mnist(n_train=0)
+    for name, blob in blobs.items():
+        (tmp_path / name).write_bytes(blob)
+    with pytest.raises(mdata.DataError, match=r"train-images-idx3-ubyte\.gz: the train set is empty"):
+        mdata.load_mnist(tmp_path)
+    empty = (np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.int64))
+    monkeypatch.setattr(mnist_mod, "load_bundled_mnist", lambda: (empty, empty))
+    with pytest.raises(mdata.DataError, match="training set .* is empty"):
+        mdata.mnist_arrays("bundled")
+
+
+class _Trickle(http.server.BaseHTTPRequestHandler):
+    """/slow: 20 announced bytes, one every 0.25 s; /huge: a body without a length, 60 MiB long."""
+
+    body = b"x" * 20
+
+    def do_GET(self):
+        import time
+
+        self.send_response(200)
+        if self.path == "/slow/f.bin":
+            self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        try:
+            if self.path == "/slow/f.bin":
+                for i in range(len(self.body)):
+                    self.wfile.write(self.body[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(0.25)
+            else:
+                chunk = b"x" * 65536
+                for _ in range(60 * 16):
+                    self.wfile.write(chunk)
+        except OSError:  # the client stopped reading: what we want
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def trickle_server(monkeypatch):
+    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Trickle)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join(5)
+
+
+def test_download_time_bounds_the_whole_transfer(trickle_server, tmp_path):
+    """A server trickling a byte every 0.25 s never trips a per-read timeout; the whole-download bound (1 s) does."""
+    import time
+
+    t0 = time.perf_counter()
+    with pytest.raises(mdata.DownloadError, match="took too long"):
+        mdata.download_mnist(
+            tmp_path, mirrors=[trickle_server + "/slow"], files={"f.bin": sha(_Trickle.body)}, timeout=1, verbose=False
+        )
+    assert time.perf_counter() - t0 < 3
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_download_stops_reading_past_the_expected_size(trickle_server, tmp_path):
+    import time
+
+    t0 = time.perf_counter()
+    with pytest.raises(mdata.DownloadError, match="more than the expected 11 bytes"):
+        mdata.download_mnist(
+            tmp_path, mirrors=[trickle_server + "/huge"], files={"f.bin": (sha(b"hello world"), 11)}, verbose=False
+        )
+    assert time.perf_counter() - t0 < 3
+    assert list(tmp_path.iterdir()) == []

@@ -479,3 +479,166 @@ def test_checkpoints_move_between_devices(tmp_path, device, saved_on):
         o.step()
     for (name, a), b in zip(model.state_dict().items(), other.state_dict().values()):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+# ------------------------------------------------------- untrusted files, bounded ---
+def test_stale_temporary_of_a_killed_save_is_removed_by_the_next_save(tmp_path):
+    """A save killed mid-write (SIGKILL: no cleanup runs) leaves its temporary; the next save removes it."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "ckpt.npz"
+    minae.save({"epoch": 1, "w": minae.ones(100)}, path)
+    before = path.read_bytes()
+    code = (
+        "import os, minae, minae.io as mio\n"
+        "def killed(f, arrays):\n"
+        "    f.write(b'PK\\x03\\x04' + bytes(4000)); f.flush(); os._exit(9)\n"
+        "mio._write_archive = killed\n"
+        f"minae.save({{'epoch': 2}}, {str(path)!r})\n"
+    )
+    from pathlib import Path
+
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))  # this checkout's minae
+    assert subprocess.run([sys.executable, "-c", code], env=env, timeout=60).returncode == 9
+    stale = [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert len(stale) == 1 and stale[0].startswith(".ckpt.npz."), stale
+    assert path.read_bytes() == before  # the killed save did not touch the previous checkpoint
+    assert minae.load(path)["epoch"] == 1
+    (tmp_path / ".other.npz.abcd1234.tmp").write_bytes(b"another target's temporary")
+    minae.save({"epoch": 3}, path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.npz.abcd1234.tmp", "ckpt.npz"]
+    assert minae.load(path)["epoch"] == 3
+
+
+def _archive(path, members, compress=zipfile.ZIP_STORED):
+    """A zip of raw .npy members {name: bytes or an iterable of byte chunks}."""
+    with zipfile.ZipFile(path, "w", compress) as z:
+        for name, chunks in members.items():
+            with z.open(name + ".npy", "w", force_zip64=True) as f:
+                for chunk in [chunks] if isinstance(chunks, bytes) else chunks:
+                    f.write(chunk)
+
+
+def _npy_header(shape, descr="|u1") -> bytes:
+    import io as _io
+
+    buf = _io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": descr, "fortran_order": False, "shape": shape})
+    return buf.getvalue()  # magic string, version 1.0 and the padded header
+
+
+def _peak_bytes(fn):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+def test_manifest_bomb_is_refused_before_it_is_read(tmp_path):
+    """A small file whose compressed manifest unpacks to 20 MiB (over the 16 MiB cap): refused, cheaply."""
+    n = 20 * 2**20
+    head = b'{"format": "minae.checkpoint", "version": 1, "tree": "'
+    tail = b'"}'
+    body = n - len(head) - len(tail)
+    chunks = [_npy_header((n,)), head]
+    chunks += [b"a" * 2**20] * (body // 2**20) + [b"a" * (body % 2**20), tail]
+    bomb = tmp_path / "bomb.npz"
+    _archive(bomb, {MANIFEST: chunks}, zipfile.ZIP_DEFLATED)
+    assert bomb.stat().st_size < 100_000
+    errors = []
+
+    def attempt():
+        with pytest.raises(CheckpointError, match=r"bomb\.npz.*manifest.*MiB") as info:
+            minae.load(bomb)
+        errors.append(info.value)
+
+    assert _peak_bytes(attempt) < 2 * 2**20, "the manifest must be refused before it is inflated"
+    assert errors
+
+
+def test_total_size_cap_and_max_bytes(tmp_path):
+    path = tmp_path / "big.npz"
+    minae.save({"w": np.zeros(300_000, np.float32)}, path)
+    with pytest.raises(CheckpointError, match=r"big\.npz.*max_bytes"):
+        minae.load(path, max_bytes=1_000_000)
+    assert minae.load(path, max_bytes=2_000_000)["w"].shape == (300_000,)
+
+
+def test_array_header_claiming_more_than_its_member_is_refused_before_allocating(tmp_path):
+    """An .npy header claiming 512 MiB over a few bytes of data: refused without allocating it."""
+    manifest = json.dumps(
+        {"format": "minae.checkpoint", "version": 1, "tree": {"kind": "array", "array": "arr_0", "device": "cpu"}}
+    ).encode()
+    liar = tmp_path / "liar.npz"
+    _archive(
+        liar, {MANIFEST: _npy_header((len(manifest),)) + manifest, "arr_0": _npy_header((2**26,), "<f8") + bytes(64)}
+    )
+    errors = []
+
+    def attempt():
+        with pytest.raises(CheckpointError, match=r"liar\.npz.*arr_0.*before allocating") as info:
+            minae.load(liar)
+        errors.append(info.value)
+
+    assert _peak_bytes(attempt) < 16 * 2**20
+    assert errors
+
+
+def test_fifo_is_refused_not_waited_on(tmp_path):
+    import threading
+
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs on this system")
+    fifo = tmp_path / "pipe.npz"
+    os.mkfifo(fifo)
+    outcome = []
+
+    def attempt():
+        try:
+            minae.load(fifo)
+        except Exception as e:  # noqa: BLE001 - recorded and checked below
+            outcome.append(e)
+
+    thread = threading.Thread(target=attempt, daemon=True)
+    thread.start()
+    thread.join(5)
+    if thread.is_alive():  # unblock the reader that today's code leaves waiting for a writer
+        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        os.close(fd)
+        thread.join(5)
+        pytest.fail("minae.load waited on a FIFO instead of refusing it")
+    assert len(outcome) == 1 and isinstance(outcome[0], CheckpointError), outcome
+    assert "pipe.npz" in str(outcome[0]) and "FIFO" in str(outcome[0])
+
+
+@pytest.mark.parametrize(
+    "tree,field",
+    [
+        ({"kind": "dict", "items": [["epoch", "BIGINT"]]}, r"tree\['epoch'\].*5000 digits"),
+        ({"kind": "dict", "items": [["lr", {"kind": "float", "value": "0.5"}]]}, r"tree\['lr'\]\.value"),
+        (
+            {"kind": "dict", "items": [["w", {"kind": "tensor", "array": "arr_0", "device": "tpu"}]]},
+            r"tree\['w'\]\.device.*tpu",
+        ),
+        (
+            {
+                "kind": "dict",
+                "items": [["w", {"kind": "tensor", "array": "arr_0", "device": "cpu", "requires_grad": "yes"}]],
+            },
+            r"tree\['w'\]\.requires_grad",
+        ),
+    ],
+    ids=["5000_digit_int", "float_as_string", "device_tpu", "requires_grad_string"],
+)
+def test_malformed_manifest_values_name_the_file_and_the_field(tmp_path, tree, field):
+    text = json.dumps({"format": "minae.checkpoint", "version": 1, "tree": tree}).replace('"BIGINT"', "9" * 5000)
+    bad = tmp_path / "values.npz"
+    np.savez(bad, arr_0=np.ones(2), **{MANIFEST: np.frombuffer(text.encode(), np.uint8)})
+    with pytest.raises(CheckpointError, match=r"values\.npz.*" + field):
+        minae.load(bad)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import minae
-from minae import io, nn
+from minae import backend, io, nn
 from minae.data import ArrayDataset, DataLoader
 from minae.models import VAE, Autoencoder, DenoisingAutoencoder
 from minae.train import TrainingError, evaluate, fit, load_checkpoint, save_checkpoint
@@ -304,3 +304,73 @@ def test_a_device_checkpoint_resumes_on_the_cpu(device, tmp_path):
         assert on_cpu[term] == pytest.approx(on_device[term], rel=1e-5, abs=1e-6), term
     history = fit(cpu_model, train, opt, 2, test_loader=test, scheduler=sched, resume=ck)
     assert [r["epoch"] for r in history] == [1, 2]
+
+
+# ------------------------------------------------------------- all or nothing ---
+def _snapshot(model, opt, loader):
+    return (
+        {k: v.numpy().copy() for k, v in model.state_dict().items()},
+        opt.state_dict(),
+        loader.state_dict(),
+        backend.get_rng_state(),
+    )
+
+
+def _plain(value):
+    return value.numpy() if isinstance(value, minae.Tensor) else value
+
+
+@pytest.mark.parametrize("misfit", ["optimizer", "loader"])
+def test_a_failed_load_checkpoint_changes_nothing(tmp_path, misfit):
+    """The optimizer (or the loader) refuses its state after the model's would have been loaded: all is kept."""
+    ck = tmp_path / "ck.npz"
+    model, train, test, opt, sched = make_run("vae", 0)
+    fit(model, train, opt, 2, checkpoint=ck)
+    minae.manual_seed(1)
+    fresh = VAE(12, 8, 2)  # same architecture, other weights
+    params = list(fresh.parameters())
+    fresh_opt = minae.optim.Adam(params[:2] if misfit == "optimizer" else params, lr=1e-3)
+    fresh_loader = DataLoader(
+        ArrayDataset(tiny_data()), batch_size=20, shuffle=True, seed=0 if misfit == "optimizer" else 7
+    )
+    fit(fresh, fresh_loader, fresh_opt, 1)  # an optimizer with state of its own
+    weights, opt_state, loader_state, rng = _snapshot(fresh, fresh_opt, fresh_loader)
+    with pytest.raises((TrainingError, ValueError), match=r"ck\.npz.*nothing was changed"):
+        load_checkpoint(ck, fresh, fresh_opt, fresh_loader)
+    after_weights, after_opt, after_loader, after_rng = _snapshot(fresh, fresh_opt, fresh_loader)
+    for k in weights:
+        np.testing.assert_array_equal(after_weights[k], weights[k], err_msg=k)
+    assert after_opt["param_groups"] == opt_state["param_groups"]
+    assert after_opt["state"].keys() == opt_state["state"].keys()
+    for i, buffers in opt_state["state"].items():
+        for name, value in buffers.items():
+            np.testing.assert_array_equal(np.asarray(_plain(after_opt["state"][i][name])), np.asarray(_plain(value)))
+    assert after_loader == loader_state
+    assert repr(after_rng) == repr(rng)
+
+
+@pytest.mark.parametrize(
+    "field,value,match",
+    [("epoch", "3", "epoch"), ("epoch", -1, "epoch"), ("history", {"a": 1}, "history"), ("model", "VAE", "model")],
+)
+def test_malformed_checkpoint_fields_name_the_file_and_the_field(tmp_path, field, value, match):
+    ck = tmp_path / "ck.npz"
+    model, train, test, opt, sched = make_run("vae", 0)
+    fit(model, train, opt, 1, checkpoint=ck)
+    state = io.load(ck)
+    state[field] = value
+    io.save(state, tmp_path / "bad.npz")
+    with pytest.raises(io.CheckpointError, match=rf"bad\.npz.*'{match}'"):
+        fit(model, train, opt, 2, resume=tmp_path / "bad.npz")
+
+
+def test_resume_from_a_restored_state_uses_a_changed_learning_rate(tmp_path):
+    ck = tmp_path / "ck.npz"
+    model, train, test, opt, sched = make_run("vae", 0)
+    fit(model, train, opt, 1, checkpoint=ck)
+    model2, train2, _, opt2, _ = make_run("vae", 0)
+    state = load_checkpoint(ck, model2, opt2, train2)
+    for group in opt2.param_groups:
+        group["lr"] = 0.5
+    history = fit(model2, train2, opt2, 2, resume=state)
+    assert [r["lr"] for r in history] == [5e-3, 0.5]

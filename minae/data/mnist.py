@@ -10,12 +10,12 @@ with uint8 images of shape (N, 28, 28) (0 = background, 255 = ink) and int64 lab
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import http.client
 import math
 import os
 import sys
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -25,7 +25,7 @@ from pathlib import Path
 
 from .. import backend
 from ..backend import np
-from ..io import atomic_write
+from ..io import _open_regular, atomic_write
 
 __all__ = [
     "MIRRORS",
@@ -66,6 +66,18 @@ MNIST_SIZES = {
     "t10k-images-idx3-ubyte.gz": 1_648_877,
     "t10k-labels-idx1-ubyte.gz": 4_542,
 }
+# Unpacked: a 16-byte header and 28 × 28 bytes per image, an 8-byte header and 1 byte per label.
+# The natural cap on what reading an MNIST file may unpack (a gzip "bomb" stops here).
+MNIST_RAW_SIZES = {
+    "train-images-idx3-ubyte.gz": 16 + 60_000 * 784,
+    "train-labels-idx1-ubyte.gz": 8 + 60_000,
+    "t10k-images-idx3-ubyte.gz": 16 + 10_000 * 784,
+    "t10k-labels-idx1-ubyte.gz": 8 + 10_000,
+}
+# read_idx's cap when none is given (well above any MNIST-like file; pass max_bytes= for more)
+MAX_IDX_BYTES = 2**30
+# A download of unknown size stops here (the largest MNIST file is 9.9 MB).
+MAX_DOWNLOAD_BYTES = 16 * 2**20
 
 # Tried in order. The first is the mirror torchvision uses, the second the Common Visual Data
 # Foundation's copy that TensorFlow Datasets uses; LeCun's own page now often refuses downloads.
@@ -102,40 +114,77 @@ _IDX_TYPES = {
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def _read_bytes(path: Path) -> bytes:
-    """The file's bytes, decompressed when it is gzip (told by its first two bytes, whatever its name)."""
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
-    with open(path, "rb") as fh:
-        raw = fh.read()
-    if raw[:2] != _GZIP_MAGIC:
-        # a .gz name on a file that is not gzip: still accepted when it looks like a raw IDX file
-        if path.suffix == ".gz" and raw and raw[:2] != b"\x00\x00":
-            raise DataError(f"{path}: not a gzip file (it starts with {raw[:2].hex(' ')}, not 1f 8b)")
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except EOFError:
-        raise DataError(f"{path}: truncated gzip stream (the download was probably cut short)") from None
-    except (OSError, zlib.error) as exc:
-        raise DataError(f"{path}: corrupt gzip data ({exc})") from None
+class _Content:
+    """The bytes of an IDX file, read on demand: raw, or gunzipped as they are asked for.
+
+    Reading on demand is what bounds the reader: the header is read first, and no more than
+    the size it claims (itself capped) is ever unpacked, whatever the gzip stream would give.
+    """
+
+    def __init__(self, path: Path, fh):
+        self.path = path
+        self.fh = fh
+        head = fh.read(2)
+        fh.seek(0)
+        self.gzip = head == _GZIP_MAGIC
+        self.file_size = os.fstat(fh.fileno()).st_size
+        if not self.gzip and path.suffix == ".gz" and head and head != b"\x00\x00":
+            # a .gz name on a file that is not gzip: still accepted when it looks like a raw IDX file
+            raise DataError(f"{path}: not a gzip file (it starts with {head.hex(' ')}, not 1f 8b)")
+        self._inflate = zlib.decompressobj(wbits=31) if self.gzip else None
+        self._pending = b""
+
+    def read(self, n: int) -> bytes:
+        """Up to ``n`` bytes (fewer only at the end of the data)."""
+        if not self.gzip:
+            return self.fh.read(n)
+        parts, got = [], 0
+        try:
+            while got < n:
+                if self._inflate.eof:  # a complete gzip member; another may follow (as gzip.decompress allows)
+                    rest = self._inflate.unused_data or self.fh.read(1 << 16)
+                    if not rest:
+                        break
+                    self._inflate, self._pending = zlib.decompressobj(wbits=31), rest
+                if not self._pending:
+                    self._pending = self.fh.read(1 << 16)
+                    if not self._pending:
+                        raise DataError(f"{self.path}: truncated gzip stream (the download was probably cut short)")
+                piece = self._inflate.decompress(self._pending, n - got)
+                self._pending = self._inflate.unconsumed_tail
+                parts.append(piece)
+                got += len(piece)
+        except zlib.error as exc:
+            raise DataError(f"{self.path}: corrupt gzip data ({exc})") from None
+        return b"".join(parts)
 
 
-def read_idx(path, shape=None):
+def read_idx(path, shape=None, max_bytes=None):
     """Read an IDX file (raw or gzip-compressed) into a NumPy array of its native type.
 
     The file is checked against its own header: the magic number ``00 00 <type> <ndim>``
     (types 0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32, 0x0D float32, 0x0E float64), the ``ndim``
     big-endian uint32 sizes, and a data section of exactly ``prod(sizes) * itemsize`` bytes.
     ``shape`` (optional) is the expected shape, ``None`` for a size that may be anything,
-    e.g. ``(None, 28, 28)`` for MNIST images.
+    e.g. ``(None, 28, 28)`` for MNIST images. ``max_bytes``: the most the file may unpack to
+    (``MAX_IDX_BYTES``, 1 GiB, by default); a header claiming more, or more than the file
+    holds, is refused before the data is read.
 
     Returns an array of shape ``sizes`` in native byte order (uint8 for MNIST files).
     Raises FileNotFoundError for a missing file and ``DataError`` (a ValueError) naming the
-    file and the problem for anything else.
+    file and the problem for anything else (a FIFO or other non-regular file included).
     """
     path = Path(path)
-    data = _read_bytes(path)
+    max_bytes = MAX_IDX_BYTES if max_bytes is None else int(max_bytes)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    with _open_regular(str(path), DataError, "an IDX file") as fh:
+        content = _Content(path, fh)
+        return _read_idx(path, content, shape, max_bytes)
+
+
+def _read_idx(path: Path, content: _Content, shape, max_bytes: int):
+    data = content.read(4)
     if len(data) == 0:
         raise DataError(f"{path}: empty file")
     if len(data) < 4:
@@ -149,6 +198,7 @@ def read_idx(path, shape=None):
     if ndim == 0:
         raise DataError(f"{path}: bad header: 0 dimensions")
     header = 4 + 4 * ndim
+    data += content.read(header - 4)
     if len(data) < header:
         raise DataError(f"{path}: truncated header: {ndim} dimensions need {header} bytes, the file has {len(data)}")
     sizes = tuple(int(s) for s in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
@@ -159,13 +209,23 @@ def read_idx(path, shape=None):
         raise DataError(f"{path}: wrong dimensions: expected shape {want_text}, the header says {sizes}")
     dtype = _IDX_TYPES[code]
     expected = math.prod(sizes) * dtype.itemsize
-    found = len(data) - header
-    if found < expected:
+    if header + expected > max_bytes:
+        raise DataError(
+            f"{path}: the header claims shape {sizes} ({header + expected:,} bytes), more than the "
+            f"{max_bytes:,} bytes this file may hold; refused before reading the data"
+        )
+    if not content.gzip and content.file_size < header + expected:
+        found = content.file_size - header
         raise DataError(f"{path}: truncated: expected {expected} bytes of data for shape {sizes}, found {found}")
-    if found > expected:
-        raise DataError(f"{path}: {found - expected} trailing bytes after the {expected} bytes of data for {sizes}")
-    array = np.frombuffer(data, dtype=dtype, count=expected // dtype.itemsize, offset=header).reshape(sizes)
-    # frombuffer gives a read-only view of `data`; the copy is writable and in native byte order
+    payload = content.read(expected)
+    if len(payload) < expected:
+        raise DataError(f"{path}: truncated: expected {expected} bytes of data for shape {sizes}, found {len(payload)}")
+    trailing = content.read(1 << 16)  # a bounded look past the end: any byte there is an error
+    if trailing:
+        more = "at least " if len(trailing) == 1 << 16 else ""
+        raise DataError(f"{path}: {more}{len(trailing)} trailing bytes after the {expected} bytes of data for {sizes}")
+    array = np.frombuffer(payload, dtype=dtype, count=expected // dtype.itemsize).reshape(sizes)
+    # frombuffer gives a read-only view of `payload`; the copy is writable and in native byte order
     return array.astype(dtype.newbyteorder("="))
 
 
@@ -186,31 +246,69 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _copy_stream(response, fh, hasher) -> int:
-    """Copy the HTTP body to ``fh`` in 1 MiB chunks, hashing as it goes; returns the byte count."""
+def _copy_stream(response, fh, hasher, limit: int, deadline: float) -> int:
+    """Copy the HTTP body to ``fh``, hashing as it goes; returns the byte count.
+
+    Bounded in bytes (more than ``limit`` is an error, and nothing past limit + 1 is read) and in
+    time (``deadline``, a ``time.monotonic()`` value, for the whole body): a server that trickles
+    a byte at a time never trips a per-read timeout, so the clock is checked between reads and
+    each read returns what has arrived (``read1``) instead of waiting for a full chunk.
+    """
+    read = getattr(response, "read1", response.read)
     total = 0
     while True:
-        chunk = response.read(1 << 20)
+        left = deadline - time.monotonic()
+        too_long = DataError(f"the download took too long: {total:,} bytes received when the time ran out")
+        if left <= 0:
+            raise too_long
+        _limit_read_time(response, left)
+        try:
+            chunk = read(min(1 << 20, limit + 1 - total))
+        except TimeoutError:
+            raise too_long from None
         if not chunk:
             return total
+        total += len(chunk)
+        if total > limit:
+            raise DataError(f"the server sent more than the expected {limit:,} bytes; stopped reading")
         fh.write(chunk)
         hasher.update(chunk)
-        total += len(chunk)
 
 
-def _fetch(url: str, dest: Path, sha256: str, timeout: float) -> int:
-    """Download ``url`` to ``dest`` atomically: ``dest`` appears complete and verified, or not at all."""
+def _limit_read_time(response, seconds: float) -> None:
+    """Let one read wait at most ``seconds`` (best effort: http.client keeps its socket private)."""
+    sock = getattr(getattr(getattr(response, "fp", None), "raw", None), "_sock", None)
+    if sock is not None and hasattr(sock, "settimeout"):
+        try:
+            sock.settimeout(max(min(seconds, sock.gettimeout() or seconds), 0.01))
+        except OSError:
+            pass
+
+
+def _fetch(url: str, dest: Path, sha256: str, timeout: float, size=None) -> int:
+    """Download ``url`` to ``dest`` atomically: ``dest`` appears complete and verified, or not at all.
+
+    ``timeout``: seconds for the whole download, from connecting to the last byte. ``size``: the
+    expected byte count, if known; else the announced Content-Length, capped at MAX_DOWNLOAD_BYTES.
+    """
+    deadline = time.monotonic() + timeout
     request = urllib.request.Request(url, headers={"User-Agent": "minae (Python urllib)"})
     with atomic_write(dest) as fh:  # an error below (bad checksum, lost connection) leaves nothing behind
         hasher = hashlib.sha256()
         with urllib.request.urlopen(request, timeout=timeout) as response:
             announced = response.headers.get("Content-Length")
-            size = _copy_stream(response, fh, hasher)
-        if announced is not None and announced.isdigit() and size != int(announced):
-            raise DataError(f"connection closed after {size} of {announced} bytes")
+            if size is not None:
+                limit = int(size)
+            elif announced is not None and announced.isdigit() and int(announced) <= MAX_DOWNLOAD_BYTES:
+                limit = int(announced)
+            else:
+                limit = MAX_DOWNLOAD_BYTES
+            size_read = _copy_stream(response, fh, hasher, limit, deadline)
+        if announced is not None and announced.isdigit() and size_read != int(announced):
+            raise DataError(f"connection closed after {size_read} of {announced} bytes")
         if hasher.hexdigest() != sha256:
             raise DataError(f"checksum mismatch: SHA-256 {hasher.hexdigest()}, expected {sha256}")
-    return size
+    return size_read
 
 
 def _describe(exc) -> str:
@@ -221,14 +319,17 @@ def _describe(exc) -> str:
     return f"{type(exc).__name__}: {exc}" if not isinstance(exc, DataError) else str(exc)
 
 
-def download_mnist(root=None, mirrors=None, timeout: float = 30, files=None, verbose: bool = True) -> Path:
+def download_mnist(root=None, mirrors=None, timeout: float = 300, files=None, verbose: bool = True) -> Path:
     """Download the MNIST files that are missing or corrupt in ``root``; return ``root``.
 
     Each file is tried from each mirror in turn (``MIRRORS`` by default; a mirror is a base URL
     the file name is appended to), checked against its SHA-256, and written atomically (a
     temporary file in ``root``, fsync, rename), so ``root`` never holds a half-written file.
-    ``files`` maps file names to SHA-256 hex digests (``MNIST_FILES`` by default).
-    Files already present with the right checksum are kept.
+    ``files`` maps file names to SHA-256 hex digests, or to ``(sha256, size)`` pairs
+    (``MNIST_FILES`` by default, whose sizes are ``MNIST_SIZES``). Files already present with
+    the right checksum are kept. Every download is bounded: ``timeout`` seconds for each
+    file's whole transfer from each mirror (a trickling server is cut off), and no byte past
+    the expected size is read.
 
     Raises ``DownloadError`` (a RuntimeError) listing every mirror's failure when no mirror
     delivers a file.
@@ -239,7 +340,8 @@ def download_mnist(root=None, mirrors=None, timeout: float = 30, files=None, ver
     if not mirrors:
         raise ValueError("download_mnist: mirrors is empty; give at least one base URL")
     root.mkdir(parents=True, exist_ok=True)
-    for name, sha256 in files.items():
+    for name, expected in files.items():
+        sha256, size = expected if isinstance(expected, tuple) else (expected, MNIST_SIZES.get(name))
         dest = root / name
         failures = []
         if dest.is_file():
@@ -253,13 +355,13 @@ def download_mnist(root=None, mirrors=None, timeout: float = 30, files=None, ver
             if verbose:
                 print(f"minae: downloading {url}", file=sys.stderr, flush=True)
             try:
-                size = _fetch(url, dest, sha256, timeout)
+                got = _fetch(url, dest, sha256, timeout, size)
             except (OSError, http.client.HTTPException, ValueError) as exc:
                 # URLError, HTTPError and socket timeouts are OSErrors; DataError is a ValueError
                 failures.append(f"  {url}: {_describe(exc)}")
                 continue
             if verbose:
-                print(f"minae: saved {dest} ({size:,} bytes, SHA-256 verified)", file=sys.stderr, flush=True)
+                print(f"minae: saved {dest} ({got:,} bytes, SHA-256 verified)", file=sys.stderr, flush=True)
             break
         else:
             raise DownloadError(
@@ -302,12 +404,14 @@ def load_mnist(root=None, download: bool = False, mirrors=None):
     for split, (images_name, labels_name) in _SPLITS.items():
         images_path, labels_path = _find(root, images_name), _find(root, labels_name)
         try:
-            images = read_idx(images_path, shape=(None, 28, 28))
-            labels = read_idx(labels_path, shape=(None,))
+            images = read_idx(images_path, shape=(None, 28, 28), max_bytes=MNIST_RAW_SIZES[images_name])
+            labels = read_idx(labels_path, shape=(None,), max_bytes=MNIST_RAW_SIZES[labels_name])
         except DataError as exc:
             raise DataError(f"{exc}. Delete the file and download it again (load_mnist(download=True))") from None
         if images.dtype != np.uint8 or labels.dtype != np.uint8:
             raise DataError(f"{images_path} / {labels_path}: MNIST files hold unsigned bytes (IDX type 0x08)")
+        if len(images) == 0:
+            raise DataError(f"{images_path}: the {split} set is empty (the file's header says 0 images)")
         if len(images) != len(labels):
             raise DataError(
                 f"{images_path} has {len(images)} images but {labels_path} has {len(labels)} labels ({split} split)"
@@ -379,6 +483,10 @@ def mnist_arrays(source="bundled", root=None, download=False, scale="01", flatte
     dt = backend.as_dtype(dtype)
     if dt.kind != "f":
         raise TypeError(f"mnist_arrays: dtype must be a floating dtype, got {dt}")
+
+    for split, images in (("training", xtr), ("test", xte)):
+        if len(images) == 0:
+            raise DataError(f"mnist_arrays: the {split} set of the {source!r} source is empty (0 images)")
 
     def prepare(images):
         x = images.astype(dt)
