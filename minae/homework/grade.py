@@ -362,7 +362,8 @@ def _where(frames, functions):
     """The innermost frame in the task's own (stubbed) functions; else the innermost in the library."""
     frames = [f for f in frames if isinstance(f, list) and len(f) == 3 and not str(f[0]).startswith("minae/homework/")]
     for path, line, name in reversed(frames):
-        if any(str(name) == fn or str(name).endswith("." + fn) for fn in functions):
+        plain = str(name).replace(".<locals>", "")
+        if any(plain == fn or plain.endswith("." + fn) for fn in functions):
             return f"{path}:{line} in {name}"
     if frames:
         path, line, name = frames[-1]
