@@ -88,9 +88,11 @@ def run_tests(test_file, names, emit, seed, package: str, numeric: bool = True) 
     try:
         module = load_module(test_file, f"minae_homework_test_{os.path.basename(test_file)[:-3]}")
     except BaseException as e:  # a test module that cannot load against this minae: every test fails with it
+        error = dict(error_data(e, package), during="import")
         for name in names:
             emit({"event": "start", "test": name})
-            emit({"event": "error", "test": name, "error": error_data(e, package)})
+            emit({"event": "error", "test": name, "error": error})
+            emit({"event": "end", "test": name})
         return
     try:
         for name in names:

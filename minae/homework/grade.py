@@ -355,6 +355,8 @@ def _error_line(error: dict, functions) -> str:
         return _squeeze(message.split("\n", 1)[0].strip() or "assertion failed")
     text = f"{kind}: {message}" if message else kind
     where = _where(error.get("frames") or [], functions)
+    if error.get("during") == "import":
+        text = "the tests could not be imported: " + text
     return _squeeze(text + (f" (at {where})" if where else ""))
 
 
@@ -511,8 +513,8 @@ def grade(
             for name in names:
                 if name in got:
                     reason = judge_test(ref.get(name) if reference else None, got[name], functions)
-                    if reason is None and name in notes:
-                        reason = notes[name]
+                    if name in notes and (reason is None or not got[name]["ended"]):
+                        reason = notes[name]  # killed from outside: the kill is the reason
                 else:
                     reason = notes.get(name) or "the test did not run"
                 if reason is None:
