@@ -76,11 +76,13 @@ def load_module(path, name: str):
     return module
 
 
-def run_tests(test_file, names, emit, seed, package: str, numeric: bool = True) -> None:
+def run_tests(test_file, names, emit, seed, package: str, numeric: bool = True, task=None) -> None:
     """Run ``names`` of ``test_file`` against the ``minae`` already imported; ``emit`` each event."""
     import minae
     from minae.homework import testing
 
+    if task is not None:  # every event names the task: two tasks may have tests of the same name
+        emit = _tagged(emit, task)
     current = {"test": None}
     testing.recorder = lambda record: emit({"event": "check", "test": current["test"], "record": encode(record)})
     testing.run_seed = seed
@@ -108,6 +110,10 @@ def run_tests(test_file, names, emit, seed, package: str, numeric: bool = True) 
         testing.recorder = None
         testing.run_seed = None
         testing._numeric_wanted = True
+
+
+def _tagged(emit, task):
+    return lambda event: emit(dict(event, task=task))
 
 
 def main(argv) -> None:
@@ -140,7 +146,8 @@ def main(argv) -> None:
     except BaseException as e:
         emit({"event": "import_error", "error": error_data(e, package)})
         return
-    run_tests(cfg["test_file"], cfg["tests"], emit, cfg["seed"], package, numeric=cfg["numeric"])
+    for task, test_file, names in cfg["plan"]:
+        run_tests(test_file, names, emit, cfg["seed"], package, numeric=cfg["numeric"], task=task)
     emit({"event": "done"})
 
 

@@ -41,7 +41,7 @@ ROOT="${AUTOGRADER_ROOT:-/autograder}"
 mkdir -p "$ROOT/results"
 python3 -m minae.homework gradescope --assignment {number} --root "$ROOT" --copy "$ROOT/source/student-copy" \\
   || [ -s "$ROOT/results/results.json" ] \\
-  || printf '%s\\n' '{{"score": 0, "output": "the grader could not run (is minae installed? see setup.sh)", "tests": []}}' \\
+  || printf '%s\\n' '{"score": 0, "output": "the grader could not run (is minae installed? see setup.sh)", "tests": []}' \\
        > "$ROOT/results/results.json"
 """
 
@@ -76,7 +76,7 @@ def write_autograder(number, out, source=None) -> Path:
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
             _add_text(zf, "setup.sh", SETUP_SH, executable=True)
-            _add_text(zf, "run_autograder", RUN_AUTOGRADER.format(number=a.number), executable=True)
+            _add_text(zf, "run_autograder", RUN_AUTOGRADER.replace("{number}", str(a.number)), executable=True)
             for name in _REFERENCE:
                 if (src / name).is_file():
                     zf.write(src / name, f"minae-reference/{name}")

@@ -204,6 +204,7 @@ def student_notebook(nb: dict, number: int, keep_later: bool = False, path: str 
     nb.metadata.pop("widgets", None)
     cells, emptied = [], []
     for index, cell in enumerate(nb.cells):
+        cell.source = _cell_source(cell)  # one string, as nbformat writes it
         cell.metadata.pop("execution", None)
         if cell.cell_type != "code":
             cells.append(cell)

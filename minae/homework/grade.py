@@ -191,7 +191,8 @@ def _by_test(events) -> dict:
     tests = {}
     for e in events:
         if e.get("event") in ("start", "check", "error", "end") and isinstance(e.get("test"), str):
-            entry = tests.setdefault(e["test"], {"checks": [], "error": None, "ended": False})
+            key = (e.get("task"), e["test"]) if "task" in e else e["test"]
+            entry = tests.setdefault(key, {"checks": [], "error": None, "ended": False})
             if e["event"] == "check" and isinstance(e.get("record"), dict):
                 entry["checks"].append(e["record"])
             elif e["event"] == "error" and entry["error"] is None:
@@ -226,18 +227,23 @@ class _Child:
         self.output, self.dropped, self.buffer, self.size = bytearray(), 0, b"", 0
         self.events = []
 
-    def run(self, test_timeout: float, deadline: float):
-        """Read events until the child ends; kill it when a test or the task overruns. Returns why it was killed."""
+    def run(self, test_timeout: float, task_timeout: float, task_started: dict):
+        """Read events until the child ends; kill it when a test or a task overruns. Returns why it was killed.
+
+        ``task_started`` (task -> when its first test started, shared by the children of one grading) keeps a
+        task's limit across a restart.
+        """
         sel = selectors.DefaultSelector()
         sel.register(self.data, selectors.EVENT_READ, "data")
         sel.register(self.proc.stdout, selectors.EVENT_READ, "out")
-        started, open_streams, killed = time.monotonic(), 2, None
+        started, open_streams, killed, task = time.monotonic(), 2, None, None
         while open_streams:
             now = time.monotonic()
             test_limit = started + test_timeout if test_timeout > 0 else math.inf
-            limit = min(deadline, test_limit)
+            task_limit = task_started[task] + task_timeout if task is not None else started + task_timeout
+            limit = min(task_limit, test_limit)
             if now >= limit:
-                killed = "test" if test_limit <= deadline else "task"
+                killed = "test" if test_limit <= task_limit else "task"
                 break
             for key, _ in sel.select(timeout=min(1.0, limit - now)):
                 chunk = os.read(key.fileobj.fileno(), 65536)
@@ -261,10 +267,14 @@ class _Child:
                             event = json.loads(line)
                         except ValueError:
                             continue
-                        if isinstance(event, dict):
-                            self.events.append(event)
-                            if event.get("event") in ("start", "end"):
-                                started = time.monotonic()
+                        if not isinstance(event, dict):
+                            continue
+                        self.events.append(event)
+                        if event.get("event") in ("imported", "start", "end"):
+                            started = time.monotonic()
+                        if event.get("event") == "start" and event.get("task") in task_started:
+                            task = event["task"]
+                            task_started[task] = task_started[task] or started
         sel.close()
         if killed:
             self._kill()
@@ -290,41 +300,46 @@ class _Child:
         return text
 
 
-def _run_task(task_id, names, path, seed, numeric, test_timeout, task_timeout, cwd):
-    """Run a task's tests in children (a new one after a kill); returns (events by test, notes, output, import)."""
-    cfg = {
-        "path": path,
-        "testing": testing.__file__,
-        "test_file": str(Path(__file__).resolve().parents[2] / TASKS[task_id].test_file),
-        "seed": seed,
-        "numeric": numeric,
-    }
-    deadline = time.monotonic() + task_timeout
-    remaining, events, notes, outputs, imported = list(names), [], {}, [], {}
+def _run_all(plan, path, seed, numeric, test_timeout, task_timeout, cwd):
+    """Run every task's tests in one child (a new one after a kill, for the rest).
+
+    ``plan`` is [(task, test file, test names)]. Returns (events by (task, test), notes by (task, test): why a
+    test was stopped or not run, the children's output, what the import gave: minae_file or error).
+    """
+    files = {task: test_file for task, test_file, _ in plan}
+    remaining = [(task, name) for task, _, names in plan for name in names]
+    task_started = {task: None for task, _, _ in plan}
+    events, notes, outputs, imported = [], {}, [], {}
     while remaining:
-        child = _Child(dict(cfg, tests=remaining), cwd)
-        killed = child.run(test_timeout, deadline)
+        todo = [[task, files[task], [n for k, n in remaining if k == task]] for task in files]
+        cfg = {"path": path, "testing": testing.__file__, "seed": seed, "numeric": numeric}
+        child = _Child(dict(cfg, plan=[entry for entry in todo if entry[2]]), cwd)
+        killed = child.run(test_timeout, task_timeout, task_started)
         child.events = [_safe_decode(e) for e in child.events]
-        events.extend(child.events)
         outputs.append(child.text())
-        tests = _by_test(child.events)
         for e in child.events:
             if e.get("event") == "imported":
-                imported["minae_file"] = e.get("minae_file")
+                imported.setdefault("minae_file", e.get("minae_file"))
             if e.get("event") == "import_error" and "error" not in imported:
-                imported["error"] = e.get("error") or {}
+                imported["error"] = e.get("error") if isinstance(e.get("error"), dict) else {}
         if "error" in imported:
-            return {}, {n: None for n in remaining}, "\n".join(outputs), imported
+            break
         if not any(e.get("event") == "imported" for e in child.events):
-            status = child.proc.returncode
-            why = f"the process exited with status {status} while importing minae"
+            if events:  # a child started after a kill did not come up: the rest is not run
+                for key in remaining:
+                    notes[key] = f"not run: the tests' process did not start again (status {child.proc.returncode})"
+                break
+            why = f"the process exited with status {child.proc.returncode} while importing minae"
             if killed:
-                why = "importing minae took longer than the time limit"
+                why = f"importing minae took longer than {task_timeout:g} s"
             imported["error"] = {"type": "", "message": why, "frames": []}
-            return {}, {n: None for n in remaining}, "\n".join(outputs), imported
-        ran = [n for n in remaining if n in tests]
-        current = next((n for n in ran if not tests[n]["ended"]), None)
+            break
+        events.extend(child.events)
+        tests = _by_test(child.events)
+        current = next((key for key in remaining if key in tests and not tests[key]["ended"]), None)
+        done = {key for key in remaining if key in tests and tests[key]["ended"]}
         if current is not None:
+            done.add(current)
             if killed == "test":
                 notes[current] = f"the test ran longer than {test_timeout:g} s (stopped): an endless loop?"
             elif killed == "task":
@@ -333,16 +348,16 @@ def _run_task(task_id, names, path, seed, numeric, test_timeout, task_timeout, c
                 notes[current] = f"the test handed back more than {DATA_LIMIT // 2**20} MB of data (stopped)"
             else:
                 notes[current] = f"the test ended the process (exit status {child.proc.returncode})"
-        done = {n for n in ran if tests[n]["ended"]} | ({current} if current else set())
+            if killed == "task":
+                for key in remaining:
+                    if key[0] == current[0] and key not in done:
+                        notes[key] = f"not run: the task's tests ran longer than {task_timeout:g} s"
+                        done.add(key)
         if not done:
-            for n in remaining:
-                notes.setdefault(n, f"the tests ended the process (exit status {child.proc.returncode})")
+            for key in remaining:
+                notes[key] = f"the tests ended the process (exit status {child.proc.returncode})"
             break
-        remaining = [n for n in remaining if n not in done]
-        if killed == "task" or time.monotonic() >= deadline:
-            for n in remaining:
-                notes[n] = f"not run: the task's tests ran longer than {task_timeout:g} s"
-            break
+        remaining = [key for key in remaining if key not in done]
     return _by_test(events), notes, "\n".join(outputs), imported
 
 
@@ -493,16 +508,16 @@ def grade(
         path = _link_package(root, Path(tmp) / "path")
         work = Path(tmp) / "work"
         work.mkdir()
+        plan = []
         for t in result.tasks:
             test_file = _tests_dir(a.number) / f"test_task_{t.id.replace('.', '_')}.py"
-            names = _child.test_names(test_file)
+            plan.append((t.id, str(test_file), _child.test_names(test_file)))
+        got, notes, output, imported = _run_all(plan, path, seed, not reference, test_timeout, timeout, str(work))
+        outputs.append(output)
+        if imported.get("minae_file"):
+            result.minae_file = _student_path(imported["minae_file"], path, root)
+        for t, (_, _, names) in zip(result.tasks, plan):
             t.total = len(names)
-            got, notes, output, imported = _run_task(
-                t.id, names, path, seed, not reference, test_timeout, timeout, str(work)
-            )
-            outputs.append(f"--- task {t.id} ---\n{output}")
-            if imported.get("minae_file") and result.minae_file is None:
-                result.minae_file = _student_path(imported["minae_file"], path, root)
             if "error" in imported:
                 err = imported["error"]
                 line = _error_line(err, []) if err.get("type") else err.get("message", "")
@@ -511,12 +526,13 @@ def grade(
             ref = _reference_events(t.id, seed) if reference else {}
             functions = _task_functions(t.id, manifest)
             for name in names:
-                if name in got:
-                    reason = judge_test(ref.get(name) if reference else None, got[name], functions)
-                    if name in notes and (reason is None or not got[name]["ended"]):
-                        reason = notes[name]  # killed from outside: the kill is the reason
+                key = (t.id, name)
+                if key in got:
+                    reason = judge_test(ref.get(name) if reference else None, got[key], functions)
+                    if key in notes and (reason is None or not got[key]["ended"]):
+                        reason = notes[key]  # killed from outside: the kill is the reason
                 else:
-                    reason = notes.get(name) or "the test did not run"
+                    reason = notes.get(key) or "the test did not run"
                 if reason is None:
                     t.passed += 1
                 elif t.failure is None:
