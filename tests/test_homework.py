@@ -661,3 +661,23 @@ def test_check_names_the_tree_and_states_points(capsys):
     assert main(["check", "--markers-only"]) == 0
     out = capsys.readouterr().out
     assert f"checking the reference tree {ROOT}" in out and "markers ok" in out
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(nbformat is None, reason="nbclient and nbformat are in the `test` extra")
+def test_run_all_of_a_student_notebook_reaches_the_grader(copies, tmp_path, monkeypatch):
+    # assignment 1's copy as handed out: the exercise cell is empty and run_backward is a stub, yet Run All
+    # goes through to the grader cell, whose table names the unwritten tasks
+    nbclient = pytest.importorskip("nbclient")
+    folder = _copy_of(copies, 1, tmp_path / "student")
+    monkeypatch.setenv("PYTHONPATH", str(folder))
+    monkeypatch.setenv("MINAE_FAST", "1")
+    path = folder / "notebooks" / "00-autodiff-from-scratch.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nbclient.NotebookClient(nb, timeout=600, resources={"metadata": {"path": str(path.parent)}}).execute()
+    text = lambda cell: "".join(o.get("text", "") for o in cell.get("outputs", []))  # noqa: E731
+    assert str(folder) in text(nb.cells[0])
+    exercise = next(c for c in nb.cells if "exercise" in c.metadata.get("tags", []))
+    assert "not written yet: task 1.5" in text(exercise)
+    assert any("which is not written yet" in text(c) for c in nb.cells)
+    assert "0/100" in text(nb.cells[-1])
