@@ -24,8 +24,8 @@ except ImportError:  # in the `test` extra
 
 from minae.backend import np
 from minae.homework import ASSIGNMENTS, TASKS, build, check, grade, problems, put_back, scan
-from minae.homework.assignments import HINTS, hint_for
-from minae.homework.build import MANIFEST, readme_task_table, reference_root, student_notebook
+from minae.homework.assignments import HINTS, Assignment, Task, hint_for
+from minae.homework.build import MANIFEST, _homework_md, readme_task_table, reference_root, student_notebook
 from minae.homework.cli import main
 from minae.homework.grade import judge_test
 from minae.homework.gradebook import grade_all
@@ -153,7 +153,14 @@ def _attacks(copies, work: Path) -> dict:
     """name -> (the honest copy, the same copy with the attack)."""
     out = {}
     honest = _copy_of(copies, 1, work / "honest", "1.1")
-    for name in ("conftest at the root", "conftest in minae", "a pytest package", "report and exit"):
+    for name in (
+        "conftest at the root",
+        "conftest in minae",
+        "a pytest package",
+        "report and exit",
+        "edited tests",
+        "megabytes of output",
+    ):
         folder = _copy_of(copies, 1, work / name.replace(" ", "-"), "1.1")
         if name == "conftest at the root":
             (folder / "conftest.py").write_text(_PASS_EVERYTHING)
@@ -164,6 +171,13 @@ def _attacks(copies, work: Path) -> dict:
             for file in ("__init__.py", "__main__.py"):
                 (folder / "pytest" / file).write_text(_FAKE_REPORT)
             (folder / "sitecustomize.py").write_text(_FAKE_REPORT)
+        elif name == "edited tests":
+            (folder / "minae" / "homework" / "tests" / "assignment1" / "test_task_1_2.py").write_text(
+                "def test_sum_to_values():\n    pass\n"
+            )
+        elif name == "megabytes of output":
+            ops = folder / "minae" / "ops.py"
+            ops.write_text(ops.read_text(encoding="utf-8") + '\nprint("x" * 20_000_000)\n', encoding="utf-8")
         else:
             init = folder / "minae" / "__init__.py"
             init.write_text(init.read_text(encoding="utf-8") + _FAKE_REPORT)
@@ -390,6 +404,8 @@ ATTACKS = [
     "conftest in minae",
     "a pytest package",
     "report and exit",
+    "edited tests",
+    "megabytes of output",
     "gradcheck replaced from ops.py",
     "a retry loop that swallows the timeout",
 ]
@@ -400,6 +416,19 @@ def test_an_attack_scores_what_the_honest_copy_scores(gradings, attack):
     honest, attacked = gradings[("honest", attack)], gradings[("attack", attack)]
     assert [t.passed for t in attacked.tasks] == [t.passed for t in honest.tasks], attacked.table()
     assert attacked.earned == honest.earned < attacked.points
+
+
+def test_megabytes_of_output_are_truncated(gradings):
+    output = gradings[("attack", "megabytes of output")].output
+    assert len(output) < 200_000 and "more bytes of output dropped" in output
+
+
+def test_points_that_do_not_add_up_to_100_are_stated():
+    a = Assignment(9, "A short one", (Task("1.1", "Exp, Log and Mul backward", 30),))
+    manifest = {"tasks": [{"id": "1.1", "title": "t", "points": 30, "where": []}], "later_tasks_stubbed": []}
+    text = _homework_md(a, dict(manifest, notebooks=[]))
+    assert "Total: 30 points. (The points add up to 30, not 100: your grade is out of 30.)" in text
+    assert "$" not in text and "xercise" not in text
 
 
 def test_an_endless_loop_costs_its_own_task_only(gradings):
