@@ -18,8 +18,10 @@ README's Homework section walks through it.
 """
 
 from .assignments import ASSIGNMENTS, TASKS, Assignment, Task
+from .autograder import write_autograder
 from .build import build, problems, put_back, scan
 from .grade import GradeResult, TaskResult, grade
+from .gradebook import grade_all
 from .quick import check
 
 __all__ = [
@@ -29,6 +31,8 @@ __all__ = [
     "Task",
     "build",
     "grade",
+    "grade_all",
+    "write_autograder",
     "check",
     "problems",
     "put_back",
