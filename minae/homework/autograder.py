@@ -41,7 +41,7 @@ ROOT="${AUTOGRADER_ROOT:-/autograder}"
 mkdir -p "$ROOT/results"
 python3 -m minae.homework gradescope --assignment {number} --root "$ROOT" --copy "$ROOT/source/student-copy" \\
   || [ -s "$ROOT/results/results.json" ] \\
-  || printf '%s\\n' '{"score": 0, "output": "the grader could not run (is minae installed? see setup.sh)", "tests": []}' \\
+  || printf '%s\\n' '{"score": 0, "tests": [], "output": "the grader could not run (see setup.sh)"}' \\
        > "$ROOT/results/results.json"
 """
 

@@ -234,8 +234,9 @@ def student_notebook(nb: dict, number: int, keep_later: bool = False, path: str 
                     cells[-1].source = _cell_source(cells[-1]).replace(old, new)
                 cell.source = (
                     f"# Exercise, task {task}: {hint or TASKS[task].title}\n"
-                    f"# Write your code in this cell, in place of the line below. The cell itself is not graded: task\n"
-                    f"# {task}'s points come from its tests (minae-homework grade .). Until you write it, Run All goes on.\n"
+                    "# Write your code in this cell, in place of the line below. The cell itself is not graded:\n"
+                    f"# task {task}'s points come from its tests (minae-homework grade .).\n"
+                    "# Until you write it, Run All goes on.\n"
                     f"print({('not written yet: ' + message)!r})\n"
                 )
                 kept = [t for t in cell.metadata.get("tags", []) if t not in ("solution", f"task {task}", "exercise")]

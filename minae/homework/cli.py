@@ -187,7 +187,8 @@ def _check(args) -> int:
     for a in ASSIGNMENTS.values():
         if a.points != 100:
             print(
-                f"note: assignment {a.number}'s points add up to {a.points}, not 100 (allowed: graded out of {a.points})"
+                f"note: assignment {a.number}'s points add up to {a.points}, not 100 "
+                f"(allowed: graded out of {a.points})"
             )
     if args.markers_only:
         return 0

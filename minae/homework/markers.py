@@ -100,7 +100,8 @@ def _refuse_definitions(path, begin, task, indent, body) -> None:
     """A block must sit inside a function, below its ``def`` line: a stub in place of the def breaks the file."""
     if indent == "":
         raise MarkerError(
-            f"{path}:{begin + 1}: the solution block of task {task} is at module level; its stub would raise on import. "
+            f"{path}:{begin + 1}: the solution block of task {task} is at module level; "
+            "its stub would raise on import. "
             "Put BEGIN SOLUTION inside the function, below its def line and docstring"
         )
     for k, line in enumerate(body):
