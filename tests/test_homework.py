@@ -213,6 +213,7 @@ def gradings(copies, tmp_path_factory):
         ("transposed",): lambda: grade(_transposed(copies, work), stream=False),
         ("broken",): lambda: grade(_broken(copies, work), stream=False),
         ("cli reference",): lambda: _cli_grade(ROOT, "--assignment", "4"),
+        ("local",): lambda: grade(_copy_of(copies, 1, work / "local", "1.2"), stream=False, reference=False),
     }
     attacks = _attacks(copies, work)
     for folder in {honest for honest, _ in attacks.values()}:  # each honest copy graded once
@@ -384,6 +385,13 @@ def test_a_failure_is_located_in_the_tasks_own_code(gradings):
     # the mismatch raises inside MatMul.forward (given code), called from the student's MatMul.backward
     failure = gradings[("transposed",)].task("1.3").failure
     assert "ValueError" in failure and "in MatMul.backward)" in failure, failure
+
+
+def test_without_a_reference_the_copys_own_checks_judge(gradings):
+    # a student's own install has no reference: the tests' own values and finite differences judge (feedback)
+    result = gradings[("local",)]
+    assert not result.reference and "the copy's own checks" in result.table()
+    assert [t.passed == t.total for t in result.tasks] == [False, True, False, False, False]
 
 
 def test_cli_grade_exit_status_zero_when_everything_passes(gradings):
