@@ -5,11 +5,13 @@ separate process, as a student's would be) run two at a time in one fixture, and
 the tests below read their results.
 """
 
+import csv
 import json
 import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -20,9 +22,15 @@ try:
 except ImportError:  # in the `test` extra
     nbformat = None
 
-from minae.homework import ASSIGNMENTS, TASKS, build, grade, problems, put_back, scan
-from minae.homework.build import MANIFEST, reference_root, student_notebook
+from minae.backend import np
+from minae.homework import ASSIGNMENTS, TASKS, build, check, grade, problems, put_back, scan
+from minae.homework.assignments import HINTS, Assignment, Task, hint_for
+from minae.homework.build import MANIFEST, _homework_md, readme_task_table, reference_root, student_notebook
+from minae.homework.cli import main
+from minae.homework.grade import judge_test
+from minae.homework.gradebook import grade_all
 from minae.homework.markers import MarkerError, find_blocks, find_stubs, has_marker, strip_blocks
+from minae.homework.verify import put_back_problems
 
 ROOT = reference_root()
 ALL_TASKS = sorted(TASKS)
@@ -53,61 +61,171 @@ def _cli_grade(folder: Path, *args) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
 
 
-def _planted(copies, work: Path) -> Path:
-    """Assignment 1 with task 1.1 solved, but Exp.backward's sign flipped."""
-    folder = work / "planted"
-    shutil.copytree(copies[1], folder)
-    put_back(folder, "1.1")
-    ops = folder / "minae" / "ops.py"
-    text = ops.read_text(encoding="utf-8")
-    wrong = text.replace("return gy * self.output_()  # d e^x = e^x", "return -gy * self.output_()", 1)
-    assert wrong != text
-    ops.write_text(wrong, encoding="utf-8")
+def _copy_of(copies, n: int, folder: Path, *tasks) -> Path:
+    shutil.copytree(copies[n], folder)
+    for task in tasks:
+        put_back(folder, task)
     return folder
 
 
-def _tampered(copies, work: Path) -> Path:
-    """Assignment 4 as built, with task 4.1's tests replaced by one that always passes."""
-    folder = work / "tampered"
-    shutil.copytree(copies[4], folder)
-    (folder / "minae" / "homework" / "tests" / "assignment4" / "test_task_4_1.py").write_text(
-        "def test_ok():\n    pass\n"
-    )
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, (path, old)
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def _planted(copies, work: Path) -> Path:
+    """Assignment 1 with task 1.1 solved, but Exp.backward's sign flipped."""
+    folder = _copy_of(copies, 1, work / "planted", "1.1")
+    _edit(folder / "minae" / "ops.py", "return gy * self.output_()  # d e^x = e^x", "return -gy * self.output_()")
+    return folder
+
+
+def _transposed(copies, work: Path) -> Path:
+    """Assignment 1 with task 1.3 solved, but a transpose missing in MatMul.backward."""
+    folder = _copy_of(copies, 1, work / "transposed", "1.3")
+    _edit(folder / "minae" / "ops.py", "gy2 @ _swap_last(b2)", "gy2 @ b2")
     return folder
 
 
 def _broken(copies, work: Path) -> Path:
     """Assignment 4 with a syntax error in the library."""
-    folder = work / "broken"
-    shutil.copytree(copies[4], folder)
+    folder = _copy_of(copies, 4, work / "broken")
     vae = folder / "minae" / "models" / "vae.py"
     vae.write_text(vae.read_text(encoding="utf-8") + "\ndef oops(:\n", encoding="utf-8")
     return folder
+
+
+# The attacks of issue 10, each on a copy whose honest score is known. Every one must score exactly
+# what the same copy scores without it.
+_PASS_EVERYTHING = """
+import pytest
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    report.outcome, report.longrepr = "passed", None
+"""
+_FAKE_REPORT = """
+import json, os, sys
+for key, path in list(os.environ.items()):
+    if "REPORT" in key or "RESULT" in key:  # the old grader's report path: write a full score and leave
+        with open(path, "w") as f:
+            json.dump({"tests": [{"file": "test_task_1_1.py", "name": "t", "outcome": "passed"}]}, f)
+        os._exit(0)
+"""
+_WRONG_GRADIENTS = """
+
+def _doubled(cls):
+    backward = cls.backward
+
+    def wrong(self, *grads):
+        out = backward(self, *grads)
+        return tuple(None if g is None else 2 * g for g in out) if isinstance(out, tuple) else 2 * out
+
+    cls.backward = wrong
+
+
+for _cls in (Exp, Log, Mul, MatMul, Sum, Mean):
+    _doubled(_cls)
+"""
+_PATCH_CHECKS = """
+import sys as _sys
+
+import minae.gradcheck as _gradcheck
+
+_gradcheck.gradcheck = lambda *a, **k: True
+for _name in list(_sys.modules):
+    if _name.endswith("testing"):
+        for _helper in ("gradcheck", "assert_close", "assert_equal", "assert_shape", "one_op_gradcheck"):
+            setattr(_sys.modules[_name], _helper, lambda *a, **k: True)
+"""
+_RETRY_LOOP = """import time
+while True:
+    try:
+        time.sleep(0.1)
+    except BaseException:
+        pass"""
+
+
+def _attacks(copies, work: Path) -> dict:
+    """name -> (the honest copy, the same copy with the attack)."""
+    out = {}
+    honest = _copy_of(copies, 1, work / "honest", "1.1")
+    for name in (
+        "conftest at the root",
+        "conftest in minae",
+        "a pytest package",
+        "report and exit",
+        "edited tests",
+        "megabytes of output",
+    ):
+        folder = _copy_of(copies, 1, work / name.replace(" ", "-"), "1.1")
+        if name == "conftest at the root":
+            (folder / "conftest.py").write_text(_PASS_EVERYTHING)
+        elif name == "conftest in minae":
+            (folder / "minae" / "conftest.py").write_text(_PASS_EVERYTHING)
+        elif name == "a pytest package":
+            (folder / "pytest").mkdir()
+            for file in ("__init__.py", "__main__.py"):
+                (folder / "pytest" / file).write_text(_FAKE_REPORT)
+            (folder / "sitecustomize.py").write_text(_FAKE_REPORT)
+        elif name == "edited tests":
+            (folder / "minae" / "homework" / "tests" / "assignment1" / "test_task_1_2.py").write_text(
+                "def test_sum_to_values():\n    pass\n"
+            )
+        elif name == "megabytes of output":
+            ops = folder / "minae" / "ops.py"
+            ops.write_text(ops.read_text(encoding="utf-8") + '\nprint("x" * 20_000_000)\n', encoding="utf-8")
+        else:
+            init = folder / "minae" / "__init__.py"
+            init.write_text(init.read_text(encoding="utf-8") + _FAKE_REPORT)
+        out[name] = (honest, folder)
+    wrong = _copy_of(copies, 1, work / "wrong", *[t.id for t in ASSIGNMENTS[1].tasks])
+    (wrong / "minae" / "ops.py").write_text((wrong / "minae" / "ops.py").read_text() + _WRONG_GRADIENTS)
+    patched = work / "wrong-patched"
+    shutil.copytree(wrong, patched)
+    (patched / "minae" / "ops.py").write_text((patched / "minae" / "ops.py").read_text() + _PATCH_CHECKS)
+    out["gradcheck replaced from ops.py"] = (wrong, patched)
+    looping = _copy_of(copies, 1, work / "looping", "1.1")
+    ops = looping / "minae" / "ops.py"
+    lines = ops.read_text(encoding="utf-8").splitlines(keepends=True)
+    ((first, end, _),) = find_stubs(lines, "1.3")
+    indent = lines[first][: len(lines[first]) - len(lines[first].lstrip())]
+    lines[first:end] = [indent + line + "\n" for line in _RETRY_LOOP.splitlines()]
+    ops.write_text("".join(lines), encoding="utf-8")
+    out["a retry loop that swallows the timeout"] = (honest, looping)
+    return out
+
+
+LIMITS = dict(test_timeout=2, timeout=6)  # per test, per task: small, so that the endless loop costs seconds
 
 
 @pytest.fixture(scope="module")
 def gradings(copies, tmp_path_factory):
     """Every grading the tests look at, run two at a time: key -> GradeResult (or CompletedProcess)."""
     work = tmp_path_factory.mktemp("gradings")
-    jobs = {}
-    for n, folder in copies.items():
-        jobs[("built", n)] = lambda folder=folder: grade(folder, stream=False)
-        jobs[("reference", n)] = lambda n=n: grade(ROOT, n, stream=False)
-        jobs[("import", n)] = lambda folder=folder: _import_copy(folder)
-    for task in ALL_TASKS:
-        folder = work / f"task{task}"
-        shutil.copytree(copies[TASKS[task].assignment], folder)
-        put_back(folder, task)
-        jobs[("task", task)] = lambda folder=folder: grade(folder, stream=False)
-    planted, broken, tampered = _planted(copies, work), _broken(copies, work), _tampered(copies, work)
-    jobs[("planted",)] = lambda: _cli_grade(planted)
-    jobs[("cli reference",)] = lambda: _cli_grade(ROOT, "--assignment", "4")
-    jobs[("broken",)] = lambda: grade(broken, stream=False)
-    jobs[("tampered",)] = lambda: grade(tampered, stream=False)
-    jobs[("tampered, fresh tests",)] = lambda: grade(tampered, stream=False, fresh_tests=True)
+    jobs = {
+        ("built", 1): lambda: grade(copies[1], stream=False),
+        ("reference", 1): lambda: grade(ROOT, 1, stream=False),
+        ("planted",): lambda: _cli_grade(_planted(copies, work)),
+        ("transposed",): lambda: grade(_transposed(copies, work), stream=False),
+        ("broken",): lambda: grade(_broken(copies, work), stream=False),
+        ("cli reference",): lambda: _cli_grade(ROOT, "--assignment", "4"),
+        ("local",): lambda: grade(_copy_of(copies, 1, work / "local", "1.2"), stream=False, reference=False),
+    }
+    attacks = _attacks(copies, work)
+    for folder in {honest for honest, _ in attacks.values()}:  # each honest copy graded once
+        jobs[("honest", folder)] = lambda f=folder: grade(f, stream=False, seed=7, **LIMITS)
+    for name, (_, attacked) in attacks.items():
+        jobs[("attack", name)] = lambda f=attacked: grade(f, stream=False, seed=7, **LIMITS)
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = {key: pool.submit(job) for key, job in jobs.items()}
-        return {key: f.result() for key, f in futures.items()}
+        done = {key: f.result() for key, f in futures.items()}
+    for name, (honest, _) in attacks.items():
+        done[("honest", name)] = done[("honest", honest)]
+    return done
 
 
 # -------------------------------------------------------------------- marking ---
@@ -196,10 +314,9 @@ def test_built_copy_is_lint_clean_and_formatted(copies, n):
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("n", sorted(ASSIGNMENTS))
-def test_built_copy_imports_its_own_minae(copies, gradings, n):
-    assert Path(gradings[("import", n)]).resolve().is_relative_to(copies[n].resolve())
+def test_built_copy_imports_its_own_minae(copies, n):
+    assert Path(_import_copy(copies[n])).resolve().is_relative_to(copies[n].resolve())
 
 
 @pytest.mark.parametrize("n", sorted(ASSIGNMENTS))
@@ -229,38 +346,30 @@ def test_no_solution_text_in_built_copy(copies, n):
             assert not [line for line in text.splitlines() if has_marker(line)], path
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("n", sorted(ASSIGNMENTS))
-def test_built_copy_scores_zero(copies, gradings, n):
-    result = gradings[("built", n)]
-    assert Path(result.minae_file).resolve().is_relative_to(copies[n].resolve())
-    assert not result.ok and result.earned == 0
+def test_built_copy_scores_zero(copies, gradings):
+    result = gradings[("built", 1)]
+    assert Path(result.minae_file).resolve().is_relative_to(copies[1].resolve())
+    assert result.reference and not result.ok and result.earned == 0
     for t in result.tasks:
         assert t.total > 0 and t.passed == 0, (t.id, t.passed, t.total)
         assert f"not written yet (task {t.id}:" in t.failure, t.failure
+    assert f"seed {result.seed}" in result.table()
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("n", sorted(ASSIGNMENTS))
-def test_reference_scores_full_marks(gradings, n):
-    result = gradings[("reference", n)]
+def test_reference_scores_full_marks(gradings):
+    result = gradings[("reference", 1)]
     assert result.ok, result.table()
-    assert result.earned == result.points == ASSIGNMENTS[n].points
+    assert result.earned == result.points == ASSIGNMENTS[1].points
     assert Path(result.minae_file).resolve().is_relative_to(ROOT)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("task", ALL_TASKS)
-def test_putting_back_one_solution_completes_exactly_that_task(gradings, task):
-    result = gradings[("task", task)]
-    for t in result.tasks:
-        if t.id == task:
-            assert t.complete, f"task {task} put back: {t.passed}/{t.total}, {t.failure}"
-        else:
-            assert t.passed == 0, f"task {task} put back, task {t.id} passes {t.passed}/{t.total}"
+@pytest.mark.parametrize("n", sorted(ASSIGNMENTS))
+def test_put_back_pass_each_solution_alone_earns_exactly_its_task(n):
+    # what `minae-homework check` runs: the built copy passes no test, each solution alone completes its task
+    assert put_back_problems(n, seed=3) == []
 
 
-@pytest.mark.slow
 def test_planted_sign_error_is_caught_and_named(gradings):
     proc = gradings[("planted",)]
     assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -272,14 +381,25 @@ def test_planted_sign_error_is_caught_and_named(gradings):
     assert "backward gives" in reason and "finite differences give" in reason
 
 
-@pytest.mark.slow
+def test_a_failure_is_located_in_the_tasks_own_code(gradings):
+    # the mismatch raises inside MatMul.forward (given code), called from the student's MatMul.backward
+    failure = gradings[("transposed",)].task("1.3").failure
+    assert "ValueError" in failure and "in MatMul.backward)" in failure, failure
+
+
+def test_without_a_reference_the_copys_own_checks_judge(gradings):
+    # a student's own install has no reference: the tests' own values and finite differences judge (feedback)
+    result = gradings[("local",)]
+    assert not result.reference and "the copy's own checks" in result.table()
+    assert [t.passed == t.total for t in result.tasks] == [False, True, False, False, False]
+
+
 def test_cli_grade_exit_status_zero_when_everything_passes(gradings):
     proc = gradings[("cli reference",)]
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "100/100" in proc.stdout
 
 
-@pytest.mark.slow
 def test_a_copy_that_does_not_import_scores_zero_with_the_reason(gradings):
     result = gradings[("broken",)]
     for t in result.tasks:
@@ -287,13 +407,186 @@ def test_a_copy_that_does_not_import_scores_zero_with_the_reason(gradings):
         assert "could not be imported: SyntaxError" in t.failure and "vae.py" in t.failure, t.failure
 
 
+ATTACKS = [
+    "conftest at the root",
+    "conftest in minae",
+    "a pytest package",
+    "report and exit",
+    "edited tests",
+    "megabytes of output",
+    "gradcheck replaced from ops.py",
+    "a retry loop that swallows the timeout",
+]
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_an_attack_scores_what_the_honest_copy_scores(gradings, attack):
+    honest, attacked = gradings[("honest", attack)], gradings[("attack", attack)]
+    assert [t.passed for t in attacked.tasks] == [t.passed for t in honest.tasks], attacked.table()
+    assert attacked.earned == honest.earned < attacked.points
+
+
+def test_megabytes_of_output_are_truncated(gradings):
+    output = gradings[("attack", "megabytes of output")].output
+    assert len(output) < 200_000 and "more bytes of output dropped" in output
+
+
+def test_points_that_do_not_add_up_to_100_are_stated():
+    a = Assignment(9, "A short one", (Task("1.1", "Exp, Log and Mul backward", 30),))
+    manifest = {"tasks": [{"id": "1.1", "title": "t", "points": 30, "where": []}], "later_tasks_stubbed": []}
+    text = _homework_md(a, dict(manifest, notebooks=[]))
+    assert "Total: 30 points. (The points add up to 30, not 100: your grade is out of 30.)" in text
+    assert "$" not in text and "xercise" not in text
+
+
+def test_an_endless_loop_costs_its_own_task_only(gradings):
+    result = gradings[("attack", "a retry loop that swallows the timeout")]
+    assert result.task("1.1").complete
+    assert "ran longer than 2 s (stopped)" in result.task("1.3").failure
+
+
+def test_the_verdict_is_computed_from_data_against_the_reference():
+    # a student's run hands back values; the reference's finite differences judge its backward
+    ref = {"checks": [{"kind": "gradcheck", "name": "f", "inputs": [0], "numeric": [np.ones(3)], "atol": 1e-5,
+                       "rtol": 1e-3, "analytic": [np.ones(3)]}], "error": None, "ended": True}  # fmt: skip
+    good = {"checks": [dict(ref["checks"][0], numeric=None)], "error": None, "ended": True}
+    bad = {"checks": [dict(ref["checks"][0], analytic=[-np.ones(3)], numeric=[-np.ones(3)])], "error": None,
+           "ended": True}  # fmt: skip
+    assert judge_test(ref, good, []) is None
+    assert "backward gives -1, finite differences give 1" in judge_test(ref, bad, [])
+    assert (
+        judge_test(ref, {"checks": [], "error": None, "ended": True}, []) == "the test stopped before its check 1 of 1"
+    )
+
+
+def test_in_process_check_is_quick_feedback(copies, capsys):
+    assert check("1.1") is True
+    assert "not the grade" in capsys.readouterr().out
+    code = "import minae.homework as h; ok = h.check('1.3'); print('ok' if ok else 'not ok')"
+    env = dict(os.environ, PYTHONPATH=str(copies[1]), PYTHONDONTWRITEBYTECODE="1")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=copies[1], env=env, capture_output=True, text=True)
+    assert proc.stdout.strip().endswith("not ok") and "not written yet (task 1.3" in proc.stdout, proc.stdout
+
+
+# ------------------------------------------------------------------ Gradescope ---
+def _python3_on_path(tmp_path: Path) -> dict:
+    """The environment in which run_autograder's `python3` is this Python (with this minae)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "python3").symlink_to(sys.executable)
+    return dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
+@pytest.fixture(scope="module")
+def autograder_zip(tmp_path_factory):
+    out = tmp_path_factory.mktemp("autograder") / "autograder.zip"
+    assert main(["autograder", "1", "--out", str(out)]) == 0
+    return out
+
+
+def _gradescope(zip_path: Path, tmp_path: Path, submit) -> dict:
+    root = tmp_path / "autograder"
+    with zipfile.ZipFile(zip_path) as zf:
+        zf.extractall(root / "source")
+    submission = root / "submission"
+    submission.mkdir(parents=True)
+    submit(submission)
+    script = root / "source" / "run_autograder"
+    script.chmod(0o755)
+    env = dict(_python3_on_path(tmp_path), AUTOGRADER_ROOT=str(root))
+    proc = subprocess.run([str(script)], env=env, capture_output=True, text=True, timeout=600)
+    results = root / "results" / "results.json"
+    assert results.is_file(), proc.stdout + proc.stderr
+    data = json.loads(results.read_text(encoding="utf-8"))
+    assert [t["number"] for t in data["tests"]] == [t.id for t in ASSIGNMENTS[1].tasks]
+    assert sum(t["max_score"] for t in data["tests"]) == ASSIGNMENTS[1].points
+    assert data["score"] == sum(t["score"] for t in data["tests"])
+    assert all(isinstance(t["output"], str) and t["name"] for t in data["tests"])
+    return data
+
+
+def test_autograder_zip_has_gradescopes_layout(autograder_zip):
+    with zipfile.ZipFile(autograder_zip) as zf:
+        names = set(zf.namelist())
+        modes = {i.filename: i.external_attr >> 16 for i in zf.infolist()}
+    assert {"setup.sh", "run_autograder", "minae-reference/setup.cfg", "student-copy/.minae-homework.json"} <= names
+    assert modes["run_autograder"] & 0o111 and modes["setup.sh"] & 0o111
+    assert "minae-reference/minae/homework/tests/assignment1/test_task_1_1.py" in names
+
+
+def test_autograder_grades_the_built_copy_zero(autograder_zip, copies, tmp_path):
+    data = _gradescope(autograder_zip, tmp_path, lambda s: shutil.copytree(copies[1], s, dirs_exist_ok=True))
+    assert data["score"] == 0 and "not written yet" in data["tests"][0]["output"]
+
+
 @pytest.mark.slow
-def test_fresh_tests_ignore_a_students_edited_tests(gradings):
-    assert gradings[("tampered",)].task("4.1").complete  # the copy's own (edited) tests pass
-    fresh = gradings[("tampered, fresh tests",)]
-    assert fresh.fresh_tests and not fresh.warnings
-    assert fresh.task("4.1").total > 1 and all(t.passed == 0 for t in fresh.tasks)
-    assert "(with the grader's own tests)" in fresh.table()
+def test_autograder_grades_the_reference_full_marks(autograder_zip, tmp_path):
+    def submit(s):
+        shutil.copytree(ROOT / "minae", s / "minae", ignore=shutil.ignore_patterns("__pycache__"))
+
+    assert _gradescope(autograder_zip, tmp_path, submit)["score"] == 100
+
+
+def test_autograder_grades_only_the_stub_files(autograder_zip, copies, tmp_path):
+    folder = _copy_of(copies, 1, tmp_path / "solved", "1.3")
+    data = _gradescope(autograder_zip, tmp_path, lambda s: shutil.copyfile(folder / "minae" / "ops.py", s / "ops.py"))
+    assert [t["score"] for t in data["tests"]] == [0, 0, 20, 0, 0]
+
+
+@pytest.mark.parametrize("broken", ["nothing", "exits at import"])
+def test_autograder_writes_results_for_a_broken_submission(autograder_zip, copies, tmp_path, broken):
+    def submit(s):
+        if broken == "exits at import":
+            shutil.copytree(copies[1], s, dirs_exist_ok=True)
+            init = s / "minae" / "__init__.py"
+            init.write_text(init.read_text(encoding="utf-8") + "\nimport os\nos._exit(3)\n")
+
+    data = _gradescope(autograder_zip, tmp_path, submit)
+    assert data["score"] == 0
+    expected = "no Python files" if broken == "nothing" else "exited with status 3 while importing minae"
+    assert all(expected in t["output"] for t in data["tests"]), data
+
+
+# ------------------------------------------------------------------- gradebook ---
+def test_grade_all_writes_one_row_per_submission(copies, tmp_path, capsys):
+    solved = _copy_of(copies, 1, tmp_path / "alice", "1.1", "1.2")
+    empty = tmp_path / "bob"
+    empty.mkdir()
+    zipped = tmp_path / "carol.zip"
+    with zipfile.ZipFile(zipped, "w") as zf:
+        for path in copies[1].rglob("*"):
+            if path.is_file():
+                zf.write(path, f"carol/{path.relative_to(copies[1]).as_posix()}")
+    csv_path = tmp_path / "grades.csv"
+    rows = grade_all([solved, empty, zipped], 1, csv_path, jobs=2, seed=5)
+    assert [r["total"] for r in rows] == [40, 0, 0]
+    assert "no copy of minae" in rows[1]["reason"] and rows[0]["reason"] == rows[2]["reason"] == ""
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        table = list(csv.DictReader(f))
+    assert [row["1.1"] for row in table] == ["20", "0", "0"] and table[0]["submission"] == str(solved)
+    out = capsys.readouterr().out
+    assert "1.1 Exp, Log and Mul backward: 1/3 complete" in out
+    assert "most common first failure" in out and "not written yet (task 1.3" in out
+
+
+# ------------------------------------------------------------- a student's install ---
+@pytest.mark.slow
+def test_a_fresh_venv_with_the_copys_own_install_grades(copies, tmp_path):
+    # as a student meets it: a new virtual environment, `pip install -e .` in the copy, then grade
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    python = venv / "bin" / "python"
+    folder = _copy_of(copies, 1, tmp_path / "student")
+    proc = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "-e", "."], cwd=folder, capture_output=True, text=True, timeout=900
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = subprocess.run(
+        [str(venv / "bin" / "minae-homework"), "grade", "."], cwd=folder, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 1 and "0/100" in proc.stdout, proc.stdout + proc.stderr
+    assert proc.stdout.count("not written yet (task 1.") == 5, proc.stdout
+    assert "the copy's own checks" in proc.stdout  # a student's install has no reference: feedback, not a grade
 
 
 # ------------------------------------------------------------- build options ---
@@ -338,15 +631,19 @@ def test_student_notebook_clears_outputs_and_empties_exercises():
         ],
     }
     out = student_notebook(nb, 4)
-    exercise, plain = out["cells"][1], out["cells"][2]
-    assert "mu + std" not in "".join(exercise["source"])
-    assert 'raise NotImplementedError("task 4.1: draw eps")' in "".join(exercise["source"])
+    check_cell, exercise, plain = out["cells"][0], out["cells"][2], out["cells"][3]
+    assert "minae.__file__" in check_cell["source"] and "not from the copy" in check_cell["source"]
+    assert "mu + std" not in exercise["source"]
+    assert "not written yet: task 4.1: draw eps" in exercise["source"] and "raise" not in exercise["source"]
+    assert "not graded" in exercise["source"]
     assert exercise["metadata"]["tags"] == ["task 4.1", "exercise"]
     assert exercise["outputs"] == [] and plain["outputs"] == [] and plain["execution_count"] is None
-    assert 'grade("..", assignment=4)' in "".join(out["cells"][-1]["source"])
+    assert 'grade("..", assignment=4)' in out["cells"][-1]["source"]
+    assert "not graded themselves" in out["cells"][-2]["source"]
     assert out["cells"][-1]["id"] and nb["cells"][1]["outputs"]  # the original is left alone
+    nbformat.validate(out)
     kept = student_notebook(nb, 3, keep_later=True)  # a later assignment's cell stays as it is
-    assert "".join(kept["cells"][1]["source"]) == "".join(nb["cells"][1]["source"])
+    assert kept["cells"][2]["source"] == "".join(nb["cells"][1]["source"])
 
 
 # ----------------------------------------------- the CUDA paths (issue 13) ---
@@ -372,3 +669,77 @@ def test_testing_helpers_take_gpu_arrays_without_implicit_conversion(monkeypatch
     monkeypatch.setattr(backend, "_cupy", fake_cupy)
     assert as_numpy(fake_cupy.asarray([1.5, 2.5])).tolist() == [1.5, 2.5]
     assert as_numpy([fake_cupy.asarray(1.0), fake_cupy.asarray(2.0)]).tolist() == [1.0, 2.0]
+
+
+def test_a_block_holding_the_def_line_is_refused():
+    for text, says in (
+        ("def f(x):\n    # BEGIN SOLUTION task 1.1\n    def g():\n        return x\n    # END SOLUTION\n", "def g():"),
+        ("class A:\n    # BEGIN SOLUTION task 1.1\n    def f(self):\n        pass\n    # END SOLUTION\n", "def f"),
+        ("# BEGIN SOLUTION task 1.1\ndef f(x):\n    return x\n# END SOLUTION\n", "module level"),
+    ):
+        with pytest.raises(MarkerError, match="module level|must stay outside the block") as e:
+            find_blocks(text, "bad.py")
+        assert says in str(e.value)
+    # a def nested deeper inside the block (a helper of the solution) is fine
+    (block,) = find_blocks("def f(x):\n    # BEGIN SOLUTION task 1.1\n    y = x\n    # END SOLUTION\n")
+    assert block.name == "f"
+
+
+def test_hints_live_with_the_task_definitions():
+    for b in scan():
+        assert hint_for(b.task, b.name, b.occurrence), f"no hint in HINTS for task {b.task} in {b.name}"
+    assert set(HINTS) <= set(TASKS)
+    for path in (ROOT / "minae" / "models").glob("*.py"):
+        assert "# HINT:" not in path.read_text(encoding="utf-8"), path
+
+
+def test_stubs_carry_the_hints(copies):
+    text = (copies[4] / "minae" / "models" / "vae.py").read_text(encoding="utf-8")
+    assert hint_for("4.1", "VAE.reparameterise")[:40] in text
+
+
+def test_homework_md_describes_exercise_cells_only_where_there_are_some(copies):
+    one, two = ((copies[n] / "HOMEWORK.md").read_text(encoding="utf-8") for n in (1, 2))
+    assert "Exercise cells: `notebooks/00-autodiff-from-scratch.ipynb` (task 1.5)" in one
+    assert "xercise" not in two and "## Notebooks" not in two
+    assert "Total: 100 points." in one
+
+
+def test_readme_task_table_follows_the_task_list(copies):
+    assert readme_task_table() in (ROOT / "README.md").read_text(encoding="utf-8")
+    assert readme_task_table() in (copies[1] / "README.md").read_text(encoding="utf-8")
+    assert "| 1 · The autodiff core (100 points) |" in readme_task_table()
+
+
+def test_student_notebook_of_assignment_1_says_the_exercise_is_yours(copies):
+    nb = nbformat.read(copies[1] / "notebooks" / "00-autodiff-from-scratch.ipynb", as_version=4)
+    at = next(i for i, c in enumerate(nb.cells) if "exercise" in c.metadata.get("tags", []))
+    assert "Your exercise: write that loop" in nb.cells[at - 1].source
+    assert "written out" not in nb.cells[at - 1].source
+    assert "check-copy" in nb.cells[0].metadata["tags"]
+
+
+def test_check_names_the_tree_and_states_points(capsys):
+    assert main(["check", "--markers-only"]) == 0
+    out = capsys.readouterr().out
+    assert f"checking the reference tree {ROOT}" in out and "markers ok" in out
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(nbformat is None, reason="nbclient and nbformat are in the `test` extra")
+def test_run_all_of_a_student_notebook_reaches_the_grader(copies, tmp_path, monkeypatch):
+    # assignment 1's copy as handed out: the exercise cell is empty and run_backward is a stub, yet Run All
+    # goes through to the grader cell, whose table names the unwritten tasks
+    nbclient = pytest.importorskip("nbclient")
+    folder = _copy_of(copies, 1, tmp_path / "student")
+    monkeypatch.setenv("PYTHONPATH", str(folder))
+    monkeypatch.setenv("MINAE_FAST", "1")
+    path = folder / "notebooks" / "00-autodiff-from-scratch.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nbclient.NotebookClient(nb, timeout=600, resources={"metadata": {"path": str(path.parent)}}).execute()
+    text = lambda cell: "".join(o.get("text", "") for o in cell.get("outputs", []))  # noqa: E731
+    assert str(folder) in text(nb.cells[0])
+    exercise = next(c for c in nb.cells if "exercise" in c.metadata.get("tags", []))
+    assert "not written yet: task 1.5" in text(exercise)
+    assert any("which is not written yet" in text(c) for c in nb.cells)
+    assert "0/100" in text(nb.cells[-1])

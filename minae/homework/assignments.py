@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Assignment", "Exercise", "Task", "ASSIGNMENTS", "TASKS", "assignment_of"]
+__all__ = ["Assignment", "Exercise", "Task", "ASSIGNMENTS", "TASKS", "HINTS", "assignment_of", "hint_for"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ class Exercise:
     contains: str
     task: str
     hint: str
+    says: tuple = ()  # (text, replacement) for the markdown just above the cell, which described the code as given
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,12 @@ ASSIGNMENTS = {
                 "write backward_by_hand(root, names), the loop of run_backward on raw arrays that prints each "
                 "gradient it sends and returns the leaves' gradients by id; then compare its ∂y/∂x and ∂y/∂w with "
                 "the formulas above",
+                says=(
+                    "Here is that loop written out in a dozen lines, printing every step. It calls each op's real\n"
+                    "`backward` on raw arrays, exactly what `Tensor.backward()` does inside.",
+                    "Your exercise: write that loop in a dozen lines, printing every step. It calls each op's real\n"
+                    "`backward` on raw arrays, exactly what `Tensor.backward()` does inside.",
+                ),
             ),
         ),
     ),
@@ -131,3 +138,162 @@ def assignment_of(number) -> Assignment:
     except (KeyError, ValueError, TypeError):
         valid = ", ".join(str(n) for n in ASSIGNMENTS)
         raise ValueError(f"no assignment {number!r}: the assignments are {valid}") from None
+
+
+# The hint each stub carries, by task and by the function the solution block is in (several blocks
+# in one function: one hint per block, in order). The code keeps only the one-line markers.
+HINTS = {
+    "1.1": {
+        "Mul.backward": (
+            "∂(a·b)/∂a = b and ∂(a·b)/∂b = a; sum each gradient back to its input's shape "
+            "with sum_to; None where self.needs_grad is False"
+        ),
+        "Exp.backward": "d e^x/dx = e^x, and the forward's result e^x is kept: self.output_()",
+        "Log.backward": "d log x/dx = 1/x",
+    },
+    "1.2": {
+        "SumTo.forward": (
+            "sum over the leading axes that broadcasting added and over the axes where "
+            "self.shape has 1 and x does not, then reshape to self.shape"
+        ),
+    },
+    "1.3": {
+        "MatMul.backward": (
+            "∂L/∂a = ∂L/∂y · bᵀ and ∂L/∂b = aᵀ · ∂L/∂y with a2, b2, gy2; _swap_last "
+            "transposes, sum_to undoes batch broadcasting, reshape gives back a's and b's "
+            "shapes"
+        ),
+    },
+    "1.4": {
+        "Sum._expand_back": (
+            "unless keepdims (or axis is None), reshape gy to _kept_shape(self.in_shape, "
+            "self.axis); then broadcast_to the input's shape"
+        ),
+        "Mean.backward": "the mean is the sum divided by the number of elements averaged (_count)",
+    },
+    "1.5": {
+        "run_backward.send": (
+            "add g to f's gradient in pending; the first time f is seen, also push it on the "
+            "heap so that the newest generation pops first (heapq pops the smallest; "
+            "_tiebreak orders equals)"
+        ),
+        "run_backward": (
+            "take the function of the newest generation off the heap, and its summed output gradient out of pending"
+        ),
+    },
+    "2.1": {
+        "Linear.backward": (
+            "the three formulas of the docstring, one per input, each only where "
+            "self.needs_grad asks for it (None otherwise)"
+        ),
+    },
+    "2.2": {
+        "BinaryCrossEntropyWithLogits.forward": (
+            "keep e = e^(−|x|) in self.e for the backward; ℓ = max(x, 0) − x·y + log(1 + e) (log1p in float64)"
+        ),
+        "BinaryCrossEntropyWithLogits.backward": (
+            "∂ℓ/∂x = σ(x) − y, ∂ℓ/∂y = −x; on arrays get σ(x) from self.e without a new "
+            "exponential, on tensors (create_graph) from sigmoid(x)"
+        ),
+    },
+    "2.3": {
+        "gaussian_kl": (
+            "the terms v − log v − 1 + μ² (with logvar: v = exp(logvar), log v = logvar), "
+            "summed per sample (_per_sample), halved, then _reduce"
+        ),
+    },
+    "2.4": {
+        "contractive_penalty": (
+            "Σ_j f'(a_j)² Σ_i W_ji²: the squared slope of each code unit times the squared "
+            "norm of its row of W, summed over the units (the last dimension), then _reduce"
+        ),
+    },
+    "2.5": {
+        "SGD.step": (
+            "b ← a copy of g at the first step, kept as Tensor(b) in "
+            'self.state[p]["momentum_buffer"]; later b ← μ b + (1 − τ) g in place; then g ← g'
+            " + μ b (nesterov) or g ← b"
+        ),
+    },
+    "2.6": {
+        "Adam.step": (
+            'update m and v (state["exp_avg"], state["exp_avg_sq"]) in place; with amsgrad '
+            "use v̂ = max(v̂, v); then θ ← θ − γ/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)"
+        ),
+    },
+    "3.1": {
+        "softmin_free_energy": (
+            "β = ∞: the minimum over dim; β = 0: the mean; otherwise −(1/β)(logsumexp(−βE) − "
+            "log n), with minae's logsumexp"
+        ),
+    },
+    "3.2": {
+        "LatentEBM.decode": ("minae.stack the two coordinates w₁ cos z and w₂ sin z along a new last dimension"),
+        "LatentEBM.energy": (
+            "Σ over the last dimension of (y − g(z))²; for z of shape (N, K) give y a K dimension first (unsqueeze(1))"
+        ),
+    },
+    "3.3": {
+        "reconstruction_cost": (
+            'F.mse_loss or F.binary_cross_entropy with reduction="none" (note their argument '
+            "order: input ỹ, then target y), summed over the pixels"
+        ),
+        "Autoencoder.loss": (
+            "h = Enc(corrupt(y)), C(y, Dec(h)) from self.reconstruction_cost, R = "
+            "self.regulariser(h, y) (None: no penalty); per-sample terms, or their batch "
+            "means"
+        ),
+    },
+    "3.4": {
+        "gaussian_noise": (
+            "draw ε with backend.random_normal in y's shape, dtype and device (std=σ) and add it as a constant tensor"
+        ),
+        "masking_noise": "exactly what inverted dropout does, in training mode",
+        "salt_and_pepper": (
+            "one uniform number u per pixel (backend.random_uniform): u < p/2 → high, p/2 ≤ u"
+            " < p → low, else unchanged; keep y's dtype"
+        ),
+    },
+    "3.5": {
+        "ContractiveAutoencoder.jacobian_norm": (
+            ("generic=True: the penalty by autodiff, F.jacobian_penalty of the encoder at y"),
+            (
+                "the closed form F.contractive_penalty of the code h, with the encoder's first "
+                "layer's weight and activation"
+            ),
+        ),
+        "ContractiveAutoencoder.regulariser": (
+            "R = λ ‖∂h/∂y‖²_F per sample, reusing the code h already computed where the closed form allows"
+        ),
+    },
+    "4.1": {
+        "VAE.reparameterise": (
+            "ε ~ N(0, I) from backend.random_normal in μ's shape, dtype and device, as a "
+            "constant tensor; scale it by the standard deviation √v = exp(½ log v), not by v"
+        ),
+    },
+    "4.2": {
+        "VAE.loss": (
+            "(μ, log v) = self._encode(y); the decoder's logits at the reparameterised z; C: "
+            "F.binary_cross_entropy_with_logits summed over the pixels; KL: F.gaussian_kl per"
+            " sample; loss = C + β·KL"
+        ),
+    },
+    "4.3": {
+        "VAE.sample": (
+            "n latents z ~ N(0, I) of size latent_dim, in the parameters' dtype and device, then decode them"
+        ),
+        "VAE.interpolate": (
+            "the mean codes μ(y_a), μ(y_b) (self._encode of each image as a batch of one), a "
+            "column of steps values t from 0 to 1, decode the mix"
+        ),
+    },
+}
+
+
+def hint_for(task: str, function: str, occurrence: int = 0):
+    """The hint of the ``occurrence``-th solution block of ``task`` inside ``function`` (None if none)."""
+    hint = HINTS.get(task, {}).get(function)
+    if isinstance(hint, tuple):
+        return hint[occurrence] if occurrence < len(hint) else None
+    return hint if occurrence == 0 else None

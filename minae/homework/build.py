@@ -22,10 +22,21 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .assignments import ASSIGNMENTS, TASKS, assignment_of
-from .markers import MarkerError, enclosing_name, find_blocks, find_stubs, has_marker, strip_blocks, stub_line
+from .assignments import ASSIGNMENTS, TASKS, assignment_of, hint_for
+from .markers import MarkerError, enclosing_name, find_blocks, find_stubs, has_marker, strip_blocks
 
-__all__ = ["MANIFEST", "build", "reference_root", "scan", "problems", "put_back", "leaked_lines", "student_notebook"]
+__all__ = [
+    "MANIFEST",
+    "build",
+    "readme_task_table",
+    "with_task_table",
+    "reference_root",
+    "scan",
+    "problems",
+    "put_back",
+    "leaked_lines",
+    "student_notebook",
+]
 
 MANIFEST = ".minae-homework.json"
 TOP_FILES = ("setup.cfg", "pyproject.toml", "README.md", "LICENSE", "LICENSE.txt", "LICENSE.md", ".gitignore")
@@ -125,7 +136,8 @@ def _stubber(number: int, keep_later: bool):
         if task is None:
             raise MarkerError(f"{block.path}:{block.line}: task {block.task} is not in minae/homework/assignments.py")
         if task.assignment == number:
-            return f"task {task.id}: {block.hint or task.title}"
+            hint = hint_for(task.id, getattr(block, "name", ""), getattr(block, "occurrence", 0)) or block.hint
+            return f"task {task.id}: {hint or task.title}"
         if task.assignment > number and not keep_later:
             later = ASSIGNMENTS[task.assignment]
             return f"task {task.id}: part of assignment {later.number} ({later.title}), not of this one"
@@ -135,13 +147,17 @@ def _stubber(number: int, keep_later: bool):
 
 
 # ------------------------------------------------------------------ notebooks ---
+def _nbformat():
+    try:
+        import nbformat
+    except ImportError:
+        raise ImportError("building a student copy's notebooks needs nbformat: pip install nbformat") from None
+    return nbformat
+
+
 def _cell_source(cell) -> str:
     src = cell.get("source", "")
     return "".join(src) if isinstance(src, list) else src
-
-
-def _as_source_lines(text: str) -> list:
-    return text.splitlines(keepends=True)
 
 
 def _cell_task(tags):
@@ -152,26 +168,54 @@ def _cell_task(tags):
     return None
 
 
+_CHECK_COPY = """\
+# This notebook belongs to a student copy of minae: make sure the kernel runs that copy's minae
+# (a kernel whose environment has another minae installed would silently run that one).
+import pathlib
+
+import minae
+
+_copy = pathlib.Path.cwd().resolve().parent  # the copy's folder: the one above notebooks/
+_used = pathlib.Path(minae.__file__).resolve().parents[1]
+if _used != _copy:
+    raise RuntimeError(
+        f"this kernel imports minae from {_used}, not from the copy {_copy}: "
+        "run `pip install -e .` in the copy, in this kernel's environment, and restart the kernel"
+    )
+print("minae from", _used)
+
+from minae.homework.notebook import skip_unwritten_tasks
+
+skip_unwritten_tasks()  # a cell that needs a task you have not written says so, and Run All goes on
+"""
+
+
 def student_notebook(nb: dict, number: int, keep_later: bool = False, path: str = "<notebook>", exercises=()) -> dict:
-    """A student's copy of a notebook: outputs cleared, exercise cells emptied, a grader cell at the end.
+    """A student's copy of a notebook (through nbformat): outputs cleared, exercise cells emptied, checks added.
 
     An exercise cell is a code cell tagged ``solution`` and ``task N.M``
     (cell metadata ``"tags": ["solution", "task 1.5"]``), or one that an
     ``Exercise`` of ``exercises`` picks by its source; it is emptied when the copy
-    cuts task N.M out. Solution blocks inside code cells are stripped as in the
-    library's files.
+    cuts task N.M out, into a cell that only says so (Run All goes on). Solution
+    blocks inside code cells are stripped as in the library's files. A first cell
+    checks that the kernel imports the copy's minae; the last ones run the grader.
     """
-    nb = copy.deepcopy(nb)
+    nbf = _nbformat()
+    nb = nbf.from_dict(copy.deepcopy(nb))
+    if nb.get("nbformat", 4) < 4:
+        nb = nbf.convert(nb, 4)
     stub = _stubber(number, keep_later)
-    nb.get("metadata", {}).pop("widgets", None)
-    for index, cell in enumerate(nb.get("cells", [])):
-        meta = cell.setdefault("metadata", {})
-        meta.pop("execution", None)
-        if cell.get("cell_type") != "code":
+    nb.metadata.pop("widgets", None)
+    cells, emptied = [], []
+    for index, cell in enumerate(nb.cells):
+        cell.source = _cell_source(cell)  # one string, as nbformat writes it
+        cell.metadata.pop("execution", None)
+        if cell.cell_type != "code":
+            cells.append(cell)
             continue
-        cell["outputs"] = []
-        cell["execution_count"] = None
-        tags = list(meta.get("tags", []))
+        cell.outputs = []
+        cell.execution_count = None
+        tags = list(cell.metadata.get("tags", []))
         task = _cell_task(tags)
         source = _cell_source(cell)
         where = f"{path}, cell {index}"
@@ -185,16 +229,30 @@ def student_notebook(nb: dict, number: int, keep_later: bool = False, path: str 
             )
             message = stub(_NotebookBlock(where, task, hint))
             if message is not None:
-                cell["source"] = _as_source_lines(
+                if picked is not None and picked.says and cells and cells[-1].cell_type == "markdown":
+                    old, new = picked.says
+                    cells[-1].source = _cell_source(cells[-1]).replace(old, new)
+                cell.source = (
                     f"# Exercise, task {task}: {hint or TASKS[task].title}\n"
-                    "# Write your code in this cell.\n" + stub_line("", message) + "\n"
+                    "# Write your code in this cell, in place of the line below. The cell itself is not graded:\n"
+                    f"# task {task}'s points come from its tests (minae-homework grade .).\n"
+                    "# Until you write it, Run All goes on.\n"
+                    f"print({('not written yet: ' + message)!r})\n"
                 )
-                kept = [t for t in meta.get("tags", []) if t not in ("solution", f"task {task}", "exercise")]
-                meta["tags"] = kept + [f"task {task}", "exercise"]
+                kept = [t for t in cell.metadata.get("tags", []) if t not in ("solution", f"task {task}", "exercise")]
+                cell.metadata["tags"] = kept + [f"task {task}", "exercise"]
+                emptied.append(task)
         elif any(has_marker(line) for line in source.splitlines()):
             text, _ = strip_blocks(source, stub, where)
-            cell["source"] = _as_source_lines(text)
-    nb.setdefault("cells", []).extend(_grader_cells(nb, number))
+            cell.source = text
+        cells.append(cell)
+    check = nbf.v4.new_code_cell(_CHECK_COPY, metadata={"tags": ["check-copy"]})
+    nb.cells = [check] + cells + _grader_cells(nbf, number, emptied)
+    for k, cell in enumerate(nb.cells):  # ids that are the same in every build of the copy
+        cell.pop("id", None)
+        if (nb.nbformat, nb.nbformat_minor) >= (4, 5):
+            cell["id"] = f"cell-{k}"
+    nbf.validate(nb)
     return nb
 
 
@@ -205,28 +263,25 @@ class _NotebookBlock:
         self.path, self.task, self.hint, self.line = path, task, hint, 0
 
 
-def _grader_cells(nb: dict, number: int) -> list:
+def _grader_cells(nbf, number: int, emptied) -> list:
+    exercises = ""
+    if emptied:
+        listed = ", ".join(sorted(set(emptied)))
+        exercises = (
+            f"\nThe exercise cells above (task {listed}) are practice and are not graded themselves: the points "
+            "come from the tests of the library code you write.\n"
+        )
     markdown = (
         "## Check your work\n\n"
-        f"The next cell runs the grader of assignment {number} on this copy of minae (the folder above\n"
-        "`notebooks/`): one line per task, its points, and the first failing check of each unfinished task.\n"
-        f"In a terminal, `minae-homework grade .` in the project folder does the same."
+        f"The next cell grades assignment {number} on this copy of minae (the folder above `notebooks/`): one\n"
+        "line per task, its points, and the first failing check of each unfinished task. What is graded is the\n"
+        "library code each task names in HOMEWORK.md, run against the assignment's tests.\n"
+        f"{exercises}\n"
+        "In a terminal, `minae-homework grade .` in the project folder does the same; while you work on one\n"
+        'task, `minae.homework.check("1.3")` runs its tests in this kernel (quick feedback, not the grade).'
     )
     code = f'from minae.homework import grade\n\nresult = grade("..", assignment={number})'
-    cells = [
-        {"cell_type": "markdown", "metadata": {}, "source": _as_source_lines(markdown)},
-        {
-            "cell_type": "code",
-            "execution_count": None,
-            "metadata": {"tags": ["grader"]},
-            "outputs": [],
-            "source": _as_source_lines(code),
-        },
-    ]
-    if (nb.get("nbformat", 4), nb.get("nbformat_minor", 0)) >= (4, 5):
-        for k, cell in enumerate(cells):
-            cell["id"] = f"minae-homework-grader-{k}"
-    return cells
+    return [nbf.v4.new_markdown_cell(markdown), nbf.v4.new_code_cell(code, metadata={"tags": ["grader"]})]
 
 
 def _notebooks_of(src: Path, prefixes) -> list:
@@ -273,17 +328,25 @@ def build(assignment, out, source=None, keep_later: bool = False, force: bool = 
     try:
         stubbed = _write_copy(src, staging, a, stub)
         _write_ruff_config(staging, sorted({f for _, f, _, _ in stubbed}))
-        notebooks = []
+        notebooks, exercise_cells = [], []
         for nb_path in _notebooks_of(src, a.notebooks):
             nb = json.loads(nb_path.read_text(encoding="utf-8"))
             picked = [e for e in a.exercises if nb_path.name.startswith(e.notebook)]
             student = student_notebook(nb, a.number, keep_later, f"notebooks/{nb_path.name}", picked)
             target = staging / "notebooks" / nb_path.name
             target.parent.mkdir(exist_ok=True)
-            target.write_text(json.dumps(student, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+            target.write_text(_nbformat().writes(student) + "\n", encoding="utf-8")
             notebooks.append(f"notebooks/{nb_path.name}")
+            exercise_cells += [
+                (f"notebooks/{nb_path.name}", tag.split()[1])
+                for c in student.cells
+                if "exercise" in c.metadata.get("tags", [])
+                for tag in c.metadata["tags"]
+                if tag.startswith("task ")
+            ]
         warnings = _verify(staging, src, stub)
         manifest = _manifest(a, stubbed, notebooks, keep_later)
+        manifest["exercise_cells"] = [{"notebook": n, "task": task} for n, task in exercise_cells]
         manifest["warnings"] = warnings
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         (staging / "HOMEWORK.md").write_text(_homework_md(a, manifest), encoding="utf-8")
@@ -317,6 +380,9 @@ def _write_copy(src: Path, dst: Path, a, stub) -> list:
     for name in TOP_FILES:
         if (src / name).is_file():
             shutil.copyfile(src / name, dst / name)
+    if (dst / "README.md").is_file():  # the task table follows assignments.py, whatever the README says
+        readme = (dst / "README.md").read_text(encoding="utf-8")
+        (dst / "README.md").write_text(with_task_table(readme), encoding="utf-8")
     return stubbed
 
 
@@ -334,7 +400,7 @@ def _write_ruff_config(root: Path, stubbed_files: list) -> None:
         "",
         "[lint.extend-per-file-ignores]",
     ]
-    lines += [f'"{f}" = ["F401", "F841", "F821"]' for f in stubbed_files]
+    lines += [f'"{f}" = ["F401", "F841", "F821", "E501"]' for f in stubbed_files]  # E501: a stub's long hint
     (root / "ruff.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -358,6 +424,9 @@ def _manifest(a, stubbed, notebooks, keep_later) -> dict:
 
 
 def _homework_md(a, manifest) -> str:
+    """HOMEWORK.md from its template (templates/HOMEWORK.md): the tasks, where they are, how to grade."""
+    from string import Template
+
     rows = []
     for t in manifest["tasks"]:
         where = "<br>".join(f"`{w['file']}` line {w['line']}: `{w['name']}`" for w in t["where"])
@@ -368,45 +437,57 @@ def _homework_md(a, manifest) -> str:
             "The pieces of later assignments are cut out too (their stubs say which assignment they\n"
             "belong to), so a few parts of the library (for example `minae train`) wait for those.\n"
         )
+    total = f"Total: {a.points} points."
+    if a.points != 100:
+        total += f" (The points add up to {a.points}, not 100: your grade is out of {a.points}.)"
     notebooks = ""
     if manifest["notebooks"]:
         listed = ", ".join(f"`{n}`" for n in manifest["notebooks"])
         notebooks = (
             f"\n## Notebooks\n\n{listed}: read along; the cells that use your tasks run once you have\n"
-            "written them. An exercise cell (tagged `exercise`) raises `NotImplementedError` until you write\n"
-            "it, and the last cell runs the grader.\n"
+            "written them. The first cell checks that the notebook runs this copy's minae; the last one\n"
+            "runs the grader.\n"
         )
-    return f"""# Assignment {a.number}: {a.title}
+    exercises = ""
+    cells = manifest.get("exercise_cells", [])
+    if cells:
+        listed = ", ".join(f"`{c['notebook']}` (task {c['task']})" for c in cells)
+        exercises = (
+            f"\nExercise cells: {listed}. Each is emptied in this copy (tagged `exercise`); write it there.\n"
+            "Until you do, it prints that it is not written yet and Run All goes on. The exercise cells are\n"
+            "practice: they are not graded themselves; the task's points come from its tests.\n"
+        )
+    text = (Path(__file__).with_name("templates") / "HOMEWORK.md").read_text(encoding="utf-8")
+    return Template(text).substitute(
+        number=a.number,
+        title=a.title,
+        later=later,
+        rows="\n".join(rows),
+        total=total,
+        notebooks=notebooks,
+        exercises=exercises,
+    )
 
-This folder is a student copy of **minae**. Each piece of the library listed below has been cut
-out and replaced by `raise NotImplementedError("task {a.number}.x: hint")`; write it, keeping the
-function's name, signature and docstring (the docstrings give the formulas).
-Everything from earlier assignments is already solved.
-{later}
-| task | what | points | where |
-|---|---|---|---|
-{chr(10).join(rows)}
 
-Total: {a.points} points.
+def readme_task_table() -> str:
+    """The README's table of assignments, generated from assignments.py (so it cannot drift)."""
+    lines = ["| assignment | tasks (points) | notebooks |", "|---|---|---|"]
+    for a in ASSIGNMENTS.values():
+        tasks = " · ".join(f"{t.id} {t.title} ({t.points})" for t in a.tasks)
+        lines.append(f"| {a.number} · {a.title} ({a.points} points) | {tasks} | {', '.join(a.notebooks)} |")
+    return "\n".join(lines)
 
-## Set up
 
-```bash
-pip install -e .          # this copy, in a fresh virtual environment
-```
-
-## Check your work
-
-```bash
-minae-homework grade .    # or: python -m minae.homework grade .
-```
-
-prints one line per task (tests passed, points) and, for an unfinished task, its first failing
-check in one line: the gradient check's worst element (what your backward gives and what finite
-differences give), or the expected and the actual value. The exit status is 0 when every task
-passes. The tests are in `minae/homework/tests/assignment{a.number}/`, one file per task: read them,
-and run one alone with `python -m pytest minae/homework/tests/assignment{a.number}/test_task_{a.number}_1.py`.
-{notebooks}"""
+def with_task_table(readme: str) -> str:
+    """``readme`` with its table of assignments (the one headed ``| assignment |``) regenerated."""
+    lines = readme.split("\n")
+    start = next((i for i, line in enumerate(lines) if line.startswith("| assignment |")), None)
+    if start is None:
+        return readme
+    end = start
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    return "\n".join(lines[:start] + readme_task_table().split("\n") + lines[end:])
 
 
 def _verify(root: Path, src: Path, stub) -> list:

@@ -3,10 +3,12 @@
 ::
 
     minae-homework list                          the assignments, their tasks and where they are marked
-    minae-homework check                         is the marking consistent (markers, tasks, tests)?
+    minae-homework check                         the marking, and each solution put back alone earns its task
     minae-homework build 1 --out hw1             write the student copy of assignment 1 into hw1/
     minae-homework grade hw1                     grade it (the assignment comes from hw1/.minae-homework.json)
     minae-homework grade . --assignment 1        grade the reference project itself (full marks)
+    minae-homework autograder 1 --out a1.zip     a Gradescope autograder for assignment 1
+    minae-homework grade-all sub/* --assignment 1 --csv grades.csv    a gradebook of many copies
 
 ``grade`` exits with status 0 only when every task passes; ``build`` and
 ``check`` exit with 1 when the marking has a problem.
@@ -15,6 +17,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .assignments import ASSIGNMENTS, TASKS
@@ -24,7 +27,7 @@ def _parser():
     p = argparse.ArgumentParser(
         prog="minae-homework", description="Homework built from minae's reference code, graded locally."
     )
-    sub = p.add_subparsers(dest="command", required=True, metavar="{build,grade,list,check}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{build,grade,grade-all,autograder,list,check}")
 
     b = sub.add_parser("build", help="write a student copy of one assignment")
     b.add_argument("assignment", type=int, choices=sorted(ASSIGNMENTS), help="the assignment's number")
@@ -37,22 +40,44 @@ def _parser():
     )
     b.add_argument("--force", action="store_true", help="replace an earlier student copy in --out")
 
-    g = sub.add_parser("grade", help="run an assignment's tests against a copy and print the scores")
+    g = sub.add_parser("grade", help="grade a copy: its code runs in child processes, the verdict is the grader's")
     g.add_argument("root", nargs="?", default=".", help="the student copy's folder (default: .)")
     g.add_argument("--assignment", type=int, choices=sorted(ASSIGNMENTS), help="default: the copy's own")
-    g.add_argument("--timeout", type=float, default=900, help="seconds for the whole run (default 900)")
-    g.add_argument("--test-timeout", type=float, default=60, help="seconds per test (default 60; 0: none)")
-    g.add_argument(
-        "--fresh-tests",
-        action="store_true",
-        help="grade with this grader's own tests and test helpers, not the copy's (edited tests count for nothing)",
-    )
-    g.add_argument("-v", "--verbose", action="store_true", help="also print pytest's own output")
+    _limits(g)
+    g.add_argument("--seed", type=int, help="repeat the inputs of an earlier run (default: fresh ones, printed)")
+    g.add_argument("--fresh-tests", action="store_true", help=argparse.SUPPRESS)  # always so now
+    g.add_argument("-v", "--verbose", action="store_true", help="also print what the tests printed (truncated)")
+
+    ga = sub.add_parser("grade-all", help="grade many copies (folders or .zip files) into a CSV gradebook")
+    ga.add_argument("submissions", nargs="+", help="the students' copies: folders or .zip files")
+    ga.add_argument("--assignment", type=int, required=True, choices=sorted(ASSIGNMENTS))
+    ga.add_argument("--csv", required=True, help="the gradebook to write")
+    ga.add_argument("--jobs", type=int, help="copies graded at once (default: the CPU count)")
+    ga.add_argument("--seed", type=int, help="default: a fresh one, printed (the same for every copy)")
+    _limits(ga)
+
+    ag = sub.add_parser("autograder", help="write a Gradescope autograder zip for one assignment")
+    ag.add_argument("assignment", type=int, choices=sorted(ASSIGNMENTS))
+    ag.add_argument("--out", required=True, help="the zip to write, e.g. autograder.zip")
+    ag.add_argument("--source", help="the reference project (default: the one this minae is installed from)")
+
+    gs = sub.add_parser("gradescope", help=argparse.SUPPRESS)  # what the autograder's run_autograder calls
+    gs.add_argument("--assignment", type=int, required=True, choices=sorted(ASSIGNMENTS))
+    gs.add_argument("--root", default=os.environ.get("AUTOGRADER_ROOT", "/autograder"))
+    gs.add_argument("--copy", required=True)
+    _limits(gs)
 
     sub.add_parser("list", help="the assignments and their tasks, with where each is marked")
-    c = sub.add_parser("check", help="check the marking of the reference code")
+    c = sub.add_parser("check", help="check the marking, and that each solution put back alone earns its task")
     c.add_argument("--source", help="the reference project (default: the one this minae is installed from)")
+    c.add_argument("--assignment", type=int, choices=sorted(ASSIGNMENTS), help="put back only this one's tasks")
+    c.add_argument("--markers-only", action="store_true", help="skip the put-back pass (it grades a copy per task)")
     return p
+
+
+def _limits(parser) -> None:
+    parser.add_argument("--timeout", type=float, default=300, help="seconds per task, all its tests (default 300)")
+    parser.add_argument("--test-timeout", type=float, default=60, help="seconds per test (default 60; 0: none)")
 
 
 def main(argv=None) -> int:
@@ -69,9 +94,34 @@ def main(argv=None) -> int:
                 timeout=args.timeout,
                 test_timeout=args.test_timeout,
                 verbose=args.verbose,
-                fresh_tests=args.fresh_tests,
+                seed=args.seed,
             )
             return 0 if result.ok else 1
+        if args.command == "grade-all":
+            from .gradebook import grade_all
+
+            grade_all(
+                args.submissions,
+                args.assignment,
+                args.csv,
+                jobs=args.jobs,
+                seed=args.seed,
+                timeout=args.timeout,
+                test_timeout=args.test_timeout,
+            )
+            return 0
+        if args.command == "autograder":
+            from .autograder import write_autograder
+
+            out = write_autograder(args.assignment, args.out, source=args.source)
+            print(f"wrote {out}: upload it as the Gradescope autograder of assignment {args.assignment}")
+            return 0
+        if args.command == "gradescope":
+            from .autograder import gradescope_run
+
+            data = gradescope_run(args.assignment, args.root, args.copy, args.timeout, args.test_timeout)
+            print(f"score {data['score']}; results in {args.root}/results/results.json")
+            return 0
         if args.command == "list":
             return _list()
         if args.command == "check":
@@ -122,16 +172,39 @@ def _list() -> int:
 
 
 def _check(args) -> int:
-    from .build import problems, scan
+    from .build import problems, reference_root, scan
 
-    issues = problems(args.source)
+    src = args.source or reference_root()
+    print(f"checking the reference tree {src}")
+    issues = problems(src)
     if issues:
         print("the homework marking has problems:")
         for issue in issues:
             print(f"  {issue}")
         return 1
-    blocks = scan(args.source)
-    print(f"ok: {len(blocks)} solution blocks for {len(TASKS)} tasks in {len(ASSIGNMENTS)} assignments")
+    blocks = scan(src)
+    print(f"markers ok: {len(blocks)} solution blocks for {len(TASKS)} tasks in {len(ASSIGNMENTS)} assignments")
+    for a in ASSIGNMENTS.values():
+        if a.points != 100:
+            print(
+                f"note: assignment {a.number}'s points add up to {a.points}, not 100 "
+                f"(allowed: graded out of {a.points})"
+            )
+    if args.markers_only:
+        return 0
+    from .verify import put_back_problems
+
+    numbers = [args.assignment] if args.assignment else list(ASSIGNMENTS)
+    found = []
+    for n in numbers:
+        print(f"assignment {n}: each solution put back alone into a built copy")
+        found += put_back_problems(n, src, stream=sys.stdout)
+    if found:
+        print("the put-back pass found problems:")
+        for issue in found:
+            print(f"  {issue}")
+        return 1
+    print("ok: no test passes against a stub, and each solution alone earns exactly its task")
     return 0
 
 

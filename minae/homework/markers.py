@@ -46,8 +46,10 @@ class Block:
     begin: int  # 0-based line index of the BEGIN line
     end: int  # 0-based line index of the END line
     indent: str
-    hint: str | None
+    hint: str | None  # a '# HINT:' line in the code (the hints live in assignments.HINTS; this is the fallback)
     body: tuple  # the solution's lines, without the markers and the hint
+    name: str = "<module>"  # the function (and class) the block is in: "MatMul.backward"
+    occurrence: int = 0  # how many earlier blocks of the same task sit in the same function
 
     @property
     def line(self) -> int:
@@ -75,7 +77,10 @@ def find_blocks(text: str, path: str = "<text>") -> list:
                 raise MarkerError(f"{path}:{i + 1}: END SOLUTION without a BEGIN SOLUTION")
             if not any(b.strip() for b in body):
                 raise MarkerError(f"{path}:{open_at + 1}: the solution block of task {task} is empty")
-            blocks.append(Block(path, task, open_at, i, indent, hint, tuple(body)))
+            _refuse_definitions(path, open_at, task, indent, body)
+            name = enclosing_name(text, open_at)
+            occurrence = sum(1 for b in blocks if b.task == task and b.name == name)
+            blocks.append(Block(path, task, open_at, i, indent, hint, tuple(body), name, occurrence))
             open_at = None
         elif _HINT.match(line) and open_at is not None and i == open_at + 1:
             hint = _HINT.match(line)["hint"]
@@ -89,6 +94,23 @@ def find_blocks(text: str, path: str = "<text>") -> list:
     if open_at is not None:
         raise MarkerError(f"{path}:{open_at + 1}: the solution block of task {task} is never closed (END SOLUTION)")
     return blocks
+
+
+def _refuse_definitions(path, begin, task, indent, body) -> None:
+    """A block must sit inside a function, below its ``def`` line: a stub in place of the def breaks the file."""
+    if indent == "":
+        raise MarkerError(
+            f"{path}:{begin + 1}: the solution block of task {task} is at module level; "
+            "its stub would raise on import. "
+            "Put BEGIN SOLUTION inside the function, below its def line and docstring"
+        )
+    for k, line in enumerate(body):
+        m = _DEF.match(line)
+        if m and len(m["indent"]) <= len(indent):
+            raise MarkerError(
+                f"{path}:{begin + 2 + k}: the solution block of task {task} contains the line {line.strip()!r}: "
+                f"the {m['kind']} line must stay outside the block (put BEGIN SOLUTION below it and its docstring)"
+            )
 
 
 LINE_LENGTH = 120  # the project's (pyproject.toml): a longer stub is wrapped the way ruff format wraps it

@@ -1,66 +1,182 @@
-"""Helpers for the homework's tests: checks whose failures read well in the grader's one line.
+"""Helpers for the homework's tests: checks that a grader judges from data alone.
+
+A task's test calls the student's code and hands what it got to these checks. Run
+under pytest (or by hand) a check raises ``AssertionError`` with one readable line,
+as any assertion. Run by the grader, a check only *records* what the student's
+code gave (arrays, shapes, numbers, strings); the grader's own process then
+compares those records with the ones the same test recorded against the
+reference ``minae`` (same seed, same inputs) and writes the verdict. So nothing
+the student's code does in its own process (patching ``minae.gradcheck``, these
+helpers, numpy) can write a pass: it can only hand back values.
 
 Each task's tests must test that task alone, so that a student's score for one task
 does not hang on another task of the same assignment. Two helpers keep the tests of
 assignment 1's ops apart from each other and from task 1.5 (the backward loop):
 
-- ``one_op_gradcheck`` runs ``minae.gradcheck`` on a function made of one op, with
-  the gradients taken straight from that op's ``backward`` instead of through
-  ``run_backward``;
+- ``one_op_gradcheck`` checks a function made of one op, with the gradients taken
+  straight from that op's ``backward`` instead of through ``run_backward``;
 - ``leading_axes_sum_to`` stands in for ``sum_to`` (task 1.2) where an op's
   backward needs it, for the one case those tests use: dropping leading axes.
+
+Inputs come from ``rng(k)``: the same for every run of the suite by hand, drawn
+fresh (from the grading run's seed) when the grader runs the tests.
 """
 
 from __future__ import annotations
 
 import contextlib
+import sys
 
 import minae
-from minae import autograd
-from minae import ops as _ops
-from minae.autograd import GradMode, Tensor
 from minae.backend import np, to_numpy
 
 __all__ = [
     "as_numpy",
     "assert_close",
+    "assert_equal",
     "assert_shape",
+    "assert_within",
+    "gradcheck",
     "named",
     "one_op_gradcheck",
     "one_op_backward",
     "leading_axes_sum_to",
     "default_dtype",
+    "rng",
 ]
+
+# set by the grader's runner: a callable that receives each check as a dict of plain data
+recorder = None
+run_seed = None  # the grading run's seed (None: the fixed inputs of a run by hand)
+
+
+def rng(k: int):
+    """The test's k-th generator of inputs: fixed by hand, fresh per grading run (seeded by the run)."""
+    return np.random.default_rng(k if run_seed is None else [int(run_seed), int(k)])
 
 
 def as_numpy(x):
     """The values of a tensor, an array (of any device) or a number, as a float64 NumPy array."""
-    if isinstance(x, Tensor):
+    if isinstance(x, minae.Tensor):
         x = x.data
     # to_numpy, not np.asarray: NumPy may not read a CuPy array (or a list of them) implicitly
     return to_numpy(x).astype(np.float64, copy=False)
 
 
-def assert_shape(actual, shape, what: str) -> None:
-    got = tuple(actual.shape)
-    if got != tuple(shape):
-        raise AssertionError(f"{what}: expected shape {tuple(shape)}, got shape {got}")
+def _plain(x):
+    """A value a check compares, as JSON-able data: numbers, strings, booleans, lists of those."""
+    if isinstance(x, (bool, int, float, str)) or x is None:
+        return x
+    if isinstance(x, (tuple, list)):
+        return [_plain(v) for v in x]
+    if isinstance(x, np.generic):
+        return x.item()
+    return str(x)
 
 
-def assert_close(actual, expected, what: str, rtol: float = 1e-5, atol: float = 1e-7) -> None:
-    """``actual`` ≈ ``expected`` elementwise; the message names the worst element and both values."""
+def _emit(record: dict) -> bool:
+    """Hand a check to the grader's recorder; True when there is one (then the check does not judge)."""
+    if recorder is None:
+        return False
+    recorder(record)
+    return True
+
+
+# ------------------------------------------------------------ the judgements ---
+# These run where the verdict is written: in the grader's process on recorded data, or in a test run by hand.
+def judge_close(actual, expected, what: str, rtol: float, atol: float):
+    """None when ``actual`` ≈ ``expected`` elementwise, else the one-line reason."""
     if actual is None:
-        raise AssertionError(f"{what}: expected a value, got None")
-    a, e = as_numpy(actual), as_numpy(expected)
+        return f"{what}: expected a value, got None"
+    a, e = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
     if a.shape != e.shape:
-        raise AssertionError(f"{what}: expected shape {e.shape}, got shape {a.shape}")
+        if a.size == e.size == 1:
+            a, e = a.reshape(()), e.reshape(())
+        else:
+            return f"{what}: expected shape {e.shape}, got shape {a.shape}"
     bad = ~np.isclose(a, e, rtol=rtol, atol=atol)
     if bad.any():
         err = np.where(np.isnan(a) | np.isnan(e), np.inf, np.abs(a - e))
         idx = np.unravel_index(np.argmax(np.where(bad, err, -1.0)), a.shape)
         where = f" at index {tuple(int(i) for i in idx)}" if a.ndim else ""
         count = f" ({int(bad.sum())} of {a.size} values differ)" if a.size > 1 else ""
-        raise AssertionError(f"{what}: expected {e[idx]:.6g}{where}, got {a[idx]:.6g}{count}")
+        return f"{what}: expected {e[idx]:.6g}{where}, got {a[idx]:.6g}{count}"
+    return None
+
+
+def judge_equal(actual, expected, message: str):
+    if actual == expected:
+        return None
+    return message.format(actual=actual, expected=expected)
+
+
+def judge_within(value, target, tolerance, what: str):
+    if value is not None and abs(value - target) <= tolerance:
+        return None
+    got = "nothing" if value is None else f"{value:.4g}"
+    return f"{what}: expected {target:.4g} ± {tolerance:.2g}, got {got}"
+
+
+def judge_gradcheck(name, inputs, analytic, numeric, atol, rtol):
+    """Compare backward's gradients with finite differences; the message is minae.gradcheck's."""
+    for i, a, n in zip(inputs, analytic, numeric):
+        n = np.asarray(n, dtype=np.float64)
+        a = np.zeros(n.shape) if a is None else np.asarray(a, dtype=np.float64)
+        if a.shape != n.shape:
+            return f"gradcheck: the gradient of input {i} has shape {a.shape}, expected {n.shape}"
+        err = np.abs(a - n) - (atol + rtol * np.abs(n))
+        finite = np.isfinite(a) & np.isfinite(n)
+        if err.size and (not finite.all() or err.max() > 0):
+            bad = np.unravel_index(np.argmax(np.where(finite, err, np.inf)), err.shape)
+            where = tuple(int(b) for b in bad)
+            return (
+                f"gradcheck failed for {name}: input {i} (shape {tuple(n.shape)}), element {where}: "
+                f"backward gives {a[bad]:.6g}, finite differences give {n[bad]:.6g} "
+                f"(difference {abs(a[bad] - n[bad]):.3g}, allowed {atol + rtol * abs(n[bad]):.3g})"
+            )
+    return None
+
+
+def _raise(reason):
+    if reason is not None:
+        raise AssertionError(reason)
+
+
+# ------------------------------------------------------------------ the checks ---
+def assert_shape(actual, shape, what: str) -> None:
+    got = [int(s) for s in actual.shape]
+    message = what + ": expected shape {expected}, got shape {actual}"
+    if not _emit({"kind": "equal", "actual": str(tuple(got)), "expected": str(tuple(shape)), "message": message}):
+        _raise(judge_equal(str(tuple(got)), str(tuple(shape)), message))
+
+
+def assert_close(actual, expected, what: str, rtol: float = 1e-5, atol: float = 1e-7, own: bool = False) -> None:
+    """``actual`` ≈ ``expected`` elementwise; the message names the worst element and both values.
+
+    ``own=True`` when ``expected`` is computed from the student's own results (a
+    random draw the student's code made): the grader then compares with it, not
+    with what the reference computed.
+    """
+    a = None if actual is None else as_numpy(actual)
+    e = as_numpy(expected)
+    record = {"kind": "close", "what": what, "actual": a, "expected": e, "rtol": rtol, "atol": atol, "own": own}
+    if not _emit(record):
+        _raise(judge_close(a, e, what, rtol, atol))
+
+
+def assert_equal(actual, expected, message: str) -> None:
+    """``actual == expected`` for plain values (a dtype's name, a count, a flag); ``message`` may use
+    ``{actual}`` and ``{expected}``."""
+    a, e = _plain(actual), _plain(expected)
+    if not _emit({"kind": "equal", "actual": a, "expected": e, "message": message}):
+        _raise(judge_equal(a, e, message))
+
+
+def assert_within(value, target, tolerance, what: str) -> None:
+    """|value − target| ≤ tolerance (a statistic of random draws)."""
+    v = float(value)
+    if not _emit({"kind": "within", "actual": v, "expected": float(target), "tolerance": tolerance, "what": what}):
+        _raise(judge_within(v, float(target), tolerance, what))
 
 
 def named(fn, name: str):
@@ -73,20 +189,105 @@ def named(fn, name: str):
     return wrapper
 
 
+def _outputs(fn, xs):
+    out = fn(*xs)
+    outs = tuple(out) if isinstance(out, (tuple, list)) else (out,)
+    for k, y in enumerate(outs):
+        if y is not None and not isinstance(y, minae.Tensor):
+            raise TypeError(f"gradcheck: output {k} of {_name(fn)} is a {type(y).__name__}, not a Tensor")
+    return outs
+
+
+def _name(fn):
+    return getattr(fn, "__name__", type(fn).__name__)
+
+
+def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0) -> bool:
+    """``minae.gradcheck``'s check (backward against central differences, in float64), as a recorded check.
+
+    The backward's gradients are computed here; the finite differences too when
+    the verdict is written here (a run by hand, or the reference's run in the
+    grader), so that a grader can compare the student's backward with the
+    reference's finite differences.
+    """
+    xs, checked = [], []
+    for i, x in enumerate(inputs if isinstance(inputs, (tuple, list)) else [inputs]):
+        if isinstance(x, minae.Tensor) and x.requires_grad:
+            x = minae.tensor(as_numpy(x), dtype=minae.float64, requires_grad=True)
+            checked.append(i)
+        xs.append(x)
+    outs = _outputs(fn, xs)
+    g = np.random.default_rng(seed)
+    weights = [None if y is None else g.standard_normal(tuple(y.shape)) for y in outs]
+    roots = [(y, v) for y, v in zip(outs, weights) if y is not None and y.requires_grad]
+    analytic = [None] * len(checked)
+    if roots:
+        grads = minae.grad(
+            [y for y, _ in roots],
+            [xs[i] for i in checked],
+            grad_outputs=[minae.tensor(v, dtype=y.dtype) for y, v in roots],
+            allow_unused=True,
+        )
+        analytic = [None if gx is None else as_numpy(gx) for gx in grads]
+    numeric = None
+    if recorder is None or _numeric_wanted:
+        numeric = []
+        for i in checked:
+            x = xs[i]
+            host = as_numpy(x).copy()
+            n = np.zeros(host.shape)
+            for idx in np.ndindex(*host.shape):
+                orig = host[idx]
+                total = []
+                for step in (eps, -eps):
+                    host[idx] = orig + step
+                    x.data = minae.tensor(host, dtype=minae.float64).data
+                    total.append(
+                        sum(float((as_numpy(y) * v).sum()) for y, v in zip(_outputs(fn, xs), weights) if y is not None)
+                    )
+                host[idx] = orig
+                n[idx] = (total[0] - total[1]) / (2 * eps)
+            x.data = minae.tensor(host, dtype=minae.float64).data
+            numeric.append(n)
+    record = {
+        "kind": "gradcheck",
+        "name": _name(fn),
+        "inputs": checked,
+        "analytic": analytic,
+        "numeric": numeric,
+        "atol": atol,
+        "rtol": rtol,
+    }
+    if not _emit(record):
+        _raise(judge_gradcheck(record["name"], checked, analytic, numeric, atol, rtol))
+    return True
+
+
+_numeric_wanted = True  # the runner turns it off in a student's process when the reference supplies them
+
+
+# ------------------------------------------------------------------ isolation ---
+def _run_backward_owners():
+    """The loaded minae modules that hold ``run_backward`` (the engine may live in more than one file)."""
+    original = minae.autograd.run_backward
+    return original, [
+        m
+        for name, m in list(sys.modules.items())
+        if name.startswith("minae") and getattr(m, "run_backward", None) is original
+    ]
+
+
 def _one_op_backward(roots, root_grads, retain_graph=False, create_graph=False, accumulate=True, capture=None):
     """Backward through a graph of exactly one op: that op's backward, its gradients to the leaves."""
     (y,), (gy,) = roots, root_grads
     f = y.grad_fn
     if f is None:
         return
+    Tensor = minae.Tensor
     if any(isinstance(x, Tensor) and x.grad_fn is not None for x in f.inputs):
         raise AssertionError("internal error in the test: one_op_gradcheck needs a function made of one op")
-    prev = GradMode.enabled
-    GradMode.enabled = create_graph
-    try:
+    with minae.set_grad_enabled(create_graph):
         grads = f.backward(gy)
-    finally:
-        GradMode.enabled = prev
     if not isinstance(grads, tuple):
         grads = (grads,)
     if len(grads) != len(f.inputs):
@@ -109,18 +310,20 @@ def _one_op_backward(roots, root_grads, retain_graph=False, create_graph=False, 
 @contextlib.contextmanager
 def one_op_backward():
     """Inside: backward calls the single op's ``backward`` directly (minae's run_backward is not used)."""
-    original = autograd.run_backward
-    autograd.run_backward = _one_op_backward
+    original, owners = _run_backward_owners()
+    for m in owners:
+        m.run_backward = _one_op_backward
     try:
         yield
     finally:
-        autograd.run_backward = original
+        for m in owners:
+            m.run_backward = original
 
 
 def one_op_gradcheck(fn, inputs, name: str | None = None, **kwargs):
-    """``minae.gradcheck(fn, inputs)`` for a function made of one op, without going through run_backward."""
+    """``gradcheck(fn, inputs)`` for a function made of one op, without going through run_backward."""
     with one_op_backward():
-        return minae.gradcheck(named(fn, name) if name else fn, inputs, **kwargs)
+        return gradcheck(named(fn, name) if name else fn, inputs, **kwargs)
 
 
 def _sum_leading_axes(x, shape):
@@ -130,19 +333,26 @@ def _sum_leading_axes(x, shape):
     lead = x.ndim - len(shape)
     if lead <= 0 or tuple(x.shape[lead:]) != shape:
         raise AssertionError(f"internal error in the test: no stand-in for sum_to from {tuple(x.shape)} to {shape}")
-    data = x.data if isinstance(x, Tensor) else x
+    data = x.data if isinstance(x, minae.Tensor) else x
     return data.sum(axis=tuple(range(lead)))
 
 
 @contextlib.contextmanager
 def leading_axes_sum_to():
-    """Inside: ``minae.ops.sum_to`` only drops leading axes ((2, 3, 4) -> (3, 4)), without task 1.2's code."""
-    original = _ops.sum_to
-    _ops.sum_to = _sum_leading_axes
+    """Inside: ``sum_to`` only drops leading axes ((2, 3, 4) -> (3, 4)), without task 1.2's code."""
+    original = minae.ops.sum_to
+    owners = [
+        m
+        for name, m in list(sys.modules.items())
+        if name.startswith("minae") and getattr(m, "sum_to", None) is original
+    ]
+    for m in owners:
+        m.sum_to = _sum_leading_axes
     try:
         yield
     finally:
-        _ops.sum_to = original
+        for m in owners:
+            m.sum_to = original
 
 
 @contextlib.contextmanager

@@ -31,7 +31,6 @@ def _activation(name: str):
 def reconstruction_cost(y, y_tilde, cost: str):
     """C(y, ỹ) per sample, shape (N,): "mse" ‖y − ỹ‖², or "bce" the binary cross-entropy."""
     # BEGIN SOLUTION task 3.3
-    # HINT: F.mse_loss or F.binary_cross_entropy with reduction="none" (note their argument order: input ỹ, then target y), summed over the pixels
     if cost == "mse":
         return F.mse_loss(y_tilde, y, reduction="none").sum(-1)
     if cost == "bce":
@@ -121,7 +120,6 @@ class Autoencoder(nn.Module):
         """{"loss": L, "reconstruction": C, "penalty": R}, averaged over the batch."""
         y = check_input(self, y, (self.in_features,))  # before the corruption touches it
         # BEGIN SOLUTION task 3.3
-        # HINT: h = Enc(corrupt(y)), C(y, Dec(h)) from self.reconstruction_cost, R = self.regulariser(h, y) (None: no penalty); per-sample terms, or their batch means
         h = self.encode(self.corrupt(y))
         cost = self.reconstruction_cost(y, h)
         penalty = self.regulariser(h, y)
@@ -155,7 +153,6 @@ class Autoencoder(nn.Module):
 def gaussian_noise(y, sigma: float):
     """ŷ = y + ε, ε ~ N(0, σ²) per pixel (additive isotropic Gaussian noise)."""
     # BEGIN SOLUTION task 3.4
-    # HINT: draw ε with backend.random_normal in y's shape, dtype and device (std=σ) and add it as a constant tensor
     noise = backend.random_normal(y.shape, y.dtype, y.device, std=sigma)
     return y + minae.Tensor(noise)
     # END SOLUTION
@@ -170,7 +167,6 @@ def masking_noise(y, p: float):
     if not 0 <= p < 1:
         raise ValueError(f"masking noise: p must be in [0, 1), got {p}")
     # BEGIN SOLUTION task 3.4
-    # HINT: exactly what inverted dropout does, in training mode
     return F.dropout(y, p, training=True)
     # END SOLUTION
 
@@ -184,7 +180,6 @@ def salt_and_pepper(y, p: float, low: float | None = None, high: float | None = 
         raise ValueError(f"salt-and-pepper noise: p must be in [0, 1], got {p}")
     xp = backend.get_array_module(y.data)
     # BEGIN SOLUTION task 3.4
-    # HINT: one uniform number u per pixel (backend.random_uniform): u < p/2 → high, p/2 ≤ u < p → low, else unchanged; keep y's dtype
     # the batch's extremes stay 0-d device arrays: float() would wait for the GPU on every batch
     low = y.data.min() if low is None else low
     high = y.data.max() if high is None else high
@@ -249,19 +244,16 @@ class ContractiveAutoencoder(Autoencoder):
     def jacobian_norm(self, y):
         """‖∂h/∂y‖²_F per sample, shape (N,)."""
         # BEGIN SOLUTION task 3.5
-        # HINT: generic=True: the penalty by autodiff, F.jacobian_penalty of the encoder at y
         if self.generic:
             return F.jacobian_penalty(self.encoder, y, reduction="none")
         # END SOLUTION
         h = self.encode(y)
         # BEGIN SOLUTION task 3.5
-        # HINT: the closed form F.contractive_penalty of the code h, with the encoder's first layer's weight and activation
         return F.contractive_penalty(h, self.encoder[0].weight, self.activation, reduction="none")
         # END SOLUTION
 
     def regulariser(self, h, y):
         # BEGIN SOLUTION task 3.5
-        # HINT: R = λ ‖∂h/∂y‖²_F per sample, reusing the code h already computed where the closed form allows
         if self.generic:
             return self.lam * F.jacobian_penalty(self.encoder, y, reduction="none")
         return self.lam * F.contractive_penalty(h, self.encoder[0].weight, self.activation, reduction="none")

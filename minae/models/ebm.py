@@ -45,7 +45,6 @@ class LatentEBM(nn.Module):
     def decode(self, z):
         """g(z) = [w₁ cos z, w₂ sin z]: a latent of any shape S gives points of shape S + (2,)."""
         # BEGIN SOLUTION task 3.2
-        # HINT: minae.stack the two coordinates w₁ cos z and w₂ sin z along a new last dimension
         return minae.stack([self.w1 * minae.cos(z), self.w2 * minae.sin(z)], dim=-1)
         # END SOLUTION
 
@@ -53,7 +52,6 @@ class LatentEBM(nn.Module):
         """E(y, z) for y (N, 2) and z broadcastable against (N,) or (N, K): shape (N,) or (N, K)."""
         y = check_input(self, y, feature_shape=(2,))
         # BEGIN SOLUTION task 3.2
-        # HINT: Σ over the last dimension of (y − g(z))²; for z of shape (N, K) give y a K dimension first (unsqueeze(1))
         if z.ndim == 2:
             y = y.unsqueeze(1)
         return ((y - self.decode(z)) ** 2).sum(-1)

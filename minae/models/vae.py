@@ -56,7 +56,6 @@ class VAE(nn.Module):
         if not self.training:
             return mu
         # BEGIN SOLUTION task 4.1
-        # HINT: ε ~ N(0, I) from backend.random_normal in μ's shape, dtype and device, as a constant tensor; scale it by the standard deviation √v = exp(½ log v), not by v
         eps = minae.Tensor(backend.random_normal(mu.shape, mu.dtype, mu.device))
         return mu + (0.5 * logvar).exp() * eps
         # END SOLUTION
@@ -73,7 +72,6 @@ class VAE(nn.Module):
     def loss(self, y, reduction: str = "mean") -> dict:
         """{"loss": F̃ = C + β·KL, "reconstruction": C, "kl": KL}, averaged over the batch."""
         # BEGIN SOLUTION task 4.2
-        # HINT: (μ, log v) = self._encode(y); the decoder's logits at the reparameterised z; C: F.binary_cross_entropy_with_logits summed over the pixels; KL: F.gaussian_kl per sample; loss = C + β·KL
         mu, logvar = self._encode(y)
         logits = self.decoder(self.reparameterise(mu, logvar))
         cost = F.binary_cross_entropy_with_logits(logits, y, reduction="none").sum(-1)
@@ -93,7 +91,6 @@ class VAE(nn.Module):
         """n images decoded from the prior z ~ N(0, I): (n, in_features)."""
         param = next(iter(self.parameters()))
         # BEGIN SOLUTION task 4.3
-        # HINT: n latents z ~ N(0, I) of size latent_dim, in the parameters' dtype and device, then decode them
         z = minae.Tensor(backend.random_normal((n, self.latent_dim), param.dtype, param.device))
         return self.decode(z)
         # END SOLUTION
@@ -108,7 +105,6 @@ class VAE(nn.Module):
     def interpolate(self, y_a, y_b, steps: int = 10):
         """Decode z = (1 − t) μ(y_a) + t μ(y_b) for t = 0 … 1: (steps, in_features)."""
         # BEGIN SOLUTION task 4.3
-        # HINT: the mean codes μ(y_a), μ(y_b) (self._encode of each image as a batch of one), a column of steps values t from 0 to 1, decode the mix
         mu_a, _ = self._encode(y_a.reshape(1, -1))
         mu_b, _ = self._encode(y_b.reshape(1, -1))
         param = next(iter(self.parameters()))

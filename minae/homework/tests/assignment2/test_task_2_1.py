@@ -4,26 +4,26 @@ import minae
 import minae.nn.functional as F
 from minae import nn
 from minae.backend import np
-from minae.homework.testing import assert_close, named
+from minae.homework.testing import assert_close, gradcheck, named, rng
 
 
 def leaf(shape, seed, requires_grad=True):
-    values = np.random.default_rng(seed).standard_normal(shape)
+    values = rng(seed).standard_normal(shape)
     return minae.tensor(values, dtype=minae.float64, requires_grad=requires_grad)
 
 
 def test_linear_backward():
-    minae.gradcheck(named(F.linear, "linear(x, W, b)"), [leaf((5, 3), 0), leaf((4, 3), 1), leaf((4,), 2)])
+    gradcheck(named(F.linear, "linear(x, W, b)"), [leaf((5, 3), 0), leaf((4, 3), 1), leaf((4,), 2)])
 
 
 def test_linear_backward_without_bias():
-    minae.gradcheck(named(F.linear, "linear(x, W)"), [leaf((5, 3), 3), leaf((4, 3), 4)])
+    gradcheck(named(F.linear, "linear(x, W)"), [leaf((5, 3), 3), leaf((4, 3), 4)])
 
 
 def test_linear_backward_only_what_is_needed():
     # the data batch x does not require grad: only W and b get gradients
     x = leaf((6, 3), 5, requires_grad=False)
-    minae.gradcheck(named(lambda w, b: F.linear(x, w, b), "linear(data, W, b)"), [leaf((2, 3), 6), leaf((2,), 7)])
+    gradcheck(named(lambda w, b: F.linear(x, w, b), "linear(data, W, b)"), [leaf((2, 3), 6), leaf((2,), 7)])
 
 
 def test_linear_double_backward():
@@ -32,8 +32,8 @@ def test_linear_double_backward():
 
 def test_nn_linear_gradients():
     layer = nn.Linear(3, 4)
-    x = minae.tensor(np.random.default_rng(11).standard_normal((5, 3)), requires_grad=True)
-    g = np.random.default_rng(12).standard_normal((5, 4)).astype(np.float32)
+    x = minae.tensor(rng(11).standard_normal((5, 3)), requires_grad=True)
+    g = rng(12).standard_normal((5, 4)).astype(np.float32)
     y = layer(x)
     y.backward(minae.tensor(g))
     w = layer.weight.numpy().astype(np.float64)

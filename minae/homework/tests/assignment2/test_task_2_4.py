@@ -3,12 +3,12 @@
 import minae
 import minae.nn.functional as F
 from minae.backend import np
-from minae.homework.testing import assert_close, named
+from minae.homework.testing import assert_close, gradcheck, named, rng
 
 
 def encoder(seed, n=4, d_y=5, d_h=3):
-    rng = np.random.default_rng(seed)
-    return rng.standard_normal((n, d_y)), rng.standard_normal((d_h, d_y)), rng.standard_normal(d_h)
+    gen = rng(seed)
+    return gen.standard_normal((n, d_y)), gen.standard_normal((d_h, d_y)), gen.standard_normal(d_h)
 
 
 def jacobian_norms(y, w, b, activation):
@@ -45,7 +45,7 @@ def test_contractive_penalty_backward():
     y, w, b = encoder(2)
     h = t(code(y, w, b, "sigmoid"), True)
     penalty = named(lambda h, w: F.contractive_penalty(h, w, "sigmoid", reduction="none"), "contractive_penalty(h, W)")
-    minae.gradcheck(penalty, [h, t(w, True)])
+    gradcheck(penalty, [h, t(w, True)])
 
 
 def test_contractive_penalty_through_the_encoder():
@@ -56,4 +56,4 @@ def test_contractive_penalty_through_the_encoder():
     def penalty(w, b):
         return F.contractive_penalty(minae.sigmoid(ys @ w.T + b), w, "sigmoid", reduction="none")
 
-    minae.gradcheck(named(penalty, "contractive_penalty(σ(W y + b), W)"), [t(w, True), t(b, True)])
+    gradcheck(named(penalty, "contractive_penalty(σ(W y + b), W)"), [t(w, True), t(b, True)])

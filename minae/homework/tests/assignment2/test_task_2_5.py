@@ -3,7 +3,7 @@
 import minae
 from minae import optim
 from minae.backend import np
-from minae.homework.testing import assert_close
+from minae.homework.testing import assert_close, assert_equal, rng
 
 
 def reference(w0, grads, lr, momentum, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False):
@@ -19,16 +19,16 @@ def reference(w0, grads, lr, momentum, dampening=0.0, weight_decay=0.0, nesterov
 
 
 def run(settings, steps=4, seed=0):
-    rng = np.random.default_rng(seed)
-    w0 = rng.standard_normal((2, 3)).astype(np.float32)
-    grads = [rng.standard_normal((2, 3)).astype(np.float32) for _ in range(steps)]
+    gen = rng(seed)
+    w0 = gen.standard_normal((2, 3)).astype(np.float32)
+    grads = [gen.standard_normal((2, 3)).astype(np.float32) for _ in range(steps)]
     p = minae.tensor(w0, requires_grad=True)
     opt = optim.SGD([p], **settings)
     expected, buffer = reference(w0, grads, **settings)
     for step, (g, w) in enumerate(zip(grads, expected), 1):
         p.grad = minae.tensor(g)
         opt.step()
-        assert p.dtype == minae.float32, f"SGD({settings}) turned a float32 parameter into {p.dtype}"
+        assert_equal(str(p.dtype), "float32", f"SGD({settings}) turned a float32 parameter into {{actual}}")
         assert_close(p, w, f"SGD({settings}): the parameter after step {step}", rtol=1e-5, atol=1e-6)
     return opt, p, buffer
 
@@ -53,6 +53,8 @@ def test_sgd_momentum_maximize():
 def test_sgd_momentum_buffer_in_state():
     opt, p, buffer = run(dict(lr=0.1, momentum=0.9))
     state = opt.state[p]
+    message = "SGD with momentum keeps b in opt.state[p]['momentum_buffer'], but it is missing"
+    assert_equal("momentum_buffer" in state, True, message)
     if "momentum_buffer" not in state:
-        raise AssertionError("SGD with momentum keeps b in opt.state[p]['momentum_buffer'], but it is missing")
+        return
     assert_close(state["momentum_buffer"], buffer, "opt.state[p]['momentum_buffer'] after 4 steps", rtol=1e-5)

@@ -5,7 +5,7 @@ import math
 import minae
 from minae import optim
 from minae.backend import np
-from minae.homework.testing import assert_close
+from minae.homework.testing import assert_close, assert_equal, rng
 
 
 def reference(w0, grads, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, decoupled=False):
@@ -29,16 +29,16 @@ def reference(w0, grads, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0
 
 
 def run(make, settings, steps=5, seed=0):
-    rng = np.random.default_rng(seed)
-    w0 = rng.standard_normal((3, 2)).astype(np.float32)
-    grads = [rng.standard_normal((3, 2)).astype(np.float32) for _ in range(steps)]
+    gen = rng(seed)
+    w0 = gen.standard_normal((3, 2)).astype(np.float32)
+    grads = [gen.standard_normal((3, 2)).astype(np.float32) for _ in range(steps)]
     p = minae.tensor(w0, requires_grad=True)
     opt = make([p])
     expected, m, v = reference(w0, grads, **settings)
     for step, (g, w) in enumerate(zip(grads, expected), 1):
         p.grad = minae.tensor(g)
         opt.step()
-        assert p.dtype == minae.float32, f"{type(opt).__name__} turned a float32 parameter into {p.dtype}"
+        assert_equal(str(p.dtype), "float32", f"{type(opt).__name__} turned a float32 parameter into {{actual}}")
         assert_close(p, w, f"{type(opt).__name__}({settings}): the parameter after step {step}", rtol=1e-5, atol=1e-6)
     return opt, p, m, v
 
@@ -65,7 +65,6 @@ def test_adamw():
 def test_adam_state():
     opt, p, m, v = run(lambda ps: optim.Adam(ps, lr=0.01), dict(lr=0.01))
     state = opt.state[p]
-    if state.get("step") != 5:
-        raise AssertionError(f"Adam's state['step'] after 5 steps should be 5, got {state.get('step')!r}")
+    assert_equal(state.get("step"), 5, "Adam's state['step'] after 5 steps should be {expected}, got {actual!r}")
     assert_close(state["exp_avg"], m, "Adam's state['exp_avg'] (m) after 5 steps", rtol=1e-5, atol=1e-7)
     assert_close(state["exp_avg_sq"], v, "Adam's state['exp_avg_sq'] (v) after 5 steps", rtol=1e-5, atol=1e-7)

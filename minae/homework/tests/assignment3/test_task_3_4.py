@@ -2,35 +2,33 @@
 
 import minae
 from minae.backend import np
-from minae.homework.testing import assert_close
+from minae.homework.testing import assert_close, assert_equal, assert_within, rng
 from minae.models import DenoisingAutoencoder, gaussian_noise, masking_noise, salt_and_pepper
 
 
 def pixels(shape=(200, 100), low=0.2, high=0.8, seed=0):
-    return minae.tensor(np.random.default_rng(seed).uniform(low, high, shape), dtype=minae.float32)
-
-
-def within(value, target, tolerance, what):
-    if not abs(value - target) <= tolerance:
-        raise AssertionError(f"{what}: expected {target:.4g} ± {tolerance:.2g}, got {value:.4g}")
+    return minae.tensor(rng(seed).uniform(low, high, shape), dtype=minae.float32)
 
 
 def test_gaussian_noise():
     minae.manual_seed(0)
     y = pixels()
     noisy = gaussian_noise(y, 0.3)
-    assert noisy.dtype == minae.float32 and noisy.shape == y.shape, "the noisy batch keeps y's shape and dtype"
+    kept = [str(noisy.dtype), tuple(noisy.shape)]
+    assert_equal(kept, ["float32", tuple(y.shape)], "the noisy batch keeps y's shape and dtype: got {actual}")
     eps = noisy.numpy().astype(np.float64) - y.numpy()
-    within(eps.mean(), 0.0, 0.01, "the mean of the added noise")
-    within(eps.std(), 0.3, 0.01, "the standard deviation of the added noise (σ = 0.3)")
+    assert_within(eps.mean(), 0.0, 0.01, "the mean of the added noise")
+    assert_within(eps.std(), 0.3, 0.01, "the standard deviation of the added noise (σ = 0.3)")
 
 
 def test_masking_noise():
     minae.manual_seed(1)
     y = minae.full((200, 100), 0.5)
     noisy = masking_noise(y, 0.3).numpy()
-    within((noisy == 0).mean(), 0.3, 0.015, "the fraction of zeroed pixels (p = 0.3)")
-    assert_close(noisy[noisy != 0], np.full((noisy != 0).sum(), 0.5 / 0.7), "the kept pixels, scaled by 1/(1 − p)")
+    assert_within((noisy == 0).mean(), 0.3, 0.015, "the fraction of zeroed pixels (p = 0.3)")
+    assert_close(
+        noisy[noisy != 0], np.full((noisy != 0).sum(), 0.5 / 0.7), "the kept pixels, scaled by 1/(1 − p)", own=True
+    )
 
 
 def test_salt_and_pepper():
@@ -38,19 +36,20 @@ def test_salt_and_pepper():
     y = pixels()
     low, high = float(y.numpy().min()), float(y.numpy().max())
     noisy = salt_and_pepper(y, 0.2)
-    assert noisy.dtype == minae.float32 and noisy.shape == y.shape, "the noisy batch keeps y's shape and dtype"
+    kept = [str(noisy.dtype), tuple(noisy.shape)]
+    assert_equal(kept, ["float32", tuple(y.shape)], "the noisy batch keeps y's shape and dtype: got {actual}")
     a, changed = noisy.numpy(), noisy.numpy() != y.numpy()
-    within(changed.mean(), 0.2, 0.015, "the fraction of changed pixels (p = 0.2)")
-    within((a[changed] == high).mean(), 0.5, 0.05, "the share of changed pixels set to the maximum")
-    if not np.isin(a[changed], [low, high]).all():
-        raise AssertionError("salt-and-pepper sets a changed pixel to the batch's minimum or maximum, nothing else")
+    assert_within(changed.mean(), 0.2, 0.015, "the fraction of changed pixels (p = 0.2)")
+    assert_within((a[changed] == high).mean(), 0.5, 0.05, "the share of changed pixels set to the maximum")
+    message = "salt-and-pepper sets a changed pixel to the batch's minimum or maximum, nothing else"
+    assert_equal(bool(np.isin(a[changed], [low, high]).all()), True, message)
 
 
 def test_salt_and_pepper_given_values():
     minae.manual_seed(3)
     a = salt_and_pepper(pixels(), 0.5, low=-1.0, high=1.0).numpy()
     changed = (a == -1.0) | (a == 1.0)
-    within(changed.mean(), 0.5, 0.02, "the fraction of pixels set to low = −1 or high = 1 (p = 0.5)")
+    assert_within(changed.mean(), 0.5, 0.02, "the fraction of pixels set to low = −1 or high = 1 (p = 0.5)")
 
 
 def test_denoising_autoencoder_corrupts_in_training_only():
@@ -58,6 +57,6 @@ def test_denoising_autoencoder_corrupts_in_training_only():
     dae = DenoisingAutoencoder(100, 10, corruption="gaussian", level=0.5)
     y = pixels()
     noisy = dae.corrupt(y).numpy().astype(np.float64) - y.numpy()
-    within(noisy.std(), 0.5, 0.02, "the training-time corruption of a gaussian DAE (σ = 0.5)")
+    assert_within(noisy.std(), 0.5, 0.02, "the training-time corruption of a gaussian DAE (σ = 0.5)")
     dae.eval()
-    assert dae.corrupt(y) is y, "in eval mode the DAE sees the clean input"
+    assert_equal(dae.corrupt(y) is y, True, "in eval mode the DAE sees the clean input")

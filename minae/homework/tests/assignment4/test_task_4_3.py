@@ -2,7 +2,7 @@
 
 import minae
 from minae.backend import np
-from minae.homework.testing import assert_close, assert_shape
+from minae.homework.testing import assert_close, assert_equal, assert_shape, rng
 from minae.models import VAE
 
 D, H, Z = 6, 5, 3
@@ -25,12 +25,12 @@ def test_sample_draws_from_the_prior():
     model = VAE(D, H, Z)
     seen = capture_decode(model)
     images = model.sample(5000)
+    assert_equal(len(seen), 1, "sample(n) should decode one batch of n latents, decoded {actual} batches")
     if len(seen) != 1:
-        raise AssertionError(f"sample(n) should decode one batch of n latents, decoded {len(seen)} batches")
+        return
     z = seen[0]
     assert_shape(z, (5000, Z), "the latents that sample(5000) decodes")
-    if z.dtype != minae.float32:
-        raise AssertionError(f"the latents should have the parameters' dtype float32, got {z.dtype}")
+    assert_equal(str(z.dtype), "float32", "the latents should have the parameters' dtype float32, got {actual}")
     zs = z.numpy().astype(np.float64)
     assert_close(zs.mean(axis=0), np.zeros(Z), "the mean of the prior's samples", rtol=0, atol=0.06)
     assert_close(zs.std(axis=0), np.ones(Z), "the standard deviation of the prior's samples", rtol=0.04)
@@ -42,18 +42,17 @@ def test_sample_gives_images():
     images = VAE(D, H, Z).sample(7)
     assert_shape(images, (7, D), "sample(7)")
     a = images.numpy()
-    if not ((a > 0) & (a < 1)).all():
-        raise AssertionError("sampled pixels must lie in (0, 1): they are σ of the decoder's logits")
-    if images.requires_grad:
-        raise AssertionError("sample() builds no graph: its result must not require grad")
+    inside = bool(((a > 0) & (a < 1)).all())
+    assert_equal(inside, True, "sampled pixels must lie in (0, 1): they are σ of the decoder's logits")
+    assert_equal(images.requires_grad, False, "sample() builds no graph: its result must not require grad")
 
 
 def test_interpolate():
     minae.manual_seed(2)
     model = VAE(D, H, Z)
-    rng = np.random.default_rng(2)
-    y_a = minae.tensor(rng.uniform(0, 1, D), dtype=minae.float32)
-    y_b = minae.tensor(rng.uniform(0, 1, D), dtype=minae.float32)
+    gen = rng(2)
+    y_a = minae.tensor(gen.uniform(0, 1, D), dtype=minae.float32)
+    y_b = minae.tensor(gen.uniform(0, 1, D), dtype=minae.float32)
     with minae.no_grad():
         mu_a = model._encode(y_a.reshape(1, -1))[0].numpy().astype(np.float64)[0]
         mu_b = model._encode(y_b.reshape(1, -1))[0].numpy().astype(np.float64)[0]

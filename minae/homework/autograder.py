@@ -1,0 +1,169 @@
+"""A Gradescope autograder for one assignment, and the grading it runs there.
+
+Gradescope's contract (its autograder documentation): the zip's root holds
+``setup.sh`` (run once, as root, when the image is built) and ``run_autograder``
+(run for each submission); the submission is in ``/autograder/submission`` and
+the results go to ``/autograder/results/results.json``. Here the root is
+``$AUTOGRADER_ROOT`` when set (so that the whole path runs anywhere, in tests too).
+
+The zip carries the reference minae (installed by ``setup.sh``; the package
+registry is the only network it needs) and the built student copy, so that a
+submission of only the files that hold the stubs is graded in that copy.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import stat
+import tempfile
+import traceback
+import zipfile
+from pathlib import Path
+
+from .assignments import assignment_of
+from .build import build, reference_root
+
+__all__ = ["write_autograder", "gradescope_run", "locate_copy"]
+
+SETUP_SH = """#!/usr/bin/env bash
+# Gradescope runs this once when it builds the autograder's image.
+set -euo pipefail
+cd "$(dirname "$0")"
+python3 -m pip install --no-cache-dir ./minae-reference
+"""
+
+RUN_AUTOGRADER = """#!/usr/bin/env bash
+# Gradescope runs this for each submission. The results file is written in every case.
+ROOT="${AUTOGRADER_ROOT:-/autograder}"
+mkdir -p "$ROOT/results"
+python3 -m minae.homework gradescope --assignment {number} --root "$ROOT" --copy "$ROOT/source/student-copy" \\
+  || [ -s "$ROOT/results/results.json" ] \\
+  || printf '%s\\n' '{"score": 0, "tests": [], "output": "the grader could not run (see setup.sh)"}' \\
+       > "$ROOT/results/results.json"
+"""
+
+_REFERENCE = ("setup.cfg", "pyproject.toml", "README.md", "LICENSE")
+
+
+def _add_tree(zf: zipfile.ZipFile, folder: Path, prefix: str) -> None:
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder)
+        if any(p in ("__pycache__", ".git", ".pytest_cache", ".ipynb_checkpoints") for p in rel.parts):
+            continue
+        if path.is_file() and not path.is_symlink() and path.suffix not in (".pyc", ".pyo"):
+            zf.write(path, f"{prefix}/{rel.as_posix()}")
+
+
+def _add_text(zf: zipfile.ZipFile, name: str, text: str, executable: bool = False) -> None:
+    info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+    info.external_attr = ((0o755 if executable else 0o644) | stat.S_IFREG) << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    zf.writestr(info, text)
+
+
+def write_autograder(number, out, source=None) -> Path:
+    """Write the Gradescope autograder zip of assignment ``number`` to ``out``; returns its path."""
+    a = assignment_of(number)
+    src = Path(source).resolve() if source is not None else reference_root()
+    out = Path(out).resolve()
+    with tempfile.TemporaryDirectory(prefix="minae-autograder-") as tmp:
+        copy = Path(tmp) / "student-copy"
+        build(a.number, copy, source=src)
+        shutil.rmtree(copy / "notebooks", ignore_errors=True)  # not graded; keeps the zip small
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+            _add_text(zf, "setup.sh", SETUP_SH, executable=True)
+            _add_text(zf, "run_autograder", RUN_AUTOGRADER.replace("{number}", str(a.number)), executable=True)
+            for name in _REFERENCE:
+                if (src / name).is_file():
+                    zf.write(src / name, f"minae-reference/{name}")
+            _add_tree(zf, src / "minae", "minae-reference/minae")
+            _add_tree(zf, copy, "student-copy")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp_out = out.with_name(out.name + ".part")
+        tmp_out.write_bytes(buffer.getvalue())
+        os.replace(tmp_out, out)
+    return out
+
+
+def locate_copy(submission: Path, copy: Path, into: Path) -> Path:
+    """The folder to grade: the submitted copy, or the built ``copy`` with the submitted files laid over it.
+
+    A whole copy (a folder with ``minae/`` at the top or one level down) is graded as it is. Otherwise
+    each submitted ``.py`` file replaces the copy's file of the same path (``minae/ops.py``) or, failing
+    that, the one file of the copy's package with the same name (``ops.py``).
+    """
+    for candidate in [submission] + sorted(p for p in submission.iterdir() if p.is_dir()):
+        if (candidate / "minae" / "__init__.py").is_file():
+            return candidate
+    shutil.copytree(copy, into)
+    files = [p for p in submission.rglob("*.py") if p.is_file() and "__MACOSX" not in p.parts]
+    if not files:
+        raise FileNotFoundError("the submission has no Python files: submit your copy, or the files you wrote")
+    by_name = {}
+    for p in (into / "minae").rglob("*.py"):
+        if "homework" not in p.relative_to(into).parts:
+            by_name.setdefault(p.name, []).append(p)
+    placed = 0
+    for f in files:
+        rel = f.relative_to(submission)
+        target = into / rel
+        if rel.parts[:1] == ("minae",) and target.is_file() and "homework" not in rel.parts:
+            shutil.copyfile(f, target)
+            placed += 1
+        elif len(by_name.get(f.name, [])) == 1:
+            shutil.copyfile(f, by_name[f.name][0])
+            placed += 1
+    if not placed:
+        names = ", ".join(sorted({f.name for f in files})[:5])
+        raise FileNotFoundError(f"none of the submitted files ({names}) is a file of the copy's minae package")
+    return into
+
+
+def _results(number, result=None, reason=None) -> dict:
+    a = assignment_of(number)
+    tests = []
+    for t in a.tasks:
+        r = result.task(t.id) if result is not None else None
+        score = r.earned if r is not None else 0
+        if r is not None and r.complete:
+            output = f"all {r.total} tests pass"
+        elif r is not None:
+            output = f"{r.passed}/{r.total} tests pass; first failure: {r.failure}"
+        else:
+            output = reason
+        tests.append(
+            {"name": f"{t.id} {t.title}", "number": t.id, "score": score, "max_score": t.points, "output": output}
+        )
+    out = {"score": sum(t["score"] for t in tests), "tests": tests}
+    if result is not None:
+        out["output"] = f"seed {result.seed}; inputs drawn fresh for this run and compared with the reference minae"
+    elif reason:
+        out["output"] = reason
+    return out
+
+
+def gradescope_run(number, root, copy, timeout: float = 300, test_timeout: float = 60) -> dict:
+    """Grade ``root``/submission for assignment ``number``; write ``root``/results/results.json in every case."""
+    from .grade import grade
+
+    root = Path(root)
+    results_file = root / "results" / "results.json"
+    results_file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix="minae-gradescope-") as tmp:
+            submission = root / "submission"
+            if not submission.is_dir():
+                raise FileNotFoundError(f"no submission folder at {submission}")
+            folder = locate_copy(submission, Path(copy), Path(tmp) / "graded")
+            result = grade(folder, number, stream=False, timeout=timeout, test_timeout=test_timeout, reference=True)
+            data = _results(number, result)
+    except Exception as e:  # the results file must exist whatever happened: a readable reason, zero points
+        reason = f"the submission could not be graded: {type(e).__name__}: {e}"
+        data = _results(number, None, reason)
+        data["output"] = reason + "\n\n" + traceback.format_exc(limit=3)[-2000:]  # for the teacher
+    results_file.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return data
