@@ -6,7 +6,7 @@ both see the same machine state. Prints, per model: test loss per sample, the me
 time, and (measured in a fresh process per framework) the peak memory growth while training
 and the resident memory at the end of each epoch.
 
-Run: python bench/compare_torch.py [--epochs 10] [--seeds 5] [--models vae,ae] [--threads 2]
+Run: python bench/compare_torch.py [--epochs 10] [--seeds 5] [--models examples,vae,ae] [--threads 2]
 """
 
 from __future__ import annotations
@@ -19,7 +19,25 @@ import subprocess
 import sys
 import time
 
+
+def _threads_from_argv(argv) -> str:
+    for i, arg in enumerate(argv):
+        if arg == "--threads" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--threads="):
+            return arg.split("=", 1)[1]
+    return os.environ.get("BENCH_THREADS", "2")
+
+
+# NumPy's BLAS reads its thread count once, when it loads: set it before the import, so both
+# frameworks get the same number (an unset OpenBLAS takes every core and spins on a busy machine)
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, _threads_from_argv(sys.argv))
+
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from examples_vae import build as build_examples_vae  # noqa: E402
 
 import minae  # noqa: E402
 from minae.backend import np  # noqa: E402
@@ -31,18 +49,56 @@ BATCH, LR = 256, 1e-3
 
 
 # ------------------------------------------------------------------ minae side ---
+class ExamplesVAE:
+    """The pytorch/examples VAE behind the interface of the course's models: ``loss(y)`` per sample.
+
+    The training step backpropagates the example's own loss (summed over the batch); only the
+    reported number is divided by the batch size, to compare with the other rows.
+    """
+
+    def __init__(self, torch, nn, F):
+        model_class, self.loss_function = build_examples_vae(torch, nn, F)
+        self.model = model_class()
+
+    def summed_loss(self, y):
+        recon, mu, logvar = self.model(y)
+        return self.loss_function(recon, y, mu, logvar)
+
+
+def minae_model(model_name):
+    if model_name == "examples":
+        return ExamplesVAE(minae, minae.nn, minae.nn.functional)
+    return VAE() if model_name == "vae" else Autoencoder()
+
+
+def batch_loss(model, y):
+    """The loss the step backpropagates: the example's sum, or the course models' batch mean."""
+    if isinstance(model, ExamplesVAE):
+        return model.summed_loss(y)
+    return model.loss(y)
+
+
+def per_sample(model, y, loss):
+    return float(loss) / len(y) if isinstance(model, ExamplesVAE) else float(loss)
+
+
 class MinaeRun:
     def __init__(self, model_name, xtr, xte, seed=0):
         minae.manual_seed(seed)
-        self.model = VAE() if model_name == "vae" else Autoencoder()
+        self.wrapper = minae_model(model_name)
+        self.model = getattr(self.wrapper, "model", self.wrapper)
         self.opt = minae.optim.Adam(self.model.parameters(), lr=LR)
         self.train = DataLoader(ArrayDataset(xtr), BATCH, shuffle=True, seed=seed)
         self.xte = minae.tensor(xte)
 
+    def _loss(self, y):
+        loss = batch_loss(self.wrapper, y)
+        return loss if isinstance(self.wrapper, ExamplesVAE) else loss["loss"]
+
     def epoch(self):
         self.model.train()
         for y in self.train:
-            loss = self.model.loss(y)["loss"]
+            loss = self._loss(y)
             self.opt.zero_grad()
             loss.backward()
             self.opt.step()
@@ -50,7 +106,7 @@ class MinaeRun:
     def test_loss(self):
         self.model.eval()
         with minae.no_grad():
-            return float(self.model.loss(self.xte)["loss"].item())
+            return per_sample(self.wrapper, self.xte, self._loss(self.xte).item())
 
 
 # ---------------------------------------------------------------- PyTorch side ---
@@ -93,7 +149,11 @@ class TorchRun:
         self.torch = torch
         torch.manual_seed(seed)
         TorchVAE, TorchAE = torch_models()
-        self.model = TorchVAE() if model_name == "vae" else TorchAE()
+        if model_name == "examples":
+            self.wrapper = ExamplesVAE(torch, torch.nn, torch.nn.functional)
+        else:
+            self.wrapper = TorchVAE() if model_name == "vae" else TorchAE()
+        self.model = getattr(self.wrapper, "model", self.wrapper)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=LR)
         self.xtr, self.xte = torch.from_numpy(xtr), torch.from_numpy(xte)
         self.rng = np.random.default_rng(seed)
@@ -103,7 +163,7 @@ class TorchRun:
         order = self.torch.from_numpy(self.rng.permutation(len(self.xtr)))
         for i in range(0, len(order), BATCH):
             y = self.xtr[order[i : i + BATCH]]
-            loss = self.model.loss(y)
+            loss = batch_loss(self.wrapper, y)
             self.opt.zero_grad()
             loss.backward()
             self.opt.step()
@@ -111,11 +171,11 @@ class TorchRun:
     def test_loss(self):
         self.model.eval()
         with self.torch.no_grad():
-            return float(self.model.loss(self.xte))
+            return per_sample(self.wrapper, self.xte, batch_loss(self.wrapper, self.xte))
 
 
 def data_for(model_name):
-    (xtr, _), (xte, _) = mnist_arrays("bundled", scale="01" if model_name == "vae" else "pm1")
+    (xtr, _), (xte, _) = mnist_arrays("bundled", scale="pm1" if model_name == "ae" else "01")
     return xtr, xte
 
 
@@ -185,7 +245,7 @@ def compare(model_name, epochs, with_torch, seeds):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--models", default="vae,ae")
+    p.add_argument("--models", default="examples,vae,ae")
     p.add_argument("--threads", type=int, default=int(os.environ.get("BENCH_THREADS", "2")))
     p.add_argument(
         "--seeds", type=int, default=3, help="runs per framework (the test loss varies by a few %% with the seed)"
