@@ -42,6 +42,7 @@ class Optimizer:
         self.defaults = defaults
         self.state = defaultdict(dict)  # parameter (by identity) -> its buffers
         self.param_groups = []
+        self._scratch_buffers = {}  # (device, dtype) -> a flat buffer for a rule's temporaries
         if isinstance(params, Tensor):
             raise TypeError(
                 "params should be an iterable of Tensors or dicts, but got a single Tensor; "
@@ -121,7 +122,9 @@ class Optimizer:
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                self.update(p.data, p.grad.data, self._state_on_device(p), group)
+                w = p.data
+                with backend.on(backend.array_device(w)):  # what the rule allocates lands on w's GPU
+                    self.update(w, p.grad.data, self._state_on_device(p), group)
                 # version bump goes here
         return loss
 
@@ -149,6 +152,16 @@ class Optimizer:
             return None
         with enable_grad():
             return closure()
+
+    def _scratch(self, like):
+        """A scratch array shaped like ``like``, on its device: a view of one buffer that every parameter reuses."""
+        key = (backend.array_device(like), like.dtype)
+        buf = self._scratch_buffers.get(key)
+        if buf is None or buf.size < like.size:
+            with backend.on(key[0]):
+                buf = backend.get_array_module(like).empty(like.size, like.dtype)
+            self._scratch_buffers[key] = buf
+        return buf[: like.size].reshape(like.shape)
 
     @staticmethod
     def _grad(w, g, weight_decay: float, maximize: bool):
