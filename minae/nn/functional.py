@@ -268,7 +268,10 @@ def cross_entropy(input, target, reduction: str = "mean"):
     """−log softmax(x)_c for logits x and class label c (PyTorch's cross_entropy).
 
     input: logits (N, C); target: int64 labels (N,) in 0 … C−1, or class
-    probabilities (N, C) (then ℓ = −Σ_c y_c log softmax(x)_c).
+    probabilities (N, C) (then ℓ = −Σ_c y_c log softmax(x)_c). A label out of
+    range raises an IndexError; on a GPU, where looking would wait for the device,
+    it does so only under ``minae.detect_anomaly()`` and otherwise makes that
+    sample's loss NaN (which ``fit`` stops on).
     "none" gives shape (N,); "mean" averages over the batch.
     """
     fn = "cross_entropy"
@@ -285,12 +288,15 @@ def cross_entropy(input, target, reduction: str = "mean"):
                 f"{fn}: labels must have shape ({n},) for input of shape {(n, c)}, got {tuple(target.shape)}"
             )
         labels = target.data
-        if n:
+        xp = get_array_module(labels)
+        if n and (xp is np or GradMode.anomaly):
             lo, hi = int(labels.min()), int(labels.max())
             if lo < 0 or hi >= c:
                 raise IndexError(f"{fn}: label {lo if lo < 0 else hi} is out of range for {c} classes (0 … {c - 1})")
-        xp = get_array_module(labels)
-        loss = -logp[xp.arange(n), labels]
+            loss = -logp[xp.arange(n), labels]
+        else:  # on a GPU the check would wait for the device: a bad label gives a NaN loss instead
+            bad = (labels < 0) | (labels >= c)
+            loss = _ops.where(bad, math.nan, -logp[xp.arange(n), xp.clip(labels, 0, max(c - 1, 0))])
     elif target.dtype.kind == "f" and tuple(target.shape) == (n, c):
         loss = -_ops.sum(target * logp, dim=1)
     else:
