@@ -219,7 +219,7 @@ def measure_memory(framework, model_name, epochs, threads):
 
 
 # -------------------------------------------------------------------- main ---
-def compare(model_name, epochs, with_torch, seeds):
+def compare(model_name, epochs, with_torch, seeds, clock=time.perf_counter):
     """Train both frameworks from each seed, epochs interleaved; mean test loss and median epoch time."""
     xtr, xte = data_for(model_name)
     losses = {"minae": [], "torch": []}
@@ -230,9 +230,9 @@ def compare(model_name, epochs, with_torch, seeds):
             runs["torch"] = TorchRun(model_name, xtr, xte, seed)
         for _ in range(epochs):
             for name, run in runs.items():
-                t0 = time.perf_counter()
+                t0 = clock()
                 run.epoch()
-                times[name].append(time.perf_counter() - t0)
+                times[name].append(clock() - t0)
         for name, run in runs.items():
             losses[name].append(run.test_loss())
     return {
@@ -251,6 +251,13 @@ def main(argv=None):
         "--seeds", type=int, default=3, help="runs per framework (the test loss varies by a few %% with the seed)"
     )
     p.add_argument("--no-memory", action="store_true")
+    p.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="wall: elapsed time (the README's); cpu: this process's CPU time, steadier on a busy machine "
+        "(meaningful with --threads 1)",
+    )
     p.add_argument("--memory-child", choices=["minae", "torch"], help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     try:
@@ -263,13 +270,14 @@ def main(argv=None):
         return memory_child(args.memory_child, args.models, args.epochs, args.threads)
     print(f"minae {minae.__version__} vs " + (f"torch {torch.__version__}" if torch else "no torch (minae only)"))
     print(
-        f"{args.epochs} epochs, batch {BATCH}, Adam {LR}, {args.threads} threads, bundled MNIST "
+        f"{args.epochs} epochs, batch {BATCH}, Adam {LR}, {args.threads} threads, {args.clock} clock, bundled MNIST "
         f"(4,000 train / 1,000 test); test loss per sample, mean over seeds 0…{args.seeds - 1} (range in brackets)"
     )
     print("| model | minae test loss | PyTorch test loss | loss ratio | minae s/epoch | PyTorch s/epoch | time ratio |")
     print("|---|---|---|---|---|---|---|")
     for name in args.models.split(","):
-        r = compare(name, args.epochs, torch is not None, args.seeds)
+        clock = time.perf_counter if args.clock == "wall" else time.process_time
+        r = compare(name, args.epochs, torch is not None, args.seeds, clock)
         ours = r["minae"]
         cell = f"{ours['loss']:.2f} ({ours['spread'][0]:.1f}–{ours['spread'][1]:.1f})"
         if torch is not None:
