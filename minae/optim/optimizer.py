@@ -140,10 +140,12 @@ class Optimizer:
         """``self.state[p]``, with every buffer on p's device and in its dtype (``Module.to`` moves only p)."""
         state = self.state[p]
         w = p.data
+        host_array = backend.np.ndarray  # two NumPy arrays are on the same device: no need to ask
         for name, buf in state.items():
             if isinstance(buf, Tensor):
                 b = buf.data
-                if type(b) is not type(w) or b.dtype != w.dtype or backend.array_device(b) != backend.array_device(w):
+                moved = type(b) is not type(w) or (type(w) is not host_array and b.device != w.device)
+                if moved or b.dtype != w.dtype:
                     state[name] = Tensor(backend.to_device(b, backend.array_device(w)).astype(w.dtype, copy=False))
         return state
 
