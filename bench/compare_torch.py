@@ -1,12 +1,18 @@
-"""The course's VAE and AE trained in minae and in PyTorch, side by side on the same machine.
+"""The course's VAE and AE, and the pytorch/examples VAE, trained in minae and in PyTorch side by side.
 
 Same data (the bundled MNIST subset), architecture, loss, optimizer (Adam 1e-3), batch size
 (256), epochs and thread count; epochs interleaved (a minae epoch, then a PyTorch epoch), so
-both see the same machine state. Prints, per model: test loss per sample, the median epoch
-time, and (measured in a fresh process per framework) the peak memory growth while training
-and the resident memory at the end of each epoch.
+both see the same machine state. Prints, per model, the README's tables: test loss per sample,
+the median epoch time, and (measured in a fresh process per framework) the peak memory growth
+while training and the resident memory at the end of each epoch.
 
-Run: python bench/compare_torch.py [--epochs 10] [--seeds 5] [--models vae,ae] [--threads 2]
+Models: ``examples`` is the pytorch/examples VAE (``bench/examples_vae.py``: the same code for
+both frameworks, only the imports differ; its loss is summed over the batch, as there); ``vae``
+and ``ae`` are ``minae.models.VAE`` and ``minae.models.Autoencoder`` against the same models
+written in PyTorch.
+
+Run: python bench/compare_torch.py [--epochs 10] [--seeds 5] [--models examples,vae,ae] [--threads 2]
+     [--clock wall|cpu] [--no-memory]
 """
 
 from __future__ import annotations
@@ -19,7 +25,25 @@ import subprocess
 import sys
 import time
 
+
+def _threads_from_argv(argv) -> str:
+    for i, arg in enumerate(argv):
+        if arg == "--threads" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--threads="):
+            return arg.split("=", 1)[1]
+    return os.environ.get("BENCH_THREADS", "2")
+
+
+# NumPy's BLAS reads its thread count once, when it loads: set it before the import, so both
+# frameworks get the same number (an unset OpenBLAS takes every core and spins on a busy machine)
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, _threads_from_argv(sys.argv))
+
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from examples_vae import build as build_examples_vae  # noqa: E402
 
 import minae  # noqa: E402
 from minae.backend import np  # noqa: E402
@@ -31,18 +55,56 @@ BATCH, LR = 256, 1e-3
 
 
 # ------------------------------------------------------------------ minae side ---
+class ExamplesVAE:
+    """The pytorch/examples VAE behind the interface of the course's models: ``loss(y)`` per sample.
+
+    The training step backpropagates the example's own loss (summed over the batch); only the
+    reported number is divided by the batch size, to compare with the other rows.
+    """
+
+    def __init__(self, torch, nn, F):
+        model_class, self.loss_function = build_examples_vae(torch, nn, F)
+        self.model = model_class()
+
+    def summed_loss(self, y):
+        recon, mu, logvar = self.model(y)
+        return self.loss_function(recon, y, mu, logvar)
+
+
+def minae_model(model_name):
+    if model_name == "examples":
+        return ExamplesVAE(minae, minae.nn, minae.nn.functional)
+    return VAE() if model_name == "vae" else Autoencoder()
+
+
+def batch_loss(model, y):
+    """The loss the step backpropagates: the example's sum, or the course models' batch mean."""
+    if isinstance(model, ExamplesVAE):
+        return model.summed_loss(y)
+    return model.loss(y)
+
+
+def per_sample(model, y, loss):
+    return float(loss) / len(y) if isinstance(model, ExamplesVAE) else float(loss)
+
+
 class MinaeRun:
     def __init__(self, model_name, xtr, xte, seed=0):
         minae.manual_seed(seed)
-        self.model = VAE() if model_name == "vae" else Autoencoder()
+        self.wrapper = minae_model(model_name)
+        self.model = getattr(self.wrapper, "model", self.wrapper)
         self.opt = minae.optim.Adam(self.model.parameters(), lr=LR)
         self.train = DataLoader(ArrayDataset(xtr), BATCH, shuffle=True, seed=seed)
         self.xte = minae.tensor(xte)
 
+    def _loss(self, y):
+        loss = batch_loss(self.wrapper, y)
+        return loss if isinstance(self.wrapper, ExamplesVAE) else loss["loss"]
+
     def epoch(self):
         self.model.train()
         for y in self.train:
-            loss = self.model.loss(y)["loss"]
+            loss = self._loss(y)
             self.opt.zero_grad()
             loss.backward()
             self.opt.step()
@@ -50,7 +112,7 @@ class MinaeRun:
     def test_loss(self):
         self.model.eval()
         with minae.no_grad():
-            return float(self.model.loss(self.xte)["loss"].item())
+            return per_sample(self.wrapper, self.xte, self._loss(self.xte).item())
 
 
 # ---------------------------------------------------------------- PyTorch side ---
@@ -93,7 +155,11 @@ class TorchRun:
         self.torch = torch
         torch.manual_seed(seed)
         TorchVAE, TorchAE = torch_models()
-        self.model = TorchVAE() if model_name == "vae" else TorchAE()
+        if model_name == "examples":
+            self.wrapper = ExamplesVAE(torch, torch.nn, torch.nn.functional)
+        else:
+            self.wrapper = TorchVAE() if model_name == "vae" else TorchAE()
+        self.model = getattr(self.wrapper, "model", self.wrapper)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=LR)
         self.xtr, self.xte = torch.from_numpy(xtr), torch.from_numpy(xte)
         self.rng = np.random.default_rng(seed)
@@ -103,7 +169,7 @@ class TorchRun:
         order = self.torch.from_numpy(self.rng.permutation(len(self.xtr)))
         for i in range(0, len(order), BATCH):
             y = self.xtr[order[i : i + BATCH]]
-            loss = self.model.loss(y)
+            loss = batch_loss(self.wrapper, y)
             self.opt.zero_grad()
             loss.backward()
             self.opt.step()
@@ -111,11 +177,11 @@ class TorchRun:
     def test_loss(self):
         self.model.eval()
         with self.torch.no_grad():
-            return float(self.model.loss(self.xte))
+            return per_sample(self.wrapper, self.xte, batch_loss(self.wrapper, self.xte))
 
 
 def data_for(model_name):
-    (xtr, _), (xte, _) = mnist_arrays("bundled", scale="01" if model_name == "vae" else "pm1")
+    (xtr, _), (xte, _) = mnist_arrays("bundled", scale="pm1" if model_name == "ae" else "01")
     return xtr, xte
 
 
@@ -159,7 +225,7 @@ def measure_memory(framework, model_name, epochs, threads):
 
 
 # -------------------------------------------------------------------- main ---
-def compare(model_name, epochs, with_torch, seeds):
+def compare(model_name, epochs, with_torch, seeds, clock=time.perf_counter):
     """Train both frameworks from each seed, epochs interleaved; mean test loss and median epoch time."""
     xtr, xte = data_for(model_name)
     losses = {"minae": [], "torch": []}
@@ -170,9 +236,9 @@ def compare(model_name, epochs, with_torch, seeds):
             runs["torch"] = TorchRun(model_name, xtr, xte, seed)
         for _ in range(epochs):
             for name, run in runs.items():
-                t0 = time.perf_counter()
+                t0 = clock()
                 run.epoch()
-                times[name].append(time.perf_counter() - t0)
+                times[name].append(clock() - t0)
         for name, run in runs.items():
             losses[name].append(run.test_loss())
     return {
@@ -182,15 +248,26 @@ def compare(model_name, epochs, with_torch, seeds):
     }
 
 
+LABELS = {"examples": "pytorch/examples VAE", "vae": "VAE", "ae": "AE"}
+
+
 def main(argv=None):
+    started = time.perf_counter()
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--models", default="vae,ae")
+    p.add_argument("--models", default="examples,vae,ae")
     p.add_argument("--threads", type=int, default=int(os.environ.get("BENCH_THREADS", "2")))
     p.add_argument(
-        "--seeds", type=int, default=3, help="runs per framework (the test loss varies by a few %% with the seed)"
+        "--seeds", type=int, default=5, help="runs per framework (the test loss varies by a few %% with the seed)"
     )
     p.add_argument("--no-memory", action="store_true")
+    p.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="wall: elapsed time (the README's); cpu: this process's CPU time, steadier on a busy machine "
+        "(meaningful with --threads 1)",
+    )
     p.add_argument("--memory-child", choices=["minae", "torch"], help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     try:
@@ -203,32 +280,36 @@ def main(argv=None):
         return memory_child(args.memory_child, args.models, args.epochs, args.threads)
     print(f"minae {minae.__version__} vs " + (f"torch {torch.__version__}" if torch else "no torch (minae only)"))
     print(
-        f"{args.epochs} epochs, batch {BATCH}, Adam {LR}, {args.threads} threads, bundled MNIST "
+        f"{args.epochs} epochs, batch {BATCH}, Adam {LR}, {args.threads} threads, {args.clock} clock, bundled MNIST "
         f"(4,000 train / 1,000 test); test loss per sample, mean over seeds 0…{args.seeds - 1} (range in brackets)"
     )
     print("| model | minae test loss | PyTorch test loss | loss ratio | minae s/epoch | PyTorch s/epoch | time ratio |")
     print("|---|---|---|---|---|---|---|")
     for name in args.models.split(","):
-        r = compare(name, args.epochs, torch is not None, args.seeds)
+        clock = time.perf_counter if args.clock == "wall" else time.process_time
+        r = compare(name, args.epochs, torch is not None, args.seeds, clock)
         ours = r["minae"]
         cell = f"{ours['loss']:.2f} ({ours['spread'][0]:.1f}–{ours['spread'][1]:.1f})"
         if torch is not None:
             theirs = r["torch"]
             print(
-                f"| {name} | {cell} | {theirs['loss']:.2f} ({theirs['spread'][0]:.1f}–{theirs['spread'][1]:.1f}) | "
+                f"| {LABELS.get(name, name)} | {cell} | {theirs['loss']:.2f} ({theirs['spread'][0]:.1f}–{theirs['spread'][1]:.1f}) | "
                 f"{ours['loss'] / theirs['loss']:.3f} | {ours['epoch_s']:.3f} | {theirs['epoch_s']:.3f} | "
                 f"{ours['epoch_s'] / theirs['epoch_s']:.2f} |"
             )
         else:
-            print(f"| {name} | {cell} | – | – | {ours['epoch_s']:.3f} | – | – |")
+            print(f"| {LABELS.get(name, name)} | {cell} | – | – | {ours['epoch_s']:.3f} | – | – |")
     if not args.no_memory:
-        print("\n| model | framework | peak memory of training (MiB) | resident after each epoch (MiB) |")
+        n = min(args.epochs, 5)
+        print(f"\n| model | framework | peak memory of training | resident after epochs 1–{n} |")
         print("|---|---|---|---|")
         for name in args.models.split(","):
             for fw in ["minae"] + (["torch"] if torch is not None else []):
-                m = measure_memory(fw, name, min(args.epochs, 5), args.threads)
+                m = measure_memory(fw, name, n, args.threads)
                 per = ", ".join(f"{v:.1f}" for v in m["per_epoch_mib"])
-                print(f"| {name} | {fw} | {m['peak_mib']:.1f} | {per} |")
+                label = "PyTorch" if fw == "torch" else fw
+                print(f"| {LABELS.get(name, name)} | {label} | {m['peak_mib']:.1f} MiB | {per} MiB |")
+    print(f"\n(this run took {time.perf_counter() - started:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -52,6 +52,43 @@ def _progress(iterable, total, desc, enabled):
     return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True)
 
 
+# On a GPU every read of a value (.item(), float()) waits for the device to finish its queue, so
+# the loops add each term's batch values where they are (in float64) and read the sums once per
+# epoch. The loss is looked at every batch on the CPU (a read is free there) and every
+# NAN_CHECK_EVERY batches on a GPU.
+NAN_CHECK_EVERY = 10
+
+
+def _add_terms(sums: dict, terms: dict, n: int) -> None:
+    """sums[name] += value · n for every term, without reading the values back."""
+    for name, value in terms.items():
+        value = value.data.astype(backend.float64) if isinstance(value, Tensor) else float(value)
+        sums[name] = sums[name] + value * n if name in sums else value * n
+
+
+def _means(sums: dict, count: int) -> dict:
+    return {name: float(total) / max(count, 1) for name, total in sums.items()}
+
+
+def _check_finite(window: list, epoch: int, last_batch: int) -> float | None:
+    """The mean loss of the batches in ``window`` (arrays, the last one being batch ``last_batch``, from 0).
+
+    One read for the window; only when it is not finite is each batch read, to name the first bad one.
+    """
+    if not window:
+        return None
+    total = float(window[0] if len(window) == 1 else sum(window[1:], window[0]))
+    if not math.isfinite(total):
+        for k, value in enumerate(window):
+            value = float(value)
+            if not math.isfinite(value):
+                raise TrainingError(
+                    f"the loss became {value} at epoch {epoch + 1}, batch {last_batch - len(window) + k + 2}: lower "
+                    "the learning rate, check the data's scale, or find the op with minae.detect_anomaly()"
+                )
+    return total / len(window)
+
+
 def evaluate(model, loader, loss_fn=None) -> dict:
     """Mean of each loss term over all samples of ``loader``, in eval mode and without a graph."""
     loss_fn = loss_fn or _default_loss
@@ -62,12 +99,11 @@ def evaluate(model, loader, loss_fn=None) -> dict:
         with no_grad():
             for batch in loader:
                 n = _batch_size(batch)
-                for name, value in loss_fn(model, batch).items():
-                    sums[name] = sums.get(name, 0.0) + float(value.item()) * n
+                _add_terms(sums, loss_fn(model, batch), n)
                 count += n
     finally:
         model.train(was_training)
-    return {name: total / max(count, 1) for name, total in sums.items()}
+    return _means(sums, count)
 
 
 def save_checkpoint(path, model, optimizer, epoch, history, loader=None, scheduler=None, extra=None) -> None:
@@ -227,7 +263,10 @@ def fit(
 
     Each history record: {"epoch", "train": {term: mean}, "test": {…} or None,
     "lr", "seconds"}. A loss that becomes NaN or inf stops training with a
-    TrainingError naming the epoch and the batch.
+    TrainingError naming the epoch and the batch: before that batch's step on the
+    CPU; on a GPU, where each look at the loss waits for the device, the loss is
+    looked at every ``NAN_CHECK_EVERY`` batches, so up to that many steps may
+    have been taken with it (the batch named is still the first bad one).
     """
     if epochs < 0:
         raise ValueError(f"fit: epochs must be non-negative, got {epochs}")
@@ -241,30 +280,30 @@ def fit(
     if progress is None:
         progress = sys.stderr.isatty() and not os.environ.get("MINAE_QUIET")
 
+    param = next(iter(model.parameters()), None)
+    check_every = 1 if param is None or param.device.type == "cpu" else NAN_CHECK_EVERY
     for epoch in range(start, epochs):
         t0 = time.perf_counter()
         model.train()
-        sums, count = {}, 0
+        sums, count, window = {}, 0, []
         bar = _progress(train_loader, len(train_loader), f"epoch {epoch + 1}/{epochs}", progress)
         for i, batch in enumerate(bar):
             terms = loss_fn(model, batch)
             loss = terms["loss"]
-            value = float(loss.item())
-            if not math.isfinite(value):
-                raise TrainingError(
-                    f"the loss became {value} at epoch {epoch + 1}, batch {i + 1}: lower the learning rate, "
-                    "check the data's scale, or find the op with minae.detect_anomaly()"
-                )
+            window.append(loss.data)
+            if len(window) == check_every:  # before the step, so on the CPU a NaN never reaches the weights
+                recent = _check_finite(window, epoch, i)
+                window = []
+                if progress and hasattr(bar, "set_postfix"):
+                    bar.set_postfix(loss=f"{recent:.4g}")
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             n = _batch_size(batch)
-            for name, v in terms.items():
-                sums[name] = sums.get(name, 0.0) + (value if v is loss else float(v.item())) * n
+            _add_terms(sums, terms, n)
             count += n
-            if progress and hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{value:.4g}")
-        train_means = {name: total / max(count, 1) for name, total in sums.items()}
+        _check_finite(window, epoch, i if window else 0)
+        train_means = _means(sums, count)
         test_means = evaluate(model, test_loader, loss_fn) if test_loader is not None else None
         lr = optimizer.param_groups[0]["lr"]
         if scheduler is not None:

@@ -639,3 +639,45 @@ def test_gaussian_kl_matches_torch_distributions():
     q = D.Normal(mt, torch.exp(0.5 * lt))
     p = D.Normal(torch.zeros_like(mt), torch.ones_like(mt))
     _compare(F.gaussian_kl(mm, logvar=lm, reduction="none"), D.kl_divergence(q, p).sum(-1), [mm, lm], [mt, lt])
+
+
+# ------------------------------------------- value checks, and what they cost ---
+def test_binary_cross_entropy_rejects_targets_outside_0_1(device):
+    p = rnd(2, 3, lo=0.1, hi=0.9, device=device)
+    bad = rnd(2, 3, lo=1.5, hi=2.0, device=device)
+    with minae.detect_anomaly():  # on every device
+        with pytest.raises(ValueError, match=r"binary_cross_entropy: target must hold probabilities in \[0, 1\]"):
+            F.binary_cross_entropy(p, bad)
+    if device == "cpu":  # on NumPy the check is cheap, so it always runs
+        with pytest.raises(ValueError, match=r"target must hold probabilities in \[0, 1\], got values from 1\.5"):
+            F.binary_cross_entropy(p, bad)
+        with pytest.raises(ValueError, match=r"target must hold probabilities"):
+            F.binary_cross_entropy(p, rnd(2, 3, lo=-0.5, hi=-0.1, device=device))
+    F.binary_cross_entropy(p, rnd(2, 3, lo=0, hi=1, device=device))  # in range: fine
+
+
+def test_cross_entropy_bad_label_on_every_device(device):
+    x = rnd(2, 4, device=device)
+    labels = minae.tensor([0, 4], device=device)
+    with minae.detect_anomaly():
+        with pytest.raises(IndexError, match=r"cross_entropy: label 4 is out of range for 4 classes"):
+            F.cross_entropy(x, labels)
+    if device == "cpu":
+        with pytest.raises(IndexError, match=r"label 4 is out of range"):
+            F.cross_entropy(x, labels)
+    else:  # no device sync: the bad sample's loss is NaN instead
+        loss = npy(F.cross_entropy(x, labels, reduction="none"))
+        assert np.isfinite(loss[0]) and np.isnan(loss[1])
+
+
+def test_fused_binary_cross_entropy_gradient_where_the_clamp_holds():
+    """The clamped side of the loss is constant, so it adds nothing to the gradient (d/dỹ of the other side stays)."""
+    p = minae.tensor([0.0, 1.0, 0.0, 1.0, 0.3], dtype=minae.float64, requires_grad=True)
+    y = minae.tensor([1.0, 0.0, 0.25, 0.75, 0.6], dtype=minae.float64, requires_grad=True)
+    F.binary_cross_entropy(p, y, reduction="sum").backward()
+    # ∂ℓ/∂ỹ = (1 − y)/(1 − ỹ) − y/ỹ, each side only where its log is above −100
+    np.testing.assert_allclose(npy(p.grad), [0.0, 0.0, 0.75, -0.75, 0.4 / 0.7 - 0.6 / 0.3], rtol=1e-12)
+    # ∂ℓ/∂y = max(log(1 − ỹ), −100) − max(log ỹ, −100)
+    np.testing.assert_allclose(npy(y.grad), [100.0, -100.0, 100.0, -100.0, math.log(0.7) - math.log(0.3)], rtol=1e-12)
+    x = rnd(3, 4, lo=0.05, hi=0.95)
+    assert gradgradcheck(lambda u: F.binary_cross_entropy(u, rnd(3, 4, lo=0, hi=1, seed=1), reduction="sum"), [x])

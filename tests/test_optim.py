@@ -614,3 +614,63 @@ def test_optimizer_keeps_working_after_module_to(device, cls, opts):
 
     for moved, stayed in zip(run(True), run(False)):
         np.testing.assert_allclose(moved, stayed, rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------- state after Module.to ---
+STATEFUL = [
+    (SGD, dict(lr=0.1, momentum=0.9)),
+    (Adam, dict(lr=0.01, amsgrad=True)),
+    (RMSprop, dict(lr=0.01, momentum=0.5, centered=True)),
+]
+
+
+@pytest.mark.parametrize("cls,opts", STATEFUL, ids=[c.__name__ for c, _ in STATEFUL])
+def test_state_follows_the_parameters_after_module_to(device, cls, opts):
+    """Module.to moves the parameters only; the next step moves the optimizer's buffers along."""
+    half = 3
+
+    def run(move_after):
+        minae.manual_seed(0)
+        model = minae.nn.Linear(4, 3)
+        opt = cls(model.parameters(), **opts)
+        x = minae.randn(5, 4)
+        for k in range(2 * half):
+            if k == move_after:
+                model.to(device)
+                x = x.to(device)
+            opt.zero_grad()
+            (model(x) ** 2).sum().backward()
+            opt.step()
+        return model, opt
+
+    moved, opt = run(move_after=half)
+    stayed, _ = run(move_after=10**9)
+    for p in moved.parameters():
+        assert str(p.device).startswith(device)
+        for name, buf in opt.state[p].items():
+            if isinstance(buf, minae.Tensor):
+                assert buf.device == p.device, f"state {name!r} stayed on {buf.device}"
+    for a, b in zip(moved.parameters(), stayed.parameters()):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("cls,opts", STATEFUL, ids=[c.__name__ for c, _ in STATEFUL])
+def test_state_follows_the_parameters_dtype(cls, opts):
+    model = minae.nn.Linear(4, 3)
+    opt = cls(model.parameters(), **opts)
+    for k in range(4):
+        if k == 2:
+            model.to(minae.float64)
+        opt.zero_grad()
+        x = minae.randn(5, 4, dtype=next(iter(model.parameters())).dtype)
+        (model(x) ** 2).sum().backward()
+        opt.step()
+    for p in model.parameters():
+        assert p.dtype == minae.float64
+        assert all(b.dtype == minae.float64 for b in opt.state[p].values() if isinstance(b, minae.Tensor))
+
+
+def test_clip_grad_norm_without_gradients_is_on_the_parameters_device(device):
+    p = minae.randn(3, device=device, requires_grad=True)
+    total = clip_grad_norm_([p], 1.0)
+    assert total.item() == 0.0 and total.device == p.device

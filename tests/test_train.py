@@ -374,3 +374,14 @@ def test_resume_from_a_restored_state_uses_a_changed_learning_rate(tmp_path):
         group["lr"] = 0.5
     history = fit(model2, train2, opt2, 2, resume=state)
     assert [r["lr"] for r in history] == [5e-3, 0.5]
+
+
+def test_nan_check_over_a_window_names_the_first_bad_batch():
+    """On a GPU the loss is looked at once per window of batches; a bad window still names its first bad batch."""
+    from minae.train import _check_finite
+
+    window = [np.array(v, dtype=np.float32) for v in (1.0, 2.0, np.inf, np.nan, 3.0)]
+    with pytest.raises(TrainingError, match=r"inf at epoch 3, batch 8"):
+        _check_finite(window, epoch=2, last_batch=9)  # batches 6 … 10 (from 1)
+    assert _check_finite(window[:2], epoch=0, last_batch=1) == pytest.approx(1.5)
+    assert _check_finite([], epoch=0, last_batch=0) is None

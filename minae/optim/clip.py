@@ -10,10 +10,12 @@ from ..autograd import Tensor
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]
 
 
+def _params(parameters) -> list:
+    return [parameters] if isinstance(parameters, Tensor) else list(parameters)
+
+
 def _grads(parameters):
-    if isinstance(parameters, Tensor):
-        parameters = [parameters]
-    return [p.grad.data for p in parameters if p.grad is not None]
+    return [p.grad.data for p in _params(parameters) if p.grad is not None]
 
 
 def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False) -> Tensor:
@@ -22,14 +24,18 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
     The total norm treats the gradients as one long vector,
     ‖g‖_p = (Σ_params ‖g_i‖_p^p)^{1/p} (the largest |g| for p = inf), and every
     gradient is multiplied in place by min(1, max_norm / (‖g‖_p + 1e-6)).
-    Returns the total norm before clipping, as a 0-d tensor on the gradients' device.
+    Returns the total norm before clipping, as a 0-d tensor on the gradients' device
+    (a zero on the parameters' device when none has a gradient).
     Parameters without a gradient are skipped.
     """
+    parameters = _params(parameters)
     grads = _grads(parameters)
     max_norm = float(max_norm)
     norm_type = float(norm_type)
-    if not grads:
-        return Tensor(backend.np.zeros((), backend.get_default_dtype()))
+    if not grads:  # a zero on the parameters' device, where the caller will use it
+        dev = parameters[0].device if parameters else backend.default_device()
+        with backend.on(dev):
+            return Tensor(dev.xp.zeros((), backend.get_default_dtype()))
     xp = backend.get_array_module(grads[0])
     if norm_type == math.inf:
         norms = [xp.abs(g).max() if g.size else xp.zeros((), g.dtype) for g in grads]

@@ -1,16 +1,16 @@
-"""The Optimizer base class: parameter groups, per-parameter state, state_dict.
+"""The Optimizer base class: parameter groups, per-parameter state, the step loop, state_dict.
 
 An optimizer holds ``param_groups``, a list of dicts, each with its ``"params"``
 (a list of tensors) and its hyper-parameters (``"lr"`` …), and ``state``, a dict
 from each parameter to the buffers its update rule keeps (momentum, moment
-estimates, the step count). ``step()`` reads every parameter's ``.grad`` and
-updates ``.data`` in place, on the parameter's own device.
+estimates, the step count). ``step()`` walks the groups and their parameters and
+calls ``update(w, g, state, group)`` once for every parameter with a gradient:
+w and g are the parameter's and its gradient's arrays, and the rule (a subclass's
+``update``, written as its paper's equations) changes w in place, on its device.
 
-The update rules work on raw arrays with ``xp = get_array_module(w)`` and write
-through ``out=`` and in-place operators into two scratch buffers per optimizer
-(shared by all parameters, so a step allocates nothing). Hyper-parameters enter
-the arithmetic as Python floats, which never widen a float32 array (NumPy 2's
-promotion rules), so float32 parameters stay float32.
+Hyper-parameters enter the arithmetic as Python floats, which never widen a
+float32 array (NumPy 2's promotion rules), so float32 parameters stay float32.
+A parameter moved by ``Module.to(device)`` takes its state along at its next step.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class Optimizer:
         self.defaults = defaults
         self.state = defaultdict(dict)  # parameter (by identity) -> its buffers
         self.param_groups = []
-        self._scratch_buffers = {}
+        self._scratch_buffers = {}  # (device, dtype) -> a flat buffer for a rule's temporaries
         if isinstance(params, Tensor):
             raise TypeError(
                 "params should be an iterable of Tensors or dicts, but got a single Tensor; "
@@ -117,7 +117,37 @@ class Optimizer:
 
     def step(self, closure=None):
         """Update every parameter that has a ``.grad``; ``closure`` re-evaluates the loss and returns it."""
+        loss = self._closure_loss(closure)
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                w = p.data
+                with backend.on(backend.array_device(w)):  # what the rule allocates lands on w's GPU
+                    self.update(w, p.grad.data, self._state_on_device(p), group)
+                # version bump goes here
+        return loss
+
+    def update(self, w, g, state: dict, group: dict) -> None:
+        """One parameter's step: change the array ``w`` in place from its gradient ``g``.
+
+        ``state`` is the parameter's own dict of buffers (empty at its first step),
+        ``group`` its parameter group (the hyper-parameters). Subclasses write their rule here.
+        """
         raise NotImplementedError
+
+    def _state_on_device(self, p: Tensor) -> dict:
+        """``self.state[p]``, with every buffer on p's device and in its dtype (``Module.to`` moves only p)."""
+        state = self.state[p]
+        w = p.data
+        host_array = backend.np.ndarray  # two NumPy arrays are on the same device: no need to ask
+        for name, buf in state.items():
+            if isinstance(buf, Tensor):
+                b = buf.data
+                moved = type(b) is not type(w) or (type(w) is not host_array and b.device != w.device)
+                if moved or b.dtype != w.dtype:
+                    state[name] = Tensor(backend.to_device(b, backend.array_device(w)).astype(w.dtype, copy=False))
+        return state
 
     def _closure_loss(self, closure):
         if closure is None:
@@ -125,35 +155,27 @@ class Optimizer:
         with enable_grad():
             return closure()
 
-    def _scratch(self, like, k: int):
-        """Scratch array ``k`` (0 or 1) shaped like ``like``: a view of a buffer reused by every parameter."""
-        key = (backend.array_device(like), like.dtype, k)
+    def _scratch(self, like):
+        """A scratch array shaped like ``like``, on its device: a view of one buffer that every parameter reuses."""
+        key = (backend.array_device(like), like.dtype)
         buf = self._scratch_buffers.get(key)
         if buf is None or buf.size < like.size:
-            xp = backend.get_array_module(like)
-            if xp is backend.np:
-                buf = xp.empty(like.size, like.dtype)
-            else:
-                with like.device:
-                    buf = xp.empty(like.size, like.dtype)
+            with backend.on(key[0]):
+                buf = backend.get_array_module(like).empty(like.size, like.dtype)
             self._scratch_buffers[key] = buf
         return buf[: like.size].reshape(like.shape)
 
-    def _grad(self, w, g, weight_decay: float, maximize: bool):
-        """The gradient the rule uses: g ← −g if maximizing, then g ← g + λw (the L2 penalty's gradient)."""
-        if not weight_decay:
-            if not maximize:
-                return g
-            out = self._scratch(w, 0)
-            backend.get_array_module(w).negative(g, out=out)
-            return out
-        out = self._scratch(w, 0)
-        backend.get_array_module(w).multiply(w, weight_decay, out=out)
+    @staticmethod
+    def _grad(w, g, weight_decay: float, maximize: bool):
+        """The gradient the rule uses: g ← −g if maximizing, then g ← g + λw (the L2 penalty's gradient).
+
+        Returns g itself or a new array: never changes the parameter's ``.grad``.
+        """
         if maximize:
-            out -= g
-        else:
-            out += g
-        return out
+            g = -g
+        if weight_decay:
+            g = g + weight_decay * w
+        return g
 
     # -------------------------------------------------------------- state ---
     def state_dict(self) -> dict:
@@ -173,7 +195,7 @@ class Optimizer:
             groups.append(packed)
         state = {}
         for p, buffers in self.state.items():
-            if id(p) in index:
+            if id(p) in index and buffers:  # a rule that keeps nothing (plain SGD) leaves an empty dict
                 state[index[id(p)]] = {k: _snapshot(v) for k, v in buffers.items()}
         return {"state": dict(sorted(state.items())), "param_groups": groups}
 

@@ -48,62 +48,35 @@ class RMSprop(Optimizer):
         )
         super().__init__(params, defaults)
 
-    def step(self, closure=None):
-        loss = self._closure_loss(closure)
-        for group in self.param_groups:
-            lr = float(group["lr"])
-            alpha = float(group["alpha"])
-            eps = float(group["eps"])
-            weight_decay = float(group["weight_decay"])
-            momentum = float(group["momentum"])
-            centered = group["centered"]
-            maximize = group["maximize"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                w = p.data
-                xp = backend.get_array_module(w)
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["square_avg"] = Tensor(xp.zeros_like(w))
-                    if momentum > 0:
-                        state["momentum_buffer"] = Tensor(xp.zeros_like(w))
-                    if centered:
-                        state["grad_avg"] = Tensor(xp.zeros_like(w))
-                elif (momentum > 0 and "momentum_buffer" not in state) or (centered and "grad_avg" not in state):
-                    # the option was switched on after some steps: its buffer starts at zero now
-                    for name, wanted in (("momentum_buffer", momentum > 0), ("grad_avg", centered)):
-                        if wanted and name not in state:
-                            state[name] = Tensor(xp.zeros_like(w))
-                state["step"] += 1
-                g = self._grad(w, p.grad.data, weight_decay, maximize)
-                v = state["square_avg"].data
-                tmp = self._scratch(w, 1)
-                # v ← α v + (1 − α) g²
-                v *= alpha
-                xp.multiply(g, 1.0 - alpha, out=tmp)
-                tmp *= g
-                v += tmp
-                if centered:
-                    # ḡ ← α ḡ + (1 − α) g;  √(v − ḡ²) + ε
-                    g_avg = state["grad_avg"].data
-                    g_avg *= alpha
-                    xp.multiply(g, 1.0 - alpha, out=tmp)
-                    g_avg += tmp
-                    xp.multiply(g_avg, g_avg, out=tmp)
-                    xp.subtract(v, tmp, out=tmp)
-                    xp.sqrt(tmp, out=tmp)
-                else:
-                    xp.sqrt(v, out=tmp)
-                tmp += eps
-                xp.divide(g, tmp, out=tmp)
-                if momentum > 0:
-                    b = state["momentum_buffer"].data
-                    b *= momentum
-                    b += tmp
-                    xp.multiply(b, lr, out=tmp)
-                else:
-                    tmp *= lr
-                w -= tmp
-        return loss
+    def update(self, w, g, state, group):
+        lr, alpha, eps = float(group["lr"]), float(group["alpha"]), float(group["eps"])
+        momentum, centered = float(group["momentum"]), group["centered"]
+        xp = backend.get_array_module(w)
+        if not state:
+            state["step"] = 0
+            state["square_avg"] = Tensor(xp.zeros_like(w))
+        # a buffer whose option was switched on after some steps starts at zero then
+        if momentum > 0 and "momentum_buffer" not in state:
+            state["momentum_buffer"] = Tensor(xp.zeros_like(w))
+        if centered and "grad_avg" not in state:
+            state["grad_avg"] = Tensor(xp.zeros_like(w))
+        state["step"] += 1
+        g = self._grad(w, g, float(group["weight_decay"]), group["maximize"])
+        v = state["square_avg"].data
+        v *= alpha  # v ← α v + (1 − α) g²
+        v += (1.0 - alpha) * g * g
+        if centered:
+            g_avg = state["grad_avg"].data
+            g_avg *= alpha  # ḡ ← α ḡ + (1 − α) g
+            g_avg += (1.0 - alpha) * g
+            denom = xp.sqrt(v - g_avg * g_avg)  # √(v − ḡ²) + ε
+        else:
+            denom = xp.sqrt(v)  # √v + ε
+        denom += eps
+        if momentum > 0:
+            b = state["momentum_buffer"].data
+            b *= momentum  # b ← μ b + g / denominator
+            b += g / denom
+            w -= lr * b  # θ ← θ − γ b
+        else:
+            w -= lr * g / denom  # θ ← θ − γ g / denominator

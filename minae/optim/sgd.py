@@ -44,45 +44,20 @@ class SGD(Optimizer):
         )
         super().__init__(params, defaults)
 
-    def step(self, closure=None):
-        loss = self._closure_loss(closure)
-        for group in self.param_groups:
-            lr = float(group["lr"])
-            momentum = float(group["momentum"])
-            dampening = float(group["dampening"])
-            weight_decay = float(group["weight_decay"])
-            nesterov = group["nesterov"]
-            maximize = group["maximize"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                w = p.data
-                xp = backend.get_array_module(w)
-                g = self._grad(w, p.grad.data, weight_decay, maximize)
-                tmp = self._scratch(w, 1)
-                if momentum != 0:
-                    # BEGIN SOLUTION task 2.5
-                    # HINT: b ← a copy of g at the first step, kept as Tensor(b) in self.state[p]["momentum_buffer"]; later b ← μ b + (1 − τ) g in place; then g ← g + μ b (nesterov) or g ← b
-                    state = self.state[p]
-                    buf = state.get("momentum_buffer")
-                    if buf is None:
-                        b = g.copy()
-                        state["momentum_buffer"] = Tensor(b)
-                    else:
-                        b = buf.data
-                        b *= momentum
-                        if dampening != 0:
-                            xp.multiply(g, 1.0 - dampening, out=tmp)
-                            b += tmp
-                        else:
-                            b += g
-                    if nesterov:
-                        xp.multiply(b, momentum, out=tmp)
-                        tmp += g
-                        g = tmp
-                    else:
-                        g = b
-                    # END SOLUTION
-                xp.multiply(g, lr, out=tmp)
-                w -= tmp
-        return loss
+    def update(self, w, g, state, group):
+        lr, momentum, dampening = float(group["lr"]), float(group["momentum"]), float(group["dampening"])
+        xp = backend.get_array_module(w)
+        g = self._grad(w, g, float(group["weight_decay"]), group["maximize"])
+        tmp = self._scratch(w)  # one reused buffer for the products (see bench/overhead.py's MLP step)
+        if momentum != 0:
+            # BEGIN SOLUTION task 2.5
+            if "momentum_buffer" in state:
+                b = state["momentum_buffer"].data
+                b *= momentum  # b ← μ b + (1 − τ) g
+                b += xp.multiply(g, 1.0 - dampening, out=tmp)
+            else:
+                b = g.copy()  # b ← g at the first step (a copy: g may be the parameter's .grad)
+                state["momentum_buffer"] = Tensor(b)
+            g = xp.add(g, xp.multiply(b, momentum, out=tmp), out=tmp) if group["nesterov"] else b
+            # END SOLUTION
+        w -= xp.multiply(g, lr, out=tmp)  # θ ← θ − γ g
