@@ -60,7 +60,7 @@ def _planted(copies, work: Path) -> Path:
     put_back(folder, "1.1")
     ops = folder / "minae" / "ops.py"
     text = ops.read_text(encoding="utf-8")
-    wrong = text.replace("return gy * self.output_()  # d e^x = e^x", "return -gy * self.output_()", 1)
+    wrong = text.replace("return gy * y  # d e^x = e^x", "return -gy * y", 1)
     assert wrong != text
     ops.write_text(wrong, encoding="utf-8")
     return folder

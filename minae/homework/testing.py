@@ -83,7 +83,7 @@ def _one_op_backward(roots, root_grads, retain_graph=False, create_graph=False, 
     prev = GradMode.enabled
     GradMode.enabled = create_graph
     try:
-        grads = f.backward(gy)
+        grads = f.backward(gy, f.needs_grad)
     finally:
         GradMode.enabled = prev
     if not isinstance(grads, tuple):

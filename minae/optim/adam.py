@@ -118,6 +118,7 @@ class Adam(Optimizer):
                 tmp *= lr / (1.0 - beta1**t)
                 w -= tmp
                 # END SOLUTION
+                p._bump_version()  # a graph that saved p's old values must not use them (autograd checks)
         return loss
 
 

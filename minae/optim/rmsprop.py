@@ -106,4 +106,5 @@ class RMSprop(Optimizer):
                 else:
                     tmp *= lr
                 w -= tmp
+                p._bump_version()  # a graph that saved p's old values must not use them (autograd checks)
         return loss
