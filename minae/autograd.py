@@ -72,7 +72,8 @@ class Function:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if "backward" in cls.__dict__ and cls.backward.__code__.co_argcount == 2:
+        code = getattr(cls.__dict__.get("backward"), "__code__", None)
+        if code is not None and code.co_argcount == 2:  # backward(self, gy), written before the mask was passed
             cls.backward = _with_mask_argument(cls.backward)
 
     def __call__(self, *args):
@@ -91,7 +92,9 @@ class Function:
         if GradMode.anomaly:
             diagnostics.check_forward(self, y)
         out = Tensor.__new__(Tensor)
-        out.data, out.grad, out._retains_grad, out._version = y, None, False, None
+        out.data = y
+        out.grad = out._version = None
+        out._retains_grad = False
         if GradMode.enabled and self.differentiable and True in needs_grad:
             self._record(args, arrays, needs_grad, out)
         else:
@@ -105,13 +108,21 @@ class Function:
             if isinstance(a, Tensor):
                 if a.grad_fn is not None and a.grad_fn.generation >= gen:
                     gen = a.grad_fn.generation + 1
-                if self.reads_inputs:
-                    versions.append(_version_of(a))
+                if self.reads_inputs:  # (the write counter, its value now)
+                    counter = a._version
+                    if counter is None:  # created now so that later detach() views share it
+                        counter = a._version = [0]
+                    versions.append((counter, counter[0]))
         if self.keeps_output:
             arrays.append(out.data)
-            versions.append(_version_of(out))
-        self.inputs, self.arrays, self.needs_grad, self.generation = args, arrays, needs_grad, gen
-        self.output, self.versions = weakref.ref(out), versions
+            out._version = [0]
+            versions.append((out._version, 0))
+        self.inputs = args
+        self.arrays = arrays
+        self.needs_grad = needs_grad
+        self.generation = gen
+        self.output = weakref.ref(out)
+        self.versions = versions
         self.created_at = traceback.extract_stack()[:-3] if GradMode.anomaly else None
         out.requires_grad, out.grad_fn = True, self
 
@@ -159,14 +170,6 @@ def _with_mask_argument(backward):
         return backward(self, gy)
 
     return adapted
-
-
-def _version_of(t):
-    """(t's shared write counter, its value now), creating the counter so that detach() views share it."""
-    counter = t._version
-    if counter is None:
-        counter = t._version = _Version()
-    return counter, counter.value
 
 
 def _unwrap(func, args):
@@ -259,8 +262,8 @@ def _call_backward(f, gy, needs_grad):
     if f.inputs is None:
         raise diagnostics.freed_error(f)
     for counter, seen in f.versions:
-        if counter.value != seen:
-            raise diagnostics.modified_error(f, counter.value, seen)
+        if counter[0] != seen:
+            raise diagnostics.modified_error(f, counter[0], seen)
     gxs = f.backward(gy, needs_grad)
     if not isinstance(gxs, tuple):
         gxs = (gxs,)
@@ -357,4 +360,4 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 # Tensor's methods and the ops need Function defined above
 from . import ops as _ops  # noqa: E402
-from .tensor import Tensor, _Version  # noqa: E402
+from .tensor import Tensor  # noqa: E402

@@ -22,8 +22,10 @@ The backward rule, the same for every op:
   Masks need no graph: take them from the array, ``_array(x) > 0``.
 - Return one gradient per input, each of its input's shape (``sum_to`` undoes
   broadcasting).
-- A class whose backward uses only its inputs' shapes sets ``reads_inputs = False``;
-  the others raise at backward if a saved input was written in place since.
+- In-place writes: backward raises if a value it reads was written in place
+  since the forward (each tensor's version is checked). A class whose backward
+  uses only its inputs' shapes sets ``reads_inputs = False``: writes into its
+  inputs are then no error.
 
 Each lowercase function is the public way in; masks and constants come from
 the input's array module.

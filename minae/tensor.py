@@ -18,15 +18,6 @@ from .backend import Device, array_device, as_array, as_dtype, is_array, to_nump
 from .grad_mode import GradMode
 
 
-class _Version:
-    """How many times a tensor's values were written in place (shared with its ``detach()`` views)."""
-
-    __slots__ = ("value",)
-
-    def __init__(self):
-        self.value = 0
-
-
 class Tensor:
     """An n-dimensional array that can record the operations applied to it.
 
@@ -46,7 +37,7 @@ class Tensor:
         "requires_grad": "Whether ops on this tensor are recorded for backward.",
         "grad_fn": "The Function that made this tensor (None for a leaf).",
         "_retains_grad": "Keep .grad on this non-leaf tensor (retain_grad()).",
-        "_version": "The in-place write counter (None until first shared or written: version 0).",
+        "_version": "[how many in-place writes so far], a list shared with detach() views; None means [0].",
         "__weakref__": None,
     }
     __array_priority__ = 1000  # so that ndarray + Tensor calls Tensor.__radd__
@@ -143,19 +134,19 @@ class Tensor:
         """The same values, cut from the graph (shares memory, and the record of in-place writes)."""
         out = Tensor(self.data)
         if self._version is None:
-            self._version = _Version()
+            self._version = [0]
         out._version = self._version
         return out
 
     @property
     def _version_value(self) -> int:
-        return 0 if self._version is None else self._version.value
+        return 0 if self._version is None else self._version[0]
 
     def _bump_version(self) -> None:
-        """Record an in-place write (``t[...] = v``, an optimizer step): saved copies of the old values are stale."""
+        """Record an in-place write (``t[...] = v``, an optimizer step): a backward that saved the old values raises."""
         if self._version is None:
-            self._version = _Version()
-        self._version.value += 1
+            self._version = [0]
+        self._version[0] += 1
 
     def clone(self) -> "Tensor":
         return _ops.clone(self)
