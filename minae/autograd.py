@@ -65,7 +65,9 @@ class Function:
     what lets a backward call ops on raw arrays.
     """
 
-    __slots__ = ("inputs", "arrays", "needs_grad", "generation", "output", "versions", "created_at", "__weakref__")
+    __slots__ = (
+        "inputs", "arrays", "needs_grad", "generation", "output", "versions", "out_version", "created_at", "__weakref__"
+    )  # fmt: skip
     keeps_output = False
     reads_inputs = True
     differentiable = True
@@ -103,26 +105,23 @@ class Function:
 
     def _record(self, args, arrays, needs_grad, out):
         """Make ``self`` the node that produced ``out``: keep its inputs, generation and the versions it saw."""
-        gen, versions = 0, []
+        gen, written = 0, False
         for a in args:
             if isinstance(a, Tensor):
                 if a.grad_fn is not None and a.grad_fn.generation >= gen:
                     gen = a.grad_fn.generation + 1
-                if self.reads_inputs:  # (the write counter, its value now)
-                    counter = a._version
-                    if counter is None:  # created now so that later detach() views share it
-                        counter = a._version = [0]
-                    versions.append((counter, counter[0]))
-        if self.keeps_output:
+                written = written or (a._version is not None and a._version[0] != 0)
+        # the inputs' versions now (None: all 0, the common case, at no cost); inputs are held, so their counters are
+        self.versions = tuple(_version(a) for a in args) if written and self.reads_inputs else None
+        self.out_version = None
+        if self.keeps_output:  # the output is held weakly: hold its counter, which its detach() views share
             arrays.append(out.data)
-            out._version = [0]
-            versions.append((out._version, 0))
+            self.out_version = out._version = [0]
         self.inputs = args
         self.arrays = arrays
         self.needs_grad = needs_grad
         self.generation = gen
         self.output = weakref.ref(out)
-        self.versions = versions
         self.created_at = traceback.extract_stack()[:-3] if GradMode.anomaly else None
         out.requires_grad, out.grad_fn = True, self
 
@@ -261,15 +260,30 @@ def _call_backward(f, gy, needs_grad):
     """f's backward, after checking that what it saved is still there and unchanged; always a tuple."""
     if f.inputs is None:
         raise diagnostics.freed_error(f)
-    for counter, seen in f.versions:
-        if counter[0] != seen:
-            raise diagnostics.modified_error(f, counter[0], seen)
+    _check_versions(f)
     gxs = f.backward(gy, needs_grad)
     if not isinstance(gxs, tuple):
         gxs = (gxs,)
     if GradMode.anomaly:
         diagnostics.check_backward(f, gxs)
     return gxs
+
+
+def _version(t) -> int:
+    """How many in-place writes ``t`` has had (0 for what is not a tensor)."""
+    return t._version[0] if isinstance(t, Tensor) and t._version is not None else 0
+
+
+def _check_versions(f) -> None:
+    """Raise if a value f's backward reads was written in place after f's forward."""
+    if f.reads_inputs:
+        for i, a in enumerate(f.inputs):
+            if isinstance(a, Tensor) and a._version is not None:
+                seen = 0 if f.versions is None else f.versions[i]
+                if a._version[0] != seen:
+                    raise diagnostics.modified_error(f, a._version[0], seen)
+    if f.out_version is not None and f.out_version[0] != 0:
+        raise diagnostics.modified_error(f, f.out_version[0], 0)
 
 
 def _leading_to(roots, capture) -> set:
