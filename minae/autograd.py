@@ -205,8 +205,7 @@ _tiebreak = itertools.count()
 def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True, capture=None):
     """Propagate gradients from ``roots`` to the leaves, newest generation first.
 
-    accumulate: add into the leaves' ``.grad`` (``Tensor.backward``); capture: {id(tensor): None}
-    for the tensors whose gradient ``minae.grad`` returns, filled in place.
+    ``accumulate`` into the leaves' ``.grad``, and/or ``capture`` ({id(tensor): None}, for ``grad``).
     """
     pending = {}  # Function -> the sum of the gradients that reached its output so far
     heap = []  # (−generation, tiebreak, Function): the newest generation pops first

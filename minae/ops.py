@@ -19,7 +19,9 @@ The backward rule, the same for every op:
   In an ordinary backward these are raw arrays, and so is ``gy``: the ops below
   accept arrays and tensors alike and record nothing on arrays. Under
   ``create_graph=True`` they are tensors, so the gradient is itself a graph.
-  Masks need no graph: take them from the array, ``_array(x) > 0``.
+  Masks need no graph: take them from the array, ``_array(x) > 0``. What the
+  forward noted on ``self`` besides (an input's shape, ``self.in_shape``) is
+  read directly.
 - Return one gradient per input, each of its input's shape (``sum_to`` undoes
   broadcasting).
 - In-place writes: backward raises if a value it reads was written in place
