@@ -118,7 +118,7 @@ class Function:
             arrays.append(out.data)
             self.out_version = out._version = [0]
         self.inputs = args
-        self.arrays = arrays
+        self.arrays = tuple(arrays)  # (a tuple of arrays and numbers: the garbage collector need not track it)
         self.needs_grad = needs_grad
         self.generation = gen
         self.output = weakref.ref(out)
@@ -131,7 +131,7 @@ class Function:
     def backward(self, gy, needs_grad):
         raise NotImplementedError
 
-    def saved(self) -> list:
+    def saved(self):
         """What backward reads: the inputs, then the output if ``keeps_output``.
 
         Raw arrays in an ordinary backward; under ``create_graph`` tensors, so
