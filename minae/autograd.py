@@ -259,7 +259,12 @@ def _call_backward(f, gy, needs_grad):
     """f's backward, after checking that what it saved is still there and unchanged; always a tuple."""
     if f.inputs is None:
         raise diagnostics.freed_error(f)
-    _check_versions(f)
+    if f.reads_inputs:  # a value written in place after the forward would give a wrong gradient
+        for i, a in enumerate(f.inputs):
+            if isinstance(a, Tensor) and a._version is not None and a._version[0] != _seen(f, i):
+                raise diagnostics.modified_error(f, a._version[0], _seen(f, i))
+    if f.out_version is not None and f.out_version[0] != 0:
+        raise diagnostics.modified_error(f, f.out_version[0], 0)
     gxs = f.backward(gy, needs_grad)
     if not isinstance(gxs, tuple):
         gxs = (gxs,)
@@ -273,16 +278,9 @@ def _version(t) -> int:
     return t._version[0] if isinstance(t, Tensor) and t._version is not None else 0
 
 
-def _check_versions(f) -> None:
-    """Raise if a value f's backward reads was written in place after f's forward."""
-    if f.reads_inputs:
-        for i, a in enumerate(f.inputs):
-            if isinstance(a, Tensor) and a._version is not None:
-                seen = 0 if f.versions is None else f.versions[i]
-                if a._version[0] != seen:
-                    raise diagnostics.modified_error(f, a._version[0], seen)
-    if f.out_version is not None and f.out_version[0] != 0:
-        raise diagnostics.modified_error(f, f.out_version[0], 0)
+def _seen(f, i) -> int:
+    """The version f's input i had at f's forward."""
+    return 0 if f.versions is None else f.versions[i]
 
 
 def _leading_to(roots, capture) -> set:
