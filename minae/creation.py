@@ -10,7 +10,7 @@ from __future__ import annotations
 import numbers
 
 from . import backend
-from .autograd import Tensor
+from .tensor import Tensor
 
 
 def _size(size) -> tuple:
@@ -30,16 +30,19 @@ def tensor(data, dtype=None, device=None, requires_grad=False) -> Tensor:
     """A new tensor holding a copy of ``data`` (nested lists, numbers, arrays or a tensor).
 
     Python floats become float32 unless ``dtype`` says otherwise; integers int64.
+    A tensor or a GPU array keeps its device unless ``device`` is given (as in
+    PyTorch); host data (lists, numbers, NumPy arrays) goes to the default device.
     """
+    keep = isinstance(data, Tensor) or (backend.is_array(data) and backend.array_device(data).type != "cpu")
     if isinstance(data, Tensor):
         data = data.data
-    dev = backend.device(device)
     if backend.is_array(data):
         src_dev = backend.array_device(data)
+        dev = src_dev if device is None and keep else backend.device(device)
         array = backend.to_device(data, dev)
         array = array.astype(backend.as_dtype(dtype) if dtype is not None else array.dtype, copy=src_dev == dev)
     else:
-        array = backend.as_array(data, dtype, dev)
+        array = backend.as_array(data, dtype, backend.device(device))
     return _make(array, requires_grad)
 
 

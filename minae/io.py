@@ -48,8 +48,8 @@ import tempfile
 import zipfile
 
 from . import backend
-from .autograd import Tensor
 from .backend import np
+from .tensor import Tensor
 
 __all__ = ["save", "load", "CheckpointError"]
 

@@ -1,13 +1,36 @@
 """The primitive differentiable operations, one short class each.
 
-``forward`` computes on raw arrays with ``xp = get_array_module(x)`` (NumPy or
-CuPy). ``backward`` receives ∂L/∂y and returns ∂L/∂x for each input, written
-with the functions of this module, which work on raw arrays and on tensors
-alike: plain arrays during an ordinary backward, tensors (a new graph) under
-``create_graph=True``. Gradients are only computed for inputs that need them
-(``self.needs_grad``). Masks and constants come from the input's array module.
+``forward(self, *arrays)`` computes on raw arrays with ``xp = get_array_module(x)``
+(NumPy or CuPy) and returns one array.
 
-Each lowercase function at the bottom of a section is the public way in.
+The backward rule, the same for every op:
+
+    def backward(self, gy, needs_grad):
+        a, b = self.saved()
+        ...
+        return ga, gb
+
+- ``gy`` is ∂L/∂y, the shape of the forward's result.
+- ``needs_grad`` holds one bool per input: compute ∂L/∂x only where it is True,
+  return None elsewhere (the data batch needs no gradient: never pay for it).
+- ``self.saved()`` is the one way to read what the forward saw: its inputs in
+  order (numbers stay numbers), then its result when the class sets
+  ``keeps_output = True`` (σ, tanh, exp, relu take their derivative from it).
+  In an ordinary backward these are raw arrays, and so is ``gy``: the ops below
+  accept arrays and tensors alike and record nothing on arrays. Under
+  ``create_graph=True`` they are tensors, so the gradient is itself a graph.
+  Masks need no graph: take them from the array, ``_array(x) > 0``. What the
+  forward noted on ``self`` besides (an input's shape, ``self.in_shape``) is
+  read directly.
+- Return one gradient per input, each of its input's shape (``sum_to`` undoes
+  broadcasting).
+- In-place writes: backward raises if a value it reads was written in place
+  since the forward (each tensor's version is checked). A class whose backward
+  uses only its inputs' shapes sets ``reads_inputs = False``: writes into its
+  inputs are then no error.
+
+Each lowercase function is the public way in; masks and constants come from
+the input's array module.
 """
 
 from __future__ import annotations
@@ -16,8 +39,10 @@ import math
 from collections import namedtuple
 
 from . import backend
-from .autograd import Function, GradMode, Tensor
+from .autograd import Function
 from .backend import as_weak_scalar, get_array_module, index_to
+from .grad_mode import GradMode
+from .tensor import Tensor
 
 __all__ = [
     "add", "sub", "mul", "div", "neg", "pow", "matmul",
@@ -25,13 +50,22 @@ __all__ = [
     "clamp", "maximum", "minimum", "where", "sign",
     "sum", "mean", "var", "max", "min", "logsumexp", "argmax", "argmin",
     "reshape", "view", "flatten", "transpose", "permute", "unsqueeze", "squeeze", "expand", "broadcast_to",
-    "sum_to", "cat", "stack", "getitem", "to_copy", "clone",
+    "sum_to", "cat", "stack", "getitem", "to_copy", "clone", "cast", "linear",
+    "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
+    "logical_and", "logical_or", "logical_xor", "logical_not",
 ]  # fmt: skip
 
 
-def _raw(x):
-    """The array behind a tensor (masks and shapes need no graph)."""
+def _array(x):
+    """The array behind a saved value (masks need no graph)."""
     return x.data if isinstance(x, Tensor) else x
+
+
+def _as_float(x):
+    """Float-only functions of bool and integer inputs give the default float dtype, as in PyTorch."""
+    if x.dtype.kind in "fc":
+        return x
+    return x.astype(backend.get_default_dtype())
 
 
 def _norm_dim(dim, ndim):
@@ -52,6 +86,7 @@ class SumTo(Function):
     """Sum the broadcast axes away so that the result has ``shape`` (the adjoint of broadcasting)."""
 
     __slots__ = ("shape", "in_shape")
+    reads_inputs = False
 
     def __init__(self, shape):
         self.shape = tuple(shape)
@@ -59,7 +94,6 @@ class SumTo(Function):
     def forward(self, x):
         self.in_shape = x.shape
         # BEGIN SOLUTION task 1.2
-        # HINT: sum over the leading axes that broadcasting added and over the axes where self.shape has 1 and x does not, then reshape to self.shape
         lead = x.ndim - len(self.shape)
         axes = tuple(range(lead)) + tuple(
             lead + i for i, n in enumerate(self.shape) if n == 1 and x.shape[lead + i] != 1
@@ -68,12 +102,13 @@ class SumTo(Function):
         return y.reshape(self.shape) if lead else y
         # END SOLUTION
 
-    def backward(self, gy):
+    def backward(self, gy, needs_grad):
         return broadcast_to(gy, self.in_shape)
 
 
 class BroadcastTo(Function):
     __slots__ = ("shape", "in_shape")
+    reads_inputs = False
 
     def __init__(self, shape):
         self.shape = tuple(shape)
@@ -82,7 +117,7 @@ class BroadcastTo(Function):
         self.in_shape = x.shape
         return get_array_module(x).broadcast_to(x, self.shape)
 
-    def backward(self, gy):
+    def backward(self, gy, needs_grad):
         return sum_to(gy, self.in_shape)
 
 
@@ -113,25 +148,27 @@ def expand(x, *sizes):
 # ---------------------------------------------------------------- arithmetic ---
 class Add(Function):
     __slots__ = ()
+    reads_inputs = False
 
     def forward(self, a, b):
         return a + b
 
-    def backward(self, gy):
-        a, b = self.inputs
-        na, nb = self.needs_grad
+    def backward(self, gy, needs_grad):
+        a, b = self.saved()
+        na, nb = needs_grad
         return (sum_to(gy, a.shape) if na else None, sum_to(gy, b.shape) if nb else None)
 
 
 class Sub(Function):
     __slots__ = ()
+    reads_inputs = False
 
     def forward(self, a, b):
         return a - b
 
-    def backward(self, gy):
-        a, b = self.inputs
-        na, nb = self.needs_grad
+    def backward(self, gy, needs_grad):
+        a, b = self.saved()
+        na, nb = needs_grad
         return (sum_to(gy, a.shape) if na else None, sum_to(-gy, b.shape) if nb else None)
 
 
@@ -141,11 +178,10 @@ class Mul(Function):
     def forward(self, a, b):
         return a * b
 
-    def backward(self, gy):
-        a, b = self.inputs_()
-        na, nb = self.needs_grad
+    def backward(self, gy, needs_grad):
+        a, b = self.saved()
+        na, nb = needs_grad
         # BEGIN SOLUTION task 1.1
-        # HINT: ∂(a·b)/∂a = b and ∂(a·b)/∂b = a; sum each gradient back to its input's shape with sum_to; None where self.needs_grad is False
         return (sum_to(gy * b, a.shape) if na else None, sum_to(gy * a, b.shape) if nb else None)
         # END SOLUTION
 
@@ -156,9 +192,9 @@ class Div(Function):
     def forward(self, a, b):
         return a / b
 
-    def backward(self, gy):
-        a, b = self.inputs_()
-        na, nb = self.needs_grad
+    def backward(self, gy, needs_grad):
+        a, b = self.saved()
+        na, nb = needs_grad
         ga = gy / b
         # ∂(a/b)/∂b = −a/b²
         return (sum_to(ga, a.shape) if na else None, sum_to(-ga * a / b, b.shape) if nb else None)
@@ -166,11 +202,12 @@ class Div(Function):
 
 class Neg(Function):
     __slots__ = ()
+    reads_inputs = False
 
     def forward(self, x):
         return -x
 
-    def backward(self, gy):
+    def backward(self, gy, needs_grad):
         return -gy
 
 
@@ -183,9 +220,9 @@ class Pow(Function):
     def forward(self, a, b):
         return a**b
 
-    def backward(self, gy):
-        a, b = self.inputs_()
-        na, nb = self.needs_grad
+    def backward(self, gy, needs_grad):
+        a, b, y = self.saved()
+        na, nb = needs_grad
         ga = gb = None
         if na:
             if isinstance(b, (int, float)) and b == 0:  # a⁰ = 1 for every a: no gradient (not 0·a⁻¹ = NaN at 0)
@@ -194,7 +231,7 @@ class Pow(Function):
                 ga = sum_to(gy * b * a ** (b - 1), a.shape)
         if nb:
             log_a = math.log(a) if isinstance(a, (int, float)) else log(a)
-            gb = sum_to(gy * self.output_() * log_a, b.shape)
+            gb = sum_to(gy * y * log_a, b.shape)
         return ga, gb
 
 
@@ -216,9 +253,9 @@ class MatMul(Function):
             raise ValueError("matmul needs tensors of at least one dimension (use * for scalars)")
         return a @ b
 
-    def backward(self, gy):
-        a, b = self.inputs_()
-        na, nb = self.needs_grad
+    def backward(self, gy, needs_grad):
+        a, b = self.saved()
+        na, nb = needs_grad
         a2 = reshape(a, (1, a.shape[0])) if a.ndim == 1 else a
         b2 = reshape(b, (b.shape[0], 1)) if b.ndim == 1 else b
         gy2 = gy
@@ -227,7 +264,6 @@ class MatMul(Function):
         if a.ndim == 1:  # y (…, m) -> (…, 1, m)
             gy2 = reshape(gy2, tuple(gy2.shape[:-1]) + (1, gy2.shape[-1]))
         # BEGIN SOLUTION task 1.3
-        # HINT: ∂L/∂a = ∂L/∂y · bᵀ and ∂L/∂b = aᵀ · ∂L/∂y with a2, b2, gy2; _swap_last transposes, sum_to undoes batch broadcasting, reshape gives back a's and b's shapes
         ga = gb = None
         if na:
             ga = reshape(sum_to(gy2 @ _swap_last(b2), a2.shape), a.shape)
@@ -253,11 +289,10 @@ class Linear(Function):
             y += b  # y is fresh: add in place
         return y
 
-    def backward(self, gy):
-        x, w, _ = self.inputs_()
-        nx, nw, nb = self.needs_grad
+    def backward(self, gy, needs_grad):
+        x, w, _ = self.saved()
+        nx, nw, nb = needs_grad
         # BEGIN SOLUTION task 2.1
-        # HINT: the three formulas of the docstring, one per input, each only where self.needs_grad asks for it (None otherwise)
         return (gy @ w if nx else None, gy.T @ x if nw else None, sum(gy, 0) if nb else None)
         # END SOLUTION
 
@@ -305,14 +340,15 @@ def matmul(a, b):
 class Exp(Function):
     __slots__ = ()
     keeps_output = True
+    reads_inputs = False
 
     def forward(self, x):
-        return get_array_module(x).exp(x)
+        return get_array_module(x).exp(_as_float(x))
 
-    def backward(self, gy):
+    def backward(self, gy, needs_grad):
+        _, y = self.saved()
         # BEGIN SOLUTION task 1.1
-        # HINT: d e^x/dx = e^x, and the forward's result e^x is kept: self.output_()
-        return gy * self.output_()  # d e^x = e^x
+        return gy * y  # d e^x = e^x
         # END SOLUTION
 
 
@@ -320,12 +356,11 @@ class Log(Function):
     __slots__ = ()
 
     def forward(self, x):
-        return get_array_module(x).log(x)
+        return get_array_module(x).log(_as_float(x))
 
-    def backward(self, gy):
-        (x,) = self.inputs_()
+    def backward(self, gy, needs_grad):
+        (x,) = self.saved()
         # BEGIN SOLUTION task 1.1
-        # HINT: d log x/dx = 1/x
         return gy / x
         # END SOLUTION
 
@@ -333,12 +368,14 @@ class Log(Function):
 class Sqrt(Function):
     __slots__ = ()
     keeps_output = True
+    reads_inputs = False
 
     def forward(self, x):
-        return get_array_module(x).sqrt(x)
+        return get_array_module(x).sqrt(_as_float(x))
 
-    def backward(self, gy):
-        return gy / (2 * self.output_())
+    def backward(self, gy, needs_grad):
+        _, y = self.saved()
+        return gy / (2 * y)
 
 
 class Abs(Function):
@@ -347,19 +384,20 @@ class Abs(Function):
     def forward(self, x):
         return get_array_module(x).abs(x)
 
-    def backward(self, gy):
-        (x,) = self.inputs
-        return gy * get_array_module(_raw(x)).sign(_raw(x))  # the subgradient 0 at 0, as PyTorch
+    def backward(self, gy, needs_grad):
+        (x,) = self.saved()
+        x = _array(x)
+        return gy * get_array_module(x).sign(x)  # the subgradient 0 at 0, as PyTorch
 
 
 class Sin(Function):
     __slots__ = ()
 
     def forward(self, x):
-        return get_array_module(x).sin(x)
+        return get_array_module(x).sin(_as_float(x))
 
-    def backward(self, gy):
-        (x,) = self.inputs_()
+    def backward(self, gy, needs_grad):
+        (x,) = self.saved()
         return gy * cos(x)
 
 
@@ -367,22 +405,23 @@ class Cos(Function):
     __slots__ = ()
 
     def forward(self, x):
-        return get_array_module(x).cos(x)
+        return get_array_module(x).cos(_as_float(x))
 
-    def backward(self, gy):
-        (x,) = self.inputs_()
+    def backward(self, gy, needs_grad):
+        (x,) = self.saved()
         return -gy * sin(x)
 
 
 class Tanh(Function):
     __slots__ = ()
     keeps_output = True
+    reads_inputs = False
 
     def forward(self, x):
-        return get_array_module(x).tanh(x)
+        return get_array_module(x).tanh(_as_float(x))
 
-    def backward(self, gy):
-        y = self.output_()
+    def backward(self, gy, needs_grad):
+        _, y = self.saved()
         return gy * (1 - y * y)  # tanh' = 1 − tanh²
 
 
@@ -391,27 +430,33 @@ class Sigmoid(Function):
 
     __slots__ = ()
     keeps_output = True
+    reads_inputs = False
 
     def forward(self, x):
         xp = get_array_module(x)
-        y = xp.tanh(x * 0.5)
+        y = xp.tanh(_as_float(x) * 0.5)
         y += 1
         y *= 0.5
         return y
 
-    def backward(self, gy):
-        y = self.output_()
+    def backward(self, gy, needs_grad):
+        _, y = self.saved()
         return gy * y * (1 - y)  # σ' = σ(1 − σ)
 
 
 class ReLU(Function):
+    """max(x, 0); the derivative (1 where x > 0) read from the kept result: y > 0 exactly where x > 0."""
+
     __slots__ = ()
+    keeps_output = True
+    reads_inputs = False
 
     def forward(self, x):
         return get_array_module(x).maximum(x, 0)
 
-    def backward(self, gy):
-        return gy * (_raw(self.inputs[0]) > 0)
+    def backward(self, gy, needs_grad):
+        _, y = self.saved()
+        return gy * (_array(y) > 0)
 
 
 class LeakyReLU(Function):
@@ -423,8 +468,9 @@ class LeakyReLU(Function):
     def forward(self, x):
         return get_array_module(x).where(x > 0, x, x * self.slope)
 
-    def backward(self, gy):
-        return where(_raw(self.inputs[0]) > 0, gy, gy * self.slope)
+    def backward(self, gy, needs_grad):
+        (x,) = self.saved()
+        return where(_array(x) > 0, gy, gy * self.slope)
 
 
 class Softplus(Function):
@@ -434,10 +480,11 @@ class Softplus(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
+        x = _as_float(x)
         return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
 
-    def backward(self, gy):
-        (x,) = self.inputs_()
+    def backward(self, gy, needs_grad):
+        (x,) = self.saved()
         return gy * sigmoid(x)  # softplus' = σ
 
 
@@ -456,7 +503,6 @@ class BinaryCrossEntropyWithLogits(Function):
     def forward(self, x, y):
         xp = get_array_module(x)
         # BEGIN SOLUTION task 2.2
-        # HINT: keep e = e^(−|x|) in self.e for the backward; ℓ = max(x, 0) − x·y + log(1 + e) (log1p in float64)
         self.e = e = xp.exp(-xp.abs(x))
         soft = xp.log1p(e) if x.dtype == backend.float64 else xp.log(1 + e)
         out = xp.maximum(x, 0)
@@ -465,11 +511,10 @@ class BinaryCrossEntropyWithLogits(Function):
         return out
         # END SOLUTION
 
-    def backward(self, gy):
-        x, y = self.inputs_()
-        nx, ny = self.needs_grad
+    def backward(self, gy, needs_grad):
+        x, y = self.saved()
+        nx, ny = needs_grad
         # BEGIN SOLUTION task 2.2
-        # HINT: ∂ℓ/∂x = σ(x) − y, ∂ℓ/∂y = −x; on arrays get σ(x) from self.e without a new exponential, on tensors (create_graph) from sigmoid(x)
         gx = gy_ = None
         if nx:
             if isinstance(x, Tensor):  # building a graph: σ(x) from ops
@@ -499,8 +544,8 @@ class Clamp(Function):
     def forward(self, x):
         return get_array_module(x).clip(x, self.lo, self.hi)
 
-    def backward(self, gy):
-        x = _raw(self.inputs[0])
+    def backward(self, gy, needs_grad):
+        x = _array(self.saved()[0])
         # the gradient passes where x is inside [lo, hi], boundaries included (as PyTorch)
         if self.lo is None:
             inside = x <= self.hi
@@ -511,30 +556,42 @@ class Clamp(Function):
         return gy * inside
 
 
+def _tie_split(gy, a, b, a_wins, needs_grad):
+    """The gradient of max(a, b) or min(a, b): all to the side that won, half each at ties (as PyTorch)."""
+    a, b = _array(a), _array(b)
+    dt = _array(gy).dtype
+    share_a = a_wins.astype(dt) + (a == b).astype(dt) * dt.type(0.5)
+    na, nb = needs_grad
+    return (
+        sum_to(gy * share_a, a.shape) if na else None,  # an input that needs a gradient is an array here
+        sum_to(gy * (1 - share_a), b.shape) if nb else None,
+    )
+
+
 class Maximum(Function):
-    """max(a, b) elementwise; at ties each side gets half the gradient (as PyTorch)."""
+    """max(a, b) elementwise; at ties each side gets half the gradient."""
 
     __slots__ = ()
-    pick = "greater"
 
     def forward(self, a, b):
-        xp = get_array_module(a if backend.is_array(a) else b)
-        return getattr(xp, "maximum" if self.pick == "greater" else "minimum")(a, b)
+        return get_array_module(a if backend.is_array(a) else b).maximum(a, b)
 
-    def backward(self, gy):
-        a, b = (_raw(v) for v in self.inputs)
-        xp = get_array_module(a if backend.is_array(a) else b)
-        dt = _raw(gy).dtype
-        share_a = getattr(xp, self.pick)(a, b).astype(dt) + (a == b).astype(dt) * dt.type(0.5)
-        na, nb = self.needs_grad
-        a_shape = self.inputs[0].shape if na else None
-        b_shape = self.inputs[1].shape if nb else None
-        return (sum_to(gy * share_a, a_shape) if na else None, sum_to(gy * (1 - share_a), b_shape) if nb else None)
+    def backward(self, gy, needs_grad):
+        a, b = self.saved()
+        return _tie_split(gy, a, b, _array(a) > _array(b), needs_grad)
 
 
-class Minimum(Maximum):
+class Minimum(Function):
+    """min(a, b) elementwise; at ties each side gets half the gradient."""
+
     __slots__ = ()
-    pick = "less"
+
+    def forward(self, a, b):
+        return get_array_module(a if backend.is_array(a) else b).minimum(a, b)
+
+    def backward(self, gy, needs_grad):
+        a, b = self.saved()
+        return _tie_split(gy, a, b, _array(a) < _array(b), needs_grad)
 
 
 class Where(Function):
@@ -546,10 +603,10 @@ class Where(Function):
         xp = get_array_module(cond)
         return xp.where(cond, a, b)
 
-    def backward(self, gy):
-        cond, a, b = self.inputs
-        c = _raw(cond)
-        _, na, nb = self.needs_grad
+    def backward(self, gy, needs_grad):
+        cond, a, b = self.saved()
+        c = _array(cond)
+        _, na, nb = needs_grad
         ga = sum_to(where(c, gy, 0), a.shape) if na else None
         gb = sum_to(where(c, 0, gy), b.shape) if nb else None
         return None, ga, gb
@@ -629,7 +686,7 @@ def where(cond, a, b):
 
 # --------------------------------------------------------- not differentiable ---
 class Elementwise(Function):
-    """A NumPy/CuPy function with no gradient: comparisons, logic, sign, argmax."""
+    """``fn(xp, *arrays)`` with no gradient: comparisons, logic, sign, argmax; the result is a plain tensor."""
 
     __slots__ = ("fn", "kwargs")
     differentiable = False
@@ -639,48 +696,77 @@ class Elementwise(Function):
 
     def forward(self, *arrays):
         xp = get_array_module(next((a for a in arrays if backend.is_array(a)), None))
-        return getattr(xp, self.fn)(*arrays, **self.kwargs)
+        return self.fn(xp, *arrays, **self.kwargs)
+
+
+def equal(a, b):
+    """a == b elementwise: a boolean tensor outside the graph (so are the comparisons and logic below)."""
+    return Elementwise(lambda xp, x, y: x == y)(a, b)
+
+
+def not_equal(a, b):
+    return Elementwise(lambda xp, x, y: x != y)(a, b)
+
+
+def less(a, b):
+    return Elementwise(lambda xp, x, y: x < y)(a, b)
+
+
+def less_equal(a, b):
+    return Elementwise(lambda xp, x, y: x <= y)(a, b)
+
+
+def greater(a, b):
+    return Elementwise(lambda xp, x, y: x > y)(a, b)
+
+
+def greater_equal(a, b):
+    return Elementwise(lambda xp, x, y: x >= y)(a, b)
+
+
+def logical_and(a, b):
+    return Elementwise(lambda xp, x, y: xp.logical_and(x, y))(a, b)
+
+
+def logical_or(a, b):
+    return Elementwise(lambda xp, x, y: xp.logical_or(x, y))(a, b)
+
+
+def logical_xor(a, b):
+    return Elementwise(lambda xp, x, y: xp.logical_xor(x, y))(a, b)
+
+
+def logical_not(x):
+    return Elementwise(lambda xp, x: xp.logical_not(x))(x)
 
 
 def sign(x):
     """−1, 0 or +1 elementwise (no gradient)."""
-    return Elementwise("sign")(x)
+    return Elementwise(lambda xp, x: xp.sign(x))(x)
 
 
 def argmax(x, dim=None, keepdim=False):
     """Index of the largest value (along ``dim``, or of the flattened tensor)."""
-    return Elementwise("argmax", axis=_norm_dim(dim, x.ndim), keepdims=keepdim)(x)
+    return Elementwise(lambda xp, x, **kw: xp.argmax(x, **kw), axis=_norm_dim(dim, x.ndim), keepdims=keepdim)(x)
 
 
 def argmin(x, dim=None, keepdim=False):
-    return Elementwise("argmin", axis=_norm_dim(dim, x.ndim), keepdims=keepdim)(x)
+    return Elementwise(lambda xp, x, **kw: xp.argmin(x, **kw), axis=_norm_dim(dim, x.ndim), keepdims=keepdim)(x)
 
 
 # ----------------------------------------------------------------- reductions ---
-class Sum(Function):
-    __slots__ = ("axis", "keepdims", "in_shape")
-
-    def __init__(self, axis, keepdims):
-        self.axis, self.keepdims = axis, keepdims
-
-    def forward(self, x):
-        self.in_shape = x.shape
-        return x.sum(axis=self.axis, keepdims=self.keepdims)
-
-    def _expand_back(self, gy):
-        """∂L/∂y reshaped with the reduced axes kept (size 1) and broadcast to the input's shape."""
-        # BEGIN SOLUTION task 1.4
-        # HINT: unless keepdims (or axis is None), reshape gy to _kept_shape(self.in_shape, self.axis); then broadcast_to the input's shape
-        if not self.keepdims and self.axis is not None:
-            gy = reshape(gy, _kept_shape(self.in_shape, self.axis))
-        return broadcast_to(gy, self.in_shape)
-        # END SOLUTION
-
-    def backward(self, gy):
-        return self._expand_back(gy)
+def expand_back(gy, shape, axis, keepdims):
+    """∂L/∂y of a reduction over ``axis`` spread back over the input's ``shape``: each input element
+    gets the gradient of the output element it was reduced into (a broadcast, no copy)."""
+    # BEGIN SOLUTION task 1.4
+    if not keepdims and axis is not None:
+        gy = reshape(gy, _kept_shape(shape, axis))
+    return broadcast_to(gy, shape)
+    # END SOLUTION
 
 
 def _kept_shape(shape, axis):
+    """``shape`` with the reduced axes kept as size 1 (what keepdim=True gives)."""
     axes = axis if isinstance(axis, tuple) else (axis,)
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
@@ -692,60 +778,106 @@ def _count(shape, axis):
     return math.prod(shape[a] for a in axes)
 
 
-class Mean(Sum):
-    __slots__ = ()
+class Sum(Function):
+    """y = Σ_axis x;  ∂L/∂x = ∂L/∂y spread back over the summed axes."""
+
+    __slots__ = ("axis", "keepdims", "in_shape")
+    reads_inputs = False
+
+    def __init__(self, axis, keepdims):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        return x.sum(axis=self.axis, keepdims=self.keepdims)
+
+    def backward(self, gy, needs_grad):
+        # BEGIN SOLUTION task 1.4
+        return expand_back(gy, self.in_shape, self.axis, self.keepdims)
+        # END SOLUTION
+
+
+class Mean(Function):
+    """y = (1/N) Σ_axis x;  ∂L/∂x = ∂L/∂y / N spread back over the averaged axes."""
+
+    __slots__ = ("axis", "keepdims", "in_shape")
+    reads_inputs = False
+
+    def __init__(self, axis, keepdims):
+        self.axis, self.keepdims = axis, keepdims
 
     def forward(self, x):
         self.in_shape = x.shape
         return x.mean(axis=self.axis, keepdims=self.keepdims)
 
-    def backward(self, gy):
+    def backward(self, gy, needs_grad):
         # BEGIN SOLUTION task 1.4
-        # HINT: the mean is the sum divided by the number of elements averaged (_count)
-        return self._expand_back(gy) / _count(self.in_shape, self.axis)
+        return expand_back(gy, self.in_shape, self.axis, self.keepdims) / _count(self.in_shape, self.axis)
         # END SOLUTION
 
 
-class Max(Sum):
+def _extremum_grad(gy, x, y, axis, keepdims):
+    """The gradient of max or min along ``axis``: shared equally among the elements that attain it."""
+    x, y = _array(x), _array(y)
+    if not keepdims and axis is not None:
+        y = y.reshape(_kept_shape(x.shape, axis))
+    hit = (x == y).astype(_array(gy).dtype)
+    hit /= hit.sum(axis=axis, keepdims=True)
+    return expand_back(gy, x.shape, axis, keepdims) * hit
+
+
+class Max(Function):
     """The largest value along an axis; the gradient is shared among the elements that attain it."""
 
-    __slots__ = ()
+    __slots__ = ("axis", "keepdims")
     keeps_output = True
-    reduce = "max"
+
+    def __init__(self, axis, keepdims):
+        self.axis, self.keepdims = axis, keepdims
 
     def forward(self, x):
-        self.in_shape = x.shape
         if x.size == 0:
-            raise ValueError(f"{self.reduce}() of an empty tensor")
-        return getattr(x, self.reduce)(axis=self.axis, keepdims=self.keepdims)
+            raise ValueError("max() of an empty tensor")
+        return x.max(axis=self.axis, keepdims=self.keepdims)
 
-    def backward(self, gy):
-        (x,) = self.inputs
-        y = _raw(self.output_())
-        if not self.keepdims and self.axis is not None:
-            y = y.reshape(_kept_shape(self.in_shape, self.axis))
-        hit = (_raw(x) == y).astype(_raw(gy).dtype)
-        hit /= hit.sum(axis=self.axis, keepdims=True)
-        return self._expand_back(gy) * hit
+    def backward(self, gy, needs_grad):
+        x, y = self.saved()
+        return _extremum_grad(gy, x, y, self.axis, self.keepdims)
 
 
-class Min(Max):
-    __slots__ = ()
-    reduce = "min"
+class Min(Function):
+    """The smallest value along an axis; the gradient is shared among the elements that attain it."""
+
+    __slots__ = ("axis", "keepdims")
+    keeps_output = True
+
+    def __init__(self, axis, keepdims):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x):
+        if x.size == 0:
+            raise ValueError("min() of an empty tensor")
+        return x.min(axis=self.axis, keepdims=self.keepdims)
+
+    def backward(self, gy, needs_grad):
+        x, y = self.saved()
+        return _extremum_grad(gy, x, y, self.axis, self.keepdims)
 
 
-class LogSumExp(Sum):
+class LogSumExp(Function):
     """y = log Σ exp(x) along an axis, as m + log Σ exp(x − m) with m = max x (no overflow).
 
     ∂y/∂x = exp(x − y), the softmax.
     """
 
-    __slots__ = ()
+    __slots__ = ("axis", "keepdims")
     keeps_output = True
+
+    def __init__(self, axis, keepdims):
+        self.axis, self.keepdims = axis, keepdims
 
     def forward(self, x):
         xp = get_array_module(x)
-        self.in_shape = x.shape
         m = x.max(axis=self.axis, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0)  # all −inf rows give −inf, not NaN
         y = xp.log(xp.exp(x - m).sum(axis=self.axis, keepdims=True)) + m
@@ -753,12 +885,11 @@ class LogSumExp(Sum):
             y = y.reshape(tuple(n for i, n in enumerate(y.shape) if i not in _axes(self.axis, x.ndim)))
         return y
 
-    def backward(self, gy):
-        (x,) = self.inputs_()
-        y = self.output_()
+    def backward(self, gy, needs_grad):
+        x, y = self.saved()
         if not self.keepdims and self.axis is not None:
-            y = reshape(y, _kept_shape(self.in_shape, self.axis))
-        return self._expand_back(gy) * exp(x - y)
+            y = reshape(y, _kept_shape(x.shape, self.axis))
+        return expand_back(gy, x.shape, self.axis, self.keepdims) * exp(x - y)
 
 
 def _axes(axis, ndim):
@@ -814,6 +945,7 @@ def logsumexp(x, dim, keepdim=False):
 # -------------------------------------------------------------------- shapes ---
 class Reshape(Function):
     __slots__ = ("shape", "in_shape")
+    reads_inputs = False
 
     def __init__(self, shape):
         self.shape = shape
@@ -822,12 +954,13 @@ class Reshape(Function):
         self.in_shape = x.shape
         return x.reshape(self.shape)
 
-    def backward(self, gy):
+    def backward(self, gy, needs_grad):
         return reshape(gy, self.in_shape)
 
 
 class Transpose(Function):
     __slots__ = ("axes",)
+    reads_inputs = False
 
     def __init__(self, axes):
         self.axes = axes
@@ -835,7 +968,7 @@ class Transpose(Function):
     def forward(self, x):
         return x.transpose(self.axes)
 
-    def backward(self, gy):
+    def backward(self, gy, needs_grad):
         inverse = tuple(sorted(range(len(self.axes)), key=self.axes.__getitem__))
         return Transpose(inverse)(gy)
 
@@ -909,6 +1042,7 @@ class Cat(Function):
     """Join tensors along an existing axis; the gradient is cut back into the same pieces."""
 
     __slots__ = ("axis", "sizes")
+    reads_inputs = False
 
     def __init__(self, axis):
         self.axis = axis
@@ -917,10 +1051,10 @@ class Cat(Function):
         self.sizes = [x.shape[self.axis] for x in xs]
         return get_array_module(xs[0]).concatenate(xs, axis=self.axis)
 
-    def backward(self, gy):
+    def backward(self, gy, needs_grad):
         grads, start = [], 0
         lead = (slice(None),) * self.axis
-        for size, need in zip(self.sizes, self.needs_grad):
+        for size, need in zip(self.sizes, needs_grad):
             grads.append(getitem(gy, lead + (slice(start, start + size),)) if need else None)
             start += size
         return tuple(grads)
@@ -958,18 +1092,43 @@ def _has_int_array(index) -> bool:
     return any(backend.is_array(i) and i.dtype.kind in "iu" for i in items)
 
 
-def _index_arrays(index, xp):
-    if isinstance(index, Tensor):
-        return index_to(index.data, xp)
+def index_key(index, array):
+    """An indexing key for ``array``: tensors as arrays, lists and arrays on array's device.
+
+    NumPy raises for an out-of-range integer index; CuPy wraps it around silently
+    (t[5] of 3 elements reads t[2]). Checking that on a GPU reads the index back,
+    a device sync on every call, so it is done only under ``minae.detect_anomaly()``.
+    """
+    xp = get_array_module(array)
+    key = index_to(index.data if isinstance(index, Tensor) else _tensors_to_arrays(index), xp)
+    if GradMode.anomaly and xp is not backend.np:
+        _check_bounds(key, array.shape)
+    return key
+
+
+def _tensors_to_arrays(index):
     if isinstance(index, tuple):
-        return tuple(_index_arrays(i, xp) for i in index)
-    return index_to(index, xp)
+        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    return index
+
+
+def _check_bounds(key, shape):
+    items = key if isinstance(key, tuple) else (key,)
+    if any(i is Ellipsis or i is None or (backend.is_array(i) and i.dtype == backend.bool_) for i in items):
+        return  # the position of each integer array is not simply its place in the key
+    for dim, i in enumerate(items):
+        if backend.is_array(i) and i.dtype.kind in "iu" and i.size:
+            n = shape[dim]
+            lo, hi = int(i.min()), int(i.max())
+            if lo < -n or hi >= n:
+                raise IndexError(f"index {hi if hi >= n else lo} is out of bounds for dim {dim} with size {n}")
 
 
 class GetItem(Function):
     """x[index]: basic slices, boolean masks and integer arrays (repeats accumulate in backward)."""
 
     __slots__ = ("index", "in_shape")
+    reads_inputs = False
 
     def __init__(self, index):
         self.index = index
@@ -981,7 +1140,7 @@ class GetItem(Function):
         except IndexError as e:
             raise IndexError(f"index {self.index!r} into a tensor of shape {tuple(x.shape)}: {e}") from None
 
-    def backward(self, gy):
+    def backward(self, gy, needs_grad):
         return GetItemGrad(self.index, self.in_shape)(gy)
 
 
@@ -989,6 +1148,7 @@ class GetItemGrad(Function):
     """The adjoint of GetItem: scatter ∂L/∂y into zeros of the input's shape."""
 
     __slots__ = ("index", "shape")
+    reads_inputs = False
 
     def __init__(self, index, shape):
         self.index, self.shape = index, shape
@@ -1002,14 +1162,13 @@ class GetItemGrad(Function):
             gx[self.index] = gy
         return gx
 
-    def backward(self, ggx):
+    def backward(self, ggx, needs_grad):
         return getitem(ggx, self.index)
 
 
 def getitem(x, index):
     """``x[index]`` with gradients."""
-    index = _index_arrays(index, get_array_module(_raw(x)))
-    return GetItem(index)(x)
+    return GetItem(index_key(index, _array(x)))(x)
 
 
 # --------------------------------------------------------------- copies, moves ---
@@ -1017,6 +1176,7 @@ class ToCopy(Function):
     """A copy on another device and/or in another dtype; the gradient goes back the same way."""
 
     __slots__ = ("device", "dtype", "in_device", "in_dtype")
+    reads_inputs = False
 
     def __init__(self, device=None, dtype=None):
         self.device, self.dtype = device, dtype
@@ -1029,7 +1189,7 @@ class ToCopy(Function):
             x = backend.to_device(x, self.device)
         return x if (self.dtype is not None or self.device is not None) else x.copy()
 
-    def backward(self, gy):
+    def backward(self, gy, needs_grad):
         return ToCopy(self.in_device, self.in_dtype)(gy)
 
 
@@ -1048,16 +1208,6 @@ def clone(x):
 def cast(x, dtype):
     """``x`` in another dtype (differentiable for floating dtypes)."""
     return to_copy(x, None, backend.as_dtype(dtype))
-
-
-# ------------------------------------------------------- non-differentiable ops ---
-def compare(fn, a, b):
-    """A comparison or logical ufunc (``"greater"``, ``"logical_and"`` …) on tensors, numbers or arrays."""
-    return Elementwise(fn)(a, b)
-
-
-def grad_enabled() -> bool:
-    return GradMode.enabled
 
 
 # ------------------------------------------------------- fused probability losses ---
@@ -1098,9 +1248,9 @@ class BinaryCrossEntropy(Function):
         log_p += log_q
         return xp.negative(log_p, out=log_p)
 
-    def backward(self, gy):
-        p, y = self.inputs_()
-        np_, ny = self.needs_grad
+    def backward(self, gy, needs_grad):
+        p, y = self.saved()
+        np_, ny = needs_grad
         q = self.q if not isinstance(p, Tensor) else 1 - p
         gp = gt = None
         if np_:
@@ -1110,8 +1260,8 @@ class BinaryCrossEntropy(Function):
                 gp *= gy
             else:
                 # each side's term only where its log was not clamped; the division reads 1 elsewhere
-                p_ok = _raw(p) > math.exp(_LOG_FLOOR)
-                q_ok = _raw(q) > math.exp(_LOG_FLOOR)
+                p_ok = _array(p) > math.exp(_LOG_FLOOR)
+                q_ok = _array(q) > math.exp(_LOG_FLOOR)
                 gp = gy * (where(q_ok, (1 - y) / where(q_ok, q, 1.0), 0.0) - where(p_ok, y / where(p_ok, p, 1.0), 0.0))
         if ny:
             gt = gy * (_clamped_log(q) - _clamped_log(p))
@@ -1120,7 +1270,7 @@ class BinaryCrossEntropy(Function):
 
 def _clamped_log(x):
     """max(log x, −100), reading x only where the log is above the floor (so no log 0 and no NaN gradient)."""
-    ok = _raw(x) > math.exp(_LOG_FLOOR)
+    ok = _array(x) > math.exp(_LOG_FLOOR)
     return where(ok, log(where(ok, x, 1.0)), _LOG_FLOOR)
 
 

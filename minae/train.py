@@ -18,7 +18,8 @@ import sys
 import time
 
 from . import backend, io
-from .autograd import Tensor, no_grad
+from .grad_mode import no_grad
+from .tensor import Tensor
 
 CHECKPOINT_FORMAT = "minae-checkpoint-1"
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import minae
-from minae import autograd, backend
+from minae import backend, diagnostics
 
 
 def t64(values, device="cpu", requires_grad=True):
@@ -589,9 +589,9 @@ class _FakeGpuArray(np.ndarray):
 
 
 def test_mixing_devices_names_both(monkeypatch):
-    real = autograd.array_device
+    real = diagnostics.array_device
     monkeypatch.setattr(
-        autograd, "array_device", lambda a: backend.Device("cuda", 0) if isinstance(a, _FakeGpuArray) else real(a)
+        diagnostics, "array_device", lambda a: backend.Device("cuda", 0) if isinstance(a, _FakeGpuArray) else real(a)
     )
     x = minae.ones(2, 3, requires_grad=True)
     gpu = np.ones(3).view(_FakeGpuArray)

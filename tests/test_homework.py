@@ -77,7 +77,7 @@ def _edit(path: Path, old: str, new: str) -> None:
 def _planted(copies, work: Path) -> Path:
     """Assignment 1 with task 1.1 solved, but Exp.backward's sign flipped."""
     folder = _copy_of(copies, 1, work / "planted", "1.1")
-    _edit(folder / "minae" / "ops.py", "return gy * self.output_()  # d e^x = e^x", "return -gy * self.output_()")
+    _edit(folder / "minae" / "ops.py", "return gy * y  # d e^x = e^x", "return -gy * y")
     return folder
 
 

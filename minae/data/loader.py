@@ -178,6 +178,6 @@ class DataLoader:
 
 def _tensor_maker(dev):
     """A function array -> Tensor on ``dev`` (autograd is imported here, when a batch is made)."""
-    from ..autograd import Tensor
+    from ..tensor import Tensor
 
     return lambda array: Tensor(backend.to_device(array, dev))

@@ -146,9 +146,9 @@ HINTS = {
     "1.1": {
         "Mul.backward": (
             "∂(a·b)/∂a = b and ∂(a·b)/∂b = a; sum each gradient back to its input's shape "
-            "with sum_to; None where self.needs_grad is False"
+            "with sum_to; None where needs_grad says no gradient is wanted"
         ),
-        "Exp.backward": "d e^x/dx = e^x, and the forward's result e^x is kept: self.output_()",
+        "Exp.backward": "d e^x/dx = e^x, and the forward's result e^x is kept: it is y in _, y = self.saved()",
         "Log.backward": "d log x/dx = 1/x",
     },
     "1.2": {
@@ -165,11 +165,13 @@ HINTS = {
         ),
     },
     "1.4": {
-        "Sum._expand_back": (
-            "unless keepdims (or axis is None), reshape gy to _kept_shape(self.in_shape, "
-            "self.axis); then broadcast_to the input's shape"
+        "expand_back": (
+            "unless keepdims (or axis is None), reshape gy to _kept_shape(shape, axis); then broadcast_to shape"
         ),
-        "Mean.backward": "the mean is the sum divided by the number of elements averaged (_count)",
+        "Sum.backward": "each input element gets the gradient of the sum it went into: expand_back",
+        "Mean.backward": (
+            "the mean is the sum divided by the number of elements averaged (_count), so expand_back, then divide"
+        ),
     },
     "1.5": {
         "run_backward.send": (
@@ -184,7 +186,7 @@ HINTS = {
     "2.1": {
         "Linear.backward": (
             "the three formulas of the docstring, one per input, each only where "
-            "self.needs_grad asks for it (None otherwise)"
+            "needs_grad asks for it (None otherwise)"
         ),
     },
     "2.2": {
@@ -209,14 +211,14 @@ HINTS = {
         ),
     },
     "2.5": {
-        "SGD.step": (
+        "SGD.update": (
             "b ← a copy of g at the first step, kept as Tensor(b) in "
-            'self.state[p]["momentum_buffer"]; later b ← μ b + (1 − τ) g in place; then g ← g'
+            'state["momentum_buffer"]; later b ← μ b + (1 − τ) g in place; then g ← g'
             " + μ b (nesterov) or g ← b"
         ),
     },
     "2.6": {
-        "Adam.step": (
+        "Adam.update": (
             'update m and v (state["exp_avg"], state["exp_avg_sq"]) in place; with amsgrad '
             "use v̂ = max(v̂, v); then θ ← θ − γ/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)"
         ),

@@ -287,7 +287,7 @@ def _one_op_backward(roots, root_grads, retain_graph=False, create_graph=False, 
     if any(isinstance(x, Tensor) and x.grad_fn is not None for x in f.inputs):
         raise AssertionError("internal error in the test: one_op_gradcheck needs a function made of one op")
     with minae.set_grad_enabled(create_graph):
-        grads = f.backward(gy)
+        grads = f.backward(gy, f.needs_grad)
     if not isinstance(grads, tuple):
         grads = (grads,)
     if len(grads) != len(f.inputs):

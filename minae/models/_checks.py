@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..autograd import Tensor
+from ..tensor import Tensor
 
 
 def check_input(model, y, feature_shape: tuple, name: str = "input"):

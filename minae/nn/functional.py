@@ -22,9 +22,10 @@ import numbers
 
 from .. import backend
 from .. import ops as _ops
-from ..autograd import GradMode, Tensor
 from ..autograd import grad as _grad
 from ..backend import get_array_module, np
+from ..grad_mode import GradMode
+from ..tensor import Tensor
 
 __all__ = [
     "linear",

@@ -14,8 +14,8 @@ import numbers
 from collections import OrderedDict, namedtuple
 
 from .. import backend
-from ..autograd import Tensor
 from ..backend import Device
+from ..tensor import Tensor
 
 __all__ = ["Parameter", "Module", "Sequential", "ModuleList", "Identity"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from .. import backend
-from ..autograd import Tensor
+from ..tensor import Tensor
 from .optimizer import Optimizer
 
 

@@ -19,7 +19,8 @@ import copy
 from collections import defaultdict
 
 from .. import backend
-from ..autograd import Tensor, enable_grad
+from ..grad_mode import enable_grad
+from ..tensor import Tensor
 
 
 class _RequiredParameter:
@@ -125,7 +126,7 @@ class Optimizer:
                 w = p.data
                 with backend.on(backend.array_device(w)):  # what the rule allocates lands on w's GPU
                     self.update(w, p.grad.data, self._state_on_device(p), group)
-                # version bump goes here
+                p._bump_version()  # a graph that saved p's old values must not use them (autograd checks)
         return loss
 
     def update(self, w, g, state: dict, group: dict) -> None:

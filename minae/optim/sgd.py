@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import backend
-from ..autograd import Tensor
+from ..tensor import Tensor
 from .optimizer import Optimizer
 
 

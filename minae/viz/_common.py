@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 import os
 
-from ..autograd import Tensor
 from ..backend import np, to_numpy
+from ..tensor import Tensor
 
 
 def _np(x):

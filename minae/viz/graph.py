@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..autograd import Tensor
 from ..backend import np, to_numpy
+from ..tensor import Tensor
 from ._common import _plt
 
 _GRAPH_STYLE = {  # kind -> (DOT shape, fill colour)
