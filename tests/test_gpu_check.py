@@ -85,3 +85,12 @@ def test_the_model_names_are_compare_torchs(gpu_check):
     labels = (SCRIPT.parent / "compare_torch.py").read_text().split("\nLABELS = ", 1)[1].splitlines()[0]
     for name in gpu_check.COMPARE_MODELS.split(","):
         assert f'"{name}": ' in labels, (name, labels)
+
+
+@pytest.mark.skipif(backend.cuda_available(), reason="a GPU is here: the refusal cannot be shown")
+@pytest.mark.parametrize("script", ["compare_torch.py", "overhead.py"])
+def test_the_benchmarks_refuse_cuda_without_a_gpu_in_one_line(script):
+    cmd = [sys.executable, str(SCRIPT.parent / script), "--device", "cuda"]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 1 and p.stdout == "", p.stdout
+    assert p.stderr.strip().count("\n") == 0 and p.stderr.startswith(f"{script}: --device cuda: "), p.stderr
