@@ -12,7 +12,12 @@ and ``ae`` are ``minae.models.VAE`` and ``minae.models.Autoencoder`` against the
 written in PyTorch.
 
 Run: python bench/compare_torch.py [--epochs 10] [--seeds 5] [--models examples,vae,ae] [--threads 2]
-     [--clock wall|cpu] [--no-memory]
+     [--clock wall|cpu] [--no-memory] [--device cpu|cuda|cuda:N]
+
+``--device cuda[:N]``: minae (default device set to that GPU: models and data batches there) against
+PyTorch on the same GPU; each timed epoch ends with a device synchronize in both frameworks. The
+memory table measures the process's resident memory, which says nothing of GPU memory, so it is
+left out on a GPU (with a note).
 """
 
 from __future__ import annotations
@@ -89,13 +94,19 @@ def per_sample(model, y, loss):
 
 
 class MinaeRun:
-    def __init__(self, model_name, xtr, xte, seed=0):
+    def __init__(self, model_name, xtr, xte, seed=0, device="cpu"):
+        self.device = minae.device(device)
         minae.manual_seed(seed)
         self.wrapper = minae_model(model_name)
         self.model = getattr(self.wrapper, "model", self.wrapper)
+        self.model.to(self.device)
         self.opt = minae.optim.Adam(self.model.parameters(), lr=LR)
-        self.train = DataLoader(ArrayDataset(xtr), BATCH, shuffle=True, seed=seed)
-        self.xte = minae.tensor(xte)
+        self.train = DataLoader(ArrayDataset(xtr), BATCH, shuffle=True, seed=seed, device=self.device)
+        self.xte = minae.tensor(xte, device=self.device)
+
+    def sync(self):
+        """Wait for the queued GPU work (a no-op on the CPU), so that an epoch's time covers its work."""
+        minae.backend.synchronize(self.device)
 
     def _loss(self, y):
         loss = batch_loss(self.wrapper, y)
@@ -149,10 +160,11 @@ def torch_models():
 
 
 class TorchRun:
-    def __init__(self, model_name, xtr, xte, seed=0):
+    def __init__(self, model_name, xtr, xte, seed=0, device="cpu"):
         import torch
 
         self.torch = torch
+        self.device = torch.device(device)
         torch.manual_seed(seed)
         TorchVAE, TorchAE = torch_models()
         if model_name == "examples":
@@ -160,13 +172,18 @@ class TorchRun:
         else:
             self.wrapper = TorchVAE() if model_name == "vae" else TorchAE()
         self.model = getattr(self.wrapper, "model", self.wrapper)
+        self.model.to(self.device)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=LR)
-        self.xtr, self.xte = torch.from_numpy(xtr), torch.from_numpy(xte)
+        self.xtr, self.xte = torch.from_numpy(xtr).to(self.device), torch.from_numpy(xte).to(self.device)
         self.rng = np.random.default_rng(seed)
+
+    def sync(self):
+        if self.device.type == "cuda":
+            self.torch.cuda.synchronize(self.device)
 
     def epoch(self):
         self.model.train()
-        order = self.torch.from_numpy(self.rng.permutation(len(self.xtr)))
+        order = self.torch.from_numpy(self.rng.permutation(len(self.xtr))).to(self.device)
         for i in range(0, len(order), BATCH):
             y = self.xtr[order[i : i + BATCH]]
             loss = batch_loss(self.wrapper, y)
@@ -225,19 +242,21 @@ def measure_memory(framework, model_name, epochs, threads):
 
 
 # -------------------------------------------------------------------- main ---
-def compare(model_name, epochs, with_torch, seeds, clock=time.perf_counter):
+def compare(model_name, epochs, with_torch, seeds, clock=time.perf_counter, device="cpu"):
     """Train both frameworks from each seed, epochs interleaved; mean test loss and median epoch time."""
     xtr, xte = data_for(model_name)
     losses = {"minae": [], "torch": []}
     times = {"minae": [], "torch": []}
     for seed in range(seeds):
-        runs = {"minae": MinaeRun(model_name, xtr, xte, seed)}
+        runs = {"minae": MinaeRun(model_name, xtr, xte, seed, device)}
         if with_torch:
-            runs["torch"] = TorchRun(model_name, xtr, xte, seed)
+            runs["torch"] = TorchRun(model_name, xtr, xte, seed, device)
         for _ in range(epochs):
             for name, run in runs.items():
+                run.sync()
                 t0 = clock()
                 run.epoch()
+                run.sync()
                 times[name].append(clock() - t0)
         for name, run in runs.items():
             losses[name].append(run.test_loss())
@@ -268,6 +287,7 @@ def main(argv=None):
         help="wall: elapsed time (the README's); cpu: this process's CPU time, steadier on a busy machine "
         "(meaningful with --threads 1)",
     )
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N: where both frameworks train (default cpu)")
     p.add_argument("--memory-child", choices=["minae", "torch"], help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     try:
@@ -278,16 +298,26 @@ def main(argv=None):
         torch = None
     if args.memory_child:
         return memory_child(args.memory_child, args.models, args.epochs, args.threads)
+    try:
+        device = minae.device(args.device)  # raises, saying why, where CUDA cannot run
+    except (RuntimeError, ValueError) as e:
+        sys.exit(f"compare_torch.py: --device {args.device}: {e}")
+    if device.type == "cuda":
+        if torch is not None and not torch.cuda.is_available():
+            sys.exit(f"compare_torch.py: --device {args.device}: this PyTorch ({torch.__version__}) has no CUDA")
+        minae.set_default_device(device)
+    device = str(device)
     print(f"minae {minae.__version__} vs " + (f"torch {torch.__version__}" if torch else "no torch (minae only)"))
     print(
         f"{args.epochs} epochs, batch {BATCH}, Adam {LR}, {args.threads} threads, {args.clock} clock, bundled MNIST "
         f"(4,000 train / 1,000 test); test loss per sample, mean over seeds 0…{args.seeds - 1} (range in brackets)"
+        + (f"; device {device} (each epoch timed to a device synchronize)" if device != "cpu" else "")
     )
     print("| model | minae test loss | PyTorch test loss | loss ratio | minae s/epoch | PyTorch s/epoch | time ratio |")
     print("|---|---|---|---|---|---|---|")
     for name in args.models.split(","):
         clock = time.perf_counter if args.clock == "wall" else time.process_time
-        r = compare(name, args.epochs, torch is not None, args.seeds, clock)
+        r = compare(name, args.epochs, torch is not None, args.seeds, clock, device)
         ours = r["minae"]
         cell = f"{ours['loss']:.2f} ({ours['spread'][0]:.1f}–{ours['spread'][1]:.1f})"
         if torch is not None:
@@ -299,7 +329,12 @@ def main(argv=None):
             )
         else:
             print(f"| {LABELS.get(name, name)} | {cell} | – | – | {ours['epoch_s']:.3f} | – | – |")
-    if not args.no_memory:
+    if not args.no_memory and device != "cpu":
+        print(
+            f"\n(memory table left out on {device}: it measures the process's resident memory, not GPU memory, "
+            "and the two frameworks' GPU memory pools are not measured here)"
+        )
+    elif not args.no_memory:
         n = min(args.epochs, 5)
         print(f"\n| model | framework | peak memory of training | resident after epochs 1–{n} |")
         print("|---|---|---|---|")

@@ -142,7 +142,10 @@ def main(argv=None):
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N]: where both frameworks run")
     args = p.parse_args(argv)
     global DEVICE
-    DEVICE = str(minae.device(args.device))  # a clear error where CUDA cannot run
+    try:
+        DEVICE = str(minae.device(args.device))  # raises, saying why, where CUDA cannot run
+    except (RuntimeError, ValueError) as e:
+        sys.exit(f"overhead.py: --device {args.device}: {e}")
     if DEVICE != "cpu" and torch is not None and not torch.cuda.is_available():
         p.error(f"--device {args.device}: PyTorch here has no CUDA; run without PyTorch or on the CPU")
     if torch is not None:
