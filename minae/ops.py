@@ -1100,7 +1100,8 @@ def index_key(index, array):
     a device sync on every call, so it is done only under ``minae.detect_anomaly()``.
     """
     xp = get_array_module(array)
-    key = index_to(index.data if isinstance(index, Tensor) else _tensors_to_arrays(index), xp)
+    raw = index.data if isinstance(index, Tensor) else _tensors_to_arrays(index)
+    key = index_to(raw, xp, backend.array_device(array))  # on array's GPU, not the current one
     if GradMode.anomaly and xp is not backend.np:
         _check_bounds(key, array.shape)
     return key
