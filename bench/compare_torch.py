@@ -323,7 +323,8 @@ def main(argv=None):
         if torch is not None:
             theirs = r["torch"]
             print(
-                f"| {LABELS.get(name, name)} | {cell} | {theirs['loss']:.2f} ({theirs['spread'][0]:.1f}–{theirs['spread'][1]:.1f}) | "
+                f"| {LABELS.get(name, name)} | {cell} | {theirs['loss']:.2f} "
+                f"({theirs['spread'][0]:.1f}–{theirs['spread'][1]:.1f}) | "
                 f"{ours['loss'] / theirs['loss']:.3f} | {ours['epoch_s']:.3f} | {theirs['epoch_s']:.3f} | "
                 f"{ours['epoch_s'] / theirs['epoch_s']:.2f} |"
             )

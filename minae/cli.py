@@ -373,7 +373,8 @@ def _train(args, cfg, out, dev, to_remove) -> int:
     log = None if args.quiet else (lambda line: print(line, flush=True))
     if log:
         log(
-            f"training {type(model).__name__} on {cfg['source']} data, {cfg['epochs']} epochs, device {dev}; writing to {out}/"
+            f"training {type(model).__name__} on {cfg['source']} data, {cfg['epochs']} epochs, device {dev}; "
+            f"writing to {out}/"
         )
     progress = {"saved": None, "trained": False}  # what this call has put on disk, for an interruption's message
 
@@ -439,7 +440,10 @@ def _on_disk(args, cfg, out, state, progress) -> str:
             text += "metrics.json and the pictures were not written; "
         return text + continue_with
     if state is not None:
-        return f"no epoch finished in this run, so nothing was written; {args.resume} is unchanged (epoch {state['epoch']})"
+        return (
+            f"no epoch finished in this run, so nothing was written; {args.resume} is unchanged (epoch "
+            f"{state['epoch']})"
+        )
     if progress["trained"]:
         return "no epoch was trained; metrics.json and the pictures were not written"
     return f"no epoch finished, so no checkpoint was written in {out}"

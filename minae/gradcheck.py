@@ -115,7 +115,8 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, 
             if not raise_exception:
                 return False
             raise GradcheckError(
-                f"gradcheck failed for {_name(fn)}: input {i} (shape {tuple(host.shape)}), element {tuple(int(b) for b in bad)}: "
+                f"gradcheck failed for {_name(fn)}: input {i} (shape {tuple(host.shape)}), element "
+                f"{tuple(int(b) for b in bad)}: "
                 f"backward gives {a[bad]:.6g}, finite differences give {numeric[bad]:.6g} "
                 f"(difference {abs(a[bad] - numeric[bad]):.3g}, allowed {atol + rtol * abs(numeric[bad]):.3g})"
             )

@@ -112,7 +112,8 @@ def _encode_key(key, where: str):
     if isinstance(key, tuple):
         return {"kind": "tuple", "items": [_encode_key(k, where) for k in key]}
     raise TypeError(
-        f"cannot save the dict key {key!r} ({type(key).__name__}) at {where}: keys must be str, numbers, bools, None or tuples of them"
+        f"cannot save the dict key {key!r} ({type(key).__name__}) at {where}: keys must be str, numbers, bools, "
+        f"None or tuples of them"
     )
 
 

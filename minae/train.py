@@ -258,8 +258,8 @@ def fit(
     (or pass ``loss_fn(model, batch)``). checkpoint: a path written after every epoch.
     resume: a checkpoint path to continue from, or the dict ``load_checkpoint`` returned (to
     change a setting, e.g. the learning rate, between restoring and training). extra: a dict
-    saved in every checkpoint under "extra" (the command line keeps its settings there). progress: a progress bar per epoch
-    (default: only when stderr is a terminal). on_epoch_end(epoch, record) is called
+    saved in every checkpoint under "extra" (the command line keeps its settings there).
+    progress: a progress bar per epoch (default: only when stderr is a terminal). on_epoch_end(epoch, record) is called
     after each epoch. log: a function given one line per epoch (e.g. print).
 
     Each history record: {"epoch", "train": {term: mean}, "test": {…} or None,
@@ -322,7 +322,8 @@ def fit(
         if log is not None:
             test_text = f", test {test_means['loss']:.4f}" if test_means else ""
             log(
-                f"epoch {epoch + 1}/{epochs}: train {train_means.get('loss', float('nan')):.4f}{test_text} ({record['seconds']:.1f} s)"
+                f"epoch {epoch + 1}/{epochs}: train {train_means.get('loss', float('nan')):.4f}{test_text} "
+                f"({record['seconds']:.1f} s)"
             )
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, record)

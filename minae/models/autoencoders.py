@@ -56,7 +56,10 @@ class TiedLinear(nn.Module):
         return F.linear(h, self.tied_to.weight.T, self.bias)
 
     def extra_repr(self) -> str:
-        return f"in_features={self.tied_to.out_features}, out_features={self.tied_to.in_features}, weight=encoder's, transposed"
+        return (
+            f"in_features={self.tied_to.out_features}, out_features={self.tied_to.in_features}, "
+            "weight=encoder's, transposed"
+        )
 
 
 class Autoencoder(nn.Module):

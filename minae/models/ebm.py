@@ -117,7 +117,8 @@ class ConditionalLatentEBM(nn.Module):
         n = y.shape[0]
         if x.numel() != n or x.ndim not in (1, 2) or x.shape[0] != n:
             raise ValueError(
-                f"ConditionalLatentEBM: expected x of shape ({n},) or ({n}, 1) for y of shape {tuple(y.shape)}, got {tuple(x.shape)}"
+                f"ConditionalLatentEBM: expected x of shape ({n},) or ({n}, 1) for y of shape {tuple(y.shape)}, "
+                f"got {tuple(x.shape)}"
             )
         z = self.z_grid.unsqueeze(0).expand(n, self.n_z)
         return ((y.unsqueeze(1) - self.decode(x, z)) ** 2).sum(-1)

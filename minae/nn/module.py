@@ -365,7 +365,8 @@ class Module:
                 mismatched.append(f"{key}: shape {tuple(arr.shape)} in the state_dict, {tuple(t.shape)} in the model")
             elif arr.dtype != t.dtype:
                 mismatched.append(
-                    f"{key}: dtype {arr.dtype} in the state_dict, {t.dtype} in the model (convert the model with .to(dtype))"
+                    f"{key}: dtype {arr.dtype} in the state_dict, {t.dtype} in the model (convert the model "
+                    f"with .to(dtype))"
                 )
             else:
                 sources[key] = arr
