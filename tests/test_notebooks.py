@@ -39,10 +39,6 @@ SECTIONS = (
 )  # fmt: skip
 MIN_CLAIMS = {"00": 2}  # claim cells per notebook; 3 for the others
 
-# Notebooks still being rewritten for issue 9 on other branches: their checks of the committed
-# file are expected to fail until then (xfail, not strict). Remove a name once its notebook passes.
-PENDING: set = set()
-
 # run-dependent values: durations, and tqdm's rates, ETAs and bars
 TIMING = re.compile(
     r"\b\d+(?:\.\d+)? ?(?:s|ms|µs|us|sec|secs|seconds|min)\b(?!\w)"
@@ -87,18 +83,8 @@ def test_notebook_committed_with_outputs(path):
 
 # ------------------------------------------------------- the committed notebooks ---
 def _committed(check):
-    """Parametrize a check of the committed files over the notebooks, PENDING ones as xfail."""
-    params = [
-        pytest.param(
-            p,
-            id=p.name,
-            marks=[pytest.mark.xfail(reason="being rewritten for issue 9 on another branch", strict=False)]
-            if p.name[:2] in PENDING
-            else [],
-        )  # fmt: skip
-        for p in NOTEBOOKS
-    ]
-    return pytest.mark.parametrize("path", params)(check)
+    """Parametrize a check of the committed files over the notebooks."""
+    return pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])(check)
 
 
 def _read(path):
