@@ -84,7 +84,7 @@ class Function:
                 break
         else:  # no tensor at all: raw arrays in, raw array out (how an ordinary backward calls ops)
             return self.forward(*args)
-        args, arrays, needs_grad = _unwrap(self, args)
+        args, arrays, needs_grad, gen, written = _unwrap(self, args)
         try:
             y = self.forward(*arrays)
         except ValueError as e:
@@ -94,36 +94,21 @@ class Function:
         if GradMode.anomaly:
             diagnostics.check_forward(self, y)
         out = Tensor.__new__(Tensor)
-        out.data = y
-        out.grad = out._version = None
-        out._retains_grad = False
-        if GradMode.enabled and self.differentiable and True in needs_grad:
-            self._record(args, arrays, needs_grad, out)
-        else:
+        out.data, out.grad, out._version, out._retains_grad = y, None, None, False
+        if not (GradMode.enabled and self.differentiable and True in needs_grad):
             out.requires_grad, out.grad_fn = False, None
-        return out
-
-    def _record(self, args, arrays, needs_grad, out):
-        """Make ``self`` the node that produced ``out``: keep its inputs, generation and the versions it saw."""
-        gen, written = 0, False
-        for a in args:
-            if isinstance(a, Tensor):
-                if a.grad_fn is not None and a.grad_fn.generation >= gen:
-                    gen = a.grad_fn.generation + 1
-                written = written or (a._version is not None and a._version[0] != 0)
-        # the inputs' versions now (None: all 0, the common case, at no cost); inputs are held, so their counters are
+            return out
+        # record: self becomes the node that made out, keeping its inputs and the versions they had
         self.versions = tuple(_version(a) for a in args) if written and self.reads_inputs else None
-        self.out_version = None
+        self.out_version = None  # (None: all 0, the common case, at no cost)
         if self.keeps_output:  # the output is held weakly: hold its counter, which its detach() views share
-            arrays.append(out.data)
+            arrays.append(y)
             self.out_version = out._version = [0]
-        self.inputs = args
-        self.arrays = tuple(arrays)  # (a tuple of arrays and numbers: the garbage collector need not track it)
-        self.needs_grad = needs_grad
-        self.generation = gen
+        self.inputs, self.arrays, self.needs_grad, self.generation = args, tuple(arrays), needs_grad, gen
         self.output = weakref.ref(out)
-        self.created_at = traceback.extract_stack()[:-3] if GradMode.anomaly else None
+        self.created_at = traceback.extract_stack()[:-2] if GradMode.anomaly else None
         out.requires_grad, out.grad_fn = True, self
+        return out
 
     def forward(self, *arrays):
         raise NotImplementedError
@@ -172,11 +157,17 @@ def _with_mask_argument(backward):
 
 
 def _unwrap(func, args):
-    """The forward's arrays and the needs-grad mask; numbers stay numbers, lists become arrays."""
-    arrays, needs_grad, first, converted = [], [], None, False
+    """The forward's arrays, the needs-grad mask, the generation, and whether an input was ever written in place.
+
+    Numbers stay numbers (NumPy scalars become Python numbers), lists become arrays.
+    """
+    arrays, needs_grad, first, converted, gen, written = [], [], None, False, 0, False
     for a in args:
         if isinstance(a, Tensor):
             needs_grad.append(a.requires_grad)
+            if a.grad_fn is not None and a.grad_fn.generation >= gen:
+                gen = a.grad_fn.generation + 1
+            written = written or a._version is not None and a._version[0] != 0
             a = a.data
         else:
             needs_grad.append(False)
@@ -195,7 +186,7 @@ def _unwrap(func, args):
         dt = first.dtype if first.dtype.kind == "f" else None  # t + [1., 2.]: on t's device (CuPy takes no lists)
         arrays = [as_array(a, dt, array_device(first)) if isinstance(a, list) else a for a in arrays]
         args = tuple(a if isinstance(a, Tensor) else x for a, x in zip(args, arrays))
-    return args, arrays, tuple(needs_grad)
+    return args, arrays, tuple(needs_grad), gen, written
 
 
 # ---------------------------------------------------------------- backward ---
@@ -212,10 +203,11 @@ def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True,
     done = set()  # the functions whose backward already ran in this walk
 
     def send(t, g):
-        g = _deliver(t, g, accumulate, capture, create_graph)
         f = t.grad_fn
-        if f is None:
-            return
+        if f is None or t._retains_grad or capture is not None or g.dtype != t.data.dtype:
+            g = _deliver(t, g, accumulate, capture, create_graph)  # into a .grad or the capture, or cast
+            if f is None:
+                return
         if f in done:
             raise diagnostics.late_gradient_error(f)
         # BEGIN SOLUTION task 1.5
