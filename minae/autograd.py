@@ -32,16 +32,7 @@ import weakref
 
 from . import backend, diagnostics
 from .backend import array_device, as_array, is_array
-from .diagnostics import AnomalyError  # noqa: F401  (minae.autograd.AnomalyError)
-from .grad_mode import (  # noqa: F401  (the grad-mode switches are also importable from here)
-    GradMode,
-    _grad_enabled,
-    detect_anomaly,
-    enable_grad,
-    is_grad_enabled,
-    no_grad,
-    set_grad_enabled,
-)
+from .grad_mode import GradMode, _grad_enabled
 
 _np_generic = backend.np.generic
 
@@ -75,8 +66,9 @@ class Function:
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         code = getattr(cls.__dict__.get("backward"), "__code__", None)
-        if code is not None and code.co_argcount == 2:  # backward(self, gy), written before the mask was passed
-            cls.backward = _with_mask_argument(cls.backward)
+        if code is not None and code.co_argcount == 2:  # backward(self, gy), the older form: reads self.needs_grad
+            backward = cls.backward
+            cls.backward = functools.wraps(backward)(lambda self, gy, needs_grad: backward(self, gy))
 
     def __call__(self, *args):
         for a in args:
@@ -84,7 +76,7 @@ class Function:
                 break
         else:  # no tensor at all: raw arrays in, raw array out (how an ordinary backward calls ops)
             return self.forward(*args)
-        args, arrays, needs_grad, gen, written = _unwrap(self, args)
+        args, arrays, needs_grad, gen, versions = _unwrap(self, args)
         try:
             y = self.forward(*arrays)
         except ValueError as e:
@@ -99,8 +91,8 @@ class Function:
             out.requires_grad, out.grad_fn = False, None
             return out
         # record: self becomes the node that made out, keeping its inputs and the versions they had
-        self.versions = tuple(_version(a) for a in args) if written and self.reads_inputs else None
-        self.out_version = None  # (None: all 0, the common case, at no cost)
+        self.versions = versions if self.reads_inputs else None
+        self.out_version = None
         if self.keeps_output:  # the output is held weakly: hold its counter, which its detach() views share
             arrays.append(y)
             self.out_version = out._version = [0]
@@ -146,18 +138,8 @@ class Function:
         return tuple(a.grad_fn for a in self.inputs if isinstance(a, Tensor))
 
 
-def _with_mask_argument(backward):
-    """Adapt a ``backward(self, gy)`` written before the mask was passed (it reads ``self.needs_grad``)."""
-
-    @functools.wraps(backward)
-    def adapted(self, gy, needs_grad):
-        return backward(self, gy)
-
-    return adapted
-
-
 def _unwrap(func, args):
-    """The forward's arrays, the needs-grad mask, the generation, and whether an input was ever written in place.
+    """The forward's arrays, the needs-grad mask, the generation, and the inputs' versions.
 
     Numbers stay numbers (NumPy scalars become Python numbers), lists become arrays.
     """
@@ -186,11 +168,14 @@ def _unwrap(func, args):
         dt = first.dtype if first.dtype.kind == "f" else None  # t + [1., 2.]: on t's device (CuPy takes no lists)
         arrays = [as_array(a, dt, array_device(first)) if isinstance(a, list) else a for a in arrays]
         args = tuple(a if isinstance(a, Tensor) else x for a, x in zip(args, arrays))
-    return args, arrays, tuple(needs_grad), gen, written
+    # the versions the inputs have now (None: all 0, the common case, at no cost)
+    versions = tuple(a._version_value if isinstance(a, Tensor) else 0 for a in args) if written else None
+    return args, arrays, tuple(needs_grad), gen, versions
 
 
 # ---------------------------------------------------------------- backward ---
 _tiebreak = itertools.count()
+_ZEROS = itertools.repeat(0)
 
 
 def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True, capture=None):
@@ -252,9 +237,9 @@ def _call_backward(f, gy, needs_grad):
     if f.inputs is None:
         raise diagnostics.freed_error(f)
     if f.reads_inputs:  # a value written in place after the forward would give a wrong gradient
-        for i, a in enumerate(f.inputs):
-            if isinstance(a, Tensor) and a._version is not None and a._version[0] != _seen(f, i):
-                raise diagnostics.modified_error(f, a._version[0], _seen(f, i))
+        for a, seen in zip(f.inputs, f.versions or _ZEROS):  # (versions None: every input was at 0)
+            if isinstance(a, Tensor) and a._version is not None and a._version[0] != seen:
+                raise diagnostics.modified_error(f, a._version[0], seen)
     if f.out_version is not None and f.out_version[0] != 0:
         raise diagnostics.modified_error(f, f.out_version[0], 0)
     gxs = f.backward(gy, needs_grad)
@@ -263,16 +248,6 @@ def _call_backward(f, gy, needs_grad):
     if GradMode.anomaly:
         diagnostics.check_backward(f, gxs)
     return gxs
-
-
-def _version(t) -> int:
-    """How many in-place writes ``t`` has had (0 for what is not a tensor)."""
-    return t._version[0] if isinstance(t, Tensor) and t._version is not None else 0
-
-
-def _seen(f, i) -> int:
-    """The version f's input i had at f's forward."""
-    return 0 if f.versions is None else f.versions[i]
 
 
 def _leading_to(roots, capture) -> set:
@@ -336,29 +311,15 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     if grad_outputs is None or isinstance(grad_outputs, Tensor):
         grad_outputs = [grad_outputs] * len(outputs) if grad_outputs is None else [grad_outputs]
-    if len(grad_outputs) != len(outputs):
-        raise ValueError(f"grad: {len(outputs)} outputs but {len(grad_outputs)} grad_outputs")
-    for i, x in enumerate(inputs):
-        if not isinstance(x, Tensor) or not x.requires_grad:
-            raise RuntimeError(f"grad: input {i} does not require grad")
-    for y, g in zip(outputs, grad_outputs):
-        if not y.requires_grad:
-            raise RuntimeError("grad: an output does not require grad (it does not depend on any input)")
-        if g is None and y.data.size != 1:
-            raise RuntimeError(f"grad: grad_outputs is needed for a non-scalar output of shape {y.shape}")
+    diagnostics.check_grad_arguments(outputs, inputs, grad_outputs)
     grads = [as_grad_array(g, y, create_graph) for y, g in zip(outputs, grad_outputs)]
     capture = {id(x): None for x in inputs}
     retain = create_graph if retain_graph is None else retain_graph
     run_backward(outputs, grads, retain, create_graph, accumulate=False, capture=capture)
-    result = []
-    for i, x in enumerate(inputs):
-        g = capture[id(x)]
-        if g is None and not allow_unused:
-            raise RuntimeError(
-                f"grad: input {i} (shape {x.shape}) was not used to compute the outputs; pass allow_unused=True"
-            )
-        result.append(g if g is None or isinstance(g, Tensor) else Tensor(g))
-    return tuple(result)
+    if not allow_unused:
+        diagnostics.check_all_used(inputs, capture)
+    grads = [capture[id(x)] for x in inputs]
+    return tuple(g if g is None or isinstance(g, Tensor) else Tensor(g) for g in grads)
 
 
 # Tensor's methods and the ops need Function defined above
