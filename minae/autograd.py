@@ -187,10 +187,10 @@ def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True,
     heap = []  # (−generation, tiebreak, Function): the newest generation pops first
     done = set()  # the functions whose backward already ran in this walk
 
-    def send(t, g):
+    def send(t, g, owned=False):
         f = t.grad_fn
         if f is None or t._retains_grad or capture is not None or g.dtype != t.data.dtype:
-            g = _deliver(t, g, accumulate, capture, create_graph)  # into a .grad or the capture, or cast
+            g = _deliver(t, g, accumulate, capture, create_graph, owned)  # into a .grad or the capture, or cast
             if f is None:
                 return
         if f in done:
@@ -214,22 +214,30 @@ def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True,
             # END SOLUTION
             done.add(f)
             needs_grad = f.needs_grad if wanted is None else _pruned_mask(f, wanted, capture)
-            for x, gx, need in zip(f.inputs, _call_backward(f, gy, needs_grad), needs_grad):
+            gxs = _call_backward(f, gy, needs_grad)
+            for x, gx, need in zip(f.inputs, gxs, needs_grad):
                 if need and gx is not None:
-                    send(x, gx)
+                    send(x, gx, not retain_graph and _owned(gx, f, gy, gxs))
             if not retain_graph:
                 f.inputs = f.arrays = None
 
 
-def _deliver(t, g, accumulate, capture, create_graph):
+def _deliver(t, g, accumulate, capture, create_graph, owned):
     """Cast g to t's dtype, and hand it to the ``.grad`` or the capture that wants it."""
     if g.dtype != t.data.dtype:  # a float64 constant promoted this path: t's gradient keeps t's dtype
         g = _ops.cast(g, t.data.dtype) if isinstance(g, Tensor) else g.astype(t.data.dtype)
     if capture is not None and id(t) in capture:
         capture[id(t)] = g if capture[id(t)] is None else capture[id(t)] + g
     if accumulate and (t._retains_grad or (t.grad_fn is None and t.requires_grad)):
-        _accumulate_grad(t, g, create_graph)
+        _accumulate_grad(t, g, create_graph, owned and t.grad_fn is None)
     return g
+
+
+def _owned(g, f, gy, gxs) -> bool:
+    """Whether f's backward made g afresh for one input: not a view, not gy, not sent twice, not saved by f."""
+    if not is_array(g) or g.base is not None or g is gy:
+        return False
+    return sum(x is g for x in gxs) == 1 and all(a is not g for a in f.arrays)
 
 
 def _call_backward(f, gy, needs_grad):
@@ -273,15 +281,15 @@ def _pruned_mask(f, wanted, capture) -> tuple:
     return tuple(need and (id(x) in capture or x.grad_fn in wanted) for x, need in zip(f.inputs, f.needs_grad))
 
 
-def _accumulate_grad(t, g, create_graph):
+def _accumulate_grad(t, g, create_graph, owned=False):
     if not isinstance(g, Tensor):
         g = Tensor(g)
     if g.shape != t.shape:
         raise RuntimeError(f"internal error: gradient of shape {g.shape} for a tensor of shape {t.shape}")
     if t.grad is None:
-        # a buffer of its own: the incoming gradient may be shared with another path (a + b sends
-        # the same one to both) or be a read-only broadcast view, and later backward calls add in place
-        t.grad = _ops.clone(g) if create_graph else Tensor(g.data.copy())
+        # a buffer of its own (later backward calls add in place), unless the backward made g for t alone:
+        # else it may be shared with another path (a + b sends the same one to both) or a read-only view
+        t.grad = _ops.clone(g) if create_graph else Tensor(g.data if owned else g.data.copy())
     elif create_graph:
         t.grad = t.grad + g
     else:
