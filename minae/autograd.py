@@ -214,12 +214,8 @@ def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True,
             # END SOLUTION
             done.add(f)
             needs_grad = f.needs_grad if wanted is None else _pruned_mask(f, wanted, capture)
-            gxs = _call_backward(f, gy, needs_grad)
-            for x, gx, need in zip(f.inputs, gxs, needs_grad):
-                if need and gx is not None:
-                    send(x, gx, not retain_graph and _owned(gx, f, gy, gxs))
-            if not retain_graph:
-                f.inputs = f.arrays = None
+            for x, gx, owned in _call_backward(f, gy, needs_grad, retain_graph):
+                send(x, gx, owned)
 
 
 def _deliver(t, g, accumulate, capture, create_graph, owned):
@@ -240,8 +236,12 @@ def _owned(g, f, gy, gxs) -> bool:
     return sum(x is g for x in gxs) == 1 and all(a is not g for a in f.arrays)
 
 
-def _call_backward(f, gy, needs_grad):
-    """f's backward, after checking that what it saved is still there and unchanged; always a tuple."""
+def _call_backward(f, gy, needs_grad, retain_graph):
+    """f's backward, after checking that what it saved is still there and unchanged.
+
+    Returns (input, its gradient, owned) for each input that gets one (owned: a leaf may keep the
+    array uncopied), and frees what f saved unless ``retain_graph``.
+    """
     if f.inputs is None:
         raise diagnostics.freed_error(f)
     if f.reads_inputs:  # a value written in place after the forward would give a wrong gradient
@@ -255,7 +255,14 @@ def _call_backward(f, gy, needs_grad):
         gxs = (gxs,)
     if GradMode.anomaly:
         diagnostics.check_backward(f, gxs)
-    return gxs
+    sends = [
+        (x, gx, not retain_graph and x.grad_fn is None and _owned(gx, f, gy, gxs))
+        for x, gx, need in zip(f.inputs, gxs, needs_grad)
+        if need and gx is not None
+    ]
+    if not retain_graph:
+        f.inputs = f.arrays = None
+    return sends
 
 
 def _leading_to(roots, capture) -> set:
