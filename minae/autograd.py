@@ -255,11 +255,10 @@ def _call_backward(f, gy, needs_grad, retain_graph):
         gxs = (gxs,)
     if GradMode.anomaly:
         diagnostics.check_backward(f, gxs)
-    sends = [
-        (x, gx, not retain_graph and x.grad_fn is None and _owned(gx, f, gy, gxs))
-        for x, gx, need in zip(f.inputs, gxs, needs_grad)
-        if need and gx is not None
-    ]
+    sends = []
+    for x, gx, need in zip(f.inputs, gxs, needs_grad):
+        if need and gx is not None:
+            sends.append((x, gx, not retain_graph and x.grad_fn is None and _owned(gx, f, gy, gxs)))
     if not retain_graph:
         f.inputs = f.arrays = None
     return sends
