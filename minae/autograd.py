@@ -30,7 +30,7 @@ import itertools
 import traceback
 import weakref
 
-from . import backend, diagnostics
+from . import backend, diagnostics, graph
 from .backend import array_device, as_array, is_array
 from .grad_mode import GradMode, _grad_enabled
 
@@ -206,14 +206,14 @@ def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True,
     with _grad_enabled(create_graph):  # the backward's own ops are recorded only under create_graph
         for t, g in zip(roots, root_grads):
             send(t, g)
-        wanted = None if accumulate or capture is None else _leading_to(roots, capture)
+        wanted = None if accumulate or capture is None else graph.leading_to(roots, capture)
         while heap:
             # BEGIN SOLUTION task 1.5
             f = heapq.heappop(heap)[2]
             gy = pending.pop(f)
             # END SOLUTION
             done.add(f)
-            needs_grad = f.needs_grad if wanted is None else _pruned_mask(f, wanted, capture)
+            needs_grad = f.needs_grad if wanted is None else graph.pruned_mask(f, wanted, capture)
             for x, gx, owned in _call_backward(f, gy, needs_grad, retain_graph):
                 send(x, gx, owned)
 
@@ -264,29 +264,6 @@ def _call_backward(f, gy, needs_grad, retain_graph):
     return sends
 
 
-def _leading_to(roots, capture) -> set:
-    """The functions of the graph below ``roots`` through which some captured tensor can be reached."""
-    order, seen, stack = [], set(), [t.grad_fn for t in roots if t.grad_fn is not None]
-    while stack:  # every function below the roots, without recursion
-        f = stack.pop()
-        if f in seen or f.inputs is None:
-            continue
-        seen.add(f)
-        order.append(f)
-        stack.extend(x.grad_fn for x in f.inputs if isinstance(x, Tensor) and x.grad_fn is not None)
-    wanted = set()
-    # inputs are always of a lower generation than the function they feed, so one ascending pass suffices
-    for f in sorted(order, key=lambda f: f.generation):
-        if any(isinstance(x, Tensor) and (id(x) in capture or x.grad_fn in wanted) for x in f.inputs):
-            wanted.add(f)
-    return wanted
-
-
-def _pruned_mask(f, wanted, capture) -> tuple:
-    """minae.grad wants only some gradients: no input gets one that leads to none of them."""
-    return tuple(need and (id(x) in capture or x.grad_fn in wanted) for x, need in zip(f.inputs, f.needs_grad))
-
-
 def _accumulate_grad(t, g, create_graph, owned=False):
     if not isinstance(g, Tensor):
         g = Tensor(g)
@@ -300,18 +277,6 @@ def _accumulate_grad(t, g, create_graph, owned=False):
         t.grad = t.grad + g
     else:
         t.grad.data += g.data
-
-
-def as_grad_array(g, like, create_graph: bool):
-    """The starting gradient ∂L/∂like: ones for a scalar, else ``g`` checked against like's shape."""
-    if g is None:
-        return backend.get_array_module(like.data).ones_like(like.data)
-    arr = g.data if isinstance(g, Tensor) else as_array(g, like.dtype, like.device)
-    if arr.shape != like.shape:
-        raise diagnostics.gradient_shape_error(arr.shape, like.shape)
-    if create_graph:
-        return g if isinstance(g, Tensor) else Tensor(arr)
-    return arr
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
@@ -338,4 +303,4 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 # Tensor's methods and the ops need Function defined above
 from . import ops as _ops  # noqa: E402
-from .tensor import Tensor  # noqa: E402
+from .tensor import Tensor, as_grad_array  # noqa: E402
