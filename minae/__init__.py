@@ -7,17 +7,7 @@
 __version__ = "0.1.0"
 
 from . import cuda
-from .autograd import (
-    AnomalyError,
-    Function,
-    Tensor,
-    detect_anomaly,
-    enable_grad,
-    grad,
-    is_grad_enabled,
-    no_grad,
-    set_grad_enabled,
-)
+from .autograd import Function, grad
 from .backend import (
     Device,
     bool_,
@@ -32,6 +22,9 @@ from .backend import (
 )
 from .backend import default_device as get_default_device
 from .backend import device
+from .diagnostics import AnomalyError
+from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .tensor import Tensor
 from .creation import (
     arange,
     eye,

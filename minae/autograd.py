@@ -30,18 +30,9 @@ import itertools
 import traceback
 import weakref
 
-from . import backend, diagnostics
+from . import backend, diagnostics, graph
 from .backend import array_device, as_array, is_array
-from .diagnostics import AnomalyError  # noqa: F401  (minae.autograd.AnomalyError)
-from .grad_mode import (  # noqa: F401  (the grad-mode switches are also importable from here)
-    GradMode,
-    _grad_enabled,
-    detect_anomaly,
-    enable_grad,
-    is_grad_enabled,
-    no_grad,
-    set_grad_enabled,
-)
+from .grad_mode import GradMode, _grad_enabled
 
 _np_generic = backend.np.generic
 
@@ -75,8 +66,9 @@ class Function:
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         code = getattr(cls.__dict__.get("backward"), "__code__", None)
-        if code is not None and code.co_argcount == 2:  # backward(self, gy), written before the mask was passed
-            cls.backward = _with_mask_argument(cls.backward)
+        if code is not None and code.co_argcount == 2:  # backward(self, gy), the older form: reads self.needs_grad
+            backward = cls.backward
+            cls.backward = functools.wraps(backward)(lambda self, gy, needs_grad: backward(self, gy))
 
     def __call__(self, *args):
         for a in args:
@@ -84,7 +76,7 @@ class Function:
                 break
         else:  # no tensor at all: raw arrays in, raw array out (how an ordinary backward calls ops)
             return self.forward(*args)
-        args, arrays, needs_grad = _unwrap(self, args)
+        args, arrays, needs_grad, gen, versions = _unwrap(self, args)
         try:
             y = self.forward(*arrays)
         except ValueError as e:
@@ -94,36 +86,21 @@ class Function:
         if GradMode.anomaly:
             diagnostics.check_forward(self, y)
         out = Tensor.__new__(Tensor)
-        out.data = y
-        out.grad = out._version = None
-        out._retains_grad = False
-        if GradMode.enabled and self.differentiable and True in needs_grad:
-            self._record(args, arrays, needs_grad, out)
-        else:
+        out.data, out.grad, out._version, out._retains_grad = y, None, None, False
+        if not (GradMode.enabled and self.differentiable and True in needs_grad):
             out.requires_grad, out.grad_fn = False, None
-        return out
-
-    def _record(self, args, arrays, needs_grad, out):
-        """Make ``self`` the node that produced ``out``: keep its inputs, generation and the versions it saw."""
-        gen, written = 0, False
-        for a in args:
-            if isinstance(a, Tensor):
-                if a.grad_fn is not None and a.grad_fn.generation >= gen:
-                    gen = a.grad_fn.generation + 1
-                written = written or (a._version is not None and a._version[0] != 0)
-        # the inputs' versions now (None: all 0, the common case, at no cost); inputs are held, so their counters are
-        self.versions = tuple(_version(a) for a in args) if written and self.reads_inputs else None
+            return out
+        # record: self becomes the node that made out, keeping its inputs and the versions they had
+        self.versions = versions if self.reads_inputs else None
         self.out_version = None
         if self.keeps_output:  # the output is held weakly: hold its counter, which its detach() views share
-            arrays.append(out.data)
+            arrays.append(y)
             self.out_version = out._version = [0]
-        self.inputs = args
-        self.arrays = tuple(arrays)  # (a tuple of arrays and numbers: the garbage collector need not track it)
-        self.needs_grad = needs_grad
-        self.generation = gen
+        self.inputs, self.arrays, self.needs_grad, self.generation = args, tuple(arrays), needs_grad, gen
         self.output = weakref.ref(out)
-        self.created_at = traceback.extract_stack()[:-3] if GradMode.anomaly else None
+        self.created_at = traceback.extract_stack()[:-2] if GradMode.anomaly else None
         out.requires_grad, out.grad_fn = True, self
+        return out
 
     def forward(self, *arrays):
         raise NotImplementedError
@@ -161,22 +138,18 @@ class Function:
         return tuple(a.grad_fn for a in self.inputs if isinstance(a, Tensor))
 
 
-def _with_mask_argument(backward):
-    """Adapt a ``backward(self, gy)`` written before the mask was passed (it reads ``self.needs_grad``)."""
-
-    @functools.wraps(backward)
-    def adapted(self, gy, needs_grad):
-        return backward(self, gy)
-
-    return adapted
-
-
 def _unwrap(func, args):
-    """The forward's arrays and the needs-grad mask; numbers stay numbers, lists become arrays."""
-    arrays, needs_grad, first, converted = [], [], None, False
+    """The forward's arrays, the needs-grad mask, the generation, and the inputs' versions.
+
+    Numbers stay numbers (NumPy scalars become Python numbers), lists become arrays.
+    """
+    arrays, needs_grad, first, converted, gen, written = [], [], None, False, 0, False
     for a in args:
         if isinstance(a, Tensor):
             needs_grad.append(a.requires_grad)
+            if a.grad_fn is not None and a.grad_fn.generation >= gen:
+                gen = a.grad_fn.generation + 1
+            written = written or a._version is not None and a._version[0] != 0
             a = a.data
         else:
             needs_grad.append(False)
@@ -195,11 +168,14 @@ def _unwrap(func, args):
         dt = first.dtype if first.dtype.kind == "f" else None  # t + [1., 2.]: on t's device (CuPy takes no lists)
         arrays = [as_array(a, dt, array_device(first)) if isinstance(a, list) else a for a in arrays]
         args = tuple(a if isinstance(a, Tensor) else x for a, x in zip(args, arrays))
-    return args, arrays, tuple(needs_grad)
+    # the versions the inputs have now (None: all 0, the common case, at no cost)
+    versions = tuple(a._version_value if isinstance(a, Tensor) else 0 for a in args) if written else None
+    return args, arrays, tuple(needs_grad), gen, versions
 
 
 # ---------------------------------------------------------------- backward ---
 _tiebreak = itertools.count()
+_ZEROS = itertools.repeat(0)
 
 
 def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True, capture=None):
@@ -211,11 +187,12 @@ def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True,
     heap = []  # (−generation, tiebreak, Function): the newest generation pops first
     done = set()  # the functions whose backward already ran in this walk
 
-    def send(t, g):
-        g = _deliver(t, g, accumulate, capture, create_graph)
+    def send(t, g, owned=False):
         f = t.grad_fn
-        if f is None:
-            return
+        if f is None or t._retains_grad or capture is not None or g.dtype != t.data.dtype:
+            g = _deliver(t, g, accumulate, capture, create_graph, owned)  # into a .grad or the capture, or cast
+            if f is None:
+                return
         if f in done:
             raise diagnostics.late_gradient_error(f)
         # BEGIN SOLUTION task 1.5
@@ -229,40 +206,48 @@ def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True,
     with _grad_enabled(create_graph):  # the backward's own ops are recorded only under create_graph
         for t, g in zip(roots, root_grads):
             send(t, g)
-        wanted = None if accumulate or capture is None else _leading_to(roots, capture)
+        wanted = None if accumulate or capture is None else graph.leading_to(roots, capture)
         while heap:
             # BEGIN SOLUTION task 1.5
             f = heapq.heappop(heap)[2]
             gy = pending.pop(f)
             # END SOLUTION
             done.add(f)
-            needs_grad = f.needs_grad if wanted is None else _pruned_mask(f, wanted, capture)
-            for x, gx, need in zip(f.inputs, _call_backward(f, gy, needs_grad), needs_grad):
-                if need and gx is not None:
-                    send(x, gx)
-            if not retain_graph:
-                f.inputs = f.arrays = None
+            needs_grad = f.needs_grad if wanted is None else graph.pruned_mask(f, wanted, capture)
+            for x, gx, owned in _call_backward(f, gy, needs_grad, retain_graph):
+                send(x, gx, owned)
 
 
-def _deliver(t, g, accumulate, capture, create_graph):
+def _deliver(t, g, accumulate, capture, create_graph, owned):
     """Cast g to t's dtype, and hand it to the ``.grad`` or the capture that wants it."""
     if g.dtype != t.data.dtype:  # a float64 constant promoted this path: t's gradient keeps t's dtype
         g = _ops.cast(g, t.data.dtype) if isinstance(g, Tensor) else g.astype(t.data.dtype)
     if capture is not None and id(t) in capture:
         capture[id(t)] = g if capture[id(t)] is None else capture[id(t)] + g
     if accumulate and (t._retains_grad or (t.grad_fn is None and t.requires_grad)):
-        _accumulate_grad(t, g, create_graph)
+        _accumulate_grad(t, g, create_graph, owned and t.grad_fn is None)
     return g
 
 
-def _call_backward(f, gy, needs_grad):
-    """f's backward, after checking that what it saved is still there and unchanged; always a tuple."""
+def _owned(g, f, gy, gxs) -> bool:
+    """Whether f's backward made g afresh for one input: not a view, not gy, not sent twice, not saved by f."""
+    if not is_array(g) or g.base is not None or g is gy:
+        return False
+    return sum(x is g for x in gxs) == 1 and all(a is not g for a in f.arrays)
+
+
+def _call_backward(f, gy, needs_grad, retain_graph):
+    """f's backward, after checking that what it saved is still there and unchanged.
+
+    Returns (input, its gradient, owned) for each input that gets one (owned: a leaf may keep the
+    array uncopied), and frees what f saved unless ``retain_graph``.
+    """
     if f.inputs is None:
         raise diagnostics.freed_error(f)
     if f.reads_inputs:  # a value written in place after the forward would give a wrong gradient
-        for i, a in enumerate(f.inputs):
-            if isinstance(a, Tensor) and a._version is not None and a._version[0] != _seen(f, i):
-                raise diagnostics.modified_error(f, a._version[0], _seen(f, i))
+        for a, seen in zip(f.inputs, f.versions or _ZEROS):  # (versions None: every input was at 0)
+            if isinstance(a, Tensor) and a._version is not None and a._version[0] != seen:
+                raise diagnostics.modified_error(f, a._version[0], seen)
     if f.out_version is not None and f.out_version[0] != 0:
         raise diagnostics.modified_error(f, f.out_version[0], 0)
     gxs = f.backward(gy, needs_grad)
@@ -270,67 +255,28 @@ def _call_backward(f, gy, needs_grad):
         gxs = (gxs,)
     if GradMode.anomaly:
         diagnostics.check_backward(f, gxs)
-    return gxs
+    sends = []
+    for x, gx, need in zip(f.inputs, gxs, needs_grad):
+        if need and gx is not None:
+            sends.append((x, gx, not retain_graph and x.grad_fn is None and _owned(gx, f, gy, gxs)))
+    if not retain_graph:
+        f.inputs = f.arrays = None
+    return sends
 
 
-def _version(t) -> int:
-    """How many in-place writes ``t`` has had (0 for what is not a tensor)."""
-    return t._version[0] if isinstance(t, Tensor) and t._version is not None else 0
-
-
-def _seen(f, i) -> int:
-    """The version f's input i had at f's forward."""
-    return 0 if f.versions is None else f.versions[i]
-
-
-def _leading_to(roots, capture) -> set:
-    """The functions of the graph below ``roots`` through which some captured tensor can be reached."""
-    order, seen, stack = [], set(), [t.grad_fn for t in roots if t.grad_fn is not None]
-    while stack:  # every function below the roots, without recursion
-        f = stack.pop()
-        if f in seen or f.inputs is None:
-            continue
-        seen.add(f)
-        order.append(f)
-        stack.extend(x.grad_fn for x in f.inputs if isinstance(x, Tensor) and x.grad_fn is not None)
-    wanted = set()
-    # inputs are always of a lower generation than the function they feed, so one ascending pass suffices
-    for f in sorted(order, key=lambda f: f.generation):
-        if any(isinstance(x, Tensor) and (id(x) in capture or x.grad_fn in wanted) for x in f.inputs):
-            wanted.add(f)
-    return wanted
-
-
-def _pruned_mask(f, wanted, capture) -> tuple:
-    """minae.grad wants only some gradients: no input gets one that leads to none of them."""
-    return tuple(need and (id(x) in capture or x.grad_fn in wanted) for x, need in zip(f.inputs, f.needs_grad))
-
-
-def _accumulate_grad(t, g, create_graph):
+def _accumulate_grad(t, g, create_graph, owned=False):
     if not isinstance(g, Tensor):
         g = Tensor(g)
     if g.shape != t.shape:
         raise RuntimeError(f"internal error: gradient of shape {g.shape} for a tensor of shape {t.shape}")
     if t.grad is None:
-        # a buffer of its own: the incoming gradient may be shared with another path (a + b sends
-        # the same one to both) or be a read-only broadcast view, and later backward calls add in place
-        t.grad = _ops.clone(g) if create_graph else Tensor(g.data.copy())
+        # a buffer of its own (later backward calls add in place), unless the backward made g for t alone:
+        # else it may be shared with another path (a + b sends the same one to both) or a read-only view
+        t.grad = _ops.clone(g) if create_graph else Tensor(g.data if owned else g.data.copy())
     elif create_graph:
         t.grad = t.grad + g
     else:
         t.grad.data += g.data
-
-
-def as_grad_array(g, like, create_graph: bool):
-    """The starting gradient ∂L/∂like: ones for a scalar, else ``g`` checked against like's shape."""
-    if g is None:
-        return backend.get_array_module(like.data).ones_like(like.data)
-    arr = g.data if isinstance(g, Tensor) else as_array(g, like.dtype, like.device)
-    if arr.shape != like.shape:
-        raise diagnostics.gradient_shape_error(arr.shape, like.shape)
-    if create_graph:
-        return g if isinstance(g, Tensor) else Tensor(arr)
-    return arr
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
@@ -344,31 +290,17 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     if grad_outputs is None or isinstance(grad_outputs, Tensor):
         grad_outputs = [grad_outputs] * len(outputs) if grad_outputs is None else [grad_outputs]
-    if len(grad_outputs) != len(outputs):
-        raise ValueError(f"grad: {len(outputs)} outputs but {len(grad_outputs)} grad_outputs")
-    for i, x in enumerate(inputs):
-        if not isinstance(x, Tensor) or not x.requires_grad:
-            raise RuntimeError(f"grad: input {i} does not require grad")
-    for y, g in zip(outputs, grad_outputs):
-        if not y.requires_grad:
-            raise RuntimeError("grad: an output does not require grad (it does not depend on any input)")
-        if g is None and y.data.size != 1:
-            raise RuntimeError(f"grad: grad_outputs is needed for a non-scalar output of shape {y.shape}")
+    diagnostics.check_grad_arguments(outputs, inputs, grad_outputs)
     grads = [as_grad_array(g, y, create_graph) for y, g in zip(outputs, grad_outputs)]
     capture = {id(x): None for x in inputs}
     retain = create_graph if retain_graph is None else retain_graph
     run_backward(outputs, grads, retain, create_graph, accumulate=False, capture=capture)
-    result = []
-    for i, x in enumerate(inputs):
-        g = capture[id(x)]
-        if g is None and not allow_unused:
-            raise RuntimeError(
-                f"grad: input {i} (shape {x.shape}) was not used to compute the outputs; pass allow_unused=True"
-            )
-        result.append(g if g is None or isinstance(g, Tensor) else Tensor(g))
-    return tuple(result)
+    if not allow_unused:
+        diagnostics.check_all_used(inputs, capture)
+    grads = [capture[id(x)] for x in inputs]
+    return tuple(g if g is None or isinstance(g, Tensor) else Tensor(g) for g in grads)
 
 
 # Tensor's methods and the ops need Function defined above
 from . import ops as _ops  # noqa: E402
-from .tensor import Tensor  # noqa: E402
+from .tensor import Tensor, as_grad_array  # noqa: E402

@@ -103,3 +103,26 @@ def late_gradient_error(func) -> RuntimeError:
 
 def gradient_shape_error(shape, like_shape) -> RuntimeError:
     return RuntimeError(f"gradient has shape {shape}, but the output it belongs to has shape {like_shape}")
+
+
+def check_grad_arguments(outputs, inputs, grad_outputs) -> None:
+    """minae.grad's arguments: one grad_output per output, inputs that require grad, outputs that depend on them."""
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"grad: {len(outputs)} outputs but {len(grad_outputs)} grad_outputs")
+    for i, x in enumerate(inputs):
+        if not _is_tensor(x) or not x.requires_grad:
+            raise RuntimeError(f"grad: input {i} does not require grad")
+    for y, g in zip(outputs, grad_outputs):
+        if not y.requires_grad:
+            raise RuntimeError("grad: an output does not require grad (it does not depend on any input)")
+        if g is None and y.data.size != 1:
+            raise RuntimeError(f"grad: grad_outputs is needed for a non-scalar output of shape {y.shape}")
+
+
+def check_all_used(inputs, capture) -> None:
+    """minae.grad without allow_unused: every input must have received a gradient."""
+    for i, x in enumerate(inputs):
+        if capture[id(x)] is None:
+            raise RuntimeError(
+                f"grad: input {i} (shape {x.shape}) was not used to compute the outputs; pass allow_unused=True"
+            )

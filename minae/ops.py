@@ -520,9 +520,8 @@ class BinaryCrossEntropyWithLogits(Function):
             if isinstance(x, Tensor):  # building a graph: σ(x) from ops
                 s = sigmoid(x)
             else:  # σ(x) = 1/(1 + e) for x ≥ 0, e/(1 + e) for x < 0, with e = e^(−|x|)
-                xp = get_array_module(x)
-                s = 1 / (1 + self.e)
-                s = xp.where(x >= 0, s, s * self.e)
+                s = get_array_module(x).where(x >= 0, 1.0, self.e)
+                s /= 1 + self.e
             gx = sum_to(gy * (s - y), x.shape)
         if ny:
             gy_ = sum_to(-gy * x, y.shape)

@@ -13,7 +13,7 @@ that the version is still the one it saw.
 
 from __future__ import annotations
 
-from . import backend
+from . import backend, diagnostics
 from .backend import Device, array_device, as_array, as_dtype, is_array, to_numpy
 from .grad_mode import GradMode
 
@@ -242,7 +242,7 @@ class Tensor:
                     f"backward() needs `gradient` for a non-scalar output of shape {self.shape}; "
                     "call .sum() or .mean() first, or pass gradient=a tensor of that shape"
                 )
-        g = _autograd.as_grad_array(gradient, self, create_graph)
+        g = as_grad_array(gradient, self, create_graph)
         _autograd.run_backward([self], [g], retain_graph or create_graph, create_graph, accumulate=True)
 
     # --- operators and methods: thin doors into ops.py
@@ -449,6 +449,18 @@ class Tensor:
         if self.data.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
         return (self[i] for i in range(self.data.shape[0]))
+
+
+def as_grad_array(g, like, create_graph: bool):
+    """The starting gradient ∂L/∂like: ones for a scalar, else ``g`` checked against like's shape."""
+    if g is None:
+        return backend.get_array_module(like.data).ones_like(like.data)
+    arr = g.data if isinstance(g, Tensor) else as_array(g, like.dtype, like.device)
+    if arr.shape != like.shape:
+        raise diagnostics.gradient_shape_error(arr.shape, like.shape)
+    if create_graph:
+        return g if isinstance(g, Tensor) else Tensor(arr)
+    return arr
 
 
 from . import autograd as _autograd  # noqa: E402  (the engine and the ops need Tensor defined above)

@@ -88,11 +88,12 @@ class Adam(Optimizer):
         v += xp.multiply(tmp, g, out=tmp)
         if group["amsgrad"]:
             v = xp.maximum(state["max_exp_avg_sq"].data, v, out=state["max_exp_avg_sq"].data)  # v̂ ← max(v̂, v)
-        denom = xp.sqrt(v, out=tmp)  # √v / √(1 − β₂ᵗ) + ε
-        denom /= math.sqrt(1.0 - beta2**t)
-        denom += eps
-        step = xp.divide(m, denom, out=tmp)  # θ ← θ − γ/(1 − β₁ᵗ) · m / denominator
-        step *= lr / (1.0 - beta1**t)
+        # θ ← θ − γ/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε), the corrections moved into the two scalars:
+        c2 = math.sqrt(1.0 - beta2**t)  # θ ← θ − γ c₂/(1 − β₁ᵗ) · m / (√v + ε c₂), one pass fewer
+        denom = xp.sqrt(v, out=tmp)
+        denom += eps * c2
+        step = xp.divide(m, denom, out=tmp)
+        step *= lr * c2 / (1.0 - beta1**t)
         w -= step
         # END SOLUTION
 
