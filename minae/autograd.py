@@ -57,7 +57,8 @@ class Function:
     """
 
     __slots__ = (
-        "inputs", "arrays", "needs_grad", "generation", "output", "versions", "out_version", "created_at", "__weakref__"
+        "inputs", "arrays", "needs_grad", "generation", "output", "versions", "out_version", "writes", "created_at",
+        "__weakref__",
     )  # fmt: skip
     keeps_output = False
     reads_inputs = True
@@ -91,7 +92,7 @@ class Function:
             out.requires_grad, out.grad_fn = False, None
             return out
         # record: self becomes the node that made out, keeping its inputs and the versions they had
-        self.versions = versions if self.reads_inputs else None
+        self.versions, self.writes = (versions if self.reads_inputs else None), IN_PLACE_WRITES[0]
         self.out_version = None
         if self.keeps_output:  # the output is held weakly: hold its counter, which its detach() views share
             arrays.append(y)
@@ -236,6 +237,16 @@ def _owned(g, f, gy, gxs) -> bool:
     return sum(x is g for x in gxs) == 1 and all(a is not g for a in f.arrays)
 
 
+def _check_unchanged(f):
+    """Raise if a value f's backward reads was written in place after its forward (a wrong gradient otherwise)."""
+    if f.reads_inputs:
+        for a, seen in zip(f.inputs, f.versions or _ZEROS):  # (versions None: every input was at 0)
+            if isinstance(a, Tensor) and a._version is not None and a._version[0] != seen:
+                raise diagnostics.modified_error(f, a._version[0], seen)
+    if f.out_version is not None and f.out_version[0] != 0:
+        raise diagnostics.modified_error(f, f.out_version[0], 0)
+
+
 def _call_backward(f, gy, needs_grad, retain_graph):
     """f's backward, after checking that what it saved is still there and unchanged.
 
@@ -244,12 +255,8 @@ def _call_backward(f, gy, needs_grad, retain_graph):
     """
     if f.inputs is None:
         raise diagnostics.freed_error(f)
-    if f.reads_inputs:  # a value written in place after the forward would give a wrong gradient
-        for a, seen in zip(f.inputs, f.versions or _ZEROS):  # (versions None: every input was at 0)
-            if isinstance(a, Tensor) and a._version is not None and a._version[0] != seen:
-                raise diagnostics.modified_error(f, a._version[0], seen)
-    if f.out_version is not None and f.out_version[0] != 0:
-        raise diagnostics.modified_error(f, f.out_version[0], 0)
+    if f.writes != IN_PLACE_WRITES[0]:  # something was written in place since f's forward: was it f's?
+        _check_unchanged(f)
     gxs = f.backward(gy, needs_grad)
     if not isinstance(gxs, tuple):
         gxs = (gxs,)
@@ -303,4 +310,4 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 # Tensor's methods and the ops need Function defined above
 from . import ops as _ops  # noqa: E402
-from .tensor import Tensor, as_grad_array  # noqa: E402
+from .tensor import IN_PLACE_WRITES, Tensor, as_grad_array  # noqa: E402

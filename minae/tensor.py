@@ -17,6 +17,10 @@ from . import backend, diagnostics
 from .backend import Device, array_device, as_array, as_dtype, is_array, to_numpy
 from .grad_mode import GradMode
 
+# In-place writes to any tensor so far. A backward compares it with the count at its forward and
+# reads its inputs' versions only when it moved: the common backward pays one comparison.
+IN_PLACE_WRITES = [0]
+
 
 class Tensor:
     """An n-dimensional array that can record the operations applied to it.
@@ -147,6 +151,7 @@ class Tensor:
         if self._version is None:
             self._version = [0]
         self._version[0] += 1
+        IN_PLACE_WRITES[0] += 1
 
     def clone(self) -> "Tensor":
         return _ops.clone(self)
