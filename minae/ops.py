@@ -844,23 +844,15 @@ class Max(Function):
         return _extremum_grad(gy, x, y, self.axis, self.keepdims)
 
 
-class Min(Function):
-    """The smallest value along an axis; the gradient is shared among the elements that attain it."""
+class Min(Max):
+    """The smallest value along an axis; the gradient is shared among the elements that attain it (as Max's)."""
 
-    __slots__ = ("axis", "keepdims")
-    keeps_output = True
-
-    def __init__(self, axis, keepdims):
-        self.axis, self.keepdims = axis, keepdims
+    __slots__ = ()
 
     def forward(self, x):
         if x.size == 0:
             raise ValueError("min() of an empty tensor")
         return x.min(axis=self.axis, keepdims=self.keepdims)
-
-    def backward(self, gy, needs_grad):
-        x, y = self.saved()
-        return _extremum_grad(gy, x, y, self.axis, self.keepdims)
 
 
 class LogSumExp(Function):
