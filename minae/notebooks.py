@@ -210,6 +210,19 @@ def _strip_ansi(text: str) -> str:
     return re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text)
 
 
+def _merged_streams(outputs) -> list:
+    """Adjacent stdout (or stderr) outputs as one: how the kernel happened to flush a cell's prints
+    changes from run to run, and the committed file should not."""
+    merged = []
+    for out in outputs:
+        last = merged[-1] if merged else None
+        if out.output_type == "stream" and last is not None and last.output_type == "stream" and last.name == out.name:
+            last.text += out.text
+        else:
+            merged.append(out)
+    return merged
+
+
 def _write_atomic(nb, path: Path) -> None:
     import nbformat
 
@@ -297,6 +310,9 @@ def run_notebook(
             "sources": record["files"],
         }
         nb.metadata.pop("widgets", None)  # widget state: GitHub refuses a notebook whose state is missing
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                cell.outputs = _merged_streams(cell.outputs)
         _write_atomic(nb, path)
     return NotebookResult(path, True, seconds)
 

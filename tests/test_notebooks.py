@@ -281,3 +281,24 @@ def test_runner_refuses_outputs_from_another_minae(tmp_path, monkeypatch):
     result = notebooks.run_notebook(path, write=True)
     assert not result.ok and "the kernel imported minae from" in result.error and str(elsewhere) in result.error
     assert "executed_with" not in path.read_text()
+
+
+def test_adjacent_prints_are_saved_as_one_output():
+    """The kernel flushes a cell's prints in chunks that vary from run to run; the saved file must not."""
+    from minae.notebooks import _merged_streams
+
+    out = nbformat.v4.new_output
+    cell = [
+        out("stream", name="stdout", text="a\n"),
+        out("stream", name="stdout", text="b\n"),
+        out("stream", name="stderr", text="c\n"),
+        out("display_data", data={"text/plain": "x"}),
+        out("stream", name="stdout", text="d\n"),
+    ]
+    merged = _merged_streams(cell)
+    assert [(o.output_type, o.get("name"), o.get("text")) for o in merged] == [
+        ("stream", "stdout", "a\nb\n"),
+        ("stream", "stderr", "c\n"),
+        ("display_data", None, None),
+        ("stream", "stdout", "d\n"),
+    ]
