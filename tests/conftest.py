@@ -58,3 +58,37 @@ def _seed_and_defaults():
     yield
     minae.set_default_dtype(minae.float32)
     minae.set_default_device("cpu")
+
+
+@pytest.fixture
+def fifo_error(tmp_path):
+    """``fifo_error(read, name)``: the exception ``read(path)`` raises for a FIFO called ``name``.
+
+    A reader that opens a FIFO waits for a writer; it runs in a thread, and a test that finds it
+    still waiting after 5 s unblocks it (one writer that closes at once) and fails."""
+    import threading
+
+    def run(read, name):
+        if not hasattr(os, "mkfifo"):
+            pytest.skip("no FIFOs on this system")
+        fifo = tmp_path / name
+        os.mkfifo(fifo)
+        outcome = []
+
+        def attempt():
+            try:
+                read(fifo)
+            except Exception as e:  # noqa: BLE001 - returned and checked by the test
+                outcome.append(e)
+
+        thread = threading.Thread(target=attempt, daemon=True)
+        thread.start()
+        thread.join(5)
+        if thread.is_alive():
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            thread.join(5)
+            pytest.fail(f"{read.__qualname__} waited on a FIFO instead of refusing it")
+        assert len(outcome) == 1, outcome
+        return outcome[0]
+
+    return run
