@@ -503,11 +503,17 @@ class BinaryCrossEntropyWithLogits(Function):
     def forward(self, x, y):
         xp = get_array_module(x)
         # BEGIN SOLUTION task 2.2
-        self.e = e = xp.exp(-xp.abs(x))
-        soft = xp.log1p(e) if x.dtype == backend.float64 else xp.log(1 + e)
-        out = xp.maximum(x, 0)
-        out -= x * y
-        out += soft
+        e = xp.abs(x)
+        xp.negative(e, out=e)
+        self.e = e = xp.exp(e, out=e)  # e^(−|x|), kept: the backward gets σ(x) from it
+        soft = e + 1
+        if x.dtype == backend.float64:
+            xp.log1p(e, out=soft)
+        else:
+            xp.log(soft, out=soft)
+        out = x * y  # the broadcast shape, and a buffer of our own for the result
+        xp.subtract(soft, out, out=out)
+        out += xp.maximum(x, 0, out=soft)  # soft's buffer is free again: fresh memory costs ~2 in-place passes
         return out
         # END SOLUTION
 
@@ -518,15 +524,31 @@ class BinaryCrossEntropyWithLogits(Function):
         gx = gy_ = None
         if nx:
             if isinstance(x, Tensor):  # building a graph: σ(x) from ops
-                s = sigmoid(x)
-            else:  # σ(x) = 1/(1 + e) for x ≥ 0, e/(1 + e) for x < 0, with e = e^(−|x|)
-                s = get_array_module(x).where(x >= 0, 1.0, self.e)
-                s /= 1 + self.e
-            gx = sum_to(gy * (s - y), x.shape)
+                gx = sum_to(gy * (sigmoid(x) - y), x.shape)
+            else:
+                gx = _sigmoid_minus_target_times(gy, x, y, self.e)
         if ny:
             gy_ = sum_to(-gy * x, y.shape)
         # END SOLUTION
         return gx, gy_
+
+
+def _sigmoid_minus_target_times(gy, x, y, e):
+    """gy · (σ(x) − y) summed to x's shape, with σ(x) from e = e^(−|x|) and no exponential.
+
+    σ(x) = 1/(1 + e) for x ≥ 0 and e/(1 + e) for x < 0, that is max([x ≥ 0], e)/(1 + e),
+    since e ≤ 1 (and e > 0). A maximum, not ``where``: NumPy's where on a random mask is
+    ~10× slower than a maximum.
+    """
+    xp = get_array_module(x)
+    s = (x >= 0).astype(e.dtype)
+    xp.maximum(s, e, out=s)
+    s /= e + 1
+    if y.shape == s.shape and y.dtype == s.dtype and gy.shape == s.shape and gy.dtype == s.dtype:
+        s -= y  # the common case: no broadcasting, no promotion, so the buffer is reused
+        s *= gy
+        return s
+    return sum_to(gy * (s - y), x.shape)
 
 
 def binary_cross_entropy_with_logits(x, y):
