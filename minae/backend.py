@@ -470,3 +470,30 @@ def synchronize(dev: Device | None = None) -> None:
     dev = default_device() if dev is None else dev
     if dev.type == "cuda":
         _cupy.cuda.Device(dev.index).synchronize()
+
+
+# ------------------------------------------------------------------- blocks ---
+CACHE_BLOCK_BYTES = 1 << 18  # 256 kB a piece: the 4–6 arrays of an update rule stay in a core's L2 cache
+
+
+def blocks(*arrays):
+    """Matching flat pieces of equally shaped arrays (None entries stay None), one tuple a piece.
+
+    For a rule of many elementwise passes (Adam makes twelve): each piece's passes then run
+    while it is in the cache, instead of every pass streaming the whole arrays from memory.
+    Whole arrays where pieces cannot help or cannot be views: CuPy arrays, small arrays, and
+    arrays that are not C-contiguous (their flat view would be a copy, and writes to it lost).
+    """
+    first = arrays[0]
+    step = CACHE_BLOCK_BYTES // first.itemsize
+    given = [a for a in arrays if a is not None]
+    if (
+        type(first) is not np.ndarray
+        or first.size <= step
+        or not all(type(a) is np.ndarray and a.shape == first.shape and a.flags.c_contiguous for a in given)
+    ):
+        yield arrays
+        return
+    flat = [None if a is None else a.reshape(-1) for a in arrays]
+    for i in range(0, first.size, step):
+        yield tuple(None if a is None else a[i : i + step] for a in flat)

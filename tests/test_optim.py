@@ -674,3 +674,42 @@ def test_clip_grad_norm_without_gradients_is_on_the_parameters_device(device):
     p = minae.randn(3, device=device, requires_grad=True)
     total = clip_grad_norm_([p], 1.0)
     assert total.item() == 0.0 and total.device == p.device
+
+
+# ---------------------------------------------------------------- blocks ---
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("opts", [{}, {"amsgrad": True}, {"weight_decay": 0.1, "maximize": True}])
+def test_adam_in_cache_sized_pieces_equals_adam_on_whole_arrays(monkeypatch, dtype, opts):
+    """A parameter several pieces long (and one whose last piece is short) gets exactly the whole-array update."""
+    rng = np.random.default_rng(5)
+    shape = (3 * minae.backend.CACHE_BLOCK_BYTES // np.dtype(dtype).itemsize // 100 + 7, 100)
+    w0, grads = rng.standard_normal(shape).astype(dtype), [rng.standard_normal(shape).astype(dtype) for _ in range(4)]
+
+    def run(block_bytes):
+        monkeypatch.setattr(minae.backend, "CACHE_BLOCK_BYTES", block_bytes)
+        p = minae.tensor(w0.copy(), requires_grad=True)
+        opt = Adam([p], lr=0.01, **opts)
+        for g in grads:
+            p.grad = minae.tensor(g)
+            opt.step()
+        return p.numpy(), opt.state[p]["exp_avg_sq"].numpy()
+
+    pieces = run(minae.backend.CACHE_BLOCK_BYTES)
+    whole = run(1 << 40)
+    np.testing.assert_array_equal(pieces[0], whole[0])
+    np.testing.assert_array_equal(pieces[1], whole[1])
+    assert not np.array_equal(pieces[0], w0)  # it did move
+
+
+def test_blocks_are_views_that_cover_the_arrays_or_the_whole_arrays():
+    step = minae.backend.CACHE_BLOCK_BYTES // 4
+    a, b = np.zeros(2 * step + 3, np.float32), np.arange(2 * step + 3, dtype=np.float32)
+    pieces = list(minae.backend.blocks(a, b, None))
+    assert [len(x) for x, _, _ in pieces] == [step, step, 3] and all(n is None for _, _, n in pieces)
+    for x, y, _ in pieces:
+        x += y  # writes reach the arrays: the pieces are views
+    np.testing.assert_array_equal(a, b)
+    t = np.zeros((step, 3), np.float32).T  # not C-contiguous: a flat view would be a copy
+    assert [len(x) for x in minae.backend.blocks(t, t)] == [2] and next(minae.backend.blocks(t, t))[0] is t
+    small = np.zeros(10, np.float32)
+    assert next(minae.backend.blocks(small))[0] is small
