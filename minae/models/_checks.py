@@ -10,8 +10,8 @@ def check_input(model, y, feature_shape: tuple, name: str = "input"):
     who = type(model).__name__
     if not isinstance(y, Tensor):
         raise TypeError(f"{who}: {name} must be a minae.Tensor, got {type(y).__name__}")
-    expected = "(N, " + ", ".join(str(n) for n in feature_shape) + ")"
     if y.ndim != 1 + len(feature_shape) or tuple(y.shape[1:]) != tuple(feature_shape):
+        expected = "(N, " + ", ".join(str(n) for n in feature_shape) + ")"
         raise ValueError(f"{who}: expected {name} of shape {expected}, got {tuple(y.shape)}")
     if y.dtype.kind != "f":
         raise TypeError(f"{who}: expected a floating-point {name}, got dtype {y.dtype}")
