@@ -86,7 +86,7 @@ def run_tests(test_file, names, emit, seed, package: str, numeric: bool = True, 
     current = {"test": None}
     testing.recorder = lambda record: emit({"event": "check", "test": current["test"], "record": encode(record)})
     testing.run_seed = seed
-    testing._numeric_wanted = numeric
+    testing.numeric_wanted = numeric
     try:
         module = load_module(test_file, f"minae_homework_test_{os.path.basename(test_file)[:-3]}")
     except BaseException as e:  # a test module that cannot load against this minae: every test fails with it
@@ -109,7 +109,7 @@ def run_tests(test_file, names, emit, seed, package: str, numeric: bool = True, 
     finally:
         testing.recorder = None
         testing.run_seed = None
-        testing._numeric_wanted = True
+        testing.numeric_wanted = True
 
 
 def _tagged(emit, task):
