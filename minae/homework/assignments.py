@@ -219,8 +219,9 @@ HINTS = {
     },
     "2.6": {
         "Adam.update": (
-            'update m and v (state["exp_avg"], state["exp_avg_sq"]) in place; with amsgrad '
-            "use v̂ = max(v̂, v); then θ ← θ − γ/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)"
+            "on each piece the loop gives (views of θ, g, m, v and v̂, which is None without amsgrad): "
+            "update m and v in place; with amsgrad use v̂ = max(v̂, v); then "
+            "θ ← θ − γ/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε), writing into w"
         ),
     },
     "3.1": {
