@@ -80,7 +80,8 @@ class Function:
         if GradMode.anomaly:
             diagnostics.check_forward(self, y)
         out = _new(Tensor)  # no __init__: its checks are for user data, and y is an array already
-        out.data, out.grad, out._version, out._retains_grad = y, None, None, False
+        out.data, out.grad = y, None
+        out._version, out._retains_grad = None, False
         if not (any_grad and GradMode.enabled and self.differentiable):
             out.requires_grad, out.grad_fn = False, None
             return out
@@ -135,8 +136,9 @@ def _keep_inputs(func, args):
     for a in args:  # tensors on the CPU and Python numbers here; anything else in _constants
         if isinstance(a, Tensor):
             needs_grad += (a.requires_grad,)
-            if a.grad_fn is not None and a.grad_fn.generation >= gen:
-                gen = a.grad_fn.generation + 1
+            g = 0 if a.grad_fn is None else a.grad_fn.generation + 1  # one more than every input's
+            if g > gen:
+                gen = g
             written = written or a._version is not None and a._version[0] != 0
             a = a.data
             plain = plain and type(a) is _ndarray
@@ -220,14 +222,15 @@ def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True,
 
 def _call_backward(f, gy, needs_grad, retain_graph, send):
     """f's backward, after checking what it saved; ``send`` each input its gradient; free f's saved values."""
-    if f.inputs is None or f.versions != IN_PLACE_WRITES[0]:  # freed, or something was written in place since
+    inputs = f.inputs
+    if inputs is None or f.versions != IN_PLACE_WRITES[0]:  # freed, or something was written in place since
         _check_saved(f)
     gxs = f.backward(gy, needs_grad)
     if type(gxs) is not tuple:
         gxs = (gxs,)
     if GradMode.anomaly:
         diagnostics.check_backward(f, gxs)
-    for x, gx, need in zip(f.inputs, gxs, needs_grad):
+    for x, gx, need in zip(inputs, gxs, needs_grad):
         if need and gx is not None:  # owned: made for x alone, so a leaf may keep it without a copy
             send(x, gx, not retain_graph and x.grad_fn is None and _owned(gx, f, gy, gxs))
     if not retain_graph:
