@@ -44,9 +44,8 @@ def check_forward(func, y) -> None:
 def check_backward(func, grads) -> None:
     for g in grads:
         if g is not None and nonfinite(g.data if _is_tensor(g) else g):
-            where = (
-                user_frame(func.created_at) if getattr(func, "created_at", None) else "(created outside detect_anomaly)"
-            )
+            created = getattr(func, "created_at", None)  # set only on functions recorded under detect_anomaly
+            where = user_frame(created) if created else "(created outside detect_anomaly)"
             raise AnomalyError(f"{func.name()} produced NaN or inf in its backward pass; it was created at\n{where}")
 
 
