@@ -188,7 +188,7 @@ _tiebreak = itertools.count()
 def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True, capture=None):
     """Propagate gradients from ``roots`` to the leaves, newest generation first: into the leaves' ``.grad``
     (``accumulate``) and/or into ``capture`` ({id(tensor): None}, for ``grad``)."""
-    pending, heap, done = {}, [], set()  # f -> Σ gradients at its output so far; (−generation, tiebreak, f); ran
+    pending, heap, last = {}, [], float("inf")  # f -> Σ gradients at its output; (−generation, tiebreak, f)
 
     def send(t, g, owned=False):
         f = t.grad_fn
@@ -196,8 +196,6 @@ def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True,
             g = _deliver(t, g, accumulate, capture, create_graph, owned)  # into a .grad or the capture, or cast
             if f is None:
                 return
-        if f in done:
-            raise diagnostics.late_gradient_error(f)
         # BEGIN SOLUTION task 1.5
         if f in pending:
             pending[f] = pending[f] + g
@@ -215,7 +213,9 @@ def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True,
             f = heapq.heappop(heap)[2]
             gy = pending.pop(f)
             # END SOLUTION
-            done.add(f)
+            last, before = f.generation, last
+            if last > before:  # an older function ran already: a gradient may reach it after its backward
+                raise diagnostics.walk_order_error(f, before)
             needs_grad = f.needs_grad if wanted is None else graph.pruned_mask(f, wanted, capture)
             _call_backward(f, gy, needs_grad, retain_graph, send)
 

@@ -94,11 +94,12 @@ def modified_error(func, now: int, seen: int) -> RuntimeError:
     )
 
 
-def late_gradient_error(func) -> RuntimeError:
+def walk_order_error(func, last: int) -> RuntimeError:
     return RuntimeError(
-        f"a gradient reached {func.name()} after its backward had already run: a function's backward must "
-        "wait until the gradients from every later op that uses its output have arrived and been summed. "
-        "run_backward must visit functions newest generation first (the largest f.generation first)."
+        f"run_backward took {func.name()} (generation {func.generation}) off the heap after a function of "
+        f"generation {last}, whose backward already ran: a gradient may reach it after its backward. A function's "
+        "backward must wait until the gradients from every later op that uses its output have arrived and been "
+        "summed: run_backward must visit functions newest generation first (the largest f.generation first)."
     )
 
 
