@@ -192,6 +192,7 @@ def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True,
 
     def send(t, g, owned=False):
         f = t.grad_fn
+        # (dtypes by identity: equal ones are almost always one object, and _deliver compares them fully)
         if f is None or t._retains_grad or capture is not None or g.dtype is not t.data.dtype:
             g = _deliver(t, g, accumulate, capture, create_graph, owned)  # into a .grad or the capture, or cast
             if f is None:
