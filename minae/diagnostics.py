@@ -44,7 +44,8 @@ def check_forward(func, y) -> None:
 def check_backward(func, grads) -> None:
     for g in grads:
         if g is not None and nonfinite(g.data if _is_tensor(g) else g):
-            where = user_frame(func.created_at) if func.created_at else "(created outside detect_anomaly)"
+            created = getattr(func, "created_at", None)  # set only on functions recorded under detect_anomaly
+            where = user_frame(created) if created else "(created outside detect_anomaly)"
             raise AnomalyError(f"{func.name()} produced NaN or inf in its backward pass; it was created at\n{where}")
 
 
@@ -93,11 +94,12 @@ def modified_error(func, now: int, seen: int) -> RuntimeError:
     )
 
 
-def late_gradient_error(func) -> RuntimeError:
+def walk_order_error(func, last: int) -> RuntimeError:
     return RuntimeError(
-        f"a gradient reached {func.name()} after its backward had already run: a function's backward must "
-        "wait until the gradients from every later op that uses its output have arrived and been summed. "
-        "run_backward must visit functions newest generation first (the largest f.generation first)."
+        f"run_backward took {func.name()} (generation {func.generation}) off the heap after a function of "
+        f"generation {last}, whose backward already ran: a gradient may reach it after its backward. A function's "
+        "backward must wait until the gradients from every later op that uses its output have arrived and been "
+        "summed: run_backward must visit functions newest generation first (the largest f.generation first)."
     )
 
 

@@ -229,6 +229,21 @@ class Tensor:
             raise RuntimeError("retain_grad() on a tensor that does not require grad")
         self._retains_grad = True
 
+    def _accumulate_grad(self, g, create_graph: bool, owned: bool = False) -> None:
+        """``.grad += g`` for a leaf (or a tensor that retains its gradient), called by the engine's backward."""
+        if not isinstance(g, Tensor):
+            g = Tensor(g)
+        if g.shape != self.shape:
+            raise RuntimeError(f"internal error: gradient of shape {g.shape} for a tensor of shape {self.shape}")
+        if self.grad is None:
+            # a buffer of its own (later backward calls add in place), unless the backward made g for self alone:
+            # else it may be shared with another path (a + b sends the same one to both) or a read-only view
+            self.grad = _ops.clone(g) if create_graph else Tensor(g.data if owned else g.data.copy())
+        elif create_graph:
+            self.grad = self.grad + g
+        else:
+            self.grad.data += g.data
+
     def backward(self, gradient=None, retain_graph: bool = False, create_graph: bool = False) -> None:
         """Accumulate ∂self/∂x into ``x.grad`` for every leaf x that requires grad.
 
@@ -294,7 +309,7 @@ class Tensor:
         return self
 
     def __abs__(self):
-        return _ops.abs(self)
+        return _ops.Abs()(self)
 
     def __getitem__(self, index):
         return _ops.getitem(self, index)
@@ -348,34 +363,34 @@ class Tensor:
         return _ops.logical_not(self)
 
     def exp(self):
-        return _ops.exp(self)
+        return _ops.Exp()(self)
 
     def log(self):
-        return _ops.log(self)
+        return _ops.Log()(self)
 
     def sqrt(self):
-        return _ops.sqrt(self)
+        return _ops.Sqrt()(self)
 
     def abs(self):
-        return _ops.abs(self)
+        return _ops.Abs()(self)
 
     def sin(self):
-        return _ops.sin(self)
+        return _ops.Sin()(self)
 
     def cos(self):
-        return _ops.cos(self)
+        return _ops.Cos()(self)
 
     def tanh(self):
-        return _ops.tanh(self)
+        return _ops.Tanh()(self)
 
     def sigmoid(self):
-        return _ops.sigmoid(self)
+        return _ops.Sigmoid()(self)
 
     def relu(self):
-        return _ops.relu(self)
+        return _ops.ReLU()(self)
 
     def softplus(self):
-        return _ops.softplus(self)
+        return _ops.Softplus()(self)
 
     def pow(self, exponent):
         return _ops.pow(self, exponent)

@@ -556,7 +556,7 @@ def leaked_lines(root, source=None, stub=None, number=None, keep_later=False) ->
     """(file, line) for every line of a cut-out solution block found in a file of the copy ``root``.
 
     A line counts only if it is at least 8 characters long and appears nowhere in
-    the library outside the cut-out blocks (``(x,) = self.inputs_()`` is everywhere).
+    the library outside the cut-out blocks (``(x,) = self.saved()`` is everywhere).
     Give ``stub`` or the copy's assignment ``number``.
     """
     root = Path(root)

@@ -37,6 +37,7 @@ def _graph(tensor, names=None, show_generation=True):
     if not isinstance(tensor, Tensor):
         raise TypeError(f"graph: expected a minae Tensor, got {type(tensor).__name__}")
     named = {id(t): name for name, t in (names or {}).items()}
+    made_by = {id(t.grad_fn): name for name, t in (names or {}).items() if getattr(t, "grad_fn", None)}
     nodes, edges = {}, []
 
     def tensor_label(t, fallback):
@@ -64,10 +65,9 @@ def _graph(tensor, names=None, show_generation=True):
                 "calling backward(), or pass retain_graph=True"
             )
         key = ("f", id(f))
-        out = f.output() if getattr(f, "output", None) is not None else None
         label = f.name()
-        if out is not None and id(out) in named and out is not tensor:
-            label = f"{label} → {named[id(out)]}"
+        if id(f) in made_by and f is not tensor.grad_fn:  # the op that made a named tensor
+            label = f"{label} → {made_by[id(f)]}"
         if show_generation:
             label += f"\ngen {f.generation}"
         nodes[key] = {"kind": "op", "label": label, "layer": f.generation + 1}
