@@ -51,7 +51,8 @@ class Function:
     ``reads_inputs = False`` says backward uses only its inputs' shapes, so writing into an input
     afterwards is no error. Inputs that are not tensors (numbers, raw arrays) are constants. Called
     with no tensor among its inputs, a Function just computes its forward: that is what lets a
-    backward call ops on raw arrays.
+    backward call ops on raw arrays. An instance records one call (it is that call's node): make
+    a new one for every call, as the lowercase functions in ``ops.py`` do.
     """
 
     # output (held weakly: a strong reference would be a cycle) and out_version are set only with keeps_output,
