@@ -92,3 +92,20 @@ def fifo_error(tmp_path):
         return outcome[0]
 
     return run
+
+
+@pytest.fixture
+def peak_bytes():
+    """``peak_bytes(fn)``: the most memory Python allocated while ``fn()`` ran (tracemalloc)."""
+    import tracemalloc
+
+    def run(fn):
+        tracemalloc.start()
+        try:
+            fn()
+        finally:
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+        return peak
+
+    return run

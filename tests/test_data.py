@@ -1,6 +1,7 @@
 """Tests for minae.data: the IDX reader, the MNIST downloader (against a local server only),
 the bundled subset, the toy data sets and the DataLoader."""
 
+import contextlib
 import gzip
 import hashlib
 import http.server
@@ -211,22 +212,31 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def server(monkeypatch):
-    """An HTTP server on 127.0.0.1 (never anywhere else) serving _Handler.routes."""
+@contextlib.contextmanager
+def _local_server(monkeypatch, handler):
+    """An HTTP server on 127.0.0.1 (never anywhere else), with no proxy in the way; ``.base`` is its URL."""
     for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("no_proxy", "127.0.0.1")
-    handler = type("Handler", (_Handler,), {"routes": {}})
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     httpd.base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.routes = handler.routes
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(5)
+    try:
+        yield httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+
+@pytest.fixture
+def server(monkeypatch):
+    """A local server serving _Handler.routes."""
+    handler = type("Handler", (_Handler,), {"routes": {}})
+    with _local_server(monkeypatch, handler) as httpd:
+        httpd.routes = handler.routes
+        yield httpd
 
 
 def _closed_port_url() -> str:
@@ -595,18 +605,6 @@ def test_loader_bundled_mnist_speed():
 
 
 # ------------------------------------------------------- untrusted files, bounded ---
-def _peak_bytes(fn):
-    import tracemalloc
-
-    tracemalloc.start()
-    try:
-        fn()
-    finally:
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-    return peak
-
-
 def _gzip_zeros(path: Path, header: bytes, n: int) -> None:
     """A gzip file of ``header`` then ``n`` zero bytes, written in chunks (a small file that unpacks large)."""
     import zlib
@@ -620,7 +618,7 @@ def _gzip_zeros(path: Path, header: bytes, n: int) -> None:
         fh.write(z.flush())
 
 
-def test_gzip_bomb_is_bounded_by_the_known_mnist_sizes(tmp_path):
+def test_gzip_bomb_is_bounded_by_the_known_mnist_sizes(tmp_path, peak_bytes):
     """train-images claiming 100,000 images (78 MB unpacked, over MNIST's 60,000): refused before unpacking."""
     blobs, _ = fake_mnist()
     for name, blob in blobs.items():
@@ -635,7 +633,7 @@ def test_gzip_bomb_is_bounded_by_the_known_mnist_sizes(tmp_path):
             mdata.load_mnist(tmp_path)
         errors.append(info.value)
 
-    assert _peak_bytes(attempt) < 4 * 2**20, "nothing past the header may be unpacked"
+    assert peak_bytes(attempt) < 4 * 2**20, "nothing past the header may be unpacked"
     assert errors
 
 
@@ -701,16 +699,8 @@ class _Trickle(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def trickle_server(monkeypatch):
-    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("no_proxy", "127.0.0.1")
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Trickle)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(5)
+    with _local_server(monkeypatch, _Trickle) as httpd:
+        yield httpd.base
 
 
 def test_download_time_bounds_the_whole_transfer(trickle_server, tmp_path):

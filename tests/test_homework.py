@@ -149,18 +149,21 @@ while True:
         pass"""
 
 
+FILE_ATTACKS = (  # a file planted in, or edited into, a copy that has task 1.1 written
+    "conftest at the root",
+    "conftest in minae",
+    "a pytest package",
+    "report and exit",
+    "edited tests",
+    "megabytes of output",
+)
+
+
 def _attacks(copies, work: Path) -> dict:
     """name -> (the honest copy, the same copy with the attack)."""
     out = {}
     honest = _copy_of(copies, 1, work / "honest", "1.1")
-    for name in (
-        "conftest at the root",
-        "conftest in minae",
-        "a pytest package",
-        "report and exit",
-        "edited tests",
-        "megabytes of output",
-    ):
+    for name in FILE_ATTACKS:
         folder = _copy_of(copies, 1, work / name.replace(" ", "-"), "1.1")
         if name == "conftest at the root":
             (folder / "conftest.py").write_text(_PASS_EVERYTHING)
@@ -407,16 +410,7 @@ def test_a_copy_that_does_not_import_scores_zero_with_the_reason(gradings):
         assert "could not be imported: SyntaxError" in t.failure and "vae.py" in t.failure, t.failure
 
 
-ATTACKS = [
-    "conftest at the root",
-    "conftest in minae",
-    "a pytest package",
-    "report and exit",
-    "edited tests",
-    "megabytes of output",
-    "gradcheck replaced from ops.py",
-    "a retry loop that swallows the timeout",
-]
+ATTACKS = [*FILE_ATTACKS, "gradcheck replaced from ops.py", "a retry loop that swallows the timeout"]
 
 
 @pytest.mark.parametrize("attack", ATTACKS)

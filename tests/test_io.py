@@ -528,19 +528,7 @@ def _npy_header(shape, descr="|u1") -> bytes:
     return buf.getvalue()  # magic string, version 1.0 and the padded header
 
 
-def _peak_bytes(fn):
-    import tracemalloc
-
-    tracemalloc.start()
-    try:
-        fn()
-    finally:
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-    return peak
-
-
-def test_manifest_bomb_is_refused_before_it_is_read(tmp_path):
+def test_manifest_bomb_is_refused_before_it_is_read(tmp_path, peak_bytes):
     """A small file whose compressed manifest unpacks to 20 MiB (over the 16 MiB cap): refused, cheaply."""
     n = 20 * 2**20
     head = b'{"format": "minae.checkpoint", "version": 1, "tree": "'
@@ -558,7 +546,7 @@ def test_manifest_bomb_is_refused_before_it_is_read(tmp_path):
             minae.load(bomb)
         errors.append(info.value)
 
-    assert _peak_bytes(attempt) < 2 * 2**20, "the manifest must be refused before it is inflated"
+    assert peak_bytes(attempt) < 2 * 2**20, "the manifest must be refused before it is inflated"
     assert errors
 
 
@@ -570,7 +558,7 @@ def test_total_size_cap_and_max_bytes(tmp_path):
     assert minae.load(path, max_bytes=2_000_000)["w"].shape == (300_000,)
 
 
-def test_array_header_claiming_more_than_its_member_is_refused_before_allocating(tmp_path):
+def test_array_header_claiming_more_than_its_member_is_refused_before_allocating(tmp_path, peak_bytes):
     """An .npy header claiming 512 MiB over a few bytes of data: refused without allocating it."""
     manifest = json.dumps(
         {"format": "minae.checkpoint", "version": 1, "tree": {"kind": "array", "array": "arr_0", "device": "cpu"}}
@@ -586,7 +574,7 @@ def test_array_header_claiming_more_than_its_member_is_refused_before_allocating
             minae.load(liar)
         errors.append(info.value)
 
-    assert _peak_bytes(attempt) < 16 * 2**20
+    assert peak_bytes(attempt) < 16 * 2**20
     assert errors
 
 
