@@ -51,6 +51,11 @@ def _bare(ax):
         side.set_visible(False)
 
 
+def _label(ax, xlabel=None, ylabel=None, title=None):
+    """Set the axis labels and the title that are given (None or "" leaves matplotlib's default)."""
+    ax.set(**{k: v for k, v in (("xlabel", xlabel), ("ylabel", ylabel), ("title", title)) if v})
+
+
 def _axes(ax, figsize):
     plt = _plt()
     if ax is None:

@@ -6,7 +6,7 @@ import math
 
 from ..backend import np
 from ..io import atomic_write
-from ._common import _axes, _bare, _mosaic, _np, _plt
+from ._common import _axes, _bare, _label, _mosaic, _np, _plt
 
 _MIN_WIDTH = 3.0  # inches: a grid of one or two images is still readable
 
@@ -74,12 +74,7 @@ def image_tile(images, ncol, ax=None, title=None, shape=(28, 28), xticks=None, y
         ax.set_yticks(h * np.arange(nrows) + (h - 1) / 2, [str(v) for v in yticks], fontsize=7)
     else:
         ax.set_yticks([])
-    if xlabel:
-        ax.set_xlabel(xlabel)
-    if ylabel:
-        ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
+    _label(ax, xlabel, ylabel, title)
     return fig
 
 
@@ -175,12 +170,7 @@ def line_plot(x, series: dict, xlabel=None, ylabel=None, title=None, ax=None, lo
         ax.set_xscale("log")
     if logy:
         ax.set_yscale("log")
-    if xlabel:
-        ax.set_xlabel(xlabel)
-    if ylabel:
-        ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
+    _label(ax, xlabel, ylabel, title)
     ax.legend(fontsize=8)
     return fig
 
