@@ -38,13 +38,16 @@ a ``CheckpointError`` naming the file and the field.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import numbers
 import os
 import re
+import secrets
+import socket
 import stat
-import tempfile
+import time
 import zipfile
 
 from . import backend
@@ -62,6 +65,9 @@ MAX_MANIFEST_BYTES = 16 * 2**20
 MAX_BYTES = 4 * 2**30
 # Python refuses to parse longer integers (sys.int_info.default_max_str_digits); RNG states need < 100 digits.
 _MAX_INT_DIGITS = 1000
+# Containers nested deeper than this are refused by save and by load alike (a state_dict nests 4 deep), so
+# whatever saves also loads, and a crafted file cannot exhaust the stack.
+MAX_DEPTH = 100
 
 
 class CheckpointError(ValueError):
@@ -69,12 +75,23 @@ class CheckpointError(ValueError):
 
 
 # -------------------------------------------------------------------- save ---
-def _encode(obj, arrays: dict, where: str):
-    """The manifest node for ``obj``; its arrays go into ``arrays`` (name -> host array)."""
+def _encode(obj, arrays: dict, where: str, depth: int = 0):
+    """The manifest node for ``obj``; its arrays go into ``arrays`` (name -> host array).
+
+    What load would refuse is refused here, so every file save writes loads back: integers
+    of more than ``_MAX_INT_DIGITS`` digits and containers nested more than ``MAX_DEPTH`` deep.
+    """
     if obj is None or isinstance(obj, (bool, str)):
         return obj
     if isinstance(obj, numbers.Integral) and not isinstance(obj, np.generic):
-        return int(obj)
+        obj = int(obj)
+        # 3322 bits hold every 1000-digit number; str() is exact below Python's 4300-digit limit
+        if obj.bit_length() > 3400 or len(str(abs(obj))) > _MAX_INT_DIGITS:
+            raise ValueError(
+                f"cannot save the integer at {where}: it has more than {_MAX_INT_DIGITS} digits, the most "
+                "minae.load accepts (store it as a string, or as an array of smaller integers)"
+            )
+        return obj
     if isinstance(obj, float) and not isinstance(obj, np.generic):  # np.float64 is a float subclass
         if math.isfinite(obj):
             return obj
@@ -91,12 +108,16 @@ def _encode(obj, arrays: dict, where: str):
         if isinstance(obj, np.generic):
             return {"kind": "scalar", "array": name}
         return {"kind": "array", "array": name, "device": str(backend.array_device(obj))}
+    if isinstance(obj, (dict, list, tuple)) and depth >= MAX_DEPTH:
+        raise ValueError(f"cannot save {where}: containers nested more than {MAX_DEPTH} deep")
     if isinstance(obj, dict):
-        items = [[_encode_key(k, where), _encode(v, arrays, f"{where}[{k!r}]")] for k, v in obj.items()]
+        items = [
+            [_encode_key(k, where, depth + 1), _encode(v, arrays, f"{where}[{k!r}]", depth + 1)] for k, v in obj.items()
+        ]
         return {"kind": "dict", "items": items}
     if isinstance(obj, (list, tuple)):
         kind = "list" if isinstance(obj, list) else "tuple"
-        return {"kind": kind, "items": [_encode(v, arrays, f"{where}[{i}]") for i, v in enumerate(obj)]}
+        return {"kind": kind, "items": [_encode(v, arrays, f"{where}[{i}]", depth + 1) for i, v in enumerate(obj)]}
     raise TypeError(
         f"cannot save an object of type {type(obj).__name__} at {where}: minae.save takes nested dicts, lists "
         "and tuples of tensors, arrays, numbers, strings, bools and None (use .state_dict() for modules "
@@ -104,13 +125,15 @@ def _encode(obj, arrays: dict, where: str):
     )
 
 
-def _encode_key(key, where: str):
+def _encode_key(key, where: str, depth: int):
     if isinstance(key, np.generic):
         key = key.item()
     if key is None or isinstance(key, (bool, str, float)) or isinstance(key, numbers.Integral):
-        return _encode(key, {}, where)
+        return _encode(key, {}, where, depth)
     if isinstance(key, tuple):
-        return {"kind": "tuple", "items": [_encode_key(k, where) for k in key]}
+        if depth >= MAX_DEPTH:
+            raise ValueError(f"cannot save the dict key at {where}: tuples nested more than {MAX_DEPTH} deep")
+        return {"kind": "tuple", "items": [_encode_key(k, where, depth + 1) for k in key]}
     raise TypeError(
         f"cannot save the dict key {key!r} ({type(key).__name__}) at {where}: keys must be str, numbers, bools, "
         f"None or tuples of them"
@@ -132,6 +155,11 @@ def save(obj, path) -> None:
     arrays = {}
     tree = _encode(obj, arrays, "the top level")
     manifest = json.dumps({"format": FORMAT, "version": VERSION, "tree": tree}, allow_nan=False)
+    if len(manifest) + 1024 > MAX_MANIFEST_BYTES:  # ASCII (json escapes the rest); 1 kB for the .npy header
+        raise ValueError(
+            f"cannot save to {path}: the tree's manifest takes {_mib(len(manifest))}, more than the "
+            f"{_mib(MAX_MANIFEST_BYTES)} minae.load accepts (keep large data in arrays, not in lists and strings)"
+        )
     arrays[MANIFEST] = np.frombuffer(manifest.encode("utf-8"), dtype=np.uint8)
     with atomic_write(path) as f:
         _write_archive(f, arrays)
@@ -144,19 +172,36 @@ def atomic_write(path, mode: str = "wb", encoding: str | None = None):
     The data goes to a temporary file in the same folder, is flushed and fsync'ed,
     then renamed over ``path`` (an atomic step on POSIX and Windows): a crash or an
     error at any point leaves the previous file intact and no temporary file behind.
-    The new file gets the usual permissions (0666 less the umask).
+
+    * Permissions: a file that exists keeps its mode (a private 0600 checkpoint stays
+      private); a new one gets the usual 0666 less the umask.
+    * A symlink is written through: its target gets the new content and the link stays
+      (the temporary lives in the target's folder, so the rename stays atomic).
+    * Several writers of one path at once all succeed, and the path always holds one
+      writer's whole file: each writes its own temporary, named after the target, its
+      host and its process id; the clean-up of temporaries left by killed saves removes
+      only those whose writer is gone (or that are more than ``STALE_SECONDS`` old).
+    * The temporary's name has a bounded length whatever the target's (a 255-byte
+      name works): the target's name is shortened and a hash of it keeps it apart.
     """
     path = os.fspath(path)
+    if os.path.islink(path):
+        path = os.path.realpath(path)  # write through the link (a dangling one: create its target)
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"cannot write {path}: the folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    name = os.path.basename(path)
+    try:
+        old_mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        old_mode = None
+    tmp, fd = _create_temporary(folder, name)
     try:
         with os.fdopen(fd, mode, encoding=None if "b" in mode else (encoding or "utf-8")) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes files private (0600)
+        os.chmod(tmp, old_mode if old_mode is not None else 0o666 & ~_umask())  # the temporary is 0600
         os.replace(tmp, path)
     except BaseException:  # KeyboardInterrupt included
         try:
@@ -165,27 +210,75 @@ def atomic_write(path, mode: str = "wb", encoding: str | None = None):
             pass
         raise
     _fsync_folder(folder)
-    _remove_stale_temporaries(folder, os.path.basename(path))
+    _remove_stale_temporaries(folder, name)
+
+
+# A temporary whose writer cannot be asked (another host) is stale after this long; a save takes seconds.
+STALE_SECONDS = 24 * 3600
+_HOST = hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
+# Bytes kept from the target's name in its temporary's: 1 + 48 + 52 stay well under 255.
+_NAME_KEPT = 48
+
+
+def _temporary_prefix(name: str) -> str:
+    """``.NAME.HASH.``: what every temporary of target ``name`` starts with (HASH tells apart shortened names)."""
+    raw = name.encode("utf-8", "surrogateescape")
+    kept = raw[:_NAME_KEPT].decode("utf-8", "ignore")  # a character cut in half is dropped
+    return f".{kept}.{hashlib.sha256(raw).hexdigest()[:8]}."
+
+
+def _create_temporary(folder: str, name: str):
+    """A new private file ``.NAME.HASH.HOST-PID-RANDOM.tmp`` in ``folder``: (path, open descriptor)."""
+    prefix = _temporary_prefix(name)
+    for _ in range(100):
+        tmp = os.path.join(folder, f"{prefix}{_HOST}-{os.getpid()}-{secrets.token_hex(4)}.tmp")
+        try:
+            return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"cannot create a temporary file for {name} in {folder}")
+
+
+def _writer_gone(host: str, pid: int) -> bool:
+    """Whether the process that wrote a temporary has ended (only a process on this host can be asked)."""
+    if host != _HOST:
+        return False
+    if pid == os.getpid():
+        return False  # another thread of this process may be writing it
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OSError):
+        return False  # it exists (another user's), or the question cannot be asked here
+    return False
 
 
 def _remove_stale_temporaries(folder: str, name: str) -> None:
-    """Delete ``.NAME.XXXXXXXX.tmp`` files a killed save of the same target left behind.
+    """Delete the temporaries of target ``name`` that a killed save left behind.
 
-    Called only after our own rename succeeded, so the target is intact whatever happens here;
-    only regular files whose name is exactly what ``mkstemp`` makes for this target are touched.
+    Called only after our own rename succeeded, so the target is intact whatever happens here.
+    Only regular files named as ``_create_temporary`` names them for this target are touched, and
+    of those only the ones whose writer has ended, or which are older than ``STALE_SECONDS``:
+    a concurrent writer's temporary is never removed under it.
     """
-    pattern = re.compile(re.escape(f".{name}.") + r"[A-Za-z0-9_]{8}\.tmp")
+    pattern = re.compile(re.escape(_temporary_prefix(name)) + r"([0-9a-f]{8})-([0-9]{1,10})-[0-9a-f]{8}\.tmp")
     try:
         entries = os.scandir(folder)
     except OSError:
         return
+    now = time.time()
     with entries:
         for entry in entries:
-            if pattern.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
-                try:
+            match = pattern.fullmatch(entry.name)
+            if not match or not entry.is_file(follow_symlinks=False):
+                continue
+            try:
+                old = now - entry.stat(follow_symlinks=False).st_mtime > STALE_SECONDS
+                if old or _writer_gone(match.group(1), int(match.group(2))):
                     os.unlink(entry.path)
-                except OSError:
-                    pass
+            except OSError:
+                pass
 
 
 def _umask() -> int:
@@ -277,6 +370,35 @@ def _check_sizes(path: str, npz, max_bytes: int) -> None:
         )
 
 
+def _check_references(path: str, npz, tree, max_bytes: int) -> None:
+    """Every array reference in the tree counts against ``max_bytes``, checked before any array is read.
+
+    A crafted manifest may name one large member many times; each reference would be read into its
+    own array, so the budget is the sum over references of what each member declares, plus the
+    manifest. (A walk with an explicit stack: the tree is untrusted, its depth is checked later.)
+    """
+    sizes = {info.filename[: -len(".npy")]: info.file_size for info in npz.zip.infolist()}
+    total = sizes.get(MANIFEST, 0)
+    count = 0
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            name = node.get("array")
+            if node.get("kind") in ("tensor", "array", "scalar") and isinstance(name, str):
+                total += sizes.get(name, 0)
+                count += 1
+            stack.extend(node.values())
+    if total > max_bytes:
+        raise CheckpointError(
+            f"{path}: its manifest's {count:,} array references come to {_mib(total)} in all, more than the "
+            f"{_mib(max_bytes)} a load may read; refused before reading them (a member named many times counts "
+            "each time; if you trust the file, pass a larger max_bytes= to minae.load)"
+        )
+
+
 class _TooLong:
     """An integer literal too long to be a legitimate value; refused where the tree holds it."""
 
@@ -361,23 +483,25 @@ class _Reader:
             self.fail(f"{where}.items", f"expected a list, got {type(items).__name__}")
         return items
 
-    def decode(self, node, where: str = "tree"):
+    def decode(self, node, where: str = "tree", depth: int = 0):
         if node is None or isinstance(node, (bool, int, float, str)):
             return node
         if isinstance(node, _TooLong):
             self.fail(where, f"an integer of {node.digits} digits (more than {_MAX_INT_DIGITS}); refused")
         if isinstance(node, dict):
             kind = node.get("kind")
+            if kind in ("dict", "list", "tuple") and depth >= MAX_DEPTH:
+                self.fail(where, f"containers nested more than {MAX_DEPTH} deep; refused")
             if kind == "dict":
                 out = {}
                 for i, pair in enumerate(self.items(node, where)):
                     if not isinstance(pair, list) or len(pair) != 2:
                         self.fail(f"{where}.items[{i}]", "expected a [key, value] pair")
-                    key = self.decode_key(pair[0], f"{where}.items[{i}][0]")
-                    out[key] = self.decode(pair[1], f"{where}[{key!r}]")
+                    key = self.decode_key(pair[0], f"{where}.items[{i}][0]", depth + 1)
+                    out[key] = self.decode(pair[1], f"{where}[{key!r}]", depth + 1)
                 return out
             if kind in ("list", "tuple"):
-                values = [self.decode(v, f"{where}[{i}]") for i, v in enumerate(self.items(node, where))]
+                values = [self.decode(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(self.items(node, where))]
                 return values if kind == "list" else tuple(values)
             if kind == "float":
                 value = node.get("value")
@@ -400,8 +524,8 @@ class _Reader:
                 return array[()]
         raise CheckpointError(f"{self.path}: the manifest holds an entry minae cannot read: {str(node)[:80]}")
 
-    def decode_key(self, node, where: str):
-        key = self.decode(node, where)
+    def decode_key(self, node, where: str, depth: int):
+        key = self.decode(node, where, depth)
         if isinstance(key, list) or backend.is_array(key) or isinstance(key, Tensor):
             self.fail(where, f"a {type(key).__name__} cannot be a dict key")
         return key
@@ -478,6 +602,7 @@ def _load_archive(path: str, npz, map_location, max_bytes: int):
         )
     if "tree" not in manifest:
         raise CheckpointError(f"{path}: the manifest has no tree")
+    _check_references(path, npz, manifest["tree"], max_bytes)
     try:
         return reader.decode(manifest["tree"])
     except (KeyError, TypeError, AttributeError, RecursionError) as e:

@@ -17,7 +17,7 @@ import os
 import sys
 import time
 
-from . import backend, io
+from . import backend, io, schema
 from .grad_mode import no_grad
 from .tensor import Tensor
 
@@ -124,16 +124,21 @@ def save_checkpoint(path, model, optimizer, epoch, history, loader=None, schedul
     io.save(state, path)
 
 
-def load_checkpoint(path, model, optimizer=None, loader=None, scheduler=None) -> dict:
+def load_checkpoint(path, model, optimizer=None, loader=None, scheduler=None, extra=None) -> dict:
     """Restore a checkpoint into the given objects; refuse one made by another model or architecture.
 
-    All or nothing: the file is read and its fields checked first, then the model, optimizer,
-    scheduler, loader and random generator are restored; if any of them refuses its state
-    (an optimizer over other parameters, a loader with another seed), everything already
-    restored is put back as it was before the call, and the error names the file.
+    All or nothing: the whole file is first checked against what it will be loaded into (see
+    ``checkpoint_schema``: every field's type, every array's shape and dtype, the random
+    generators' states, the history), and any misfit is a ``CheckpointError`` naming the file
+    and the field, raised before anything changes. Then the model, optimizer, scheduler,
+    loader and random generator are restored; should one still refuse its state, everything
+    already restored is put back as it was before the call. ``extra``: a ``schema.Spec`` the
+    checkpoint's "extra" field must fit (the command line checks its settings with it).
     """
     state = io.load(path, map_location=_model_device(model))
-    _check_fields(path, state)
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise TrainingError(f"{path}: not a minae training checkpoint")
+    _validate(path, state, schema.Record({"model": _MODEL_SPEC}, others=schema.Anything()))
     saved, ours = state["model"], describe_model(model)
     if saved["class"] != ours["class"]:
         raise TrainingError(f"{path}: the checkpoint is for a {saved['class']} model, not a {ours['class']}")
@@ -144,6 +149,7 @@ def load_checkpoint(path, model, optimizer=None, loader=None, scheduler=None) ->
             if saved["config"].get(k) != ours["config"].get(k)
         )
         raise TrainingError(f"{path}: the checkpoint's {saved['class']} has another architecture ({'; '.join(diffs)})")
+    _validate(path, state, checkpoint_schema(model, optimizer, loader, scheduler, extra))
     steps = [(model, state["model_state"])]
     if optimizer is not None:
         steps.append((optimizer, state["optimizer"]))
@@ -161,12 +167,185 @@ def load_checkpoint(path, model, optimizer=None, loader=None, scheduler=None) ->
             obj.load_state_dict(saved_state)
         what = "random generator"
         backend.set_rng_state(state["rng"])
-    except (ValueError, TypeError, KeyError, RuntimeError) as e:
+    except Exception as e:  # the schema should have caught it; whatever slipped through still changes nothing
         for undo in before:
             undo()
         backend.set_rng_state(rng_before)
         raise TrainingError(f"{path}: the checkpoint does not fit the {what} ({e}); nothing was changed") from None
     return state
+
+
+def _validate(path, state, spec) -> None:
+    try:
+        schema.check(state, spec)
+    except schema.Invalid as e:
+        raise io.CheckpointError(
+            f"{path}: the training checkpoint's field {e.field!r} {e.problem}; nothing was changed"
+        ) from None
+
+
+_MODEL_SPEC = schema.Record({"class": schema.Str(), "config": schema.Mapping(schema.Str(), schema.Anything())})
+
+
+def _bit_generator_spec(generator) -> schema.Spec:
+    """A NumPy bit generator's state for ``generator``'s kind: tried on a scratch generator, never on the live one."""
+    kind = type(generator)
+
+    def fits(value):
+        if not isinstance(value, dict) or value.get("bit_generator") != kind.__name__:
+            return f"must be the state of a {kind.__name__} generator"
+        try:
+            kind().state = value
+        except (TypeError, ValueError, KeyError, OverflowError) as e:
+            return f"is not a valid {kind.__name__} state ({e})"
+        return None
+
+    return schema.Satisfies(fits)
+
+
+def _history_spec() -> schema.Spec:
+    terms = schema.All(
+        schema.Mapping(schema.Str(), schema.Real(finite=False)),
+        schema.Satisfies(lambda t: None if "loss" in t else "has no 'loss' term"),
+    )
+    record = schema.Record(
+        {
+            "epoch": schema.Int(low=1),
+            "train": terms,
+            "test": schema.Optional(terms),
+            "lr": schema.Real(low=0),
+            "seconds": schema.Real(low=0),
+        }
+    )
+
+    def numbered(history):
+        for i, r in enumerate(history):
+            if r["epoch"] != i + 1:
+                return f"record {i} is numbered epoch {r['epoch']}, not {i + 1}"
+        return None
+
+    return schema.All(schema.Sequence(record), schema.Satisfies(numbered))
+
+
+def _optimizer_spec(optimizer) -> schema.Spec:
+    """The optimizer's state_dict as this optimizer would load it: its groups, parameter indices and buffers."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    n = len(params)
+    # the buffers the rule keeps, found by one step of the rule on a scratch one-element parameter
+    needed = set()
+    for group in optimizer.param_groups:
+        scratch = {}
+        try:
+            w = backend.np.zeros(1, dtype=backend.np.float32)
+            optimizer.update(w, backend.np.ones(1, dtype=backend.np.float32), scratch, dict(group))
+        except Exception:  # a rule that cannot be probed is checked by types and shapes alone
+            scratch = {}
+        needed |= set(scratch)
+
+    def buffers(index):
+        shape = tuple(params[index].shape) if isinstance(index, int) and 0 <= index < n else ()
+        return schema.Mapping(
+            schema.Str(),
+            lambda name: schema.Int(low=0) if name == "step" else schema.Array(shape, "f"),
+        )
+
+    def complete(state):
+        for index, bufs in state.items():
+            missing = needed - set(bufs)
+            if missing:
+                return f"parameter {index} lacks the buffer(s) {', '.join(sorted(missing))}"
+        return None
+
+    groups = []
+    for group in optimizer.param_groups:
+        fields = {k: schema.like(v) for k, v in group.items() if k not in ("params", "initial_lr")}
+        fields["lr"] = schema.Real(low=0)
+        fields["initial_lr"] = schema.Real(low=0)
+        fields["params"] = schema.Sequence(schema.Int(0, n - 1), length=len(group["params"]))
+        groups.append(schema.Record(fields, optional=["initial_lr"]))
+
+    def distinct(groups_value):
+        indices = [i for g in groups_value for i in g["params"]]
+        return None if len(set(indices)) == len(indices) else "numbers a parameter twice"
+
+    return schema.Record(
+        {
+            "state": schema.All(schema.Mapping(schema.Int(0, n - 1), buffers), schema.Satisfies(complete)),
+            "param_groups": schema.All(schema.Sequence(groups), schema.Satisfies(distinct)),
+        }
+    )
+
+
+def checkpoint_schema(model, optimizer=None, loader=None, scheduler=None, extra=None) -> schema.Spec:
+    """What a training checkpoint must hold to be loaded into these objects (None: not loaded, any kind).
+
+    Built from the live objects: the model's own state_dict (every name, shape and dtype), the
+    optimizer's groups and parameter shapes, the scheduler's own state's kinds, the loader's seed and
+    generator kind, the random generator's kind; the history, one record per epoch done.
+    """
+    anything = schema.Anything()
+    model_state = schema.Record({k: schema.like(v) for k, v in model.state_dict().items()})
+    optimizer_spec = _optimizer_spec(optimizer) if optimizer is not None else schema.Mapping(schema.Str(), anything)
+    scheduler_spec = schema.Optional(
+        schema.like(scheduler.state_dict()) if scheduler is not None else schema.Mapping(schema.Str(), anything)
+    )
+    loader_spec = schema.Optional(schema.Mapping(schema.Str(), anything))
+    if loader is not None and hasattr(loader, "load_state_dict") and getattr(loader, "_generator", None) is not None:
+        seed = loader.seed
+        loader_spec = schema.Optional(
+            schema.Record(
+                {
+                    "epoch": schema.Int(low=0),
+                    "seed": schema.Satisfies(
+                        lambda s: None if s == seed else f"was saved with seed {s!r}, this loader has seed {seed!r}"
+                    ),
+                    "generator": _bit_generator_spec(loader._generator.bit_generator),
+                }
+            )
+        )
+    rng = schema.Record(
+        {
+            "initial_seed": schema.Optional(schema.Int()),
+            "cpu": _bit_generator_spec(backend._rng.cpu.bit_generator),
+            "gpu": schema.Optional(schema.Record({"key": schema.Int(0, 2**64 - 1), "draws": schema.Int(low=0)})),
+        },
+        optional=["initial_seed", "gpu"],
+    )
+
+    def history_length(state):
+        if len(state["history"]) != state["epoch"]:
+            return f"holds {len(state['history'])} records for {state['epoch']} epochs"
+        return None
+
+    fields = schema.Record(
+        {
+            "format": schema.Str([CHECKPOINT_FORMAT]),
+            "model": _MODEL_SPEC,
+            "model_state": model_state,
+            "optimizer": optimizer_spec,
+            "scheduler": scheduler_spec,
+            "loader": loader_spec,
+            "rng": rng,
+            "epoch": schema.Int(low=0),
+            "history": _history_spec(),
+            "extra": extra if extra is not None else schema.Mapping(schema.Str(), anything),
+        },
+        optional=["extra"],
+    )
+    return schema.All(fields, _Named("history", schema.Satisfies(history_length)))
+
+
+class _Named(schema.Spec):
+    """Report ``spec``'s problem with the whole value as the field ``name``'s."""
+
+    def __init__(self, name, spec):
+        self.name, self.spec = name, spec
+
+    def validate(self, value, field):
+        try:
+            self.spec.validate(value, field)
+        except schema.Invalid as e:
+            raise schema.Invalid(self.name, e.problem) from None
 
 
 def _remember(obj):
@@ -199,37 +378,6 @@ def _copied(tree):
     if backend.is_array(tree):
         return tree.copy()
     return tree
-
-
-def _check_fields(path, state) -> None:
-    """Refuse a checkpoint whose fields have the wrong types, naming the file and the field."""
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise TrainingError(f"{path}: not a minae training checkpoint")
-
-    def bad(field, problem):
-        raise io.CheckpointError(f"{path}: the training checkpoint's field {field!r} {problem}")
-
-    model = state.get("model")
-    if (
-        not isinstance(model, dict)
-        or not isinstance(model.get("class"), str)
-        or not isinstance(model.get("config"), dict)
-    ):
-        bad("model", "must be {'class': name, 'config': {...}}")
-    for field in ("model_state", "optimizer"):
-        if not isinstance(state.get(field), dict):
-            bad(field, f"must be a dict, not {type(state.get(field)).__name__}")
-    epoch = state.get("epoch")
-    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
-        bad("epoch", f"must be a non-negative integer, not {str(epoch)[:40]!r}")
-    history = state.get("history")
-    if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
-        bad("history", "must be a list of per-epoch records")
-    for field in ("scheduler", "loader"):
-        if state.get(field) is not None and not isinstance(state[field], dict):
-            bad(field, f"must be a dict or None, not {type(state[field]).__name__}")
-    if "rng" not in state:
-        bad("rng", "is missing")
 
 
 def _model_device(model):
