@@ -726,3 +726,46 @@ def test_download_stops_reading_past_the_expected_size(trickle_server, tmp_path)
         )
     assert time.perf_counter() - t0 < 3
     assert list(tmp_path.iterdir()) == []
+
+
+class _HeaderTrickle(http.server.BaseHTTPRequestHandler):
+    """A status line, then one header byte every 0.1 s for up to 10 s: each read gets a byte in time."""
+
+    def do_GET(self):
+        import time
+
+        try:
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            self.wfile.flush()
+            for _ in range(100):
+                time.sleep(0.1)
+                self.wfile.write(b"a")
+                self.wfile.flush()
+        except OSError:  # the client gave up: what we want
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize("where", ["headers", "connect"])
+def test_one_deadline_covers_the_headers_too(where, monkeypatch, tmp_path):
+    """A server trickling its header line is cut off at the deadline, as a trickling body is (issue 18)."""
+    import time
+
+    if where == "connect":  # a server that accepts connections and never answers
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        base = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        context = contextlib.closing(listener)
+    else:
+        context = _local_server(monkeypatch, _HeaderTrickle)
+    with context as httpd:
+        if where == "headers":
+            base = httpd.base
+        t0 = time.perf_counter()
+        with pytest.raises(mdata.DownloadError, match="took too long"):
+            mdata.download_mnist(tmp_path, mirrors=[base + "/h"], files={"f.bin": "0" * 64}, timeout=1, verbose=False)
+        assert time.perf_counter() - t0 < 3
+    assert list(tmp_path.iterdir()) == []

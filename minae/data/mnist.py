@@ -14,7 +14,9 @@ import hashlib
 import http.client
 import math
 import os
+import socket
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -285,17 +287,100 @@ def _limit_read_time(response, seconds: float) -> None:
             pass
 
 
+class _Deadline:
+    """One absolute deadline for a whole HTTP exchange: connecting, the headers and the body.
+
+    A per-read socket timeout does not bound a server that sends a header byte now and then, and
+    http.client reads the status line and headers before handing back a response. So every
+    connection urllib opens is remembered, each is made with at most the time left, and a timer
+    shuts their sockets down at the deadline: a read blocked inside http.client then returns at
+    once, and ``expired`` says why it failed.
+    """
+
+    def __init__(self, seconds: float):
+        self.end = time.monotonic() + seconds
+        self.expired = False
+        self.connections = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def left(self) -> float:
+        return self.end - time.monotonic()
+
+    def connection_class(self, base):
+        """``base`` (HTTPConnection or HTTPSConnection), made with the time left and remembered."""
+
+        def make(host, timeout=None, **kwargs):
+            if self.left() <= 0:
+                self.expired = True
+                raise TimeoutError("the deadline passed before connecting")
+            conn = base(host, timeout=max(min(self.left(), timeout or self.left()), 0.01), **kwargs)
+            with self._lock:
+                self.connections.append(conn)
+                if self.expired:  # the timer fired between the check above and now
+                    raise TimeoutError("the deadline passed while connecting")
+            return conn
+
+        return make
+
+    def _expire(self):
+        with self._lock:
+            self.expired = True
+            for conn in self.connections:
+                sock = getattr(conn, "sock", None)
+                if sock is not None:
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+    def __enter__(self):
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._timer.cancel()
+        for conn in self.connections:
+            conn.close()
+
+
+def _opener(deadline: _Deadline):
+    """A urllib opener (redirects and HTTP errors as usual) whose connections obey ``deadline``."""
+
+    class HTTP(urllib.request.HTTPHandler):
+        def http_open(self, req):
+            return self.do_open(deadline.connection_class(http.client.HTTPConnection), req)
+
+    class HTTPS(urllib.request.HTTPSHandler):
+        def https_open(self, req):
+            return self.do_open(deadline.connection_class(http.client.HTTPSConnection), req, context=self._context)
+
+    return urllib.request.build_opener(HTTP, HTTPS)
+
+
 def _fetch(url: str, dest: Path, sha256: str, timeout: float, size=None) -> int:
     """Download ``url`` to ``dest`` atomically: ``dest`` appears complete and verified, or not at all.
 
-    ``timeout``: seconds for the whole download, from connecting to the last byte. ``size``: the
-    expected byte count, if known; else the announced Content-Length, capped at MAX_DOWNLOAD_BYTES.
+    ``timeout``: seconds for the whole download, from connecting through the headers to the last
+    byte (one deadline, see ``_Deadline``). ``size``: the expected byte count, if known; else the
+    announced Content-Length, capped at MAX_DOWNLOAD_BYTES.
     """
-    deadline = time.monotonic() + timeout
     request = urllib.request.Request(url, headers={"User-Agent": "minae (Python urllib)"})
+    with _Deadline(timeout) as deadline:
+        try:
+            return _fetch_within(request, dest, sha256, size, deadline)
+        except (OSError, http.client.HTTPException, DataError) as exc:
+            # each socket waits at most the time left, so its own timeout fires at the deadline too
+            if (deadline.expired or deadline.left() <= 0.1) and not isinstance(exc, urllib.error.HTTPError):
+                raise DataError(f"the download took too long: no complete answer within {timeout:g} s") from None
+            raise
+
+
+def _fetch_within(request, dest: Path, sha256: str, size, deadline: _Deadline) -> int:
     with atomic_write(dest) as fh:  # an error below (bad checksum, lost connection) leaves nothing behind
         hasher = hashlib.sha256()
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with _opener(deadline).open(request, timeout=max(deadline.left(), 0.01)) as response:
             announced = response.headers.get("Content-Length")
             if size is not None:
                 limit = int(size)
@@ -303,7 +388,7 @@ def _fetch(url: str, dest: Path, sha256: str, timeout: float, size=None) -> int:
                 limit = int(announced)
             else:
                 limit = MAX_DOWNLOAD_BYTES
-            size_read = _copy_stream(response, fh, hasher, limit, deadline)
+            size_read = _copy_stream(response, fh, hasher, limit, deadline.end)
         if announced is not None and announced.isdigit() and size_read != int(announced):
             raise DataError(f"connection closed after {size_read} of {announced} bytes")
         if hasher.hexdigest() != sha256:
