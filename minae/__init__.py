@@ -100,3 +100,19 @@ from . import optim
 from . import nn
 
 clip = clamp
+
+# Loaded on first use, as numpy does with numpy.linalg: `import minae` stays light, and
+# `minae.data.toy.ellipse(...)` or `minae.homework.check("1.3")` works without importing them first.
+_LAZY = ("data", "models", "train", "viz", "homework", "schema")
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -29,3 +29,30 @@ def test_readme_commands_match_ci():
     test_command = re.search(r"The tests.*?```bash\n(.*?)\n```", text, flags=re.S).group(1).strip()
     assert test_command in ci, "CI must run the README's test command exactly"
     assert "minae train vae" in text
+
+
+def _fresh_python(code: str):
+    """Run ``code`` in a new interpreter (nothing imported yet) with this checkout's minae."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=str(README.parent), MINAE_QUIET="1")
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_the_tours_ebm_lines_run_on_their_own():
+    """Pasted alone after `import minae` (and the model's import), the EBM lines run: minae.data loads on use."""
+    lines = _tour().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("ebm = "))
+    code = "import minae\nfrom minae.models import LatentEBM\n" + "\n".join(lines[start:])
+    code += "\nassert float(ebm.free_energy(y).mean()) >= 0\n"
+    result = _fresh_python(code)
+    assert result.returncode == 0, result.stderr
+
+
+def test_homework_check_works_after_a_plain_import():
+    """The README's `minae.homework.check("1.3")` needs nothing but `import minae`."""
+    assert 'minae.homework.check("1.3")' in README.read_text(encoding="utf-8")
+    result = _fresh_python('import minae\nassert minae.homework.check("1.3") is True\n')
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
