@@ -17,19 +17,25 @@ or its random streams, refused; metrics.json records what was used.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import sys
 import time
 
+try:
+    import fcntl
+except ImportError:  # Windows: run folders are not locked there
+    fcntl = None
+
 import minae
 
-from . import backend, viz
+from . import backend, schema, viz
 from .data import ArrayDataset, DataLoader, toy
 from .data.mnist import mnist_arrays
 from .io import CheckpointError, atomic_write
-from .train import TrainingError, fit, load_checkpoint
+from .train import CHECKPOINT_FORMAT, TrainingError, fit, load_checkpoint
 
 # What a run writes into its folder: a folder holding any of these holds a run.
 RUN_FILES = (
@@ -53,18 +59,36 @@ CLASSES = {
 FIXED_ON_RESUME = ("hidden", "latent_dim", "beta", "lambda", "noise", "corruption", "seed")
 _FLAGS = {"latent_dim": "--latent-dim", "batch_size": "--batch-size", "lambda": "--lambda", "source": "--data"}
 
-# Per model: its data ("01": pixels in [0, 1], "pm1": in [−1, 1], "ellipse": the toy set) and defaults.
+# Per model: its data set ("mnist", with pixels scaled to [0, 1] or [-1, 1], or the toy "ellipse") and defaults.
+_MNIST01 = {"dataset": "mnist", "pixel_scale": "[0, 1]"}
+_MNISTPM1 = {"dataset": "mnist", "pixel_scale": "[-1, 1]"}
 MODELS = {
-    "vae": {"data": "01", "epochs": 50, "lr": 1e-3, "batch_size": 256, "hidden": 400, "latent_dim": 20, "beta": 1.0},
-    "ae": {"data": "pm1", "epochs": 20, "lr": 1e-3, "batch_size": 256, "hidden": 30},
-    "dae": {"data": "pm1", "epochs": 20, "lr": 1e-3, "batch_size": 256, "hidden": 500, "noise": 0.5},
+    "vae": {**_MNIST01, "epochs": 50, "lr": 1e-3, "batch_size": 256, "hidden": 400, "latent_dim": 20, "beta": 1.0},
+    "ae": {**_MNISTPM1, "epochs": 20, "lr": 1e-3, "batch_size": 256, "hidden": 30},
+    "dae": {**_MNISTPM1, "epochs": 20, "lr": 1e-3, "batch_size": 256, "hidden": 500, "noise": 0.5},
     # tied weights (W_y = W_hᵀ, as Rifai et al.): untied, the encoder shrinks and the decoder grows to
     # dodge the penalty; λ = 5: smaller weights leave the penalty negligible next to C ≈ 200;
     # lr 1e-2: at 1e-3 the sigmoid decoder sits on the mean digit for dozens of epochs
-    "cae": {"data": "01", "epochs": 20, "lr": 1e-2, "batch_size": 256, "hidden": 30, "lambda": 5.0},
-    "targetprop": {"data": "pm1", "epochs": 5, "lr": 1e-3, "batch_size": 256, "hidden": 256, "latent_dim": 8},
-    "ebm": {"data": "ellipse", "epochs": 200, "lr": 0.05, "batch_size": 24, "beta": None},
+    "cae": {**_MNIST01, "epochs": 20, "lr": 1e-2, "batch_size": 256, "hidden": 30, "lambda": 5.0},
+    "targetprop": {**_MNISTPM1, "epochs": 5, "lr": 1e-3, "batch_size": 256, "hidden": 256, "latent_dim": 8},
+    "ebm": {"dataset": "ellipse", "epochs": 200, "lr": 0.05, "batch_size": 24, "beta": None},
 }
+# The ellipse is not read from anywhere: 24 points drawn from the run's seed (minae.data.toy.ellipse).
+ELLIPSE_SOURCE = "generated: minae.data.toy.ellipse(24, seed)"
+_PIXEL_SCALES = {"[0, 1]": "01", "[-1, 1]": "pm1"}  # mnist_arrays' names for them
+# --data's choices and what metrics.json calls them
+_SOURCES = {"bundled": "bundled", "mnist": "full"}
+# The options each model uses beyond the common ones (--epochs, --batch-size, --lr, --seed, --device, …);
+# any other model option is refused, so nothing is recorded that did not shape the run.
+MODEL_OPTIONS = {
+    "vae": ("hidden", "latent_dim", "beta"),
+    "ae": ("hidden",),
+    "dae": ("hidden", "noise", "corruption"),
+    "cae": ("hidden", "lambda"),
+    "targetprop": ("hidden", "latent_dim"),
+    "ebm": ("beta",),
+}
+_ALL_MODEL_OPTIONS = ("hidden", "latent_dim", "beta", "lambda", "noise", "corruption")
 
 
 def build_model(name: str, cfg: dict):
@@ -89,13 +113,20 @@ def build_model(name: str, cfg: dict):
 
 
 def _parser():
-    p = argparse.ArgumentParser(prog="minae", description="minae: the autoencoders lecture, from scratch.")
+    # allow_abbrev=False: `--epoch 3` must not quietly mean --epochs (argparse's prefix matching)
+    p = argparse.ArgumentParser(
+        prog="minae", description="minae: the autoencoders lecture, from scratch.", allow_abbrev=False
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="{train,info}")
     t = sub.add_parser(
-        "train", help="train one of the lecture's models", description="Train one of the lecture's models."
+        "train",
+        help="train one of the lecture's models",
+        description="Train one of the lecture's models.",
+        allow_abbrev=False,
     )
+    p.train_parser = t
     t.add_argument("model", choices=sorted(MODELS), help="which model")
-    t.add_argument("--epochs", type=_nonneg_int, help="number of epochs (total, when resuming)")
+    t.add_argument("--epochs", type=_pos_int, help="number of epochs (total, when resuming)")
     t.add_argument("--batch-size", type=_pos_int)
     t.add_argument("--lr", type=_pos_float, help="Adam's learning rate")
     t.add_argument("--latent-dim", type=_pos_int, help="size of z (vae, targetprop)")
@@ -113,11 +144,13 @@ def _parser():
     )
     t.add_argument("--download", action="store_true", help="download full MNIST if missing (with --data mnist)")
     t.add_argument("--seed", type=_nonneg_int, default=None, help="random seed (default 0)")
-    t.add_argument("--out", default=None, help="output folder (default: runs/MODEL)")
+    t.add_argument(
+        "--out", default=None, help="output folder (default: runs/MODEL, or the folder of the --resume checkpoint)"
+    )
     t.add_argument("--resume", default=None, metavar="PATH", help="continue from this checkpoint")
     t.add_argument("--overwrite", action="store_true", help="replace the run already in --out (its files are removed)")
     t.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
-    sub.add_parser("info", help="version, backend, devices, BLAS threads")
+    sub.add_parser("info", help="version, backend, devices, BLAS threads", allow_abbrev=False)
     return p
 
 
@@ -174,21 +207,73 @@ def _config(args, saved=None) -> dict:
         cfg["seed"] = 0
     cfg.update(given)
     if os.environ.get("MINAE_FAST") and args.epochs is None and saved is None:
-        cfg["epochs"] = min(cfg["epochs"], 2 if cfg["data"] != "ellipse" else 20)
+        cfg["epochs"] = min(cfg["epochs"], 2 if cfg["dataset"] != "ellipse" else 20)
     cfg["model"] = args.model
-    cfg["source"] = args.data or cfg.get("source") or "bundled"
+    if cfg["dataset"] == "ellipse":
+        cfg["source"] = ELLIPSE_SOURCE
+    else:
+        cfg["source"] = _SOURCES[args.data] if args.data else cfg.get("source") or "bundled"
     return cfg
 
 
-def _saved_settings(path, name: str) -> dict | None:
-    """The command-line settings a checkpoint's run used (None for a checkpoint fit() wrote directly)."""
+def config_schema() -> schema.Spec:
+    """The settings a checkpoint's "extra.config" may hold (what ``_config`` writes), each with its type."""
+    count, rate = schema.Int(low=1), schema.Real(positive=True)
+    weight = schema.Real(low=0)
+    return schema.Record(
+        {
+            "model": schema.Str(sorted(MODELS)),
+            "dataset": schema.Str(["mnist", "ellipse"]),
+            "pixel_scale": schema.Str(sorted(_PIXEL_SCALES)),
+            "source": schema.Str([*_SOURCES.values(), ELLIPSE_SOURCE]),
+            "epochs": count,
+            "lr": rate,
+            "batch_size": count,
+            "hidden": count,
+            "latent_dim": count,
+            "beta": schema.Optional(weight),
+            "lambda": weight,
+            "noise": weight,
+            "corruption": schema.Optional(schema.Str(["masking", "gaussian", "salt_and_pepper"])),
+            "seed": schema.Int(low=0),
+        },
+        optional=["pixel_scale", "hidden", "latent_dim", "beta", "lambda", "noise", "corruption"],
+    )
+
+
+def _upgrade_settings(saved: dict) -> dict:
+    """Settings written before issue 18 named "data" what is now "dataset" and "pixel_scale"."""
+    if isinstance(saved, dict) and "data" in saved and "dataset" not in saved:
+        saved = dict(saved)
+        data = saved.pop("data")
+        if data == "ellipse":
+            saved.update(dataset="ellipse", source=ELLIPSE_SOURCE)
+        else:
+            scale = {v: k for k, v in _PIXEL_SCALES.items()}.get(data, data)
+            saved.update(dataset="mnist", pixel_scale=scale, source=_SOURCES.get(saved.get("source"), "bundled"))
+    return saved
+
+
+def _saved_settings(path, name: str):
+    """(settings, epochs done) of a checkpoint's run; the settings are None for a checkpoint fit() wrote directly.
+
+    The settings are checked against ``config_schema`` (a mistyped one is a CheckpointError naming the
+    file and the field) and the model against ``name`` before anything else is done.
+    """
     state = minae.load(path, map_location="cpu")
-    extra = state.get("extra") if isinstance(state, dict) else None
-    saved = extra.get("config") if isinstance(extra, dict) else None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise TrainingError(f"{path}: not a minae training checkpoint")
+    epoch = state.get("epoch")
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise CheckpointError(f"{path}: the training checkpoint's field 'epoch' must be an integer at least 0")
+    extra = state.get("extra")
+    saved = _upgrade_settings(extra.get("config")) if isinstance(extra, dict) else None
     if saved is None:
-        return None
-    if not isinstance(saved, dict):
-        raise CheckpointError(f"{path}: the field 'extra.config' is not a dict of settings")
+        return None, epoch
+    try:
+        schema.check(saved, config_schema(), "extra.config")
+    except schema.Invalid as e:
+        raise CheckpointError(f"{path}: the training checkpoint's field {e.field!r} {e.problem}") from None
     if saved.get("model") != name:
         model = state.get("model")
         saved_class = model.get("class") if isinstance(model, dict) else "?"
@@ -196,7 +281,7 @@ def _saved_settings(path, name: str) -> dict | None:
             f"{path}: the checkpoint is for a {saved_class} (`minae train {saved.get('model')}`), "
             f"not a {CLASSES[name]} (`minae train {name}`)"
         )
-    return saved
+    return saved, epoch
 
 
 def _prepare_out(out: str, args) -> list:
@@ -216,12 +301,40 @@ def _prepare_out(out: str, args) -> list:
     )
 
 
-def _memory_needed(name: str, cfg: dict) -> tuple[int, str]:
-    """(bytes, how) the settings need, estimated from the layer sizes before anything is allocated.
+@contextlib.contextmanager
+def _owning(out: str):
+    """Hold the run folder ``out`` (created if needed) for this process alone while the block runs.
+
+    An exclusive ``flock`` on the folder itself: the kernel drops it when the process ends, however it
+    ends (a kill -9 leaves no stale lock), and it leaves no file behind. Taken before anything in the
+    folder is written or removed, so two commands never mix their files; the second is refused.
+    (Where there is no fcntl, on Windows, the folder is not locked.)
+    """
+    os.makedirs(out, exist_ok=True)
+    if fcntl is None:
+        yield
+        return
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise TrainingError(
+                f"{out} already holds a run (another `minae train` is writing it now); wait for it to finish, "
+                "or choose another --out"
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # closing the only descriptor releases the lock
+
+
+def _memory_needed(name: str, cfg: dict, n_train: int, n_test: int) -> tuple[int, str]:
+    """(bytes, how) the settings need, estimated from the layer sizes before the model is built.
 
     Each parameter is kept four times (weights, gradients, Adam's two moments); each activation
-    about four times (outputs, pre-activations, their gradients) for the larger of a training and
-    a test batch (1000); 4 bytes each (float32).
+    about four times (outputs, pre-activations, their gradients) for the larger of a training
+    batch and a test batch as the loaders make them: min(batch size, samples), min(1000, test samples);
+    4 bytes each (float32).
     """
     d, h, z = 784, cfg.get("hidden", 0), cfg.get("latent_dim", 0)
     if name == "vae":
@@ -236,8 +349,9 @@ def _memory_needed(name: str, cfg: dict) -> tuple[int, str]:
         return 0, ""
     params = sum(a * b + b for a, b in layers)
     widths = d + sum(b for _, b in layers)
-    total = 4 * 4 * params + 4 * 4 * max(cfg["batch_size"], 1000) * widths
-    return total, f"{params:,} parameters"
+    batch = max(min(cfg["batch_size"], n_train), min(1000, n_test))
+    total = 4 * 4 * params + 4 * 4 * batch * widths
+    return total, f"{params:,} parameters, batches of {batch:,}"
 
 
 def _available_memory() -> int | None:
@@ -265,11 +379,13 @@ def _settings_text(name: str, cfg: dict) -> str:
 
 
 def _loaders(cfg, args, dev):
-    if cfg["data"] == "ellipse":
+    if cfg["dataset"] == "ellipse":
         y = toy.ellipse(24, seed=cfg["seed"]).astype("float32")
         data = ArrayDataset(y)
         return DataLoader(data, cfg["batch_size"], shuffle=True, seed=cfg["seed"], device=dev), None, y
-    (xtr, _), (xte, yte) = mnist_arrays(cfg["source"], root=args.data_root, download=args.download, scale=cfg["data"])
+    source = {v: k for k, v in _SOURCES.items()}[cfg["source"]]
+    scale = _PIXEL_SCALES[cfg["pixel_scale"]]
+    (xtr, _), (xte, yte) = mnist_arrays(source, root=args.data_root, download=args.download, scale=scale)
     train = DataLoader(ArrayDataset(xtr), cfg["batch_size"], shuffle=True, seed=cfg["seed"], device=dev)
     test = DataLoader(ArrayDataset(xte), 1000, device=dev)
     return train, test, (xte, yte)
@@ -330,13 +446,45 @@ def _ebm_figure(model, y):
     return fig
 
 
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _device(name):
+    """backend.device(name), with the install hint for a clone as well as for pip."""
+    try:
+        return backend.device(name)
+    except RuntimeError as e:
+        if 'pip install "minae[cuda]"' in str(e):
+            raise RuntimeError(f'{e} From a clone of the repository: pip install -e ".[cuda]".') from None
+        raise
+
+
 def train_command(args) -> int:
-    out = args.out or os.path.join("runs", args.model)
-    saved = _saved_settings(args.resume, args.model) if args.resume is not None else None
+    done = 0
+    if args.resume is not None:
+        saved, done = _saved_settings(args.resume, args.model)
+    else:
+        saved = None
+    # a resume continues in its checkpoint's own folder unless --out says otherwise
+    if args.out is not None:
+        out = args.out
+    else:
+        out = os.path.dirname(os.path.abspath(args.resume)) if args.resume else os.path.join("runs", args.model)
     cfg = _config(args, saved)
-    to_remove = _prepare_out(out, args)
-    dev = backend.device(args.device)
-    need, what = _memory_needed(args.model, cfg)
+    _check_data_options(args, cfg)
+    if args.resume is not None and cfg["epochs"] <= done:
+        given = f"--epochs {cfg['epochs']}" if args.epochs is not None else f"its {_count(cfg['epochs'], 'epoch')}"
+        raise TrainingError(
+            f"{args.resume} already holds {_count(done, 'epoch')}, so the run is already complete for {given}; "
+            f"nothing was trained or written (to train further, ask for more: --epochs {done + 1} or more)"
+        )
+    _prepare_out(out, args)  # a quick refusal before the data is read; checked again once the folder is ours
+    dev = _device(args.device)
+    train_loader, test_loader, test_data = _loaders(cfg, args, dev)
+    n_train = len(train_loader.dataset)
+    n_test = len(test_loader.dataset) if test_loader is not None else 0
+    need, what = _memory_needed(args.model, cfg, n_train, n_test)
     available = _available_memory() if dev.type == "cpu" else None
     if available is not None and need > available:
         raise MemoryError(
@@ -344,7 +492,9 @@ def train_command(args) -> int:
             f"but {_gb(available)} is available; lower --hidden, --latent-dim or --batch-size"
         )
     try:
-        return _train(args, cfg, out, dev, to_remove)
+        with _owning(out):
+            to_remove = _prepare_out(out, args)
+            return _train(args, cfg, out, dev, to_remove, (train_loader, test_loader, test_data))
     except MemoryError as e:
         if str(e).startswith("these settings"):
             raise
@@ -354,26 +504,50 @@ def train_command(args) -> int:
         ) from None
 
 
-def _train(args, cfg, out, dev, to_remove) -> int:
+def _check_data_options(args, cfg) -> None:
+    """--data, --data-root and --download only where they choose the data: refused where they would do nothing."""
+    if cfg["dataset"] == "ellipse":
+        given = [flag for flag, v in (("--data", args.data), ("--data-root", args.data_root)) if v is not None]
+        given += ["--download"] if args.download else []
+        if given:
+            raise TrainingError(
+                f"{args.model} trains on the ellipse generated from the seed, not on MNIST: drop {', '.join(given)}"
+            )
+    elif cfg["source"] != "full":
+        given = [flag for flag, v in (("--data-root", args.data_root), ("--download", args.download)) if v]
+        if given:
+            raise TrainingError(f"{', '.join(given)} apply to the full MNIST only: add --data mnist, or drop them")
+
+
+class _SavedSettings(schema.Spec):
+    """A checkpoint's "extra" field as the command line wrote it (older names upgraded first)."""
+
+    def validate(self, value, field):
+        schema.check(value, schema.Mapping(schema.Str(), schema.Anything()), field)
+        if "config" in value:
+            schema.check(_upgrade_settings(value["config"]), config_schema(), f"{field}.config")
+
+
+def _train(args, cfg, out, dev, to_remove, data) -> int:
     minae.manual_seed(cfg["seed"])
-    train_loader, test_loader, test_data = _loaders(cfg, args, dev)
+    train_loader, test_loader, test_data = data
     model = build_model(args.model, cfg).to(dev)
     optimizer = minae.optim.Adam(model.parameters(), lr=cfg["lr"])
     checkpoint = os.path.join(out, "checkpoint.npz")
     state = None
     if args.resume is not None:
-        state = load_checkpoint(args.resume, model, optimizer, train_loader)
+        state = load_checkpoint(args.resume, model, optimizer, train_loader, extra=_SavedSettings())
         if args.lr is not None:  # given on the resume: used from now on (the history records each epoch's lr)
             for group in optimizer.param_groups:
                 group["lr"] = args.lr
         cfg["lr"] = optimizer.param_groups[0]["lr"]
-    os.makedirs(out, exist_ok=True)
     for name in to_remove:  # --overwrite: the old run goes before the new one writes anything
         os.remove(os.path.join(out, name))
     log = None if args.quiet else (lambda line: print(line, flush=True))
     if log:
+        data_text = "the ellipse" if cfg["dataset"] == "ellipse" else f"{cfg['source']} MNIST"
         log(
-            f"training {type(model).__name__} on {cfg['source']} data, {cfg['epochs']} epochs, device {dev}; "
+            f"training {type(model).__name__} on {data_text}, {_count(cfg['epochs'], 'epoch')}, device {dev}; "
             f"writing to {out}/"
         )
     progress = {"saved": None, "trained": False}  # what this call has put on disk, for an interruption's message
@@ -398,18 +572,13 @@ def _train(args, cfg, out, dev, to_remove) -> int:
         )
         progress["trained"] = True
         wall = time.perf_counter() - t0
-        # list only what this run wrote or kept: with --epochs 0 there is no checkpoint and no curve
-        files = [f for f in ["checkpoint.npz"] if os.path.exists(checkpoint)] + ["metrics.json"]
-        if history:
-            viz.save_figure(
-                viz.loss_curves(history, title=f"{args.model}: loss per epoch"), os.path.join(out, "loss.png")
-            )
-            files.append("loss.png")
+        files = ["checkpoint.npz", "metrics.json", "loss.png"]
+        viz.save_figure(viz.loss_curves(history, title=f"{args.model}: loss per epoch"), os.path.join(out, "loss.png"))
         files += _pictures(args.model, model, test_data, out, dev)
     except KeyboardInterrupt:
         print(f"minae: interrupted; {_on_disk(args, cfg, out, state, progress)}", file=sys.stderr)
         return 130
-    final = history[-1] if history else None
+    final = history[-1]
     metrics = {
         "minae_version": minae.__version__,
         "model": args.model,
@@ -417,8 +586,8 @@ def _train(args, cfg, out, dev, to_remove) -> int:
         "resumed_from": args.resume,
         "device": str(dev),
         "history": history,
-        "final_test_loss": (final["test"] or {}).get("loss") if final else None,
-        "final_train_loss": final["train"].get("loss") if final else None,
+        "final_test_loss": (final["test"] or {}).get("loss"),
+        "final_train_loss": final["train"].get("loss"),
         "wall_seconds": wall,
         "files": files,
     }
@@ -457,7 +626,8 @@ def info_command() -> int:
     cupy = backend.cupy_module()
     print(f"cupy: {cupy.__version__ if cupy is not None else 'not installed'}")
     n = backend.cuda_device_count()
-    print(f"CUDA devices: {n}" + ("" if n else ' (pip install "minae[cuda]" on a machine with an NVIDIA GPU)'))
+    hint = ' (pip install "minae[cuda]", or pip install -e ".[cuda]" from a clone, on a machine with an NVIDIA GPU)'
+    print(f"CUDA devices: {n}" + ("" if n else hint))
     try:
         print(f"default device: {backend.default_device()}")
     except (ValueError, RuntimeError) as e:
@@ -470,6 +640,16 @@ def info_command() -> int:
 
 def _check_combinations(parser, args) -> None:
     """What argparse cannot check one option at a time, reported the same way (exit 2) before any work."""
+    if args.command == "train":
+        used = MODEL_OPTIONS[args.model]
+        given = _given(args)
+        unused = [_FLAGS.get(k, "--" + k) for k in _ALL_MODEL_OPTIONS if k in given and k not in used]
+        if unused:
+            takes = ", ".join(_FLAGS.get(k, "--" + k) for k in used)
+            parser.error(
+                f"argument {unused[0]}: {args.model} does not use {' or '.join(unused)}; "
+                f"the model options {args.model} takes are {takes}"
+            )
     if args.command == "train" and args.model == "dae" and args.noise is not None:
         corruption = args.corruption or "masking"
         if corruption == "masking" and args.noise >= 1:
@@ -482,8 +662,12 @@ def _check_combinations(parser, args) -> None:
 
 def main(argv=None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
-    _check_combinations(parser, args)
+    args, unknown = parser.parse_known_args(argv)
+    # an unknown option is reported with the usage of the command it was given to
+    command_parser = parser.train_parser if args.command == "train" else parser
+    if unknown:
+        command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    _check_combinations(command_parser, args)
     try:
         if args.command == "info":
             return info_command()

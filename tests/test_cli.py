@@ -30,6 +30,11 @@ PICTURES = {
 TINY = ["--epochs", "1", "--hidden", "8", "--batch-size", "128", "--quiet"]
 
 
+def tiny(model):
+    """TINY without the options ``model`` does not take (the EBM has no hidden layer)."""
+    return [a for a in TINY if a not in ("--hidden", "8")] if model == "ebm" else TINY
+
+
 @pytest.fixture
 def small_digits(monkeypatch):
     """The command's data, cut to 256 training and 100 test digits of the bundled subset."""
@@ -68,6 +73,17 @@ def check_run(out, model, epochs, tiny=True):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["model"] == model and metrics["device"] == "cpu"
     assert metrics["config"]["epochs"] == epochs and metrics["config"]["model"] == model
+    # fields named for what they are (issue 18): no "data": "01"; the ellipse is not "bundled"
+    config = metrics["config"]
+    assert "data" not in config
+    if model == "ebm":
+        assert config["dataset"] == "ellipse" and "pixel_scale" not in config and "ellipse" in config["source"]
+    else:
+        scale = "[0, 1]" if model in ("vae", "cae") else "[-1, 1]"
+        assert config["dataset"] == "mnist" and config["pixel_scale"] == scale and config["source"] == "bundled"
+    assert set(config) - {"model", "dataset", "pixel_scale", "source", "epochs", "lr", "batch_size", "seed"} == set(
+        cli.MODEL_OPTIONS[model]
+    ) - ({"corruption"} if config.get("corruption") is None else set())
     if tiny and model != "ebm":
         assert metrics["config"]["hidden"] == 8 and metrics["config"]["batch_size"] == 128
     history = metrics["history"]
@@ -101,7 +117,7 @@ OPTIONS = {
 def test_train_each_model(model, tmp_path, small_digits, capsys):
     out = tmp_path / model
     extra, settings = OPTIONS[model]
-    rc, stdout, err = run(["train", model, *TINY, *extra, "--out", str(out)], capsys)
+    rc, stdout, err = run(["train", model, *tiny(model), *extra, "--out", str(out)], capsys)
     assert rc == 0, err
     assert stdout == "" and err == ""  # --quiet
     metrics = check_run(out, model, 1)
@@ -126,7 +142,7 @@ def test_progress_lines_without_quiet(tmp_path, small_digits, capsys):
     rc, stdout, err = run(["train", "ae", "--epochs", "2", "--hidden", "8", "--out", str(tmp_path)], capsys)
     assert rc == 0, err
     lines = stdout.splitlines()
-    assert lines[0].startswith("training Autoencoder on bundled data, 2 epochs, device cpu")
+    assert lines[0].startswith("training Autoencoder on bundled MNIST, 2 epochs, device cpu")
     assert lines[1].startswith("epoch 1/2: train ") and ", test " in lines[1]
     assert lines[2].startswith("epoch 2/2: ")
     assert lines[-1].startswith("done in ") and "metrics.json" in lines[-1]
@@ -251,13 +267,12 @@ def test_unwritable_out_is_an_error_not_a_traceback(tmp_path, small_digits, caps
     assert rc == 1 and err.startswith("minae: error: ") and "Traceback" not in err
 
 
-def test_zero_epochs_writes_no_checkpoint_and_says_so(tmp_path, small_digits, capsys):
+def test_zero_epochs_is_refused_before_anything_is_written(tmp_path, small_digits, capsys):
+    """--epochs 0 used to write pictures of an untrained model and no checkpoint (issue 18): refused."""
     out = tmp_path / "ae"
     rc, _, err = run(["train", "ae", "--epochs", "0", "--hidden", "8", "--quiet", "--out", str(out)], capsys)
-    assert rc == 0, err
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["history"] == [] and metrics["final_test_loss"] is None
-    assert set(metrics["files"]) == set(os.listdir(out)) == {"metrics.json", "reconstructions.png"}
+    assert rc == 2 and "usage: minae train" in err and "--epochs" in err.splitlines()[-1]
+    assert not out.exists()
 
 
 # ------------------------------------------------------- the real command ---
@@ -292,7 +307,7 @@ def test_train_every_model_on_device(device, tmp_path, small_digits, capsys):
     for model in sorted(PICTURES) if device != "cpu" else ["targetprop"]:
         out = tmp_path / model
         extra, _ = OPTIONS[model]
-        rc, _, err = run(["train", model, *TINY, *extra, "--device", device, "--out", str(out)], capsys)
+        rc, _, err = run(["train", model, *tiny(model), *extra, "--device", device, "--out", str(out)], capsys)
         assert rc == 0, f"{model}: {err}"
         metrics = json.loads((out / "metrics.json").read_text())
         assert metrics["device"].startswith(device), model
