@@ -220,7 +220,7 @@ def config_schema() -> schema.Spec:
     """The settings a checkpoint's "extra.config" may hold (what ``_config`` writes), each with its type."""
     count, rate = schema.Int(low=1), schema.Real(positive=True)
     weight = schema.Real(low=0)
-    return schema.Record(
+    fields = schema.Record(
         {
             "model": schema.Str(sorted(MODELS)),
             "dataset": schema.Str(["mnist", "ellipse"]),
@@ -239,6 +239,22 @@ def config_schema() -> schema.Spec:
         },
         optional=["pixel_scale", "hidden", "latent_dim", "beta", "lambda", "noise", "corruption"],
     )
+    return schema.All(fields, _ConsistentData())
+
+
+class _ConsistentData(schema.Spec):
+    """The data fields agree with the model: its data set, its pixel scale, a source that data set has."""
+
+    def validate(self, value, field):
+        defaults = MODELS[value["model"]]
+        for key in ("dataset", "pixel_scale"):
+            if value.get(key) != defaults.get(key):
+                raise schema.Invalid(
+                    f"{field}.{key}", f"is {value.get(key)!r}, but {value['model']} trains on {defaults.get(key)!r}"
+                )
+        sources = [ELLIPSE_SOURCE] if defaults["dataset"] == "ellipse" else list(_SOURCES.values())
+        if value["source"] not in sources:
+            raise schema.Invalid(f"{field}.source", f"is {value['source']!r}, not a source of {defaults['dataset']}")
 
 
 def _upgrade_settings(saved: dict) -> dict:

@@ -407,7 +407,8 @@ class _TooLong:
 
 
 def _parse_int(text: str):
-    return int(text) if len(text) <= _MAX_INT_DIGITS else _TooLong(text)
+    digits = text.lstrip("-")  # the sign is not a digit: save allows -(10**1000 - 1)
+    return int(text) if len(digits) <= _MAX_INT_DIGITS else _TooLong(digits)
 
 
 class _Reader:

@@ -33,7 +33,7 @@ def _show(value) -> str:
 
 
 def _join(field: str, key) -> str:
-    if isinstance(key, str) and key.isidentifier():
+    if isinstance(key, str):  # a state_dict's "encoder.0.weight" reads as model_state.encoder.0.weight
         return f"{field}.{key}" if field else key
     return f"{field}[{key!r}]"
 
@@ -209,13 +209,15 @@ def like(example) -> Spec:
 
 
 class Satisfies(Spec):
-    """``test(value)`` must return None (fine) or a problem string."""
+    """``test(value)`` must return None (fine), a problem string, or (a sub-field such as "[3].epoch", a problem)."""
 
     def __init__(self, test):
         self.test = test
 
     def validate(self, value, field):
         problem = self.test(value)
+        if isinstance(problem, tuple):
+            raise Invalid(field + problem[0], problem[1])
         if problem:
             raise Invalid(field, problem)
 

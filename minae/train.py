@@ -221,7 +221,7 @@ def _history_spec() -> schema.Spec:
     def numbered(history):
         for i, r in enumerate(history):
             if r["epoch"] != i + 1:
-                return f"record {i} is numbered epoch {r['epoch']}, not {i + 1}"
+                return f"[{i}].epoch", f"is {r['epoch']}, but record {i} is epoch {i + 1}"
         return None
 
     return schema.All(schema.Sequence(record), schema.Satisfies(numbered))

@@ -459,3 +459,230 @@ def test_ctrl_c_while_continuing_a_run_says_which_files_are_older(tmp_path, smal
     assert f"{ck} holds epoch 2 of 3" in err and "metrics.json and the pictures are still those of epoch 1" in err
     assert io.load(ck)["epoch"] == 2
     assert json.loads((out / "metrics.json").read_text())["history"][-1]["epoch"] == 1
+
+
+# ---------------------------------------------- a newcomer's habits (issue 18) ---
+def test_a_resume_continues_in_the_checkpoints_own_folder(tmp_path, monkeypatch, capsys):
+    """The run lives in a custom --out; runs/ebm holds another run: the resume goes to the checkpoint's folder."""
+    monkeypatch.chdir(tmp_path)
+    assert run(["train", "ebm", "--epochs", "1", "--quiet"], capsys)[0] == 0  # runs/ebm
+    default = {f: (tmp_path / "runs" / "ebm" / f).read_bytes() for f in os.listdir(tmp_path / "runs" / "ebm")}
+    elsewhere = tmp_path / "elsewhere"
+    assert run(["train", "ebm", "--epochs", "1", "--seed", "3", "--quiet", "--out", str(elsewhere)], capsys)[0] == 0
+    rc, _, err = run(
+        ["train", "ebm", "--epochs", "2", "--quiet", "--resume", str(elsewhere / "checkpoint.npz")], capsys
+    )
+    assert rc == 0, err
+    metrics = json.loads((elsewhere / "metrics.json").read_text())
+    assert [r["epoch"] for r in metrics["history"]] == [1, 2] and metrics["config"]["seed"] == 3
+    assert io.load(elsewhere / "checkpoint.npz")["epoch"] == 2
+    assert {f: (tmp_path / "runs" / "ebm" / f).read_bytes() for f in default} == default  # untouched
+    # --out still says otherwise: a new folder continues from the checkpoint
+    rc, _, err = run(
+        ["train", "ebm", "--epochs", "3", "--quiet", "--resume", str(elsewhere / "checkpoint.npz"), "--out", "third"],
+        capsys,
+    )
+    assert rc == 0, err
+    assert (
+        io.load(tmp_path / "third" / "checkpoint.npz")["epoch"] == 3
+        and io.load(elsewhere / "checkpoint.npz")["epoch"] == 2
+    )
+
+
+@pytest.mark.parametrize("epochs", [None, "1", "2"])
+def test_a_resume_with_no_epochs_left_says_the_run_is_complete(epochs, tmp_path, capsys):
+    out = tmp_path / "r"
+    assert run(["train", "ebm", "--epochs", "2", "--quiet", "--out", str(out)], capsys)[0] == 0
+    before = {f: (out / f).read_bytes() for f in os.listdir(out)}
+    argv = ["train", "ebm", "--quiet", "--resume", str(out / "checkpoint.npz")]
+    rc, stdout, err = run(argv + (["--epochs", epochs] if epochs else []), capsys)
+    assert rc == 1 and "already complete" in err and "holds 2 epochs" in err and "--epochs 3" in err, err
+    assert "done in" not in stdout and "Traceback" not in err
+    assert {f: (out / f).read_bytes() for f in os.listdir(out)} == before  # nothing recorded
+
+
+@pytest.mark.parametrize(
+    "model,option,takes",
+    [
+        ("ae", ["--beta", "2"], "--hidden"),
+        ("ebm", ["--hidden", "5"], "--beta"),
+        ("vae", ["--lambda", "1"], "--hidden, --latent-dim, --beta"),
+        ("cae", ["--latent-dim", "3"], "--hidden, --lambda"),
+        ("targetprop", ["--noise", "0.1"], "--hidden, --latent-dim"),
+        ("ae", ["--corruption", "gaussian"], "--hidden"),
+    ],
+)
+def test_options_a_model_does_not_use_are_refused(model, option, takes, tmp_path, capsys):
+    rc, _, err = run(["train", model, "--epochs", "1", "--quiet", *option, "--out", str(tmp_path / "x")], capsys)
+    assert rc == 2 and "usage: minae train" in err
+    last = err.splitlines()[-1]
+    assert f"{model} does not use {option[0]}" in last and last.endswith(takes), last
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("argv", [["--data", "mnist"], ["--download"], ["--data-root", "somewhere"]])
+def test_data_options_that_would_do_nothing_are_refused(argv, tmp_path, small_digits, capsys):
+    for model in ("ebm", "ae"):
+        if model == "ae" and argv[0] == "--data":
+            continue  # --data mnist does choose the ae's data
+        rc, _, err = run(["train", model, *tiny(model), *argv, "--out", str(tmp_path / "x")], capsys)
+        assert rc == 1 and argv[0] in err and "Traceback" not in err, err
+        assert not (tmp_path / "x").exists()
+
+
+def test_abbreviated_and_unknown_options_show_the_train_usage(tmp_path, capsys):
+    for argv in (["--epoch", "3"], ["--lat", "2"], ["--learning-rate", "3"]):
+        rc, _, err = run(["train", "vae", *argv, "--out", str(tmp_path / "x")], capsys)
+        assert rc == 2 and err.startswith("usage: minae train ") and argv[0] in err.splitlines()[-1], err
+        assert "minae train: error: unrecognized arguments" in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_batch_larger_than_the_set_is_estimated_as_the_batch_the_loader_makes(tmp_path, small_digits, capsys):
+    out = tmp_path / "r"
+    rc, _, err = run(["train", "ae", *TINY[:4], "--batch-size", "1000000000", "--quiet", "--out", str(out)], capsys)
+    assert rc == 0, err
+    assert len(json.loads((out / "metrics.json").read_text())["history"]) == 1
+
+
+def test_one_epoch_is_said_in_the_singular(tmp_path, small_digits, capsys):
+    rc, stdout, err = run(["train", "ae", "--epochs", "1", "--hidden", "8", "--out", str(tmp_path / "r")], capsys)
+    assert rc == 0, err
+    assert ", 1 epoch, device" in stdout.splitlines()[0]
+    out = tmp_path / "r"
+    rc, _, err = run(["train", "ae", "--quiet", "--resume", str(out / "checkpoint.npz"), "--epochs", "1"], capsys)
+    assert "holds 1 epoch," in err and "1 epochs" not in err
+
+
+def test_the_cuda_hints_name_the_clone_install_too(tmp_path, capsys, monkeypatch):
+    from minae import backend
+
+    monkeypatch.setattr(backend, "cuda_device_count", lambda: 0)
+    rc, out, _ = run(["info"], capsys)
+    assert 'pip install "minae[cuda]"' in out and 'pip install -e ".[cuda]"' in out
+    if backend.cupy_module() is None:
+        rc, _, err = run(["train", "vae", *TINY, "--device", "cuda", "--out", str(tmp_path / "x")], capsys)
+        assert rc == 1 and 'pip install "minae[cuda]"' in err and 'pip install -e ".[cuda]"' in err
+
+
+# ----------------------------------------------------- crafted settings (issue 18) ---
+def _crafted(tmp_path, capsys, change):
+    """A one-epoch ebm run whose checkpoint is then rewritten by ``change(state)``; the path."""
+    out = tmp_path / "r"
+    assert run(["train", "ebm", "--epochs", "1", "--quiet", "--out", str(out)], capsys)[0] == 0
+    state = io.load(out / "checkpoint.npz")
+    change(state)
+    io.save(state, out / "checkpoint.npz")
+    return out
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("lr", "fast"),
+        ("epochs", "many"),
+        ("batch_size", 2.5),
+        ("seed", -1),
+        ("beta", "hot"),
+        ("source", "bundled"),
+        ("model", 3),
+    ],
+)
+def test_mistyped_saved_settings_name_the_file_and_the_field(field, value, tmp_path, capsys):
+    out = _crafted(tmp_path, capsys, lambda s: s["extra"]["config"].__setitem__(field, value))
+    before = {f: (out / f).read_bytes() for f in os.listdir(out)}
+    rc, _, err = run(["train", "ebm", "--epochs", "3", "--quiet", "--resume", str(out / "checkpoint.npz")], capsys)
+    assert rc == 1 and "Traceback" not in err
+    assert str(out / "checkpoint.npz") in err and f"'extra.config.{field}'" in err, err
+    assert {f: (out / f).read_bytes() for f in os.listdir(out)} == before
+
+
+@pytest.mark.parametrize(
+    "field,change",
+    [
+        ("rng", lambda s: s.__setitem__("rng", [1, 2])),
+        ("rng", lambda s: s.__setitem__("rng", "state")),
+        ("rng.cpu", lambda s: s["rng"].__setitem__("cpu", {"bit_generator": "PCG64", "state": 3})),
+        ("optimizer.state", lambda s: s["optimizer"].__setitem__("state", [])),
+        ("history[0].train", lambda s: s["history"][0].__setitem__("train", "low")),
+        ("history[0].train", lambda s: s["history"][0].__setitem__("train", {"energy": 1.0})),
+        ("history", lambda s: s["history"].append(dict(s["history"][0], epoch=2))),
+        ("model_state.w1", lambda s: s["model_state"].__setitem__("w1", "one")),
+        ("loader.generator", lambda s: s["loader"].__setitem__("generator", None)),
+    ],
+)
+def test_a_crafted_checkpoint_is_refused_by_the_command_before_training(field, change, tmp_path, capsys):
+    out = _crafted(tmp_path, capsys, change)
+    before = {f: (out / f).read_bytes() for f in os.listdir(out)}
+    rc, _, err = run(["train", "ebm", "--epochs", "3", "--quiet", "--resume", str(out / "checkpoint.npz")], capsys)
+    assert rc == 1 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert str(out / "checkpoint.npz") in err and f"'{field}" in err, err
+    assert {f: (out / f).read_bytes() for f in os.listdir(out)} == before
+
+
+# ------------------------------------------------------ two commands, one folder ---
+_RACER = """
+import sys, time
+from minae import cli
+start = float(sys.argv[1])
+time.sleep(max(0.0, start - time.time()))  # both processes have imported everything: now they race
+sys.exit(cli.main(sys.argv[2:]))
+"""
+
+
+def _env():
+    from pathlib import Path
+
+    return dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]), MINAE_QUIET="1")
+
+
+def test_two_commands_into_one_folder_one_owns_it_the_other_is_refused(tmp_path):
+    """Two `minae train` started at the same instant into one --out: one runs, one is refused; no mixed files."""
+    import time
+
+    for round_ in range(2):
+        out = tmp_path / f"race{round_}"
+        start = time.time() + 2.0
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", _RACER, repr(start), "train", "ebm", "--epochs", "15", "--quiet",
+                 "--seed", str(seed), "--out", str(out)],
+                env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )
+            for seed in (1, 2)
+        ]  # fmt: skip
+        results = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
+        for p in procs:
+            p.stdout.close()
+            p.stderr.close()
+        codes = sorted(rc for rc, _ in results)
+        assert codes == [0, 1], results
+        refused = next(err for rc, err in results if rc == 1)
+        assert "already holds a run" in refused and "Traceback" not in refused
+        metrics = json.loads((out / "metrics.json").read_text())
+        state = io.load(out / "checkpoint.npz")
+        assert state["extra"]["config"]["seed"] == metrics["config"]["seed"]  # one run's files, not two
+        assert sorted(os.listdir(out)) == ["checkpoint.npz", "energy.png", "loss.png", "metrics.json"]
+
+
+def test_the_owner_of_a_folder_is_released_when_it_dies(tmp_path, capsys):
+    """A process holding a run folder is killed (-9): the kernel drops its lock, the next run proceeds."""
+    import signal
+
+    out = tmp_path / "r"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"from minae import cli\nwith cli._owning({str(out)!r}):\n print('held', flush=True)\n"
+         " import time; time.sleep(60)"],
+        env=_env(), stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        rc, _, err = run(["train", "ebm", "--epochs", "1", "--quiet", "--out", str(out)], capsys)
+        assert rc == 1 and "already holds a run" in err and "writing it now" in err
+        assert os.listdir(out) == []
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+        holder.stdout.close()
+    rc, _, err = run(["train", "ebm", "--epochs", "1", "--quiet", "--out", str(out)], capsys)
+    assert rc == 0, err

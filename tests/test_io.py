@@ -609,3 +609,219 @@ def test_malformed_manifest_values_name_the_file_and_the_field(tmp_path, tree, f
     np.savez(bad, arr_0=np.ones(2), **{MANIFEST: np.frombuffer(text.encode(), np.uint8)})
     with pytest.raises(CheckpointError, match=r"values\.npz.*" + field):
         minae.load(bad)
+
+
+# ------------------------------------------------ two writers, crafted files (issue 18) ---
+_WRITER = """
+import sys, numpy as np, minae
+path, tag, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for i in range(n):
+    minae.save({"writer": tag, "i": i, "w": np.full(20_000, tag, np.float32)}, path)
+"""
+
+
+def test_concurrent_saves_to_one_path_all_succeed_and_the_file_is_always_whole(tmp_path):
+    """Two processes save to one path 60 times each while this one reads it: no save fails, every read is whole."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = tmp_path / "ck.npz"
+    minae.save({"writer": 0, "i": 0, "w": np.zeros(20_000, np.float32)}, path)
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _WRITER, str(path), str(tag), "60"], env=env, stderr=subprocess.PIPE)
+        for tag in (1, 2)
+    ]
+    reads = 0
+    while any(p.poll() is None for p in procs):
+        state = minae.load(path)  # never a half-written or missing file
+        assert np.all(state["w"] == state["writer"]) and state["w"].shape == (20_000,)
+        reads += 1
+    errors = [p.stderr.read().decode() for p in procs]
+    for p in procs:
+        p.stderr.close()
+    assert [p.returncode for p in procs] == [0, 0], errors
+    assert reads > 0 and minae.load(path)["i"] == 59
+    assert sorted(os.listdir(tmp_path)) == ["ck.npz"]  # each writer's temporaries went with its rename
+
+
+def test_only_temporaries_whose_writer_is_gone_are_cleaned_up(tmp_path):
+    from minae import io as mio
+
+    path = tmp_path / "ck.npz"
+    prefix = mio._temporary_prefix("ck.npz")
+    alive = tmp_path / f"{prefix}{mio._HOST}-{os.getppid()}-0123abcd.tmp"  # our parent: running
+    other_host = tmp_path / f"{prefix}{'0' * 8 if mio._HOST != '0' * 8 else '1' * 8}-1-0123abcd.tmp"
+    dead = subprocess_pid_that_ended()
+    gone = tmp_path / f"{prefix}{mio._HOST}-{dead}-0123abcd.tmp"
+    old = tmp_path / f"{prefix}{'0' * 8 if mio._HOST != '0' * 8 else '1' * 8}-2-0123abcd.tmp"
+    for p in (alive, other_host, gone, old):
+        p.write_bytes(b"in flight")
+    os.utime(old, (1, 1))  # 1970: older than STALE_SECONDS
+    minae.save({"x": 1}, path)
+    assert sorted(os.listdir(tmp_path)) == sorted(["ck.npz", alive.name, other_host.name])
+
+
+def subprocess_pid_that_ended() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait(timeout=30)
+    return proc.pid
+
+
+def test_save_keeps_the_mode_of_the_file_it_replaces(tmp_path):
+    import stat
+
+    path = tmp_path / "private.npz"
+    minae.save({"x": 1}, path)
+    os.chmod(path, 0o600)
+    minae.save({"x": 2}, path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600 and minae.load(path)["x"] == 2
+    os.chmod(path, 0o640)
+    from minae.io import atomic_write
+
+    with atomic_write(path) as fh:
+        fh.write(b"x")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+
+
+def test_save_through_a_symlink_writes_its_target_and_keeps_the_link(tmp_path):
+    target_dir = tmp_path / "store"
+    target_dir.mkdir()
+    target = target_dir / "real.npz"
+    minae.save({"x": 1}, target)
+    link = tmp_path / "latest.npz"
+    link.symlink_to(target)
+    minae.save({"x": 2}, link)
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert minae.load(target)["x"] == 2 and minae.load(link)["x"] == 2
+    dangling = tmp_path / "next.npz"
+    dangling.symlink_to(target_dir / "new.npz")
+    minae.save({"x": 3}, dangling)
+    assert dangling.is_symlink() and minae.load(target_dir / "new.npz")["x"] == 3
+    assert sorted(os.listdir(tmp_path)) == ["latest.npz", "next.npz", "store"]
+
+
+@pytest.mark.parametrize("length", [200, 242, 250, 255])
+def test_long_file_names_save_and_load(tmp_path, length):
+    for stem_char in ("a", "é"):  # one byte and two bytes per character in UTF-8
+        width = len(stem_char.encode())
+        name = stem_char * ((length - 4) // width) + "a" * ((length - 4) % width) + ".npz"
+        assert len(name.encode()) == length
+        path = tmp_path / name
+        minae.save({"x": np.arange(3)}, path)
+        minae.save({"x": np.arange(4)}, path)  # over an existing file, cleaning up as it goes
+        assert minae.load(path)["x"].tolist() == [0, 1, 2, 3]
+    assert all(not n.endswith(".tmp") for n in os.listdir(tmp_path))
+
+
+@pytest.mark.parametrize("digits", [1, 999, 1000, 1001, 2000, 4299, 5000])
+def test_an_int_that_saves_loads(tmp_path, digits):
+    value = 7 * (10**digits - 1) // 9  # digits sevens (str() of over 4300 digits is refused by Python)
+    try:
+        minae.save({"n": value, "m": [-value], "k": {value: 1}}, tmp_path / "i.npz")
+    except ValueError as e:  # refused at save, with the reason: fine
+        assert digits > 1000 and "digits" in str(e)
+        return
+    state = minae.load(tmp_path / "i.npz")
+    assert state == {"n": value, "m": [-value], "k": {value: 1}}
+
+
+def test_nesting_that_saves_loads(tmp_path):
+    from minae.io import MAX_DEPTH
+
+    deep = 1
+    for _ in range(MAX_DEPTH):
+        deep = [deep]
+    minae.save(deep, tmp_path / "d.npz")
+    assert minae.load(tmp_path / "d.npz") == deep
+    with pytest.raises(ValueError, match="nested"):
+        minae.save([deep], tmp_path / "e.npz")
+
+
+def test_every_reference_to_a_member_counts_against_the_budget(tmp_path, peak_bytes):
+    """A 10 MiB array named 100 times in the manifest would load to 1 GiB: refused before reading any of it."""
+    ref = {"kind": "array", "array": "arr_0", "device": "cpu"}
+    manifest = json.dumps(
+        {"format": "minae.checkpoint", "version": 1, "tree": {"kind": "list", "items": [ref] * 100}}
+    ).encode()
+    crafted = tmp_path / "refs.npz"
+    np.savez_compressed(crafted, arr_0=np.zeros(10 * 2**20, np.uint8), **{MANIFEST: np.frombuffer(manifest, np.uint8)})
+    assert crafted.stat().st_size < 100_000
+    errors = []
+
+    def attempt():
+        with pytest.raises(CheckpointError, match=r"refs\.npz.*100 array references.*max_bytes") as info:
+            minae.load(crafted, max_bytes=200 * 2**20)
+        errors.append(info.value)
+
+    assert peak_bytes(attempt) < 4 * 2**20
+    assert errors
+    # three references to a 1 MB member need 3 MB: refused under that, loaded (as three arrays) over it
+    small = tmp_path / "three.npz"
+    text = json.dumps({"format": "minae.checkpoint", "version": 1, "tree": {"kind": "list", "items": [ref] * 3}})
+    np.savez(small, arr_0=np.zeros(10**6, np.uint8), **{MANIFEST: np.frombuffer(text.encode(), np.uint8)})
+    with pytest.raises(CheckpointError, match="3 array references"):
+        minae.load(small, max_bytes=2_500_000)
+    assert [a.shape for a in minae.load(small, max_bytes=3_500_000)] == [(10**6,)] * 3
+
+
+try:
+    from hypothesis import given
+    from hypothesis import strategies as st
+except ImportError:  # hypothesis is in the `test` extra
+    given = None
+
+if given is not None:
+    _keys = st.one_of(
+        st.text(max_size=8),
+        st.integers(min_value=-(10**30), max_value=10**30),
+        st.booleans(),
+        st.none(),
+        st.floats(allow_nan=False),
+        st.tuples(st.integers(), st.text(max_size=3)),
+    )
+    _leaves = st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(min_value=-(10**999) + 1, max_value=10**999 - 1),
+        st.floats(),
+        st.text(),
+        st.builds(
+            lambda shape, kind: np.ones(shape, dtype=kind),
+            st.lists(st.integers(0, 3), max_size=3).map(tuple),
+            st.sampled_from(["float32", "float64", "int64", "uint8", "bool", "complex64"]),
+        ),
+    )
+    _trees = st.recursive(
+        _leaves,
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=4),
+            st.lists(inner, max_size=4).map(tuple),
+            st.dictionaries(_keys, inner, max_size=4),
+        ),
+        max_leaves=20,
+    )
+
+    def _same(a, b):
+        if isinstance(a, np.ndarray):
+            return isinstance(b, np.ndarray) and a.dtype == b.dtype and np.array_equal(a, b)
+        if isinstance(a, float):
+            return isinstance(b, float) and (a == b or (a != a and b != b)) and str(a) == str(b)
+        if isinstance(a, dict):
+            return isinstance(b, dict) and list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+        if isinstance(a, (list, tuple)):
+            return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+        return type(a) is type(b) and a == b
+
+    @given(_trees)
+    def test_whatever_saves_loads_back_the_same(tree):
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "t.npz")
+            minae.save(tree, path)
+            assert _same(tree, minae.load(path))

@@ -1,6 +1,7 @@
 """fit(): history, per-term means, checkpoints every epoch, exact resume, stops on NaN, refusals, atomic saves."""
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -385,3 +386,95 @@ def test_nan_check_over_a_window_names_the_first_bad_batch():
         _check_finite(window, epoch=2, last_batch=9)  # batches 6 … 10 (from 1)
     assert _check_finite(window[:2], epoch=0, last_batch=1) == pytest.approx(1.5)
     assert _check_finite([], epoch=0, last_batch=0) is None
+
+
+# --------------------------------------------- the whole file checked first (issue 18) ---
+def _set(path):
+    """A function state -> None that puts ``value`` at ``path`` (a list of keys) in the state."""
+
+    def change(value):
+        def apply(state):
+            node = state
+            for key in path[:-1]:
+                node = node[key]
+            node[path[-1]] = value
+
+        return apply
+
+    return change
+
+
+CRAFTED = [
+    ("rng", _set(["rng"])([1, 2, 3])),
+    ("rng", _set(["rng"])("seeded")),
+    ("rng.cpu", _set(["rng", "cpu"])({"bit_generator": "PCG64", "state": {"state": "x", "inc": 1}})),
+    ("rng.cpu", _set(["rng", "cpu"])({"bit_generator": "MT19937", "state": 1})),
+    ("rng.gpu.key", _set(["rng", "gpu", "key"])(-5)),
+    ("optimizer.state", _set(["optimizer", "state"])([])),
+    ("optimizer.state[0].exp_avg", _set(["optimizer", "state", 0, "exp_avg"])(np.zeros((3, 3), np.float32))),
+    ("optimizer.state[0].exp_avg", _set(["optimizer", "state", 0, "exp_avg"])("zeros")),
+    ("optimizer.state[0].step", _set(["optimizer", "state", 0, "step"])(1.5)),
+    ("optimizer.state", lambda s: s["optimizer"]["state"][0].pop("exp_avg_sq")),
+    ("optimizer.state key 99", lambda s: s["optimizer"]["state"].__setitem__(99, {})),
+    ("optimizer.param_groups[0].lr", _set(["optimizer", "param_groups", 0, "lr"])("fast")),
+    ("optimizer.param_groups[0].betas", _set(["optimizer", "param_groups", 0, "betas"])((0.9,))),
+    ("optimizer.param_groups", _set(["optimizer", "param_groups", 0, "params"])([0, 0, 1, 2, 3, 4, 5, 6])),
+    ("scheduler.gamma", _set(["scheduler", "gamma"])("half")),
+    ("scheduler.base_lrs", _set(["scheduler", "base_lrs"])([1.0, 2.0])),
+    ("loader.generator", _set(["loader", "generator"])([1])),
+    ("loader.epoch", _set(["loader", "epoch"])("2")),
+    ("loader.seed", _set(["loader", "seed"])(5)),
+    ("history", _set(["history"])([])),
+    ("history[0].train", _set(["history", 0, "train"])([1.0])),
+    ("history[0].test", _set(["history", 0, "test"])({"loss": "low"})),
+    ("history[0].lr", _set(["history", 0, "lr"])(None)),
+    ("history[1].epoch", _set(["history", 1, "epoch"])(7)),
+    ("model_state", lambda s: s["model_state"].pop(next(iter(s["model_state"])))),
+    ("model_state", lambda s: s["model_state"].__setitem__("extra.weight", np.zeros(2, np.float32))),
+    ("epoch", _set(["epoch"])("many")),
+    ("extra", _set(["extra"])([1])),
+]
+
+
+@pytest.mark.parametrize("field,change", CRAFTED, ids=[f"{i}-{f}" for i, (f, _) in enumerate(CRAFTED)])
+def test_a_crafted_field_is_refused_naming_the_file_and_the_field_before_anything_changes(tmp_path, field, change):
+    ck = tmp_path / "ck.npz"
+    model, train, test, opt, sched = make_run("vae", 0)
+    fit(model, train, opt, 2, checkpoint=ck, scheduler=sched)
+    state = io.load(ck)
+    change(state)
+    io.save(state, tmp_path / "crafted.npz")
+    minae.manual_seed(1)
+    fresh, fresh_train, _, fresh_opt, fresh_sched = make_run("vae", 1)
+    fit(fresh, fresh_train, fresh_opt, 1, scheduler=fresh_sched)  # state of its own, to be kept
+    weights, opt_state, loader_state, rng = _snapshot(fresh, fresh_opt, fresh_train)
+    sched_state = fresh_sched.state_dict()
+    with pytest.raises(io.CheckpointError, match=r"crafted\.npz.*'" + re.escape(field)) as info:
+        load_checkpoint(tmp_path / "crafted.npz", fresh, fresh_opt, fresh_train, fresh_sched)
+    assert "nothing was changed" in str(info.value)
+    after_weights, after_opt, after_loader, after_rng = _snapshot(fresh, fresh_opt, fresh_train)
+    for k in weights:
+        np.testing.assert_array_equal(after_weights[k], weights[k], err_msg=k)
+    assert after_opt["param_groups"] == opt_state["param_groups"] and after_loader == loader_state
+    assert repr(after_rng) == repr(rng) and fresh_sched.state_dict() == sched_state
+    with pytest.raises(io.CheckpointError, match=r"crafted\.npz"):  # and fit(resume=...) says the same
+        fit(fresh, fresh_train, fresh_opt, 3, scheduler=fresh_sched, resume=tmp_path / "crafted.npz")
+
+
+def test_an_untouched_checkpoint_passes_the_whole_check(tmp_path):
+    """The schema is not stricter than what fit writes: every kind of run resumes, with or without a scheduler."""
+    from minae import schema
+    from minae.train import checkpoint_schema
+
+    for kind in ("vae", "dae"):
+        ck = tmp_path / f"{kind}.npz"
+        model, train, test, opt, sched = make_run(kind, 0)
+        fit(model, train, opt, 2, test_loader=test, checkpoint=ck, scheduler=sched)
+        schema.check(io.load(ck), checkpoint_schema(model, opt, train, sched))
+        for optimizer in (
+            minae.optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
+            minae.optim.RMSprop(model.parameters()),
+        ):
+            ck2 = tmp_path / f"{kind}-{type(optimizer).__name__}.npz"
+            fit(model, train, optimizer, 1, checkpoint=ck2)
+            load_checkpoint(ck2, model, optimizer, train)
