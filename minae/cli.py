@@ -150,7 +150,7 @@ def _parser():
     t.add_argument("--resume", default=None, metavar="PATH", help="continue from this checkpoint")
     t.add_argument("--overwrite", action="store_true", help="replace the run already in --out (its files are removed)")
     t.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
-    sub.add_parser("info", help="version, backend, devices, BLAS threads", allow_abbrev=False)
+    p.info_parser = sub.add_parser("info", help="version, backend, devices, BLAS threads", allow_abbrev=False)
     return p
 
 
@@ -680,7 +680,7 @@ def main(argv=None) -> int:
     parser = _parser()
     args, unknown = parser.parse_known_args(argv)
     # an unknown option is reported with the usage of the command it was given to
-    command_parser = parser.train_parser if args.command == "train" else parser
+    command_parser = parser.train_parser if args.command == "train" else parser.info_parser
     if unknown:
         command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     _check_combinations(command_parser, args)

@@ -686,3 +686,19 @@ def test_the_owner_of_a_folder_is_released_when_it_dies(tmp_path, capsys):
         holder.stdout.close()
     rc, _, err = run(["train", "ebm", "--epochs", "1", "--quiet", "--out", str(out)], capsys)
     assert rc == 0, err
+
+
+def test_a_run_saved_with_the_old_setting_names_resumes(tmp_path, small_digits, capsys):
+    """Checkpoints written before issue 18 said "data": "pm1" (and "bundled" for the ellipse): they still resume."""
+    for model, old in (("ae", {"data": "pm1", "source": "bundled"}), ("ebm", {"data": "ellipse", "source": "bundled"})):
+        out = tmp_path / model
+        assert run(["train", model, *tiny(model), "--out", str(out)], capsys)[0] == 0
+        state = io.load(out / "checkpoint.npz")
+        config = state["extra"]["config"]
+        for key in ("dataset", "pixel_scale", "source"):
+            config.pop(key, None)
+        config.update(old)
+        io.save(state, out / "checkpoint.npz")
+        rc, _, err = run(["train", model, "--epochs", "2", "--quiet", "--resume", str(out / "checkpoint.npz")], capsys)
+        assert rc == 0, err
+        check_run(out, model, 2)
