@@ -306,7 +306,7 @@ def checkpoint_schema(model, optimizer=None, loader=None, scheduler=None, extra=
     rng = schema.Record(
         {
             "initial_seed": schema.Optional(schema.Int(low=0)),
-            "cpu": _bit_generator_spec(backend._rng.cpu.bit_generator),
+            "cpu": _bit_generator_spec(backend.cpu_generator().bit_generator),
             "gpu": schema.Optional(schema.Record({"key": schema.Int(0, 2**64 - 1), "draws": schema.Int(low=0)})),
         },
         optional=["initial_seed", "gpu"],
