@@ -702,3 +702,16 @@ def test_a_run_saved_with_the_old_setting_names_resumes(tmp_path, small_digits, 
         rc, _, err = run(["train", model, "--epochs", "2", "--quiet", "--resume", str(out / "checkpoint.npz")], capsys)
         assert rc == 0, err
         check_run(out, model, 2)
+
+
+def test_a_history_with_test_values_for_some_epochs_only_still_draws(tmp_path, small_digits, capsys):
+    """A valid but uneven history (no test values for epoch 2) reaches the pictures without crashing them."""
+    out = tmp_path / "r"
+    assert run(["train", "ae", *TINY[2:], "--epochs", "2", "--out", str(out)], capsys)[0] == 0
+    state = io.load(out / "checkpoint.npz")
+    state["history"][1]["test"] = None
+    io.save(state, out / "checkpoint.npz")
+    rc, _, err = run(["train", "ae", "--epochs", "3", "--quiet", "--resume", str(out / "checkpoint.npz")], capsys)
+    assert rc == 0, err
+    metrics = check_run(out, "ae", 3)
+    assert [r["test"] is None for r in metrics["history"]] == [False, True, False]

@@ -89,8 +89,8 @@ def loss_curves(history, terms=None, title="training"):
     for ax, name in zip(axes[0], names):
         # markers: a run of one epoch is one point, which a bare line would not draw
         ax.plot(epochs, [r["train"].get(name, np.nan) for r in history], "o-", ms=3, label="train")
-        if history and history[0].get("test"):
-            ax.plot(epochs, [r["test"].get(name, np.nan) for r in history], "s--", ms=3, label="test")
+        if any(r.get("test") for r in history):  # a resumed run may have test values for some epochs only
+            ax.plot(epochs, [(r.get("test") or {}).get(name, np.nan) for r in history], "s--", ms=3, label="test")
         ax.set_title(name)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
