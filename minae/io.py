@@ -23,15 +23,19 @@ No pickle anywhere: files are read with ``allow_pickle=False``, so loading a fil
 from someone else cannot run code. Writes are atomic: the archive goes to a
 temporary file in the same folder, is flushed and fsync'ed, then renamed over
 the target, so a crash mid-save leaves the previous checkpoint intact (and the
-next save of the same target removes the temporary a killed save left behind).
+next save of the same target removes the temporary a killed save left behind, and
+only such: concurrent writers never delete each other's temporaries; see
+``atomic_write``). Whatever ``save`` accepts, ``load`` reads back: what load would
+refuse (a 1001-digit integer, nesting deeper than ``MAX_DEPTH``) is refused at save.
 
 Reads are bounded: a checkpoint is an untrusted file. Before anything is
 allocated, ``load`` refuses a file that is not a regular file (a FIFO would hang
 it), a manifest larger than ``MAX_MANIFEST_BYTES``, members whose declared sizes
-add up to more than ``max_bytes`` (``MAX_BYTES`` by default), and an array whose
-header claims more bytes than its member declares. The zip reader never inflates
-a member past its declared size, so a compressed "bomb" cannot grow behind these
-checks. Malformed values (a 5000-digit integer, a device "tpu") are refused with
+add up to more than ``max_bytes`` (``MAX_BYTES`` by default), array references
+that add up to more (each reference counts: a member named 100 times counts 100
+times), and an array whose header claims more bytes than its member declares.
+The zip reader never inflates a member past its declared size, so a compressed
+"bomb" cannot grow behind these checks. Malformed values (a 5000-digit integer, a device "tpu") are refused with
 a ``CheckpointError`` naming the file and the field.
 """
 
