@@ -24,7 +24,6 @@ import operator
 import os
 import struct
 import sys
-import traceback
 
 MAX_TEXT = 2000  # characters of an exception message sent back
 BINARY_OPS = {
@@ -123,11 +122,17 @@ class Server:
             message = str(e)
         except Exception:  # an exception whose __str__ fails
             message = "<unprintable>"
-        frames = []
-        for fs in traceback.extract_tb(e.__traceback__):
-            path = os.path.abspath(fs.filename)
+        frames, tb = [], e.__traceback__
+        while tb is not None:
+            code = tb.tb_frame.f_code
+            path = os.path.abspath(code.co_filename)
             if self.root and path.startswith(self.root + os.sep):
-                frames.append([os.path.relpath(path, self.root), fs.lineno, fs.name])
+                name = getattr(code, "co_qualname", None)
+                if name is None:  # before Python 3.11
+                    owner = tb.tb_frame.f_locals.get("self")
+                    name = f"{type(owner).__name__}.{code.co_name}" if owner is not None else code.co_name
+                frames.append([os.path.relpath(path, self.root), tb.tb_lineno, name])
+            tb = tb.tb_next
         out = {"type": type(e).__name__[:100], "message": message[:MAX_TEXT], "frames": frames[-20:]}
         if isinstance(e, SyntaxError) and isinstance(e.filename, str):
             path = os.path.abspath(e.filename)

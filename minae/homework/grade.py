@@ -309,7 +309,9 @@ def _grade_tasks(result, session, sources, plan, seed, numeric, test_timeout, ta
     except RemoteError as e:
         return {"import error": e.data}
     except ProtocolError as e:
-        return {"import error": {"type": "", "message": f"the child stopped while importing minae: {e}"}}
+        status = session.child.proc.poll() if session.child is not None else None
+        why = f"the process exited with status {status} while importing minae" if "ended" in str(e) else str(e)
+        return {"import error": {"type": "", "message": why if "ended" in str(e) else f"importing minae {why}"}}
     for task, path, names in plan:
         task_deadline = time.monotonic() + task_timeout
         module = testing = None
