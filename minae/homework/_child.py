@@ -40,7 +40,7 @@ class Server:
         self.objs, self.ids, self.next = {}, {}, 1
         self.np = None
         self.root = ""  # the folder holding the copy's minae package (frames are named relative to it)
-        self.helpers = {}
+        self.helpers, self.helpers_source = {}, ""
 
     # ------------------------------------------------------------ framing ---
     def read(self, n):
@@ -149,7 +149,11 @@ class Server:
                 raise ImportError(f"the grader asked for {name!r}")
             __import__(name)
             return sys.modules[name] if args[1] else sys.modules["minae"]
-        if op == "helper":
+        if op == "helper":  # the grader's helpers import minae: loaded on first use, after the student's import
+            if not self.helpers:
+                scope = {"__name__": "minae_grader_helpers"}
+                exec(compile(self.helpers_source, "<grader helpers>", "exec"), scope)
+                self.helpers = {k: v for k, v in scope.items() if not k.startswith("_")}
             return self.helpers[args[0]]
         if op == "getattr":
             return getattr(args[0], args[1])
@@ -188,9 +192,7 @@ class Server:
         import numpy
 
         self.np = numpy
-        scope = {"__name__": "minae_grader_helpers"}
-        exec(compile(hello["helpers"], "<grader helpers>", "exec"), scope)
-        self.helpers = {k: v for k, v in scope.items() if not k.startswith("_")}
+        self.helpers_source = hello["helpers"]
         self.send({"ok": "ready"})
         while True:
             req, raw = self.receive()

@@ -41,7 +41,7 @@ from pathlib import Path
 
 __all__ = ["mode", "why_not", "stage", "start", "LIMITS", "SandboxUnavailable"]
 
-LIMITS = {"as": 4 * 2**30, "fsize": 16 * 2**20, "nofile": 64, "nproc": 64, "core": 0}
+LIMITS = {"as": 2 * 2**30, "fsize": 16 * 2**20, "nofile": 64, "nproc": 64, "core": 0}
 MAX_FILES = 2000  # files of a staged copy's package
 MAX_BYTES = 64 * 2**20  # bytes of a staged copy's package
 USER = "minae-grader"
