@@ -131,3 +131,11 @@ def capture_decode(model):
 
     model.decode = recording
     return capture
+
+
+def add_chain(x, n):
+    """x + x + … + x (n + 1 terms) as a chain of n additions, each newer than the last."""
+    y = x
+    for _ in range(n):
+        y = y + x
+    return y

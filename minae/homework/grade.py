@@ -284,6 +284,8 @@ class _Session:
         return self.channel
 
     def close(self):
+        if self.channel is not None:
+            self.channel.close()
         if self.child is not None:
             self.child.end()
             for stream in (self.child.proc.stdout,):
@@ -310,8 +312,11 @@ def _grade_tasks(result, session, sources, plan, seed, numeric, test_timeout, ta
         return {"import error": e.data}
     except ProtocolError as e:
         status = session.child.proc.poll() if session.child is not None else None
-        why = f"the process exited with status {status} while importing minae" if "ended" in str(e) else str(e)
-        return {"import error": {"type": "", "message": why if "ended" in str(e) else f"importing minae {why}"}}
+        if str(e).startswith("ended"):
+            why = f"the process exited with status {status} while importing minae"
+        else:
+            why = f"importing minae {e}"
+        return {"import error": {"type": "", "message": why}}
     for task, path, names in plan:
         task_deadline = time.monotonic() + task_timeout
         module = testing = None
@@ -339,7 +344,13 @@ def _grade_tasks(result, session, sources, plan, seed, numeric, test_timeout, ta
                         continue
                 runs[(task, name)] = _run_test(testing.WORLD, module, testing, name, seed, numeric)
             except ProtocolError as e:
-                runs[(task, name)] = f"the test {e}" + (": an endless loop?" if "longer than" in str(e) else "")
+                why = str(e)
+                if why.startswith("ran longer"):
+                    runs[(task, name)] = f"the test {why}: an endless loop?"
+                elif why.startswith("ended"):
+                    runs[(task, name)] = f"the test {why}"
+                else:
+                    runs[(task, name)] = f"the test was stopped: {why}"
                 session.close()
                 module = None
     return runs
@@ -429,18 +440,27 @@ def _task_functions(task_id: str, manifest) -> list:
         for t in manifest.get("tasks", []):
             if isinstance(t, dict) and t.get("id") == task_id:
                 return [str(w.get("name")) for w in t.get("where", []) if isinstance(w, dict)]
-    try:
-        from .build import scan
-        from .markers import enclosing_name
+    return _reference_functions().get(task_id, [])
 
-        src = _own_package().parent
-        names = []
-        for b in scan(src):
-            if b.task == task_id:
-                names.append(enclosing_name((src / b.path).read_text(encoding="utf-8"), b.begin))
-        return names
-    except (OSError, ValueError):
-        return []
+
+_functions_cache: dict = {}
+
+
+def _reference_functions() -> dict:
+    """task -> the names of the functions its solution blocks sit in, in the grader's own code (scanned once)."""
+    if not _functions_cache:
+        try:
+            from .build import scan
+            from .markers import enclosing_name
+
+            src = _own_package().parent
+            for b in scan(src):
+                text = (src / b.path).read_text(encoding="utf-8")
+                _functions_cache.setdefault(b.task, []).append(enclosing_name(text, b.begin))
+        except (OSError, ValueError):
+            pass
+        _functions_cache.setdefault("", [])
+    return _functions_cache
 
 
 def grade(

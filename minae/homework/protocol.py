@@ -75,47 +75,57 @@ class Channel:
         self.why = "the time limit"
         self.broken: str | None = None
         self.proxies = {}
+        self._selectors = {}
+        for fd, event in ((self.wfd, selectors.EVENT_WRITE), (self.rfd, selectors.EVENT_READ)):
+            self._selectors[event] = selectors.DefaultSelector()
+            self._selectors[event].register(fd, event)
 
     # ------------------------------------------------------------- framing ---
     def _wait(self, fd, event):
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             self.fail(f"ran longer than {self.why} (stopped)")
-        with selectors.DefaultSelector() as sel:
-            sel.register(fd, event)
-            if not sel.select(timeout=min(remaining, 3600)):
-                self.fail(f"ran longer than {self.why} (stopped)")
+        if not self._selectors[event].select(timeout=min(remaining, 3600)):
+            self.fail(f"ran longer than {self.why} (stopped)")
 
     def _write(self, data: bytes):
         view = memoryview(data)
         while view:
-            self._wait(self.wfd, selectors.EVENT_WRITE)
             try:
                 n = os.write(self.wfd, view)
-            except (BrokenPipeError, BlockingIOError, OSError):
-                if self.proc.poll() is not None:
-                    self.fail(f"the process ended (exit status {self.proc.returncode})")
+            except BlockingIOError:  # the pipe is full: wait until the child reads, at most until the deadline
+                self._wait(self.wfd, selectors.EVENT_WRITE)
                 continue
+            except OSError:
+                self.proc.poll()
+                self.fail(f"ended the process (exit status {self.proc.returncode})")
             view = view[n:]
 
     def _read(self, n: int) -> bytearray:
         buf = bytearray(n)  # sized once: no re-buffering whatever the child sends
         view, got = memoryview(buf), 0
         while got < n:
-            self._wait(self.rfd, selectors.EVENT_READ)
+            if time.monotonic() >= self.deadline:
+                self.fail(f"ran longer than {self.why} (stopped)")
             try:
                 k = os.readv(self.rfd, [view[got:]])
             except BlockingIOError:
+                self._wait(self.rfd, selectors.EVENT_READ)
                 continue
             if k == 0:
                 self.proc.poll()
-                self.fail(f"the process ended (exit status {self.proc.returncode})")
+                self.fail(f"ended the process (exit status {self.proc.returncode})")
             got += k
         return buf
+
+    def close(self):
+        for sel in self._selectors.values():
+            sel.close()
 
     def fail(self, why: str):
         self.broken = why
         self.kill()
+        self.close()
         raise ProtocolError(why)
 
     # ------------------------------------------------------------- encoding ---

@@ -47,9 +47,7 @@ def test_each_function_runs_once_after_all_its_gradients_arrived():
 def test_a_long_chain():
     # 3000 ops deep: a loop, not recursion; x enters every step, so ∂y/∂x = 3001
     x = leaf((), 2)
-    y = x
-    for _ in range(3000):
-        y = y + x
+    y = helper("add_chain")(x, 3000)  # y = x + x + … + x, built next to the code under test
     y.backward()
     assert_close(x.grad, 3001.0, "x.grad for y = x + x + … + x (3001 terms)")
 
