@@ -36,7 +36,25 @@ PROBE = "zz_attack_probe"  # the name of every file an attack tries to plant
 # ------------------------------------------------------------------ attacks ---
 # Each is appended to the copy's minae/__init__.py (after `import os, sys, json`), with {TARGETS}: the paths
 # an attack writes (teacher files, results, a classmate), and {RESULTS}: the results files it forges.
-_PRELUDE = "\nimport os as _os, sys as _sys, json as _json, time as _time, signal as _signal\n"
+_PRELUDE = """
+import os as _os, sys as _sys, json as _json, time as _time, signal as _signal, threading as _threading
+
+
+def _old_pipe():
+    # the data pipe of a grader that names it in the child's arguments (commit a55d887 did), else None
+    try:
+        return int(_json.loads(_sys.argv[-1])["fd"])
+    except Exception:
+        return None
+
+
+def _write_all(fds, data):
+    for _fd in fds:
+        try:
+            _os.write(_fd, data)
+        except OSError:
+            pass
+"""
 ATTACKS = {
     "reference swap by path": """
 _t = {TEACHER!r}
@@ -89,53 +107,67 @@ for _p in {TARGETS}:
 """,
     "checks patched in the child": """
 import numpy as _np
-_np.isclose = lambda *a, **k: _np.True_
+_np.isclose = lambda *a, **k: _np.ones(_np.broadcast(*a[:2]).shape, bool)
 _np.allclose = lambda *a, **k: True
-for _name, _mod in list(_sys.modules.items()):
-    for _helper in ("gradcheck", "assert_close", "assert_equal", "judge_close", "judge_gradcheck"):
-        if hasattr(_mod, _helper):
-            try:
-                setattr(_mod, _helper, lambda *a, **k: None)
-            except Exception:
-                pass
+
+
+def _forge(event, args):
+    # when the test helpers appear in this process, make every check record the expected value as the
+    # actual one (what a check that runs next to the student's code lets it do)
+    if event != "open":
+        return
+    for _name, _mod in list(_sys.modules.items()):
+        if _name.endswith("testing") and hasattr(_mod, "_emit") and not hasattr(_mod, "_forged"):
+            _mod._forged = True
+            _emit = _mod._emit
+            _mod._emit = lambda record, _o=_emit: _o(
+                dict(record, actual=record["expected"]) if record.get("kind") in ("close", "equal") else record
+            )
+
+
+_sys.addaudithook(_forge)
 """,
     "a keep-alive loop": """
-def exp(x):
+def _keep_alive():
     while True:
+        if _old_pipe() is not None:
+            _write_all([_old_pipe()], b'{{"event": "imported"}}\\n')
         print("still alive", file=_sys.stderr, flush=True)
         _time.sleep(0.01)
+
+
+_threading.Thread(target=_keep_alive, daemon=True).start()
+while True:  # an import that never ends, with signs of life all along
+    _time.sleep(0.1)
 """,
     "a 60 MB line into every pipe": """
 def exp(x):
     _blob = b"x" * 60_000_000
-    for _fd in range(1, 12):
-        try:
-            _os.write(_fd, _blob)
-        except OSError:
-            pass
+    _write_all([_old_pipe()] if _old_pipe() is not None else range(3, 12), _blob)
+    _write_all([1, 2], _blob)
     while True:
         _time.sleep(1)
 """,
     "a 200,000-deep message": """
 def exp(x):
-    _body = b"[" * 200_000 + b"]" * 200_000
-    _frame = len(b'{{"ok": ' + _body + b"}}").to_bytes(4, "little") + bytes(4) + b'{{"ok": ' + _body + b"}}"
-    for _fd in range(3, 12):
-        try:
-            _os.write(_fd, _frame)
-        except OSError:
-            pass
+    _deep = b"[" * 200_000 + b"]" * 200_000
+    if _old_pipe() is not None:
+        _write_all([_old_pipe()], _deep + b"\\n")
+    else:
+        _body = b'{{"ok": ' + _deep + b"}}"
+        _write_all(range(3, 12), len(_body).to_bytes(4, "little") + bytes(4) + _body)
     while True:
         _time.sleep(1)
 """,
     "Infinity in a value": """
 def exp(x):
-    _body = b'{{"ok": {{"__nd__": ["<f8", [Infinity]]}}}}'
-    for _fd in range(3, 12):
-        try:
-            _os.write(_fd, len(_body).to_bytes(4, "little") + bytes(4) + _body)
-        except OSError:
-            pass
+    if _old_pipe() is not None:
+        _line = b'{{"event": "check", "task": "1.1", "test": "test_exp_backward", "record": '
+        _line += b'{{"kind": "within", "actual": Infinity, "expected": 0, "tolerance": 1, "what": "x"}}}}\\n'
+        _write_all([_old_pipe()], _line)
+    else:
+        _body = b'{{"ok": {{"__nd__": ["<f8", [Infinity]]}}}}'
+        _write_all(range(3, 12), len(_body).to_bytes(4, "little") + bytes(4) + _body)
     while True:
         _time.sleep(1)
 """,
@@ -223,8 +255,8 @@ def test_an_attack_scores_zero_in_grade(base, attack, tmp_path):
     assert took < 40, f"grading took {took:.0f} s"
     assert not (tmp_path / "results.json").exists()
     _no_damage(targets)
-    if attack in ("a keep-alive loop",):
-        assert "ran longer than 2 s (stopped)" in result.task("1.1").failure
+    if attack == "a keep-alive loop":
+        assert "importing minae ran longer than" in result.task("1.1").failure, result.task("1.1").failure
     if attack in ("a 60 MB line into every pipe", "a 200,000-deep message", "Infinity in a value"):
         assert "the test was stopped: the child sent" in result.task("1.1").failure, result.task("1.1").failure
     if attack == "3 GiB of memory":

@@ -575,8 +575,14 @@ def test_a_fresh_venv_with_the_copys_own_install_grades(copies, tmp_path):
         [str(python), "-m", "pip", "install", "-q", "-e", "."], cwd=folder, capture_output=True, text=True, timeout=900
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the student's own install, nothing else
     proc = subprocess.run(
-        [str(venv / "bin" / "minae-homework"), "grade", "."], cwd=folder, capture_output=True, text=True, timeout=600
+        [str(venv / "bin" / "minae-homework"), "grade", "."],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
     )
     assert proc.returncode == 1 and "0/100" in proc.stdout, proc.stdout + proc.stderr
     assert proc.stdout.count("not written yet (task 1.") == 5, proc.stdout

@@ -295,7 +295,7 @@ class _Session:
     def text(self) -> str:
         for thread in self.threads:
             thread.join(timeout=2)
-        text = clean(self.output.decode("utf-8", errors="replace").replace("\r", "")).replace("?", "?")
+        text = clean(self.output.decode("utf-8", errors="replace").replace("\r", ""))
         if self.dropped:
             text += f"\n… {self.dropped} more bytes of output dropped"
         return text
