@@ -100,7 +100,7 @@ def default_dtype(dtype):
 
 def probe():
     """An identity op that records the gradient each call of its backward received (``.calls``)."""
-    import numpy
+    np = minae.backend.np
 
     class Probe(minae.Function):
         def __init__(self):
@@ -110,7 +110,7 @@ def probe():
             return x.copy()
 
         def backward(self, gy, needs_grad):
-            self.calls.append(numpy.array(minae.backend.to_numpy(gy), dtype=numpy.float64))
+            self.calls.append(np.array(minae.backend.to_numpy(gy), dtype=np.float64))
             return gy
 
     return Probe()

@@ -24,7 +24,7 @@ import selectors
 import struct
 import time
 
-import numpy
+from ..backend import np as numpy
 
 MAX_HEADER = 4 * 2**20  # bytes of one answer's JSON
 MAX_RAW = 64 * 2**20  # bytes of one answer's arrays

@@ -102,7 +102,7 @@ def _inside(path: Path, root: Path) -> Path:
 def _runtime() -> dict:
     import site
 
-    import numpy
+    from ..backend import np as numpy
 
     exe = os.path.realpath(sys.executable)
     prefix = os.path.realpath(sys.base_prefix)
