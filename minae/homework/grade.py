@@ -311,7 +311,7 @@ def _grade_tasks(result, session, sources, plan, seed, numeric, test_timeout, ta
     except RemoteError as e:
         return {"import error": e.data}
     except ProtocolError as e:
-        status = session.child.proc.poll() if session.child is not None else None
+        status = session.child.proc.returncode if session.child is not None else None
         if str(e).startswith("ended"):
             why = f"the process exited with status {status} while importing minae"
         else:

@@ -113,7 +113,10 @@ class Channel:
                 self._wait(self.rfd, selectors.EVENT_READ)
                 continue
             if k == 0:
-                self.proc.poll()
+                try:  # the pipe closes a moment before the process can be reaped: wait for its status
+                    self.proc.wait(timeout=2)
+                except Exception:
+                    pass
                 self.fail(f"ended the process (exit status {self.proc.returncode})")
             got += k
         return buf
