@@ -210,19 +210,19 @@ def gradings(copies, tmp_path_factory):
     """Every grading the tests look at, run two at a time: key -> GradeResult (or CompletedProcess)."""
     work = tmp_path_factory.mktemp("gradings")
     jobs = {
-        ("built", 1): lambda: grade(copies[1], stream=False),
+        ("built", 1): lambda: grade(copies[1], 1, stream=False),
         ("reference", 1): lambda: grade(ROOT, 1, stream=False),
-        ("planted",): lambda: _cli_grade(_planted(copies, work)),
-        ("transposed",): lambda: grade(_transposed(copies, work), stream=False),
-        ("broken",): lambda: grade(_broken(copies, work), stream=False),
+        ("planted",): lambda: _cli_grade(_planted(copies, work), "--assignment", "1"),
+        ("transposed",): lambda: grade(_transposed(copies, work), 1, stream=False),
+        ("broken",): lambda: grade(_broken(copies, work), 4, stream=False),
         ("cli reference",): lambda: _cli_grade(ROOT, "--assignment", "4"),
         ("local",): lambda: grade(_copy_of(copies, 1, work / "local", "1.2"), stream=False, reference=False),
     }
     attacks = _attacks(copies, work)
     for folder in {honest for honest, _ in attacks.values()}:  # each honest copy graded once
-        jobs[("honest", folder)] = lambda f=folder: grade(f, stream=False, seed=7, **LIMITS)
+        jobs[("honest", folder)] = lambda f=folder: grade(f, 1, stream=False, seed=7, **LIMITS)
     for name, (_, attacked) in attacks.items():
-        jobs[("attack", name)] = lambda f=attacked: grade(f, stream=False, seed=7, **LIMITS)
+        jobs[("attack", name)] = lambda f=attacked: grade(f, 1, stream=False, seed=7, **LIMITS)
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = {key: pool.submit(job) for key, job in jobs.items()}
         done = {key: f.result() for key, f in futures.items()}
@@ -575,8 +575,14 @@ def test_a_fresh_venv_with_the_copys_own_install_grades(copies, tmp_path):
         [str(python), "-m", "pip", "install", "-q", "-e", "."], cwd=folder, capture_output=True, text=True, timeout=900
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the student's own install, nothing else
     proc = subprocess.run(
-        [str(venv / "bin" / "minae-homework"), "grade", "."], cwd=folder, capture_output=True, text=True, timeout=600
+        [str(venv / "bin" / "minae-homework"), "grade", "."],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
     )
     assert proc.returncode == 1 and "0/100" in proc.stdout, proc.stdout + proc.stderr
     assert proc.stdout.count("not written yet (task 1.") == 5, proc.stdout

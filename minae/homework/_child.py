@@ -1,155 +1,230 @@
-"""Run a task's tests and hand back what the code under test gave: data, never a verdict.
+"""The sandboxed side of grading: it runs the student's functions when asked, and judges nothing.
 
-The grader runs this file in a child process (``python -I``, the student's
-``minae`` alone on the path, no ``conftest.py``, no pytest) and reads one JSON
-line per event from a pipe: a test starts, a check recorded its values, a test
-raised (the exception's type, message and frames), a test ended. The grader
-also imports it to run the same tests against its own, reference ``minae``.
+The grader starts ``python -I -S -c <this file's text>`` inside the sandbox (no
+path of the teacher's in its arguments or environment) and talks to it over its
+standard input and output, one request, one answer, each a frame::
 
-It imports nothing from minae at module level: in the child it must load after
-the student's ``minae`` and bring the grader's own ``minae.homework.testing``.
+    8 bytes: the JSON header's length, the raw bytes' length (two little-endian uint32)
+    the header (UTF-8 JSON), then the raw bytes of the arrays the header describes
+
+The first request ("hello") gives the import path and the resource limits; after
+that the grader asks for imports, attribute reads and writes, calls, operators
+and array values. Anything that is not plain data (a tensor, a model, a dtype)
+stays here and is answered with a handle (``{"__obj__": n}``) that later requests
+name. The student's output goes to standard error: standard output carries only
+this protocol. The test logic, the expected values and the verdicts live in the
+grader; this process sees the inputs the grader chose and nothing else.
+
+It is self-contained (the grader ships its text, not a path), and imports
+nothing from minae until the grader asks for the student's ``minae``.
 """
 
-from __future__ import annotations
-
-import ast
-import base64
-import importlib.util
 import json
+import operator
 import os
+import struct
 import sys
-import types
 
-MAX_TEXT = 2000  # characters of an exception message kept
-
-
-def test_names(path) -> list:
-    """The test functions of a test file, in the file's order, read without importing it."""
-    with open(path, encoding="utf-8") as f:
-        tree = ast.parse(f.read(), str(path))
-    return [n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test")]
+MAX_TEXT = 2000  # characters of an exception message sent back
+BINARY_OPS = {
+    name: getattr(operator, name)
+    for name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "lt", "le", "gt", "ge")
+}
+UNARY_OPS = {"neg": operator.neg, "pos": operator.pos, "abs": abs, "len": len, "float": float, "int": int,
+             "bool": bool, "str": str, "list": list}  # fmt: skip
 
 
-def encode(x):
-    """Plain JSON: arrays (anything with shape, dtype and astype) as float64 bytes in base64."""
-    if x is None or isinstance(x, (bool, int, float, str)):
+class Server:
+    def __init__(self, fin, fout):
+        self.fin, self.fout = fin, fout
+        self.objs, self.ids, self.next = {}, {}, 1
+        self.np = None
+        self.root = ""  # the folder holding the copy's minae package (frames are named relative to it)
+        self.helpers, self.helpers_source = {}, ""
+
+    # ------------------------------------------------------------ framing ---
+    def read(self, n):
+        out = bytearray()
+        while len(out) < n:
+            chunk = self.fin.read(n - len(out))
+            if not chunk:
+                raise SystemExit(0)  # the grader closed the pipe: nothing more to do
+            out += chunk
+        return bytes(out)
+
+    def receive(self):
+        head, size = struct.unpack("<II", self.read(8))
+        header = json.loads(self.read(head).decode("utf-8"))
+        return header, self.read(size)
+
+    def send(self, header, blobs=()):
+        data = json.dumps(header, ensure_ascii=True, allow_nan=False).encode("ascii")
+        raw = b"".join(blobs)
+        self.fout.write(struct.pack("<II", len(data), len(raw)) + data + raw)
+        self.fout.flush()
+
+    # ----------------------------------------------------------- encoding ---
+    def encode(self, x, blobs, depth=0):
+        np = self.np
+        if x is None or isinstance(x, (bool, str)):
+            return x if not isinstance(x, str) else x[:100_000]
+        if isinstance(x, int):
+            return x if abs(x) < 2**53 else self.handle(x)
+        if isinstance(x, float):
+            return x if x == x and abs(x) != float("inf") else {"__float__": repr(x)}
+        if depth < 16 and isinstance(x, (list, tuple)):
+            return {"__list__" if isinstance(x, list) else "__tuple__": [self.encode(v, blobs, depth + 1) for v in x]}
+        if depth < 16 and type(x) is dict and all(isinstance(k, str) for k in x):
+            return {"__dict__": [[k, self.encode(v, blobs, depth + 1)] for k, v in x.items()]}
+        if np is not None and isinstance(x, np.generic) and x.dtype.kind in "biuf":
+            return self.encode(x.item(), blobs, depth)
+        if np is not None and type(x) is np.ndarray and x.dtype.kind in "biuf":
+            a = np.array(x, dtype=x.dtype.newbyteorder("<"), order="C")
+            blobs.append(a.tobytes())
+            return {"__nd__": [a.dtype.str, list(a.shape)]}
+        return self.handle(x)
+
+    def handle(self, x):
+        n = self.ids.get(id(x))  # one handle per object: `a is b` holds in the grader as it does here
+        if n is None:
+            n, self.next = self.next, self.next + 1
+            self.objs[n], self.ids[id(x)] = x, n
+        return {"__obj__": n, "type": type(x).__name__[:100]}
+
+    def decode(self, x, raw, pos):
+        """Values from the grader: plain data, arrays (bytes in ``raw`` from pos[0] on), handles."""
+        if isinstance(x, list):
+            return [self.decode(v, raw, pos) for v in x]
+        if isinstance(x, dict):
+            if "__obj__" in x:
+                return self.objs[x["__obj__"]]
+            if "__tuple__" in x:
+                return tuple(self.decode(v, raw, pos) for v in x["__tuple__"])
+            if "__float__" in x:
+                return float(x["__float__"])
+            if "__nd__" in x:
+                dtype, shape = x["__nd__"]
+                dt = self.np.dtype(dtype)
+                n = dt.itemsize
+                for s in shape:
+                    n *= s
+                a = self.np.frombuffer(raw[pos[0] : pos[0] + n], dtype=dt).reshape(shape).copy()
+                pos[0] += n
+                return a
+            if "__dict__" in x:
+                return {k: self.decode(v, raw, pos) for k, v in x["__dict__"]}
+            return {k: self.decode(v, raw, pos) for k, v in x.items()}
         return x
-    if isinstance(x, dict):
-        return {str(k): encode(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [encode(v) for v in x]
-    if hasattr(x, "shape") and hasattr(x, "astype") and hasattr(x, "tobytes"):
-        data = x.astype("<f8").tobytes()
-        return {"__nd__": [int(s) for s in x.shape], "b64": base64.b64encode(data).decode("ascii")}
-    return str(x)
 
+    # ---------------------------------------------------------- the requests ---
+    def error(self, e):
+        try:
+            message = str(e)
+        except Exception:  # an exception whose __str__ fails
+            message = "<unprintable>"
+        frames, tb = [], e.__traceback__
+        while tb is not None:
+            code = tb.tb_frame.f_code
+            path = os.path.abspath(code.co_filename)
+            if self.root and path.startswith(self.root + os.sep):
+                name = getattr(code, "co_qualname", None)
+                if name is None:  # before Python 3.11
+                    owner = tb.tb_frame.f_locals.get("self")
+                    name = f"{type(owner).__name__}.{code.co_name}" if owner is not None else code.co_name
+                frames.append([os.path.relpath(path, self.root), tb.tb_lineno, name])
+            tb = tb.tb_next
+        out = {"type": type(e).__name__[:100], "message": message[:MAX_TEXT], "frames": frames[-20:]}
+        if isinstance(e, SyntaxError) and isinstance(e.filename, str):
+            path = os.path.abspath(e.filename)
+            if self.root and path.startswith(self.root + os.sep):  # the student's file and line, not the import site
+                out["at"] = [os.path.relpath(path, self.root), e.lineno or 0]
+        return out
 
-def _frames(tb, package: str) -> list:
-    """(path relative to the package's parent, line, qualified name) of each frame inside ``package``."""
-    out = []
-    base = os.path.dirname(package)
-    while tb is not None:
-        code = tb.tb_frame.f_code
-        path = os.path.abspath(code.co_filename)
-        if path.startswith(package + os.sep):
-            name = getattr(code, "co_qualname", None)
-            if name is None:  # before Python 3.11
-                owner = tb.tb_frame.f_locals.get("self")
-                name = f"{type(owner).__name__}.{code.co_name}" if owner is not None else code.co_name
-            out.append([os.path.relpath(path, base).replace(os.sep, "/"), tb.tb_lineno, name])
-        tb = tb.tb_next
-    return out
+    def handle_request(self, req, raw):
+        op = req["op"]
+        args = self.decode(req.get("args", []), raw, [0])
+        if op == "import":
+            name = args[0]
+            if name != "minae" and not name.startswith("minae."):
+                raise ImportError(f"the grader asked for {name!r}")
+            __import__(name)
+            if self.np is None:  # arrays are the copy's backend's (NumPy): everything here is the copy's anyway
+                self.np = sys.modules["minae"].backend.np
+            return sys.modules[name] if args[1] else sys.modules["minae"]
+        if op == "helper":  # the grader's helpers import minae: loaded on first use, after the student's import
+            if not self.helpers:
+                scope = {"__name__": "minae_grader_helpers"}
+                exec(compile(self.helpers_source, "<grader helpers>", "exec"), scope)
+                self.helpers = {k: v for k, v in scope.items() if not k.startswith("_")}
+            return self.helpers[args[0]]
+        if op == "getattr":
+            return getattr(args[0], args[1])
+        if op == "setattr":
+            setattr(args[0], args[1], args[2])
+            return None
+        if op == "getitem":
+            return args[0][args[1]]
+        if op == "setitem":
+            args[0][args[1]] = args[2]
+            return None
+        if op == "call":
+            return args[0](*args[1], **args[2])
+        if op == "binary":
+            return BINARY_OPS[args[0]](args[1], args[2])
+        if op == "unary":
+            return UNARY_OPS[args[0]](args[1])
+        if op == "enter":
+            return args[0].__enter__()
+        if op == "exit":
+            return args[0].__exit__(None, None, None)
+        if op == "array":  # a tensor's or an array's values, as float64
+            x = args[0]
+            minae = sys.modules.get("minae")
+            if minae is not None and isinstance(x, getattr(minae, "Tensor", ())):
+                x = x.data
+            convert = getattr(getattr(minae, "backend", None), "to_numpy", self.np.asarray)
+            return self.np.array(convert(x), dtype=self.np.float64)
+        raise ValueError(f"unknown request {op!r}")
 
-
-def error_data(exc, package: str) -> dict:
-    try:
-        message = str(exc)
-    except Exception:  # a student's exception whose __str__ fails
-        message = "<unprintable>"
-    return {"type": type(exc).__name__, "message": message[:MAX_TEXT], "frames": _frames(exc.__traceback__, package)}
-
-
-def load_module(path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def run_tests(test_file, names, emit, seed, package: str, numeric: bool = True, task=None) -> None:
-    """Run ``names`` of ``test_file`` against the ``minae`` already imported; ``emit`` each event."""
-    import minae
-    from minae.homework import testing
-
-    if task is not None:  # every event names the task: two tasks may have tests of the same name
-        emit = _tagged(emit, task)
-    current = {"test": None}
-    testing.recorder = lambda record: emit({"event": "check", "test": current["test"], "record": encode(record)})
-    testing.run_seed = seed
-    testing.numeric_wanted = numeric
-    try:
-        module = load_module(test_file, f"minae_homework_test_{os.path.basename(test_file)[:-3]}")
-    except BaseException as e:  # a test module that cannot load against this minae: every test fails with it
-        error = dict(error_data(e, package), during="import")
-        for name in names:
-            emit({"event": "start", "test": name})
-            emit({"event": "error", "test": name, "error": error})
-            emit({"event": "end", "test": name})
-        return
-    try:
-        for name in names:
-            current["test"] = name
-            emit({"event": "start", "test": name})
+    def serve(self):
+        hello, _ = self.receive()
+        limits(hello.get("limits", {}))
+        sys.path[:0] = [p for p in hello["path"] if isinstance(p, str)]
+        self.root = os.path.abspath(hello["root"])
+        self.helpers_source = hello["helpers"]
+        self.send({"ok": "ready"})
+        while True:
+            req, raw = self.receive()
+            blobs = []
             try:
-                minae.manual_seed(int(seed) % (2**32))
-                getattr(module, name)()
-            except BaseException as e:
-                emit({"event": "error", "test": name, "error": error_data(e, package)})
-            emit({"event": "end", "test": name})
-    finally:
-        testing.recorder = None
-        testing.run_seed = None
-        testing.numeric_wanted = True
+                value = self.handle_request(req, raw)
+                header = {"ok": self.encode(value, blobs)}
+            except BaseException as e:  # the student's code raised (SystemExit and KeyboardInterrupt too)
+                blobs = []
+                header = {"raised": self.error(e)}
+            self.send(header, blobs)
 
 
-def _tagged(emit, task):
-    return lambda event: emit(dict(event, task=task))
+def limits(spec):
+    """The resource limits (soft = hard: the student's code cannot raise them again)."""
+    import resource
+
+    for name, value in spec.items():
+        which = getattr(resource, "RLIMIT_" + name.upper(), None)
+        if which is not None and isinstance(value, int):
+            try:
+                resource.setrlimit(which, (value, value))
+            except (ValueError, OSError):
+                pass
 
 
-def main(argv) -> None:
-    cfg = json.loads(argv[-1])
-    fd = int(cfg["fd"])
-
-    def emit(event):
-        os.write(fd, (json.dumps(event, ensure_ascii=True) + "\n").encode("ascii"))
-
-    sys.path.insert(0, cfg["path"])
-    package = os.path.join(os.path.abspath(cfg["path"]), "minae")
-    emit({"event": "importing"})
-    try:
-        import minae
-    except BaseException as e:
-        emit({"event": "import_error", "error": error_data(e, package)})
-        return
-    emit({"event": "imported", "minae_file": str(getattr(minae, "__file__", None))})
-    # the grader's own test helpers, under the name the tests import; the copy's minae.homework is never run
-    homework = types.ModuleType("minae.homework")
-    homework.__path__ = []
-    sys.modules["minae.homework"] = homework
-    testing = importlib.util.module_from_spec(
-        importlib.util.spec_from_file_location("minae.homework.testing", cfg["testing"])
-    )
-    sys.modules["minae.homework.testing"] = testing
-    homework.testing = testing
-    try:
-        testing.__spec__.loader.exec_module(testing)
-    except BaseException as e:
-        emit({"event": "import_error", "error": error_data(e, package)})
-        return
-    for task, test_file, names in cfg["plan"]:
-        run_tests(test_file, names, emit, cfg["seed"], package, numeric=cfg["numeric"], task=task)
-    emit({"event": "done"})
+def main():
+    fin = os.fdopen(0, "rb", buffering=0)
+    fout = os.fdopen(os.dup(1), "wb", buffering=0)
+    os.dup2(2, 1)  # the student's prints go to standard error; standard output is the protocol's
+    sys.stdout = os.fdopen(1, "w", buffering=1, errors="replace")
+    Server(fin, fout).serve()
 
 
 if __name__ == "__main__":
-    main(sys.argv)
+    main()

@@ -9,6 +9,10 @@ the results go to ``/autograder/results/results.json``. Here the root is
 The zip carries the reference minae (installed by ``setup.sh``; the package
 registry is the only network it needs) and the built student copy, so that a
 submission of only the files that hold the stubs is graded in that copy.
+``setup.sh`` also installs bubblewrap: the submission runs in its sandbox. The
+results file is written by the grader alone, from its verdicts, after every
+child has ended: one the submission's code could have written is never kept
+(``run_autograder`` removes it first and writes zero on any failure).
 """
 
 from __future__ import annotations
@@ -32,17 +36,23 @@ SETUP_SH = """#!/usr/bin/env bash
 # Gradescope runs this once when it builds the autograder's image.
 set -euo pipefail
 cd "$(dirname "$0")"
+if ! command -v bwrap >/dev/null; then  # the sandbox the submissions run in
+  apt-get update && apt-get install -y bubblewrap
+fi
 python3 -m pip install --no-cache-dir ./minae-reference
 """
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
-# Gradescope runs this for each submission. The results file is written in every case.
+# Gradescope runs this for each submission. The results file is the grader's, written in every case:
+# any file already there is removed first, and when the grader fails it is replaced by a zero.
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
 mkdir -p "$ROOT/results"
-python3 -m minae.homework gradescope --assignment {number} --root "$ROOT" --copy "$ROOT/source/student-copy" \\
-  || [ -s "$ROOT/results/results.json" ] \\
-  || printf '%s\\n' '{"score": 0, "tests": [], "output": "the grader could not run (see setup.sh)"}' \\
-       > "$ROOT/results/results.json"
+rm -f "$ROOT/results/results.json"
+if ! python3 -m minae.homework gradescope --assignment {number} --root "$ROOT" --copy "$ROOT/source/student-copy"; then
+  printf '%s\\n' '{"score": 0, "tests": [], "output": "the grader could not run (see setup.sh)"}' \\
+    > "$ROOT/results/results.json.part"
+  mv -f "$ROOT/results/results.json.part" "$ROOT/results/results.json"
+fi
 """
 
 _REFERENCE = ("setup.cfg", "pyproject.toml", "README.md", "LICENSE")
@@ -96,11 +106,14 @@ def locate_copy(submission: Path, copy: Path, into: Path) -> Path:
     each submitted ``.py`` file replaces the copy's file of the same path (``minae/ops.py``) or, failing
     that, the one file of the copy's package with the same name (``ops.py``).
     """
-    for candidate in [submission] + sorted(p for p in submission.iterdir() if p.is_dir()):
+    for path in submission.rglob("*"):
+        if path.is_symlink() and not path.resolve().is_relative_to(submission.resolve()):
+            raise ValueError(f"{path.relative_to(submission)} is a symbolic link leaving the submission: refused")
+    for candidate in [submission] + sorted(p for p in submission.iterdir() if p.is_dir() and not p.is_symlink()):
         if (candidate / "minae" / "__init__.py").is_file():
             return candidate
     shutil.copytree(copy, into)
-    files = [p for p in submission.rglob("*.py") if p.is_file() and "__MACOSX" not in p.parts]
+    files = [p for p in submission.rglob("*.py") if p.is_file() and not p.is_symlink() and "__MACOSX" not in p.parts]
     if not files:
         raise FileNotFoundError("the submission has no Python files: submit your copy, or the files you wrote")
     by_name = {}
@@ -146,24 +159,39 @@ def _results(number, result=None, reason=None) -> dict:
     return out
 
 
-def gradescope_run(number, root, copy, timeout: float = 300, test_timeout: float = 60) -> dict:
-    """Grade ``root``/submission for assignment ``number``; write ``root``/results/results.json in every case."""
-    from .grade import grade
+def gradescope_run(number, root, copy, timeout: float = 300, test_timeout: float = 60, no_sandbox=False) -> dict:
+    """Grade ``root``/submission for assignment ``number``; write ``root``/results/results.json in every case.
+
+    The file is written here, from the grader's verdicts, after the sandboxed code has ended; whatever was
+    there before is removed first (the submission's code can neither see nor write the results folder).
+    """
+    from .grade import clean, grade
 
     root = Path(root)
     results_file = root / "results" / "results.json"
     results_file.parent.mkdir(parents=True, exist_ok=True)
+    results_file.unlink(missing_ok=True)
     try:
         with tempfile.TemporaryDirectory(prefix="minae-gradescope-") as tmp:
             submission = root / "submission"
             if not submission.is_dir():
                 raise FileNotFoundError(f"no submission folder at {submission}")
             folder = locate_copy(submission, Path(copy), Path(tmp) / "graded")
-            result = grade(folder, number, stream=False, timeout=timeout, test_timeout=test_timeout, reference=True)
+            result = grade(
+                folder,
+                number,
+                stream=False,
+                timeout=timeout,
+                test_timeout=test_timeout,
+                reference=True,
+                no_sandbox=no_sandbox,
+            )
             data = _results(number, result)
     except Exception as e:  # the results file must exist whatever happened: a readable reason, zero points
-        reason = f"the submission could not be graded: {type(e).__name__}: {e}"
+        reason = clean(f"the submission could not be graded: {type(e).__name__}: {e}")
         data = _results(number, None, reason)
         data["output"] = reason + "\n\n" + traceback.format_exc(limit=3)[-2000:]  # for the teacher
-    results_file.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    part = results_file.with_name("results.json.part")
+    part.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(part, results_file)
     return data

@@ -42,7 +42,12 @@ def _parser():
 
     g = sub.add_parser("grade", help="grade a copy: its code runs in child processes, the verdict is the grader's")
     g.add_argument("root", nargs="?", default=".", help="the student copy's folder (default: .)")
-    g.add_argument("--assignment", type=int, choices=sorted(ASSIGNMENTS), help="default: the copy's own")
+    g.add_argument(
+        "--assignment",
+        type=int,
+        choices=sorted(ASSIGNMENTS),
+        help="which assignment to grade (required with a reference; a student's own copy may leave it out)",
+    )
     _limits(g)
     g.add_argument("--seed", type=int, help="repeat the inputs of an earlier run (default: fresh ones, printed)")
     g.add_argument("--fresh-tests", action="store_true", help=argparse.SUPPRESS)  # always so now
@@ -78,6 +83,11 @@ def _parser():
 def _limits(parser) -> None:
     parser.add_argument("--timeout", type=float, default=300, help="seconds per task, all its tests (default 300)")
     parser.add_argument("--test-timeout", type=float, default=60, help="seconds per test (default 60; 0: none)")
+    parser.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="where no sandbox can run (no bubblewrap, not root): run the student's code as yourself anyway",
+    )
 
 
 def main(argv=None) -> int:
@@ -95,6 +105,7 @@ def main(argv=None) -> int:
                 test_timeout=args.test_timeout,
                 verbose=args.verbose,
                 seed=args.seed,
+                no_sandbox=args.no_sandbox,
             )
             return 0 if result.ok else 1
         if args.command == "grade-all":
@@ -108,6 +119,7 @@ def main(argv=None) -> int:
                 seed=args.seed,
                 timeout=args.timeout,
                 test_timeout=args.test_timeout,
+                no_sandbox=args.no_sandbox,
             )
             return 0
         if args.command == "autograder":
@@ -119,15 +131,19 @@ def main(argv=None) -> int:
         if args.command == "gradescope":
             from .autograder import gradescope_run
 
-            data = gradescope_run(args.assignment, args.root, args.copy, args.timeout, args.test_timeout)
+            data = gradescope_run(
+                args.assignment, args.root, args.copy, args.timeout, args.test_timeout, no_sandbox=args.no_sandbox
+            )
             print(f"score {data['score']}; results in {args.root}/results/results.json")
             return 0
         if args.command == "list":
             return _list()
         if args.command == "check":
             return _check(args)
-    except (ValueError, FileNotFoundError, FileExistsError) as e:
-        print(f"minae-homework {args.command}: {e}", file=sys.stderr)
+    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as e:
+        from .grade import clean
+
+        print(f"minae-homework {args.command}: {clean(e)}", file=sys.stderr)
         return 2
     return 2
 
@@ -165,6 +181,11 @@ def _list() -> int:
                 f"{path}:{line}" for path, line in sorted({(b.path, b.line) for b in blocks if b.task == t.id})
             )
             print(f"  {t.id}  {t.title:<45} {t.points:>3}  {where}")
+    if blocks:
+        print(
+            "line numbers: the reference's (this project's files, with the solutions in them); a student copy's "
+            "HOMEWORK.md and its stubs give the copy's own line numbers"
+        )
     unknown = sorted({b.task for b in blocks} - set(TASKS))
     if unknown:
         print(f"marked but not registered: {', '.join(unknown)}")

@@ -2,34 +2,31 @@
 
 How a grade is made, and why the graded code cannot write it:
 
-- The tests and their helpers are the grader's own (``minae/homework/tests`` of
-  the installed minae); nothing in the graded folder is loaded by the grading
-  machinery (no pytest, no ``conftest.py``, no ``sitecustomize.py``).
-- Each task's tests run in a child process (``python -I``) whose path holds only
-  the copy's ``minae`` package. The child hands back data on a pipe: the values
-  each check recorded, the exception a test raised. Its output is truncated, its
-  time limited per test and per task by a kill from outside.
+- The student's code runs in an OS sandbox (``sandbox.py``: bubblewrap, or a
+  separate unprivileged user) that sees its staged copy and the Python runtime,
+  not the grader's files, and cannot outlive its task.
+- The tests run here, in the grader (``runner.py``): their control flow, their
+  NumPy expectations and the checks' records. They reach the student's code
+  through a pipe (``protocol.py``): "call this function on these arrays",
+  answered with arrays or handles. The child never sees an expected value.
 - The grader runs the same tests, with the same freshly seeded inputs, against
   its own ``minae`` (the reference, with every task solved) and compares: the
   student's values against the reference's, the student's backward against the
   reference's finite differences. When the grader itself is a student copy (a
-  student's own install) there is no reference: the values the tests computed in
-  the child are compared instead, which is feedback, not a grade.
+  student's own install, which has no solution markers) there is no reference:
+  the test's own expectations judge, which is feedback, not a grade.
+- The grader's test files, helpers and reference package are read and hashed
+  before any child starts and checked after the last one ended.
 
 A task earns its points in proportion to the tests it passes, in whole points.
 """
 
 from __future__ import annotations
 
-import base64
+import hashlib
 import json
-import math
-import os
+import re
 import secrets
-import selectors
-import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -37,14 +34,20 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import _child, testing
+from . import runner, sandbox, testing
 from .assignments import TASKS, assignment_of
 from .build import MANIFEST
+from .protocol import Channel, ProtocolError, RemoteError
 
-__all__ = ["TaskResult", "GradeResult", "grade", "read_manifest", "has_reference"]
+__all__ = ["TaskResult", "GradeResult", "grade", "read_manifest", "has_reference", "clean"]
 
-OUTPUT_LIMIT = 64 * 1024  # bytes of a child's stdout and stderr kept (the rest is read and dropped)
-DATA_LIMIT = 64 * 1024 * 1024  # bytes of data a child may hand back for one task
+OUTPUT_LIMIT = 64 * 1024  # bytes of a child's standard error kept (the rest is read and dropped)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean(text: str) -> str:
+    """``text`` without control characters (terminal escapes, bidi overrides): safe to print to a terminal."""
+    return _CONTROL.sub("?", str(text))
 
 
 @dataclass
@@ -74,9 +77,10 @@ class GradeResult:
     tasks: list
     minae_file: str | None = None
     warnings: list = field(default_factory=list)
-    output: str = ""  # the children's own output (truncated), for --verbose
+    output: str = ""  # the children's own output (truncated, control characters replaced), for --verbose
     seed: int = 0
     reference: bool = True  # False: no reference minae, the copy's own checks (feedback, not a grade)
+    sandbox: str = "none"  # where the student's code ran: bwrap, user or none
 
     @property
     def points(self) -> int:
@@ -98,7 +102,7 @@ class GradeResult:
         how = "compared with the reference minae" if self.reference else "the copy's own checks (no reference here)"
         lines = [
             f"Assignment {self.assignment}: {self.title}",
-            f"graded: {self.root}",
+            f"graded: {clean(self.root)} (sandbox: {self.sandbox})",
             f"seed {self.seed} (inputs drawn fresh for each run; --seed {self.seed} repeats this one); {how}",
             "",
             f"{'task':<6}{'what':<{width}}  {'tests':>7}  {'points':>9}",
@@ -107,22 +111,24 @@ class GradeResult:
             tests = f"{t.passed}/{t.total}"
             lines.append(f"{t.id:<6}{t.title:<{width}}  {tests:>7}  {str(t.earned) + '/' + str(t.points):>9}")
             if not t.complete:
-                lines.append(f"{'':<6}✗ {t.failure or 'no tests found for this task'}")
+                lines.append(f"{'':<6}✗ {clean(t.failure or 'no tests found for this task')}")
         done = sum(t.complete for t in self.tasks)
         total = f"{self.earned}/{self.points}"
         lines.append(f"{'total':<6}{'':<{width}}  {'':>7}  {total:>9}   {done} of {len(self.tasks)} tasks done")
         lines.append("points per task: its points × tests passed / tests, rounded down to a whole point")
-        lines.extend(f"warning: {w}" for w in self.warnings)
+        lines.extend(f"warning: {clean(w)}" for w in self.warnings)
         return "\n".join(lines)
 
 
 def read_manifest(root) -> dict | None:
-    """The student copy's ``.minae-homework.json`` (which assignment it is), or None for the reference."""
+    """A student copy's ``.minae-homework.json`` (feedback only: it never chooses what is graded)."""
     path = Path(root) / MANIFEST
-    if not path.is_file():
+    if not path.is_file() or path.is_symlink():
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8")[:1_000_000])
+        with open(path, encoding="utf-8") as f:
+            data = json.loads(f.read(1_000_000))
+        return data if isinstance(data, dict) else None
     except (ValueError, OSError):
         return None
 
@@ -132,13 +138,67 @@ def _own_package() -> Path:
     return Path(__file__).resolve().parents[1]
 
 
+_has_reference: list = []
+
+
 def has_reference() -> bool:
-    """Whether the grader's own minae is the reference (not a student copy): then it grades by comparison."""
-    return not (_own_package().parent / MANIFEST).is_file()
+    """Whether the grader's own minae is the reference: its library code holds the solution blocks.
+
+    Decided from the package's own code, not from a file beside it (a file anyone could drop into the
+    project folder must not switch the grading mode); a built copy has no markers left.
+    """
+    if not _has_reference:
+        from .markers import has_marker
+
+        found = False
+        for path in sorted(_own_package().rglob("*.py")):
+            if "homework" in path.relative_to(_own_package()).parts:
+                continue
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            if "SOLUTION" in text and any(has_marker(line) for line in text.splitlines()):
+                found = True
+                break
+        _has_reference.append(found)
+    return _has_reference[0]
 
 
 def _tests_dir(number: int) -> Path:
     return Path(__file__).resolve().parent / "tests" / f"assignment{number}"
+
+
+def names_of_tests(source: str, path: str = "<test>") -> list:
+    """The test functions of a test file's text, in the file's order, read without running it."""
+    import ast
+
+    tree = ast.parse(source, path)
+    return [n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test")]
+
+
+# ---------------------------------------------------------- the grader's files ---
+def _grader_files(number: int) -> dict:
+    """The files the verdict rests on, read once: the runner's sources and this assignment's tests."""
+    here = Path(__file__).resolve().parent
+    files = {name: here / name for name in runner.SOURCE_FILES}
+    for path in sorted(_tests_dir(number).glob("test_task_*.py")):
+        files[str(path)] = path
+    return {key: path.read_text(encoding="utf-8") for key, path in files.items()}
+
+
+def _fingerprint() -> str:
+    """A hash of every file of the grader's package (the reference, the tests, this machinery)."""
+    h = hashlib.sha256()
+    for path in sorted(_own_package().rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            h.update(str(path.relative_to(_own_package())).encode() + b"\0")
+            h.update(path.read_bytes())
+            h.update(b"\0")
+    pth = [p for p in Path(sys.prefix).glob("lib/python*/site-packages/*.pth")]
+    for path in sorted(pth):  # a .pth planted where the grader's Python looks
+        h.update(str(path).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
 
 
 # --------------------------------------------------------------- the reference ---
@@ -146,219 +206,154 @@ _reference_cache: dict = {}
 _reference_lock = threading.Lock()
 
 
-def _reference_events(task_id: str, seed: int) -> dict:
-    """test name -> the reference's events for that test (same seed, same inputs), computed here, cached."""
-    key = (task_id, seed)
+def _run_test(world, module, testing, name, seed, numeric) -> dict:
+    """Run one test of a loaded test module: its checks' records, the error it raised, whether it ended."""
+    entry = {"checks": [], "error": None, "ended": False}
+    testing.recorder = entry["checks"].append
+    testing.run_seed = seed
+    testing.numeric_wanted = numeric
+    try:
+        world.seed(seed)
+        getattr(module, name)()
+    except ProtocolError:
+        raise
+    except Exception as e:  # the test failed: what the student's code raised, or the test's own error
+        entry["error"] = runner.error_data(e)
+    entry["ended"] = True
+    return entry
+
+
+def _reference_events(task_id: str, seed: int, sources: dict | None = None) -> dict:
+    """test name -> the reference's run of that test (same seed, same inputs), computed here, cached."""
+    a = TASKS[task_id].assignment
+    sources = sources or _grader_files(a)
+    path = str(_tests_dir(a) / f"test_task_{task_id.replace('.', '_')}.py")
+    key = (task_id, seed, hashlib.sha256(sources[path].encode()).hexdigest())
     with _reference_lock:
         if key not in _reference_cache:
-            test_file = Path(__file__).resolve().parents[2] / TASKS[task_id].test_file
-            names = _child.test_names(test_file)
-            events = []
-            _child.run_tests(str(test_file), names, lambda e: events.append(_roundtrip(e)), seed, str(_own_package()))
-            _reference_cache[key] = _by_test(events)
+            import minae
+
+            world = runner.LocalWorld()
+            module, testing = runner.load(world, sources, path, f"minae_reference_{task_id.replace('.', '_')}")
+            previous = minae.get_default_dtype()
+            try:
+                _reference_cache[key] = {
+                    name: _run_test(world, module, testing, name, seed, True)
+                    for name in names_of_tests(sources[path], path)
+                }
+            finally:
+                minae.set_default_dtype(previous)
         return _reference_cache[key]
 
 
-def _roundtrip(event):
-    return _decode(json.loads(json.dumps(_child.encode(event))))
-
-
-def _decode(x):
-    """Decode the child's JSON: arrays back from float64 bytes; sizes checked, nothing executed."""
-    from ..backend import np
-
-    if isinstance(x, list):
-        return [_decode(v) for v in x]
-    if isinstance(x, dict):
-        if set(x) == {"__nd__", "b64"}:
-            shape = tuple(int(s) for s in x["__nd__"])
-            raw = base64.b64decode(x["b64"])
-            if len(raw) != 8 * math.prod(shape):
-                raise ValueError("an array of the wrong size")
-            return np.frombuffer(raw, dtype="<f8").reshape(shape)
-        return {k: _decode(v) for k, v in x.items()}
-    return x
-
-
-def _safe_decode(event):
-    try:
-        return _decode(event)
-    except (ValueError, TypeError, KeyError):  # malformed data from the child: a check that cannot pass
-        return dict(event, record={"kind": "unreadable"}) if event.get("event") == "check" else event
-
-
-def _by_test(events) -> dict:
-    tests = {}
-    for e in events:
-        if e.get("event") in ("start", "check", "error", "end") and isinstance(e.get("test"), str):
-            key = (e.get("task"), e["test"]) if "task" in e else e["test"]
-            entry = tests.setdefault(key, {"checks": [], "error": None, "ended": False})
-            if e["event"] == "check" and isinstance(e.get("record"), dict):
-                entry["checks"].append(e["record"])
-            elif e["event"] == "error" and entry["error"] is None:
-                entry["error"] = e.get("error") if isinstance(e.get("error"), dict) else {"type": "?", "message": ""}
-            elif e["event"] == "end":
-                entry["ended"] = True
-    return tests
-
-
 # ------------------------------------------------------------------- the child ---
-class _Child:
-    """One child process running some of a task's tests; its events, its output, and how it ended."""
+class _Session:
+    """The sandboxed child of one grading: started on demand, restarted after a kill, its output bounded."""
 
-    def __init__(self, cfg: dict, cwd: str):
-        read, write = os.pipe()
-        cfg = dict(cfg, fd=write)
-        code = "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__')"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "MINAE_HOMEWORK"))}
-        env.update(MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-c", code, _child.__file__, json.dumps(cfg)],
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            pass_fds=(write,),
-            start_new_session=True,  # its own process group: a kill reaches what it started too
-        )
-        os.close(write)
-        self.data = os.fdopen(read, "rb", buffering=0)
-        self.output, self.dropped, self.buffer, self.size = bytearray(), 0, b"", 0
-        self.events = []
+    def __init__(self, which, staged, scratch, limits, sources):
+        self.which, self.staged, self.scratch, self.limits, self.sources = which, staged, scratch, limits, sources
+        self.child = self.channel = None
+        self.output, self.dropped = bytearray(), 0
+        self.threads = []
 
-    def run(self, test_timeout: float, task_timeout: float, task_started: dict):
-        """Read events until the child ends; kill it when a test or a task overruns. Returns why it was killed.
+    def _drain(self, stream):
+        while True:
+            chunk = stream.read(65536)
+            if not chunk:
+                return
+            keep = max(0, OUTPUT_LIMIT - len(self.output))
+            self.output += chunk[:keep]
+            self.dropped += len(chunk) - min(keep, len(chunk))
 
-        ``task_started`` (task -> when its first test started, shared by the children of one grading) keeps a
-        task's limit across a restart.
-        """
-        sel = selectors.DefaultSelector()
-        sel.register(self.data, selectors.EVENT_READ, "data")
-        sel.register(self.proc.stdout, selectors.EVENT_READ, "out")
-        started, open_streams, killed, task = time.monotonic(), 2, None, None
-        while open_streams:
-            now = time.monotonic()
-            test_limit = started + test_timeout if test_timeout > 0 else math.inf
-            task_limit = task_started[task] + task_timeout if task is not None else started + task_timeout
-            limit = min(task_limit, test_limit)
-            if now >= limit:
-                killed = "test" if test_limit <= task_limit else "task"
-                break
-            for key, _ in sel.select(timeout=min(1.0, limit - now)):
-                chunk = os.read(key.fileobj.fileno(), 65536)
-                if not chunk:
-                    sel.unregister(key.fileobj)
-                    open_streams -= 1
-                elif key.data == "out":
-                    keep = max(0, OUTPUT_LIMIT - len(self.output))
-                    self.output += chunk[:keep]
-                    self.dropped += len(chunk) - min(keep, len(chunk))
-                else:
-                    self.size += len(chunk)
-                    if self.size > DATA_LIMIT:
-                        killed = "data"
-                        open_streams = 0
-                        break
-                    self.buffer += chunk
-                    *lines, self.buffer = self.buffer.split(b"\n")
-                    for line in lines:
-                        try:
-                            event = json.loads(line)
-                        except ValueError:
-                            continue
-                        if not isinstance(event, dict):
-                            continue
-                        self.events.append(event)
-                        if event.get("event") in ("imported", "start", "end"):
-                            started = time.monotonic()
-                        if event.get("event") == "start" and event.get("task") in task_started:
-                            task = event["task"]
-                            task_started[task] = task_started[task] or started
-        sel.close()
-        if killed:
-            self._kill()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._kill()
-            self.proc.wait()
-        self.data.close()
-        self.proc.stdout.close()
-        return killed
+    def open(self, deadline: float) -> Channel:
+        if self.channel is not None and not self.channel.broken:
+            return self.channel
+        self.close()
+        self.child = sandbox.start(self.which, self.staged, self.scratch, self.limits, self.sources["_child.py"])
+        thread = threading.Thread(target=self._drain, args=(self.child.proc.stderr,), daemon=True)
+        thread.start()
+        self.threads.append(thread)
+        self.channel = Channel(self.child.proc, self.child.kill)
+        self.channel.deadline, self.channel.why = deadline, "the task's time limit"
+        hello = {"path": self.child.path, "root": self.child.root, "limits": self.limits,
+                 "helpers": self.sources["_helpers.py"]}  # fmt: skip
+        data = json.dumps(hello).encode()
+        self.channel._write(len(data).to_bytes(4, "little") + (0).to_bytes(4, "little") + data)
+        if self.channel.answer() != "ready":
+            self.channel.fail("the child did not start")
+        return self.channel
 
-    def _kill(self):
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+    def close(self):
+        if self.channel is not None:
+            self.channel.close()
+        if self.child is not None:
+            self.child.end()
+            for stream in (self.child.proc.stdout,):
+                stream.close()
+        self.child = self.channel = None
 
     def text(self) -> str:
-        text = self.output.decode("utf-8", errors="replace")
+        for thread in self.threads:
+            thread.join(timeout=2)
+        text = clean(self.output.decode("utf-8", errors="replace").replace("\r", ""))
         if self.dropped:
             text += f"\n… {self.dropped} more bytes of output dropped"
         return text
 
 
-def _run_all(plan, path, seed, numeric, test_timeout, task_timeout, cwd):
-    """Run every task's tests in one child (a new one after a kill, for the rest).
-
-    ``plan`` is [(task, test file, test names)]. Returns (events by (task, test), notes by (task, test): why a
-    test was stopped or not run, the children's output, what the import gave: minae_file or error).
-    """
-    files = {task: test_file for task, test_file, _ in plan}
-    remaining = [(task, name) for task, _, names in plan for name in names]
-    task_started = {task: None for task, _, _ in plan}
-    events, notes, outputs, imported = [], {}, [], {}
-    while remaining:
-        todo = [[task, files[task], [n for k, n in remaining if k == task]] for task in files]
-        cfg = {"path": path, "testing": testing.__file__, "seed": seed, "numeric": numeric}
-        child = _Child(dict(cfg, plan=[entry for entry in todo if entry[2]]), cwd)
-        killed = child.run(test_timeout, task_timeout, task_started)
-        child.events = [_safe_decode(e) for e in child.events]
-        outputs.append(child.text())
-        for e in child.events:
-            if e.get("event") == "imported":
-                imported.setdefault("minae_file", e.get("minae_file"))
-            if e.get("event") == "import_error" and "error" not in imported:
-                imported["error"] = e.get("error") if isinstance(e.get("error"), dict) else {}
-        if "error" in imported:
-            break
-        if not any(e.get("event") == "imported" for e in child.events):
-            if events:  # a child started after a kill did not come up: the rest is not run
-                for key in remaining:
-                    notes[key] = f"not run: the tests' process did not start again (status {child.proc.returncode})"
-                break
-            why = f"the process exited with status {child.proc.returncode} while importing minae"
-            if killed:
-                why = f"importing minae took longer than {task_timeout:g} s"
-            imported["error"] = {"type": "", "message": why, "frames": []}
-            break
-        events.extend(child.events)
-        tests = _by_test(child.events)
-        current = next((key for key in remaining if key in tests and not tests[key]["ended"]), None)
-        done = {key for key in remaining if key in tests and tests[key]["ended"]}
-        if current is not None:
-            done.add(current)
-            if killed == "test":
-                notes[current] = f"the test ran longer than {test_timeout:g} s (stopped): an endless loop?"
-            elif killed == "task":
-                notes[current] = f"the task's tests ran longer than {task_timeout:g} s (stopped)"
-            elif killed == "data":
-                notes[current] = f"the test handed back more than {DATA_LIMIT // 2**20} MB of data (stopped)"
-            else:
-                notes[current] = f"the test ended the process (exit status {child.proc.returncode})"
-            if killed == "task":
-                for key in remaining:
-                    if key[0] == current[0] and key not in done:
-                        notes[key] = f"not run: the task's tests ran longer than {task_timeout:g} s"
-                        done.add(key)
-        if not done:
-            for key in remaining:
-                notes[key] = f"the tests ended the process (exit status {child.proc.returncode})"
-            break
-        remaining = [key for key in remaining if key not in done]
-    return _by_test(events), notes, "\n".join(outputs), imported
+def _grade_tasks(result, session, sources, plan, seed, numeric, test_timeout, task_timeout):
+    """Run every test of ``plan`` ([(task, test file, names)]) in the child; returns test key -> run or reason."""
+    runs = {}
+    try:
+        channel = session.open(time.monotonic() + task_timeout)
+        imported = channel.request("import", "minae", False)
+        del imported
+    except RemoteError as e:
+        return {"import error": e.data}
+    except ProtocolError as e:
+        status = session.child.proc.returncode if session.child is not None else None
+        if str(e).startswith("ended"):
+            why = f"the process exited with status {status} while importing minae"
+        else:
+            why = f"importing minae {e}"
+        return {"import error": {"type": "", "message": why}}
+    for task, path, names in plan:
+        task_deadline = time.monotonic() + task_timeout
+        module = testing = None
+        for name in names:
+            now = time.monotonic()
+            if now >= task_deadline:
+                runs[(task, name)] = f"not run: the task's tests ran longer than {task_timeout:g} s"
+                continue
+            test_deadline = min(now + test_timeout, task_deadline) if test_timeout > 0 else task_deadline
+            try:
+                channel = session.open(test_deadline)
+                channel.deadline = test_deadline
+                if test_timeout > 0 and now + test_timeout <= task_deadline:
+                    channel.why = f"{test_timeout:g} s"
+                else:
+                    channel.why = f"the task's {task_timeout:g} s"
+                if module is None or testing.WORLD.channel is not channel:
+                    world = runner.RemoteWorld(channel)
+                    try:
+                        module, testing = runner.load(world, sources, path, f"minae_test_{task.replace('.', '_')}")
+                    except Exception as e:  # the test module could not load against this minae
+                        module = None
+                        runs[(task, name)] = {"checks": [], "error": dict(runner.error_data(e), during="import"),
+                                              "ended": True}  # fmt: skip
+                        continue
+                runs[(task, name)] = _run_test(testing.WORLD, module, testing, name, seed, numeric)
+            except ProtocolError as e:
+                why = str(e)
+                if why.startswith("ran longer"):
+                    runs[(task, name)] = f"the test {why}: an endless loop?"
+                elif why.startswith("ended"):
+                    runs[(task, name)] = f"the test {why}"
+                else:
+                    runs[(task, name)] = f"the test was stopped: {why}"
+                session.close()
+                module = None
+    return runs
 
 
 # ------------------------------------------------------------------ the verdict ---
@@ -370,6 +365,9 @@ def _error_line(error: dict, functions) -> str:
         return _squeeze(message.split("\n", 1)[0].strip() or "assertion failed")
     text = f"{kind}: {message}" if message else kind
     where = _where(error.get("frames") or [], functions)
+    at = error.get("at")
+    if kind == "SyntaxError" and isinstance(at, list) and len(at) == 2:
+        where = f"{at[0]}:{at[1]}"  # the student's file and line, not the import that reached it
     if error.get("during") == "import":
         text = "the tests could not be imported: " + text
     return _squeeze(text + (f" (at {where})" if where else ""))
@@ -389,7 +387,7 @@ def _where(frames, functions):
 
 
 def _squeeze(text: str, limit: int = 400) -> str:
-    text = " ".join(str(text).split())
+    text = " ".join(clean(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -442,28 +440,27 @@ def _task_functions(task_id: str, manifest) -> list:
         for t in manifest.get("tasks", []):
             if isinstance(t, dict) and t.get("id") == task_id:
                 return [str(w.get("name")) for w in t.get("where", []) if isinstance(w, dict)]
-    try:
-        from .build import scan
-        from .markers import enclosing_name
-
-        src = _own_package().parent
-        names = []
-        for b in scan(src):
-            if b.task == task_id:
-                names.append(enclosing_name((src / b.path).read_text(encoding="utf-8"), b.begin))
-        return names
-    except (OSError, ValueError):
-        return []
+    return _reference_functions().get(task_id, [])
 
 
-def _link_package(root: Path, into: Path) -> str:
-    """A folder whose only entry is the copy's minae package (a link, or a copy where links are not allowed)."""
-    into.mkdir()
-    try:
-        os.symlink(root / "minae", into / "minae", target_is_directory=True)
-    except OSError:
-        shutil.copytree(root / "minae", into / "minae", ignore=shutil.ignore_patterns("__pycache__", "homework"))
-    return str(into)
+_functions_cache: dict = {}
+
+
+def _reference_functions() -> dict:
+    """task -> the names of the functions its solution blocks sit in, in the grader's own code (scanned once)."""
+    if not _functions_cache:
+        try:
+            from .build import scan
+            from .markers import enclosing_name
+
+            src = _own_package().parent
+            for b in scan(src):
+                text = (src / b.path).read_text(encoding="utf-8")
+                _functions_cache.setdefault(b.task, []).append(enclosing_name(text, b.begin))
+        except (OSError, ValueError):
+            pass
+        _functions_cache.setdefault("", [])
+    return _functions_cache
 
 
 def grade(
@@ -476,84 +473,89 @@ def grade(
     seed: int | None = None,
     reference: bool | None = None,
     fresh_tests: bool = True,
+    no_sandbox: bool = False,
+    limits: dict | None = None,
 ) -> GradeResult:
     """Grade the project folder ``root`` for ``assignment``; print (to ``stream``) and return the result.
 
-    ``assignment`` defaults to the one the student copy was built for. ``stream``
-    receives the table (standard output by default; pass False for silence).
-    ``timeout`` bounds each task (all its tests), ``test_timeout`` each test; both
-    are enforced by killing the child process. ``seed`` repeats an earlier run's
-    inputs (default: a fresh one). ``reference`` (default: when the grader's
-    minae is not itself a student copy) compares with the reference minae.
-    The tests are always the grader's own (``fresh_tests`` is kept for old callers).
+    ``assignment`` is the grader's choice; only a student checking their own copy
+    (no reference here) may leave it to the copy's manifest. ``stream`` receives
+    the table (standard output by default; pass False for silence). ``timeout``
+    bounds each task (all its tests), ``test_timeout`` each test: absolute
+    deadlines, enforced by killing the child. ``seed`` repeats an earlier run's
+    inputs (default: a fresh one). ``reference`` (default: when the grader's minae
+    holds the solutions) compares with the reference minae. Grading with a
+    reference needs a sandbox (``sandbox.mode()``) unless ``no_sandbox``.
+    ``limits`` overrides the child's resource limits (``sandbox.LIMITS``).
     """
     del fresh_tests
     root = Path(root).resolve()
     if not (root / "minae").is_dir():
         raise FileNotFoundError(f"{root} has no minae package: give the folder of a student copy (or of the project)")
+    reference = has_reference() if reference is None else reference
     manifest = read_manifest(root)
     if assignment is None:
-        if manifest is None or not isinstance(manifest.get("assignment"), int):
-            raise ValueError(
-                f"{root} is not a student copy (no {MANIFEST}): say which assignment to grade, e.g. --assignment 1"
-            )
+        if reference or manifest is None or not isinstance(manifest.get("assignment"), int):
+            raise ValueError("say which assignment to grade, e.g. --assignment 1 (a copy's own files never choose it)")
         assignment = manifest["assignment"]
     a = assignment_of(assignment)
+    which = sandbox.mode()
+    if which == "none" and reference and not no_sandbox:
+        raise ValueError(
+            f"no sandbox can run here ({sandbox.why_not()}): grading someone else's copy needs one. "
+            "Install bubblewrap, or say --no-sandbox to run the student's code as yourself"
+        )
     seed = secrets.randbelow(10**6) if seed is None else int(seed)
-    reference = has_reference() if reference is None else reference
     result = GradeResult(a.number, a.title, root, [TaskResult(t.id, t.title, t.points) for t in a.tasks], seed=seed)
-    result.reference = reference
-    outputs = []
+    result.reference, result.sandbox = reference, which
+    sources = _grader_files(a.number)  # read before any child starts: what runs is what was hashed
+    before = _fingerprint()
+    plan = []
+    for t in result.tasks:
+        path = str(_tests_dir(a.number) / f"test_task_{t.id.replace('.', '_')}.py")
+        plan.append((t.id, path, names_of_tests(sources[path], path) if path in sources else []))
+    if reference:
+        refs = {t.id: _reference_events(t.id, seed, sources) for t in result.tasks}
+    cpu = int(timeout * len(a.tasks) + 30)
+    child_limits = dict(sandbox.LIMITS, cpu=cpu, **(limits or {}))
     with tempfile.TemporaryDirectory(prefix="minae-grade-") as tmp:
-        path = _link_package(root, Path(tmp) / "path")
-        work = Path(tmp) / "work"
-        work.mkdir()
-        plan = []
-        for t in result.tasks:
-            test_file = _tests_dir(a.number) / f"test_task_{t.id.replace('.', '_')}.py"
-            plan.append((t.id, str(test_file), _child.test_names(test_file)))
-        got, notes, output, imported = _run_all(plan, path, seed, not reference, test_timeout, timeout, str(work))
-        outputs.append(output)
-        if imported.get("minae_file"):
-            result.minae_file = _student_path(imported["minae_file"], path, root)
-        for t, (_, _, names) in zip(result.tasks, plan):
-            t.total = len(names)
-            if "error" in imported:
-                err = imported["error"]
-                line = _error_line(err, []) if err.get("type") else err.get("message", "")
-                t.failure = "minae could not be imported: " + line
-                continue
-            ref = _reference_events(t.id, seed) if reference else {}
-            functions = _task_functions(t.id, manifest)
+        staged = sandbox.stage(root, Path(tmp) / "copy")
+        scratch = Path(tmp) / "scratch"
+        scratch.mkdir()
+        session = _Session(which, staged, scratch, child_limits, sources)
+        try:
+            runs = _grade_tasks(result, session, sources, plan, seed, not reference, test_timeout, timeout)
+        finally:
+            session.close()
+        result.output = session.text()
+    if before != _fingerprint():
+        raise RuntimeError("the grader's own files changed while the student's code ran: no grade is given")
+    if "import error" not in runs:
+        result.minae_file = str(root / "minae" / "__init__.py")
+    for t, (_, _, names) in zip(result.tasks, plan):
+        t.total = len(names)
+        if "import error" in runs:
+            err = runs["import error"]
+            line = _error_line(err, []) if err.get("type") else _squeeze(err.get("message", ""))
+            t.failure = "minae could not be imported: " + line
+            continue
+        ref = refs[t.id] if reference else {}
+        functions = _task_functions(t.id, None if reference else manifest)
+        for name in names:
+            got = runs.get((t.id, name), "the test did not run")
+            reason = got if isinstance(got, str) else judge_test(ref.get(name) if reference else None, got, functions)
+            if reason is None:
+                t.passed += 1
+            elif t.failure is None:
+                t.failure = f"{name}: {reason}"
+        if reference:
             for name in names:
-                key = (t.id, name)
-                if key in got:
-                    reason = judge_test(ref.get(name) if reference else None, got[key], functions)
-                    if key in notes and (reason is None or not got[key]["ended"]):
-                        reason = notes[key]  # killed from outside: the kill is the reason
-                else:
-                    reason = notes.get(key) or "the test did not run"
-                if reason is None:
-                    t.passed += 1
-                elif t.failure is None:
-                    t.failure = f"{name}: {reason}"
-            if reference:
-                for name in names:
-                    r = ref.get(name)
-                    if r is None or judge_test(None, r, []) is not None:
-                        result.warnings.append(f"the reference fails {t.id} {name} with seed {seed}: fix the test")
-    result.output = "\n".join(outputs)
+                r = ref.get(name)
+                if r is None or judge_test(None, r, []) is not None:
+                    result.warnings.append(f"the reference fails {t.id} {name} with seed {seed}: fix the test")
     out = sys.stdout if stream is None else stream
     if out:
         if verbose:
             print(result.output, file=out)
         print(result.table(), file=out)
     return result
-
-
-def _student_path(minae_file: str, path: str, root: Path) -> str:
-    """The student's minae/__init__.py as a path in the copy (the child saw it through the link folder)."""
-    try:
-        return str(root / Path(os.path.abspath(minae_file)).relative_to(path))
-    except ValueError:
-        return minae_file

@@ -10,7 +10,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from . import _child
 from .assignments import TASKS
 
 __all__ = ["check"]
@@ -18,7 +17,10 @@ __all__ = ["check"]
 
 def check(task: str, stream=None) -> bool:
     """Run task ``task``'s tests here; print one line per test; True when all pass (feedback, not the grade)."""
-    from .grade import _error_line, _task_functions, read_manifest
+    import importlib.util
+    import traceback
+
+    from .grade import _error_line, _task_functions, names_of_tests, read_manifest
 
     task = str(task)
     if task not in TASKS:
@@ -30,15 +32,24 @@ def check(task: str, stream=None) -> bool:
         raise FileNotFoundError(f"{test_file} is missing: is this minae a copy of assignment {TASKS[task].assignment}?")
     package = str(Path(__file__).resolve().parents[1])
     functions = _task_functions(task, read_manifest(Path(package).parent))
-    passed, names = 0, _child.test_names(test_file)
-    module = _child.load_module(str(test_file), f"minae_homework_check_{task.replace('.', '_')}")
+    passed, names = 0, names_of_tests(test_file.read_text(encoding="utf-8"), str(test_file))
+    spec = importlib.util.spec_from_file_location(f"minae_homework_check_{task.replace('.', '_')}", test_file)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
     for name in names:
         try:
             getattr(module, name)()
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as e:
-            print(f"  ✗ {name}: {_error_line(_child.error_data(e, package), functions)}", file=out)
+            base = str(Path(package).parent) + "/"
+            frames = [
+                [f.filename[len(base) :], f.lineno, f.name]
+                for f in traceback.extract_tb(e.__traceback__)
+                if f.filename.startswith(base + "minae/")
+            ]
+            error = {"type": type(e).__name__, "message": str(e)[:2000], "frames": frames}
+            print(f"  ✗ {name}: {_error_line(error, functions)}", file=out)
             continue
         passed += 1
         print(f"  ✓ {name}", file=out)

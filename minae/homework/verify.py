@@ -30,7 +30,7 @@ def put_back_problems(number, source=None, seed: int = 1, stream=None) -> list:
     with tempfile.TemporaryDirectory(prefix="minae-check-") as tmp:
         built = Path(tmp) / "built"
         build(a.number, built, source=src)
-        stubbed = grade(built, stream=False, seed=seed)
+        stubbed = grade(built, a.number, stream=False, seed=seed)
         for t in stubbed.tasks:
             if t.passed:
                 found.append(
@@ -40,7 +40,7 @@ def put_back_problems(number, source=None, seed: int = 1, stream=None) -> list:
             folder = Path(tmp) / f"task{task.id}"
             shutil.copytree(built, folder)
             put_back(folder, task.id, source=src)
-            result = grade(folder, stream=False, seed=seed)
+            result = grade(folder, a.number, stream=False, seed=seed)
             for t in result.tasks:
                 if t.id == task.id and not t.complete:
                     found.append(f"task {task.id} put back alone: {t.passed}/{t.total} of its tests pass ({t.failure})")

@@ -6,26 +6,12 @@ that they test the loop of run_backward and nothing of tasks 1.1 to 1.4.
 
 import minae
 from minae.backend import np
-from minae.homework.testing import assert_close, assert_equal, gradcheck, rng
+from minae.homework.testing import assert_close, assert_equal, gradcheck, helper, rng
 
 
 def leaf(shape, seed):
     values = rng(seed).uniform(-1.5, 1.5, shape)
     return minae.tensor(values, dtype=minae.float64, requires_grad=True)
-
-
-class Probe(minae.Function):
-    """The identity, counting how often its backward runs and what gradient it received."""
-
-    def __init__(self):
-        self.calls = []
-
-    def forward(self, x):
-        return x.copy()
-
-    def backward(self, gy, needs_grad):
-        self.calls.append(np.array(gy, dtype=np.float64))
-        return gy
 
 
 def test_a_variable_used_twice():
@@ -40,7 +26,7 @@ def test_a_variable_used_twice():
 def test_each_function_runs_once_after_all_its_gradients_arrived():
     # p feeds sin (whose result goes on through tanh) and cos: two paths of different lengths
     x = leaf((3,), 1)
-    probe = Probe()
+    probe = helper("probe")()  # the identity, recording the gradient each call of its backward received
     p = probe(x)
     y = minae.tanh(minae.sin(p)) + minae.cos(p)
     y.backward(minae.ones(3, dtype=minae.float64))
@@ -61,9 +47,7 @@ def test_each_function_runs_once_after_all_its_gradients_arrived():
 def test_a_long_chain():
     # 3000 ops deep: a loop, not recursion; x enters every step, so ∂y/∂x = 3001
     x = leaf((), 2)
-    y = x
-    for _ in range(3000):
-        y = y + x
+    y = helper("add_chain")(x, 3000)  # y = x + x + … + x, built next to the code under test
     y.backward()
     assert_close(x.grad, 3001.0, "x.grad for y = x + x + … + x (3001 terms)")
 

@@ -4,7 +4,7 @@ import minae
 import minae.nn.functional as F
 from minae import nn
 from minae.backend import np
-from minae.homework.testing import assert_close, gradcheck, named, rng
+from minae.homework.testing import assert_close, gradcheck, gradgradcheck, named, rng
 
 
 def leaf(shape, seed, requires_grad=True):
@@ -27,7 +27,7 @@ def test_linear_backward_only_what_is_needed():
 
 
 def test_linear_double_backward():
-    minae.gradgradcheck(named(F.linear, "linear(x, W, b)"), [leaf((4, 3), 8), leaf((2, 3), 9), leaf((2,), 10)])
+    gradgradcheck(named(F.linear, "linear(x, W, b)"), [leaf((4, 3), 8), leaf((2, 3), 9), leaf((2,), 10)])
 
 
 def test_nn_linear_gradients():

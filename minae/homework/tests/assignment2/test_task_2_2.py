@@ -3,7 +3,7 @@
 import minae
 import minae.nn.functional as F
 from minae.backend import np
-from minae.homework.testing import assert_close, assert_equal, gradcheck, named, rng
+from minae.homework.testing import assert_close, assert_equal, gradcheck, gradgradcheck, named, rng
 
 
 def bce(x, y):
@@ -61,4 +61,4 @@ def test_bce_with_logits_double_backward():
     x, y = data((2, 3), 2)
     ys = minae.tensor(y, dtype=minae.float64)
     xs = minae.tensor(x, dtype=minae.float64, requires_grad=True)
-    minae.gradgradcheck(named(lambda x: bce(x, ys), "bce_with_logits(x, y)"), [xs])
+    gradgradcheck(named(lambda x: bce(x, ys), "bce_with_logits(x, y)"), [xs])

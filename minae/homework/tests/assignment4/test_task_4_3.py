@@ -2,29 +2,18 @@
 
 import minae
 from minae.backend import np
-from minae.homework.testing import assert_close, assert_equal, assert_shape, rng
+from minae.homework.testing import assert_close, assert_equal, assert_shape, helper, rng
 from minae.models import VAE
 
 D, H, Z = 6, 5, 3
 
 
-def capture_decode(model):
-    """Record every latent batch handed to model.decode, and still decode it."""
-    seen, decode = [], model.decode
-
-    def recording(z):
-        seen.append(z)
-        return decode(z)
-
-    model.decode = recording
-    return seen
-
-
 def test_sample_draws_from_the_prior():
     minae.manual_seed(0)
     model = VAE(D, H, Z)
-    seen = capture_decode(model)
+    capture = helper("capture_decode")(model)  # records every latent batch handed to model.decode
     images = model.sample(5000)
+    seen = capture.seen
     assert_equal(len(seen), 1, "sample(n) should decode one batch of n latents, decoded {actual} batches")
     if len(seen) != 1:
         return
@@ -56,8 +45,9 @@ def test_interpolate():
     with minae.no_grad():
         mu_a = model._encode(y_a.reshape(1, -1))[0].numpy().astype(np.float64)[0]
         mu_b = model._encode(y_b.reshape(1, -1))[0].numpy().astype(np.float64)[0]
-    seen = capture_decode(model)
+    capture = helper("capture_decode")(model)
     images = model.interpolate(y_a, y_b, steps=5)
+    seen = capture.seen
     assert_shape(images, (5, D), "interpolate(y_a, y_b, steps=5)")
     z = np.concatenate([s.numpy() for s in seen]).astype(np.float64)
     t = np.linspace(0, 1, 5)[:, None]

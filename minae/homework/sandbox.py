@@ -1,0 +1,346 @@
+"""Where a student's code runs when it is graded: an OS sandbox that sees only its copy and the Python runtime.
+
+Three modes, the first that works (``MINAE_SANDBOX=bwrap|user|none`` forces one):
+
+- ``bwrap`` (bubblewrap, Linux): a fresh mount namespace holding the system's
+  libraries and the interpreter (read-only), its standard library, NumPy alone
+  of the installed packages (the site-packages folders are hidden under empty
+  tmpfs: no ``.pth`` file, no editable finder, no teacher's minae), the staged
+  copy (read-only, at ``/submission``) and a private tmpfs ``/tmp``. No network
+  (every namespace unshared), its own PID namespace whose init dies with the
+  grader (``--die-with-parent``), so no process outlives the child; a new
+  session (no terminal to write into); all capabilities dropped, uid 65534.
+- ``user``: where bubblewrap cannot run but the grader is root: the child runs
+  as the unprivileged user ``minae-grader`` (created when missing) with no
+  capabilities and ``no_new_privs``, in a scratch folder of its own; it is used
+  only after a probe run as that user shows the interpreter and NumPy reachable
+  and the teacher's files (the reference package, the results folder) neither
+  readable nor writable; every process of that user is killed when a child
+  ends, before any result is written.
+- ``none``: the child is an ordinary process of the grader's user. Enough for a
+  student checking their own copy; grading someone else's copy refuses it unless
+  the teacher says ``--no-sandbox``.
+
+In every mode the child gets hard resource limits (set in the child before the
+student's code is imported, soft = hard so that it cannot raise them): address
+space, file size, CPU time, open files, processes (the last is what stops a
+fork bomb in the ``user`` mode; bwrap's PID namespace ends them all anyway).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["mode", "why_not", "stage", "start", "LIMITS", "SandboxUnavailable"]
+
+LIMITS = {"as": 2 * 2**30, "fsize": 16 * 2**20, "nofile": 64, "nproc": 64, "core": 0}
+MAX_FILES = 2000  # files of a staged copy's package
+MAX_BYTES = 64 * 2**20  # bytes of a staged copy's package
+USER = "minae-grader"
+SUBMISSION = "/submission"  # where the copy is seen in the bwrap sandbox
+
+
+class SandboxUnavailable(RuntimeError):
+    pass
+
+
+# -------------------------------------------------------------------- staging ---
+def stage(root: Path, into: Path) -> Path:
+    """Copy the copy's ``minae`` package into ``into``/minae: regular files only, bounded, no link leaving it.
+
+    A symlink whose target is outside ``root`` is refused (it would reach the teacher's files where the
+    sandbox shows them, or in the ``user`` mode); one inside is copied as the file it names. Byte-compiled
+    files and the copy's own ``minae/homework`` (never run) stay out.
+    """
+    root = Path(root).resolve()
+    package = root / "minae"
+    into.mkdir(parents=True, exist_ok=True)
+    files, size = 0, 0
+    for folder, dirs, names in os.walk(package, followlinks=False):
+        rel = Path(folder).relative_to(package)
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__" and not (rel == Path(".") and d == "homework"))
+        for d in list(dirs):
+            path = Path(folder) / d
+            if path.is_symlink():
+                _inside(path, root)
+                dirs.remove(d)  # a linked folder inside the copy: its files are staged where they are
+        (into / "minae" / rel).mkdir(parents=True, exist_ok=True)
+        for name in sorted(names):
+            path = Path(folder) / name
+            if name.endswith((".pyc", ".pyo")):
+                continue
+            if path.is_symlink():
+                path = _inside(path, root)
+            if not path.is_file():
+                continue
+            files += 1
+            size += path.stat().st_size
+            if files > MAX_FILES or size > MAX_BYTES:
+                raise ValueError(f"the copy's minae package is larger than {MAX_FILES} files or {MAX_BYTES >> 20} MB")
+            shutil.copyfile(path, into / "minae" / rel / name)
+    for path in [into, *into.rglob("*")]:  # readable by the sandbox's user, writable by nobody else
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    return into
+
+
+def _inside(path: Path, root: Path) -> Path:
+    target = path.resolve()
+    if not target.is_relative_to(root):
+        raise ValueError(f"{path.relative_to(root)} is a symbolic link leaving the submission (to {target}): refused")
+    return target
+
+
+# ---------------------------------------------------------------- the modes ---
+def _runtime() -> dict:
+    import site
+
+    from ..backend import np as numpy
+
+    exe = os.path.realpath(sys.executable)
+    prefix = os.path.realpath(sys.base_prefix)
+    sites = {os.path.realpath(p) for p in [*site.getsitepackages(), site.getusersitepackages()] if os.path.isdir(p)}
+    sites |= {os.path.realpath(p) for p in sys.path if p.endswith(("site-packages", "dist-packages"))}
+    numpy_dir = os.path.dirname(os.path.realpath(numpy.__file__))
+    return {"exe": exe, "prefix": prefix, "sites": sorted(sites), "numpy": numpy_dir}
+
+
+_PROBE = "import sys; sys.path.insert(0, '/sandbox/site'); import numpy"
+
+
+@functools.lru_cache(maxsize=None)
+def _bwrap_ok() -> str | None:
+    """None when bubblewrap can build the sandbox here, else why not."""
+    if shutil.which("bwrap") is None:
+        return "bubblewrap (bwrap) is not installed"
+    try:
+        proc = subprocess.run(
+            [*_bwrap_args(Path("/nonexistent-copy"), probe=True), _runtime()["exe"], "-I", "-S", "-c", _PROBE],
+            capture_output=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"bubblewrap could not start ({e})"
+    if proc.returncode != 0:
+        return "bubblewrap cannot build the sandbox here: " + proc.stderr.decode(errors="replace").strip()[:300]
+    return None
+
+
+def _bwrap_args(copy: Path, probe: bool = False) -> list:
+    rt = _runtime()
+    args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+    args += ["--uid", "65534", "--gid", "65534", "--hostname", "sandbox"]
+    for top in ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin"):
+        if os.path.islink(top):
+            args += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            args += ["--ro-bind", top, top]
+    if os.path.isfile("/etc/ld.so.cache"):
+        args += ["--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"]
+    if not rt["prefix"].startswith("/usr/"):
+        args += ["--ro-bind", rt["prefix"], rt["prefix"]]
+    exe_dir = os.path.dirname(rt["exe"])
+    if not exe_dir.startswith(("/usr/", rt["prefix"] + "/")):
+        args += ["--ro-bind", exe_dir, exe_dir]
+    for site_dir in rt["sites"]:  # the installed packages hidden: only NumPy is put back, below
+        if any(site_dir.startswith(p + "/") for p in ("/usr", rt["prefix"])):
+            args += ["--tmpfs", site_dir]
+    numpy_dir = rt["numpy"]
+    args += ["--ro-bind", numpy_dir, "/sandbox/site/numpy"]
+    if os.path.isdir(numpy_dir + ".libs"):  # the wheel's bundled libraries, found relative to numpy's
+        args += ["--ro-bind", numpy_dir + ".libs", "/sandbox/site/numpy.libs"]
+    if not probe:
+        args += ["--ro-bind", str(copy), SUBMISSION]
+    args += ["--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev", "--chdir", "/tmp", "--clearenv"]
+    for key, value in _env("/tmp").items():
+        args += ["--setenv", key, value]
+    return args + ["--"]
+
+
+def _env(home: str) -> dict:
+    return {"HOME": home, "PATH": "/usr/bin:/bin", "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1",
+            "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "LANG": "C.UTF-8"}  # fmt: skip
+
+
+def _user_ids():
+    import pwd
+
+    try:
+        entry = pwd.getpwnam(USER)
+    except KeyError:
+        if os.geteuid() == 0 and shutil.which("useradd"):
+            subprocess.run(
+                ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", USER], capture_output=True
+            )
+        try:
+            entry = pwd.getpwnam(USER)
+        except KeyError:
+            entry = pwd.getpwnam("nobody")
+    return entry.pw_uid, entry.pw_gid
+
+
+def _setpriv(uid: int, gid: int) -> list:
+    return ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--inh-caps=-all",
+            "--bounding-set=-all", "--no-new-privs", "--"]  # fmt: skip
+
+
+@functools.lru_cache(maxsize=None)
+def _user_ok(secrets_: tuple) -> str | None:
+    """None when the ``user`` mode isolates here: the runtime reachable, ``secrets_`` not, by the sandbox user."""
+    if os.geteuid() != 0:
+        return "the grader is not root (it cannot run the student's code as another user)"
+    if shutil.which("setpriv") is None:
+        return "setpriv (util-linux) is missing"
+    uid, gid = _user_ids()
+    code = (
+        "import json, os, sys\n"
+        "out = {'numpy': True, 'open': []}\n"
+        "sys.path.insert(0, sys.argv[1])\n"
+        "try:\n    import numpy\nexcept Exception:\n    out['numpy'] = False\n"
+        "out['open'] = [p for p in sys.argv[2:] if os.access(p, os.R_OK) or os.access(p, os.W_OK)]\n"
+        "print(json.dumps(out))\n"
+    )
+    rt = _runtime()
+    try:
+        proc = subprocess.run(
+            [*_setpriv(uid, gid), rt["exe"], "-I", "-S", "-c", code, os.path.dirname(rt["numpy"]), *secrets_],
+            capture_output=True,
+            timeout=60,
+            env=_env("/"),
+            cwd="/",
+        )
+        found = json.loads(proc.stdout.decode() or "null")
+    except (OSError, subprocess.TimeoutExpired, ValueError) as e:
+        return f"the sandbox user cannot run Python here ({type(e).__name__})"
+    if not isinstance(found, dict):
+        return f"the sandbox user {USER} cannot run this Python: {proc.stderr.decode(errors='replace')[-200:]}"
+    if not found["numpy"]:
+        return f"the sandbox user {USER} cannot import NumPy from {os.path.dirname(rt['numpy'])}"
+    if found["open"]:
+        return (
+            f"the sandbox user {USER} could read or write {found['open'][0]} (the grader's files): "
+            "make it private (chmod o-rwx) or install bubblewrap"
+        )
+    return None
+
+
+def teacher_paths(extra=()) -> tuple:
+    """What the student's code must not reach: the grader's package (the reference and its tests), results."""
+    own = Path(__file__).resolve().parents[1]
+    return tuple(str(p) for p in (own, own / "homework" / "tests", *extra))
+
+
+def mode(extra_secrets=()) -> str:
+    """The sandbox this grader uses: "bwrap", "user" or "none" (``MINAE_SANDBOX`` forces one that works)."""
+    forced = os.environ.get("MINAE_SANDBOX", "").strip().lower()
+    if forced in ("bwrap", "user", "none"):
+        if forced == "bwrap" and _bwrap_ok() is not None:
+            raise SandboxUnavailable(f"MINAE_SANDBOX=bwrap, but {_bwrap_ok()}")
+        if forced == "user" and _user_ok(teacher_paths(extra_secrets)) is not None:
+            raise SandboxUnavailable(f"MINAE_SANDBOX=user, but {_user_ok(teacher_paths(extra_secrets))}")
+        return forced
+    if sys.platform.startswith("linux"):
+        if _bwrap_ok() is None:
+            return "bwrap"
+        if _user_ok(teacher_paths(extra_secrets)) is None:
+            return "user"
+    return "none"
+
+
+def why_not(extra_secrets=()) -> str:
+    """Why no sandbox can run here (for the refusal's message)."""
+    if not sys.platform.startswith("linux"):
+        return f"no sandbox on {sys.platform} (bubblewrap is Linux's)"
+    return f"{_bwrap_ok()}; and the fallback user: {_user_ok(teacher_paths(extra_secrets))}"
+
+
+# ------------------------------------------------------------------ the child ---
+class Child:
+    """A started child: its process, where the copy is seen from inside, and how to end it and its processes."""
+
+    def __init__(self, proc, root: str, path: list, kill_user=None):
+        self.proc, self.root, self.path, self._uid = proc, root, path, kill_user
+
+    def kill(self):
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.kill()
+        except OSError:
+            pass
+        if self._uid is not None:
+            kill_all_of(self._uid)
+
+    def end(self):
+        """Close the pipes, give the child a moment to leave, then kill whatever is left (every process)."""
+        for f in (self.proc.stdin,):
+            try:
+                f.close()
+            except OSError:
+                pass
+        try:
+            self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            pass
+        self.kill()
+        self.proc.wait()
+
+
+def kill_all_of(uid: int, rounds: int = 100) -> None:
+    """SIGKILL every process whose real or effective uid is ``uid``, until none is left (forks included)."""
+    for _ in range(rounds):
+        found = False
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/status", encoding="ascii", errors="replace") as f:
+                    uids = next(line for line in f if line.startswith("Uid:")).split()[1:3]
+            except (OSError, StopIteration):
+                continue
+            if str(uid) in uids:
+                found = True
+                try:
+                    os.kill(int(entry), signal.SIGKILL)
+                except OSError:
+                    pass
+        if not found:
+            return
+        time.sleep(0.01)
+
+
+def start(which: str, staged: Path, scratch: Path, limits: dict, source: str) -> Child:
+    """Start the child server (``source``: ``_child.py``'s text) in sandbox ``which`` for the copy ``staged``."""
+    rt = _runtime()
+    command = [rt["exe"], "-I", "-S", "-c", source]
+    popen = dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    if which == "bwrap":
+        proc = subprocess.Popen([*_bwrap_args(staged), *command], env=_env("/tmp"), cwd="/", **popen)
+        return Child(proc, SUBMISSION, [SUBMISSION, "/sandbox/site"], None)
+    site = scratch.parent / "site"  # NumPy alone of the installed packages, by links
+    site.mkdir(exist_ok=True)
+    for name in ("numpy", "numpy.libs"):
+        target = os.path.join(os.path.dirname(rt["numpy"]), name)
+        if os.path.isdir(target) and not (site / name).exists():
+            os.symlink(target, site / name)
+    os.chmod(site, 0o755)
+    numpy_parent = str(site)
+    if which == "user":
+        uid, gid = _user_ids()
+        os.chmod(scratch.parent, 0o711)
+        os.chown(scratch, uid, gid)
+        os.chmod(scratch, 0o700)
+        kill_all_of(uid)  # nothing of an earlier child of this user is left to meet this one
+        proc = subprocess.Popen([*_setpriv(uid, gid), *command], env=_env(str(scratch)), cwd=scratch, **popen)
+        return Child(proc, str(staged), [str(staged), numpy_parent], uid)
+    proc = subprocess.Popen(command, env=_env(str(scratch)), cwd=scratch, **popen)
+    return Child(proc, str(staged), [str(staged), numpy_parent], None)

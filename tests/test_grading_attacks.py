@@ -1,0 +1,443 @@
+"""A determined student against the grader (issue 19): each attack on an unsolved copy of assignment 1.
+
+The honest unsolved copy scores 0, so every attack must score 0 too, in each of the three setups that run
+a student's code (``grade``, ``grade-all``, the Gradescope autograder run locally with AUTOGRADER_ROOT),
+finish within its limits, leave no process behind, and leave the teacher's files, the results and the
+other submissions as they were. The attacks know the teacher's paths (as a student who read the course's
+setup would): only the sandbox keeps them out.
+"""
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from minae.homework import build, grade, sandbox
+from minae.homework.cli import main
+from minae.homework.gradebook import _unzip, grade_all
+
+pytestmark = pytest.mark.skipif(
+    sandbox._bwrap_ok() is not None and os.environ.get("MINAE_SANDBOX") != "user", reason="no sandbox here"
+)
+
+PACKAGE = Path(grade.__code__.co_filename).resolve().parents[1]  # the grader's minae: the reference
+TEACHER_ROOT = PACKAGE.parent
+SITE = Path(next(p for p in sys.path if p.endswith("site-packages")))
+LIMITS = dict(test_timeout=2, timeout=6, seed=7)
+PROBE = "zz_attack_probe"  # the name of every file an attack tries to plant
+
+# ------------------------------------------------------------------ attacks ---
+# Each is appended to the copy's minae/__init__.py (after `import os, sys, json`), with {TARGETS}: the paths
+# an attack writes (teacher files, results, a classmate), and {RESULTS}: the results files it forges.
+_PRELUDE = """
+import os as _os, sys as _sys, json as _json, time as _time, signal as _signal, threading as _threading
+
+
+def _old_pipe():
+    # the data pipe of a grader that names it in the child's arguments (commit a55d887 did), else None
+    try:
+        return int(_json.loads(_sys.argv[-1])["fd"])
+    except Exception:
+        return None
+
+
+def _write_all(fds, data):
+    for _fd in fds:
+        try:
+            _os.write(_fd, data)
+        except OSError:
+            pass
+"""
+ATTACKS = {
+    "reference swap by path": """
+_t = {TEACHER!r}
+if _os.path.isfile(_t + "/minae/__init__.py"):
+    import importlib.util as _u
+    for _k in [k for k in _sys.modules if k == "minae" or k.startswith("minae.")]:
+        del _sys.modules[_k]
+    _spec = _u.spec_from_file_location("minae", _t + "/minae/__init__.py", submodule_search_locations=[_t + "/minae"])
+    _m = _u.module_from_spec(_spec)
+    _sys.modules["minae"] = _m
+    _spec.loader.exec_module(_m)
+    globals().update(vars(_m))
+""",
+    "results forged, then the parent killed": """
+for _p in {RESULTS}:
+    try:
+        _os.makedirs(_os.path.dirname(_p), exist_ok=True)
+        with open(_p, "w") as _f:
+            _f.write(_json.dumps({{"score": 100, "tests": []}}))
+    except OSError:
+        pass
+for _pid in (_os.getppid(), 1):
+    try:
+        _os.kill(_pid, _signal.SIGKILL)
+    except OSError:
+        pass
+""",
+    "a daemon that outlives the grading": """
+if _os.fork() == 0:
+    _os.setsid()
+    if _os.fork() == 0:
+        _time.sleep(4)
+        for _p in {RESULTS}:
+            try:
+                with open(_p, "w") as _f:
+                    _f.write(_json.dumps({{"score": 100, "tests": []}}))
+            except OSError:
+                pass
+        _os.execv("/bin/sleep", ["sleep", "37.123"])
+    _os._exit(0)
+""",
+    "lasting damage to the teacher's files": """
+for _p in {TARGETS}:
+    try:
+        _os.makedirs(_os.path.dirname(_p), exist_ok=True)
+        with open(_p, "w") as _f:
+            _f.write("# planted\\n")
+    except OSError:
+        pass
+""",
+    "checks patched in the child": """
+import numpy as _np
+_np.isclose = lambda *a, **k: _np.ones(_np.broadcast(*a[:2]).shape, bool)
+_np.allclose = lambda *a, **k: True
+
+
+def _forge(event, args):
+    # when the test helpers appear in this process, make every check record the expected value as the
+    # actual one (what a check that runs next to the student's code lets it do)
+    if event != "open":
+        return
+    for _name, _mod in list(_sys.modules.items()):
+        if _name.endswith("testing") and hasattr(_mod, "_emit") and not hasattr(_mod, "_forged"):
+            _mod._forged = True
+            _emit = _mod._emit
+            _mod._emit = lambda record, _o=_emit: _o(
+                dict(record, actual=record["expected"]) if record.get("kind") in ("close", "equal") else record
+            )
+
+
+_sys.addaudithook(_forge)
+""",
+    "a keep-alive loop": """
+def _keep_alive():
+    while True:
+        if _old_pipe() is not None:
+            _write_all([_old_pipe()], b'{{"event": "imported"}}\\n')
+        print("still alive", file=_sys.stderr, flush=True)
+        _time.sleep(0.01)
+
+
+_threading.Thread(target=_keep_alive, daemon=True).start()
+while True:  # an import that never ends, with signs of life all along
+    _time.sleep(0.1)
+""",
+    "a 60 MB line into every pipe": """
+def exp(x):
+    _blob = b"x" * 60_000_000
+    _write_all([_old_pipe()] if _old_pipe() is not None else range(3, 12), _blob)
+    _write_all([1, 2], _blob)
+    while True:
+        _time.sleep(1)
+""",
+    "a 200,000-deep message": """
+def exp(x):
+    _deep = b"[" * 200_000 + b"]" * 200_000
+    if _old_pipe() is not None:
+        _write_all([_old_pipe()], _deep + b"\\n")
+    else:
+        _body = b'{{"ok": ' + _deep + b"}}"
+        _write_all(range(3, 12), len(_body).to_bytes(4, "little") + bytes(4) + _body)
+    while True:
+        _time.sleep(1)
+""",
+    "Infinity in a value": """
+def exp(x):
+    if _old_pipe() is not None:
+        _line = b'{{"event": "check", "task": "1.1", "test": "test_exp_backward", "record": '
+        _line += b'{{"kind": "within", "actual": Infinity, "expected": 0, "tolerance": 1, "what": "x"}}}}\\n'
+        _write_all([_old_pipe()], _line)
+    else:
+        _body = b'{{"ok": {{"__nd__": ["<f8", [Infinity]]}}}}'
+        _write_all(range(3, 12), len(_body).to_bytes(4, "little") + bytes(4) + _body)
+    while True:
+        _time.sleep(1)
+""",
+    "fifty setsid processes": """
+for _i in range(50):
+    try:
+        if _os.fork() == 0:
+            _os.setsid()
+            _os.execv("/bin/sleep", ["sleep", "41.5"])
+    except OSError:
+        break
+""",
+    "3 GiB of memory": """
+def exp(x):
+    _block = bytearray(3 * 2**30)
+    return _block
+""",
+    "terminal escapes in an exception": """
+def exp(x):
+    raise ValueError("\\x1b[2J\\x1b[31mpwned\\x1b]0;title\\x07\\u202eevil")
+""",
+}
+SURVIVORS = ("37.123", "41.5")  # the sleeps a surviving process would be in
+
+
+def _attacked_copy(base: Path, name: str, targets: list, results: list) -> Path:
+    folder = base / name.replace(" ", "-").replace(",", "")
+    shutil.copytree(base / "unsolved", folder)
+    code = ATTACKS[name].format(TEACHER=str(TEACHER_ROOT), TARGETS=repr(targets), RESULTS=repr(results))
+    init = folder / "minae" / "__init__.py"
+    init.write_text(init.read_text(encoding="utf-8") + _PRELUDE + code, encoding="utf-8")
+    return folder
+
+
+def _targets(classmate: Path) -> list:
+    return [
+        str(PACKAGE / "homework" / "tests" / "assignment1" / f"{PROBE}.py"),
+        str(PACKAGE / "homework" / "tests" / "assignment1" / "__pycache__" / f"{PROBE}.pyc"),
+        str(SITE / f"{PROBE}.pth"),
+        str(TEACHER_ROOT / f"{PROBE}.json"),
+        str(classmate / "minae" / f"{PROBE}.py"),
+    ]
+
+
+def _survivors() -> list:
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            args = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if args[:1] == [b"sleep"] and len(args) > 1 and args[1].decode() in SURVIVORS:
+            found.append(int(entry))
+    return found
+
+
+def _no_damage(targets):
+    planted = [p for p in targets if os.path.exists(p)]
+    for p in planted:  # never leave a planted file behind, even when the test fails
+        os.unlink(p)
+    assert not planted, f"the attack wrote {planted}"
+    assert not _survivors(), "a process of the attack outlived the grading"
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    base = tmp_path_factory.mktemp("attacks")
+    build(1, base / "unsolved")
+    shutil.copytree(base / "unsolved", base / "classmate")
+    return base
+
+
+# ------------------------------------------------------------------- grade ---
+@pytest.mark.parametrize("attack", list(ATTACKS))
+def test_an_attack_scores_zero_in_grade(base, attack, tmp_path):
+    classmate = base / "classmate"
+    targets = _targets(classmate)
+    shutil.copytree(base / "unsolved", tmp_path / "unsolved")
+    folder = _attacked_copy(tmp_path, attack, targets, [str(tmp_path / "results.json")])
+    started = time.monotonic()
+    result = grade(folder, 1, stream=False, **LIMITS)
+    took = time.monotonic() - started
+    time.sleep(0.2 if "daemon" not in attack else 4.5)  # a daemon would write now
+    assert result.earned == 0, result.table()
+    assert took < 40, f"grading took {took:.0f} s"
+    assert not (tmp_path / "results.json").exists()
+    _no_damage(targets)
+    if attack == "a keep-alive loop":
+        assert "importing minae ran longer than" in result.task("1.1").failure, result.task("1.1").failure
+    if attack in ("a 60 MB line into every pipe", "a 200,000-deep message", "Infinity in a value"):
+        assert "the test was stopped: the child sent" in result.task("1.1").failure, result.task("1.1").failure
+    if attack == "3 GiB of memory":
+        assert "MemoryError" in result.task("1.1").failure, result.task("1.1").failure
+    if attack == "terminal escapes in an exception":
+        assert "pwned" in result.table() and "\x1b" not in result.table() and "\u202e" not in result.table()
+
+
+def test_a_symlink_to_the_teachers_file_is_refused(base, tmp_path):
+    folder = tmp_path / "linked"
+    shutil.copytree(base / "unsolved", folder)
+    for name in ("ops.py", "autograd.py"):
+        (folder / "minae" / name).unlink()
+        (folder / "minae" / name).symlink_to(PACKAGE / name)
+    with pytest.raises(ValueError, match="symbolic link leaving the submission"):
+        grade(folder, 1, stream=False, **LIMITS)
+
+
+def test_the_copys_manifest_never_chooses_the_assignment(base, tmp_path, capsys):
+    folder = tmp_path / "claims"
+    build(2, folder)
+    manifest = json.loads((folder / ".minae-homework.json").read_text())
+    (folder / ".minae-homework.json").write_text(json.dumps(dict(manifest, assignment=1)))
+    assert main(["grade", str(folder)]) == 2
+    assert "say which assignment to grade" in capsys.readouterr().err
+
+
+def test_a_file_beside_the_reference_does_not_change_the_grading_mode():
+    from minae.homework import grade as grade_module
+
+    module = sys.modules[grade_module.__module__]
+    planted = TEACHER_ROOT / ".minae-homework.json"
+    assert not planted.exists()
+    planted.write_text('{"assignment": 1}')
+    try:
+        module._has_reference.clear()
+        assert module.has_reference()
+    finally:
+        planted.unlink()
+
+
+def test_a_syntax_error_names_the_students_file_and_line(base, tmp_path):
+    folder = tmp_path / "syntax"
+    shutil.copytree(base / "unsolved", folder)
+    ops = folder / "minae" / "ops.py"
+    lines = ops.read_text(encoding="utf-8").splitlines()
+    lines.insert(40, "def oops(:")
+    ops.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    failure = grade(folder, 1, stream=False, **LIMITS).task("1.1").failure
+    assert "SyntaxError" in failure and "(at minae/ops.py:41)" in failure, failure
+
+
+def test_no_sandbox_refuses_unless_told(base, monkeypatch):
+    monkeypatch.setattr(sandbox, "mode", lambda *a: "none")
+    with pytest.raises(ValueError, match="--no-sandbox"):
+        grade(base / "unsolved", 1, stream=False, **LIMITS)
+    assert grade(base / "unsolved", 1, stream=False, no_sandbox=True, **LIMITS).earned == 0
+
+
+@pytest.mark.parametrize("count", [6000, pytest.param(100_000, marks=pytest.mark.slow)])
+def test_a_zip_of_many_empty_files_is_refused_fast(tmp_path, count):
+    path = tmp_path / "many.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for i in range(count):
+            zf.writestr(f"f{i}", b"")
+    started = time.monotonic()
+    with pytest.raises(ValueError, match="entries"):
+        _unzip(path, tmp_path / "out")
+    assert time.monotonic() - started < 10
+    assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------- grade-all ---
+@pytest.mark.slow
+def test_every_attack_scores_zero_in_grade_all(base, tmp_path, capsys):
+    gradebook = tmp_path / "grades.csv"
+    classmate = tmp_path / "classmate"
+    shutil.copytree(base / "classmate", classmate)
+    before = {p: p.read_bytes() for p in classmate.rglob("*") if p.is_file()}
+    targets = _targets(classmate)
+    shutil.copytree(base / "unsolved", tmp_path / "unsolved")
+    folders = [_attacked_copy(tmp_path, name, targets, [str(gradebook)]) for name in ATTACKS]
+    rows = grade_all([*folders, classmate], 1, gradebook, jobs=2, **LIMITS)
+    time.sleep(4.5)  # the daemon would rewrite the gradebook now
+    assert [int(r["total"]) for r in rows] == [0] * (len(ATTACKS) + 1)
+    with open(gradebook, newline="", encoding="utf-8") as f:
+        assert [int(r["total"]) for r in csv.DictReader(f)] == [0] * (len(ATTACKS) + 1)
+    assert before == {p: p.read_bytes() for p in classmate.rglob("*") if p.is_file()}
+    _no_damage(targets)
+    out = capsys.readouterr().out
+    assert f"{len(ATTACKS) + 1} graded, 0 could not be graded" in out
+    assert "\x1b" not in out
+
+
+def test_grade_all_counts_what_it_could_not_grade_and_says_when_failures_tie(base, tmp_path, capsys):
+    broken = tmp_path / "not-a-copy"
+    broken.mkdir()
+    bad_zip = tmp_path / "bad.zip"
+    bad_zip.write_bytes(b"not a zip")
+    first = tmp_path / "first"
+    shutil.copytree(base / "unsolved", first)
+    second = tmp_path / "second"
+    shutil.copytree(base / "unsolved", second)
+    ops = second / "minae" / "ops.py"
+    ops.write_text(ops.read_text(encoding="utf-8") + "\ndef exp(x):\n    raise ValueError('another mistake')\n")
+    init = second / "minae" / "__init__.py"
+    init.write_text(init.read_text(encoding="utf-8") + "\nfrom .ops import exp\n")
+    grade_all([first, second, broken, bad_zip], 1, tmp_path / "g.csv", jobs=1, **LIMITS)
+    out = capsys.readouterr().out
+    assert "4 submissions, 2 graded, 2 could not be graded" in out
+    assert f"{first}: 0/100" in out and f"{broken}: not graded" in out
+    assert "2 first failures tie (1× each)" in out and "another mistake" in out
+
+
+# ------------------------------------------------------------- autograder ---
+@pytest.fixture(scope="module")
+def autograder_zip(tmp_path_factory):
+    out = tmp_path_factory.mktemp("autograder") / "autograder.zip"
+    assert main(["autograder", "1", "--out", str(out)]) == 0
+    return out
+
+
+def _run_autograder(zip_path: Path, root: Path, folder: Path) -> dict:
+    with zipfile.ZipFile(zip_path) as zf:
+        zf.extractall(root / "source")
+    shutil.copytree(folder, root / "submission", symlinks=True)
+    script = root / "source" / "run_autograder"
+    script.chmod(0o755)
+    text = script.read_text(encoding="utf-8")  # the teacher's limits, small here so that a loop costs seconds
+    script.write_text(text.replace(' --copy "', ' --test-timeout 2 --timeout 6 --copy "', 1), encoding="utf-8")
+    bin_dir = root / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").symlink_to(sys.executable)
+    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", AUTOGRADER_ROOT=str(root))
+    subprocess.run([str(script)], env=env, capture_output=True, text=True, timeout=300)
+    return json.loads((root / "results" / "results.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("attack", [*ATTACKS, "reference swap by symlink"])
+def test_an_attack_scores_zero_in_the_autograder(base, autograder_zip, attack, tmp_path):
+    root = tmp_path / "autograder"
+    results = root / "results" / "results.json"
+    classmate = tmp_path / "classmate"
+    shutil.copytree(base / "classmate", classmate)
+    targets = _targets(classmate)
+    shutil.copytree(base / "unsolved", tmp_path / "unsolved")
+    if attack == "reference swap by symlink":
+        folder = tmp_path / "linked"
+        shutil.copytree(base / "unsolved", folder)
+        for name in ("ops.py", "autograd.py"):
+            (folder / "minae" / name).unlink()
+            (folder / "minae" / name).symlink_to(PACKAGE / name)
+    else:
+        folder = _attacked_copy(tmp_path, attack, targets, [str(results)])
+    data = _run_autograder(autograder_zip, root, folder)
+    time.sleep(0.2 if "daemon" not in attack else 4.5)
+    assert data["score"] == 0, data
+    assert json.loads(results.read_text(encoding="utf-8")) == data  # nothing rewrote it afterwards
+    _no_damage(targets)
+
+
+# ---------------------------------------------------------- the fallback user ---
+FALLBACK_ATTACKS = ["reference swap by path", "lasting damage to the teacher's files", "fifty setsid processes"]
+
+
+def test_the_fallback_user_sandbox_isolates_or_refuses_with_the_reason(base, tmp_path, monkeypatch):
+    # MINAE_SANDBOX=user forces the fallback (as where bubblewrap cannot run): where it cannot isolate
+    # (the grader's files readable by other users, the interpreter not reachable by them) it refuses and
+    # says why; where it can, each attack scores what the honest copy scores and leaves nothing behind
+    monkeypatch.setenv("MINAE_SANDBOX", "user")
+    reason = sandbox._user_ok(sandbox.teacher_paths())
+    if reason is not None:
+        with pytest.raises(sandbox.SandboxUnavailable, match="MINAE_SANDBOX=user, but"):
+            grade(base / "unsolved", 1, stream=False, **LIMITS)
+        pytest.skip(f"the fallback user cannot isolate here: {reason}")
+    classmate = base / "classmate"
+    targets = _targets(classmate)
+    shutil.copytree(base / "unsolved", tmp_path / "unsolved")
+    for attack in FALLBACK_ATTACKS:
+        folder = _attacked_copy(tmp_path, attack, targets, [str(tmp_path / "results.json")])
+        result = grade(folder, 1, stream=False, **LIMITS)
+        assert result.sandbox == "user" and result.earned == 0, result.table()
+        _no_damage(targets)
