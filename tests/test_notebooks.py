@@ -228,10 +228,8 @@ def test_every_solution_is_checked_by_a_claim(path):
     nb = _read(path)
     markdown = [c.source for c in nb.cells if c.cell_type == "markdown"]
     exercises = sorted({int(n) for m in markdown for n in EXERCISE.findall(m)})
-    start = next(
-        (i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and re.search(r"^##+ Solutions", c.source, re.M)),
-        None,
-    )
+    headings = [c.cell_type == "markdown" and re.search(r"^##+ Solutions", c.source, re.M) for c in nb.cells]
+    start = next((i for i, found in enumerate(headings) if found), None)
     assert start is not None, f"{path.name}: no '## Solutions' heading"
     checked, current = set(), None
     for cell in nb.cells[start:]:
