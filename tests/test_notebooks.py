@@ -7,9 +7,11 @@ cell's source and the error. New notebooks are picked up by file name.
 The committed files are checked as they are on disk, cells found by content and tags (never by
 index, so that editing a notebook does not break these tests): outputs produced by the current
 ``minae/`` sources (the record ``--execute`` writes), claim cells, no run-dependent values or
-widget state in the outputs, ≤ 1 MB, a first cell pointing into the lecture, exercises with answers.
+widget state in the outputs, ≤ 1 MB, a first cell pointing into the lecture (its public page, never a
+development path), exercises with answers, and every claim (solutions included) two-sided or marked one-sided.
 """
 
+import ast
 import json
 import re
 import shutil
@@ -29,7 +31,7 @@ NOTEBOOKS = sorted(FOLDER.glob("*.ipynb"))
 FAST_BUDGET_S = 60  # each notebook, MINAE_FAST=1, 2 CPU cores
 MAX_BYTES = 1_000_000
 COURSE_PAGE = "https://atcold.github.io/NYU-DLSP21/en/week08/08-3/"
-LECTURE = "08-3-autoencoders.md"
+INTERNAL_PATH = "shared/lecture"  # where the lecture text sits in development, not for readers
 # the sections of the lecture file (its headings), so that the pointer cell names a real one
 SECTIONS = (
     "Recap: Predictive Latent Variable Model", "Training recap", "Target propagation", "Autoencoder (AE)",
@@ -132,6 +134,114 @@ def test_notebook_has_claim_cells(path):
         assert c.get("execution_count") is not None, f"{path.name}: claim cell not executed: {c.source[:60]!r}"
 
 
+# ---------------------------------------------------------------- claims, two-sided ---
+ONE_SIDED_MARK = "# one-sided"  # on an assert's line: the sentence it checks is itself a one-sided bound
+CLOSENESS = ("abs", "allclose", "isclose", "array_equal", "assert_allclose")
+
+
+def _atoms(test):
+    """The comparisons an assert's test is made of: `and` split, `all(... for ...)` opened."""
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+        for value in test.values:
+            yield from _atoms(value)
+    elif (
+        isinstance(test, ast.Call)
+        and ast.unparse(test.func) in ("all", "np.all")
+        and test.args
+        and isinstance(test.args[0], (ast.GeneratorExp, ast.ListComp))
+    ):
+        yield from _atoms(test.args[0].elt)
+    else:
+        yield test
+
+
+def one_sided_asserts(source: str) -> list[str]:
+    """The asserts in a claim cell that bound a quantity on one side only, with nothing saying that one side is
+    the claim: ``x < 0.5 * y`` passes for a negative x, so a sentence "x is positive but much smaller than y"
+    needs ``0 < x < 0.5 * y``.
+
+    An inequality counts as two-sided when it is chained (``lo < x < hi``), when it bounds a closeness
+    (``abs(a - b) < tol``, ``np.abs(d).max() < tol``), or when the cell bounds the same expression from the other
+    side in another assert. Any other inequality needs the comment ``# one-sided`` on one of its lines, with the
+    reason (the sentence is an ordering, "more than 100x", "at least"...). Equalities and calls pass.
+    """
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    upper, lower, single = set(), set(), []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Assert):
+            continue
+        marked = any(ONE_SIDED_MARK in lines[i - 1] for i in range(node.lineno, node.end_lineno + 1))
+        for atom in _atoms(node.test):
+            if not isinstance(atom, ast.Compare) or len(atom.ops) != 1:
+                continue  # a call (np.allclose, ...), a chained comparison, a bare flag
+            op = atom.ops[0]
+            if not isinstance(op, (ast.Lt, ast.LtE, ast.Gt, ast.GtE)):
+                continue  # ==, !=, in, is
+            left, right = ast.unparse(atom.left), ast.unparse(atom.comparators[0])
+            if any(word in side for side in (left, right) for word in CLOSENESS):
+                continue
+            small, big = (left, right) if isinstance(op, (ast.Lt, ast.LtE)) else (right, left)
+            upper.add(small)
+            lower.add(big)
+            if not marked:
+                single.append((small, big, ast.unparse(atom)))
+    return [text for small, big, text in single if not (small in lower or big in upper)]
+
+
+def test_one_sided_assert_detector():
+    """It flags the defect (a bound that a value of the wrong sign also passes) and nothing two-sided."""
+    found = one_sided_asserts("assert rise_raw > 0  # one-sided: a rise\nassert rise_net < 0.5 * rise_raw")
+    assert found == ["rise_net < 0.5 * rise_raw"]  # notebook 06's old claim: a fall passes it
+    assert one_sided_asserts("assert r < 0.9") == ["r < 0.9"]
+    assert one_sided_asserts("assert all(a < b for a, b in pairs)") == ["a < b"]
+    assert one_sided_asserts("assert r < 0.9  # one-sided: 'below 0.9' is the claim") == []
+    assert one_sided_asserts("assert 0 < rise_net < 0.5 * rise_raw") == []
+    assert one_sided_asserts("assert abs(w - 2) < 0.05 and np.abs(d).max() < 1e-4") == []
+    assert one_sided_asserts("assert x > 0.2\nassert x < 0.8") == []  # bounded from both sides in the cell
+    assert one_sided_asserts("assert np.allclose(a, b) and n == 3") == []
+
+
+def _claim_cells(nb):
+    return [c for c in nb.cells if c.cell_type == "code" and "claim" in c.metadata.get("tags", [])]
+
+
+@_committed
+def test_claims_are_two_sided(path):
+    """Every claim bounds what it measures from both sides, or says why one side is the whole sentence."""
+    found = {}
+    for cell in _claim_cells(_read(path)):
+        bad = one_sided_asserts(cell.source)
+        if bad:
+            found[cell.source.splitlines()[0][:60]] = bad
+    assert not found, f"{path.name}: one-sided asserts without '{ONE_SIDED_MARK}: why' (cell: asserts): {found}"
+
+
+EXERCISE = re.compile(r"^##+ Exercise (\d+)", re.M)
+ANSWER = re.compile(r"Exercise (\d+)")
+
+
+@_committed
+def test_every_solution_is_checked_by_a_claim(path):
+    """Solutions state results too: after the Solutions heading, each exercise's answer is followed (before the
+    next answer) by a code cell tagged `claim`."""
+    nb = _read(path)
+    markdown = [c.source for c in nb.cells if c.cell_type == "markdown"]
+    exercises = sorted({int(n) for m in markdown for n in EXERCISE.findall(m)})
+    headings = [c.cell_type == "markdown" and re.search(r"^##+ Solutions", c.source, re.M) for c in nb.cells]
+    start = next((i for i, found in enumerate(headings) if found), None)
+    assert start is not None, f"{path.name}: no '## Solutions' heading"
+    checked, current = set(), None
+    for cell in nb.cells[start:]:
+        if cell.cell_type == "markdown":
+            named = ANSWER.findall(cell.source)
+            current = int(named[-1]) if named else current
+        elif "claim" in cell.metadata.get("tags", []) and current is not None:
+            checked.add(current)
+    missing = [n for n in exercises if n not in checked]
+    assert not missing, f"{path.name}: the solutions of exercises {missing} have no claim cell after them"
+
+
 @_committed
 def test_notebook_outputs_have_no_run_dependent_values(path):
     nb = _read(path)
@@ -162,7 +272,8 @@ def test_notebook_structure(path):
     first = nb.cells[0]
     assert first.cell_type == "markdown", f"{path.name}: the first cell is not markdown"
     assert COURSE_PAGE in first.source, f"{path.name}: the first cell does not link {COURSE_PAGE}"
-    assert LECTURE in first.source, f"{path.name}: the first cell does not point into {LECTURE}"
+    internal = [c.source[:60] for c in nb.cells if INTERNAL_PATH in c.source]
+    assert not internal, f"{path.name}: a path that exists only in this repository's development setup: {internal}"
     assert any(s.lower() in first.source.lower() for s in SECTIONS), (
         f"{path.name}: the first cell names none of the lecture's sections {SECTIONS}"
     )

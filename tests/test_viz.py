@@ -75,6 +75,12 @@ def test_graph_reuse_and_leaf_only():
     nodes, edges = viz._graph(q)
     ops = [n for n in nodes.values() if n["kind"] == "op"]
     assert len(ops) == 3
+    # p reaches the square twice and the sum once: three edges, as backward delivers three contributions
+    p_op, square = ("f", id(p.grad_fn)), ("f", id(q.grad_fn.inputs[0].grad_fn))
+    assert edges.count((p_op, square)) == 2 and sum(a == p_op for a, _ in edges) == 3
+    assert viz.to_dot(q).count(" -> ") == len(edges) == 1 + 1 + 3 + 1 + 1  # x, 3 → Mul; p ×3; p·p → Add; Add → q
+    fig = viz.graph_figure(q)
+    assert len(fig.axes[0].texts) == len(nodes) + len(edges)  # one arrow per edge, the repeated one included
     assert isinstance(viz.graph_figure(minae.tensor(1.0)), Figure)
 
 

@@ -202,7 +202,8 @@ class DenoisingAutoencoder(Autoencoder):
 
     corruption: "gaussian" (level = σ), "masking" (level = p, the course's dropout mask)
     or "salt_and_pepper" (level = fraction of pixels). The default is the course's:
-    over-complete 784 → 500 (tanh) → 784 (tanh), masking 0.5. Corruption only in training.
+    784 → 500 (tanh) → 784 (tanh), masking 0.5: an under-complete code (500 < 784 pixels), though far
+    wider than the plain autoencoder's 30 units. Corruption only in training.
     """
 
     def __init__(self, in_features=784, hidden=500, corruption="masking", level=0.5, **kwargs):

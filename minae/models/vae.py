@@ -6,6 +6,9 @@
     decoder        ỹ = Dec(z)
     free energy    F̃(y) = C(y, ỹ) + β D_KL(N(μ, v) ‖ N(0, I))
                    D_KL = ½ Σ_i (v_i − log v_i − 1 + μ_i²)
+                   with β = 1 (and z sampled) F̃ is the negative ELBO, an upper bound on the
+                   free energy −log p(y) = −log ∫ p(y | z) p(z) dz, tight when N(μ, v) is the
+                   true posterior p(z | y)
 
 C is the binary cross-entropy summed over the pixels (pixels in [0, 1]). The
 decoder's last layer gives logits; C is computed from them with the stable

@@ -30,7 +30,8 @@ def _graph(tensor, names=None, show_generation=True):
     """The graph that made ``tensor``, walked from its ``grad_fn`` through ``inputs``.
 
     Returns (nodes, edges): nodes is an ordered dict key -> {"kind", "label", "layer"}, edges a
-    list of (source key, destination key) in the direction of the forward pass. Layers follow
+    list of (source key, destination key) in the direction of the forward pass, one per input of
+    each op (a tensor an op reads twice, as in ``p * p``, gives two equal edges). Layers follow
     the generation numbers backward uses: an op of generation g is on layer g + 1, the output
     on the last layer, each input just before the first op that reads it.
     """
@@ -84,8 +85,7 @@ def _graph(tensor, names=None, show_generation=True):
                 src = ("c", id(f), i)
                 nodes[src] = {"kind": "const", "label": _describe_value(a)}
                 consumers.setdefault(src, []).append(f.generation + 1)
-            if (src, key) not in edges:
-                edges.append((src, key))
+            edges.append((src, key))  # once per input slot: x * x draws two edges, as backward sends two gradients
     for key, layers in consumers.items():
         nodes[key]["layer"] = min(layers) - 1
     nodes[root_key] = {
@@ -189,9 +189,13 @@ def graph_figure(tensor, names=None, show_generation=True, title=None, scale=1.0
             lay * dx, -r * dy, n["label"], ha="center", va="center", fontsize=9, bbox=bbox, zorder=3,
             color="0.3" if n["kind"] == "const" else "black",
         )  # fmt: skip
+    repeats = {edge: edges.count(edge) for edge in edges}
+    drawn = {}
     for a, b in edges:
         (la, ra), (lb, rb) = pos[a], pos[b]
         bends = [(la, ra)] + routes[(a, b)]
+        k = drawn[(a, b)] = drawn.get((a, b), -1) + 1
+        bow = 0.3 * (k - (repeats[(a, b)] - 1) / 2)  # repeated edges fan out as arcs, side by side
         if len(bends) > 1:  # the part through the virtual nodes, under the boxes
             xs = [p[0] * dx for p in bends]
             ys = [-p[1] * dy for p in bends]
@@ -209,6 +213,7 @@ def graph_figure(tensor, names=None, show_generation=True, title=None, scale=1.0
                 "shrinkB": 1,
                 "patchA": texts[a].get_bbox_patch() if len(bends) == 1 else None,
                 "patchB": texts[b].get_bbox_patch(),
+                "connectionstyle": f"arc3,rad={bow}",
             },
             zorder=2,
         )

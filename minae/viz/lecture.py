@@ -204,7 +204,8 @@ def descent_paths(paths, energy=None, extent=None, ax=None, title=None, labels=N
         levels = np.unique(np.quantile(e, np.linspace(0, 1, 21)))
         cs = ax.contourf(e, levels=levels, extent=extent, origin="lower", cmap="viridis", alpha=0.9)
         ax.contour(e, levels=levels, extent=extent, origin="lower", colors="white", linewidths=0.3, alpha=0.5)
-        fig.colorbar(cs, ax=ax, label="E(y, z)", format="%.4g")
+        # the colour steps are quantiles, not equal steps of E: the colour bar says so
+        fig.colorbar(cs, ax=ax, label="E(y, z), quantile colour steps (each ≈ 5% of the map)", format="%.4g")
     n = min(paths.shape[1], max_paths)
     colours = None if labels is None else plt.cm.tab10(_np(labels).astype(int) % 10)
     for i in range(n):
