@@ -25,9 +25,9 @@ The backward rule, the same for every op:
 - Return one gradient per input, each of its input's shape (``sum_to`` undoes
   broadcasting).
 - In-place writes: backward raises if a value it reads was written in place
-  since the forward (each tensor's version is checked). A class whose backward
-  uses only its inputs' shapes sets ``reads_inputs = False``: writes into its
-  inputs are then no error.
+  since the forward (the version counter of each input's memory is checked). A
+  class whose backward uses only its inputs' shapes sets
+  ``checks_input_versions = False``: writes into its inputs are then no error.
 
 Each lowercase function is the public way in; masks and constants come from
 the input's array module.
@@ -86,7 +86,7 @@ class SumTo(Function):
     """Sum the broadcast axes away so that the result has ``shape`` (the adjoint of broadcasting)."""
 
     __slots__ = ("shape", "in_shape")
-    reads_inputs = False
+    checks_input_versions = False
 
     def __init__(self, shape):
         self.shape = tuple(shape)
@@ -108,7 +108,7 @@ class SumTo(Function):
 
 class BroadcastTo(Function):
     __slots__ = ("shape", "in_shape")
-    reads_inputs = False
+    checks_input_versions = False
 
     def __init__(self, shape):
         self.shape = tuple(shape)
@@ -148,7 +148,7 @@ def expand(x, *sizes):
 # ---------------------------------------------------------------- arithmetic ---
 class Add(Function):
     __slots__ = ()
-    reads_inputs = False
+    checks_input_versions = False
 
     def forward(self, a, b):
         return a + b
@@ -161,7 +161,7 @@ class Add(Function):
 
 class Sub(Function):
     __slots__ = ()
-    reads_inputs = False
+    checks_input_versions = False
 
     def forward(self, a, b):
         return a - b
@@ -202,7 +202,7 @@ class Div(Function):
 
 class Neg(Function):
     __slots__ = ()
-    reads_inputs = False
+    checks_input_versions = False
 
     def forward(self, x):
         return -x
@@ -340,7 +340,7 @@ def matmul(a, b):
 class Exp(Function):
     __slots__ = ()
     keeps_output = True
-    reads_inputs = False
+    checks_input_versions = False
 
     def forward(self, x):
         return get_array_module(x).exp(_as_float(x))
@@ -368,7 +368,7 @@ class Log(Function):
 class Sqrt(Function):
     __slots__ = ()
     keeps_output = True
-    reads_inputs = False
+    checks_input_versions = False
 
     def forward(self, x):
         return get_array_module(x).sqrt(_as_float(x))
@@ -415,7 +415,7 @@ class Cos(Function):
 class Tanh(Function):
     __slots__ = ()
     keeps_output = True
-    reads_inputs = False
+    checks_input_versions = False
 
     def forward(self, x):
         return get_array_module(x).tanh(_as_float(x))
@@ -430,7 +430,7 @@ class Sigmoid(Function):
 
     __slots__ = ()
     keeps_output = True
-    reads_inputs = False
+    checks_input_versions = False
 
     def forward(self, x):
         xp = get_array_module(x)
@@ -449,7 +449,7 @@ class ReLU(Function):
 
     __slots__ = ()
     keeps_output = True
-    reads_inputs = False
+    checks_input_versions = False
 
     def forward(self, x):
         return get_array_module(x).maximum(x, 0)
@@ -803,7 +803,7 @@ class Sum(Function):
     """y = Σ_axis x;  ∂L/∂x = ∂L/∂y spread back over the summed axes."""
 
     __slots__ = ("axis", "keepdims", "in_shape")
-    reads_inputs = False
+    checks_input_versions = False
 
     def __init__(self, axis, keepdims):
         self.axis, self.keepdims = axis, keepdims
@@ -822,7 +822,7 @@ class Mean(Function):
     """y = (1/N) Σ_axis x;  ∂L/∂x = ∂L/∂y / N spread back over the averaged axes."""
 
     __slots__ = ("axis", "keepdims", "in_shape")
-    reads_inputs = False
+    checks_input_versions = False
 
     def __init__(self, axis, keepdims):
         self.axis, self.keepdims = axis, keepdims
@@ -958,7 +958,7 @@ def logsumexp(x, dim, keepdim=False):
 # -------------------------------------------------------------------- shapes ---
 class Reshape(Function):
     __slots__ = ("shape", "in_shape")
-    reads_inputs = False
+    checks_input_versions = False
 
     def __init__(self, shape):
         self.shape = shape
@@ -970,10 +970,14 @@ class Reshape(Function):
     def backward(self, gy, needs_grad):
         return reshape(gy, self.in_shape)
 
+    def into_base(self, base, v):
+        """The base after a write through this view: all of it, v in the base's shape."""
+        return Reshape(self.in_shape)(v)
+
 
 class Transpose(Function):
     __slots__ = ("axes",)
-    reads_inputs = False
+    checks_input_versions = False
 
     def __init__(self, axes):
         self.axes = axes
@@ -982,8 +986,14 @@ class Transpose(Function):
         return x.transpose(self.axes)
 
     def backward(self, gy, needs_grad):
-        inverse = tuple(sorted(range(len(self.axes)), key=self.axes.__getitem__))
-        return Transpose(inverse)(gy)
+        return Transpose(self._inverse())(gy)
+
+    def into_base(self, base, v):
+        """The base after a write through this view: all of it, v with its axes put back."""
+        return Transpose(self._inverse())(v)
+
+    def _inverse(self):
+        return tuple(sorted(range(len(self.axes)), key=self.axes.__getitem__))
 
 
 def _shape_arg(shape):
@@ -1055,7 +1065,7 @@ class Cat(Function):
     """Join tensors along an existing axis; the gradient is cut back into the same pieces."""
 
     __slots__ = ("axis", "sizes")
-    reads_inputs = False
+    checks_input_versions = False
 
     def __init__(self, axis):
         self.axis = axis
@@ -1142,7 +1152,7 @@ class GetItem(Function):
     """x[index]: basic slices, boolean masks and integer arrays (repeats accumulate in backward)."""
 
     __slots__ = ("index", "in_shape")
-    reads_inputs = False
+    checks_input_versions = False
 
     def __init__(self, index):
         self.index = index
@@ -1157,12 +1167,16 @@ class GetItem(Function):
     def backward(self, gy, needs_grad):
         return GetItemGrad(self.index, self.in_shape)(gy)
 
+    def into_base(self, base, v):
+        """The base after a write through this view: base with base[index] = v."""
+        return SetItem(self.index)(base, v)
+
 
 class GetItemGrad(Function):
     """The adjoint of GetItem: scatter ∂L/∂y into zeros of the input's shape."""
 
     __slots__ = ("index", "shape")
-    reads_inputs = False
+    checks_input_versions = False
 
     def __init__(self, index, shape):
         self.index, self.shape = index, shape
@@ -1180,6 +1194,29 @@ class GetItemGrad(Function):
         return getitem(ggx, self.index)
 
 
+class SetItem(Function):
+    """y = x with y[index] = v (PyTorch's copy-slices): ∂L/∂x = ∂L/∂y with index zeroed, ∂L/∂v = ∂L/∂y[index]
+    summed to v's shape (v broadcast into the slot)."""
+
+    __slots__ = ("index", "v_shape")
+    checks_input_versions = False
+
+    def __init__(self, index):
+        self.index = index
+
+    def forward(self, x, v):
+        self.v_shape = getattr(v, "shape", ())
+        y = x.copy()
+        y[self.index] = v
+        return y
+
+    def backward(self, gy, needs_grad):
+        nx, nv = needs_grad
+        gx = SetItem(self.index)(gy, 0) if nx else None
+        gv = sum_to(getitem(gy, self.index), self.v_shape) if nv else None
+        return gx, gv
+
+
 def getitem(x, index):
     """``x[index]`` with gradients."""
     return GetItem(index_key(index, _array(x)))(x)
@@ -1190,7 +1227,7 @@ class ToCopy(Function):
     """A copy on another device and/or in another dtype; the gradient goes back the same way."""
 
     __slots__ = ("device", "dtype", "in_device", "in_dtype")
-    reads_inputs = False
+    checks_input_versions = False
 
     def __init__(self, device=None, dtype=None):
         self.device, self.dtype = device, dtype

@@ -80,12 +80,12 @@ def test_writes_through_data_are_not_tracked():
 
 def test_version_counter_is_shared_with_detach_and_bumped():
     x = t64([1.0, 2.0], requires_grad=False)
-    assert x._version_value == 0
+    assert x._version.value == 0
     d = x.detach()
     d[0] = 3.0
-    assert x._version_value == d._version_value == 1
+    assert x._version.value == d._version.value == 1
     x._bump_version()
-    assert d._version_value == 2
+    assert d._version.value == 2
 
 
 # ------------------------------------------------------------ the backward rule ---
