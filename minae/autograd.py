@@ -91,7 +91,9 @@ class Function:
         if y.base is not None or y is arrays[0]:  # perhaps a view of an input's memory (a slice, a reshape, …)
             _share_memory(self, out, args)
         else:
-            out._version, out._view = Version(), None
+            v = _new(Version)  # out's memory is its own: a new counter (no __init__ call: this runs on every op)
+            v.value = 0
+            out._version, out._view = v, None
         if not (any_grad and GradMode.enabled and self.differentiable):
             out.requires_grad, out.grad_fn = False, None
             return out
@@ -158,7 +160,7 @@ def _keep_inputs(func, args):
         else:
             needs_grad += (False,)
             makers += (None,)
-            versions += (0,)
+            versions += (None,)  # a constant: nothing to check
             plain = plain and (type(a) is float or type(a) is int)
         arrays.append(a)
     if not plain:
@@ -268,7 +270,7 @@ def _check_saved(f):
         raise diagnostics.freed_error(f)
     if f.checks_input_versions:
         for a, seen in zip(f.inputs, f.versions):
-            if isinstance(a, Tensor) and a._version.value != seen:
+            if seen is not None and a._version.value != seen:
                 raise diagnostics.modified_error(f, a._version.value, seen)
     if f.keeps_output:
         counter, seen = f.output_version

@@ -190,12 +190,12 @@ HINTS = {
         ),
     },
     "2.2": {
-        "BinaryCrossEntropyWithLogits.forward": (
-            "keep e = e^(−|x|) in self.e for the backward; ℓ = max(x, 0) − x·y + log(1 + e) (log1p in float64)"
+        "bce_with_logits_forward": (
+            "e = e^(−|x|), kept for the backward; ℓ = max(x, 0) − x·t + log(1 + e), with log1p (exact for tiny e)"
         ),
-        "BinaryCrossEntropyWithLogits.backward": (
-            "∂ℓ/∂x = σ(x) − y, ∂ℓ/∂y = −x; on arrays get σ(x) from self.e without a new "
-            "exponential, on tensors (create_graph) from sigmoid(x)"
+        "bce_with_logits_backward": (
+            "σ(x) from e without a new exponential: 1/(1 + e) for x ≥ 0, e/(1 + e) for x < 0 "
+            "(max([x ≥ 0], e)/(1 + e)); then gy · (σ(x) − t), summed back to x's shape"
         ),
     },
     "2.3": {
