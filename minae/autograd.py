@@ -127,7 +127,9 @@ class Function:
 
     @classmethod
     def name(cls) -> str:
-        return cls.__name__
+        """The op's name in messages and reprs (SigmoidOp → Sigmoid: the suffix only keeps op classes apart from
+        the nn layers of the same name)."""
+        return cls.__name__.removesuffix("Op")
 
     def __repr__(self):
         return f"<{self.name()}Backward>"
@@ -211,12 +213,12 @@ def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True,
     (``accumulate``) and/or into ``capture`` ({id(tensor): None}, for ``grad``)."""
     pending, heap, last = {}, [], float("inf")  # f -> Σ gradients at its output; (−generation, tiebreak, f)
 
-    def send(t, f, g):
+    def send(t, f, g, owned=False):
         """Hand g = ∂L/∂t to t's .grad (a leaf, or retain_grad) or the capture, and/or to f, the function that
         made t, adding it to what f got already."""
         # (dtypes by identity: equal ones are almost always one object, and _deliver compares them fully)
         if f is None or t._retains_grad or capture is not None or g.dtype is not t.data.dtype:
-            g = _deliver(t, f, g, accumulate, capture, create_graph)
+            g = _deliver(t, f, g, accumulate, capture, create_graph, owned)
             if f is None:
                 return
         # BEGIN SOLUTION task 1.5
@@ -248,20 +250,30 @@ def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True,
                 diagnostics.check_backward(f, gxs)
             for x, maker, gx, need in zip(f.inputs, f.makers, gxs, needs_grad):
                 if need and gx is not None:
-                    send(x, maker, gx)
+                    send(x, maker, gx, maker is None and not retain_graph and _owned(gx, f, gy, gxs))
+            x = gx = gy = gxs = None  # hold no input or gradient past its use: its memory can go now
             if not retain_graph:
-                f.inputs = f.arrays = None  # free what it saved
+                f.inputs = f.makers = f.arrays = None  # free what it saved, and its hold on the graph below
 
 
-def _deliver(t, f, g, accumulate, capture, create_graph):
-    """Cast g to t's dtype, and hand it to the ``.grad`` or the capture that wants it."""
+def _deliver(t, f, g, accumulate, capture, create_graph, owned):
+    """Cast g to t's dtype, and hand it to the ``.grad`` or the capture that wants it (``owned``: a leaf may keep
+    g as its .grad without a copy)."""
     if g.dtype != t.data.dtype:  # a float64 constant promoted this path: t's gradient keeps t's dtype
         g = _ops.cast(g, t.data.dtype) if isinstance(g, Tensor) else g.astype(t.data.dtype)
     if capture is not None and id(t) in capture:
         capture[id(t)] = g if capture[id(t)] is None else capture[id(t)] + g
     if accumulate and f is t.grad_fn and (t._retains_grad or (f is None and t.requires_grad)):
-        t._accumulate_grad(g, create_graph)
+        t._accumulate_grad(g, create_graph, owned)
     return g
+
+
+def _owned(g, f, gy, gxs) -> bool:
+    """Whether f's backward made the array g afresh for one input: not a view, not gy, not sent twice, not saved
+    by f. A leaf may then keep it as its .grad without a copy (fast path: a copy per parameter per step)."""
+    if not is_array(g) or g.base is not None or g is gy:
+        return False
+    return sum(x is g for x in gxs) == 1 and all(a is not g for a in f.arrays)
 
 
 def _check_saved(f):

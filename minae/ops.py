@@ -290,7 +290,7 @@ class MatMul(Function):
         return ga, gb
 
 
-class Linear(Function):
+class LinearOp(Function):
     """The affine map of a layer, fused: y = x Wᵀ + b for x (N, in), W (out, in), b (out,) or None.
 
     ∂L/∂x = ∂L/∂y · W,   ∂L/∂W = (∂L/∂y)ᵀ · x,   ∂L/∂b = Σ_n ∂L/∂y
@@ -315,8 +315,14 @@ class Linear(Function):
 
 
 def linear(x, weight, bias=None):
-    """x Wᵀ + b for a batch of rows x (N, in_features); weight (out, in), bias (out,) or None."""
-    return Linear()(x, weight, bias)
+    """x Wᵀ + b for x (…, in_features); weight (out, in), bias (out,) or None  ->  (…, out_features).
+
+    Other than rows (N, in_features), x is seen as rows through a reshape (a view) and the result reshaped back.
+    """
+    if x.ndim == 2:
+        return LinearOp()(x, weight, bias)
+    rows = LinearOp()(reshape(x, (-1, x.shape[-1])), weight, bias)
+    return reshape(rows, tuple(x.shape[:-1]) + (weight.shape[0],))
 
 
 def add(a, b):
@@ -429,7 +435,7 @@ class Cos(Function):
         return -gy * sin(x)
 
 
-class Tanh(Function):
+class TanhOp(Function):
     __slots__ = ()
     keeps_output = True
     checks_input_versions = False
@@ -442,7 +448,7 @@ class Tanh(Function):
         return gy * (1 - y * y)  # tanh' = 1 − tanh²
 
 
-class Sigmoid(Function):
+class SigmoidOp(Function):
     """σ(x) = 1 / (1 + e^(−x)), computed from e = e^(−|x|) ≤ 1 (no overflow, no cancellation):
     σ(x) = 1/(1 + e) for x ≥ 0 and e/(1 + e) for x < 0, that is max([x ≥ 0], e)/(1 + e),
     correct to a few ulp over the whole range (both tails)."""
@@ -464,7 +470,7 @@ class Sigmoid(Function):
         return gy * y * (1 - y)  # σ' = σ(1 − σ)
 
 
-class ReLU(Function):
+class ReLUOp(Function):
     """max(x, 0); the derivative (1 where x > 0) read from the kept result: y > 0 exactly where x > 0."""
 
     __slots__ = ()
@@ -479,7 +485,7 @@ class ReLU(Function):
         return gy * (_array(y) > 0)
 
 
-class LeakyReLU(Function):
+class LeakyReLUOp(Function):
     __slots__ = ("slope",)
 
     def __init__(self, slope):
@@ -493,7 +499,7 @@ class LeakyReLU(Function):
         return where(_array(x) > 0, gy, gy * self.slope)
 
 
-class Softplus(Function):
+class SoftplusOp(Function):
     """softplus(x) = log(1 + e^x) = max(x, 0) + log(1 + e^(−|x|)): stable for large |x|."""
 
     __slots__ = ()
@@ -538,22 +544,27 @@ class BinaryCrossEntropyWithLogits(Function):
 
 
 def bce_with_logits_forward(x, t):
-    """e = e^(−|x|) (kept for the backward) and ℓ = max(x, 0) − x·t + log(1 + e), on arrays."""
+    """e = e^(−|x|) (kept for the backward) and ℓ = max(x, 0) − x·t + log(1 + e), on arrays of one shape."""
     xp = get_array_module(x)
     # BEGIN SOLUTION task 2.2
     e = xp.exp(-xp.abs(x))
-    loss = xp.maximum(x, 0) - x * t + array_log1p(e)
+    loss = array_log1p(e)  # then in place: three batch-sized arrays at a time, not five
+    loss += xp.maximum(x, 0)
+    loss -= x * t
     # END SOLUTION
     return e, loss
 
 
 def bce_with_logits_backward(gy, x, t, e):
-    """gy · (σ(x) − t) summed to x's shape, on arrays, with σ(x) from e = e^(−|x|) and no exponential:
+    """gy · (σ(x) − t) on arrays of one shape, with σ(x) from e = e^(−|x|) and no exponential:
     σ(x) = 1/(1 + e) for x ≥ 0 and e/(1 + e) for x < 0, that is max([x ≥ 0], e)/(1 + e), since 0 < e ≤ 1."""
     xp = get_array_module(x)
     # BEGIN SOLUTION task 2.2
-    s = xp.maximum((x >= 0).astype(e.dtype), e) / (1 + e)
-    return sum_to(gy * (s - t), x.shape)
+    s = xp.maximum((x >= 0).astype(e.dtype), e)
+    s /= 1 + e  # σ(x); then in place, as the forward
+    s -= t
+    s *= gy
+    return s
     # END SOLUTION
 
 
@@ -570,7 +581,7 @@ def _log1p_fast(e):
     """log1p(e) as log(u) − (u − 1 − e)/u with u = fl(1 + e): NumPy's float32 log1p is ~6× slower than its log.
 
     u − 1 − e is the rounding error of 1 + e, exact in floating point, and log(1 + e) = log(u) − δ/u + O(δ²);
-    for tiny e, u = 1 and the result is e, as it should be. Equal to log1p within ~1 ulp (tests/test_ops.py).
+    for tiny e, u = 1 and the result is e, as it should be. Within a few ulp of log1p (tests/test_ops.py).
     """
     xp = get_array_module(e)
     u = e + 1
@@ -583,7 +594,10 @@ def _log1p_fast(e):
 
 
 def binary_cross_entropy_with_logits(x, t):
-    """The elementwise BCE of σ(x) against targets t, from the logits x (no reduction)."""
+    """The elementwise BCE of σ(x) against targets t, from the logits x (no reduction; broadcast)."""
+    if tuple(x.shape) != tuple(getattr(t, "shape", x.shape)):
+        shape = backend.np.broadcast_shapes(tuple(x.shape), tuple(t.shape))
+        x, t = broadcast_to(x, shape), broadcast_to(t, shape)
     return BinaryCrossEntropyWithLogits()(x, t)
 
 
@@ -691,27 +705,27 @@ def cos(x):
 
 
 def tanh(x):
-    return Tanh()(x)
+    return TanhOp()(x)
 
 
 def sigmoid(x):
     """σ(x) = 1 / (1 + e^(−x))."""
-    return Sigmoid()(x)
+    return SigmoidOp()(x)
 
 
 def relu(x):
     """max(x, 0)."""
-    return ReLU()(x)
+    return ReLUOp()(x)
 
 
 def leaky_relu(x, negative_slope=0.01):
     """x for x > 0, negative_slope · x otherwise."""
-    return LeakyReLU(as_weak_scalar(negative_slope))(x)  # np.float64 would upcast float32
+    return LeakyReLUOp(as_weak_scalar(negative_slope))(x)  # np.float64 would upcast float32
 
 
 def softplus(x):
     """log(1 + e^x), stable for large |x|."""
-    return Softplus()(x)
+    return SoftplusOp()(x)
 
 
 def clamp(x, min=None, max=None):
@@ -1300,9 +1314,9 @@ _LOG_FLOOR = -100.0  # PyTorch's clamp of each log in binary_cross_entropy: ỹ 
 
 
 class BinaryCrossEntropy(Function):
-    """ℓ(ỹ, y) = −[y · max(log ỹ, −100) + (1 − y) · max(log(1 − ỹ), −100)], elementwise, for ỹ in [0, 1].
+    """ℓ(ỹ, t) = −[t · max(log ỹ, −100) + (1 − t) · max(log(1 − ỹ), −100)], elementwise, for ỹ in [0, 1].
 
-    ∂ℓ/∂ỹ = (1 − y)/(1 − ỹ) − y/ỹ = (ỹ − y) / (ỹ (1 − ỹ)),   ∂ℓ/∂y = max(log(1 − ỹ), −100) − max(log ỹ, −100),
+    ∂ℓ/∂ỹ = (1 − t)/(1 − ỹ) − t/ỹ = (ỹ − t) / (ỹ (1 − ỹ)),   ∂ℓ/∂t = max(log(1 − ỹ), −100) − max(log ỹ, −100),
     where a log clamped at −100 contributes no gradient (its term is a constant there).
     Fused (as PyTorch's is): a composition of where/log/clamp ops makes ~15 passes over
     the batch and keeps their temporaries for the backward; this makes 8 and keeps 1 − ỹ.
@@ -1314,7 +1328,7 @@ class BinaryCrossEntropy(Function):
 
     __slots__ = ("q", "clamped")
 
-    def forward(self, p, y):
+    def forward(self, p, t):
         xp = get_array_module(p)
         q = 1 - p
         with backend.np.errstate(divide="ignore"):  # log 0 = −inf is expected: the clamp below takes it
@@ -1327,27 +1341,27 @@ class BinaryCrossEntropy(Function):
             self.clamped = p.size > 0 and (log_p.min() <= _LOG_FLOOR or log_q.min() <= _LOG_FLOOR)
         else:
             self.clamped = True
-        # −[log q + y (log p − log q)], written to need one temporary
+        # −[log q + t (log p − log q)], written to need one temporary
         log_p -= log_q
-        log_p *= y
+        log_p *= t
         log_p += log_q
         return xp.negative(log_p, out=log_p)
 
     def backward(self, gy, needs_grad):
-        p, y = self.saved()
+        p, t = self.saved()
         np_, ny = needs_grad
         q = self.q if not isinstance(p, Tensor) else 1 - p
         gp = gt = None
         if np_:
             if not self.clamped and not isinstance(p, Tensor):
-                gp = p - y
+                gp = p - t
                 gp /= p * q
                 gp *= gy
             else:
                 # each side's term only where its log was not clamped; the division reads 1 elsewhere
                 p_ok = _array(p) > math.exp(_LOG_FLOOR)
                 q_ok = _array(q) > math.exp(_LOG_FLOOR)
-                gp = gy * (where(q_ok, (1 - y) / where(q_ok, q, 1.0), 0.0) - where(p_ok, y / where(p_ok, p, 1.0), 0.0))
+                gp = gy * (where(q_ok, (1 - t) / where(q_ok, q, 1.0), 0.0) - where(p_ok, t / where(p_ok, p, 1.0), 0.0))
         if ny:
             gt = gy * (_clamped_log(q) - _clamped_log(p))
         return gp, gt
@@ -1359,6 +1373,6 @@ def _clamped_log(x):
     return where(ok, log(where(ok, x, 1.0)), _LOG_FLOOR)
 
 
-def binary_cross_entropy(p, y):
-    """The elementwise BCE of probabilities ỹ = p against targets y, each log clamped at −100 (no reduction)."""
-    return BinaryCrossEntropy()(p, y)
+def binary_cross_entropy(p, t):
+    """The elementwise BCE of probabilities ỹ = p against targets t, each log clamped at −100 (no reduction)."""
+    return BinaryCrossEntropy()(p, t)

@@ -132,7 +132,7 @@ class Tensor:
             if self.dtype.kind != "b":
                 extras.append(f"dtype={self.dtype}")
         if self.grad_fn is not None:
-            extras.append(f"grad_fn=<{type(self.grad_fn).__name__}Backward>")
+            extras.append(f"grad_fn=<{self.grad_fn.name()}Backward>")
         elif self.requires_grad:
             extras.append("requires_grad=True")
         return body + "".join(", " + e for e in extras) + ")"
@@ -491,16 +491,16 @@ class Tensor:
         return _ops.Cos()(self)
 
     def tanh(self):
-        return _ops.Tanh()(self)
+        return _ops.TanhOp()(self)
 
     def sigmoid(self):
-        return _ops.Sigmoid()(self)
+        return _ops.SigmoidOp()(self)
 
     def relu(self):
-        return _ops.ReLU()(self)
+        return _ops.ReLUOp()(self)
 
     def softplus(self):
-        return _ops.Softplus()(self)
+        return _ops.SoftplusOp()(self)
 
     def pow(self, exponent):
         return _ops.pow(self, exponent)

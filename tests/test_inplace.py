@@ -11,30 +11,26 @@ from minae import autograd, backend, ops
 from minae.backend import to_numpy
 
 
-def t64(values, device="cpu", requires_grad=True):
-    return minae.tensor(values, dtype=minae.float64, device=device, requires_grad=requires_grad)
-
-
 # ------------------------------------------------------- the four cases of issue 11 ---
-def test_writing_into_a_detached_view_of_a_kept_output_raises(device):
-    x = t64([0.5, -1.0, 2.0], device)
+def test_writing_into_a_detached_view_of_a_kept_output_raises(leaf64, device):
+    x = leaf64([0.5, -1.0, 2.0], device)
     y = x.tanh()
     y.detach()[...] = 0  # detach() shares memory and the record of writes
     with pytest.raises(RuntimeError, match=r"Tanh saved for its backward has been modified by an in-place"):
         y.sum().backward()
 
 
-def test_writing_into_an_input_that_needs_no_grad_raises(device):
-    a = t64([1.0, 2.0, 3.0], device, requires_grad=False)
-    w = t64([1.0, 1.0, 1.0], device)
+def test_writing_into_an_input_that_needs_no_grad_raises(leaf64, device):
+    a = leaf64([1.0, 2.0, 3.0], device, requires_grad=False)
+    w = leaf64([1.0, 1.0, 1.0], device)
     y = (a * w).sum()
     a[0] = 100
     with pytest.raises(RuntimeError, match=r"Mul saved .* at version 1, expected version 0"):
         y.backward()
 
 
-def test_writing_into_a_parameter_under_no_grad_raises(device):
-    w = t64([1.0, 2.0, 3.0], device)
+def test_writing_into_a_parameter_under_no_grad_raises(leaf64, device):
+    w = leaf64([1.0, 2.0, 3.0], device)
     y = (w * w).sum()
     with minae.no_grad():
         w[...] = 0
@@ -43,8 +39,8 @@ def test_writing_into_a_parameter_under_no_grad_raises(device):
 
 
 @pytest.mark.parametrize("make", [lambda p: minae.optim.SGD(p, lr=0.1), minae.optim.Adam, minae.optim.RMSprop])
-def test_backward_again_after_an_optimizer_step_raises(device, make):
-    w = t64([1.0, 2.0, 3.0], device)
+def test_backward_again_after_an_optimizer_step_raises(leaf64, device, make):
+    w = leaf64([1.0, 2.0, 3.0], device)
     loss = (w * w).sum()
     loss.backward(retain_graph=True)
     make([w]).step()
@@ -52,24 +48,24 @@ def test_backward_again_after_an_optimizer_step_raises(device, make):
         loss.backward()
 
 
-def test_right_gradients_when_nothing_saved_is_written(device):
+def test_right_gradients_when_nothing_saved_is_written(leaf64, device):
     # writes to values the backward does not read are no error: Add needs only shapes
-    a = t64([1.0, 2.0], device, requires_grad=False)
-    w = t64([3.0, 4.0], device)
+    a = leaf64([1.0, 2.0], device, requires_grad=False)
+    w = leaf64([3.0, 4.0], device)
     y = (a + w).sum()
     a[0] = 100
     y.backward()
     np.testing.assert_allclose(w.grad.numpy(), [1.0, 1.0])
     # a write before the op is recorded is fine, and the gradient uses the new values
-    b = t64([1.0, 2.0], device, requires_grad=False)
+    b = leaf64([1.0, 2.0], device, requires_grad=False)
     b[0] = 5
     (b * w).sum().backward()
     np.testing.assert_allclose(w.grad.numpy(), [1.0 + 5.0, 1.0 + 2.0])
 
 
-def test_writes_through_data_are_not_tracked():
+def test_writes_through_data_are_not_tracked(leaf64):
     # as in PyTorch: .data is the escape hatch, and its docstring says so
-    w = t64([1.0, 2.0, 3.0])
+    w = leaf64([1.0, 2.0, 3.0])
     y = (w * w).sum()
     w.data[...] = 0
     y.backward()
@@ -78,8 +74,8 @@ def test_writes_through_data_are_not_tracked():
     assert "NOT" in doc and "tracked" in doc
 
 
-def test_version_counter_is_shared_with_detach_and_bumped():
-    x = t64([1.0, 2.0], requires_grad=False)
+def test_version_counter_is_shared_with_detach_and_bumped(leaf64):
+    x = leaf64([1.0, 2.0], requires_grad=False)
     assert x._version.value == 0
     d = x.detach()
     d[0] = 3.0
@@ -89,7 +85,7 @@ def test_version_counter_is_shared_with_detach_and_bumped():
 
 
 # ------------------------------------------------------------ the backward rule ---
-def test_backward_gets_the_mask_and_saved_values():
+def test_backward_gets_the_mask_and_saved_values(leaf64):
     seen = {}
 
     class Scale(minae.Function):
@@ -104,7 +100,7 @@ def test_backward_gets_the_mask_and_saved_values():
             na, nb = needs_grad
             return (gy * b if na else None, gy * a if nb else None)
 
-    a, b = t64([1.0, 2.0]), t64([3.0, 4.0], requires_grad=False)
+    a, b = leaf64([1.0, 2.0]), leaf64([3.0, 4.0], requires_grad=False)
     Scale()(a, b).sum().backward()
     assert seen["mask"] == (True, False) and seen["kinds"] == ["ndarray"] * 3
     np.testing.assert_allclose(a.grad.numpy(), [3.0, 4.0])
@@ -113,7 +109,7 @@ def test_backward_gets_the_mask_and_saved_values():
     assert seen["kinds"] == ["Tensor"] * 3
 
 
-def test_minae_grad_passes_a_pruned_mask_and_leaves_the_recorded_one():
+def test_minae_grad_passes_a_pruned_mask_and_leaves_the_recorded_one(leaf64):
     masks = []
 
     class Spy(minae.Function):
@@ -125,7 +121,7 @@ def test_minae_grad_passes_a_pruned_mask_and_leaves_the_recorded_one():
             a, b = self.saved()
             return (gy * b if needs_grad[0] else None, gy * a if needs_grad[1] else None)
 
-    a, b = t64([1.0]), t64([2.0])
+    a, b = leaf64([1.0]), leaf64([2.0])
     y = Spy()(a, b)
     (ga,) = minae.grad(y.sum(), a)
     assert masks == [(True, False)] and y.grad_fn.needs_grad == (True, True)
@@ -151,9 +147,9 @@ def _oldest_first_heapq():
     return Wrong
 
 
-def test_a_walk_in_the_wrong_order_gets_its_own_error(monkeypatch):
+def test_a_walk_in_the_wrong_order_gets_its_own_error(leaf64, monkeypatch):
     monkeypatch.setattr(autograd, "heapq", _oldest_first_heapq())
-    x = t64([0.3, 0.7])
+    x = leaf64([0.3, 0.7])
     p = x * 1.0  # p feeds sin (then tanh) and cos: two paths of different lengths
     y = minae.tanh(minae.sin(p)) + minae.cos(p)
     with pytest.raises(
@@ -163,8 +159,8 @@ def test_a_walk_in_the_wrong_order_gets_its_own_error(monkeypatch):
     assert "newest generation first" in str(err.value) and "retain_graph" not in str(err.value)
 
 
-def test_the_right_walk_order_on_the_same_graph():
-    x = t64([0.3, 0.7])
+def test_the_right_walk_order_on_the_same_graph(leaf64):
+    x = leaf64([0.3, 0.7])
     p = x * 1.0
     y = minae.tanh(minae.sin(p)) + minae.cos(p)
     y.sum().backward()
@@ -271,9 +267,9 @@ VIEWS = {
 
 
 @pytest.mark.parametrize("view", VIEWS.values(), ids=VIEWS.keys())
-def test_a_write_through_any_view_into_a_saved_input_raises(view):
-    x = t64([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=False)
-    w = t64([[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]])
+def test_a_write_through_any_view_into_a_saved_input_raises(leaf64, view):
+    x = leaf64([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=False)
+    w = leaf64([[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]])
     y = (x * w).sum()  # Mul saved x
     with minae.no_grad():
         view(x)[...] = 0
@@ -282,8 +278,8 @@ def test_a_write_through_any_view_into_a_saved_input_raises(view):
 
 
 @pytest.mark.parametrize("view", VIEWS.values(), ids=VIEWS.keys())
-def test_a_write_through_any_view_into_a_kept_output_raises(view):
-    x = t64([[0.5, -1.0, 2.0], [1.0, 0.0, -2.0]])
+def test_a_write_through_any_view_into_a_kept_output_raises(leaf64, view):
+    x = leaf64([[0.5, -1.0, 2.0], [1.0, 0.0, -2.0]])
     y = x.exp()  # Exp keeps its output
     loss = y.sum()
     view(y)[...] = 0
@@ -291,9 +287,9 @@ def test_a_write_through_any_view_into_a_kept_output_raises(view):
         loss.backward()
 
 
-def test_a_write_into_the_base_of_a_saved_view_raises():
-    a = t64([1.0, 2.0, 3.0], requires_grad=False)
-    v = t64([1.0, 1.0])
+def test_a_write_into_the_base_of_a_saved_view_raises(leaf64):
+    a = leaf64([1.0, 2.0, 3.0], requires_grad=False)
+    v = leaf64([1.0, 1.0])
     y = (a[0:2] * v).sum()
     a[0] = 100
     with pytest.raises(RuntimeError, match="modified by an in-place"):
@@ -310,14 +306,18 @@ def test_a_write_after_the_parameter_of_a_tensor_was_made_raises():
     assert p.data[0] == 5.0  # the same memory
 
 
-W_USES = {"x @ W.T": lambda x, W: x @ W.T, "W[0]": lambda x, W: x * W[0], "W.reshape(-1)": lambda x, W: W.reshape(-1) * 2}
+W_USES = {
+    "x @ W.T": lambda x, W: x @ W.T,
+    "W[0]": lambda x, W: x * W[0],
+    "W.reshape(-1)": lambda x, W: W.reshape(-1) * 2,
+}
 
 
 @pytest.mark.parametrize("use", W_USES.values(), ids=W_USES.keys())
 @pytest.mark.parametrize("make", [lambda p: minae.optim.SGD(p, lr=0.1), minae.optim.Adam])
-def test_an_optimizer_step_between_forward_and_backward_raises_for_any_view_of_the_weight(use, make):
+def test_an_optimizer_step_between_forward_and_backward_raises_for_any_view_of_the_weight(leaf64, use, make):
     W = minae.nn.Parameter(minae.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype=minae.float64))
-    x = t64([[1.0, -1.0, 0.5]], requires_grad=False)
+    x = leaf64([[1.0, -1.0, 0.5]], requires_grad=False)
     W.grad = minae.ones_like(W)
     loss = (use(x, W) ** 2).sum()
     make([W]).step()
@@ -342,8 +342,8 @@ def test_library_writes_between_forward_and_backward_raise(write):
         loss.backward()
 
 
-def test_version_counter_is_shared_by_views_and_bumped_by_every_write():
-    x = t64([[1.0, 2.0], [3.0, 4.0]], requires_grad=False)
+def test_version_counter_is_shared_by_views_and_bumped_by_every_write(leaf64):
+    x = leaf64([[1.0, 2.0], [3.0, 4.0]], requires_grad=False)
     views = [x[0], x.T, x.reshape(-1), x.detach(), x.unsqueeze(0), minae.nn.Parameter(x)]
     x += 1
     x.mul_(2)
@@ -376,10 +376,17 @@ def test_the_update_loop_under_no_grad_trains():
 
 
 @pytest.mark.parametrize(
-    "op", [lambda w: w.__iadd__(1), lambda w: w.__imul__(2), lambda w: w.add_(1), lambda w: w.zero_(), lambda w: w[0].mul_(2)]
+    "op",
+    [
+        lambda w: w.__iadd__(1),
+        lambda w: w.__imul__(2),
+        lambda w: w.add_(1),
+        lambda w: w.zero_(),
+        lambda w: w[0].mul_(2),
+    ],
 )
-def test_in_place_on_a_leaf_that_requires_grad_raises_while_grad_is_on(op):
-    w = t64([1.0, 2.0])
+def test_in_place_on_a_leaf_that_requires_grad_raises_while_grad_is_on(leaf64, op):
+    w = leaf64([1.0, 2.0])
     with pytest.raises(RuntimeError, match="leaf tensor that requires grad"):
         op(w)
     assert w.tolist() == [1.0, 2.0] and w.is_leaf
@@ -438,12 +445,23 @@ CASES = {
     "clamp_": lambda lib, x, c: ((x * 1).clamp_(2, 5) * x).sum(),
     "/= then **=": lambda lib, x, c: _cs(lambda: _then(x * 1, lambda h: h.div_(x + 1).pow_(2)) * x),
     "masked setitem": lambda lib, x, c: (_then(x * 1, lambda h: h.__setitem__(h > 3, 0)) * x).sum(),
-    "setitem of a column from another": lambda lib, x, c: _sq(_then(x * 1, lambda h: h.__setitem__((slice(None), 1), x[:, 0]))),
-    "write through view(-1)": lambda lib, x, c: (_then(x * 1, lambda h: h.view(-1).__setitem__(0, x[1, 2] * 7)) * x).sum(),
+    "setitem of a column from another": lambda lib, x, c: _sq(
+        _then(x * 1, lambda h: h.__setitem__((slice(None), 1), x[:, 0]))
+    ),
+    "write through view(-1)": lambda lib, x, c: (
+        _then(x * 1, lambda h: h.view(-1).__setitem__(0, x[1, 2] * 7)) * x
+    ).sum(),
     "sigmoid output, write via unsqueeze/squeeze": lambda lib, x, c: _cs(lambda: _sig(x)),
     "detach() view of a kept output": lambda lib, x, c: _detached(x),
-    "clone then rows assigned": lambda lib, x, c: _sq(_then(x.detach().clone(), lambda h: (h.__setitem__(0, x[1]), h.__setitem__(1, x[0] * 2)))),
+    "clone then rows assigned": lambda lib, x, c: _sq(
+        _then(x.detach().clone(), lambda h: (h.__setitem__(0, x[1]), h.__setitem__(1, x[0] * 2)))
+    ),
 }
+
+
+def _set(t, index, value):
+    t[index] = value
+    return t
 
 
 def _then(t, fn):
@@ -548,8 +566,8 @@ def test_assigning_a_tensor_that_requires_grad_records_the_copy():
     np.testing.assert_allclose(w.grad.numpy(), [13.0, 7.0])  # PyTorch's values
 
 
-def test_earlier_users_of_a_rebased_tensor_keep_the_old_gradient_path():
-    x = t64([1.0, 2.0])
+def test_earlier_users_of_a_rebased_tensor_keep_the_old_gradient_path(leaf64):
+    x = leaf64([1.0, 2.0])
     h = x * 3
     z = h + 1  # recorded before the write: its gradient goes to the old h (3x), not through the add_
     h.add_(x * x)

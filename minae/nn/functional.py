@@ -116,10 +116,7 @@ def linear(input, weight, bias=None):
         )
     if bias is not None and tuple(bias.shape) != (weight.shape[0],):
         raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {tuple(bias.shape)}")
-    if input.ndim == 2:  # the common case, one fused op
-        return _ops.linear(input, weight, bias)
-    out = input @ weight.T
-    return out if bias is None else out + bias
+    return _ops.linear(input, weight, bias)
 
 
 def relu(input):
