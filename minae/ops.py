@@ -560,11 +560,11 @@ def bce_with_logits_backward(gy, x, t, e):
     σ(x) = 1/(1 + e) for x ≥ 0 and e/(1 + e) for x < 0, that is max([x ≥ 0], e)/(1 + e), since 0 < e ≤ 1."""
     xp = get_array_module(x)
     # BEGIN SOLUTION task 2.2
-    s = xp.maximum((x >= 0).astype(e.dtype), e)
-    s /= 1 + e  # σ(x); then in place, as the forward
-    s -= t
-    s *= gy
-    return s
+    grad_logits = xp.maximum((x >= 0).astype(e.dtype), e)
+    grad_logits /= 1 + e  # σ(x); then in place, as the forward
+    grad_logits -= t
+    grad_logits *= gy
+    return grad_logits
     # END SOLUTION
 
 
