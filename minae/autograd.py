@@ -60,11 +60,12 @@ class Function:
 
     # makers: the function that made each input (None for a leaf or a constant) when this one ran: an in-place
     # op may give the input tensor a new grad_fn later, and this function's gradient belongs to the old one.
-    # versions: each input's version count when this one ran. output (held weakly: a strong reference would be a
-    # cycle) and output_version (its counter, and its count) are set only with keeps_output, created_at only under
+    # versions: each input's version count when this one ran, or None when all were 0 (the common case);
+    # writes_seen: Version.writes then. output (held weakly: a strong reference would be a cycle) and
+    # output_version (its counter, and its count) are set only with keeps_output, created_at only under
     # detect_anomaly.
     __slots__ = (
-        "inputs", "makers", "arrays", "needs_grad", "generation", "versions",
+        "inputs", "makers", "arrays", "needs_grad", "generation", "versions", "writes_seen",
         "output", "output_version", "created_at", "__weakref__",
     )  # fmt: skip
     keeps_output = False
@@ -91,9 +92,7 @@ class Function:
         if y.base is not None or y is arrays[0]:  # perhaps a view of an input's memory (a slice, a reshape, …)
             _share_memory(self, out, args)
         else:
-            v = _new(Version)  # out's memory is its own: a new counter (no __init__ call: this runs on every op)
-            v.value = 0
-            out._version, out._view = v, None
+            out._version, out._view = None, None  # memory of its own, not written yet
         if not (any_grad and GradMode.enabled and self.differentiable):
             out.requires_grad, out.grad_fn = False, None
             return out
@@ -101,7 +100,9 @@ class Function:
         self.arrays = arrays
         if self.keeps_output:
             arrays.append(y)
-            # the counter itself, held strongly: out may be gone while its memory (and views of it) live on
+            if out._version is None:
+                out._version = Version()
+            # the counter itself, held strongly: out may be gone while views of its memory live on
             self.output, self.output_version = weakref.ref(out), (out._version, out._version.value)
         if GradMode.anomaly:
             self.created_at = traceback.extract_stack()[:-1]
@@ -146,15 +147,17 @@ def _keep_inputs(func, args):
 
     Returns the forward's arrays, and whether any input needs a gradient.
     """
-    arrays, needs_grad, makers, versions, gen, plain = [], (), (), (), 0, True
+    arrays, needs_grad, makers, gen, plain, written = [], (), (), 0, True, False
     for a in args:  # tensors on the CPU and Python numbers here; anything else in _constants
         if isinstance(a, Tensor):
-            if a._view is not None and a._view[2] != a._version.value:  # a view of memory written since
-                refresh_view(a)
+            v = a._version
+            if v is not None:  # its memory was viewed or written
+                if a._view is not None and a._view[2] != v.value:  # a view of memory written since its grad_fn
+                    refresh_view(a)
+                written = written or v.value != 0
             f = a.grad_fn
             needs_grad += (a.requires_grad,)
             makers += (f,)
-            versions += (a._version.value,)
             if f is not None and f.generation >= gen:  # one more than every input's
                 gen = f.generation + 1
             a = a.data
@@ -162,13 +165,19 @@ def _keep_inputs(func, args):
         else:
             needs_grad += (False,)
             makers += (None,)
-            versions += (None,)  # a constant: nothing to check
             plain = plain and (type(a) is float or type(a) is int)
         arrays.append(a)
     if not plain:
         args, arrays = _constants(func, args)
-    func.inputs, func.makers, func.needs_grad, func.generation, func.versions = args, makers, needs_grad, gen, versions
+    func.inputs, func.makers, func.needs_grad, func.generation = args, makers, needs_grad, gen
+    func.versions = tuple(_count(a) for a in args) if written else None
+    func.writes_seen = Version.writes
     return arrays, True in needs_grad
+
+
+def _count(a) -> int:
+    """The version count of a's memory (0 for a constant, or for memory never viewed nor written)."""
+    return 0 if not isinstance(a, Tensor) or a._version is None else a._version.value
 
 
 def _share_memory(func, out, args):
@@ -177,9 +186,11 @@ def _share_memory(func, out, args):
     y = out.data
     for a in args:
         if isinstance(a, Tensor) and (y is a.data or get_array_module(y).may_share_memory(y, a.data)):
+            if a._version is None:
+                a._version = Version()
             out._version, out._view = a._version, (a, func, a._version.value)
             return
-    out._version, out._view = Version(), None
+    out._version, out._view = None, None
 
 
 def _constants(func, args):
@@ -241,7 +252,8 @@ def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True,
             if f.generation > last:  # an older function ran already: a gradient may reach it after its backward
                 raise diagnostics.walk_order_error(f, last)
             last = f.generation
-            _check_saved(f)
+            if f.inputs is None or f.writes_seen != Version.writes:  # freed, or some memory was written since
+                _check_saved(f)
             needs_grad = f.needs_grad if prune is None else prune.mask(f)
             gxs = f.backward(gy, needs_grad)  # the backward call
             if type(gxs) is not tuple:
@@ -281,9 +293,9 @@ def _check_saved(f):
     if f.inputs is None:
         raise diagnostics.freed_error(f)
     if f.checks_input_versions:
-        for a, seen in zip(f.inputs, f.versions):
-            if seen is not None and a._version.value != seen:
-                raise diagnostics.modified_error(f, a._version.value, seen)
+        for a, seen in zip(f.inputs, f.versions or itertools.repeat(0)):
+            if _count(a) != seen:
+                raise diagnostics.modified_error(f, _count(a), seen)
     if f.keeps_output:
         counter, seen = f.output_version
         if counter.value != seen:

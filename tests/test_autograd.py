@@ -778,3 +778,20 @@ def test_to_accepts_dtype_names_and_numpy_sees_values():
     assert x.to("cpu") is x
     np.testing.assert_array_equal(np.asarray(x), [1.0, 2.0])
     assert np.asarray(x).dtype == np.float32
+
+
+# ------------------------------------------------ the leaves' copy-avoidance (fast path) ---
+def test_a_leaf_keeps_its_first_gradient_without_a_copy_only_when_no_one_else_holds_it(leaf64):
+    def grads(retain):
+        a, b, w = leaf64([1.0, 2.0]), leaf64([3.0, 4.0]), leaf64([[1.0, 2.0], [3.0, 4.0]])
+        loss = ((a + b) * 2).sum() + (a @ w).sum() + (w * w).sum()
+        loss.backward(retain_graph=retain)
+        return a, b, w
+
+    fast, plain = grads(False), grads(True)  # retain_graph=True always copies
+    for f, p in zip(fast, plain):
+        np.testing.assert_array_equal(f.grad.numpy(), p.grad.numpy())
+    a, b, w = fast
+    assert not np.shares_memory(a.grad.data, b.grad.data)  # Add's backward sends one array to both
+    a.grad.data += 1  # a later accumulation writes into one .grad only
+    np.testing.assert_array_equal(b.grad.numpy(), plain[1].grad.numpy())

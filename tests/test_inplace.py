@@ -76,8 +76,8 @@ def test_writes_through_data_are_not_tracked(leaf64):
 
 def test_version_counter_is_shared_with_detach_and_bumped(leaf64):
     x = leaf64([1.0, 2.0], requires_grad=False)
-    assert x._version.value == 0
     d = x.detach()
+    assert x._version.value == 0
     d[0] = 3.0
     assert x._version.value == d._version.value == 1
     x._bump_version()

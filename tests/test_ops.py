@@ -785,3 +785,12 @@ def test_grad_after_the_graph_was_freed_says_so(leaf64):
     y.backward()
     with pytest.raises(RuntimeError, match="a second time.*retain_graph=True"):
         minae.grad(y, x)
+
+
+@pytest.mark.parametrize("shape", [(4,), (2, 3, 4), (2, 1, 3, 4)])
+def test_linear_takes_any_leading_dimensions(leaf64, shape):
+    rng = np.random.default_rng(5)
+    x, w, b = leaf64(rng.normal(size=shape)), leaf64(rng.normal(size=(5, 4))), leaf64(rng.normal(size=5))
+    y = minae.ops.linear(x, w, b)
+    np.testing.assert_allclose(y.numpy(), x.numpy() @ w.numpy().T + b.numpy(), rtol=1e-12)
+    assert minae.gradcheck(minae.ops.linear, [x, w, b])
