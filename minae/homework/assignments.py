@@ -191,7 +191,8 @@ HINTS = {
     },
     "2.2": {
         "bce_with_logits_forward": (
-            "e = e^(−|x|), kept for the backward; ℓ = max(x, 0) − x·t + log(1 + e), with log1p (exact for tiny e)"
+            "e = e^(−|x|), kept for the backward; ℓ = max(x, 0) − x·t + log(1 + e), the last term by array_log1p "
+            "(exact for tiny e, and fast in float32)"
         ),
         "bce_with_logits_backward": (
             "σ(x) from e without a new exponential: 1/(1 + e) for x ≥ 0, e/(1 + e) for x < 0 "
