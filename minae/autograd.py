@@ -3,8 +3,9 @@
 The whole engine in three ideas:
 
 1. A ``Tensor`` (``tensor.py``) wraps one array. When a ``Function`` (one op) runs on tensors
-   that require grad, it remembers its inputs and becomes the result's ``grad_fn``: the graph
-   is built as the forward pass runs, one node per op.
+   that require grad, it remembers its inputs, and the function that made each of them (the
+   graph's edges), and becomes the result's ``grad_fn``: the graph is built as the forward pass
+   runs, one node per op.
 2. ``Function.forward`` computes on raw arrays. ``Function.backward(gy, needs_grad)`` turns
    ∂L/∂y into one ∂L/∂x = ∂L/∂y · ∂y/∂x per input (None where ``needs_grad`` says no gradient
    is wanted), written with minae's own ops, which accept raw arrays as well as tensors. It
@@ -16,8 +17,9 @@ The whole engine in three ideas:
    gradient flowing into its output has arrived, and been summed, before its backward runs.
    Each runs once.
 
-Values a backward reads must not change between the forward and the backward: each tensor
-has a version that in-place writes bump, and a function checks the versions it saw before
+Values a backward reads must not change between the forward and the backward. Each piece of
+memory has one ``Version`` counter, shared by every tensor that views it and bumped by every
+write (``tensor.py``); a function notes the counts of what it saved and compares them before
 its backward runs.
 """
 
@@ -28,8 +30,8 @@ import itertools
 import traceback
 import weakref
 
-from . import backend, diagnostics, graph
-from .backend import array_device, as_array, is_array
+from . import backend, diagnostics, grad_pruning
+from .backend import array_device, as_array, get_array_module, is_array
 from .grad_mode import GradMode, _grad_enabled
 
 _ndarray, _np_generic = backend.np.ndarray, backend.np.generic
@@ -48,21 +50,26 @@ class Function:
             ...
 
     Class switches: ``keeps_output = True`` adds the forward's result to what ``saved()`` returns;
-    ``reads_inputs = False`` says backward uses only its inputs' shapes, so writing into an input
-    afterwards is no error. Inputs that are not tensors (numbers, raw arrays) are constants. Called
-    with no tensor among its inputs, a Function just computes its forward: that is what lets a
-    backward call ops on raw arrays. An instance records one call (it is that call's node): make
-    a new one for every call, as the lowercase functions in ``ops.py`` do.
+    ``checks_input_versions = False`` skips the check that the inputs were not written in place
+    since the forward (for a backward that uses only its inputs' shapes). Inputs that are not
+    tensors (numbers, raw arrays) are constants. Called with no tensor among its inputs, a Function
+    just computes its forward: that is what lets a backward call ops on raw arrays. An instance
+    records one call (it is that call's node): make a new one for every call, as the lowercase
+    functions in ``ops.py`` do.
     """
 
-    # output (held weakly: a strong reference would be a cycle) and out_version are set only with keeps_output,
-    # created_at only under detect_anomaly: a slot set on every op costs time on every op
+    # makers: the function that made each input (None for a leaf or a constant) when this one ran: an in-place
+    # op may give the input tensor a new grad_fn later, and this function's gradient belongs to the old one.
+    # versions: each input's version count when this one ran, or None when all were 0 (the common case);
+    # writes_seen: Version.writes then. output (held weakly: a strong reference would be a cycle) and
+    # output_version (its counter, and its count) are set only with keeps_output, created_at only under
+    # detect_anomaly.
     __slots__ = (
-        "inputs", "arrays", "needs_grad", "generation", "versions",
-        "output", "out_version", "created_at", "__weakref__",
+        "inputs", "makers", "arrays", "needs_grad", "generation", "versions", "writes_seen",
+        "output", "output_version", "created_at", "__weakref__",
     )  # fmt: skip
     keeps_output = False
-    reads_inputs = True
+    checks_input_versions = True
     differentiable = True
 
     def __call__(self, *args):
@@ -73,7 +80,7 @@ class Function:
             return self.forward(*args)
         arrays, any_grad = _keep_inputs(self, args)
         try:
-            y = self.forward(*arrays)
+            y = self.forward(*arrays)  # the forward call
         except ValueError as e:
             raise ValueError(f"{self.name()}: {diagnostics.describe_inputs(self.inputs)}: {e}") from None
         if type(y) is not _ndarray and not is_array(y):  # NumPy ufuncs turn 0-d arrays into scalars
@@ -81,8 +88,11 @@ class Function:
         if GradMode.anomaly:
             diagnostics.check_forward(self, y)
         out = _new(Tensor)  # no __init__: its checks are for user data, and y is an array already
-        out.data, out.grad = y, None
-        out._version, out._retains_grad = None, False
+        out.data, out.grad, out._retains_grad = y, None, False
+        if y.base is not None or y is arrays[0]:  # perhaps a view of an input's memory (a slice, a reshape, …)
+            _share_memory(self, out, args)
+        else:
+            out._version, out._view = None, None  # memory of its own, not written yet
         if not (any_grad and GradMode.enabled and self.differentiable):
             out.requires_grad, out.grad_fn = False, None
             return out
@@ -90,8 +100,10 @@ class Function:
         self.arrays = arrays
         if self.keeps_output:
             arrays.append(y)
-            self.output, self.out_version = weakref.ref(out), [0]
-            out._version = self.out_version  # shared with out's detach() views: writes through them count
+            if out._version is None:
+                out._version = Version()
+            # the counter itself, held strongly: out may be gone while views of its memory live on
+            self.output, self.output_version = weakref.ref(out), (out._version, out._version.value)
         if GradMode.anomaly:
             self.created_at = traceback.extract_stack()[:-1]
         out.requires_grad, out.grad_fn = True, self
@@ -116,7 +128,9 @@ class Function:
 
     @classmethod
     def name(cls) -> str:
-        return cls.__name__
+        """The op's name in messages and reprs (SigmoidOp → Sigmoid: the suffix only keeps op classes apart from
+        the nn layers of the same name)."""
+        return cls.__name__.removesuffix("Op")
 
     def __repr__(self):
         return f"<{self.name()}Backward>"
@@ -125,39 +139,58 @@ class Function:
         """The functions that made this one's inputs (for drawing the graph)."""
         if getattr(self, "inputs", None) is None:
             return ()
-        return tuple(a.grad_fn for a in self.inputs if isinstance(a, Tensor))
+        return tuple(m for a, m in zip(self.inputs, self.makers) if isinstance(a, Tensor))
 
 
 def _keep_inputs(func, args):
-    """Keep the inputs, their needs-grad mask, generation and versions in func.
+    """Keep the inputs, the functions that made them, their needs-grad mask, generation and versions in func.
 
     Returns the forward's arrays, and whether any input needs a gradient.
     """
-    arrays, needs_grad, gen, written, plain = [], (), 0, False, True
+    arrays, needs_grad, makers, gen, plain, written = [], (), (), 0, True, False
     for a in args:  # tensors on the CPU and Python numbers here; anything else in _constants
         if isinstance(a, Tensor):
+            v = a._version
+            if v is not None:  # its memory was viewed or written
+                if a._view is not None and a._view[2] != v.value:  # a view of memory written since its grad_fn
+                    refresh_view(a)
+                written = written or v.value != 0
+            f = a.grad_fn
             needs_grad += (a.requires_grad,)
-            g = 0 if a.grad_fn is None else a.grad_fn.generation + 1  # one more than every input's
-            if g > gen:
-                gen = g
-            written = written or a._version is not None and a._version[0] != 0
+            makers += (f,)
+            if f is not None and f.generation >= gen:  # one more than every input's
+                gen = f.generation + 1
             a = a.data
             plain = plain and type(a) is _ndarray
         else:
             needs_grad += (False,)
+            makers += (None,)
             plain = plain and (type(a) is float or type(a) is int)
         arrays.append(a)
     if not plain:
         args, arrays = _constants(func, args)
-    func.inputs, func.needs_grad, func.generation = args, needs_grad, gen
-    # versions: when every input is at version 0 (the common case), the count of in-place writes so far, which
-    # backward compares with the count then (one comparison), reading the inputs' versions only if it moved
-    func.versions = tuple(_version(a) for a in args) if written else IN_PLACE_WRITES[0]
+    func.inputs, func.makers, func.needs_grad, func.generation = args, makers, needs_grad, gen
+    func.versions = tuple(_count(a) for a in args) if written else None
+    func.writes_seen = Version.writes
     return arrays, True in needs_grad
 
 
-def _version(a) -> int:
-    return a._version_value if isinstance(a, Tensor) else 0
+def _count(a) -> int:
+    """The version count of a's memory (0 for a constant, or for memory never viewed nor written)."""
+    return 0 if not isinstance(a, Tensor) or a._version is None else a._version.value
+
+
+def _share_memory(func, out, args):
+    """When out's array views an input's memory, out shares that input's version counter (a write through
+    either is a write into both) and remembers the input and the view op (for writes recorded through it)."""
+    y = out.data
+    for a in args:
+        if isinstance(a, Tensor) and (y is a.data or get_array_module(y).may_share_memory(y, a.data)):
+            if a._version is None:
+                a._version = Version()
+            out._version, out._view = a._version, (a, func, a._version.value)
+            return
+    out._version, out._view = None, None
 
 
 def _constants(func, args):
@@ -191,11 +224,12 @@ def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True,
     (``accumulate``) and/or into ``capture`` ({id(tensor): None}, for ``grad``)."""
     pending, heap, last = {}, [], float("inf")  # f -> Σ gradients at its output; (−generation, tiebreak, f)
 
-    def send(t, g, owned=False):
-        f = t.grad_fn
+    def send(t, f, g, owned=False):
+        """Hand g = ∂L/∂t to t's .grad (a leaf, or retain_grad) or the capture, and/or to f, the function that
+        made t, adding it to what f got already."""
         # (dtypes by identity: equal ones are almost always one object, and _deliver compares them fully)
         if f is None or t._retains_grad or capture is not None or g.dtype is not t.data.dtype:
-            g = _deliver(t, g, accumulate, capture, create_graph, owned)  # into a .grad or the capture, or cast
+            g = _deliver(t, f, g, accumulate, capture, create_graph, owned)
             if f is None:
                 return
         # BEGIN SOLUTION task 1.5
@@ -208,50 +242,47 @@ def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True,
 
     with _grad_enabled(create_graph):  # the backward's own ops are recorded only under create_graph
         for t, g in zip(roots, root_grads):
-            send(t, g)
-        wanted = None if accumulate or capture is None else graph.leading_to(roots, capture)
+            send(t, t.grad_fn, g)
+        prune = None if accumulate or capture is None else grad_pruning.Pruning(roots, capture)
         while heap:
             # BEGIN SOLUTION task 1.5
             f = heapq.heappop(heap)[2]
             gy = pending.pop(f)
             # END SOLUTION
-            last, before = f.generation, last
-            if last > before:  # an older function ran already: a gradient may reach it after its backward
-                raise diagnostics.walk_order_error(f, before)
-            needs_grad = f.needs_grad if wanted is None else graph.pruned_mask(f, wanted, capture)
-            _call_backward(f, gy, needs_grad, retain_graph, send)
+            if f.generation > last:  # an older function ran already: a gradient may reach it after its backward
+                raise diagnostics.walk_order_error(f, last)
+            last = f.generation
+            if f.inputs is None or f.writes_seen != Version.writes:  # freed, or some memory was written since
+                _check_saved(f)
+            needs_grad = f.needs_grad if prune is None else prune.mask(f)
+            gxs = f.backward(gy, needs_grad)  # the backward call
+            if type(gxs) is not tuple:
+                gxs = (gxs,)
+            if GradMode.anomaly:
+                diagnostics.check_backward(f, gxs)
+            for x, maker, gx, need in zip(f.inputs, f.makers, gxs, needs_grad):
+                if need and gx is not None:
+                    send(x, maker, gx, maker is None and not retain_graph and _owned(gx, f, gy, gxs))
+            x = gx = gy = gxs = None  # hold no input or gradient past its use: its memory can go now
+            if not retain_graph:
+                f.inputs = f.makers = f.arrays = None  # free what it saved, and its hold on the graph below
 
 
-def _call_backward(f, gy, needs_grad, retain_graph, send):
-    """f's backward, after checking what it saved; ``send`` each input its gradient; free f's saved values."""
-    inputs = f.inputs
-    if inputs is None or f.versions != IN_PLACE_WRITES[0]:  # freed, or something was written in place since
-        _check_saved(f)
-    gxs = f.backward(gy, needs_grad)
-    if type(gxs) is not tuple:
-        gxs = (gxs,)
-    if GradMode.anomaly:
-        diagnostics.check_backward(f, gxs)
-    for x, gx, need in zip(inputs, gxs, needs_grad):
-        if need and gx is not None:  # owned: made for x alone, so a leaf may keep it without a copy
-            send(x, gx, not retain_graph and x.grad_fn is None and _owned(gx, f, gy, gxs))
-    if not retain_graph:
-        f.inputs = f.arrays = None
-
-
-def _deliver(t, g, accumulate, capture, create_graph, owned):
-    """Cast g to t's dtype, and hand it to the ``.grad`` or the capture that wants it."""
+def _deliver(t, f, g, accumulate, capture, create_graph, owned):
+    """Cast g to t's dtype, and hand it to the ``.grad`` or the capture that wants it (``owned``: a leaf may keep
+    g as its .grad without a copy)."""
     if g.dtype != t.data.dtype:  # a float64 constant promoted this path: t's gradient keeps t's dtype
         g = _ops.cast(g, t.data.dtype) if isinstance(g, Tensor) else g.astype(t.data.dtype)
     if capture is not None and id(t) in capture:
         capture[id(t)] = g if capture[id(t)] is None else capture[id(t)] + g
-    if accumulate and (t._retains_grad or (t.grad_fn is None and t.requires_grad)):
-        t._accumulate_grad(g, create_graph, owned and t.grad_fn is None)
+    if accumulate and f is t.grad_fn and (t._retains_grad or (f is None and t.requires_grad)):
+        t._accumulate_grad(g, create_graph, owned)
     return g
 
 
 def _owned(g, f, gy, gxs) -> bool:
-    """Whether f's backward made g afresh for one input: not a view, not gy, not sent twice, not saved by f."""
+    """Whether f's backward made the array g afresh for one input: not a view, not gy, not sent twice, not saved
+    by f. A leaf may then keep it as its .grad without a copy (fast path: a copy per parameter per step)."""
     if not is_array(g) or g.base is not None or g is gy:
         return False
     return sum(x is g for x in gxs) == 1 and all(a is not g for a in f.arrays)
@@ -261,13 +292,14 @@ def _check_saved(f):
     """Raise if what f's backward reads was freed, or written in place since its forward (a wrong gradient)."""
     if f.inputs is None:
         raise diagnostics.freed_error(f)
-    if f.reads_inputs:  # versions: the inputs' versions, or (an int) the count of writes when all were at 0
-        seen = f.versions if isinstance(f.versions, tuple) else itertools.repeat(0)
-        for a, v in zip(f.inputs, seen):
-            if isinstance(a, Tensor) and a._version is not None and a._version[0] != v:
-                raise diagnostics.modified_error(f, a._version[0], v)
-    if f.keeps_output and f.out_version[0] != 0:
-        raise diagnostics.modified_error(f, f.out_version[0], 0)
+    if f.checks_input_versions:
+        for a, seen in zip(f.inputs, f.versions or itertools.repeat(0)):
+            if _count(a) != seen:
+                raise diagnostics.modified_error(f, _count(a), seen)
+    if f.keeps_output:
+        counter, seen = f.output_version
+        if counter.value != seen:
+            raise diagnostics.modified_error(f, counter.value, seen)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
@@ -292,4 +324,4 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 # Tensor's methods and the ops need Function defined above
 from . import ops as _ops  # noqa: E402
-from .tensor import IN_PLACE_WRITES, Tensor, as_grad_array  # noqa: E402
+from .tensor import Tensor, Version, as_grad_array, refresh_view  # noqa: E402

@@ -25,9 +25,9 @@ The backward rule, the same for every op:
 - Return one gradient per input, each of its input's shape (``sum_to`` undoes
   broadcasting).
 - In-place writes: backward raises if a value it reads was written in place
-  since the forward (each tensor's version is checked). A class whose backward
-  uses only its inputs' shapes sets ``reads_inputs = False``: writes into its
-  inputs are then no error.
+  since the forward (the version counter of each input's memory is checked). A
+  class whose backward uses only its inputs' shapes sets
+  ``checks_input_versions = False``: writes into its inputs are then no error.
 
 Each lowercase function is the public way in; masks and constants come from
 the input's array module.
@@ -86,7 +86,7 @@ class SumTo(Function):
     """Sum the broadcast axes away so that the result has ``shape`` (the adjoint of broadcasting)."""
 
     __slots__ = ("shape", "in_shape")
-    reads_inputs = False
+    checks_input_versions = False
 
     def __init__(self, shape):
         self.shape = tuple(shape)
@@ -108,7 +108,7 @@ class SumTo(Function):
 
 class BroadcastTo(Function):
     __slots__ = ("shape", "in_shape")
-    reads_inputs = False
+    checks_input_versions = False
 
     def __init__(self, shape):
         self.shape = tuple(shape)
@@ -148,7 +148,7 @@ def expand(x, *sizes):
 # ---------------------------------------------------------------- arithmetic ---
 class Add(Function):
     __slots__ = ()
-    reads_inputs = False
+    checks_input_versions = False
 
     def forward(self, a, b):
         return a + b
@@ -161,7 +161,7 @@ class Add(Function):
 
 class Sub(Function):
     __slots__ = ()
-    reads_inputs = False
+    checks_input_versions = False
 
     def forward(self, a, b):
         return a - b
@@ -202,7 +202,7 @@ class Div(Function):
 
 class Neg(Function):
     __slots__ = ()
-    reads_inputs = False
+    checks_input_versions = False
 
     def forward(self, x):
         return -x
@@ -228,11 +228,28 @@ class Pow(Function):
             if isinstance(b, (int, float)) and b == 0:  # a⁰ = 1 for every a: no gradient (not 0·a⁻¹ = NaN at 0)
                 ga = sum_to(gy * 0, a.shape)
             else:
-                ga = sum_to(gy * b * a ** (b - 1), a.shape)
+                ga = b * a ** (b - 1)
+                if not isinstance(b, (int, float)) and (_array(b) == 0).any():
+                    ga = where(_array(b) == 0, 0.0, ga)  # the same where b = 0 (as PyTorch)
+                ga = sum_to(gy * ga, a.shape)
         if nb:
-            log_a = math.log(a) if isinstance(a, (int, float)) else log(a)
-            gb = sum_to(gy * y * log_a, b.shape)
+            gb = sum_to(gy * _times_log_base(y, a, b), b.shape)
         return ga, gb
+
+
+def _times_log_base(y, a, b):
+    """∂(a^b)/∂b = a^b · log a, taken as 0 where a = 0 and b ≥ 0 (its limit as a → 0⁺ for b > 0; PyTorch's
+    value at b = 0), rather than 0 · (−∞) = NaN."""
+    with backend.np.errstate(divide="ignore", invalid="ignore"):  # log 0 = −inf, log of a negative = NaN
+        if isinstance(a, (int, float)):
+            if a > 0:
+                return y * math.log(a)
+            if a < 0:
+                return y * math.nan
+            return where(_array(b) >= 0, y * 0.0, y * -math.inf)
+        term = y * log(a)
+    zero = (_array(a) == 0) & (_array(b) >= 0)
+    return where(zero, 0.0, term) if zero.any() else term
 
 
 def _swap_last(x):
@@ -273,7 +290,7 @@ class MatMul(Function):
         return ga, gb
 
 
-class Linear(Function):
+class LinearOp(Function):
     """The affine map of a layer, fused: y = x Wᵀ + b for x (N, in), W (out, in), b (out,) or None.
 
     ∂L/∂x = ∂L/∂y · W,   ∂L/∂W = (∂L/∂y)ᵀ · x,   ∂L/∂b = Σ_n ∂L/∂y
@@ -298,8 +315,14 @@ class Linear(Function):
 
 
 def linear(x, weight, bias=None):
-    """x Wᵀ + b for a batch of rows x (N, in_features); weight (out, in), bias (out,) or None."""
-    return Linear()(x, weight, bias)
+    """x Wᵀ + b for x (…, in_features); weight (out, in), bias (out,) or None  ->  (…, out_features).
+
+    Other than rows (N, in_features), x is seen as rows through a reshape (a view) and the result reshaped back.
+    """
+    if x.ndim == 2:
+        return LinearOp()(x, weight, bias)
+    rows = LinearOp()(reshape(x, (-1, x.shape[-1])), weight, bias)
+    return reshape(rows, tuple(x.shape[:-1]) + (weight.shape[0],))
 
 
 def add(a, b):
@@ -340,7 +363,7 @@ def matmul(a, b):
 class Exp(Function):
     __slots__ = ()
     keeps_output = True
-    reads_inputs = False
+    checks_input_versions = False
 
     def forward(self, x):
         return get_array_module(x).exp(_as_float(x))
@@ -368,7 +391,7 @@ class Log(Function):
 class Sqrt(Function):
     __slots__ = ()
     keeps_output = True
-    reads_inputs = False
+    checks_input_versions = False
 
     def forward(self, x):
         return get_array_module(x).sqrt(_as_float(x))
@@ -412,10 +435,10 @@ class Cos(Function):
         return -gy * sin(x)
 
 
-class Tanh(Function):
+class TanhOp(Function):
     __slots__ = ()
     keeps_output = True
-    reads_inputs = False
+    checks_input_versions = False
 
     def forward(self, x):
         return get_array_module(x).tanh(_as_float(x))
@@ -425,18 +448,21 @@ class Tanh(Function):
         return gy * (1 - y * y)  # tanh' = 1 − tanh²
 
 
-class Sigmoid(Function):
-    """σ(x) = 1 / (1 + e^(−x)), computed as ½(1 + tanh(x/2)): no overflow for any x."""
+class SigmoidOp(Function):
+    """σ(x) = 1 / (1 + e^(−x)), computed from e = e^(−|x|) ≤ 1 (no overflow, no cancellation):
+    σ(x) = 1/(1 + e) for x ≥ 0 and e/(1 + e) for x < 0, that is max([x ≥ 0], e)/(1 + e),
+    correct to a few ulp over the whole range (both tails)."""
 
     __slots__ = ()
     keeps_output = True
-    reads_inputs = False
+    checks_input_versions = False
 
     def forward(self, x):
         xp = get_array_module(x)
-        y = xp.tanh(_as_float(x) * 0.5)
-        y += 1
-        y *= 0.5
+        x = _as_float(x)
+        e = xp.exp(-xp.abs(x))
+        y = xp.maximum((x >= 0).astype(e.dtype), e)  # not where: NumPy's where on a random mask is ~10× slower
+        y /= e + 1
         return y
 
     def backward(self, gy, needs_grad):
@@ -444,12 +470,12 @@ class Sigmoid(Function):
         return gy * y * (1 - y)  # σ' = σ(1 − σ)
 
 
-class ReLU(Function):
+class ReLUOp(Function):
     """max(x, 0); the derivative (1 where x > 0) read from the kept result: y > 0 exactly where x > 0."""
 
     __slots__ = ()
     keeps_output = True
-    reads_inputs = False
+    checks_input_versions = False
 
     def forward(self, x):
         return get_array_module(x).maximum(x, 0)
@@ -459,7 +485,7 @@ class ReLU(Function):
         return gy * (_array(y) > 0)
 
 
-class LeakyReLU(Function):
+class LeakyReLUOp(Function):
     __slots__ = ("slope",)
 
     def __init__(self, slope):
@@ -473,7 +499,7 @@ class LeakyReLU(Function):
         return where(_array(x) > 0, gy, gy * self.slope)
 
 
-class Softplus(Function):
+class SoftplusOp(Function):
     """softplus(x) = log(1 + e^x) = max(x, 0) + log(1 + e^(−|x|)): stable for large |x|."""
 
     __slots__ = ()
@@ -481,7 +507,7 @@ class Softplus(Function):
     def forward(self, x):
         xp = get_array_module(x)
         x = _as_float(x)
-        return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+        return xp.maximum(x, 0) + array_log1p(xp.exp(-xp.abs(x)))
 
     def backward(self, gy, needs_grad):
         (x,) = self.saved()
@@ -489,71 +515,90 @@ class Softplus(Function):
 
 
 class BinaryCrossEntropyWithLogits(Function):
-    """ℓ(x, y) = −[y log σ(x) + (1 − y) log(1 − σ(x))] = max(x, 0) − x·y + log(1 + e^(−|x|)), elementwise.
+    """ℓ(x, t) = −[t log σ(x) + (1 − t) log(1 − σ(x))] = max(x, 0) − x·t + log(1 + e^(−|x|)), elementwise,
+    for logits x and targets t.
 
-    ∂ℓ/∂x = σ(x) − y,   ∂ℓ/∂y = −x.
+    ∂ℓ/∂x = σ(x) − t,   ∂ℓ/∂t = −x.
     Fused because the loss and σ share e^(−|x|): the forward keeps it and the
-    backward gets σ(x) from it without another exponential. In float32 the last
-    term is log(1 + e) rather than log1p(e) (4× faster in NumPy); the absolute
-    error is below 1e-7 per element, under float32's resolution of the loss.
+    backward gets σ(x) from it without another exponential.
     """
 
     __slots__ = ("e",)
 
-    def forward(self, x, y):
-        xp = get_array_module(x)
-        # BEGIN SOLUTION task 2.2
-        e = xp.abs(x)
-        xp.negative(e, out=e)
-        self.e = e = xp.exp(e, out=e)  # e^(−|x|), kept: the backward gets σ(x) from it
-        soft = e + 1
-        if x.dtype == backend.float64:
-            xp.log1p(e, out=soft)
-        else:
-            xp.log(soft, out=soft)
-        out = x * y  # the broadcast shape, and a buffer of our own for the result
-        xp.subtract(soft, out, out=out)
-        out += xp.maximum(x, 0, out=soft)  # soft's buffer is free again: fresh memory costs ~2 in-place passes
-        return out
-        # END SOLUTION
+    def forward(self, x, t):
+        self.e, loss = bce_with_logits_forward(x, t)
+        return loss
 
     def backward(self, gy, needs_grad):
-        x, y = self.saved()
-        nx, ny = needs_grad
-        # BEGIN SOLUTION task 2.2
-        gx = gy_ = None
+        x, t = self.saved()
+        nx, nt = needs_grad
+        gx = gt = None
         if nx:
-            if isinstance(x, Tensor):  # building a graph: σ(x) from ops
-                gx = sum_to(gy * (sigmoid(x) - y), x.shape)
+            if isinstance(x, Tensor):  # building a graph (create_graph): σ(x) from ops
+                gx = sum_to(gy * (sigmoid(x) - t), x.shape)
             else:
-                gx = _sigmoid_minus_target_times(gy, x, y, self.e)
-        if ny:
-            gy_ = sum_to(-gy * x, y.shape)
-        # END SOLUTION
-        return gx, gy_
+                gx = bce_with_logits_backward(gy, x, t, self.e)
+        if nt:
+            gt = sum_to(-gy * x, t.shape)
+        return gx, gt
 
 
-def _sigmoid_minus_target_times(gy, x, y, e):
-    """gy · (σ(x) − y) summed to x's shape, with σ(x) from e = e^(−|x|) and no exponential.
-
-    σ(x) = 1/(1 + e) for x ≥ 0 and e/(1 + e) for x < 0, that is max([x ≥ 0], e)/(1 + e),
-    since e ≤ 1 (and e > 0). A maximum, not ``where``: NumPy's where on a random mask is
-    ~10× slower than a maximum.
-    """
+def bce_with_logits_forward(x, t):
+    """e = e^(−|x|) (kept for the backward) and ℓ = max(x, 0) − x·t + log(1 + e), on arrays of one shape."""
     xp = get_array_module(x)
-    s = (x >= 0).astype(e.dtype)
-    xp.maximum(s, e, out=s)
-    s /= e + 1
-    if y.shape == s.shape and y.dtype == s.dtype and gy.shape == s.shape and gy.dtype == s.dtype:
-        s -= y  # the common case: no broadcasting, no promotion, so the buffer is reused
-        s *= gy
-        return s
-    return sum_to(gy * (s - y), x.shape)
+    # BEGIN SOLUTION task 2.2
+    e = xp.exp(-xp.abs(x))
+    loss = array_log1p(e)  # then in place: three batch-sized arrays at a time, not five
+    loss += xp.maximum(x, 0)
+    loss -= x * t
+    # END SOLUTION
+    return e, loss
 
 
-def binary_cross_entropy_with_logits(x, y):
-    """The elementwise BCE of σ(x) against y, from the logits x (no reduction)."""
-    return BinaryCrossEntropyWithLogits()(x, y)
+def bce_with_logits_backward(gy, x, t, e):
+    """gy · (σ(x) − t) on arrays of one shape, with σ(x) from e = e^(−|x|) and no exponential:
+    σ(x) = 1/(1 + e) for x ≥ 0 and e/(1 + e) for x < 0, that is max([x ≥ 0], e)/(1 + e), since 0 < e ≤ 1."""
+    xp = get_array_module(x)
+    # BEGIN SOLUTION task 2.2
+    grad_logits = xp.maximum((x >= 0).astype(e.dtype), e)
+    grad_logits /= 1 + e  # σ(x); then in place, as the forward
+    grad_logits -= t
+    grad_logits *= gy
+    return grad_logits
+    # END SOLUTION
+
+
+def array_log1p(e):
+    """log(1 + e) for an array e ≥ 0, exact to ~1 ulp also where e is tiny (NumPy's log1p, or its fast form)."""
+    xp = get_array_module(e)
+    if e.dtype == backend.float32:
+        return _log1p_fast(e)
+    return xp.log1p(e)
+
+
+# ---- fast path (skip on a first reading): log1p in float32 -------------------------------------------------
+def _log1p_fast(e):
+    """log1p(e) as log(u) − (u − 1 − e)/u with u = fl(1 + e): NumPy's float32 log1p is ~6× slower than its log.
+
+    u − 1 − e is the rounding error of 1 + e, exact in floating point, and log(1 + e) = log(u) − δ/u + O(δ²);
+    for tiny e, u = 1 and the result is e, as it should be. Within a few ulp of log1p (tests/test_ops.py).
+    """
+    xp = get_array_module(e)
+    u = e + 1
+    rounding = u - 1
+    rounding -= e
+    rounding /= u
+    y = xp.log(u, out=u)
+    y -= rounding
+    return y
+
+
+def binary_cross_entropy_with_logits(x, t):
+    """The elementwise BCE of σ(x) against targets t, from the logits x (no reduction; broadcast)."""
+    if tuple(x.shape) != tuple(getattr(t, "shape", x.shape)):
+        shape = backend.np.broadcast_shapes(tuple(x.shape), tuple(t.shape))
+        x, t = broadcast_to(x, shape), broadcast_to(t, shape)
+    return BinaryCrossEntropyWithLogits()(x, t)
 
 
 class Clamp(Function):
@@ -660,27 +705,27 @@ def cos(x):
 
 
 def tanh(x):
-    return Tanh()(x)
+    return TanhOp()(x)
 
 
 def sigmoid(x):
     """σ(x) = 1 / (1 + e^(−x))."""
-    return Sigmoid()(x)
+    return SigmoidOp()(x)
 
 
 def relu(x):
     """max(x, 0)."""
-    return ReLU()(x)
+    return ReLUOp()(x)
 
 
 def leaky_relu(x, negative_slope=0.01):
     """x for x > 0, negative_slope · x otherwise."""
-    return LeakyReLU(as_weak_scalar(negative_slope))(x)  # np.float64 would upcast float32
+    return LeakyReLUOp(as_weak_scalar(negative_slope))(x)  # np.float64 would upcast float32
 
 
 def softplus(x):
     """log(1 + e^x), stable for large |x|."""
-    return Softplus()(x)
+    return SoftplusOp()(x)
 
 
 def clamp(x, min=None, max=None):
@@ -803,7 +848,7 @@ class Sum(Function):
     """y = Σ_axis x;  ∂L/∂x = ∂L/∂y spread back over the summed axes."""
 
     __slots__ = ("axis", "keepdims", "in_shape")
-    reads_inputs = False
+    checks_input_versions = False
 
     def __init__(self, axis, keepdims):
         self.axis, self.keepdims = axis, keepdims
@@ -822,7 +867,7 @@ class Mean(Function):
     """y = (1/N) Σ_axis x;  ∂L/∂x = ∂L/∂y / N spread back over the averaged axes."""
 
     __slots__ = ("axis", "keepdims", "in_shape")
-    reads_inputs = False
+    checks_input_versions = False
 
     def __init__(self, axis, keepdims):
         self.axis, self.keepdims = axis, keepdims
@@ -958,7 +1003,7 @@ def logsumexp(x, dim, keepdim=False):
 # -------------------------------------------------------------------- shapes ---
 class Reshape(Function):
     __slots__ = ("shape", "in_shape")
-    reads_inputs = False
+    checks_input_versions = False
 
     def __init__(self, shape):
         self.shape = shape
@@ -970,10 +1015,14 @@ class Reshape(Function):
     def backward(self, gy, needs_grad):
         return reshape(gy, self.in_shape)
 
+    def into_base(self, base, v):
+        """The base after a write through this view: all of it, v in the base's shape."""
+        return Reshape(self.in_shape)(v)
+
 
 class Transpose(Function):
     __slots__ = ("axes",)
-    reads_inputs = False
+    checks_input_versions = False
 
     def __init__(self, axes):
         self.axes = axes
@@ -982,8 +1031,14 @@ class Transpose(Function):
         return x.transpose(self.axes)
 
     def backward(self, gy, needs_grad):
-        inverse = tuple(sorted(range(len(self.axes)), key=self.axes.__getitem__))
-        return Transpose(inverse)(gy)
+        return Transpose(self._inverse())(gy)
+
+    def into_base(self, base, v):
+        """The base after a write through this view: all of it, v with its axes put back."""
+        return Transpose(self._inverse())(v)
+
+    def _inverse(self):
+        return tuple(sorted(range(len(self.axes)), key=self.axes.__getitem__))
 
 
 def _shape_arg(shape):
@@ -1055,7 +1110,7 @@ class Cat(Function):
     """Join tensors along an existing axis; the gradient is cut back into the same pieces."""
 
     __slots__ = ("axis", "sizes")
-    reads_inputs = False
+    checks_input_versions = False
 
     def __init__(self, axis):
         self.axis = axis
@@ -1142,7 +1197,7 @@ class GetItem(Function):
     """x[index]: basic slices, boolean masks and integer arrays (repeats accumulate in backward)."""
 
     __slots__ = ("index", "in_shape")
-    reads_inputs = False
+    checks_input_versions = False
 
     def __init__(self, index):
         self.index = index
@@ -1150,19 +1205,26 @@ class GetItem(Function):
     def forward(self, x):
         self.in_shape = x.shape
         try:
-            return x[self.index]
+            y = x[self.index]
+            if not backend.is_array(y):  # an element: NumPy gives a copy, x[i, …] a 0-d view (as PyTorch's x[i])
+                y = x[(self.index if isinstance(self.index, tuple) else (self.index,)) + (Ellipsis,)]
+            return y
         except IndexError as e:
             raise IndexError(f"index {self.index!r} into a tensor of shape {tuple(x.shape)}: {e}") from None
 
     def backward(self, gy, needs_grad):
         return GetItemGrad(self.index, self.in_shape)(gy)
 
+    def into_base(self, base, v):
+        """The base after a write through this view: base with base[index] = v."""
+        return SetItem(self.index)(base, v)
+
 
 class GetItemGrad(Function):
     """The adjoint of GetItem: scatter ∂L/∂y into zeros of the input's shape."""
 
     __slots__ = ("index", "shape")
-    reads_inputs = False
+    checks_input_versions = False
 
     def __init__(self, index, shape):
         self.index, self.shape = index, shape
@@ -1180,6 +1242,29 @@ class GetItemGrad(Function):
         return getitem(ggx, self.index)
 
 
+class SetItem(Function):
+    """y = x with y[index] = v (PyTorch's copy-slices): ∂L/∂x = ∂L/∂y with index zeroed, ∂L/∂v = ∂L/∂y[index]
+    summed to v's shape (v broadcast into the slot)."""
+
+    __slots__ = ("index", "v_shape")
+    checks_input_versions = False
+
+    def __init__(self, index):
+        self.index = index
+
+    def forward(self, x, v):
+        self.v_shape = getattr(v, "shape", ())
+        y = x.copy()
+        y[self.index] = v
+        return y
+
+    def backward(self, gy, needs_grad):
+        nx, nv = needs_grad
+        gx = SetItem(self.index)(gy, 0) if nx else None
+        gv = sum_to(getitem(gy, self.index), self.v_shape) if nv else None
+        return gx, gv
+
+
 def getitem(x, index):
     """``x[index]`` with gradients."""
     return GetItem(index_key(index, _array(x)))(x)
@@ -1190,7 +1275,7 @@ class ToCopy(Function):
     """A copy on another device and/or in another dtype; the gradient goes back the same way."""
 
     __slots__ = ("device", "dtype", "in_device", "in_dtype")
-    reads_inputs = False
+    checks_input_versions = False
 
     def __init__(self, device=None, dtype=None):
         self.device, self.dtype = device, dtype
@@ -1229,9 +1314,9 @@ _LOG_FLOOR = -100.0  # PyTorch's clamp of each log in binary_cross_entropy: ỹ 
 
 
 class BinaryCrossEntropy(Function):
-    """ℓ(ỹ, y) = −[y · max(log ỹ, −100) + (1 − y) · max(log(1 − ỹ), −100)], elementwise, for ỹ in [0, 1].
+    """ℓ(ỹ, t) = −[t · max(log ỹ, −100) + (1 − t) · max(log(1 − ỹ), −100)], elementwise, for ỹ in [0, 1].
 
-    ∂ℓ/∂ỹ = (1 − y)/(1 − ỹ) − y/ỹ = (ỹ − y) / (ỹ (1 − ỹ)),   ∂ℓ/∂y = max(log(1 − ỹ), −100) − max(log ỹ, −100),
+    ∂ℓ/∂ỹ = (1 − t)/(1 − ỹ) − t/ỹ = (ỹ − t) / (ỹ (1 − ỹ)),   ∂ℓ/∂t = max(log(1 − ỹ), −100) − max(log ỹ, −100),
     where a log clamped at −100 contributes no gradient (its term is a constant there).
     Fused (as PyTorch's is): a composition of where/log/clamp ops makes ~15 passes over
     the batch and keeps their temporaries for the backward; this makes 8 and keeps 1 − ỹ.
@@ -1243,7 +1328,7 @@ class BinaryCrossEntropy(Function):
 
     __slots__ = ("q", "clamped")
 
-    def forward(self, p, y):
+    def forward(self, p, t):
         xp = get_array_module(p)
         q = 1 - p
         with backend.np.errstate(divide="ignore"):  # log 0 = −inf is expected: the clamp below takes it
@@ -1256,27 +1341,27 @@ class BinaryCrossEntropy(Function):
             self.clamped = p.size > 0 and (log_p.min() <= _LOG_FLOOR or log_q.min() <= _LOG_FLOOR)
         else:
             self.clamped = True
-        # −[log q + y (log p − log q)], written to need one temporary
+        # −[log q + t (log p − log q)], written to need one temporary
         log_p -= log_q
-        log_p *= y
+        log_p *= t
         log_p += log_q
         return xp.negative(log_p, out=log_p)
 
     def backward(self, gy, needs_grad):
-        p, y = self.saved()
+        p, t = self.saved()
         np_, ny = needs_grad
         q = self.q if not isinstance(p, Tensor) else 1 - p
         gp = gt = None
         if np_:
             if not self.clamped and not isinstance(p, Tensor):
-                gp = p - y
+                gp = p - t
                 gp /= p * q
                 gp *= gy
             else:
                 # each side's term only where its log was not clamped; the division reads 1 elsewhere
                 p_ok = _array(p) > math.exp(_LOG_FLOOR)
                 q_ok = _array(q) > math.exp(_LOG_FLOOR)
-                gp = gy * (where(q_ok, (1 - y) / where(q_ok, q, 1.0), 0.0) - where(p_ok, y / where(p_ok, p, 1.0), 0.0))
+                gp = gy * (where(q_ok, (1 - t) / where(q_ok, q, 1.0), 0.0) - where(p_ok, t / where(p_ok, p, 1.0), 0.0))
         if ny:
             gt = gy * (_clamped_log(q) - _clamped_log(p))
         return gp, gt
@@ -1288,6 +1373,6 @@ def _clamped_log(x):
     return where(ok, log(where(ok, x, 1.0)), _LOG_FLOOR)
 
 
-def binary_cross_entropy(p, y):
-    """The elementwise BCE of probabilities ỹ = p against targets y, each log clamped at −100 (no reduction)."""
-    return BinaryCrossEntropy()(p, y)
+def binary_cross_entropy(p, t):
+    """The elementwise BCE of probabilities ỹ = p against targets t, each log clamped at −100 (no reduction)."""
+    return BinaryCrossEntropy()(p, t)

@@ -5,21 +5,43 @@ This module is the PyTorch-style surface: properties (``shape``, ``dtype``,
 of ``ops.py``. What happens when an op runs on tensors, and how gradients flow
 back, is the engine's business: ``autograd.py``.
 
-In-place writes are tracked as in PyTorch: every tensor has a version, a small
-counter shared with its ``detach()`` views, that ``t[...] = v`` and the
-optimizers' updates bump; an op that saved a tensor for its backward checks
-that the version is still the one it saw.
+In-place writes are tracked as in PyTorch: each piece of memory has one
+``Version`` counter, shared by every tensor that views it (slices, reshapes,
+transposes, ``detach()``, ``Parameter(t)``), that every write through any of them
+bumps (``t[...] = v``, ``t += v``, ``copy_``/``fill_``/``zero_``, ``nn.init``,
+``load_state_dict``, the optimizers); a function that saved a tensor for its
+backward checks that the count is still the one it saw. Writes through ``.data``
+are not tracked.
 """
 
 from __future__ import annotations
 
-from . import backend, diagnostics
-from .backend import Device, array_device, as_array, as_dtype, is_array, to_numpy
-from .grad_mode import GradMode
+import copy
 
-# In-place writes to any tensor so far. A backward compares it with the count at its forward and
-# reads its inputs' versions only when it moved: the common backward pays one comparison.
-IN_PLACE_WRITES = [0]
+from . import backend, diagnostics
+from .backend import Device, array_device, as_array, as_dtype, get_array_module, is_array, to_numpy
+from .grad_mode import GradMode, no_grad
+
+
+class Version:
+    """How many times one piece of memory was written in place (PyTorch's version counter).
+
+    Every tensor that views the memory holds the same Version, and every write through any
+    of them adds one: a Function notes ``value`` for each tensor it saved and raises before
+    its backward if it moved. A tensor gets its Version when its memory is first viewed or
+    written (until then its count is 0): most results are neither, and this spares every op
+    an allocation.
+    """
+
+    __slots__ = ("value",)
+
+    # Fast path: the writes into all memory so far. A backward compares it with the number at its
+    # forward and reads its saved tensors' counts only when it moved: the common backward, with no
+    # write anywhere in between, pays one comparison instead of one per saved tensor.
+    writes = 0
+
+    def __init__(self):
+        self.value = 0
 
 
 class Tensor:
@@ -41,14 +63,19 @@ class Tensor:
         "requires_grad": "Whether ops on this tensor are recorded for backward.",
         "grad_fn": "The Function that made this tensor (None for a leaf).",
         "_retains_grad": "Keep .grad on this non-leaf tensor (retain_grad()).",
-        "_version": "[how many in-place writes so far], a list shared with detach() views; None means [0].",
+        "_version": "The Version counter of this tensor's memory, shared with every view of it (None while the "
+        "memory was neither viewed nor written: count 0).",
+        "_view": "(base, the view op, base's version count when this view's grad_fn was set) when this tensor "
+        "views another's memory, else None: an in-place op through the view is recorded on the base too.",
         "__weakref__": None,
     }
     __array_priority__ = 1000  # so that ndarray + Tensor calls Tensor.__radd__
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, device=None):
-        if isinstance(data, Tensor):
+        source = data if isinstance(data, Tensor) else None  # Tensor(t) views t's memory, unless copied
+        if source is not None:
             data = data.data
+        given = data
         if not is_array(data) or dtype is not None or device is not None:
             data = as_array(data, dtype, None if device is None else backend.device(device))
         if requires_grad and data.dtype.kind != "f":
@@ -58,7 +85,8 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         self.grad_fn = None
         self._retains_grad = False
-        self._version = None
+        self._version = source._counter() if source is not None and data is given else None
+        self._view = None
 
     # --- what it is
     @property
@@ -112,7 +140,7 @@ class Tensor:
             if self.dtype.kind != "b":
                 extras.append(f"dtype={self.dtype}")
         if self.grad_fn is not None:
-            extras.append(f"grad_fn=<{type(self.grad_fn).__name__}Backward>")
+            extras.append(f"grad_fn=<{self.grad_fn.name()}Backward>")
         elif self.requires_grad:
             extras.append("requires_grad=True")
         return body + "".join(", " + e for e in extras) + ")"
@@ -135,23 +163,21 @@ class Tensor:
         return to_numpy(self.data).tolist()
 
     def detach(self) -> "Tensor":
-        """The same values, cut from the graph (shares memory, and the record of in-place writes)."""
+        """The same values, cut from the graph (shares memory, and its version counter)."""
         out = Tensor(self.data)
-        if self._version is None:
-            self._version = [0]
-        out._version = self._version
+        out._version = self._counter()
         return out
 
-    @property
-    def _version_value(self) -> int:
-        return 0 if self._version is None else self._version[0]
+    def _counter(self) -> Version:
+        """The Version of this tensor's memory, made now if it was neither viewed nor written yet."""
+        if self._version is None:
+            self._version = Version()
+        return self._version
 
     def _bump_version(self) -> None:
-        """Record an in-place write (``t[...] = v``, an optimizer step): a backward that saved the old values raises."""
-        if self._version is None:
-            self._version = [0]
-        self._version[0] += 1
-        IN_PLACE_WRITES[0] += 1
+        """Record an in-place write into this tensor's memory: a backward that saved the old values raises."""
+        self._counter().value += 1
+        Version.writes += 1
 
     def clone(self) -> "Tensor":
         return _ops.clone(self)
@@ -243,6 +269,7 @@ class Tensor:
             self.grad = self.grad + g
         else:
             self.grad.data += g.data
+            self.grad._bump_version()
 
     def backward(self, gradient=None, retain_graph: bool = False, create_graph: bool = False) -> None:
         """Accumulate ∂self/∂x into ``x.grad`` for every leaf x that requires grad.
@@ -262,6 +289,8 @@ class Tensor:
                     f"backward() needs `gradient` for a non-scalar output of shape {self.shape}; "
                     "call .sum() or .mean() first, or pass gradient=a tensor of that shape"
                 )
+        if self._view is not None and self._view[2] != self._version.value:
+            refresh_view(self)
         g = as_grad_array(gradient, self, create_graph)
         _autograd.run_backward([self], [g], retain_graph or create_graph, create_graph, accumulate=True)
 
@@ -317,19 +346,115 @@ class Tensor:
     def __setitem__(self, index, value):
         """``t[index] = value`` in place, with ``value`` moved to t's device and dtype first.
 
-        Bumps t's version: a backward that saved t's old values raises instead of
-        using the new ones. Integer indices are checked against the shape on the CPU;
+        Bumps the version of t's memory: a backward that saved t's old values raises instead
+        of using the new ones. With grad on and a tensor that requires grad involved, the write
+        is recorded (PyTorch's copy-slices): ∂L/∂value = ∂L/∂t[index], and t's other elements
+        keep their old gradient path. Integer indices are checked against the shape on the CPU;
         on CUDA an out-of-range index is not checked (CuPy wraps it around) unless
         ``minae.detect_anomaly()`` is on.
         """
-        if self.requires_grad and GradMode.enabled:
-            raise RuntimeError("in-place assignment to a tensor that requires grad; do it under minae.no_grad()")
+        key = _ops.index_key(index, self.data)
+        if GradMode.enabled and (self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
+            self._write(lambda old: _ops.SetItem(key)(old, value), reads_old=False, others=(value,))
+            return
         if isinstance(value, Tensor):
             value = value.data
         if not isinstance(value, (int, float, bool)):  # CuPy takes no host arrays or lists here
             value = as_array(value, self.data.dtype, self.device)
-        self.data[_ops.index_key(index, self.data)] = value
+        self.data[key] = value
         self._bump_version()
+
+    # --- in-place operators and methods: the result written into this tensor's memory
+    def _write(self, fn, reads_old=True, others=()):
+        """``self ← fn(self)`` in self's memory, bumping its version (every in-place op comes here).
+
+        With grad on and a tensor that requires grad involved, the write is recorded as PyTorch does:
+        ``fn`` runs on a stand-in for the old value (with self's old grad_fn; a copy of its values when
+        ``reads_old``, because the op's backward may read them), and self takes the result's grad_fn
+        (a rebase). When self views another tensor's memory, that tensor is rebased too, up to the
+        base. Functions that saved the old value raise at their backward: its version moved.
+        """
+        if not (GradMode.enabled and (self.requires_grad or any(_requires_grad(o) for o in others))):
+            with no_grad():
+                y = fn(self)
+            _store(self, y)
+            return self
+        for t in _view_chain(self):
+            if t.grad_fn is None and t.requires_grad:
+                what = "a leaf tensor" if t is self else "a view of a leaf tensor"
+                raise RuntimeError(
+                    f"{what} that requires grad is being written in place while grad is on: its gradient would "
+                    "lose its meaning. Write it under `with minae.no_grad():` (as an optimizer step does), or "
+                    "write into a .clone()."
+                )
+        old = Tensor(self.data.copy() if reads_old else self.data)
+        old.requires_grad, old.grad_fn = self.requires_grad, self.grad_fn
+        y = fn(old)
+        if y.dtype != self.dtype and y.dtype.kind == "f" and self.dtype.kind == "f":
+            y = _ops.cast(y, self.dtype)
+        _store(self, y)
+        self.grad_fn, self.requires_grad = y.grad_fn, y.requires_grad
+        _rebase_bases(self)
+        return self
+
+    def __iadd__(self, other):
+        return self._write(lambda old: old + other, reads_old=False, others=(other,))
+
+    def __isub__(self, other):
+        return self._write(lambda old: old - other, reads_old=False, others=(other,))
+
+    def __imul__(self, other):
+        return self._write(lambda old: old * other, others=(other,))
+
+    def __itruediv__(self, other):
+        return self._write(lambda old: old / other, others=(other,))
+
+    def __ipow__(self, other):
+        return self._write(lambda old: old**other, others=(other,))
+
+    def __imatmul__(self, other):
+        return self._write(lambda old: old @ other, others=(other,))
+
+    def add_(self, other, alpha=1):
+        """``self += alpha · other`` in place."""
+        return self.__iadd__(other if alpha == 1 else other * alpha)
+
+    def sub_(self, other, alpha=1):
+        """``self -= alpha · other`` in place."""
+        return self.__isub__(other if alpha == 1 else other * alpha)
+
+    def mul_(self, other):
+        return self.__imul__(other)
+
+    def div_(self, other):
+        return self.__itruediv__(other)
+
+    def pow_(self, exponent):
+        return self.__ipow__(exponent)
+
+    def clamp_(self, min=None, max=None):
+        return self._write(lambda old: _ops.clamp(old, min, max), others=(min, max))
+
+    def copy_(self, src):
+        """Copy ``src``'s values (broadcast to self's shape, moved to self's device and dtype) into self."""
+        if not isinstance(src, Tensor):
+            src = Tensor(as_array(src, self.dtype, self.device))
+        return self._write(
+            lambda old: _ops.cast(_ops.broadcast_to(src.to(self.device), self.shape), self.dtype),
+            reads_old=False,
+            others=(src,),
+        )
+
+    def fill_(self, value):
+        """Every element set to ``value`` (a number)."""
+        if not GradMode.enabled or not self.requires_grad:
+            self.data.fill(value)
+            self._bump_version()
+            return self
+        return self._write(lambda old: _ops.SetItem(Ellipsis)(old, value), reads_old=False)
+
+    def zero_(self):
+        return self.fill_(0)
 
     # comparisons and logic give boolean tensors outside the graph
     def __eq__(self, other):
@@ -381,16 +506,16 @@ class Tensor:
         return _ops.Cos()(self)
 
     def tanh(self):
-        return _ops.Tanh()(self)
+        return _ops.TanhOp()(self)
 
     def sigmoid(self):
-        return _ops.Sigmoid()(self)
+        return _ops.SigmoidOp()(self)
 
     def relu(self):
-        return _ops.ReLU()(self)
+        return _ops.ReLUOp()(self)
 
     def softplus(self):
-        return _ops.Softplus()(self)
+        return _ops.SoftplusOp()(self)
 
     def pow(self, exponent):
         return _ops.pow(self, exponent)
@@ -469,6 +594,65 @@ class Tensor:
         if self.data.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
         return (self[i] for i in range(self.data.shape[0]))
+
+
+def _requires_grad(x) -> bool:
+    return isinstance(x, Tensor) and x.requires_grad
+
+
+def _store(t, y):
+    """Write y's values into t's memory, and count the write."""
+    if tuple(y.shape) != tuple(t.shape):
+        raise RuntimeError(
+            f"in-place: the result has shape {tuple(y.shape)}, the tensor written into has shape {tuple(t.shape)} "
+            "(an in-place op cannot change a tensor's shape)"
+        )
+    xp = get_array_module(t.data)
+    if not xp.can_cast(y.dtype, t.dtype, "same_kind"):
+        raise TypeError(f"in-place: a result of dtype {y.dtype} cannot be written into a tensor of dtype {t.dtype}")
+    if not t.data.flags.writeable:
+        raise RuntimeError(
+            f"in-place: this tensor of shape {tuple(t.shape)} views memory it cannot write (an expand()/"
+            "broadcast_to() view repeats elements); write into a .clone()"
+        )
+    xp.copyto(t.data, y.data, casting="same_kind")
+    t._bump_version()
+
+
+def _view_chain(t):
+    """t, the tensor whose memory t views, the one that one views, … up to the base."""
+    chain = [t]
+    while t._view is not None:
+        t = t._view[0]
+        chain.append(t)
+    return chain
+
+
+def _rebase_bases(t):
+    """After a recorded write through the view t: each tensor t views takes a grad_fn that puts t's new values
+    into its own (the view op's ``into_base``: PyTorch's copy-slices), so gradients through it see the write."""
+    while t._view is not None:
+        base, view_op, _ = t._view
+        if not hasattr(view_op, "into_base"):
+            raise RuntimeError(f"in-place: a write through the result of {view_op.name()} cannot be recorded")
+        t._view = (base, view_op, t._version.value)  # t's grad_fn has the write: no refresh_view for it
+        old = Tensor(base.data)  # into_base reads no values of the old base, only its gradient path
+        old.requires_grad, old.grad_fn = base.requires_grad, base.grad_fn
+        new = view_op.into_base(old, t)
+        base.grad_fn, base.requires_grad = new.grad_fn, new.requires_grad
+        t = base
+
+
+def refresh_view(t) -> None:
+    """t views memory written since t's grad_fn was set (through its base or another view): take t's grad_fn
+    afresh from its base, whose grad_fn has the write (PyTorch regenerates a view's grad_fn the same way)."""
+    base, view_op, _ = t._view
+    if base._view is not None and base._view[2] != base._version.value:
+        refresh_view(base)
+    if GradMode.enabled and base.requires_grad:
+        fresh = copy.copy(view_op)(base)
+        t.grad_fn, t.requires_grad = fresh.grad_fn, fresh.requires_grad
+    t._view = (base, view_op, t._version.value)
 
 
 def as_grad_array(g, like, create_graph: bool):

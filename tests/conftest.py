@@ -109,3 +109,14 @@ def peak_bytes():
         return peak
 
     return run
+
+
+@pytest.fixture
+def leaf64():
+    """``leaf64(values, device="cpu", requires_grad=True)``: a float64 tensor, a leaf that requires grad by default
+    (what a gradient check wants)."""
+
+    def make(values, device="cpu", requires_grad=True):
+        return minae.tensor(values, dtype=minae.float64, device=device, requires_grad=requires_grad)
+
+    return make

@@ -12,13 +12,9 @@ import minae
 from minae import backend, diagnostics
 
 
-def t64(values, device="cpu", requires_grad=True):
-    return minae.tensor(values, dtype=minae.float64, device=device, requires_grad=requires_grad)
-
-
 # ------------------------------------------------------------- accumulation ---
-def test_gradients_accumulate_over_two_backward_calls(device):
-    x = t64([1.0, -2.0, 3.0], device)
+def test_gradients_accumulate_over_two_backward_calls(leaf64, device):
+    x = leaf64([1.0, -2.0, 3.0], device)
     (x * x).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [2.0, -4.0, 6.0])
     (x * x * x).sum().backward()  # a second graph: its gradient 3x² adds to the first
@@ -28,8 +24,8 @@ def test_gradients_accumulate_over_two_backward_calls(device):
     np.testing.assert_allclose(x.grad.numpy(), [3.0, 3.0, 3.0])
 
 
-def test_retain_graph_lets_backward_run_twice_and_accumulate(device):
-    x = t64([1.0, 2.0], device)
+def test_retain_graph_lets_backward_run_twice_and_accumulate(leaf64, device):
+    x = leaf64([1.0, 2.0], device)
     y = (x.exp() * x).sum()
     y.backward(retain_graph=True)
     y.backward()
@@ -37,8 +33,8 @@ def test_retain_graph_lets_backward_run_twice_and_accumulate(device):
     np.testing.assert_allclose(x.grad.numpy(), expected)
 
 
-def test_backward_through_a_released_graph_raises(device):
-    x = t64([1.0, 2.0], device)
+def test_backward_through_a_released_graph_raises(leaf64, device):
+    x = leaf64([1.0, 2.0], device)
     y = (x * x).sum()
     y.backward()
     with pytest.raises(RuntimeError, match="second time.*retain_graph=True"):
@@ -47,9 +43,9 @@ def test_backward_through_a_released_graph_raises(device):
     assert g[0].shape == (2,)
 
 
-def test_reuse_of_the_same_tensor(device):
+def test_reuse_of_the_same_tensor(leaf64, device):
     """micrograd's bug: a = x; b = a + a must give db/dx = 2, not 1."""
-    x = t64(3.0, device)
+    x = leaf64(3.0, device)
     a = x
     b = a + a
     b.backward()
@@ -65,10 +61,10 @@ def test_reuse_of_the_same_tensor(device):
     assert x.grad.item() == 11.0
 
 
-def test_diamond_graph(device):
+def test_diamond_graph(leaf64, device):
     """x -> a = eˣ -> (b = 2a, c = sin a) -> d = b c: a's gradient arrives by two paths."""
     v = np.array([0.3, -0.7])
-    x = t64(v, device)
+    x = leaf64(v, device)
     a = x.exp()
     d = (a * 2) * a.sin()
     d.sum().backward()
@@ -76,9 +72,9 @@ def test_diamond_graph(device):
     np.testing.assert_allclose(x.grad.numpy(), 2 * e * np.sin(e) + 2 * e * np.cos(e) * e)
 
 
-def test_gradient_flows_to_every_leaf_once(device):
-    w, b = t64([[1.0, 2.0], [3.0, 4.0]], device), t64([0.5, -0.5], device)
-    x = t64([1.0, -1.0], device, requires_grad=False)
+def test_gradient_flows_to_every_leaf_once(leaf64, device):
+    w, b = leaf64([[1.0, 2.0], [3.0, 4.0]], device), leaf64([0.5, -0.5], device)
+    x = leaf64([1.0, -1.0], device, requires_grad=False)
     loss = ((w @ x + b) ** 2).sum()
     loss.backward()
     r = np.array([[1.0, 2.0], [3.0, 4.0]]) @ [1.0, -1.0] + [0.5, -0.5]
@@ -88,12 +84,12 @@ def test_gradient_flows_to_every_leaf_once(device):
 
 
 # --------------------------------------------------------- backward's errors ---
-def test_backward_on_a_non_scalar_needs_gradient(device):
-    x = t64([1.0, 2.0, 3.0], device)
+def test_backward_on_a_non_scalar_needs_gradient(leaf64, device):
+    x = leaf64([1.0, 2.0, 3.0], device)
     y = x * 2
     with pytest.raises(RuntimeError, match=r"gradient.*non-scalar.*\(3,\)"):
         y.backward()
-    y.backward(gradient=t64([1.0, 0.5, -1.0], device, requires_grad=False), retain_graph=True)
+    y.backward(gradient=leaf64([1.0, 0.5, -1.0], device, requires_grad=False), retain_graph=True)
     np.testing.assert_allclose(x.grad.numpy(), [2.0, 1.0, -2.0])
     y.backward(gradient=[1.0, 1.0, 1.0])  # lists and arrays work too
     np.testing.assert_allclose(x.grad.numpy(), [4.0, 3.0, 0.0])
@@ -101,22 +97,22 @@ def test_backward_on_a_non_scalar_needs_gradient(device):
         (x * 2).backward(gradient=[1.0, 1.0])
 
 
-def test_backward_on_a_tensor_without_grad_raises(device):
-    x = t64([1.0], device, requires_grad=False)
+def test_backward_on_a_tensor_without_grad_raises(leaf64, device):
+    x = leaf64([1.0], device, requires_grad=False)
     with pytest.raises(RuntimeError, match="does not require grad"):
         (x * 2).sum().backward()
 
 
-def test_backward_gradient_dtype_follows_the_output(device):
+def test_backward_gradient_dtype_follows_the_output(leaf64, device):
     x = minae.tensor([1.0, 2.0], device=device, requires_grad=True)
-    (x * 3).backward(gradient=t64([1.0, 1.0], device, requires_grad=False))
+    (x * 3).backward(gradient=leaf64([1.0, 1.0], device, requires_grad=False))
     assert x.grad.dtype == minae.float32
     np.testing.assert_allclose(x.grad.numpy(), [3.0, 3.0])
 
 
 # --------------------------------------------------------------- minae.grad ---
-def test_grad_returns_a_tuple_and_leaves_dot_grad_alone(device):
-    x, y = t64([1.0, 2.0], device), t64([3.0, -1.0], device)
+def test_grad_returns_a_tuple_and_leaves_dot_grad_alone(leaf64, device):
+    x, y = leaf64([1.0, 2.0], device), leaf64([3.0, -1.0], device)
     z = (x * y).sum()
     gx, gy = minae.grad(z, [x, y], retain_graph=True)
     np.testing.assert_allclose(gx.numpy(), [3.0, -1.0])
@@ -127,9 +123,9 @@ def test_grad_returns_a_tuple_and_leaves_dot_grad_alone(device):
     assert not single[0].requires_grad
 
 
-def test_grad_with_grad_outputs_and_several_outputs(device):
-    x = t64([1.0, 2.0, 3.0], device)
-    (g,) = minae.grad(x * x, x, grad_outputs=t64([1.0, 0.0, -1.0], device, requires_grad=False))
+def test_grad_with_grad_outputs_and_several_outputs(leaf64, device):
+    x = leaf64([1.0, 2.0, 3.0], device)
+    (g,) = minae.grad(x * x, x, grad_outputs=leaf64([1.0, 0.0, -1.0], device, requires_grad=False))
     np.testing.assert_allclose(g.numpy(), [2.0, 0.0, -6.0])
     with pytest.raises(RuntimeError, match="grad_outputs"):
         minae.grad(x * x, x)
@@ -137,29 +133,29 @@ def test_grad_with_grad_outputs_and_several_outputs(device):
     np.testing.assert_allclose(g.numpy(), 2 * np.array([1.0, 2.0, 3.0]) + 3)
 
 
-def test_grad_of_a_non_leaf(device):
-    x = t64([1.0, -2.0], device)
+def test_grad_of_a_non_leaf(leaf64, device):
+    x = leaf64([1.0, -2.0], device)
     y = x * 3
     (g,) = minae.grad((y * y).sum(), y)
     np.testing.assert_allclose(g.numpy(), 2 * np.array([3.0, -6.0]))
 
 
-def test_grad_unused_input(device):
-    x, unused = t64([1.0], device), t64([2.0], device)
+def test_grad_unused_input(leaf64, device):
+    x, unused = leaf64([1.0], device), leaf64([2.0], device)
     with pytest.raises(RuntimeError, match="input 1.*allow_unused=True"):
         minae.grad((x * 2).sum(), [x, unused])
     gx, gu = minae.grad((x * 2).sum(), [x, unused], allow_unused=True)
     assert gx.tolist() == [2.0] and gu is None
 
 
-def test_grad_input_must_require_grad(device):
-    x, c = t64([1.0], device), t64([1.0], device, requires_grad=False)
+def test_grad_input_must_require_grad(leaf64, device):
+    x, c = leaf64([1.0], device), leaf64([1.0], device, requires_grad=False)
     with pytest.raises(RuntimeError, match="input 1 does not require grad"):
         minae.grad((x * c).sum(), [x, c])
 
 
-def test_grad_create_graph_gives_a_differentiable_gradient(device):
-    x = t64([0.5, 2.0], device)
+def test_grad_create_graph_gives_a_differentiable_gradient(leaf64, device):
+    x = leaf64([0.5, 2.0], device)
     (g,) = minae.grad((x**3).sum(), x, create_graph=True)
     assert g.requires_grad and g.grad_fn is not None
     np.testing.assert_allclose(g.numpy(), 3 * np.array([0.5, 2.0]) ** 2)
@@ -177,9 +173,9 @@ def test_grad_create_graph_gives_a_differentiable_gradient(device):
     ],
     ids=["x**4", "sin", "exp", "tanh"],
 )
-def test_third_derivative_by_repeated_grad(fn, third, device):
+def test_third_derivative_by_repeated_grad(leaf64, fn, third, device):
     v = np.array([-1.3, 0.4, 2.0])
-    x = t64(v, device)
+    x = leaf64(v, device)
     y = fn(x).sum()
     for _ in range(3):
         (g,) = minae.grad(y, x, create_graph=True)
@@ -187,8 +183,8 @@ def test_third_derivative_by_repeated_grad(fn, third, device):
     np.testing.assert_allclose(g.numpy(), third(v), rtol=1e-10)
 
 
-def test_mixed_second_derivative(device):
-    x, y = t64(1.5, device), t64(-2.0, device)
+def test_mixed_second_derivative(leaf64, device):
+    x, y = leaf64(1.5, device), leaf64(-2.0, device)
     f = x * x * y + y.sin()
     (fx,) = minae.grad(f, x, create_graph=True)
     fxy, fxx = minae.grad(fx, [y, x])
@@ -196,9 +192,9 @@ def test_mixed_second_derivative(device):
     assert fxx.item() == pytest.approx(2 * -2.0)  # ∂²/∂x² = 2y
 
 
-def test_backward_create_graph_does_not_alias_grads(device):
+def test_backward_create_graph_does_not_alias_grads(leaf64, device):
     """With create_graph, a + b sends the same gradient tensor to both: each .grad needs its own."""
-    p, q = t64([1.0, 2.0], device), t64([3.0, 4.0], device)
+    p, q = leaf64([1.0, 2.0], device), leaf64([3.0, 4.0], device)
     y = (p + q).sum()
     y.backward(create_graph=True)
     y.backward()  # accumulate in place: must not touch q.grad through p.grad
@@ -206,8 +202,8 @@ def test_backward_create_graph_does_not_alias_grads(device):
     np.testing.assert_array_equal(q.grad.numpy(), [2.0, 2.0])
 
 
-def test_backward_create_graph_then_grad_of_grad(device):
-    x = t64([1.0, 3.0], device)
+def test_backward_create_graph_then_grad_of_grad(leaf64, device):
+    x = leaf64([1.0, 3.0], device)
     (x**3).sum().backward(create_graph=True)
     assert x.grad.requires_grad
     (g2,) = minae.grad(x.grad.sum(), x)
@@ -236,8 +232,8 @@ def test_a_chain_of_100000_ops_under_the_default_recursion_limit(device):
 
 
 # --------------------------------------------------------------- grad modes ---
-def test_no_grad_as_context_manager(device):
-    x = t64([1.0], device)
+def test_no_grad_as_context_manager(leaf64, device):
+    x = leaf64([1.0], device)
     with minae.no_grad():
         assert not minae.is_grad_enabled()
         y = x * 2
@@ -246,8 +242,8 @@ def test_no_grad_as_context_manager(device):
     assert (x * 2).requires_grad
 
 
-def test_no_grad_as_decorator_and_restores_on_error(device):
-    x = t64([1.0], device)
+def test_no_grad_as_decorator_and_restores_on_error(leaf64, device):
+    x = leaf64([1.0], device)
 
     @minae.no_grad()
     def double(t):
@@ -264,8 +260,8 @@ def test_no_grad_as_decorator_and_restores_on_error(device):
     assert minae.is_grad_enabled()
 
 
-def test_enable_grad_inside_no_grad(device):
-    x = t64([1.0], device)
+def test_enable_grad_inside_no_grad(leaf64, device):
+    x = leaf64([1.0], device)
     with minae.no_grad():
         with minae.enable_grad():
             y = x * 2
@@ -280,8 +276,8 @@ def test_enable_grad_inside_no_grad(device):
         assert f(x).requires_grad
 
 
-def test_set_grad_enabled(device):
-    x = t64([1.0], device)
+def test_set_grad_enabled(leaf64, device):
+    x = leaf64([1.0], device)
     with minae.set_grad_enabled(False):
         assert not (x * 2).requires_grad
     assert (x * 2).requires_grad
@@ -294,9 +290,9 @@ def test_set_grad_enabled(device):
 
 
 # -------------------------------------------------- requires_grad and friends ---
-def test_requires_grad_propagation(device):
-    a = t64([1.0, 2.0], device)
-    b = t64([3.0, 4.0], device, requires_grad=False)
+def test_requires_grad_propagation(leaf64, device):
+    a = leaf64([1.0, 2.0], device)
+    b = leaf64([3.0, 4.0], device, requires_grad=False)
     assert a.is_leaf and a.grad_fn is None
     c = a * b
     assert c.requires_grad and not c.is_leaf and type(c.grad_fn).__name__ == "Mul"
@@ -309,8 +305,8 @@ def test_requires_grad_propagation(device):
         c.requires_grad_(False)
 
 
-def test_detach(device):
-    x = t64([1.0, 2.0], device)
+def test_detach(leaf64, device):
+    x = leaf64([1.0, 2.0], device)
     y = (x * 2).detach()
     assert not y.requires_grad and y.grad_fn is None
     np.testing.assert_array_equal(y.numpy(), [2.0, 4.0])
@@ -322,8 +318,8 @@ def test_detach(device):
     np.testing.assert_array_equal(x.grad.numpy(), [1.0, 2.0])
 
 
-def test_retain_grad(device):
-    x = t64([1.0, -2.0], device)
+def test_retain_grad(leaf64, device):
+    x = leaf64([1.0, -2.0], device)
     y = x * 2
     y.retain_grad()
     w = x * 3
@@ -332,11 +328,11 @@ def test_retain_grad(device):
     assert w.grad is None  # not retained
     np.testing.assert_allclose(x.grad.numpy(), 8 * np.array([1.0, -2.0]) + 3)
     with pytest.raises(RuntimeError, match="does not require grad"):
-        t64([1.0], device, requires_grad=False).retain_grad()
+        leaf64([1.0], device, requires_grad=False).retain_grad()
 
 
-def test_setitem_needs_no_grad(device):
-    x = t64([1.0, 2.0, 3.0], device)
+def test_setitem_needs_no_grad(leaf64, device):
+    x = leaf64([1.0, 2.0, 3.0], device)
     with pytest.raises(RuntimeError, match="no_grad"):
         x[0] = 5.0
     with minae.no_grad():
@@ -345,8 +341,8 @@ def test_setitem_needs_no_grad(device):
 
 
 # ---------------------------------------------------------- detect_anomaly ---
-def test_detect_anomaly_in_forward_names_the_op_and_line(device):
-    x = t64([-1.0, 1.0], device)
+def test_detect_anomaly_in_forward_names_the_op_and_line(leaf64, device):
+    x = leaf64([-1.0, 1.0], device)
     with minae.detect_anomaly(), np.errstate(invalid="ignore"):
         with pytest.raises(minae.AnomalyError) as info:
             minae.log(x)  # the line the error must point at
@@ -355,8 +351,8 @@ def test_detect_anomaly_in_forward_names_the_op_and_line(device):
     assert "test_autograd.py" in message and "minae.log(x)  # the line" in message
 
 
-def test_detect_anomaly_in_backward_names_the_op_and_line(device):
-    x = t64([0.0, 4.0], device)
+def test_detect_anomaly_in_backward_names_the_op_and_line(leaf64, device):
+    x = leaf64([0.0, 4.0], device)
     with minae.detect_anomaly(), np.errstate(divide="ignore", invalid="ignore"):
         y = x.sqrt()  # forward is finite; backward divides by 2√0
         loss = (y * 3).sum()
@@ -367,16 +363,16 @@ def test_detect_anomaly_in_backward_names_the_op_and_line(device):
     assert "test_autograd.py" in message and "y = x.sqrt()" in message
 
 
-def test_detect_anomaly_zero_times_inf_in_backward(device):
-    x = t64([0.0, 1.0], device)
+def test_detect_anomaly_zero_times_inf_in_backward(leaf64, device):
+    x = leaf64([0.0, 1.0], device)
     with minae.detect_anomaly(), np.errstate(divide="ignore", invalid="ignore"):
         y = x.sqrt() * 0  # forward: 0; backward: the incoming 0 times ∂√x/∂x = ∞ at 0
         with pytest.raises(minae.AnomalyError, match="Sqrt"):
             y.sum().backward()
 
 
-def test_anomaly_mode_is_off_outside_the_context(device):
-    x = t64([-1.0], device)
+def test_anomaly_mode_is_off_outside_the_context(leaf64, device):
+    x = leaf64([-1.0], device)
     with np.errstate(invalid="ignore"):
         assert math.isnan(minae.log(x).item())
         with minae.detect_anomaly():
@@ -462,10 +458,10 @@ def test_ops_keep_the_dtype_forward_and_backward(dtype, device):
             assert g2 is None or g2.dtype == dtype, f"the second derivative of op {k} is {g2.dtype}"
 
 
-def test_a_float64_array_promotes_but_the_gradient_keeps_the_leaf_dtype(device):
+def test_a_float64_array_promotes_but_the_gradient_keeps_the_leaf_dtype(leaf64, device):
     """NumPy's (and PyTorch's) promotion: float32 ⊗ float64 array -> float64; .grad matches its tensor."""
     x = minae.tensor([1.0, 2.0], device=device, requires_grad=True)
-    c = t64([3.0, 4.0], device, requires_grad=False).data
+    c = leaf64([3.0, 4.0], device, requires_grad=False).data
     y = x * c
     assert y.dtype == minae.float64
     y.sum().backward()
@@ -542,10 +538,10 @@ def test_item_numpy_tolist(device):
     assert x.shape == (1, 2) and x.ndim == 2 and x.numel() == 2 and len(x) == 1 and x.size(1) == 2
 
 
-def test_comparisons_give_boolean_tensors_without_grad(device):
+def test_comparisons_give_boolean_tensors_without_grad(leaf64, device):
     a = np.array([0.5, 1.0, 2.0])
-    x = t64(a, device)
-    raw = t64([1.0, 1.0, 1.0], device, requires_grad=False).data
+    x = leaf64(a, device)
+    raw = leaf64([1.0, 1.0, 1.0], device, requires_grad=False).data
     cases = [
         (x > 1, a > 1),
         (1 < x, 1 < a),
@@ -782,3 +778,20 @@ def test_to_accepts_dtype_names_and_numpy_sees_values():
     assert x.to("cpu") is x
     np.testing.assert_array_equal(np.asarray(x), [1.0, 2.0])
     assert np.asarray(x).dtype == np.float32
+
+
+# ------------------------------------------------ the leaves' copy-avoidance (fast path) ---
+def test_a_leaf_keeps_its_first_gradient_without_a_copy_only_when_no_one_else_holds_it(leaf64):
+    def grads(retain):
+        a, b, w = leaf64([1.0, 2.0]), leaf64([3.0, 4.0]), leaf64([[1.0, 2.0], [3.0, 4.0]])
+        loss = ((a + b) * 2).sum() + (a @ w).sum() + (w * w).sum()
+        loss.backward(retain_graph=retain)
+        return a, b, w
+
+    fast, plain = grads(False), grads(True)  # retain_graph=True always copies
+    for f, p in zip(fast, plain):
+        np.testing.assert_array_equal(f.grad.numpy(), p.grad.numpy())
+    a, b, w = fast
+    assert not np.shares_memory(a.grad.data, b.grad.data)  # Add's backward sends one array to both
+    a.grad.data += 1  # a later accumulation writes into one .grad only
+    np.testing.assert_array_equal(b.grad.numpy(), plain[1].grad.numpy())

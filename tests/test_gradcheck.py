@@ -42,24 +42,20 @@ class MulWrongForSecondInput(minae.Function):
         return gy * b, gy * a * 0.5
 
 
-def x64(values, device="cpu"):
-    return minae.tensor(values, dtype=minae.float64, device=device, requires_grad=True)
-
-
 MESSAGE = re.compile(
     r"input (\d+) \(shape \(([\d, ]*)\)\), element \(([\d, ]*)\): "
     r"backward gives (\S+), finite differences give (\S+)"
 )
 
 
-def test_passes_on_correct_ops(device):
-    x, y = x64([[0.5, -1.0], [2.0, 0.3]], device), x64([1.5, -0.5], device)
+def test_passes_on_correct_ops(leaf64, device):
+    x, y = leaf64([[0.5, -1.0], [2.0, 0.3]], device), leaf64([1.5, -0.5], device)
     assert minae.gradcheck(lambda a, b: (a * b).exp() @ b, [x, y]) is True
     assert minae.gradgradcheck(lambda a, b: (a * b).exp() @ b, [x, y]) is True
     assert minae.gradcheck(lambda a: (a.sin(), a * 2), x) is True  # several outputs
 
 
-def test_a_custom_function_that_is_right_passes(device):
+def test_a_custom_function_that_is_right_passes(leaf64, device):
     class Cube(minae.Function):
         def forward(self, x):
             return x * x * x
@@ -68,13 +64,13 @@ def test_a_custom_function_that_is_right_passes(device):
             (x,) = self.saved()
             return gy * 3 * x * x
 
-    x = x64([0.5, -1.2, 2.0], device)
+    x = leaf64([0.5, -1.2, 2.0], device)
     assert minae.gradcheck(lambda t: Cube()(t), [x])
     assert minae.gradgradcheck(lambda t: Cube()(t), [x])
 
 
-def test_a_sign_error_fails_naming_input_element_and_values(device):
-    x = x64([[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]], device)
+def test_a_sign_error_fails_naming_input_element_and_values(leaf64, device):
+    x = leaf64([[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]], device)
     with pytest.raises(minae.GradcheckError) as info:
         minae.gradcheck(lambda t: SquareWithSignError()(t), [x])
     m = MESSAGE.search(str(info.value))
@@ -88,16 +84,16 @@ def test_a_sign_error_fails_naming_input_element_and_values(device):
     assert x.numpy()[index] != 0
 
 
-def test_the_failure_names_the_right_input(device):
-    a, b = x64([1.0, 2.0], device), x64([3.0, -4.0], device)
+def test_the_failure_names_the_right_input(leaf64, device):
+    a, b = leaf64([1.0, 2.0], device), leaf64([3.0, -4.0], device)
     with pytest.raises(minae.GradcheckError, match=r"input 1 \(shape \(2,\)\)"):
         minae.gradcheck(lambda p, q: MulWrongForSecondInput()(p, q), [a, b])
     # the right input alone passes: b is a constant here
     assert minae.gradcheck(lambda p, q: MulWrongForSecondInput()(p, q), [a, b.detach()])
 
 
-def test_second_order_failure(device):
-    x = x64([0.5, -1.0, 2.0], device)
+def test_second_order_failure(leaf64, device):
+    x = leaf64([0.5, -1.0, 2.0], device)
     fn = lambda t: SquareWithConstantGradient()(t)  # noqa: E731
     assert minae.gradcheck(fn, [x])  # first order is right
     with pytest.raises(
@@ -108,22 +104,22 @@ def test_second_order_failure(device):
     assert minae.gradgradcheck(lambda t: SquareWithSignError()(t), [x])
 
 
-def test_raise_exception_false_returns_false(device):
-    x = x64([0.5, -1.0, 2.0], device)
+def test_raise_exception_false_returns_false(leaf64, device):
+    x = leaf64([0.5, -1.0, 2.0], device)
     assert minae.gradcheck(lambda t: SquareWithSignError()(t), [x], raise_exception=False) is False
     assert minae.gradgradcheck(lambda t: SquareWithConstantGradient()(t), [x], raise_exception=False) is False
     assert minae.gradcheck(minae.exp, [x], raise_exception=False) is True
 
 
-def test_non_finite_numeric_gradient_fails(device):
+def test_non_finite_numeric_gradient_fails(leaf64, device):
     """A check that cannot be made (NaN from finite differences) must not pass silently."""
-    x = x64([1e-7, 1.0], device)  # sqrt is evaluated at 1e-7 ± 1e-6: NaN on one side
+    x = leaf64([1e-7, 1.0], device)  # sqrt is evaluated at 1e-7 ± 1e-6: NaN on one side
     with np.errstate(invalid="ignore"):
         assert minae.gradcheck(minae.sqrt, [x], raise_exception=False) is False
 
 
-def test_tolerances_are_used(device):
-    x = x64([1.0, 2.0], device)
+def test_tolerances_are_used(leaf64, device):
+    x = leaf64([1.0, 2.0], device)
 
     class SlightlyOff(minae.Function):
         def forward(self, x):
@@ -151,14 +147,14 @@ def test_checks_float64_copies_and_leaves_inputs_alone(device):
     assert x.dtype == minae.float32 and x.grad is None and x.tolist() == [0.5, 1.5]
 
 
-def test_inputs_without_grad_are_constants(device):
-    x, c = x64([1.0, 2.0], device), minae.tensor([3.0, 4.0], dtype=minae.float64, device=device)
+def test_inputs_without_grad_are_constants(leaf64, device):
+    x, c = leaf64([1.0, 2.0], device), minae.tensor([3.0, 4.0], dtype=minae.float64, device=device)
     assert minae.gradcheck(lambda a, b: a * b, [x, c])
     with pytest.raises(ValueError, match="no input requires grad"):
         minae.gradcheck(lambda b: b * 2, [c])
 
 
-def test_output_must_be_a_tensor(device):
-    x = x64([1.0], device)
+def test_output_must_be_a_tensor(leaf64, device):
+    x = leaf64([1.0], device)
     with pytest.raises(TypeError, match="not a Tensor"):
         minae.gradcheck(lambda t: 3.0, [x])

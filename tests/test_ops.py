@@ -41,10 +41,6 @@ def values(rng, shape, kind="any"):
     return np.asarray(a, dtype=np.float64)
 
 
-def leaf(a, device, requires_grad=True):
-    return minae.tensor(a, dtype=minae.float64, device=device, requires_grad=requires_grad)
-
-
 def raw(a, device):
     """A raw array (NumPy or CuPy) on ``device``: the constants an op may meet."""
     return minae.tensor(a, dtype=minae.float64, device=device).data
@@ -95,23 +91,23 @@ UNARY = {
 @pytest.mark.parametrize("name", sorted(UNARY))
 @hyp
 @given(shape=shapes, seed=seeds)
-def test_unary_forward_and_gradcheck(name, device, shape, seed):
+def test_unary_forward_and_gradcheck(leaf64, name, device, shape, seed):
     fn, ref, kind = UNARY[name]
     a = values(np.random.default_rng(seed), shape, kind)
-    x = leaf(a, device)
+    x = leaf64(a, device)
     check_forward(fn(x), ref(a))
     assert minae.gradcheck(fn, [x])
 
 
 @pytest.mark.parametrize("name", sorted(UNARY))
-def test_unary_gradgradcheck(name, device):
+def test_unary_gradgradcheck(leaf64, name, device):
     fn, _, kind = UNARY[name]
-    x = leaf(values(np.random.default_rng(1), (2, 3), kind), device)
+    x = leaf64(values(np.random.default_rng(1), (2, 3), kind), device)
     assert minae.gradgradcheck(fn, [x])
 
 
-def test_method_forms_match_functions(device):
-    x = leaf(values(np.random.default_rng(2), (3, 2), "pos"), device)
+def test_method_forms_match_functions(leaf64, device):
+    x = leaf64(values(np.random.default_rng(2), (3, 2), "pos"), device)
     for method, fn in [
         (x.exp, minae.exp),
         (x.log, minae.log),
@@ -130,9 +126,9 @@ def test_method_forms_match_functions(device):
     assert (+x) is x
 
 
-def test_extreme_values_stay_finite(device):
+def test_extreme_values_stay_finite(leaf64, device):
     a = np.array([-800.0, -30.0, 0.0, 30.0, 800.0])
-    x = leaf(a, device)
+    x = leaf64(a, device)
     for fn, ref in [(minae.sigmoid, sigmoid_ref), (minae.softplus, lambda v: np.logaddexp(0, v))]:
         y = fn(x)
         assert np.all(np.isfinite(y.numpy())), fn
@@ -163,12 +159,12 @@ BINARY = {
 @pytest.mark.parametrize("name", sorted(BINARY))
 @hyp
 @given(shapes=hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=3, max_side=4), seed=seeds)
-def test_binary_broadcast_forward_and_gradcheck(name, device, shapes, seed):
+def test_binary_broadcast_forward_and_gradcheck(leaf64, name, device, shapes, seed):
     fn, ref, ka, kb = BINARY[name]
     rng = np.random.default_rng(seed)
     sa, sb = shapes.input_shapes
     a, b = values(rng, sa, ka), values(rng, sb, kb)
-    x, y = leaf(a, device), leaf(b, device)
+    x, y = leaf64(a, device), leaf64(b, device)
     out = fn(x, y)
     assert tuple(out.shape) == shapes.result_shape
     check_forward(out, ref(a, b))
@@ -176,11 +172,11 @@ def test_binary_broadcast_forward_and_gradcheck(name, device, shapes, seed):
 
 
 @pytest.mark.parametrize("name", ["add", "sub", "mul", "div", "pow", "maximum", "minimum"])
-def test_binary_gradgradcheck(name, device):
+def test_binary_gradgradcheck(leaf64, name, device):
     fn, _, ka, kb = BINARY[name]
     rng = np.random.default_rng(3)
     a, b = values(rng, (2, 3), ka), values(rng, (3,), kb)
-    assert minae.gradgradcheck(fn, [leaf(a, device), leaf(b, device)])
+    assert minae.gradgradcheck(fn, [leaf64(a, device), leaf64(b, device)])
 
 
 # constants (Python numbers and raw arrays) on either side of every operator
@@ -202,10 +198,10 @@ SCALAR_CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(SCALAR_CASES))
-def test_python_scalar_either_side(case, device):
+def test_python_scalar_either_side(leaf64, case, device):
     fn, ref, kind = SCALAR_CASES[case]
     a = values(np.random.default_rng(4), (2, 3), kind)
-    x = leaf(a, device)
+    x = leaf64(a, device)
     check_forward(fn(x), ref(a))
     assert minae.gradcheck(fn, [x])
     assert minae.gradgradcheck(fn, [x])
@@ -230,21 +226,21 @@ ARRAY_CASES = {
 
 @pytest.mark.parametrize("x_shape, c_shape", [((2, 3), (3,)), ((3,), (2, 3)), ((2, 1), (1, 3))])
 @pytest.mark.parametrize("case", sorted(ARRAY_CASES))
-def test_raw_array_either_side(case, x_shape, c_shape, device):
+def test_raw_array_either_side(leaf64, case, x_shape, c_shape, device):
     fn, ref = ARRAY_CASES[case]
     rng = np.random.default_rng(5)
     # x in [0.5, 1] and c in [1.5, 2]: positive for the powers and never tied
     a, c = rng.uniform(0.5, 1.0, x_shape), rng.uniform(1.5, 2.0, c_shape)
-    x = leaf(a, device)
+    x = leaf64(a, device)
     out = fn(x, raw(c, device))
     assert isinstance(out, minae.Tensor) and out.requires_grad
     check_forward(out, ref(a, c))
     assert minae.gradcheck(lambda t: fn(t, raw(c, device)), [x])
 
 
-def test_numpy_scalars_are_constants(device):
+def test_numpy_scalars_are_constants(leaf64, device):
     a = values(np.random.default_rng(6), (3,), "pos")
-    x = leaf(a, device)
+    x = leaf64(a, device)
     for fn, ref in [
         (lambda t: t * np.float64(2.0), lambda v: v * 2.0),
         (lambda t: np.float64(2.0) * t, lambda v: v * 2.0),
@@ -256,10 +252,10 @@ def test_numpy_scalars_are_constants(device):
 
 
 # -------------------------------------------------------- maximum / minimum ---
-def test_maximum_minimum_ties_split_the_gradient(device):
+def test_maximum_minimum_ties_split_the_gradient(leaf64, device):
     """PyTorch's rule: where a == b each side gets half the gradient."""
-    a = leaf(np.array([1.0, 2.0, 3.0]), device)
-    b = leaf(np.array([1.0, 5.0, 0.0]), device)
+    a = leaf64(np.array([1.0, 2.0, 3.0]), device)
+    b = leaf64(np.array([1.0, 5.0, 0.0]), device)
     for fn, ga, gb in [
         (minae.maximum, [0.5, 0.0, 1.0], [0.5, 1.0, 0.0]),
         (minae.minimum, [0.5, 1.0, 0.0], [0.5, 0.0, 1.0]),
@@ -269,14 +265,14 @@ def test_maximum_minimum_ties_split_the_gradient(device):
         np.testing.assert_array_equal(db.numpy(), gb)
 
 
-def test_maximum_with_number_ties_and_broadcast(device):
-    x = leaf(np.array([[-1.0, 0.0, 2.0]]), device)
+def test_maximum_with_number_ties_and_broadcast(leaf64, device):
+    x = leaf64(np.array([[-1.0, 0.0, 2.0]]), device)
     y = minae.maximum(x, 0.0)
     check_forward(y, [[0.0, 0.0, 2.0]])
     (g,) = minae.grad(y.sum(), x)
     np.testing.assert_array_equal(g.numpy(), [[0.0, 0.5, 1.0]])
     # a broadcast tie: b (shape (1,)) ties two elements of a, and collects half of each
-    a, b = leaf(np.array([1.0, 1.0, 0.0]), device), leaf(np.array([1.0]), device)
+    a, b = leaf64(np.array([1.0, 1.0, 0.0]), device), leaf64(np.array([1.0]), device)
     da, db = minae.grad(minae.minimum(a, b).sum(), [a, b])
     np.testing.assert_array_equal(da.numpy(), [0.5, 0.5, 1.0])
     np.testing.assert_array_equal(db.numpy(), [1.0])
@@ -285,12 +281,12 @@ def test_maximum_with_number_ties_and_broadcast(device):
 # ---------------------------------------------------------------- where ---
 @hyp
 @given(shapes=hnp.mutually_broadcastable_shapes(num_shapes=3, max_dims=3, max_side=4), seed=seeds)
-def test_where_broadcast(device, shapes, seed):
+def test_where_broadcast(leaf64, device, shapes, seed):
     rng = np.random.default_rng(seed)
     sc, sa, sb = shapes.input_shapes
     cond = rng.random(sc) > 0.5
     a, b = values(rng, sa), values(rng, sb)
-    x, y = leaf(a, device), leaf(b, device)
+    x, y = leaf64(a, device), leaf64(b, device)
     c = minae.tensor(cond, device=device)
     assert c.dtype == minae.bool_
     check_forward(minae.where(c, x, y), np.where(cond, a, b))
@@ -300,18 +296,18 @@ def test_where_broadcast(device, shapes, seed):
     assert minae.gradcheck(lambda p: minae.where(c.data, 0.0, p), [x])
 
 
-def test_where_gradgradcheck_and_routing(device):
+def test_where_gradgradcheck_and_routing(leaf64, device):
     rng = np.random.default_rng(7)
     cond = minae.tensor(np.array([[True, False, True], [False, False, True]]), device=device)
-    x, y = leaf(values(rng, (2, 3)), device), leaf(values(rng, (3,)), device)
+    x, y = leaf64(values(rng, (2, 3)), device), leaf64(values(rng, (3,)), device)
     assert minae.gradgradcheck(lambda p, q: minae.where(cond, p * p, q * p), [x, y])
     gx, gy = minae.grad(minae.where(cond, x, y).sum(), [x, y])
     np.testing.assert_array_equal(gx.numpy(), cond.numpy().astype(float))
     np.testing.assert_array_equal(gy.numpy(), (~cond.numpy()).sum(0))
 
 
-def test_where_rejects_non_boolean_condition(device):
-    x = leaf(np.ones(3), device)
+def test_where_rejects_non_boolean_condition(leaf64, device):
+    x = leaf64(np.ones(3), device)
     with pytest.raises(TypeError, match="boolean"):
         minae.where(x, x, x)
 
@@ -331,10 +327,10 @@ MATMUL_SHAPES = [
 
 
 @pytest.mark.parametrize("sa, sb", MATMUL_SHAPES, ids=[f"{a}@{b}" for a, b in MATMUL_SHAPES])
-def test_matmul(sa, sb, device):
+def test_matmul(leaf64, sa, sb, device):
     rng = np.random.default_rng(8)
     a, b = values(rng, sa), values(rng, sb)
-    x, y = leaf(a, device), leaf(b, device)
+    x, y = leaf64(a, device), leaf64(b, device)
     check_forward(x @ y, np.matmul(a, b))
     check_forward(minae.matmul(x, y), np.matmul(a, b))
     assert minae.gradcheck(lambda p, q: p @ q, [x, y])
@@ -343,19 +339,19 @@ def test_matmul(sa, sb, device):
 
 @hyp
 @given(shapes=hnp.mutually_broadcastable_shapes(signature=np.matmul.signature, max_dims=2, max_side=3), seed=seeds)
-def test_matmul_random_shapes(device, shapes, seed):
+def test_matmul_random_shapes(leaf64, device, shapes, seed):
     rng = np.random.default_rng(seed)
     sa, sb = shapes.input_shapes
     a, b = values(rng, sa), values(rng, sb)
-    x, y = leaf(a, device), leaf(b, device)
+    x, y = leaf64(a, device), leaf64(b, device)
     check_forward(x @ y, np.matmul(a, b))
     assert minae.gradcheck(minae.matmul, [x, y])
 
 
-def test_matmul_with_raw_arrays_either_side(device):
+def test_matmul_with_raw_arrays_either_side(leaf64, device):
     rng = np.random.default_rng(9)
     a, m = values(rng, (2, 3)), values(rng, (3, 3))
-    x = leaf(a, device)
+    x = leaf64(a, device)
     check_forward(x @ raw(m, device), a @ m)
     check_forward(raw(m, device) @ x.T, m @ a.T)
     assert minae.gradcheck(lambda t: t @ raw(m, device), [x])
@@ -399,23 +395,23 @@ def _dim_ok(name, dim):
 @pytest.mark.parametrize("keepdim", [False, True])
 @pytest.mark.parametrize("dim", DIMS, ids=str)
 @pytest.mark.parametrize("name", sorted(REDUCTIONS))
-def test_reduction(name, dim, keepdim, device):
+def test_reduction(leaf64, name, dim, keepdim, device):
     if not _dim_ok(name, dim) or (dim is None and keepdim and name in ("max", "min")):
         pytest.skip("not an API form")
     fn, ref = REDUCTIONS[name]
     a = values(np.random.default_rng(10), (2, 3, 4))
-    x = leaf(a, device)
+    x = leaf64(a, device)
     check_forward(fn(x, dim, keepdim), ref(a, dim, keepdim))
     assert minae.gradcheck(lambda t: fn(t, dim, keepdim), [x])
 
 
 @pytest.mark.parametrize("dim", [None, 1, (0, -1)], ids=str)
 @pytest.mark.parametrize("name", sorted(REDUCTIONS))
-def test_reduction_gradgradcheck(name, dim, device):
+def test_reduction_gradgradcheck(leaf64, name, dim, device):
     if not _dim_ok(name, dim):
         pytest.skip("not an API form")
     fn, _ = REDUCTIONS[name]
-    x = leaf(values(np.random.default_rng(11), (2, 3, 2)), device)
+    x = leaf64(values(np.random.default_rng(11), (2, 3, 2)), device)
     # square first, so that the second derivative of the composition is not zero
     assert minae.gradgradcheck(lambda t: fn(t * t, dim, False), [x])
 
@@ -423,21 +419,21 @@ def test_reduction_gradgradcheck(name, dim, device):
 @pytest.mark.parametrize("name", sorted(REDUCTIONS))
 @hyp
 @given(shape=hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4), data=st.data(), seed=seeds)
-def test_reduction_random_shapes(name, device, shape, data, seed):
+def test_reduction_random_shapes(leaf64, name, device, shape, data, seed):
     dim = data.draw(st.integers(-len(shape), len(shape) - 1), label="dim")
     keepdim = data.draw(st.booleans(), label="keepdim")
     fn, ref = REDUCTIONS[name]
     if name.startswith("var") and shape[dim % len(shape)] == 1:
         return  # the unbiased variance of one element is 0/0
     a = values(np.random.default_rng(seed), shape)
-    x = leaf(a, device)
+    x = leaf64(a, device)
     check_forward(fn(x, dim, keepdim), ref(a, dim, keepdim))
     assert minae.gradcheck(lambda t: fn(t, dim, keepdim), [x])
 
 
-def test_max_min_with_dim_return_values_and_indices(device):
+def test_max_min_with_dim_return_values_and_indices(leaf64, device):
     a = np.array([[1.0, 5.0, 2.0], [7.0, 0.0, 3.0]])
-    x = leaf(a, device)
+    x = leaf64(a, device)
     values_, indices = x.max(dim=1)
     check_forward(values_, [5.0, 7.0])
     assert indices.tolist() == [1, 0] and not indices.requires_grad
@@ -447,36 +443,36 @@ def test_max_min_with_dim_return_values_and_indices(device):
     assert x.argmax().item() == 3 and x.argmin(dim=1).tolist() == [0, 1]
 
 
-def test_max_ties_share_the_gradient(device):
-    x = leaf(np.array([1.0, 3.0, 3.0, 2.0]), device)
+def test_max_ties_share_the_gradient(leaf64, device):
+    x = leaf64(np.array([1.0, 3.0, 3.0, 2.0]), device)
     (g,) = minae.grad(x.max(), x)
     np.testing.assert_array_equal(g.numpy(), [0.0, 0.5, 0.5, 0.0])
     (g,) = minae.grad(minae.min(-x), x)
     np.testing.assert_array_equal(g.numpy(), [0.0, -0.5, -0.5, 0.0])
 
 
-def test_var_correction_and_mean_of_scalar(device):
+def test_var_correction_and_mean_of_scalar(leaf64, device):
     a = values(np.random.default_rng(12), (3, 4))
-    x = leaf(a, device)
+    x = leaf64(a, device)
     check_forward(x.var(correction=0), np.var(a))
     check_forward(x.var(1, correction=2), np.var(a, axis=1, ddof=2))
     check_forward(x.var(0, unbiased=True), np.var(a, axis=0, ddof=1))
-    s = leaf(np.array(2.5), device)
+    s = leaf64(np.array(2.5), device)
     check_forward(s.sum(), 2.5)
     check_forward(s.mean(0), 2.5)
 
 
-def test_logsumexp_is_stable(device):
+def test_logsumexp_is_stable(leaf64, device):
     a = np.array([[1000.0, 1000.0], [-1000.0, -1001.0]])
-    x = leaf(a, device)
+    x = leaf64(a, device)
     y = x.logsumexp(1)
     check_forward(y, [1000.0 + np.log(2.0), -1000.0 + np.log1p(np.exp(-1.0))])
     (g,) = minae.grad(y.sum(), x)
     np.testing.assert_allclose(g.numpy(), [[0.5, 0.5], [1 / (1 + np.exp(-1)), 1 / (1 + np.exp(1))]])
 
 
-def test_reduction_dim_out_of_range(device):
-    x = leaf(np.ones((2, 3)), device)
+def test_reduction_dim_out_of_range(leaf64, device):
+    x = leaf64(np.ones((2, 3)), device)
     with pytest.raises(IndexError, match="dim 2"):
         x.sum(2)
 
@@ -512,24 +508,24 @@ SHAPE_OPS = {
 
 
 @pytest.mark.parametrize("name", sorted(SHAPE_OPS))
-def test_shape_op(name, device):
+def test_shape_op(leaf64, name, device):
     fn, ref = SHAPE_OPS[name]
     a = values(np.random.default_rng(13), (2, 3, 4))
-    x = leaf(a, device)
+    x = leaf64(a, device)
     check_forward(fn(x), ref(a), rtol=0, atol=0)
     assert minae.gradcheck(fn, [x])
 
 
 @pytest.mark.parametrize("dim", [0, 1, -1])
-def test_cat_and_stack(dim, device):
+def test_cat_and_stack(leaf64, dim, device):
     rng = np.random.default_rng(14)
     a, b, c = values(rng, (2, 3)), values(rng, (2, 3)), values(rng, (2, 3))
-    x, y, z = leaf(a, device), leaf(b, device), leaf(c, device)
+    x, y, z = leaf64(a, device), leaf64(b, device), leaf64(c, device)
     check_forward(minae.stack([x, y, z], dim), np.stack([a, b, c], dim))
     assert minae.gradcheck(lambda p, q, r: minae.stack([p, q, r], dim), [x, y, z])
     if dim != 1:
         cat_b = values(rng, (2, 1)) if dim == -1 else values(rng, (4, 3))
-        w = leaf(cat_b, device)
+        w = leaf64(cat_b, device)
         check_forward(minae.cat([x, w, z], dim), np.concatenate([a, cat_b, c], dim))
         assert minae.gradcheck(lambda p, q, r: minae.cat((p, q, r), dim=dim), [x, w, z])
     # a constant among the pieces gets no gradient, the others do
@@ -539,17 +535,17 @@ def test_cat_and_stack(dim, device):
     np.testing.assert_allclose(gz.numpy(), 2 * c)
 
 
-def test_cat_stack_errors(device):
-    x, y = leaf(np.ones((2, 3)), device), leaf(np.ones((3, 2)), device)
+def test_cat_stack_errors(leaf64, device):
+    x, y = leaf64(np.ones((2, 3)), device), leaf64(np.ones((3, 2)), device)
     with pytest.raises(ValueError, match=r"\(2, 3\).*\(3, 2\)"):
         minae.cat([x, y], 0)
     with pytest.raises(ValueError, match="same shape"):
         minae.stack([x, y])
 
 
-def test_shape_ops_gradgradcheck(device):
-    x = leaf(values(np.random.default_rng(15), (2, 3)), device)
-    y = leaf(values(np.random.default_rng(16), (3, 2)), device)
+def test_shape_ops_gradgradcheck(leaf64, device):
+    x = leaf64(values(np.random.default_rng(15), (2, 3)), device)
+    y = leaf64(values(np.random.default_rng(16), (3, 2)), device)
     assert minae.gradgradcheck(lambda t: (t.reshape(3, 2) * t.T).permute(1, 0).unsqueeze(0).expand(2, 2, 3), [x])
     assert minae.gradgradcheck(lambda p, q: minae.cat([p * p, q.T * p], 1).flatten(), [x, y])
 
@@ -588,42 +584,42 @@ def _host_key(key):
 
 
 @pytest.mark.parametrize("name", sorted(INDEXES))
-def test_indexing(name, device):
+def test_indexing(leaf64, name, device):
     a = values(np.random.default_rng(17), (4, 3, 3), "gap")
     key = INDEXES[name](a, device)
-    x = leaf(a, device)
+    x = leaf64(a, device)
     check_forward(x[key], a[_host_key(key)], rtol=0, atol=0)
     check_forward(minae.getitem(x, key), a[_host_key(key)], rtol=0, atol=0)
     assert minae.gradcheck(lambda t: t[key], [x])
     assert minae.gradgradcheck(lambda t: (t * t)[key], [x])
 
 
-def test_repeated_indices_accumulate(device):
-    x = leaf(np.zeros(4), device)
+def test_repeated_indices_accumulate(leaf64, device):
+    x = leaf64(np.zeros(4), device)
     y = x[[0, 0, 2, 0]]
     (y * minae.tensor([1.0, 2.0, 3.0, 4.0], dtype=minae.float64, device=device)).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [7.0, 0.0, 3.0, 0.0])
-    m = leaf(np.zeros((2, 2)), device)
+    m = leaf64(np.zeros((2, 2)), device)
     m[[1, 1], [0, 0]].sum().backward()
     np.testing.assert_array_equal(m.grad.numpy(), [[0.0, 0.0], [2.0, 0.0]])
 
 
-def test_mask_and_int_tensor_forward(device):
+def test_mask_and_int_tensor_forward(leaf64, device):
     a = np.arange(12.0).reshape(3, 4)
-    x = leaf(a, device)
+    x = leaf64(a, device)
     check_forward(x[x > 5], a[a > 5])
     check_forward(x[minae.tensor([2, 0, 2], device=device)], a[[2, 0, 2]])
     check_forward(x[minae.tensor([True, False, True], device=device)], a[[True, False, True]])
 
 
-def test_index_out_of_range_names_shape(device):
-    x = leaf(np.ones((2, 3)), device)
+def test_index_out_of_range_names_shape(leaf64, device):
+    x = leaf64(np.ones((2, 3)), device)
     with pytest.raises(IndexError, match=r"\(2, 3\)"):
         x[5]
 
 
-def test_iteration_yields_rows_with_gradients(device):
-    x = leaf(values(np.random.default_rng(18), (3, 2)), device)
+def test_iteration_yields_rows_with_gradients(leaf64, device):
+    x = leaf64(values(np.random.default_rng(18), (3, 2)), device)
     rows = list(x)
     assert len(rows) == 3 and rows[1].shape == (2,)
     (rows[0] * 2 + rows[2]).sum().backward()
@@ -631,9 +627,9 @@ def test_iteration_yields_rows_with_gradients(device):
 
 
 # ------------------------------------------------------------ dtype casts ---
-def test_to_dtype_is_differentiable(device):
+def test_to_dtype_is_differentiable(leaf64, device):
     a = values(np.random.default_rng(19), (2, 3))
-    x64 = leaf(a, device)
+    x64 = leaf64(a, device)
     # float64 -> float32 -> float64 loses precision, so a coarser eps and tolerance
     assert minae.gradcheck(lambda t: t.to(minae.float32).to(minae.float64) * 3, [x64], eps=1e-3, atol=1e-3)
     x32 = minae.tensor(a, dtype=minae.float32, device=device, requires_grad=True)
@@ -647,15 +643,15 @@ def test_to_dtype_is_differentiable(device):
     assert x32.float() is x32 and x32.to(minae.float32) is x32
 
 
-def test_cast_to_integer_leaves_the_graph(device):
-    x = leaf(np.array([1.5, -2.5]), device)
+def test_cast_to_integer_leaves_the_graph(leaf64, device):
+    x = leaf64(np.array([1.5, -2.5]), device)
     y = x.to(minae.int64)
     assert y.dtype == minae.int64 and y.tolist() == [1, -2]
     assert not y.requires_grad and y.grad_fn is None
 
 
-def test_clone_is_a_differentiable_copy(device):
-    x = leaf(np.array([1.0, 2.0]), device)
+def test_clone_is_a_differentiable_copy(leaf64, device):
+    x = leaf64(np.array([1.0, 2.0]), device)
     y = x.clone()
     assert y.data is not x.data and y.grad_fn is not None
     y.data[0] = 5.0
@@ -665,11 +661,11 @@ def test_clone_is_a_differentiable_copy(device):
 
 # ------------------------------------------------------------------ fused ops ---
 @pytest.mark.parametrize("bias", [True, False])
-def test_fused_linear(device, bias):
+def test_fused_linear(leaf64, device, bias):
     rng = np.random.default_rng(21)
     a, w, b = values(rng, (4, 3)), values(rng, (5, 3)), values(rng, (5,))
-    x, W = leaf(a, device), leaf(w, device)
-    B = leaf(b, device) if bias else None
+    x, W = leaf64(a, device), leaf64(w, device)
+    B = leaf64(b, device) if bias else None
     check_forward(minae.ops.linear(x, W, B), a @ w.T + (b if bias else 0))
     inputs = [x, W] + ([B] if bias else [])
 
@@ -680,16 +676,16 @@ def test_fused_linear(device, bias):
     assert minae.gradgradcheck(fn, inputs)
 
 
-def test_fused_linear_skips_gradients_nobody_asked_for(device):
+def test_fused_linear_skips_gradients_nobody_asked_for(leaf64, device):
     rng = np.random.default_rng(22)
-    x = leaf(values(rng, (4, 3)), device, requires_grad=False)
-    W, B = leaf(values(rng, (5, 3)), device), leaf(values(rng, (5,)), device)
+    x = leaf64(values(rng, (4, 3)), device, requires_grad=False)
+    W, B = leaf64(values(rng, (5, 3)), device), leaf64(values(rng, (5,)), device)
     minae.ops.linear(x, W, B).sum().backward()
     assert x.grad is None and W.grad is not None and B.grad is not None
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_fused_bce_with_logits(device, dtype):
+def test_fused_bce_with_logits(leaf64, device, dtype):
     rng = np.random.default_rng(23)
     a = rng.uniform(-4, 4, (3, 5))
     t = rng.uniform(0, 1, (3, 5))
@@ -701,7 +697,7 @@ def test_fused_bce_with_logits(device, dtype):
     tol = 1e-10 if dtype == "float64" else 2e-6
     np.testing.assert_allclose(out.numpy(), expected, rtol=tol, atol=tol)
     if dtype == "float64":
-        xl, yl = leaf(a, device), leaf(t, device)
+        xl, yl = leaf64(a, device), leaf64(t, device)
         assert minae.gradcheck(minae.ops.binary_cross_entropy_with_logits, [xl, yl])
         assert minae.gradgradcheck(minae.ops.binary_cross_entropy_with_logits, [xl, yl])
 
@@ -714,3 +710,87 @@ def test_fused_bce_with_logits_extreme_logits(device):
     assert np.all(np.isfinite(out.numpy())) and np.all(np.isfinite(x.grad.numpy()))
     np.testing.assert_allclose(out.numpy(), [0.0, 30.0, np.log(2), 30.0, 0.0], rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(x.grad.numpy(), [0.0, -1.0, 0.0, 1.0, 0.0], atol=1e-6)
+
+
+# ------------------------------------------------------- numerically honest (issue 17) ---
+def _ulps(got, ref, dtype):
+    """|got − ref| in units of the last place of ref (ref in long double), over the normal range of dtype."""
+    ref = np.asarray(ref, np.longdouble)
+    ok = np.abs(ref) >= np.finfo(dtype).tiny
+    spacing = np.spacing(np.abs(ref[ok]).astype(dtype)).astype(np.longdouble)
+    return np.max(np.abs(np.asarray(got, np.longdouble)[ok] - ref[ok]) / spacing)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_is_exact_to_a_few_ulp_over_the_whole_range(dtype):
+    x = np.concatenate([np.linspace(-800, 800, 100_001), [-17.0, -20.0, -37.0, -88.0, -700.0, 1e-30, -1e-30]])
+    x = x.astype(dtype)
+    ref = 1 / (1 + np.exp(-x.astype(np.longdouble)))
+    assert _ulps(minae.tensor(x).sigmoid().numpy(), ref, dtype) <= 4
+
+
+def test_bce_of_a_sigmoid_in_the_left_tail_matches_pytorch():
+    x = minae.tensor([-20.0, -17.0], requires_grad=True)  # σ(x) = 2.1e-9, 4.1e-8: was 0 and 44 % off
+    loss = minae.nn.functional.binary_cross_entropy(x.sigmoid(), minae.tensor([1.0, 1.0]), reduction="sum")
+    loss.backward()
+    np.testing.assert_allclose(loss.item(), 37.0, rtol=1e-5)  # 20 + 17, PyTorch's value (was 100 + 17.6)
+    np.testing.assert_allclose(x.grad.numpy(), [-1.0, -1.0], rtol=1e-5)  # (was 0 at −20)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softplus_and_bce_with_logits_keep_their_relative_precision_in_the_tails(dtype):
+    x = np.array([-80.0, -30.0, -20.0, -5.0, 0.0, 1e-3, 5.0, 20.0, 30.0, 80.0], dtype)
+    xl = x.astype(np.longdouble)
+    tail = np.log1p(np.exp(-np.abs(xl)))
+    softplus = tail + np.maximum(xl, 0)
+    assert _ulps(minae.tensor(x).softplus().numpy(), softplus, dtype) <= 4
+    for target in (0.0, 1.0):
+        ref = (np.maximum(xl, 0) - xl * target) + tail  # tiny where the prediction is right
+        got = minae.ops.binary_cross_entropy_with_logits(minae.tensor(x), minae.tensor(np.full_like(x, target)))
+        assert _ulps(got.numpy(), ref, dtype) <= 4
+    F = minae.nn.functional
+    got = F.binary_cross_entropy_with_logits(
+        minae.tensor(x), minae.tensor(np.zeros_like(x)), reduction="none", pos_weight=minae.tensor([2.0], dtype=dtype)
+    )
+    assert _ulps(got.numpy(), softplus, dtype) <= 4
+
+
+def test_the_fast_float32_log1p_equals_numpy_log1p():
+    e = np.concatenate([[0.0, 1e-45, 1e-30, 1e-8, 6e-8, 1.2e-7], np.geomspace(1e-7, 1.0, 100_000)]).astype(np.float32)
+    ref = np.log1p(e.astype(np.float64))
+    assert _ulps(minae.ops._log1p_fast(e), ref, np.float32) <= 4
+    assert minae.ops.array_log1p(e).dtype == np.float32
+
+
+def test_powers_of_a_zero_base_have_pytorchs_gradients(leaf64):
+    torch = pytest.importorskip("torch")
+    for base, exponent in [([0.0, 0.0, 2.0], [0.0, 2.0, 0.0]), ([0.0, 1.0], [0.5, 3.0])]:
+        a, e = leaf64(base, "cpu"), leaf64(exponent, "cpu")
+        (a**e).sum().backward()
+        at = torch.tensor(base, dtype=torch.float64, requires_grad=True)
+        et = torch.tensor(exponent, dtype=torch.float64, requires_grad=True)
+        (at**et).sum().backward()
+        np.testing.assert_allclose(a.grad.numpy(), at.grad.numpy())
+        np.testing.assert_allclose(e.grad.numpy(), et.grad.numpy())
+    x = leaf64([0.0, 1.0, 2.0], "cpu")
+    (0.0**x).sum().backward()  # was: ValueError: math domain error
+    xt = torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    (0.0**xt).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy())
+
+
+def test_grad_after_the_graph_was_freed_says_so(leaf64):
+    x = leaf64([1.0, 2.0], "cpu")
+    y = (x * x).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="a second time.*retain_graph=True"):
+        minae.grad(y, x)
+
+
+@pytest.mark.parametrize("shape", [(4,), (2, 3, 4), (2, 1, 3, 4)])
+def test_linear_takes_any_leading_dimensions(leaf64, shape):
+    rng = np.random.default_rng(5)
+    x, w, b = leaf64(rng.normal(size=shape)), leaf64(rng.normal(size=(5, 4))), leaf64(rng.normal(size=5))
+    y = minae.ops.linear(x, w, b)
+    np.testing.assert_allclose(y.numpy(), x.numpy() @ w.numpy().T + b.numpy(), rtol=1e-12)
+    assert minae.gradcheck(minae.ops.linear, [x, w, b])

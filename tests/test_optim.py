@@ -713,3 +713,21 @@ def test_blocks_are_views_that_cover_the_arrays_or_the_whole_arrays():
     assert [len(x) for x in minae.backend.blocks(t, t)] == [2] and next(minae.backend.blocks(t, t))[0] is t
     small = np.zeros(10, np.float32)
     assert next(minae.backend.blocks(small))[0] is small
+
+
+def test_adams_cache_blocked_step_equals_the_plain_step_on_whole_arrays():
+    from minae import backend
+    from minae.optim.adam import adam_step
+
+    rng = np.random.default_rng(3)
+    n = 3 * backend.CACHE_BLOCK_BYTES // 4 + 17  # several float32 pieces and a short last one
+    w0, g = rng.standard_normal(n).astype(np.float32), rng.standard_normal(n).astype(np.float32)
+    p = minae.tensor(w0.copy(), requires_grad=True)
+    opt = minae.optim.Adam([p], lr=0.01, amsgrad=True)
+    w, m, v, v_max = w0.copy(), np.zeros_like(w0), np.zeros_like(w0), np.zeros_like(w0)
+    for t in (1, 2, 3):
+        p.grad = minae.tensor(g * t)
+        opt.step()
+        adam_step(w, g * t, m, v, v_max, t, 0.01, 0.9, 0.999, 1e-8, np.empty_like(w))
+    np.testing.assert_array_equal(p.numpy(), w)
+    np.testing.assert_array_equal(opt.state[p]["exp_avg_sq"].numpy(), v)

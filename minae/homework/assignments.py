@@ -184,18 +184,19 @@ HINTS = {
         ),
     },
     "2.1": {
-        "Linear.backward": (
+        "LinearOp.backward": (
             "the three formulas of the docstring, one per input, each only where "
             "needs_grad asks for it (None otherwise)"
         ),
     },
     "2.2": {
-        "BinaryCrossEntropyWithLogits.forward": (
-            "keep e = e^(−|x|) in self.e for the backward; ℓ = max(x, 0) − x·y + log(1 + e) (log1p in float64)"
+        "bce_with_logits_forward": (
+            "e = e^(−|x|), kept for the backward; ℓ = max(x, 0) − x·t + log(1 + e), the last term by array_log1p "
+            "(exact for tiny e, and fast in float32)"
         ),
-        "BinaryCrossEntropyWithLogits.backward": (
-            "∂ℓ/∂x = σ(x) − y, ∂ℓ/∂y = −x; on arrays get σ(x) from self.e without a new "
-            "exponential, on tensors (create_graph) from sigmoid(x)"
+        "bce_with_logits_backward": (
+            "σ(x) from e without a new exponential: 1/(1 + e) for x ≥ 0, e/(1 + e) for x < 0 "
+            "(max([x ≥ 0], e)/(1 + e)); then gy · (σ(x) − t)"
         ),
     },
     "2.3": {
@@ -218,10 +219,10 @@ HINTS = {
         ),
     },
     "2.6": {
-        "Adam.update": (
-            "on each piece the loop gives (views of θ, g, m, v and v̂, which is None without amsgrad): "
-            "update m and v in place; with amsgrad use v̂ = max(v̂, v); then "
-            "θ ← θ − γ/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε), writing into w"
+        "adam_step": (
+            "on arrays, in place (tmp is a scratch array for the products): update m and v; with amsgrad "
+            "(v_max not None) use v̂ = max(v̂, v); then θ ← θ − γ/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε), "
+            "writing into w"
         ),
     },
     "3.1": {
@@ -249,7 +250,7 @@ HINTS = {
     },
     "3.4": {
         "gaussian_noise": (
-            "draw ε with backend.random_normal in y's shape, dtype and device (std=σ) and add it as a constant tensor"
+            "ε = σ · minae.randn_like(y) (y's shape, dtype and device, as torch.randn_like), added to y"
         ),
         "masking_noise": "exactly what inverted dropout does, in training mode",
         "salt_and_pepper": (
@@ -271,8 +272,7 @@ HINTS = {
     },
     "4.1": {
         "VAE.reparameterise": (
-            "ε ~ N(0, I) from backend.random_normal in μ's shape, dtype and device, as a "
-            "constant tensor; scale it by the standard deviation √v = exp(½ log v), not by v"
+            "ε ~ N(0, I) from minae.randn_like(μ); scale it by the standard deviation √v = exp(½ log v), not by v"
         ),
     },
     "4.2": {

@@ -400,7 +400,7 @@ def _write_ruff_config(root: Path, stubbed_files: list) -> None:
         "",
         "[lint.extend-per-file-ignores]",
     ]
-    # B007: a loop whose body is the stub (Adam's loop over pieces); E501: a stub's long hint
+    # B007: a loop whose body is the stub; E501: a stub's long hint
     lines += [f'"{f}" = ["F401", "F841", "F821", "B007", "E501"]' for f in stubbed_files]
     (root / "ruff.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
 

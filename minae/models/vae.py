@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import minae
 
-from .. import backend, nn
+from .. import nn
 from ..nn import functional as F
 from ._checks import check_input
 
@@ -59,7 +59,7 @@ class VAE(nn.Module):
         if not self.training:
             return mu
         # BEGIN SOLUTION task 4.1
-        eps = minae.Tensor(backend.random_normal(mu.shape, mu.dtype, mu.device))
+        eps = minae.randn_like(mu)
         return mu + (0.5 * logvar).exp() * eps
         # END SOLUTION
 
@@ -94,7 +94,7 @@ class VAE(nn.Module):
         """n images decoded from the prior z ~ N(0, I): (n, in_features)."""
         param = next(iter(self.parameters()))
         # BEGIN SOLUTION task 4.3
-        z = minae.Tensor(backend.random_normal((n, self.latent_dim), param.dtype, param.device))
+        z = minae.randn(n, self.latent_dim, dtype=param.dtype, device=param.device)
         return self.decode(z)
         # END SOLUTION
 

@@ -116,10 +116,7 @@ def linear(input, weight, bias=None):
         )
     if bias is not None and tuple(bias.shape) != (weight.shape[0],):
         raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {tuple(bias.shape)}")
-    if input.ndim == 2:  # the common case, one fused op
-        return _ops.linear(input, weight, bias)
-    out = input @ weight.T
-    return out if bias is None else out + bias
+    return _ops.linear(input, weight, bias)
 
 
 def relu(input):
@@ -246,7 +243,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str 
 
     exact and finite for any x (the last term is softplus(x) − max(x, 0)).
     With ``pos_weight`` p (broadcast over the last dimension, one per class) the
-    positive term is weighted: ℓ = (1 − y)·x + (1 + (p − 1)·y)·softplus(−x).
+    positive term is weighted: ℓ = (1 − y)·softplus(x) + p·y·softplus(−x) (each term ≥ 0: no cancellation).
     input x and target y: the same shape; weight: broadcastable to it.
     """
     fn = "binary_cross_entropy_with_logits"
@@ -258,7 +255,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str 
         loss = _ops.binary_cross_entropy_with_logits(input, target)
     else:
         _check_broadcast(fn, "pos_weight", pos_weight, input.shape)
-        loss = (1 - target) * input + (1 + (pos_weight - 1) * target) * _ops.softplus(-input)
+        loss = (1 - target) * _ops.softplus(input) + pos_weight * target * _ops.softplus(-input)
     if weight is not None:
         _check_broadcast(fn, "weight", weight, input.shape)
         loss = loss * weight

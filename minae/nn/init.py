@@ -75,6 +75,7 @@ def _fan(tensor, mode):
 
 def _fill(tensor, values):
     tensor.data[...] = values
+    tensor._bump_version()  # a graph that saved tensor's old values must not use them
     return tensor
 
 

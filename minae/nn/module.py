@@ -32,9 +32,7 @@ class Parameter(Tensor):
     def __init__(self, data=None, requires_grad: bool = True):
         if data is None:
             data = backend.as_array([], backend.get_default_dtype())
-        if isinstance(data, Tensor):
-            data = data.data
-        super().__init__(data, requires_grad=requires_grad)
+        super().__init__(data, requires_grad=requires_grad)  # Parameter(t) shares t's memory and version counter
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
@@ -254,6 +252,7 @@ class Module:
                 p.grad = Tensor(backend.get_array_module(p.grad.data).zeros_like(p.grad.data))
             else:
                 p.grad.data[...] = 0
+                p.grad._bump_version()
 
     def requires_grad_(self, requires_grad: bool = True):
         """Switch gradient tracking of every parameter (freeze with False); returns self."""
@@ -382,6 +381,7 @@ class Module:
         for key, arr in sources.items():
             t = own[key]
             t.data[...] = backend.to_device(arr, t.device)
+            t._bump_version()  # a graph that saved t's old values must not use them
         return _IncompatibleKeys(missing, unexpected)
 
     # --- calling and printing

@@ -115,6 +115,7 @@ class Optimizer:
                     if p.grad.grad_fn is not None:
                         p.grad = p.grad.detach()
                     p.grad.data.fill(0)
+                    p.grad._bump_version()
 
     def step(self, closure=None):
         """Update every parameter that has a ``.grad``; ``closure`` re-evaluates the loss and returns it."""

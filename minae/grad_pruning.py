@@ -1,0 +1,29 @@
+"""minae.grad's pruning, kept out of ``autograd.py``: skip every branch that leads to no wanted input."""
+
+from __future__ import annotations
+
+
+class Pruning:
+    """Which functions below ``roots`` lead to a captured tensor (``capture``: {id(tensor): …})."""
+
+    def __init__(self, roots, capture):
+        self.capture = capture
+        order, seen, stack = [], set(), [t.grad_fn for t in roots if t.grad_fn is not None]
+        while stack:  # every function below the roots, without recursion
+            f = stack.pop()
+            if f in seen or f.inputs is None:
+                continue
+            seen.add(f)
+            order.append(f)
+            stack.extend(m for m in f.makers if m is not None)
+        self.wanted = wanted = set()
+        # inputs are always of a lower generation than the function they feed, so one ascending pass suffices
+        for f in sorted(order, key=lambda f: f.generation):
+            if any(id(x) in capture or m in wanted for x, m in zip(f.inputs, f.makers)):
+                wanted.add(f)
+
+    def mask(self, f) -> tuple:
+        """f's needs_grad, less the inputs whose gradient reaches no captured tensor."""
+        return tuple(
+            need and (id(x) in self.capture or m in self.wanted) for x, m, need in zip(f.inputs, f.makers, f.needs_grad)
+        )
