@@ -73,7 +73,11 @@ class Function:
             return self.forward(*args)
         arrays, any_grad = _keep_inputs(self, args)
         try:
-            y = self.forward(*arrays)
+            if type(arrays[0]) is _ndarray:  # the CPU: no device to make current
+                y = self.forward(*arrays)
+            else:  # CuPy computes on the current GPU: make the inputs' current
+                with backend.on_device_of(arrays):
+                    y = self.forward(*arrays)
         except ValueError as e:
             raise ValueError(f"{self.name()}: {diagnostics.describe_inputs(self.inputs)}: {e}") from None
         if type(y) is not _ndarray and not is_array(y):  # NumPy ufuncs turn 0-d arrays into scalars
@@ -206,7 +210,8 @@ def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True,
             heapq.heappush(heap, (-f.generation, next(_tiebreak), f))
         # END SOLUTION
 
-    with _grad_enabled(create_graph):  # the backward's own ops are recorded only under create_graph
+    # the backward's own ops are recorded only under create_graph; the roots' GPU current for their sends
+    with _grad_enabled(create_graph), backend.on_device_of([t.data for t in roots]):
         for t, g in zip(roots, root_grads):
             send(t, g)
         wanted = None if accumulate or capture is None else graph.leading_to(roots, capture)
@@ -219,7 +224,11 @@ def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True,
             if last > before:  # an older function ran already: a gradient may reach it after its backward
                 raise diagnostics.walk_order_error(f, before)
             needs_grad = f.needs_grad if wanted is None else graph.pruned_mask(f, wanted, capture)
-            _call_backward(f, gy, needs_grad, retain_graph, send)
+            if type(gy) is _ndarray:  # the CPU: no device to make current
+                _call_backward(f, gy, needs_grad, retain_graph, send)
+            else:  # CuPy computes on the current GPU: make f's current for its backward and the sums of its sends
+                with backend.on_device_of(f.arrays):
+                    _call_backward(f, gy, needs_grad, retain_graph, send)
 
 
 def _call_backward(f, gy, needs_grad, retain_graph, send):

@@ -319,8 +319,9 @@ class Tensor:
 
         Bumps t's version: a backward that saved t's old values raises instead of
         using the new ones. Integer indices are checked against the shape on the CPU;
-        on CUDA an out-of-range index is not checked (CuPy wraps it around) unless
-        ``minae.detect_anomaly()`` is on.
+        on CUDA an out-of-range index array is not checked (CuPy wraps it around) unless
+        ``minae.detect_anomaly()`` is on. An index array that repeats a position stores
+        the last of its values on the CPU, and an undefined one of them on CUDA (CuPy's rule).
         """
         if self.requires_grad and GradMode.enabled:
             raise RuntimeError("in-place assignment to a tensor that requires grad; do it under minae.no_grad()")
@@ -328,7 +329,8 @@ class Tensor:
             value = value.data
         if not isinstance(value, (int, float, bool)):  # CuPy takes no host arrays or lists here
             value = as_array(value, self.data.dtype, self.device)
-        self.data[_ops.index_key(index, self.data)] = value
+        with backend.on(self.device):  # CuPy writes on the current GPU, which need not be self's
+            self.data[_ops.index_key(index, self.data)] = value
         self._bump_version()
 
     # comparisons and logic give boolean tensors outside the graph
@@ -474,7 +476,8 @@ class Tensor:
 def as_grad_array(g, like, create_graph: bool):
     """The starting gradient ∂L/∂like: ones for a scalar, else ``g`` checked against like's shape."""
     if g is None:
-        return backend.get_array_module(like.data).ones_like(like.data)
+        with backend.on(like.device):  # CuPy allocates on the current GPU, which need not be like's
+            return backend.get_array_module(like.data).ones_like(like.data)
     arr = g.data if isinstance(g, Tensor) else as_array(g, like.dtype, like.device)
     if arr.shape != like.shape:
         raise diagnostics.gradient_shape_error(arr.shape, like.shape)

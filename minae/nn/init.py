@@ -74,7 +74,8 @@ def _fan(tensor, mode):
 
 
 def _fill(tensor, values):
-    tensor.data[...] = values
+    with backend.on(tensor.device):  # CuPy writes on the current GPU, which need not be the tensor's
+        tensor.data[...] = values
     return tensor
 
 

@@ -250,10 +250,12 @@ class Module:
                 continue
             if set_to_none:
                 p.grad = None
-            elif p.grad.grad_fn is not None:  # a gradient built with create_graph: leave its graph alone
-                p.grad = Tensor(backend.get_array_module(p.grad.data).zeros_like(p.grad.data))
-            else:
-                p.grad.data[...] = 0
+                continue
+            with backend.on(p.device):  # CuPy allocates and fills on the current GPU, which need not be p's
+                if p.grad.grad_fn is not None:  # a gradient built with create_graph: leave its graph alone
+                    p.grad = Tensor(backend.get_array_module(p.grad.data).zeros_like(p.grad.data))
+                else:
+                    p.grad.data[...] = 0
 
     def requires_grad_(self, requires_grad: bool = True):
         """Switch gradient tracking of every parameter (freeze with False); returns self."""
@@ -286,7 +288,8 @@ class Module:
 
         def convert(arr):
             if dt is not None and arr.dtype.kind == "f" and arr.dtype != dt:
-                arr = arr.astype(dt)
+                with backend.on_device_of((arr,)):  # CuPy casts on the current GPU, which need not be arr's
+                    arr = arr.astype(dt)
             if dev is not None:
                 arr = backend.to_device(arr, dev)
             return arr
@@ -381,7 +384,8 @@ class Module:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n  " + "\n  ".join(problems))
         for key, arr in sources.items():
             t = own[key]
-            t.data[...] = backend.to_device(arr, t.device)
+            with backend.on(t.device):  # CuPy writes on the current GPU, which need not be t's
+                t.data[...] = backend.to_device(arr, t.device)
         return _IncompatibleKeys(missing, unexpected)
 
     # --- calling and printing
