@@ -80,7 +80,11 @@ class Function:
             return self.forward(*args)
         arrays, any_grad = _keep_inputs(self, args)
         try:
-            y = self.forward(*arrays)  # the forward call
+            if type(arrays[0]) is _ndarray:  # the CPU: no device to make current
+                y = self.forward(*arrays)  # the forward call
+            else:  # CuPy computes on the current GPU: make the inputs' current
+                with backend.on_device_of(arrays):
+                    y = self.forward(*arrays)
         except ValueError as e:
             raise ValueError(f"{self.name()}: {diagnostics.describe_inputs(self.inputs)}: {e}") from None
         if type(y) is not _ndarray and not is_array(y):  # NumPy ufuncs turn 0-d arrays into scalars
@@ -240,7 +244,8 @@ def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True,
             heapq.heappush(heap, (-f.generation, next(_tiebreak), f))
         # END SOLUTION
 
-    with _grad_enabled(create_graph):  # the backward's own ops are recorded only under create_graph
+    # the backward's own ops are recorded only under create_graph; the roots' GPU current for their sends
+    with _grad_enabled(create_graph), backend.on_device_of([t.data for t in roots]):
         for t, g in zip(roots, root_grads):
             send(t, t.grad_fn, g)
         prune = None if accumulate or capture is None else grad_pruning.Pruning(roots, capture)
@@ -252,20 +257,21 @@ def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True,
             if f.generation > last:  # an older function ran already: a gradient may reach it after its backward
                 raise diagnostics.walk_order_error(f, last)
             last = f.generation
-            if f.inputs is None or f.writes_seen != Version.writes:  # freed, or some memory was written since
-                _check_saved(f)
-            needs_grad = f.needs_grad if prune is None else prune.mask(f)
-            gxs = f.backward(gy, needs_grad)  # the backward call
-            if type(gxs) is not tuple:
-                gxs = (gxs,)
-            if GradMode.anomaly:
-                diagnostics.check_backward(f, gxs)
-            for x, maker, gx, need in zip(f.inputs, f.makers, gxs, needs_grad):
-                if need and gx is not None:
-                    send(x, maker, gx, maker is None and not retain_graph and _owned(gx, f, gy, gxs))
-            x = gx = gy = gxs = None  # hold no input or gradient past its use: its memory can go now
-            if not retain_graph:
-                f.inputs = f.makers = f.arrays = None  # free what it saved, and its hold on the graph below
+            with backend.on_device_of(f.arrays):  # CuPy computes on the current GPU: make f's current
+                if f.inputs is None or f.writes_seen != Version.writes:  # freed, or some memory was written since
+                    _check_saved(f)
+                needs_grad = f.needs_grad if prune is None else prune.mask(f)
+                gxs = f.backward(gy, needs_grad)  # the backward call
+                if type(gxs) is not tuple:
+                    gxs = (gxs,)
+                if GradMode.anomaly:
+                    diagnostics.check_backward(f, gxs)
+                for x, maker, gx, need in zip(f.inputs, f.makers, gxs, needs_grad):
+                    if need and gx is not None:
+                        send(x, maker, gx, maker is None and not retain_graph and _owned(gx, f, gy, gxs))
+                x = gx = gy = gxs = None  # hold no input or gradient past its use: its memory can go now
+                if not retain_graph:
+                    f.inputs = f.makers = f.arrays = None  # free what it saved, and its hold on the graph below
 
 
 def _deliver(t, f, g, accumulate, capture, create_graph, owned):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import numbers
+import operator
 import os
 
 import numpy as np
@@ -86,6 +87,20 @@ def on(dev: Device):
     if dev.type == "cpu":
         return contextlib.nullcontext()
     return _cupy.cuda.Device(dev.index)
+
+
+_NOTHING_TO_DO = contextlib.nullcontext()
+
+
+def on_device_of(arrays):
+    """A context in which the GPU of the first CuPy array among ``arrays`` is current: CuPy allocates
+    and computes on the current GPU, not on its operands' (and reads another GPU's array only where
+    the two have peer access). A do-nothing context where there is none: the CPU, or ``arrays`` None."""
+    if _cupy is not None and arrays is not None:
+        for a in arrays:
+            if isinstance(a, _cupy.ndarray):
+                return a.device  # a cupy.cuda.Device, itself the context that makes it current
+    return _NOTHING_TO_DO
 
 
 def cupy_module():
@@ -254,7 +269,8 @@ def as_array(data, dtype=None, dev: Device | None = None):
     if is_array(data):
         arr = to_device(data, dev)
         if dtype is not None:
-            arr = arr.astype(as_dtype(dtype), copy=False)
+            with on(dev):  # CuPy casts on the current GPU, which need not be dev
+                arr = arr.astype(as_dtype(dtype), copy=False)
         return arr
     data = _host(data)
     if dtype is None:
@@ -425,12 +441,10 @@ def random_uniform(shape, dtype, dev: Device, low=0.0, high=1.0):
         else:
             out = _rng.cpu.random(shape).astype(dtype)
     else:
-        with on(dev):
+        with on(dev):  # the draw and the scaling on dev: CuPy runs kernels on the current GPU
             out = _rng.generator(dev).random_sample(shape, dtype=_gpu_draw_dtype(dtype)).astype(dtype, copy=False)
-    if low != 0.0 or high != 1.0:
-        out *= high - low
-        out += low
-    return out
+            return _scale(out, high - low, low)
+    return _scale(out, high - low, low)
 
 
 def random_normal(shape, dtype, dev: Device, mean=0.0, std=1.0):
@@ -442,10 +456,16 @@ def random_normal(shape, dtype, dev: Device, mean=0.0, std=1.0):
     else:
         with on(dev):
             out = _rng.generator(dev).standard_normal(shape, dtype=_gpu_draw_dtype(dtype)).astype(dtype, copy=False)
-    if std != 1.0:
-        out *= std
-    if mean != 0.0:
-        out += mean
+            return _scale(out, std, mean)
+    return _scale(out, std, mean)
+
+
+def _scale(out, scale, shift):
+    """out · scale + shift, in place (skipping the identity steps)."""
+    if scale != 1.0:
+        out *= scale
+    if shift != 0.0:
+        out += shift
     return out
 
 
@@ -458,7 +478,8 @@ def random_integers(low, high, shape, dev: Device):
 
 
 def random_permutation(n: int, dev: Device):
-    """A random permutation of 0 … n-1 (int64) on ``dev``."""
+    """A random permutation of 0 … n-1 (int64) on ``dev``; n any integer (np.int64 too)."""
+    n = operator.index(n)  # CuPy permutes a range only for a Python int, anything else it takes for an array
     if dev.type == "cpu":
         return _rng.cpu.permutation(n)
     with on(dev):

@@ -40,7 +40,8 @@ def tensor(data, dtype=None, device=None, requires_grad=False) -> Tensor:
         src_dev = backend.array_device(data)
         dev = src_dev if device is None and keep else backend.device(device)
         array = backend.to_device(data, dev)
-        array = array.astype(backend.as_dtype(dtype) if dtype is not None else array.dtype, copy=src_dev == dev)
+        with backend.on(dev):  # CuPy's astype (a copy) runs on the current GPU, which need not be dev
+            array = array.astype(backend.as_dtype(dtype) if dtype is not None else array.dtype, copy=src_dev == dev)
     else:
         array = backend.as_array(data, dtype, backend.device(device))
     return _make(array, requires_grad)

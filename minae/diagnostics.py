@@ -32,7 +32,8 @@ def user_frame(stack) -> str:
 def nonfinite(array) -> bool:
     if not hasattr(array, "dtype") or array.dtype.kind not in "fc":  # arrays and NumPy scalars (0-d results)
         return False
-    return not bool(backend.get_array_module(array).isfinite(array).all())
+    with backend.on_device_of((array,)):  # CuPy computes on the current GPU, which need not be the array's
+        return not bool(backend.get_array_module(array).isfinite(array).all())
 
 
 def check_forward(func, y) -> None:

@@ -35,7 +35,8 @@ def _prepare(inputs):
         if isinstance(x, Tensor) and x.requires_grad:
             if x.dtype.kind != "f":
                 raise TypeError(f"gradcheck: input {i} requires grad but has dtype {x.dtype}")
-            x = Tensor(x.data.astype(backend.float64), requires_grad=True)
+            with backend.on(x.device):  # CuPy's astype runs on the current GPU, which need not be x's
+                x = Tensor(x.data.astype(backend.float64), requires_grad=True)
             checked.append(i)
         prepared.append(x)
     if not checked:
@@ -50,6 +51,11 @@ def _outputs(fn, xs):
         if y is not None and not isinstance(y, Tensor):
             raise TypeError(f"gradcheck: output {k} of {_name(fn)} is a {type(y).__name__}, not a Tensor")
     return outs
+
+
+def _zeros_like(t):
+    with backend.on(t.device):  # CuPy allocates on the current GPU, which need not be t's
+        return Tensor(backend.get_array_module(t.data).zeros_like(t.data))
 
 
 def _name(fn):
@@ -97,10 +103,11 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, 
         for idx in np.ndindex(*host.shape):
             orig = host[idx]
             host[idx] = orig + eps
-            x.data = backend.to_device(host, x.device).copy()
+            # copied on the host: CuPy's copy() would put it on the current GPU, which need not be x's
+            x.data = backend.to_device(host.copy(), x.device)
             plus = _weighted_sum(_outputs(fn, xs), weights)
             host[idx] = orig - eps
-            x.data = backend.to_device(host, x.device).copy()
+            x.data = backend.to_device(host.copy(), x.device)
             minus = _weighted_sum(_outputs(fn, xs), weights)
             host[idx] = orig
             numeric[idx] = (plus - minus) / (2 * eps)
@@ -135,7 +142,7 @@ def gradgradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=Tr
         roots = [(y, v) for y, v in zip(outs, weights) if y is not None and y.requires_grad]
         targets = [args[i] for i in checked]
         if not roots:
-            return tuple(Tensor(backend.get_array_module(t.data).zeros_like(t.data)) for t in targets)
+            return tuple(_zeros_like(t) for t in targets)
         gs = grad(
             [y for y, _ in roots],
             targets,
@@ -143,9 +150,7 @@ def gradgradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=Tr
             create_graph=True,
             allow_unused=True,
         )
-        return tuple(
-            Tensor(backend.get_array_module(t.data).zeros_like(t.data)) if g is None else g for g, t in zip(gs, targets)
-        )
+        return tuple(_zeros_like(t) if g is None else g for g, t in zip(gs, targets))
 
     first_derivative.__name__ = f"grad of {_name(fn)}"
     return gradcheck(first_derivative, xs, eps, atol, rtol, raise_exception, seed)

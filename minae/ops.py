@@ -1163,15 +1163,17 @@ def _has_int_array(index) -> bool:
 def index_key(index, array):
     """An indexing key for ``array``: tensors as arrays, lists and arrays on array's device.
 
-    NumPy raises for an out-of-range integer index; CuPy wraps it around silently
-    (t[5] of 3 elements reads t[2]). Checking that on a GPU reads the index back,
-    a device sync on every call, so it is done only under ``minae.detect_anomaly()``.
+    NumPy raises for an out-of-range index array; CuPy wraps an integer-array index
+    around silently (t[[5]] of 3 elements reads t[2]; a plain integer, t[5], raises on
+    both). Checking the arrays on a GPU reads them back, a device sync on every call,
+    so it is done only under ``minae.detect_anomaly()``.
     """
     xp = get_array_module(array)
     raw = index.data if isinstance(index, Tensor) else _tensors_to_arrays(index)
     key = index_to(raw, xp, backend.array_device(array))  # on array's GPU, not the current one
     if GradMode.anomaly and xp is not backend.np:
-        _check_bounds(key, array.shape)
+        with backend.on_device_of((array,)):  # CuPy reduces on the current GPU, which need not be array's
+            _check_bounds(key, array.shape)
     return key
 
 

@@ -350,8 +350,9 @@ class Tensor:
         of using the new ones. With grad on and a tensor that requires grad involved, the write
         is recorded (PyTorch's copy-slices): ∂L/∂value = ∂L/∂t[index], and t's other elements
         keep their old gradient path. Integer indices are checked against the shape on the CPU;
-        on CUDA an out-of-range index is not checked (CuPy wraps it around) unless
-        ``minae.detect_anomaly()`` is on.
+        on CUDA an out-of-range index array is not checked (CuPy wraps it around) unless
+        ``minae.detect_anomaly()`` is on. An index array that repeats a position stores the last
+        of its values on the CPU, and an undefined one of them on CUDA (CuPy's rule).
         """
         key = _ops.index_key(index, self.data)
         if GradMode.enabled and (self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
@@ -361,7 +362,8 @@ class Tensor:
             value = value.data
         if not isinstance(value, (int, float, bool)):  # CuPy takes no host arrays or lists here
             value = as_array(value, self.data.dtype, self.device)
-        self.data[key] = value
+        with backend.on(self.device):  # CuPy writes on the current GPU, which need not be self's
+            self.data[key] = value
         self._bump_version()
 
     # --- in-place operators and methods: the result written into this tensor's memory
@@ -374,6 +376,10 @@ class Tensor:
         (a rebase). When self views another tensor's memory, that tensor is rebased too, up to the
         base. Functions that saved the old value raise at their backward: its version moved.
         """
+        with backend.on_device_of((self.data,)):  # CuPy computes and copies on the current GPU, not on self's
+            return self._write_here(fn, reads_old, others)
+
+    def _write_here(self, fn, reads_old, others):
         if not (GradMode.enabled and (self.requires_grad or any(_requires_grad(o) for o in others))):
             with no_grad():
                 y = fn(self)
@@ -658,7 +664,8 @@ def refresh_view(t) -> None:
 def as_grad_array(g, like, create_graph: bool):
     """The starting gradient ∂L/∂like: ones for a scalar, else ``g`` checked against like's shape."""
     if g is None:
-        return backend.get_array_module(like.data).ones_like(like.data)
+        with backend.on(like.device):  # CuPy allocates on the current GPU, which need not be like's
+            return backend.get_array_module(like.data).ones_like(like.data)
     arr = g.data if isinstance(g, Tensor) else as_array(g, like.dtype, like.device)
     if arr.shape != like.shape:
         raise diagnostics.gradient_shape_error(arr.shape, like.shape)

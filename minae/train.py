@@ -12,6 +12,7 @@ shuffling state and the random generator.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import os
 import sys
@@ -60,6 +61,19 @@ def _progress(iterable, total, desc, enabled):
 NAN_CHECK_EVERY = 10
 
 
+def _on_the_models_device(loop):
+    """Run ``loop(model, …)`` (fit, evaluate) with the model's GPU current: the loops add and check
+    raw arrays, and CuPy computes on the current GPU, which need not be the model's."""
+
+    @functools.wraps(loop)
+    def run(model, *args, **kwargs):
+        param = next(iter(model.parameters()), None)
+        with backend.on(backend.CPU if param is None else param.device):
+            return loop(model, *args, **kwargs)
+
+    return run
+
+
 def _add_terms(sums: dict, terms: dict, n: int) -> None:
     """sums[name] += value · n for every term, without reading the values back."""
     for name, value in terms.items():
@@ -90,6 +104,7 @@ def _check_finite(window: list, epoch: int, last_batch: int) -> float | None:
     return total / len(window)
 
 
+@_on_the_models_device
 def evaluate(model, loader, loss_fn=None) -> dict:
     """Mean of each loss term over all samples of ``loader``, in eval mode and without a graph."""
     loss_fn = loss_fn or _default_loss
@@ -385,6 +400,7 @@ def _model_device(model):
     return None if param is None else str(param.device)
 
 
+@_on_the_models_device
 def fit(
     model,
     train_loader,

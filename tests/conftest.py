@@ -1,7 +1,7 @@
 """Shared fixtures: every device-aware test takes ``device`` and runs once per device.
 
-CUDA cases run where CuPy and a GPU are present and are skipped, with the reason
-shown, everywhere else.
+The CUDA cases, cuda:0 and cuda:1, run on real GPUs where CuPy finds them, and on the
+two GPUs of tests/fake_cupy.py (CuPy's rules on NumPy) everywhere else, CI included.
 """
 
 import os
@@ -28,26 +28,45 @@ try:
 except ImportError:  # hypothesis is in the `test` extra
     pass
 
-DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
+# Two GPUs: every op must run on its tensors' GPU, which need not be the first (nor the current) one
+DEVICES = ["cpu", pytest.param("cuda:0", marks=pytest.mark.cuda), pytest.param("cuda:1", marks=pytest.mark.cuda)]
 
 
-def _cuda_skip_reason():
+def _real_cuda_skip_reason(index):
     from minae import backend
 
     if backend.cupy_module() is None:
         return 'CuPy is not installed (pip install "minae[cuda]")'
-    if not backend.cuda_available():
-        return "no CUDA GPU found"
+    n = backend.cuda_device_count()
+    if n <= index:
+        return f"cuda:{index} needs {index + 1} CUDA GPUs, this machine has {n}"
     return None
 
 
 @pytest.fixture(params=DEVICES)
-def device(request):
-    """The device name a test runs on: "cpu", and "cuda" where a GPU is usable."""
-    if request.param == "cuda":
-        reason = _cuda_skip_reason()
+def device(request, monkeypatch):
+    """The device name a test runs on: "cpu", "cuda:0" and "cuda:1".
+
+    The CUDA cases run on real GPUs where CuPy finds them, and otherwise on tests/fake_cupy.py, a
+    NumPy-backed stand-in with CuPy's rules and two GPUs (set MINAE_REAL_CUDA_ONLY=1 to skip them instead).
+    """
+    if request.param == "cpu":
+        return request.param
+    from minae import backend
+
+    index = int(request.param[5:])
+    if backend.cuda_available():
+        reason = _real_cuda_skip_reason(index)
         if reason:
             pytest.skip(reason)
+        return request.param
+    if os.environ.get("MINAE_REAL_CUDA_ONLY"):
+        pytest.skip(_real_cuda_skip_reason(index) or "no CUDA GPU found")
+    import fake_cupy
+
+    monkeypatch.setattr(backend, "_cupy", fake_cupy)
+    monkeypatch.setattr(fake_cupy, "_current", [0])  # each test starts with GPU 0 current, as a process does
+    minae.manual_seed(0)  # the fake's generators, dropped again by _seed_and_defaults
     return request.param
 
 
@@ -58,6 +77,7 @@ def _seed_and_defaults():
     yield
     minae.set_default_dtype(minae.float32)
     minae.set_default_device("cpu")
+    minae.manual_seed(0)  # no generator of a stand-in GPU outlives its test
 
 
 @pytest.fixture

@@ -1,103 +1,78 @@
-"""A strict stand-in for CuPy, NumPy underneath, to test the backend's device branches without a GPU.
+"""A stand-in for CuPy, NumPy underneath, to run minae's CUDA paths on a machine without a GPU.
 
-It copies only the CuPy behaviour those branches depend on, and is stricter where CuPy is strict:
+It follows CuPy's documented rules, and where CuPy leaves a choice it takes the strict one. Each
+rule is cited beside the code that keeps it; the sources (CuPy's main branch) are
 
-- ``np.asarray(fake_array)`` raises TypeError (CuPy refuses implicit device-to-host copies);
-- arithmetic, comparisons and indexing refuse NumPy arrays (and lists as operands);
-- the samplers draw float32 or float64 only (cuRAND makes nothing else), and a RandomState's
-  state cannot be read, only re-seeded;
-- ``cuda.Device(i)`` is a context that sets the current GPU; ``Device(i).synchronize()`` and
-  ``Stream.null.synchronize()`` are recorded, so a test can tell which one ran.
+- [guide/basic]  docs/source/user_guide/basic.rst, "Current Device" and "Data Transfer";
+- [guide/diff]   docs/source/user_guide/difference.rst, "Differences between CuPy and NumPy";
+- [core]         cupy/_core/core.pyx (the ndarray); [kernel] cupy/_core/_kernel.pyx (kernel launches);
+- [scalar]       cupy/_core/_scalar.pyx; [indexing] cupy/_core/_routines_indexing.pyx;
+- [device]       cupy/cuda/device.pyx; [random] cupy/random/_generator.py.
 
-Most of CuPy's array API is absent on purpose: a test that needs it belongs on a real GPU.
+The rules, in short:
+
+1. Arrays are allocated, and every kernel runs, on the *current device* (``with cuda.Device(i)``),
+   not on an operand's device [guide/basic "Current Device"]. A kernel reading an array of another
+   device needs peer access, which this stand-in never has: ValueError [kernel ``_check_peer_access``;
+   guide/basic: "If P2P is unavailable, such an attempt will fail with ValueError"]. Views (reshape,
+   transpose, basic slicing) launch no kernel: they stay on their array's device, from any current one.
+2. Kernel operands are CuPy arrays or Python/NumPy scalars; anything else, NumPy arrays, lists and
+   objects with ``__array__`` (a CPU tensor) included, is TypeError "Unsupported type"
+   [scalar ``CScalar``; guide/diff "Universal Functions only work with CuPy array or scalar"].
+3. No implicit device-to-host copy: ``np.asarray(a)`` raises TypeError [core ``__array__``]; ``.get()``,
+   ``asnumpy``, ``.item()``, ``.tolist()``, ``float()``/``int()`` are the explicit ways [core].
+   There is no ``__index__`` (``range(a)`` and ``operator.index(a)`` raise).
+4. ``bool(a)`` raises ValueError for more than one element [core ``__nonzero__``].
+5. Reductions return 0-d arrays, never NumPy scalars [guide/diff "Zero-dimensional array"].
+6. Integer-*array* indices out of range wrap around; basic integer indices raise IndexError
+   [guide/diff "Out-of-bounds indices"; core ``__getitem__``/``__setitem__`` notes; indexing
+   ``_view_getitem``]. NumPy arrays and lists as indices are accepted (copied to the device) [indexing
+   ``_prepare_slice_list``]. Repeated indices in an assignment store an undefined value [core
+   ``__setitem__``] (this stand-in stores NumPy's, the last).
+7. Assigning a NumPy array into a CuPy array is refused [indexing ``_scatter_op``: "Refuse assignment
+   from CPU arrays, see gh-2079"].
+8. NumPy's ufuncs and functions on CuPy arrays dispatch to CuPy [core ``__array_ufunc__``,
+   ``__array_function__``]; with a NumPy array among the operands they raise (rule 2).
+9. ``cuda.Device(i)`` takes any integer; entering (or using) it with no such GPU raises
+   CUDARuntimeError [device ``__init__``/``__enter__``: ``runtime.setDevice``].
+10. ``RandomState.permutation(a)`` makes a range only for a Python ``int``; anything else (``np.int64``)
+    is an array to permute [random ``permutation``]. The samplers draw float32/float64 only, and a
+    generator's state cannot be read, only re-seeded.
+11. Dtypes: NumPy's promotion rules (CuPy follows NumPy 2's); no object or string arrays
+    [guide/diff "Data types"].
+
+Not modelled: streams (all work is synchronous), memory pools, custom kernels.
 """
 
 import types
+import warnings
 
 import numpy as np
 
+N_GPUS = 2
 _current = [0]  # the current GPU, as cupy.cuda.Device sets it
 synchronized = []  # ("device", i) or ("null stream", i), in call order
-N_GPUS = 2
-
-float32, float64, float16, int64, int32 = np.float32, np.float64, np.float16, np.int64, np.int32
+peer_access = False  # rule 1: a kernel meeting another GPU's array raises
 
 
-class _DeviceId:
-    def __init__(self, i):
-        self.id = i
+class CUDARuntimeError(RuntimeError):
+    pass
 
 
-def _strict(x):
-    if isinstance(x, ndarray):
-        return x._a
-    if isinstance(x, (np.ndarray, list, tuple)):
-        raise TypeError(f"Unsupported type {type(x)}: a CuPy array meets only CuPy arrays and scalars")
-    return x
-
-
-class ndarray:
-    __array_ufunc__ = None  # NumPy ufuncs with a fake operand raise instead of converting it
-
-    def __init__(self, a, dev=None):
-        self._a = np.asarray(a)
-        self.device = _DeviceId(_current[0] if dev is None else dev)
-
-    def __array__(self, *args, **kwargs):
-        raise TypeError("Implicit conversion to a NumPy array is not allowed. Please use `.get()` to construct one.")
-
-    shape = property(lambda self: self._a.shape)
-    dtype = property(lambda self: self._a.dtype)
-    ndim = property(lambda self: self._a.ndim)
-    size = property(lambda self: self._a.size)
-
-    def get(self):
-        return self._a.copy()
-
-    def astype(self, dtype, copy=True):
-        return ndarray(self._a.astype(dtype, copy=copy), self.device.id)
-
-    def __getitem__(self, key):
-        key = tuple(_strict(k) for k in key) if isinstance(key, tuple) else _strict(key)
-        return ndarray(self._a[key], self.device.id)
-
-    def _binary(op):
-        def method(self, other):
-            return ndarray(op(self._a, _strict(other)), self.device.id)
-
-        return method
-
-    def _inplace(op):
-        def method(self, other):
-            op(self._a, _strict(other), out=self._a)
-            return self
-
-        return method
-
-    __add__, __sub__, __mul__ = _binary(np.add), _binary(np.subtract), _binary(np.multiply)
-    __lt__, __eq__ = _binary(np.less), _binary(np.equal)
-    __iadd__, __imul__ = _inplace(np.add), _inplace(np.multiply)
-    __hash__ = None
-
-
-def asarray(obj, dtype=None):
-    if isinstance(obj, ndarray):  # as CuPy: an array of another GPU is copied to the current one
-        if obj.device.id != _current[0]:
-            obj = ndarray(obj._a.copy(), _current[0])
-        return obj if dtype is None else obj.astype(dtype, copy=False)
-    return ndarray(np.array(obj, dtype=dtype), _current[0])
-
-
-def asnumpy(a):
-    return a.get() if isinstance(a, ndarray) else np.asarray(a)
+def _check_id(i):
+    if not 0 <= i < N_GPUS:  # rule 9: runtime.setDevice(i) fails
+        raise CUDARuntimeError("cudaErrorInvalidDevice: invalid device ordinal")
 
 
 class _Device:
-    def __init__(self, i=None):
-        self.id = _current[0] if i is None else i
+    """cupy.cuda.Device: a context that makes GPU ``i`` current; equal to another of the same id."""
+
+    def __init__(self, device=None):
+        self.id = _current[0] if device is None else int(device)
         self._saved = []
 
     def __enter__(self):
+        _check_id(self.id)
         self._saved.append(_current[0])
         _current[0] = self.id
         return self
@@ -105,8 +80,461 @@ class _Device:
     def __exit__(self, *exc):
         _current[0] = self._saved.pop()
 
+    def use(self):
+        _check_id(self.id)
+        _current[0] = self.id
+
     def synchronize(self):
+        _check_id(self.id)
         synchronized.append(("device", self.id))
+
+    def __int__(self):
+        return self.id
+
+    def __eq__(self, other):
+        return isinstance(other, _Device) and other.id == self.id
+
+    def __hash__(self):
+        return hash(self.id)
+
+    def __repr__(self):
+        return f"<CUDA Device {self.id}>"
+
+
+# ----------------------------------------------------------------- operands ---
+def _unsupported(x):
+    return TypeError(f"Unsupported type {type(x)}")
+
+
+def _on_current(arrays):
+    """Rule 1: a kernel runs on the current device and reads only its arrays."""
+    cur = _current[0]
+    for a in arrays:
+        if a._dev != cur and not peer_access:
+            raise ValueError(
+                f"The device where the array resides ({a._dev}) is different from the current device ({cur}). "
+                "Peer access is unavailable between these devices."
+            )
+
+
+def _operand(x, seen):
+    """Rule 2: a kernel's operand is a CuPy array or a Python/NumPy scalar."""
+    if isinstance(x, ndarray):
+        seen.append(x)
+        return x._a
+    if type(x) in (bool, int, float, complex) or isinstance(x, np.generic):
+        return x
+    raise _unsupported(x)
+
+
+def _argument(x, seen):
+    """A routine's argument: arrays inside lists/tuples (stack, concatenate) unwrapped; rule 2 for the rest."""
+    if isinstance(x, ndarray):
+        seen.append(x)
+        return x._a
+    if isinstance(x, (list, tuple)):
+        return type(x)(_argument(v, seen) for v in x)
+    if isinstance(x, np.ndarray) or hasattr(x, "__array__"):
+        raise _unsupported(x)
+    return x
+
+
+def _wrap(r):
+    """A NumPy result as made on the current device: arrays, and scalars as 0-d arrays (rule 5)."""
+    if isinstance(r, np.ndarray):
+        return ndarray(r, _current[0])
+    if isinstance(r, np.generic):
+        return ndarray(np.asarray(r), _current[0])
+    if isinstance(r, (tuple, list)):
+        return type(r)(_wrap(v) for v in r)
+    return r
+
+
+def _wrap_view(r, seen):
+    """A view keeps its array's device (no kernel ran); anything else was computed by a kernel (rule 1)."""
+    if isinstance(r, np.ndarray):
+        for a in seen:
+            if np.may_share_memory(r, a._a):
+                return ndarray(r, a._dev)
+    if isinstance(r, (tuple, list)) and r and all(isinstance(v, np.ndarray) for v in r):
+        return type(r)(_wrap_view(v, seen) for v in r)
+    _on_current(seen)
+    return _wrap(r)
+
+
+# routines that may return views of their input, launching no kernel (rule 1)
+_VIEWS = {
+    "reshape", "view", "transpose", "swapaxes", "moveaxis", "squeeze", "expand_dims", "ravel", "broadcast_to",
+    "broadcast_arrays", "diagonal", "split", "array_split", "atleast_1d", "atleast_2d", "atleast_3d", "real",
+    "imag", "rollaxis", "flip", "fliplr", "flipud",
+}  # fmt: skip
+
+
+def _routine(name, fn):
+    """cupy.<name>: NumPy's routine with CuPy's operand rules (rule 2) and placement (rule 1)."""
+
+    def call(*args, **kwargs):
+        seen = []
+        out = kwargs.get("out")
+        args = _argument(args, seen)
+        kwargs = {k: _argument(v, seen) for k, v in kwargs.items()}
+        if name.endswith("_like"):  # allocation on the current device; the prototype's memory is not read
+            return _wrap(fn(*args, **kwargs))
+        if name in _VIEWS:
+            return _wrap_view(fn(*args, **kwargs), seen)
+        _on_current(seen)
+        r = fn(*args, **kwargs)
+        return out if isinstance(out, ndarray) else _wrap(r)
+
+    call.__name__ = name
+    return call
+
+
+class ufunc:
+    """cupy.ufunc: operands are CuPy arrays or scalars only (rule 2), run on the current device (rule 1)."""
+
+    def __init__(self, np_ufunc):
+        self._u = np_ufunc
+        self.__name__ = np_ufunc.__name__
+        self.nin, self.nout, self.nargs = np_ufunc.nin, np_ufunc.nout, np_ufunc.nargs
+
+    def _run(self, fn, args, kwargs):
+        seen = []
+        args = [_operand(a, seen) for a in args]
+        out = kwargs.get("out")
+        if isinstance(out, tuple):
+            out = out[0] if len(out) == 1 else out
+        if out is not None:
+            kwargs["out"] = _operand(out, seen) if isinstance(out, ndarray) else _operand(out, [])
+        _on_current(seen)
+        r = fn(*args, **kwargs)
+        return out if isinstance(out, ndarray) else _wrap(r)
+
+    def __call__(self, *args, **kwargs):
+        return self._run(self._u, args, kwargs)
+
+    def reduce(self, *args, **kwargs):
+        return self._run(self._u.reduce, args, kwargs)
+
+    def accumulate(self, *args, **kwargs):
+        return self._run(self._u.accumulate, args, kwargs)
+
+    def outer(self, *args, **kwargs):
+        return self._run(self._u.outer, args, kwargs)
+
+    def at(self, a, indices, b=None):
+        """Unbuffered ``a[indices] op= b``; integer-array indices wrap (rule 6)."""
+        seen = [a]
+        key = _index_key(a, indices, seen)[0]
+        extra = () if b is None else (_operand(b, seen),)
+        _on_current(seen)
+        self._u.at(a._a, key, *extra)
+
+    def __repr__(self):
+        return f"<ufunc '{self.__name__}'>"
+
+
+# ----------------------------------------------------------------- indexing ---
+def _index_key(arr, key, seen):
+    """A NumPy key equal to CuPy's reading of ``key`` (rule 6), and whether it is advanced (a kernel runs)."""
+    parts = list(key) if isinstance(key, tuple) else [key]
+    converted, advanced = [], False
+    for p in parts:
+        if p is None or p is Ellipsis or isinstance(p, slice):
+            converted.append(p)
+        elif isinstance(p, ndarray):
+            seen.append(p)
+            converted.append(p._a)
+            advanced = True
+        elif isinstance(p, (bool, np.bool_)) or not np.isscalar(p):
+            # lists and NumPy arrays: copied to the device [indexing _prepare_slice_list]
+            a = np.asarray(p)
+            if isinstance(p, list) and a.size == 0:
+                a = a.astype(np.int32)  # an empty list means no indices, not an empty mask
+            if a.dtype.kind not in "biu":
+                raise IndexError(f"arrays used as indices must be of integer or boolean type (actual: {a.dtype.type})")
+            converted.append(a)
+            advanced = True
+        else:  # a basic integer index: out of range raises (NumPy does the same)
+            converted.append(p)
+    if advanced:  # integer arrays wrap around their axis (rule 6)
+        n_axes = sum(1 if not isinstance(p, np.ndarray) or p.dtype.kind != "b" else p.ndim for p in converted)
+        n_axes -= sum(p is None or p is Ellipsis for p in converted)
+        axis = 0
+        for i, p in enumerate(converted):
+            if p is Ellipsis:
+                axis += arr.ndim - n_axes
+            elif p is None:
+                continue
+            elif isinstance(p, np.ndarray) and p.dtype.kind == "b":
+                axis += p.ndim
+            else:
+                if isinstance(p, np.ndarray) and axis < arr.ndim and arr.shape[axis] > 0:
+                    converted[i] = p % arr.shape[axis]
+                axis += 1
+    return (tuple(converted) if isinstance(key, tuple) else converted[0]), advanced
+
+
+# -------------------------------------------------------------------- array ---
+class ndarray:
+    """cupy.ndarray: a NumPy array ``_a`` that lives on GPU ``_dev``."""
+
+    __slots__ = ("_a", "_dev")
+    __array_priority__ = 100  # [core]: an operand of higher priority gets the reflected operator
+
+    def __init__(self, a, dev):
+        if a.dtype.kind in "OSUV":  # rule 11
+            raise ValueError(f"Unsupported dtype {a.dtype}")
+        self._a, self._dev = a, dev
+
+    # --- properties (no kernel) ---
+    shape = property(lambda self: self._a.shape)
+    dtype = property(lambda self: self._a.dtype)
+    ndim = property(lambda self: self._a.ndim)
+    size = property(lambda self: self._a.size)
+    itemsize = property(lambda self: self._a.itemsize)
+    nbytes = property(lambda self: self._a.nbytes)
+    strides = property(lambda self: self._a.strides)
+    flags = property(lambda self: self._a.flags)
+    device = property(lambda self: _Device(self._dev))
+    T = property(lambda self: ndarray(self._a.T, self._dev))
+    mT = property(lambda self: ndarray(self._a.mT, self._dev))
+
+    @property
+    def base(self):
+        return None if self._a.base is None else ndarray(np.asarray(self._a.base), self._dev)
+
+    def __getattr__(self, name):
+        """ndarray methods (sum, reshape, max …): NumPy's, under the routine rules."""
+        if name.startswith("__") or name in ("tofile", "dump", "dumps", "tobytes", "ctypes", "__array_interface__"):
+            raise AttributeError(name)
+        attr = getattr(self._a, name)
+        if not callable(attr):
+            return _wrap_view(attr, [self]) if isinstance(attr, np.ndarray) else attr
+        method = _routine(name, lambda _self, *a, **k: getattr(_self, name)(*a, **k))
+        return lambda *args, **kwargs: method(self, *args, **kwargs)
+
+    # --- explicit transfers and conversions (rule 3) ---
+    def __array__(self, *args, **kwargs):
+        raise TypeError(
+            "Implicit conversion to a NumPy array is not allowed. Please use `.get()` to construct a NumPy array "
+            "explicitly."
+        )
+
+    def get(self, stream=None, order="C", out=None):
+        if out is not None:
+            out[...] = self._a
+            return out
+        return self._a.copy(order=order)
+
+    def set(self, arr):
+        if not isinstance(arr, np.ndarray) or arr.shape != self.shape:
+            raise ValueError("set: a NumPy array of the same shape is required")
+        self._a[...] = arr
+
+    def item(self):
+        if self.size != 1:
+            raise ValueError("can only convert an array of size 1 to a Python scalar")
+        return self._a.item()
+
+    def tolist(self):
+        return self._a.tolist()
+
+    def __int__(self):
+        return int(self._a)
+
+    def __float__(self):
+        return float(self._a)
+
+    def __complex__(self):
+        return complex(self._a)
+
+    def __bool__(self):  # rule 4
+        if self.size == 0:
+            msg = "The truth value of an empty array is ambiguous. Returning False"
+            warnings.warn(msg, DeprecationWarning, stacklevel=2)
+            return False
+        if self.size == 1:
+            return bool(self._a)
+        raise ValueError("The truth value of an array with more than one element is ambiguous. Use a.any() or a.all()")
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of unsized object")
+        return self.shape[0]
+
+    def __iter__(self):
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d array")
+        return (self[i] for i in range(self.shape[0]))
+
+    def __repr__(self):
+        return repr(self._a)
+
+    def __str__(self):
+        return str(self._a)
+
+    def __format__(self, spec):
+        return format(self._a, spec)
+
+    __hash__ = None
+
+    # --- copies ---
+    def copy(self, order="C"):
+        """A copy on the current device, from any device [core ``copy``]."""
+        return ndarray(self._a.copy(order=order), _current[0])
+
+    def __copy__(self):
+        return self.copy()
+
+    def __deepcopy__(self, memo):
+        with _Device(self._dev):  # [core __deepcopy__]: copied on the array's own device
+            return self.copy()
+
+    def astype(self, dtype, order="K", casting=None, subok=None, copy=True):
+        if not copy and np.dtype(dtype) == self.dtype:
+            return self
+        _on_current([self])
+        return ndarray(self._a.astype(dtype, order=order), _current[0])
+
+    # --- indexing ---
+    def __getitem__(self, key):
+        seen = [self]
+        key, advanced = _index_key(self, key, seen)
+        if not advanced:  # a view on this array's device (no kernel)
+            return ndarray(self._a[key], self._dev)
+        _on_current(seen)
+        return ndarray(np.array(self._a[key]), _current[0])
+
+    def __setitem__(self, key, value):
+        seen = [self]
+        key, advanced = _index_key(self, key, seen)
+        host = isinstance(value, np.ndarray) or (
+            not isinstance(value, (ndarray, np.generic)) and hasattr(value, "__array__")
+        )
+        if host:
+            raise TypeError(f"Unsupported type {type(value)}")  # rule 7
+        value = _operand(value, seen)
+        _on_current(seen)
+        self._a[key] = value
+
+    # --- NumPy interoperation (rule 8) ---
+    def __array_ufunc__(self, ufunc_, method, *inputs, **kwargs):
+        mine = globals().get(ufunc_.__name__) or _lookup(ufunc_.__name__)
+        if not isinstance(mine, ufunc):
+            return NotImplemented
+        if "out" in kwargs and isinstance(kwargs["out"], tuple):
+            kwargs["out"] = kwargs["out"][0]
+        for x in inputs + ((kwargs["out"],) if "out" in kwargs else ()):
+            if not (isinstance(x, (ndarray, np.ndarray, np.generic)) or type(x) in (bool, int, float, complex)):
+                return NotImplemented
+        if any(isinstance(x, np.ndarray) for x in inputs):
+            raise TypeError(f"Unsupported type {np.ndarray}")  # no implicit host-to-device copy
+        return getattr(mine, "__call__" if method == "__call__" else method)(*inputs, **kwargs)
+
+    def __array_function__(self, func, types_, args, kwargs):
+        if not all(issubclass(t, (ndarray, np.ndarray)) for t in types_):
+            return NotImplemented
+        mine = _lookup(func.__name__)
+        if mine is None or mine is func:
+            return NotImplemented
+        return mine(*args, **kwargs)
+
+
+def _binary(name, reflected=False):
+    u = ufunc(getattr(np, name))
+
+    def method(self, other):
+        if getattr(other, "__array_priority__", 0) > self.__array_priority__ and not isinstance(other, ndarray):
+            return NotImplemented
+        return u(other, self) if reflected else u(self, other)
+
+    return method
+
+
+def _inplace(name):
+    u = ufunc(getattr(np, name))
+
+    def method(self, other):
+        u(self, other, out=self)
+        return self
+
+    return method
+
+
+for _name, _np_name in [
+    ("add", "add"), ("sub", "subtract"), ("mul", "multiply"), ("truediv", "true_divide"),
+    ("floordiv", "floor_divide"), ("mod", "remainder"), ("pow", "power"), ("matmul", "matmul"),
+    ("and", "bitwise_and"), ("or", "bitwise_or"), ("xor", "bitwise_xor"), ("lshift", "left_shift"),
+    ("rshift", "right_shift"),
+]:  # fmt: skip
+    setattr(ndarray, f"__{_name}__", _binary(_np_name))
+    setattr(ndarray, f"__r{_name}__", _binary(_np_name, reflected=True))
+    setattr(ndarray, f"__i{_name}__", _inplace(_np_name))
+for _name, _np_name in [("lt", "less"), ("le", "less_equal"), ("gt", "greater"), ("ge", "greater_equal"),
+                        ("eq", "equal"), ("ne", "not_equal")]:  # fmt: skip
+    setattr(ndarray, f"__{_name}__", _binary(_np_name))
+for _name, _np_name in [("neg", "negative"), ("pos", "positive"), ("abs", "absolute"), ("invert", "invert")]:
+    setattr(ndarray, f"__{_name}__", (lambda u: lambda self: u(self))(ufunc(getattr(np, _np_name))))
+
+
+# ------------------------------------------------------------------ module ---
+def asarray(obj, dtype=None, order=None):
+    """To the current device [guide/basic "Data Transfer"]: an array of the current device is returned as it is,
+    one of another device copied; NumPy arrays, scalars and nested lists (of CuPy arrays too) copied in."""
+    if isinstance(obj, ndarray):
+        if obj._dev != _current[0]:
+            obj = ndarray(obj._a.copy(), _current[0])
+        return obj if dtype is None else obj.astype(dtype, copy=False)
+    return ndarray(np.array(_host(obj), dtype=dtype), _current[0])
+
+
+def array(obj, dtype=None, copy=True, order="K", ndmin=0):
+    if isinstance(obj, ndarray):
+        out = ndarray(np.array(obj._a, dtype=dtype, ndmin=ndmin), _current[0])
+        return out if copy or obj._dev != _current[0] or out.shape != obj.shape else obj
+    return ndarray(np.array(_host(obj), dtype=dtype, ndmin=ndmin), _current[0])
+
+
+def _host(obj):
+    if isinstance(obj, ndarray):
+        return obj._a
+    if isinstance(obj, (list, tuple)):
+        return [_host(o) for o in obj]
+    if not isinstance(obj, (np.ndarray, np.generic)) and hasattr(obj, "__array__"):
+        raise TypeError(f"Unsupported type {type(obj)}")  # rule 2, strict: a CPU tensor is not data
+    return obj
+
+
+def asnumpy(a, stream=None, order="C", out=None):
+    return a.get(order=order, out=out) if isinstance(a, ndarray) else np.asarray(a, order=order)
+
+
+def get_array_module(*args):
+    return _module if any(isinstance(a, ndarray) for a in args) else np
+
+
+_cache = {}
+
+
+def _lookup(name):
+    """cupy.<name>: NumPy's ufuncs as ufuncs, its routines under CuPy's rules, types and constants as they are."""
+    if name in _cache:
+        return _cache[name]
+    attr = getattr(np, name, None)
+    if isinstance(attr, np.ufunc):
+        attr = ufunc(attr)
+    elif callable(attr) and not isinstance(attr, type):
+        attr = _routine(name, attr)
+    _cache[name] = attr
+    return attr
+
+
+def __getattr__(name):
+    attr = _lookup(name)
+    if attr is None:
+        raise AttributeError(f"module 'cupy' (stand-in) has no attribute {name!r}")
+    return attr
 
 
 class _NullStream:
@@ -115,7 +543,8 @@ class _NullStream:
 
 
 class RandomState:
-    """Re-seedable, unreadable, float32/float64 only: CuPy's legacy generator as far as minae uses it."""
+    """CuPy's legacy generator as far as minae uses it: re-seedable, unreadable, float32/float64 draws,
+    on the current device."""
 
     def __init__(self, seed=None, method=100):
         self.method = method
@@ -134,23 +563,39 @@ class RandomState:
         return dtype
 
     def random_sample(self, size=None, dtype=float):
-        return ndarray(self._gen.random(size, dtype=self._float(dtype)))
+        return _wrap(self._gen.random(size, dtype=self._float(dtype)))
 
     def standard_normal(self, size=None, dtype=float):
-        return ndarray(self._gen.standard_normal(size, dtype=self._float(dtype)))
+        return _wrap(self._gen.standard_normal(size, dtype=self._float(dtype)))
 
     def randint(self, low, high=None, size=None, dtype=int):
-        return ndarray(self._gen.integers(low, high, size=size, dtype=dtype))
+        return _wrap(self._gen.integers(low, high, size=size, dtype=dtype))
 
-    def permutation(self, n):
-        return ndarray(self._gen.permutation(n))
+    def permutation(self, a):
+        if isinstance(a, int):  # rule 10: only a Python int is a range's length
+            return _wrap(self._gen.permutation(a))
+        return a[self.permutation(len(a))]
+
+
+def _set_device(i):
+    _check_id(i)
+    _current[0] = i
 
 
 cuda = types.SimpleNamespace(
     Device=_Device,
     Stream=types.SimpleNamespace(null=_NullStream()),
-    runtime=types.SimpleNamespace(getDeviceCount=lambda: N_GPUS),
+    runtime=types.SimpleNamespace(
+        getDeviceCount=lambda: N_GPUS,
+        getDevice=lambda: _current[0],
+        setDevice=_set_device,
+        CUDARuntimeError=CUDARuntimeError,
+    ),
     curand=types.SimpleNamespace(CURAND_RNG_PSEUDO_DEFAULT=100, CURAND_RNG_PSEUDO_PHILOX4_32_10=161),
 )
 random = types.SimpleNamespace(RandomState=RandomState)
 __version__ = "0.0-fake"
+
+import sys  # noqa: E402
+
+_module = sys.modules[__name__]

@@ -214,7 +214,8 @@ def test_index_to_moves_a_gpu_index_to_the_host_without_np_asarray(fake_gpu):
 def test_index_to_across_devices(device):
     x = minae.arange(5, device=device).data
     i = minae.tensor([4, 1], device="cpu" if device != "cpu" else device).data
-    assert backend.to_numpy(x[backend.index_to(i, backend.get_array_module(x))]).tolist() == [4, 1]
+    with backend.on(backend.device(device)):  # raw arrays: CuPy indexes on the current GPU
+        assert backend.to_numpy(x[backend.index_to(i, backend.get_array_module(x))]).tolist() == [4, 1]
     j = minae.tensor([3], device=device).data
     h = np.arange(5)
     assert h[backend.index_to(j, np)].tolist() == [3]
@@ -318,3 +319,92 @@ def test_public_names_replace_private_reads():
     for path in ("cli.py", "data/loader.py", "data/toy.py"):
         text = (PACKAGE / path).read_text()
         assert "backend._" not in text, path
+
+
+# ------------------------------------------- the stand-in follows CuPy (issue 20) ---
+def test_the_fake_follows_cupys_rules(fake_gpu):
+    """Each of tests/fake_cupy.py's rules, as CuPy states it (the module's docstring cites the sources)."""
+    cp = fake_gpu
+    a = cp.asarray([1.0, 2.0, 3.0])
+    with cp.cuda.Device(1):  # rule 1: results on the current GPU, not the operand's; other GPUs' arrays refused
+        b = cp.asarray([1.0, 2.0, 3.0])
+        assert (b * 2).device.id == 1 and cp.exp(b).device.id == 1 and b.sum().device.id == 1
+        with pytest.raises(ValueError, match="Peer access"):
+            a * 2
+        view = a[1:]  # a view launches no kernel: it stays on a's GPU
+        assert view.device.id == 0 and a.reshape(3, 1).device.id == 0
+        assert a.copy().device.id == 1  # copy() goes to the current GPU
+    with pytest.raises(ValueError, match="Peer access"):
+        b + a
+    with pytest.raises(TypeError, match="Unsupported type"):  # rule 2: host arrays, lists, CPU tensors refused
+        a + np.ones(3)
+    with pytest.raises(TypeError, match="Unsupported type"):
+        cp.multiply(a, [1.0, 2.0, 3.0])
+
+    class HostTensor:  # any object with __array__, as a CPU tensor of another library
+        def __array__(self, dtype=None, copy=None):
+            return np.ones(3)
+
+    with pytest.raises(TypeError, match="Unsupported type"):
+        a * HostTensor()
+    with pytest.raises(TypeError, match="Unsupported type"):
+        cp.asarray(HostTensor())
+    with pytest.raises(TypeError, match="Implicit conversion"):  # rule 3
+        np.asarray(a)
+    assert float(a[0]) == 1.0 and a[1].item() == 2.0 and a.get().tolist() == [1.0, 2.0, 3.0]
+    with pytest.raises(TypeError):
+        range(cp.asarray(3))  # no __index__
+    with pytest.raises(ValueError, match="more than one element"):  # rule 4
+        bool(a > 0)
+    assert bool(a[0] > 0)
+    assert type(a.sum()) is cp.ndarray and a.sum().ndim == 0 and type(cp.max(a)) is cp.ndarray  # rule 5
+    assert a[cp.asarray([4, -4])].tolist() == [2.0, 3.0]  # rule 6: integer arrays wrap …
+    assert a[np.array([3])].tolist() == [1.0] and a[[5]].tolist() == [3.0]  # … NumPy arrays and lists too
+    with pytest.raises(IndexError):
+        a[3]  # … a plain integer does not
+    m = cp.zeros((2, 3))
+    m[:, [4]] = 1.0
+    assert m.get().tolist() == [[0.0, 1.0, 0.0], [0.0, 1.0, 0.0]]
+    with pytest.raises(TypeError, match="Unsupported type"):  # rule 7
+        m[0] = np.ones(3)
+    assert type(np.exp(a)) is cp.ndarray and type(np.sum(a)) is cp.ndarray  # rule 8: NumPy dispatches to CuPy
+    assert (2.0 - a).tolist() == [1.0, 0.0, -1.0] and (a @ a).item() == 14.0
+    with pytest.raises(TypeError, match="Unsupported type"):
+        np.add(a, np.ones(3))
+    cp.cuda.Device(5)  # rule 9: any id makes a Device; entering one that does not exist fails
+    with pytest.raises(cp.cuda.runtime.CUDARuntimeError):
+        with cp.cuda.Device(5):
+            pass
+    gen = cp.random.RandomState(0)
+    assert sorted(gen.permutation(5).tolist()) == [0, 1, 2, 3, 4]
+    with pytest.raises(TypeError):  # rule 10: np.int64(5) is an array to permute, and has no len()
+        gen.permutation(np.int64(5))
+    with pytest.raises(ValueError, match="dtype"):  # rule 11
+        cp.asarray(["a"])
+
+
+def test_randperm_takes_any_integer(device):
+    p = minae.randperm(np.int64(5), device=device)
+    assert p.device == device and p.dtype == minae.int64 and sorted(p.tolist()) == [0, 1, 2, 3, 4]
+    with pytest.raises(TypeError):
+        minae.randperm(5.0, device=device)
+
+
+def test_random_draws_scaled_on_their_gpu(fake_gpu):
+    """The draws and their scaling (low/high, mean/std) run on the GPU they are for, not the current one."""
+    gpu1 = backend.Device("cuda", 1)
+    u = backend.random_uniform((100,), np.dtype("float32"), gpu1, low=2.0, high=3.0)
+    n = backend.random_normal((100,), np.dtype("float32"), gpu1, mean=5.0, std=0.1)
+    assert u.device.id == n.device.id == 1
+    assert 2.0 <= u.get().min() and u.get().max() <= 3.0 and abs(n.get().mean() - 5.0) < 0.1
+
+
+def test_on_device_of_makes_the_first_gpu_array_current(fake_gpu):
+    gpu1 = backend.Device("cuda", 1)
+    x = backend.as_array([1.0, 2.0], dev=gpu1)
+    with backend.on_device_of((2.0, np.ones(2), x)):
+        assert fake_gpu.cuda.runtime.getDevice() == 1
+    assert fake_gpu.cuda.runtime.getDevice() == 0
+    for none in ((np.ones(2), 3.0), None, ()):
+        with backend.on_device_of(none):
+            assert fake_gpu.cuda.runtime.getDevice() == 0

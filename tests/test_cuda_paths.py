@@ -68,3 +68,53 @@ def test_binary_cross_entropy_matches_the_cpu(device):
         np.testing.assert_allclose(dev_y, cpu_y, rtol=1e-10)
         for a, b in zip(dev_g, cpu_g):
             np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
+
+
+# ------------------------------------------- every GPU, not only the first (issue 20) ---
+# On cuda:1 the current GPU is another one (cuda:0): CuPy computes and allocates on the current GPU,
+# so each of these fails unless minae makes the tensors' GPU current for the work it does.
+def test_results_stay_on_their_tensors_gpu(device):
+    a = minae.ones(3, device=device, requires_grad=True)
+    y = a * 2
+    assert y.device == device
+    z = (y + a).exp().sum()  # a * 2 + a mixed a result with its input
+    z.backward()
+    assert z.device == a.grad.device == device
+    np.testing.assert_allclose(a.grad.numpy(), np.full(3, 3 * np.exp(3.0)), rtol=1e-6)
+    (g,) = minae.grad((a * a).sum(), a, create_graph=True)
+    assert g.device == device and g.grad_fn is not None
+    leaf = minae.tensor(2.0, device=device, requires_grad=True)
+    leaf.backward()  # the root is the leaf: its gradient made and added on its GPU
+    leaf.backward()
+    assert leaf.grad.device == device and leaf.grad.item() == 2.0
+
+
+def test_zero_grad_and_clipping_on_the_parameters_gpu(device):
+    from minae import nn
+
+    model = nn.Linear(3, 2, device=device)
+    opt = minae.optim.SGD(model.parameters(), lr=0.1)
+    for zero in (lambda: model.zero_grad(set_to_none=False), lambda: opt.zero_grad(set_to_none=False)):
+        model(minae.ones(4, 3, device=device)).sum().backward()
+        minae.optim.clip_grad_value_(model.parameters(), 0.5)
+        assert model.weight.grad.device == device and model.weight.grad.abs().max().item() <= 0.5
+        zero()
+        assert model.weight.grad.device == device and model.weight.grad.abs().sum().item() == 0.0
+    state = opt.state_dict()
+    opt.load_state_dict(state)
+    opt.step()
+    assert model.weight.device == device
+
+
+def test_penalties_on_the_inputs_gpu(device):
+    from minae import nn
+
+    enc = nn.Sequential(nn.Linear(4, 3), nn.Sigmoid()).to(device)
+    y = minae.rand(5, 4, device=device)
+    p = F.jacobian_penalty(enc, y)
+    assert p.device == device and p.requires_grad
+    p.backward()
+    assert enc[0].weight.grad.device == device
+    with minae.detect_anomaly():
+        with pytest.raises(ValueError, match=r"\[0, 1\]"):
+            F.binary_cross_entropy(minae.rand(3, device=device), minae.full((3,), 2.0, device=device))

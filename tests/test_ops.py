@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import minae
+from minae import backend
 
 # the conftest profile, plus: the `device` and seeding fixtures are function-scoped on purpose
 hyp = settings(
@@ -220,7 +221,7 @@ ARRAY_CASES = {
     "c ** x": (lambda x, c: c**x, lambda a, c: c**a),
     "maximum(x, c)": (lambda x, c: minae.maximum(x, c), np.maximum),
     "minimum(c, x)": (lambda x, c: minae.minimum(c, x), lambda a, c: np.minimum(c, a)),
-    "where(m, x, c)": (lambda x, c: minae.where(c > 1.25, x, c), lambda a, c: np.where(c > 1.25, a, c)),
+    "where(m, x, c)": (lambda x, c: minae.where(minae.tensor(c) > 1.25, x, c), lambda a, c: np.where(c > 1.25, a, c)),
 }
 
 
@@ -654,7 +655,8 @@ def test_clone_is_a_differentiable_copy(leaf64, device):
     x = leaf64(np.array([1.0, 2.0]), device)
     y = x.clone()
     assert y.data is not x.data and y.grad_fn is not None
-    y.data[0] = 5.0
+    with backend.on(y.device):  # raw arrays: CuPy writes on the current GPU
+        y.data[0] = 5.0
     assert x.tolist() == [1.0, 2.0]
     assert minae.gradcheck(lambda t: t.clone() * t, [x])
 

@@ -486,7 +486,7 @@ def test_clip_grad_norm_float32_single_tensor_and_nonfinite(device):
     assert total.item() == pytest.approx(100.0, rel=1e-5)
     assert p.grad.dtype == minae.float32 and total.dtype == minae.float32
     assert float(((p.grad * p.grad).sum()).item()) == pytest.approx(1.0, rel=1e-4)
-    p.grad.data[0] = float("nan")
+    p.grad[0] = float("nan")  # Tensor.__setitem__ writes on the tensor's GPU
     with pytest.raises(RuntimeError, match="non-finite"):
         clip_grad_norm_([p], 1.0, error_if_nonfinite=True)
     assert clip_grad_norm_([minae.randn(2, requires_grad=True)], 1.0).item() == 0.0  # no grads at all

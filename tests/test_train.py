@@ -39,9 +39,10 @@ def tiny_data(n=96, d=12, seed=0):
     return rng.uniform(0, 1, size=(n, d)).astype(np.float32)
 
 
-def loaders(seed=0):
-    train = DataLoader(ArrayDataset(tiny_data()), batch_size=20, shuffle=True, seed=seed)
-    test = DataLoader(ArrayDataset(tiny_data(40, seed=1)), batch_size=16)
+def loaders(seed=0, device=None):
+    """The tiny train and test loaders, their batches on ``device`` (the default device if None)."""
+    train = DataLoader(ArrayDataset(tiny_data()), batch_size=20, shuffle=True, seed=seed, device=device)
+    test = DataLoader(ArrayDataset(tiny_data(40, seed=1)), batch_size=16, device=device)
     return train, test
 
 
@@ -264,7 +265,7 @@ def make_device_run(kind, seed, device):
         "dae": lambda: DenoisingAutoencoder(12, 16, output_activation="sigmoid"),  # masking: dropout draws
         "dae_sp": lambda: DenoisingAutoencoder(12, 16, corruption="salt_and_pepper", level=0.3),
     }[kind]().to(device)
-    train, test = loaders()
+    train, test = loaders(device=device)  # the batches where the model is
     opt = minae.optim.Adam(model.parameters(), lr=5e-3)
     sched = minae.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
     return model, train, test, opt, sched

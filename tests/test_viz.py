@@ -316,7 +316,7 @@ def _figures(to):
     images, mu, grid = minae.rand(6, 16), minae.randn(20, 2), minae.rand(5, 7)
     labels = minae.tensor([0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1])
     z, energies = minae.linspace(0, 6, 30), minae.rand(2, 30)
-    x = to(minae.tensor(2.0, requires_grad=True))
+    x = to(minae.tensor(2.0)).requires_grad_()  # a leaf on the device: .to() of a leaf needing grad adds a ToCopy node
     yield viz.image_grid(to(images), shape=(4, 4), scale=0.5)
     yield viz.latent_scatter(to(mu), labels=to(labels), std=to(mu.abs() * 0.1))
     yield viz.heatmap(to(grid), extent=(0, 1, 0, 1))

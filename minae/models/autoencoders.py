@@ -181,16 +181,17 @@ def salt_and_pepper(y, p: float, low: float | None = None, high: float | None = 
     if not 0 <= p <= 1:
         raise ValueError(f"salt-and-pepper noise: p must be in [0, 1], got {p}")
     xp = backend.get_array_module(y.data)
-    # BEGIN SOLUTION task 3.4
-    # the batch's extremes stay 0-d device arrays: float() would wait for the GPU on every batch
-    low = y.data.min() if low is None else low
-    high = y.data.max() if high is None else high
-    u = backend.random_uniform(y.shape, y.dtype, y.device)
-    hit = u < p
-    salt = u < p / 2  # among the hit pixels, half go high
-    noisy = xp.where(hit, xp.where(salt, high, low), y.data).astype(y.dtype, copy=False)
-    return minae.Tensor(noisy)
-    # END SOLUTION
+    with backend.on(y.device):  # raw arrays: CuPy computes on the current GPU, which must be y's
+        # BEGIN SOLUTION task 3.4
+        # the batch's extremes stay 0-d device arrays: float() would wait for the GPU on every batch
+        low = y.data.min() if low is None else low
+        high = y.data.max() if high is None else high
+        u = backend.random_uniform(y.shape, y.dtype, y.device)
+        hit = u < p
+        salt = u < p / 2  # among the hit pixels, half go high
+        noisy = xp.where(hit, xp.where(salt, high, low), y.data).astype(y.dtype, copy=False)
+        return minae.Tensor(noisy)
+        # END SOLUTION
 
 
 CORRUPTIONS = {"gaussian": gaussian_noise, "masking": masking_noise, "salt_and_pepper": salt_and_pepper}

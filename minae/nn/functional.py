@@ -164,9 +164,10 @@ def dropout(input, p: float = 0.5, training: bool = True):
         return input
     if p == 1.0:
         return input * 0.0
-    keep = backend.random_uniform(input.shape, input.dtype, input.device) >= p
-    mask = keep.astype(input.dtype)
-    mask *= 1.0 / (1.0 - p)
+    with backend.on(input.device):  # raw arrays: CuPy computes on the current GPU, which must be input's
+        keep = backend.random_uniform(input.shape, input.dtype, input.device) >= p
+        mask = keep.astype(input.dtype)
+        mask *= 1.0 / (1.0 - p)
     return input * mask
 
 
@@ -205,7 +206,8 @@ def _check_unit_interval(fn, name, x, hint=""):
     a = x.data
     if not a.size or (get_array_module(a) is not np and not GradMode.anomaly):
         return
-    lo, hi = float(a.min()), float(a.max())
+    with backend.on_device_of((a,)):  # CuPy reduces on the current GPU, which need not be a's
+        lo, hi = float(a.min()), float(a.max())
     if not (0.0 <= lo and hi <= 1.0):  # written so that NaN fails too
         raise ValueError(f"{fn}: {name} must hold probabilities in [0, 1], got values from {lo:.4g} to {hi:.4g}{hint}")
 
@@ -287,14 +289,16 @@ def cross_entropy(input, target, reduction: str = "mean"):
             )
         labels = target.data
         xp = get_array_module(labels)
-        if n and (xp is np or GradMode.anomaly):
-            lo, hi = int(labels.min()), int(labels.max())
-            if lo < 0 or hi >= c:
-                raise IndexError(f"{fn}: label {lo if lo < 0 else hi} is out of range for {c} classes (0 … {c - 1})")
-            loss = -logp[xp.arange(n), labels]
-        else:  # on a GPU the check would wait for the device: a bad label gives a NaN loss instead
-            bad = (labels < 0) | (labels >= c)
-            loss = _ops.where(bad, math.nan, -logp[xp.arange(n), xp.clip(labels, 0, max(c - 1, 0))])
+        with backend.on(target.device):  # raw arrays: CuPy computes on the current GPU, which must be the labels'
+            if n and (xp is np or GradMode.anomaly):
+                lo, hi = int(labels.min()), int(labels.max())
+                if lo < 0 or hi >= c:
+                    bad = lo if lo < 0 else hi
+                    raise IndexError(f"{fn}: label {bad} is out of range for {c} classes (0 … {c - 1})")
+                loss = -logp[xp.arange(n), labels]
+            else:  # on a GPU the check would wait for the device: a bad label gives a NaN loss instead
+                bad = (labels < 0) | (labels >= c)
+                loss = _ops.where(bad, math.nan, -logp[xp.arange(n), xp.clip(labels, 0, max(c - 1, 0))])
     elif target.dtype.kind == "f" and tuple(target.shape) == (n, c):
         loss = -_ops.sum(target * logp, dim=1)
     else:
@@ -403,8 +407,9 @@ def jacobian_penalty(encoder, y, reduction: str = "mean", create_graph: bool = T
     if h.requires_grad:
         xp = get_array_module(h.data)
         for unit in np.ndindex(*h.shape[1:]):
-            select = xp.zeros_like(h.data)
-            select[(slice(None),) + unit] = 1  # grad_outputs picking h_j in every sample
+            with backend.on(h.device):  # CuPy allocates and writes on the current GPU, which need not be h's
+                select = xp.zeros_like(h.data)
+                select[(slice(None),) + unit] = 1  # grad_outputs picking h_j in every sample
             (g,) = _grad(
                 h, x, grad_outputs=Tensor(select), retain_graph=True, create_graph=create_graph, allow_unused=True
             )
@@ -413,7 +418,8 @@ def jacobian_penalty(encoder, y, reduction: str = "mean", create_graph: bool = T
             sq = _per_sample(g * g)
             total = sq if total is None else total + sq
     if total is None:  # the code does not depend on y
-        total = Tensor(get_array_module(y.data).zeros(y.shape[0], dtype=y.dtype))
+        with backend.on(y.device):
+            total = Tensor(get_array_module(y.data).zeros(y.shape[0], dtype=y.dtype))
     return _reduce(total, reduction)
 
 

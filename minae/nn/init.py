@@ -74,7 +74,8 @@ def _fan(tensor, mode):
 
 
 def _fill(tensor, values):
-    tensor.data[...] = values
+    with backend.on(tensor.device):  # CuPy writes on the current GPU, which need not be the tensor's
+        tensor.data[...] = values
     tensor._bump_version()  # a graph that saved tensor's old values must not use them
     return tensor
 

@@ -248,11 +248,13 @@ class Module:
                 continue
             if set_to_none:
                 p.grad = None
-            elif p.grad.grad_fn is not None:  # a gradient built with create_graph: leave its graph alone
-                p.grad = Tensor(backend.get_array_module(p.grad.data).zeros_like(p.grad.data))
-            else:
-                p.grad.data[...] = 0
-                p.grad._bump_version()
+                continue
+            with backend.on(p.device):  # CuPy allocates and fills on the current GPU, which need not be p's
+                if p.grad.grad_fn is not None:  # a gradient built with create_graph: leave its graph alone
+                    p.grad = Tensor(backend.get_array_module(p.grad.data).zeros_like(p.grad.data))
+                else:
+                    p.grad.data[...] = 0
+                    p.grad._bump_version()
 
     def requires_grad_(self, requires_grad: bool = True):
         """Switch gradient tracking of every parameter (freeze with False); returns self."""
@@ -285,7 +287,8 @@ class Module:
 
         def convert(arr):
             if dt is not None and arr.dtype.kind == "f" and arr.dtype != dt:
-                arr = arr.astype(dt)
+                with backend.on_device_of((arr,)):  # CuPy casts on the current GPU, which need not be arr's
+                    arr = arr.astype(dt)
             if dev is not None:
                 arr = backend.to_device(arr, dev)
             return arr
@@ -380,7 +383,8 @@ class Module:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n  " + "\n  ".join(problems))
         for key, arr in sources.items():
             t = own[key]
-            t.data[...] = backend.to_device(arr, t.device)
+            with backend.on(t.device):  # CuPy writes on the current GPU, which need not be t's
+                t.data[...] = backend.to_device(arr, t.device)
             t._bump_version()  # a graph that saved t's old values must not use them
         return _IncompatibleKeys(missing, unexpected)
 

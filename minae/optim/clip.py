@@ -36,6 +36,12 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
         dev = parameters[0].device if parameters else backend.default_device()
         with backend.on(dev):
             return Tensor(dev.xp.zeros((), backend.get_default_dtype()))
+    with backend.on_device_of(grads):  # raw arrays: CuPy computes on the current GPU, which must be theirs
+        return _clip_by_norm(grads, max_norm, norm_type, error_if_nonfinite)
+
+
+def _clip_by_norm(grads, max_norm, norm_type, error_if_nonfinite):
+    """clip_grad_norm_ on the raw gradients (of one device, the current one)."""
     xp = backend.get_array_module(grads[0])
     if norm_type == math.inf:
         norms = [xp.abs(g).max() if g.size else xp.zeros((), g.dtype) for g in grads]
@@ -67,4 +73,5 @@ def clip_grad_value_(parameters, clip_value: float) -> None:
     """Clamp every gradient element into [−clip_value, clip_value], in place."""
     clip_value = float(clip_value)
     for g in _grads(parameters):
-        backend.get_array_module(g).clip(g, -clip_value, clip_value, out=g)
+        with backend.on_device_of((g,)):  # CuPy computes on the current GPU, which need not be g's
+            backend.get_array_module(g).clip(g, -clip_value, clip_value, out=g)

@@ -114,7 +114,8 @@ class Optimizer:
                 else:
                     if p.grad.grad_fn is not None:
                         p.grad = p.grad.detach()
-                    p.grad.data.fill(0)
+                    with backend.on(p.device):  # CuPy fills on the current GPU, which need not be p's
+                        p.grad.data.fill(0)
                     p.grad._bump_version()
 
     def step(self, closure=None):
@@ -252,9 +253,12 @@ class Optimizer:
 
 def _snapshot(value):
     if isinstance(value, Tensor):
-        return Tensor(value.data.copy())
+        value = value.data
+        with backend.on_device_of((value,)):  # CuPy copies to the current GPU, which need not be value's
+            return Tensor(value.copy())
     if backend.is_array(value):
-        return value.copy()
+        with backend.on_device_of((value,)):
+            return value.copy()
     return copy.deepcopy(value)
 
 
@@ -272,8 +276,9 @@ def _restore(value, p: Tensor, name: str, key):
             f"but the parameter has shape {tuple(p.shape)}"
         )
     array = backend.to_device(value, p.device)
-    if array.dtype.kind == "f" and array.dtype != p.dtype:
-        array = array.astype(p.dtype)
-    elif array is value:
-        array = array.copy()
+    with backend.on(p.device):  # CuPy casts and copies on the current GPU, which need not be p's
+        if array.dtype.kind == "f" and array.dtype != p.dtype:
+            array = array.astype(p.dtype)
+        elif array is value:
+            array = array.copy()
     return Tensor(array)
