@@ -188,13 +188,18 @@ def _share_memory(func, out, args):
     """When out's array views an input's memory, out shares that input's version counter (a write through
     either is a write into both) and remembers the input and the view op (for writes recorded through it)."""
     y = out.data
-    for a in args:
-        if isinstance(a, Tensor) and (y is a.data or get_array_module(y).may_share_memory(y, a.data)):
-            if a._version is None:
-                a._version = Version()
-            out._version, out._view = a._version, (a, func, a._version.value)
-            return
-    out._version, out._view = None, None
+    with backend.on_device_of((y,)):  # CuPy reads arrays on the current GPU only
+        base = next((a for a in args if isinstance(a, Tensor) and _views(y, a.data)), None)
+    if base is None:
+        out._version, out._view = None, None
+        return
+    if base._version is None:
+        base._version = Version()
+    out._version, out._view = base._version, (base, func, base._version.value)
+
+
+def _views(y, x) -> bool:
+    return y is x or get_array_module(y).may_share_memory(y, x)
 
 
 def _constants(func, args):
