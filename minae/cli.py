@@ -307,6 +307,19 @@ def _prepare_out(out: str, args) -> list:
         return []
     checkpoint = os.path.join(out, "checkpoint.npz")
     continuing = args.resume is not None and os.path.exists(checkpoint) and os.path.samefile(args.resume, checkpoint)
+    # A run's files live in its folder, which the run holds (_owning): a run file that is a symbolic link would
+    # be written through, into a file the lock does not cover (another run's, perhaps running now). Only
+    # --overwrite's removal touches such a link (it removes the link, not what it points to).
+    kept = [f for f in existing if not (args.overwrite and not (continuing and f == "checkpoint.npz"))]
+    for f in kept:
+        link = os.path.join(out, f)
+        if os.path.islink(link):
+            raise TrainingError(
+                f"{link} is a symbolic link (to {os.readlink(link)}): a run writes its files only into its own "
+                "folder, and writing through the link would change a file outside it; replace the link by a copy "
+                "of its file, or choose another --out"
+                + ("" if continuing else ", or --overwrite (which removes the link)")
+            )
     if args.overwrite:  # the old run's files go, except the checkpoint this run continues from
         return [f for f in existing if not (continuing and f == "checkpoint.npz")]
     if continuing:
@@ -510,7 +523,7 @@ def train_command(args) -> int:
     try:
         with _owning(out):
             to_remove = _prepare_out(out, args)
-            return _train(args, cfg, out, dev, to_remove, (train_loader, test_loader, test_data))
+            return _train(args, cfg, out, dev, to_remove, (train_loader, test_loader, test_data), (saved, done))
     except MemoryError as e:
         if str(e).startswith("these settings"):
             raise
@@ -544,7 +557,7 @@ class _SavedSettings(schema.Spec):
             schema.check(_upgrade_settings(value["config"]), config_schema(), f"{field}.config")
 
 
-def _train(args, cfg, out, dev, to_remove, data) -> int:
+def _train(args, cfg, out, dev, to_remove, data, planned=(None, 0)) -> int:
     minae.manual_seed(cfg["seed"])
     train_loader, test_loader, test_data = data
     model = build_model(args.model, cfg).to(dev)
@@ -553,6 +566,16 @@ def _train(args, cfg, out, dev, to_remove, data) -> int:
     state = None
     if args.resume is not None:
         state = load_checkpoint(args.resume, model, optimizer, train_loader, extra=_SavedSettings())
+        # The settings and the epochs done were read before this process held the folder (to choose the
+        # data and the model); another run may have written the file since. Train only what was planned.
+        extra = state.get("extra")
+        now = _upgrade_settings(extra.get("config")) if isinstance(extra, dict) else None
+        if (now, state["epoch"]) != planned:
+            raise TrainingError(
+                f"{args.resume} changed while this command was starting (another run wrote it; it now holds "
+                f"{_count(state['epoch'], 'epoch')}, not {planned[1]}); nothing was trained or written: run the "
+                "command again"
+            )
         if args.lr is not None:  # given on the resume: used from now on (the history records each epoch's lr)
             for group in optimizer.param_groups:
                 group["lr"] = args.lr

@@ -715,3 +715,49 @@ def test_a_history_with_test_values_for_some_epochs_only_still_draws(tmp_path, s
     assert rc == 0, err
     metrics = check_run(out, "ae", 3)
     assert [r["test"] is None for r in metrics["history"]] == [False, True, False]
+
+
+# ------------------------------------------------------------ reviewer's cases ---
+def test_a_run_file_that_links_out_of_the_folder_is_never_written_through(tmp_path, capsys):
+    """--out a/ whose checkpoint.npz links to b/'s: resuming it would write b's run (which a/'s lock does not cover)."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert run(["train", "ebm", "--epochs", "1", "--quiet", "--out", str(b)], capsys)[0] == 0
+    before = {f: (b / f).read_bytes() for f in os.listdir(b)}
+    a.mkdir()
+    os.symlink(b / "checkpoint.npz", a / "checkpoint.npz")
+    for extra in ([], ["--overwrite"], ["--out", str(a)]):
+        for resume in (a / "checkpoint.npz", b / "checkpoint.npz"):
+            argv = ["train", "ebm", "--epochs", "2", "--quiet", "--resume", str(resume), *extra]
+            if str(resume).startswith(str(b)) and "--out" not in extra:
+                continue  # b's own run, resumed in b: fine
+            rc, _, err = run(argv, capsys)
+            assert rc == 1 and "symbolic link" in err and str(a / "checkpoint.npz") in err, (argv, err)
+            assert {f: (b / f).read_bytes() for f in os.listdir(b)} == before
+            assert sorted(os.listdir(a)) == ["checkpoint.npz"]
+    # a new run with --overwrite removes the link, never b's file
+    assert run(["train", "ebm", "--epochs", "1", "--quiet", "--out", str(a), "--overwrite"], capsys)[0] == 0
+    assert not os.path.islink(a / "checkpoint.npz")
+    assert {f: (b / f).read_bytes() for f in os.listdir(b)} == before
+
+
+@pytest.mark.parametrize("change", ["more epochs", "another run"])
+def test_a_checkpoint_rewritten_while_the_resume_starts_is_refused(change, tmp_path, small_digits, monkeypatch, capsys):
+    """The resume's plan (settings, epochs done) is read before the folder is held; another run may write the
+    file in between (here: while the data is read). What is loaded must be what was planned, else nothing runs."""
+    out, other = tmp_path / "r", tmp_path / "other"
+    assert run(["train", "ae", *TINY, "--out", str(out)], capsys)[0] == 0
+    argv = ["train", "ae", *TINY, "--out", str(other)]
+    argv[3] = "2" if change == "more epochs" else "1"
+    argv += ["--lr", "0.01"] if change == "another run" else []
+    assert run(argv, capsys)[0] == 0
+    real = cli._loaders
+
+    def meanwhile(*args, **kwargs):  # another process finishes its write of the checkpoint now
+        shutil.copyfile(other / "checkpoint.npz", out / "checkpoint.npz")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "_loaders", meanwhile)
+    rc, _, err = run(["train", "ae", "--epochs", "2", "--quiet", "--resume", str(out / "checkpoint.npz")], capsys)
+    assert rc == 1 and "changed while this command was starting" in err and "Traceback" not in err, err
+    assert (out / "checkpoint.npz").read_bytes() == (other / "checkpoint.npz").read_bytes()
+    assert json.loads((out / "metrics.json").read_text())["history"][-1]["epoch"] == 1  # not rewritten
