@@ -518,7 +518,7 @@ def train_command(args) -> int:
     if available is not None and need > available:
         raise MemoryError(
             f"these settings need about {_gb(need)} of memory ({_settings_text(args.model, cfg)}: {what}), "
-            f"but {_gb(available)} is available; lower --hidden, --latent-dim or --batch-size"
+            f"but {_gb(available)} is available; {_lower_hint(args)}"
         )
     try:
         with _owning(out):
@@ -529,8 +529,18 @@ def train_command(args) -> int:
             raise
         raise MemoryError(
             f"out of memory: these settings need about {_gb(need)} ({_settings_text(args.model, cfg)}: {what}); "
-            "lower --hidden, --latent-dim or --batch-size"
+            f"{_lower_hint(args)}"
         ) from None
+
+
+def _lower_hint(args) -> str:
+    """What to lower: a resumed run's model settings are its checkpoint's (FIXED_ON_RESUME), only its batch is not."""
+    if args.resume is None:
+        return "lower --hidden, --latent-dim or --batch-size"
+    return (
+        f"the model's sizes are those saved in {args.resume} (its field 'extra.config'), which a resume keeps: "
+        "lower --batch-size, or start a new run"
+    )
 
 
 def _check_data_options(args, cfg) -> None:
@@ -560,7 +570,17 @@ class _SavedSettings(schema.Spec):
 def _train(args, cfg, out, dev, to_remove, data, planned=(None, 0)) -> int:
     minae.manual_seed(cfg["seed"])
     train_loader, test_loader, test_data = data
-    model = build_model(args.model, cfg).to(dev)
+    try:
+        model = build_model(args.model, cfg).to(dev)
+    except (ValueError, TypeError) as e:
+        if args.resume is None:  # the command line's own values, checked by _check_combinations
+            raise
+        # the schema checks each setting alone; the model's constructor checks them together (dae: masking
+        # needs noise < 1), and on a resume they are the checkpoint's
+        raise CheckpointError(
+            f"{args.resume}: the training checkpoint's field 'extra.config' holds settings that do not make a "
+            f"{CLASSES[args.model]} ({e}); nothing was changed"
+        ) from None
     optimizer = minae.optim.Adam(model.parameters(), lr=cfg["lr"])
     checkpoint = os.path.join(out, "checkpoint.npz")
     state = None

@@ -761,3 +761,28 @@ def test_a_checkpoint_rewritten_while_the_resume_starts_is_refused(change, tmp_p
     assert rc == 1 and "changed while this command was starting" in err and "Traceback" not in err, err
     assert (out / "checkpoint.npz").read_bytes() == (other / "checkpoint.npz").read_bytes()
     assert json.loads((out / "metrics.json").read_text())["history"][-1]["epoch"] == 1  # not rewritten
+
+
+def test_saved_settings_the_model_refuses_name_the_file_and_the_field(tmp_path, small_digits, capsys):
+    """Each setting fits the schema alone; together they may not make the model (masking with noise 1)."""
+    out = tmp_path / "r"
+    assert run(["train", "dae", *TINY, "--out", str(out)], capsys)[0] == 0
+    state = io.load(out / "checkpoint.npz")
+    state["extra"]["config"].update(noise=1.0, corruption="masking")
+    io.save(state, out / "checkpoint.npz")
+    before = {f: (out / f).read_bytes() for f in os.listdir(out)}
+    rc, _, err = run(["train", "dae", "--epochs", "2", "--quiet", "--resume", str(out / "checkpoint.npz")], capsys)
+    assert rc == 1 and "Traceback" not in err
+    assert str(out / "checkpoint.npz") in err and "'extra.config'" in err, err
+    assert {f: (out / f).read_bytes() for f in os.listdir(out)} == before
+
+
+def test_a_resume_too_large_for_memory_names_the_checkpoint_not_flags_it_keeps(tmp_path, small_digits, capsys):
+    """A checkpoint's hidden size is kept on a resume: the hint must not tell the user to lower --hidden."""
+    out = tmp_path / "r"
+    assert run(["train", "ae", *TINY, "--out", str(out)], capsys)[0] == 0
+    state = io.load(out / "checkpoint.npz")
+    state["extra"]["config"]["hidden"] = 10**12
+    io.save(state, out / "checkpoint.npz")
+    rc, _, err = run(["train", "ae", "--epochs", "2", "--quiet", "--resume", str(out / "checkpoint.npz")], capsys)
+    assert rc == 1 and "need about" in err and str(out / "checkpoint.npz") in err and "lower --hidden" not in err, err
