@@ -502,7 +502,7 @@ def train_command(args) -> int:
         out = os.path.dirname(os.path.abspath(args.resume)) if args.resume else os.path.join("runs", args.model)
     cfg = _config(args, saved)
     _check_data_options(args, cfg)
-    if args.resume is not None and cfg["epochs"] <= done:
+    if args.resume is not None and cfg["epochs"] <= done and not _unfinished(out, args.resume, cfg["epochs"], done):
         given = f"--epochs {cfg['epochs']}" if args.epochs is not None else f"its {_count(cfg['epochs'], 'epoch')}"
         raise TrainingError(
             f"{args.resume} already holds {_count(done, 'epoch')}, so the run is already complete for {given}; "
@@ -531,6 +531,27 @@ def train_command(args) -> int:
             f"out of memory: these settings need about {_gb(need)} ({_settings_text(args.model, cfg)}: {what}); "
             f"{_lower_hint(args)}"
         ) from None
+
+
+def _unfinished(out: str, resume: str, epochs: int, done: int) -> bool:
+    """Whether the checkpoint's run trained all its epochs but stopped before writing its metrics.json (Ctrl-C
+    or a kill during the last pictures): then a resume for exactly those epochs writes the metrics and the
+    pictures, training nothing. Only in the checkpoint's own folder, and only when its metrics.json is missing
+    or describes fewer epochs (unreadable counts as missing: the run's own file, rewritten whole)."""
+    checkpoint = os.path.join(out, "checkpoint.npz")
+    if epochs != done or not (os.path.exists(checkpoint) and os.path.samefile(resume, checkpoint)):
+        return False
+    metrics = os.path.join(out, "metrics.json")
+    if not os.path.lexists(metrics):
+        return True
+    if not os.path.isfile(metrics) or os.path.islink(metrics) or os.path.getsize(metrics) > 2**26:
+        return False  # a FIFO would hang the read, a link is refused later, 64 MiB is no metrics.json
+    try:
+        with open(metrics, encoding="utf-8") as fh:
+            history = json.load(fh)["history"]
+        return not isinstance(history, list) or len(history) != done
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+        return True
 
 
 def _lower_hint(args) -> str:

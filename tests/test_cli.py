@@ -786,3 +786,40 @@ def test_a_resume_too_large_for_memory_names_the_checkpoint_not_flags_it_keeps(t
     io.save(state, out / "checkpoint.npz")
     rc, _, err = run(["train", "ae", "--epochs", "2", "--quiet", "--resume", str(out / "checkpoint.npz")], capsys)
     assert rc == 1 and "need about" in err and str(out / "checkpoint.npz") in err and "lower --hidden" not in err, err
+
+
+@pytest.mark.parametrize("how", ["interrupted", "killed"])
+def test_a_run_stopped_after_its_last_checkpoint_can_still_write_its_metrics(how, tmp_path, monkeypatch, capsys):
+    """Ctrl-C (or kill -9) while the last pictures are drawn: the checkpoint is complete, metrics.json is not
+    written. The command the message gives must finish the run (its metrics and pictures), training nothing."""
+    from minae import viz
+
+    out = tmp_path / "r"
+    argv = ["train", "ebm", "--epochs", "2", "--quiet", "--out", str(out)]
+    if how == "interrupted":
+        real = viz.save_figure
+
+        def interrupted(fig, path):
+            if str(path).endswith("loss.png"):
+                raise KeyboardInterrupt
+            return real(fig, path)
+
+        monkeypatch.setattr(viz, "save_figure", interrupted)
+        rc, _, err = run(argv, capsys)
+        monkeypatch.setattr(viz, "save_figure", real)
+        assert rc == 130 and "holds epoch 2 of 2 (complete)" in err, err
+        advice = err.split("continue with: minae ")[1].split()
+    else:
+        assert run(argv, capsys)[0] == 0
+        os.remove(out / "metrics.json")  # what a kill -9 before its write leaves
+        advice = ["train", "ebm", "--resume", str(out / "checkpoint.npz")]
+    checkpoint = (out / "checkpoint.npz").read_bytes()
+    rc, _, err = run([*advice, "--quiet"], capsys)
+    assert rc == 0, err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [h["epoch"] for h in metrics["history"]] == [1, 2] and metrics["config"]["epochs"] == 2
+    assert (out / "checkpoint.npz").read_bytes() == checkpoint  # nothing trained
+    assert sorted(os.listdir(out)) == ["checkpoint.npz", "energy.png", "loss.png", "metrics.json"]
+    # and once the run's files are all there, the same command is refused as before: nothing to do
+    rc, _, err = run([*advice, "--quiet"], capsys)
+    assert rc == 1 and "already complete" in err
