@@ -252,6 +252,12 @@ class _ConsistentData(schema.Spec):
                 raise schema.Invalid(
                     f"{field}.{key}", f"is {value.get(key)!r}, but {value['model']} trains on {defaults.get(key)!r}"
                 )
+        unused = [k for k in _ALL_MODEL_OPTIONS if k in value and k not in MODEL_OPTIONS[value["model"]]]
+        if unused:  # it would be recorded in metrics.json as if it had shaped the run
+            takes = ", ".join(MODEL_OPTIONS[value["model"]]) or "none"
+            raise schema.Invalid(
+                f"{field}.{unused[0]}", f"is a setting {value['model']} does not use (its model settings: {takes})"
+            )
         sources = [ELLIPSE_SOURCE] if defaults["dataset"] == "ellipse" else list(_SOURCES.values())
         if value["source"] not in sources:
             raise schema.Invalid(f"{field}.source", f"is {value['source']!r}, not a source of {defaults['dataset']}")
@@ -267,6 +273,9 @@ def _upgrade_settings(saved: dict) -> dict:
         else:
             scale = {v: k for k, v in _PIXEL_SCALES.items()}.get(data, data)
             saved.update(dataset="mnist", pixel_scale=scale, source=_SOURCES.get(saved.get("source"), "bundled"))
+        # those runs recorded options their model took no notice of (`ae --beta 2`): they shaped nothing
+        for key in set(_ALL_MODEL_OPTIONS) - set(MODEL_OPTIONS.get(saved.get("model"), _ALL_MODEL_OPTIONS)):
+            saved.pop(key, None)
     return saved
 
 

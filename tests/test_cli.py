@@ -586,6 +586,8 @@ def _crafted(tmp_path, capsys, change):
         ("beta", "hot"),
         ("source", "bundled"),
         ("model", 3),
+        ("hidden", 5),  # settings the ebm does not use: metrics.json would record them as if they had (reviewer)
+        ("noise", 0.3),
     ],
 )
 def test_mistyped_saved_settings_name_the_file_and_the_field(field, value, tmp_path, capsys):
@@ -690,7 +692,9 @@ def test_the_owner_of_a_folder_is_released_when_it_dies(tmp_path, capsys):
 
 def test_a_run_saved_with_the_old_setting_names_resumes(tmp_path, small_digits, capsys):
     """Checkpoints written before issue 18 said "data": "pm1" (and "bundled" for the ellipse): they still resume."""
-    for model, old in (("ae", {"data": "pm1", "source": "bundled"}), ("ebm", {"data": "ellipse", "source": "bundled"})):
+    # and they recorded options the model took no notice of (`ae --beta 2`), which are not carried on
+    old_runs = (("ae", {"data": "pm1", "source": "bundled", "beta": 2.0}), ("ebm", {"data": "ellipse", "hidden": 30}))
+    for model, old in old_runs:
         out = tmp_path / model
         assert run(["train", model, *tiny(model), "--out", str(out)], capsys)[0] == 0
         state = io.load(out / "checkpoint.npz")
@@ -702,6 +706,9 @@ def test_a_run_saved_with_the_old_setting_names_resumes(tmp_path, small_digits, 
         rc, _, err = run(["train", model, "--epochs", "2", "--quiet", "--resume", str(out / "checkpoint.npz")], capsys)
         assert rc == 0, err
         check_run(out, model, 2)
+        assert not {"beta", "hidden"} & set(json.loads((out / "metrics.json").read_text())["config"]) - {
+            *cli.MODEL_OPTIONS[model]
+        }
 
 
 def test_a_history_with_test_values_for_some_epochs_only_still_draws(tmp_path, small_digits, capsys):
