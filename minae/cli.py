@@ -143,7 +143,7 @@ def _parser():
         "--data-root", default=None, help="folder of the MNIST IDX files (default: $MINAE_DATA or ~/.cache/minae/mnist)"
     )
     t.add_argument("--download", action="store_true", help="download full MNIST if missing (with --data mnist)")
-    t.add_argument("--seed", type=_nonneg_int, default=None, help="random seed (default 0)")
+    t.add_argument("--seed", type=_seed, default=None, help="random seed (default 0)")
     t.add_argument(
         "--out", default=None, help="output folder (default: runs/MODEL, or the folder of the --resume checkpoint)"
     )
@@ -168,7 +168,9 @@ def _typed(kind, check, what):
 
 
 _pos_int = _typed(int, lambda v: v > 0, "a positive integer")
-_nonneg_int = _typed(int, lambda v: v >= 0, "a non-negative integer")
+# seeds as PyTorch's manual_seed takes them (64 bits): a longer one trained an epoch, then could not be saved
+MAX_SEED = 2**64 - 1
+_seed = _typed(int, lambda v: 0 <= v <= MAX_SEED, f"an integer in [0, 2**64 - 1 = {MAX_SEED}]")
 _pos_float = _typed(float, lambda v: v > 0 and math.isfinite(v), "a positive number")
 _nonneg_float = _typed(float, lambda v: v >= 0 and math.isfinite(v), "a non-negative number")
 
@@ -235,7 +237,7 @@ def config_schema() -> schema.Spec:
             "lambda": weight,
             "noise": weight,
             "corruption": schema.Optional(schema.Str(["masking", "gaussian", "salt_and_pepper"])),
-            "seed": schema.Int(low=0),
+            "seed": schema.Int(0, MAX_SEED),
         },
         optional=["pixel_scale", "hidden", "latent_dim", "beta", "lambda", "noise", "corruption"],
     )

@@ -203,6 +203,8 @@ def test_resume_refuses_another_model(tmp_path, small_digits, capsys):
         (["train", "gan"], "model"),
         (["train"], "model"),
         (["train", "vae", "--learning-rate", "3"], "--learning-rate"),
+        (["train", "ebm", "--seed", str(2**64)], "--seed"),  # it trained, then could not be saved (reviewer)
+        (["train", "ebm", "--seed", "9" * 1500], "--seed"),
         ([], "train,info"),
     ],
 )
