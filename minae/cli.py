@@ -513,7 +513,12 @@ def train_command(args) -> int:
         out = os.path.dirname(os.path.abspath(args.resume)) if args.resume else os.path.join("runs", args.model)
     cfg = _config(args, saved)
     _check_data_options(args, cfg)
-    if args.resume is not None and cfg["epochs"] <= done and not _unfinished(out, args.resume, cfg["epochs"], done):
+    # finishing a stopped run trains nothing: a training setting given for it would be recorded, never used
+    if (
+        args.resume is not None
+        and cfg["epochs"] <= done
+        and not (args.lr is None and args.batch_size is None and _unfinished(out, args.resume, cfg["epochs"], done))
+    ):
         given = f"--epochs {cfg['epochs']}" if args.epochs is not None else f"its {_count(cfg['epochs'], 'epoch')}"
         raise TrainingError(
             f"{args.resume} already holds {_count(done, 'epoch')}, so the run is already complete for {given}; "

@@ -823,6 +823,8 @@ def test_a_run_stopped_after_its_last_checkpoint_can_still_write_its_metrics(how
         os.remove(out / "metrics.json")  # what a kill -9 before its write leaves
         advice = ["train", "ebm", "--resume", str(out / "checkpoint.npz")]
     checkpoint = (out / "checkpoint.npz").read_bytes()
+    rc, _, err = run([*advice, "--quiet", "--lr", "0.5"], capsys)  # an lr nothing would be trained with
+    assert rc == 1 and "already complete" in err and not (out / "metrics.json").exists(), err
     rc, _, err = run([*advice, "--quiet"], capsys)
     assert rc == 0, err
     metrics = json.loads((out / "metrics.json").read_text())
