@@ -350,6 +350,8 @@ def _owning(out: str):
     folder is written or removed, so two commands never mix their files; the second is refused.
     (Where there is no fcntl, on Windows, the folder is not locked.)
     """
+    if os.path.lexists(out) and not os.path.isdir(out):
+        raise TrainingError(f"--out {out}: there is a file there, not a folder; choose another --out")
     os.makedirs(out, exist_ok=True)
     if fcntl is None:
         yield

@@ -834,3 +834,18 @@ def test_a_run_stopped_after_its_last_checkpoint_can_still_write_its_metrics(how
     # and once the run's files are all there, the same command is refused as before: nothing to do
     rc, _, err = run([*advice, "--quiet"], capsys)
     assert rc == 1 and "already complete" in err
+
+
+@pytest.mark.parametrize("kind", ["file", "fifo", "dangling link"])
+def test_an_out_that_is_not_a_folder_is_named(kind, tmp_path, capsys):
+    out = tmp_path / "x"
+    if kind == "file":
+        out.write_bytes(b"mine")
+    elif kind == "fifo":
+        os.mkfifo(out)
+    else:
+        os.symlink(tmp_path / "nowhere", out)
+    rc, _, err = run(["train", "ebm", "--epochs", "1", "--quiet", "--out", str(out)], capsys)
+    assert rc == 1 and f"--out {out}" in err and "not a folder" in err and "Traceback" not in err, err
+    assert os.path.lexists(out) and not os.path.exists(tmp_path / "nowhere")
+    assert kind != "file" or out.read_bytes() == b"mine"
