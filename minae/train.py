@@ -312,8 +312,10 @@ def _rule_accepts(optimizer, saved: dict):
         hyper = {k: v for k, v in group.items() if k not in ("params", "initial_lr") and (takes_any or k in accepted)}
         try:
             kind([Tensor(np_.zeros(1, dtype=np_.float32), requires_grad=True)], **hyper)
-        except (ValueError, TypeError, OverflowError) as e:
+        except (ValueError, OverflowError) as e:
             return f".param_groups[{i}]", f"holds hyper-parameters {kind.__name__} refuses ({e})"
+        except TypeError:  # a constructor that takes other arguments (types are the schema's): its update decides
+            pass
         for index in group["params"]:
             owner[index] = group
     for index, buffers in saved["state"].items():

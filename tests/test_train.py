@@ -495,3 +495,19 @@ def test_a_hyper_parameter_saved_as_a_float_loads_where_the_live_one_is_an_int(t
     opt = minae.optim.Adam(fresh.parameters())
     load_checkpoint(ck, fresh, opt, fresh_train)
     assert opt.param_groups[0]["weight_decay"] == 0.01
+
+
+def test_an_optimizer_whose_constructor_takes_other_arguments_still_loads(tmp_path):
+    """The rule's constructor checks values when it can be called with a group's hyper-parameters alone."""
+
+    class Scaled(minae.optim.SGD):
+        def __init__(self, params, scale, lr=0.1):
+            super().__init__(params, lr=lr * scale, momentum=0.9)
+
+    ck = tmp_path / "ck.npz"
+    model, train, _, _, _ = make_run("vae", 0)
+    fit(model, train, Scaled(model.parameters(), 0.5), 1, checkpoint=ck)
+    fresh, fresh_train, _, _, _ = make_run("vae", 1)
+    opt = Scaled(fresh.parameters(), 0.5)
+    load_checkpoint(ck, fresh, opt, fresh_train)
+    assert opt.state  # the momentum buffers came back
