@@ -143,7 +143,7 @@ def _parser():
         "--data-root", default=None, help="folder of the MNIST IDX files (default: $MINAE_DATA or ~/.cache/minae/mnist)"
     )
     t.add_argument("--download", action="store_true", help="download full MNIST if missing (with --data mnist)")
-    t.add_argument("--seed", type=_nonneg_int, default=None, help="random seed (default 0)")
+    t.add_argument("--seed", type=_seed, default=None, help="random seed (default 0)")
     t.add_argument(
         "--out", default=None, help="output folder (default: runs/MODEL, or the folder of the --resume checkpoint)"
     )
@@ -168,7 +168,9 @@ def _typed(kind, check, what):
 
 
 _pos_int = _typed(int, lambda v: v > 0, "a positive integer")
-_nonneg_int = _typed(int, lambda v: v >= 0, "a non-negative integer")
+# seeds as PyTorch's manual_seed takes them (64 bits): a longer one trained an epoch, then could not be saved
+MAX_SEED = 2**64 - 1
+_seed = _typed(int, lambda v: 0 <= v <= MAX_SEED, f"an integer in [0, 2**64 - 1 = {MAX_SEED}]")
 _pos_float = _typed(float, lambda v: v > 0 and math.isfinite(v), "a positive number")
 _nonneg_float = _typed(float, lambda v: v >= 0 and math.isfinite(v), "a non-negative number")
 
@@ -235,7 +237,7 @@ def config_schema() -> schema.Spec:
             "lambda": weight,
             "noise": weight,
             "corruption": schema.Optional(schema.Str(["masking", "gaussian", "salt_and_pepper"])),
-            "seed": schema.Int(low=0),
+            "seed": schema.Int(0, MAX_SEED),
         },
         optional=["pixel_scale", "hidden", "latent_dim", "beta", "lambda", "noise", "corruption"],
     )
@@ -252,6 +254,12 @@ class _ConsistentData(schema.Spec):
                 raise schema.Invalid(
                     f"{field}.{key}", f"is {value.get(key)!r}, but {value['model']} trains on {defaults.get(key)!r}"
                 )
+        unused = [k for k in _ALL_MODEL_OPTIONS if k in value and k not in MODEL_OPTIONS[value["model"]]]
+        if unused:  # it would be recorded in metrics.json as if it had shaped the run
+            takes = ", ".join(MODEL_OPTIONS[value["model"]]) or "none"
+            raise schema.Invalid(
+                f"{field}.{unused[0]}", f"is a setting {value['model']} does not use (its model settings: {takes})"
+            )
         sources = [ELLIPSE_SOURCE] if defaults["dataset"] == "ellipse" else list(_SOURCES.values())
         if value["source"] not in sources:
             raise schema.Invalid(f"{field}.source", f"is {value['source']!r}, not a source of {defaults['dataset']}")
@@ -267,6 +275,9 @@ def _upgrade_settings(saved: dict) -> dict:
         else:
             scale = {v: k for k, v in _PIXEL_SCALES.items()}.get(data, data)
             saved.update(dataset="mnist", pixel_scale=scale, source=_SOURCES.get(saved.get("source"), "bundled"))
+        # those runs recorded options their model took no notice of (`ae --beta 2`): they shaped nothing
+        for key in set(_ALL_MODEL_OPTIONS) - set(MODEL_OPTIONS.get(saved.get("model"), _ALL_MODEL_OPTIONS)):
+            saved.pop(key, None)
     return saved
 
 
@@ -307,6 +318,19 @@ def _prepare_out(out: str, args) -> list:
         return []
     checkpoint = os.path.join(out, "checkpoint.npz")
     continuing = args.resume is not None and os.path.exists(checkpoint) and os.path.samefile(args.resume, checkpoint)
+    # A run's files live in its folder, which the run holds (_owning): a run file that is a symbolic link would
+    # be written through, into a file the lock does not cover (another run's, perhaps running now). Only
+    # --overwrite's removal touches such a link (it removes the link, not what it points to).
+    kept = [f for f in existing if not (args.overwrite and not (continuing and f == "checkpoint.npz"))]
+    for f in kept:
+        link = os.path.join(out, f)
+        if os.path.islink(link):
+            raise TrainingError(
+                f"{link} is a symbolic link (to {os.readlink(link)}): a run writes its files only into its own "
+                "folder, and writing through the link would change a file outside it; replace the link by a copy "
+                "of its file, or choose another --out"
+                + ("" if continuing else ", or --overwrite (which removes the link)")
+            )
     if args.overwrite:  # the old run's files go, except the checkpoint this run continues from
         return [f for f in existing if not (continuing and f == "checkpoint.npz")]
     if continuing:
@@ -326,6 +350,8 @@ def _owning(out: str):
     folder is written or removed, so two commands never mix their files; the second is refused.
     (Where there is no fcntl, on Windows, the folder is not locked.)
     """
+    if os.path.lexists(out) and not os.path.isdir(out):
+        raise TrainingError(f"--out {out}: there is a file there, not a folder; choose another --out")
     os.makedirs(out, exist_ok=True)
     if fcntl is None:
         yield
@@ -489,7 +515,12 @@ def train_command(args) -> int:
         out = os.path.dirname(os.path.abspath(args.resume)) if args.resume else os.path.join("runs", args.model)
     cfg = _config(args, saved)
     _check_data_options(args, cfg)
-    if args.resume is not None and cfg["epochs"] <= done:
+    # finishing a stopped run trains nothing: a training setting given for it would be recorded, never used
+    if (
+        args.resume is not None
+        and cfg["epochs"] <= done
+        and not (args.lr is None and args.batch_size is None and _unfinished(out, args.resume, cfg["epochs"], done))
+    ):
         given = f"--epochs {cfg['epochs']}" if args.epochs is not None else f"its {_count(cfg['epochs'], 'epoch')}"
         raise TrainingError(
             f"{args.resume} already holds {_count(done, 'epoch')}, so the run is already complete for {given}; "
@@ -505,19 +536,50 @@ def train_command(args) -> int:
     if available is not None and need > available:
         raise MemoryError(
             f"these settings need about {_gb(need)} of memory ({_settings_text(args.model, cfg)}: {what}), "
-            f"but {_gb(available)} is available; lower --hidden, --latent-dim or --batch-size"
+            f"but {_gb(available)} is available; {_lower_hint(args)}"
         )
     try:
         with _owning(out):
             to_remove = _prepare_out(out, args)
-            return _train(args, cfg, out, dev, to_remove, (train_loader, test_loader, test_data))
+            return _train(args, cfg, out, dev, to_remove, (train_loader, test_loader, test_data), (saved, done))
     except MemoryError as e:
         if str(e).startswith("these settings"):
             raise
         raise MemoryError(
             f"out of memory: these settings need about {_gb(need)} ({_settings_text(args.model, cfg)}: {what}); "
-            "lower --hidden, --latent-dim or --batch-size"
+            f"{_lower_hint(args)}"
         ) from None
+
+
+def _unfinished(out: str, resume: str, epochs: int, done: int) -> bool:
+    """Whether the checkpoint's run trained all its epochs but stopped before writing its metrics.json (Ctrl-C
+    or a kill during the last pictures): then a resume for exactly those epochs writes the metrics and the
+    pictures, training nothing. Only in the checkpoint's own folder, and only when its metrics.json is missing
+    or describes fewer epochs (unreadable counts as missing: the run's own file, rewritten whole)."""
+    checkpoint = os.path.join(out, "checkpoint.npz")
+    if epochs != done or not (os.path.exists(checkpoint) and os.path.samefile(resume, checkpoint)):
+        return False
+    metrics = os.path.join(out, "metrics.json")
+    if not os.path.lexists(metrics):
+        return True
+    if not os.path.isfile(metrics) or os.path.islink(metrics) or os.path.getsize(metrics) > 2**26:
+        return False  # a FIFO would hang the read, a link is refused later, 64 MiB is no metrics.json
+    try:
+        with open(metrics, encoding="utf-8") as fh:
+            history = json.load(fh)["history"]
+        return not isinstance(history, list) or len(history) != done
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+        return True
+
+
+def _lower_hint(args) -> str:
+    """What to lower: a resumed run's model settings are its checkpoint's (FIXED_ON_RESUME), only its batch is not."""
+    if args.resume is None:
+        return "lower --hidden, --latent-dim or --batch-size"
+    return (
+        f"the model's sizes are those saved in {args.resume} (its field 'extra.config'), which a resume keeps: "
+        "lower --batch-size, or start a new run"
+    )
 
 
 def _check_data_options(args, cfg) -> None:
@@ -544,15 +606,35 @@ class _SavedSettings(schema.Spec):
             schema.check(_upgrade_settings(value["config"]), config_schema(), f"{field}.config")
 
 
-def _train(args, cfg, out, dev, to_remove, data) -> int:
+def _train(args, cfg, out, dev, to_remove, data, planned=(None, 0)) -> int:
     minae.manual_seed(cfg["seed"])
     train_loader, test_loader, test_data = data
-    model = build_model(args.model, cfg).to(dev)
+    try:
+        model = build_model(args.model, cfg).to(dev)
+    except (ValueError, TypeError) as e:
+        if args.resume is None:  # the command line's own values, checked by _check_combinations
+            raise
+        # the schema checks each setting alone; the model's constructor checks them together (dae: masking
+        # needs noise < 1), and on a resume they are the checkpoint's
+        raise CheckpointError(
+            f"{args.resume}: the training checkpoint's field 'extra.config' holds settings that do not make a "
+            f"{CLASSES[args.model]} ({e}); nothing was changed"
+        ) from None
     optimizer = minae.optim.Adam(model.parameters(), lr=cfg["lr"])
     checkpoint = os.path.join(out, "checkpoint.npz")
     state = None
     if args.resume is not None:
         state = load_checkpoint(args.resume, model, optimizer, train_loader, extra=_SavedSettings())
+        # The settings and the epochs done were read before this process held the folder (to choose the
+        # data and the model); another run may have written the file since. Train only what was planned.
+        extra = state.get("extra")
+        now = _upgrade_settings(extra.get("config")) if isinstance(extra, dict) else None
+        if (now, state["epoch"]) != planned:
+            raise TrainingError(
+                f"{args.resume} changed while this command was starting (another run wrote it; it now holds "
+                f"{_count(state['epoch'], 'epoch')}, not {planned[1]}); nothing was trained or written: run the "
+                "command again"
+            )
         if args.lr is not None:  # given on the resume: used from now on (the history records each epoch's lr)
             for group in optimizer.param_groups:
                 group["lr"] = args.lr

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import copy
 import functools
+import inspect
 import math
+import numbers
 import os
 import sys
 import time
@@ -273,7 +275,13 @@ def _optimizer_spec(optimizer) -> schema.Spec:
 
     groups = []
     for group in optimizer.param_groups:
-        fields = {k: schema.like(v) for k, v in group.items() if k not in ("params", "initial_lr")}
+        # a number where the live group has one (weight_decay=0 is an int, 0.01 a float): the rule's
+        # own checks (_rule_accepts) say which numbers it takes
+        fields = {
+            k: schema.Real() if _is_number(v) else schema.like(v)
+            for k, v in group.items()
+            if k not in ("params", "initial_lr")
+        }
         fields["lr"] = schema.Real(low=0)
         fields["initial_lr"] = schema.Real(low=0)
         fields["params"] = schema.Sequence(schema.Int(0, n - 1), length=len(group["params"]))
@@ -283,12 +291,66 @@ def _optimizer_spec(optimizer) -> schema.Spec:
         indices = [i for g in groups_value for i in g["params"]]
         return None if len(set(indices)) == len(indices) else "numbers a parameter twice"
 
-    return schema.Record(
-        {
-            "state": schema.All(schema.Mapping(schema.Int(0, n - 1), buffers), schema.Satisfies(complete)),
-            "param_groups": schema.All(schema.Sequence(groups), schema.Satisfies(distinct)),
-        }
+    return schema.All(
+        schema.Record(
+            {
+                "state": schema.All(schema.Mapping(schema.Int(0, n - 1), buffers), schema.Satisfies(complete)),
+                "param_groups": schema.All(schema.Sequence(groups), schema.Satisfies(distinct)),
+            }
+        ),
+        schema.Satisfies(lambda value: _rule_accepts(optimizer, value)),
     )
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _rule_accepts(optimizer, saved: dict):
+    """None, or (field, problem) for the first loaded value the optimizer's own rule refuses.
+
+    Types and shapes are the schema's; what values a rule takes is the rule's: each loaded group's
+    hyper-parameters go through the optimizer's constructor (Adam refuses β ≥ 1 or ε < 0), and each
+    parameter's loaded counters (Adam's step t) through one step of its update on a scratch
+    one-element parameter (β₂ᵗ of a 400-digit t overflows), which must stay finite. Nothing live is touched.
+    """
+    kind = type(optimizer)
+    try:
+        signature = inspect.signature(kind.__init__)
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
+        accepted = set(signature.parameters) - {"self", "params"}
+    except (TypeError, ValueError):  # no signature to read: the rule's update alone is tried
+        takes_any, accepted = False, set()
+    np_ = backend.np
+    owner = {}  # parameter index -> its loaded group
+    for i, group in enumerate(saved["param_groups"]):
+        hyper = {k: v for k, v in group.items() if k not in ("params", "initial_lr") and (takes_any or k in accepted)}
+        try:
+            kind([Tensor(np_.zeros(1, dtype=np_.float32), requires_grad=True)], **hyper)
+        except (ValueError, OverflowError) as e:
+            return f".param_groups[{i}]", f"holds hyper-parameters {kind.__name__} refuses ({e})"
+        except TypeError:  # a constructor that takes other arguments (types are the schema's): its update decides
+            pass
+        for index in group["params"]:
+            owner[index] = group
+    for index, buffers in saved["state"].items():
+        if index not in owner:
+            continue
+        w = np_.zeros(1, dtype=np_.float32)
+        scratch = {}
+        for name, value in buffers.items():
+            if isinstance(value, Tensor) or backend.is_array(value):
+                scratch[name] = Tensor(np_.zeros(1, dtype=np_.float32))
+            else:
+                scratch[name] = value
+        try:
+            with np_.errstate(all="ignore"):
+                optimizer.update(w, np_.ones(1, dtype=np_.float32), scratch, dict(owner[index], params=[]))
+        except (ArithmeticError, ValueError, TypeError) as e:
+            return f".state[{index}]", f"cannot be stepped by {kind.__name__}'s rule ({type(e).__name__}: {e})"
+        if not np_.isfinite(w).all():
+            return f".state[{index}]", f"makes {kind.__name__}'s rule give a non-finite step"
+    return None
 
 
 def checkpoint_schema(model, optimizer=None, loader=None, scheduler=None, extra=None) -> schema.Spec:

@@ -203,6 +203,8 @@ def test_resume_refuses_another_model(tmp_path, small_digits, capsys):
         (["train", "gan"], "model"),
         (["train"], "model"),
         (["train", "vae", "--learning-rate", "3"], "--learning-rate"),
+        (["train", "ebm", "--seed", str(2**64)], "--seed"),  # it trained, then could not be saved (reviewer)
+        (["train", "ebm", "--seed", "9" * 1500], "--seed"),
         ([], "train,info"),
     ],
 )
@@ -586,6 +588,8 @@ def _crafted(tmp_path, capsys, change):
         ("beta", "hot"),
         ("source", "bundled"),
         ("model", 3),
+        ("hidden", 5),  # settings the ebm does not use: metrics.json would record them as if they had (reviewer)
+        ("noise", 0.3),
     ],
 )
 def test_mistyped_saved_settings_name_the_file_and_the_field(field, value, tmp_path, capsys):
@@ -690,7 +694,9 @@ def test_the_owner_of_a_folder_is_released_when_it_dies(tmp_path, capsys):
 
 def test_a_run_saved_with_the_old_setting_names_resumes(tmp_path, small_digits, capsys):
     """Checkpoints written before issue 18 said "data": "pm1" (and "bundled" for the ellipse): they still resume."""
-    for model, old in (("ae", {"data": "pm1", "source": "bundled"}), ("ebm", {"data": "ellipse", "source": "bundled"})):
+    # and they recorded options the model took no notice of (`ae --beta 2`), which are not carried on
+    old_runs = (("ae", {"data": "pm1", "source": "bundled", "beta": 2.0}), ("ebm", {"data": "ellipse", "hidden": 30}))
+    for model, old in old_runs:
         out = tmp_path / model
         assert run(["train", model, *tiny(model), "--out", str(out)], capsys)[0] == 0
         state = io.load(out / "checkpoint.npz")
@@ -702,6 +708,9 @@ def test_a_run_saved_with_the_old_setting_names_resumes(tmp_path, small_digits, 
         rc, _, err = run(["train", model, "--epochs", "2", "--quiet", "--resume", str(out / "checkpoint.npz")], capsys)
         assert rc == 0, err
         check_run(out, model, 2)
+        assert not {"beta", "hidden"} & set(json.loads((out / "metrics.json").read_text())["config"]) - {
+            *cli.MODEL_OPTIONS[model]
+        }
 
 
 def test_a_history_with_test_values_for_some_epochs_only_still_draws(tmp_path, small_digits, capsys):
@@ -715,3 +724,128 @@ def test_a_history_with_test_values_for_some_epochs_only_still_draws(tmp_path, s
     assert rc == 0, err
     metrics = check_run(out, "ae", 3)
     assert [r["test"] is None for r in metrics["history"]] == [False, True, False]
+
+
+# ------------------------------------------------------------ reviewer's cases ---
+def test_a_run_file_that_links_out_of_the_folder_is_never_written_through(tmp_path, capsys):
+    """--out a/ whose checkpoint.npz links to b/'s: resuming it would write b's run (which a/'s lock does not cover)."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert run(["train", "ebm", "--epochs", "1", "--quiet", "--out", str(b)], capsys)[0] == 0
+    before = {f: (b / f).read_bytes() for f in os.listdir(b)}
+    a.mkdir()
+    os.symlink(b / "checkpoint.npz", a / "checkpoint.npz")
+    for extra in ([], ["--overwrite"], ["--out", str(a)]):
+        for resume in (a / "checkpoint.npz", b / "checkpoint.npz"):
+            argv = ["train", "ebm", "--epochs", "2", "--quiet", "--resume", str(resume), *extra]
+            if str(resume).startswith(str(b)) and "--out" not in extra:
+                continue  # b's own run, resumed in b: fine
+            rc, _, err = run(argv, capsys)
+            assert rc == 1 and "symbolic link" in err and str(a / "checkpoint.npz") in err, (argv, err)
+            assert {f: (b / f).read_bytes() for f in os.listdir(b)} == before
+            assert sorted(os.listdir(a)) == ["checkpoint.npz"]
+    # a new run with --overwrite removes the link, never b's file
+    assert run(["train", "ebm", "--epochs", "1", "--quiet", "--out", str(a), "--overwrite"], capsys)[0] == 0
+    assert not os.path.islink(a / "checkpoint.npz")
+    assert {f: (b / f).read_bytes() for f in os.listdir(b)} == before
+
+
+@pytest.mark.parametrize("change", ["more epochs", "another run"])
+def test_a_checkpoint_rewritten_while_the_resume_starts_is_refused(change, tmp_path, small_digits, monkeypatch, capsys):
+    """The resume's plan (settings, epochs done) is read before the folder is held; another run may write the
+    file in between (here: while the data is read). What is loaded must be what was planned, else nothing runs."""
+    out, other = tmp_path / "r", tmp_path / "other"
+    assert run(["train", "ae", *TINY, "--out", str(out)], capsys)[0] == 0
+    argv = ["train", "ae", *TINY, "--out", str(other)]
+    argv[3] = "2" if change == "more epochs" else "1"
+    argv += ["--lr", "0.01"] if change == "another run" else []
+    assert run(argv, capsys)[0] == 0
+    real = cli._loaders
+
+    def meanwhile(*args, **kwargs):  # another process finishes its write of the checkpoint now
+        shutil.copyfile(other / "checkpoint.npz", out / "checkpoint.npz")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "_loaders", meanwhile)
+    rc, _, err = run(["train", "ae", "--epochs", "2", "--quiet", "--resume", str(out / "checkpoint.npz")], capsys)
+    assert rc == 1 and "changed while this command was starting" in err and "Traceback" not in err, err
+    assert (out / "checkpoint.npz").read_bytes() == (other / "checkpoint.npz").read_bytes()
+    assert json.loads((out / "metrics.json").read_text())["history"][-1]["epoch"] == 1  # not rewritten
+
+
+def test_saved_settings_the_model_refuses_name_the_file_and_the_field(tmp_path, small_digits, capsys):
+    """Each setting fits the schema alone; together they may not make the model (masking with noise 1)."""
+    out = tmp_path / "r"
+    assert run(["train", "dae", *TINY, "--out", str(out)], capsys)[0] == 0
+    state = io.load(out / "checkpoint.npz")
+    state["extra"]["config"].update(noise=1.0, corruption="masking")
+    io.save(state, out / "checkpoint.npz")
+    before = {f: (out / f).read_bytes() for f in os.listdir(out)}
+    rc, _, err = run(["train", "dae", "--epochs", "2", "--quiet", "--resume", str(out / "checkpoint.npz")], capsys)
+    assert rc == 1 and "Traceback" not in err
+    assert str(out / "checkpoint.npz") in err and "'extra.config'" in err, err
+    assert {f: (out / f).read_bytes() for f in os.listdir(out)} == before
+
+
+def test_a_resume_too_large_for_memory_names_the_checkpoint_not_flags_it_keeps(tmp_path, small_digits, capsys):
+    """A checkpoint's hidden size is kept on a resume: the hint must not tell the user to lower --hidden."""
+    out = tmp_path / "r"
+    assert run(["train", "ae", *TINY, "--out", str(out)], capsys)[0] == 0
+    state = io.load(out / "checkpoint.npz")
+    state["extra"]["config"]["hidden"] = 10**12
+    io.save(state, out / "checkpoint.npz")
+    rc, _, err = run(["train", "ae", "--epochs", "2", "--quiet", "--resume", str(out / "checkpoint.npz")], capsys)
+    assert rc == 1 and "need about" in err and str(out / "checkpoint.npz") in err and "lower --hidden" not in err, err
+
+
+@pytest.mark.parametrize("how", ["interrupted", "killed"])
+def test_a_run_stopped_after_its_last_checkpoint_can_still_write_its_metrics(how, tmp_path, monkeypatch, capsys):
+    """Ctrl-C (or kill -9) while the last pictures are drawn: the checkpoint is complete, metrics.json is not
+    written. The command the message gives must finish the run (its metrics and pictures), training nothing."""
+    from minae import viz
+
+    out = tmp_path / "r"
+    argv = ["train", "ebm", "--epochs", "2", "--quiet", "--out", str(out)]
+    if how == "interrupted":
+        real = viz.save_figure
+
+        def interrupted(fig, path):
+            if str(path).endswith("loss.png"):
+                raise KeyboardInterrupt
+            return real(fig, path)
+
+        monkeypatch.setattr(viz, "save_figure", interrupted)
+        rc, _, err = run(argv, capsys)
+        monkeypatch.setattr(viz, "save_figure", real)
+        assert rc == 130 and "holds epoch 2 of 2 (complete)" in err, err
+        advice = err.split("continue with: minae ")[1].split()
+    else:
+        assert run(argv, capsys)[0] == 0
+        os.remove(out / "metrics.json")  # what a kill -9 before its write leaves
+        advice = ["train", "ebm", "--resume", str(out / "checkpoint.npz")]
+    checkpoint = (out / "checkpoint.npz").read_bytes()
+    rc, _, err = run([*advice, "--quiet", "--lr", "0.5"], capsys)  # an lr nothing would be trained with
+    assert rc == 1 and "already complete" in err and not (out / "metrics.json").exists(), err
+    rc, _, err = run([*advice, "--quiet"], capsys)
+    assert rc == 0, err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [h["epoch"] for h in metrics["history"]] == [1, 2] and metrics["config"]["epochs"] == 2
+    assert (out / "checkpoint.npz").read_bytes() == checkpoint  # nothing trained
+    assert sorted(os.listdir(out)) == ["checkpoint.npz", "energy.png", "loss.png", "metrics.json"]
+    # and once the run's files are all there, the same command is refused as before: nothing to do
+    rc, _, err = run([*advice, "--quiet"], capsys)
+    assert rc == 1 and "already complete" in err
+
+
+@pytest.mark.parametrize("kind", ["file", "fifo", "dangling link"])
+def test_an_out_that_is_not_a_folder_is_named(kind, tmp_path, capsys):
+    out = tmp_path / "x"
+    if kind == "file":
+        out.write_bytes(b"mine")
+    elif kind == "fifo":
+        os.mkfifo(out)
+    else:
+        os.symlink(tmp_path / "nowhere", out)
+    rc, _, err = run(["train", "ebm", "--epochs", "1", "--quiet", "--out", str(out)], capsys)
+    assert rc == 1 and f"--out {out}" in err and "not a folder" in err and "Traceback" not in err, err
+    assert os.path.lexists(out) and not os.path.exists(tmp_path / "nowhere")
+    assert kind != "file" or out.read_bytes() == b"mine"

@@ -420,6 +420,12 @@ CRAFTED = [
     ("optimizer.param_groups[0].lr", _set(["optimizer", "param_groups", 0, "lr"])("fast")),
     ("optimizer.param_groups[0].betas", _set(["optimizer", "param_groups", 0, "betas"])((0.9,))),
     ("optimizer.param_groups", _set(["optimizer", "param_groups", 0, "params"])([0, 0, 1, 2, 3, 4, 5, 6])),
+    # right types, values the rule refuses (reviewer): its constructor's checks, its update's arithmetic
+    ("optimizer.param_groups[0]", _set(["optimizer", "param_groups", 0, "betas"])((1.5, 0.999))),
+    ("optimizer.param_groups[0]", _set(["optimizer", "param_groups", 0, "eps"])(-1.0)),
+    ("optimizer.param_groups[0]", _set(["optimizer", "param_groups", 0, "weight_decay"])(-0.5)),
+    ("optimizer.state[0]", _set(["optimizer", "state", 0, "step"])(10**400)),
+    ("optimizer.state[0]", _set(["optimizer", "param_groups", 0, "lr"])(1e308)),
     ("scheduler.gamma", _set(["scheduler", "gamma"])("half")),
     ("scheduler.base_lrs", _set(["scheduler", "base_lrs"])([1.0, 2.0])),
     ("loader.generator", _set(["loader", "generator"])([1])),
@@ -479,3 +485,30 @@ def test_an_untouched_checkpoint_passes_the_whole_check(tmp_path):
             ck2 = tmp_path / f"{kind}-{type(optimizer).__name__}.npz"
             fit(model, train, optimizer, 1, checkpoint=ck2)
             load_checkpoint(ck2, model, optimizer, train)
+
+
+def test_a_hyper_parameter_saved_as_a_float_loads_where_the_live_one_is_an_int(tmp_path):
+    """Adam's weight_decay defaults to the int 0; a run saved with 0.01 loads into it (the rule checks values)."""
+    ck = tmp_path / "ck.npz"
+    model, train, _, _, _ = make_run("vae", 0)
+    fit(model, train, minae.optim.Adam(model.parameters(), weight_decay=0.01), 1, checkpoint=ck)
+    fresh, fresh_train, _, _, _ = make_run("vae", 1)
+    opt = minae.optim.Adam(fresh.parameters())
+    load_checkpoint(ck, fresh, opt, fresh_train)
+    assert opt.param_groups[0]["weight_decay"] == 0.01
+
+
+def test_an_optimizer_whose_constructor_takes_other_arguments_still_loads(tmp_path):
+    """The rule's constructor checks values when it can be called with a group's hyper-parameters alone."""
+
+    class Scaled(minae.optim.SGD):
+        def __init__(self, params, scale, lr=0.1):
+            super().__init__(params, lr=lr * scale, momentum=0.9)
+
+    ck = tmp_path / "ck.npz"
+    model, train, _, _, _ = make_run("vae", 0)
+    fit(model, train, Scaled(model.parameters(), 0.5), 1, checkpoint=ck)
+    fresh, fresh_train, _, _, _ = make_run("vae", 1)
+    opt = Scaled(fresh.parameters(), 0.5)
+    load_checkpoint(ck, fresh, opt, fresh_train)
+    assert opt.state  # the momentum buffers came back
