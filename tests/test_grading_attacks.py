@@ -441,3 +441,65 @@ def test_the_fallback_user_sandbox_isolates_or_refuses_with_the_reason(base, tmp
         result = grade(folder, 1, stream=False, **LIMITS)
         assert result.sandbox == "user" and result.earned == 0, result.table()
         _no_damage(targets)
+
+
+# ---------------------------------------------------- the reviewer's attacks ---
+_KERNEL_RIGHTS = """
+import json, os, resource, sys, time
+out = {"writable": [], "forked": 0}
+for path in ("/proc/sys/kernel/core_pattern", "/proc/sys/kernel/hostname"):
+    try:  # opened, never written: the open alone is the kernel's permission check
+        os.close(os.open(path, os.O_WRONLY))
+        out["writable"].append(path)
+    except OSError:
+        pass
+resource.setrlimit(resource.RLIMIT_NPROC, (16, 16))
+kids = []
+for _ in range(40):
+    try:
+        pid = os.fork()
+    except OSError:
+        break
+    if pid == 0:
+        time.sleep(1)
+        os._exit(0)
+    kids.append(pid)
+out["forked"] = len(kids)
+for pid in kids:
+    os.waitpid(pid, 0)
+sys.stdout.write(json.dumps(out))
+"""
+
+
+def test_the_sandboxed_uid_is_unprivileged_for_the_kernel(base, tmp_path):
+    # bwrap's uid 65534 in a user namespace that maps it to root is root for every check that looks at the
+    # uid alone: global sysctls (kernel.core_pattern: a command the host runs as root) were writable, and
+    # RLIMIT_NPROC did not hold (root is exempt): a fork bomb ran unbounded
+    which = sandbox.mode()
+    staged = sandbox.stage(base / "unsolved", tmp_path / "copy")
+    (tmp_path / "scratch").mkdir()
+    child = sandbox.start(which, staged, tmp_path / "scratch", {}, _KERNEL_RIGHTS)
+    try:
+        out, err = child.proc.communicate(timeout=60)
+    finally:
+        child.kill()
+    found = json.loads(out or b"null")
+    assert found is not None, err.decode(errors="replace")[-2000:]
+    assert found["writable"] == [], f"the sandboxed code can write {found['writable']}"
+    assert found["forked"] < 16, f"RLIMIT_NPROC 16 let the sandboxed code start {found['forked']} processes"
+
+
+def test_a_package_linked_to_the_teachers_is_refused(base, tmp_path):
+    # the copy's minae folder itself a link to the reference package (os.walk follows the folder it is
+    # given): 100/100 with every stub untouched; and in grade-all, a submission whose only copy is a linked
+    # folder (submission/x -> the teacher's project)
+    folder = tmp_path / "linked-package"
+    folder.mkdir()
+    (folder / "minae").symlink_to(PACKAGE)
+    with pytest.raises(ValueError, match="symbolic link leaving the submission"):
+        grade(folder, 1, stream=False, **LIMITS)
+    nested = tmp_path / "linked-project"
+    nested.mkdir()
+    (nested / "copy").symlink_to(TEACHER_ROOT)
+    rows = grade_all([nested], 1, tmp_path / "g.csv", jobs=1, stream=False, **LIMITS)
+    assert int(rows[0]["total"]) == 0 and "holds no copy of minae" in rows[0]["reason"], rows
