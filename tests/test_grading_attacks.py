@@ -503,3 +503,42 @@ def test_a_package_linked_to_the_teachers_is_refused(base, tmp_path):
     (nested / "copy").symlink_to(TEACHER_ROOT)
     rows = grade_all([nested], 1, tmp_path / "g.csv", jobs=1, stream=False, **LIMITS)
     assert int(rows[0]["total"]) == 0 and "holds no copy of minae" in rows[0]["reason"], rows
+
+
+_HUGE_SHAPES = """
+import numpy as _np
+from .tensor import Tensor as _Tensor
+
+
+class _Claims:  # says it is a Tensor of 4000 x 4000 values, and holds none
+    shape = (4000, 4000)
+    requires_grad = True
+    dtype = None
+
+
+_Claims.__name__ = "Tensor"
+
+
+def exp(x):
+    return _Claims()
+
+
+_Tensor.numpy = lambda self: _np.zeros((0, 20_000_000))  # 0 bytes sent; a sum over axis 0 is 160 MB
+"""
+
+
+def test_sizes_the_child_claims_do_not_size_the_graders_arrays(base, tmp_path, peak_bytes):
+    # gradcheck drew its weights with the shape the student's output reported (4000 x 4000: 128 MB, then
+    # copied twice to send them), and an empty array of shape (0, 20 000 000) came back in 0 bytes for the
+    # grader's own NumPy to reduce to 160 MB: a shape just under the machine's memory exhausts the grader
+    for task in ("1.1", "1.2"):
+        grade_module = sys.modules[grade.__module__]
+        grade_module._reference_events(task, LIMITS["seed"])  # the reference's run is not the student's
+    folder = tmp_path / "huge-shapes"
+    shutil.copytree(base / "unsolved", folder)
+    init = folder / "minae" / "__init__.py"
+    init.write_text(init.read_text(encoding="utf-8") + _HUGE_SHAPES, encoding="utf-8")
+    results = []
+    peak = peak_bytes(lambda: results.append(grade(folder, 1, stream=False, **LIMITS)))
+    assert results[0].earned == 0, results[0].table()
+    assert peak < 48 * 2**20, f"grading the copy made the grader allocate {peak / 2**20:.0f} MB"
