@@ -124,7 +124,7 @@ def _runtime() -> dict:
 
 _PROBE = "import sys; sys.path.insert(0, '/sandbox/site'); import numpy"
 # the probe also fails unless the child's uid is not root's for the kernel (uid_map: inside, outside, count)
-_UNPRIVILEGED = (
+_ROOTLESS = (
     "\nimport os\nfor _l in open('/proc/self/uid_map'):\n"
     "    _i, _o, _n = map(int, _l.split())\n"
     "    assert not (_i <= os.getuid() < _i + _n and _o + os.getuid() - _i == 0), 'the child is root'\n"
@@ -137,8 +137,9 @@ def _bwrap_ok() -> str | None:
     if shutil.which("bwrap") is None:
         return "bubblewrap (bwrap) is not installed"
     try:
+        probe = [_runtime()["exe"], "-I", "-S", "-c", _PROBE + _ROOTLESS]
         proc = subprocess.run(
-            [*_bwrap_args(Path("/nonexistent-copy"), probe=True), _runtime()["exe"], "-I", "-S", "-c", _PROBE + _UNPRIVILEGED],
+            [*_bwrap_args(Path("/nonexistent-copy"), probe=True), *probe],
             capture_output=True,
             timeout=60,
         )
