@@ -542,3 +542,32 @@ def test_sizes_the_child_claims_do_not_size_the_graders_arrays(base, tmp_path, p
     peak = peak_bytes(lambda: results.append(grade(folder, 1, stream=False, **LIMITS)))
     assert results[0].earned == 0, results[0].table()
     assert peak < 48 * 2**20, f"grading the copy made the grader allocate {peak / 2**20:.0f} MB"
+
+
+_BIG_ANSWERS = """
+import numpy as _np
+from . import backend as _backend
+
+_backend.to_numpy = lambda x: _np.ones(500_000)  # every value the grader asks for: 4 MB
+
+
+def grad(outputs, inputs, grad_outputs=None, **kwargs):  # a gradient for every input, so that checks record
+    return [tensor(_np.zeros(1)) for _ in inputs]
+"""
+
+
+def test_the_grader_keeps_no_answer_past_its_check(base, tmp_path, peak_bytes):
+    # each answer is bounded (MAX_RAW), but the grader kept every check's arrays of every test until the
+    # whole copy was graded: ~60 checks of 4 MB here, ~60 of 64 MB (4 GB) with MAX_RAW's, times the copies
+    # grade-all grades at once
+    grade_module = sys.modules[grade.__module__]
+    for task in ("1.1", "1.2", "1.3", "1.4", "1.5"):
+        grade_module._reference_events(task, LIMITS["seed"])
+    folder = tmp_path / "big-answers"
+    shutil.copytree(base / "unsolved", folder)
+    init = folder / "minae" / "__init__.py"
+    init.write_text(init.read_text(encoding="utf-8") + _BIG_ANSWERS, encoding="utf-8")
+    results = []
+    peak = peak_bytes(lambda: results.append(grade(folder, 1, stream=False, **LIMITS)))
+    assert results[0].earned == 0, results[0].table()
+    assert peak < 48 * 2**20, f"grading the copy made the grader hold {peak / 2**20:.0f} MB"
