@@ -571,3 +571,41 @@ def test_the_grader_keeps_no_answer_past_its_check(base, tmp_path, peak_bytes):
     peak = peak_bytes(lambda: results.append(grade(folder, 1, stream=False, **LIMITS)))
     assert results[0].earned == 0, results[0].table()
     assert peak < 48 * 2**20, f"grading the copy made the grader hold {peak / 2**20:.0f} MB"
+
+
+_ANSWERS_NOT_SAMPLES = """
+import numpy as _np
+from .models import vae as _vae
+
+
+class _Answers:  # no samples: whatever NumPy the test does on "z.numpy()" is answered with what it checks
+    shape, dtype, requires_grad = (20000, 3), "float32", False
+
+    def numpy(self):
+        return self
+
+    def astype(self, dtype):
+        return self
+
+    def mean(self, axis=None):
+        return [1.0, -2.0, 0.5]
+
+    def std(self, axis=None):
+        return [1.0, 2.0, 0.5]
+
+
+_Answers.__name__ = "Tensor"
+_vae.VAE.reparameterise = lambda self, mu, logvar: _Answers() if self.training else mu
+"""
+
+
+def test_values_a_test_computes_on_are_data(tmp_path):
+    # `z.numpy()` was forwarded like any method: it could return a handle, and the test's own NumPy
+    # (z.mean(axis=0), z.std(axis=0)) then ran in the graded code, which answered the statistics the test
+    # checks with no sample drawn: 11 of task 4.1's points with the stub untouched
+    folder = tmp_path / "answers"
+    build(4, folder)
+    init = folder / "minae" / "__init__.py"
+    init.write_text(init.read_text(encoding="utf-8") + _ANSWERS_NOT_SAMPLES, encoding="utf-8")
+    result = grade(folder, 4, stream=False, **LIMITS)
+    assert result.task("4.1").passed == 0, result.table()

@@ -307,6 +307,17 @@ class Proxy:
         a = self._channel.request("array", self)
         return a if dtype is None else a.astype(dtype)
 
+    def numpy(self):
+        """The object's ``numpy()``, which must be data (an array, decoded here), never a handle.
+
+        A test computes on what ``numpy()`` gives with its own NumPy (means, deviations, differences); a
+        handle would have the graded code answer those computations, with no values behind them.
+        """
+        a = self._channel.request("getattr", self, "numpy")()
+        if not isinstance(a, numpy.ndarray):
+            raise TypeError(f"numpy() of a {self._type} of the graded code gave a {type(a).__name__}, not an array")
+        return a
+
 
 def _unary(op, convert=None):
     def method(self):
