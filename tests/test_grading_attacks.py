@@ -609,3 +609,32 @@ def test_values_a_test_computes_on_are_data(tmp_path):
     init.write_text(init.read_text(encoding="utf-8") + _ANSWERS_NOT_SAMPLES, encoding="utf-8")
     result = grade(folder, 4, stream=False, **LIMITS)
     assert result.task("4.1").passed == 0, result.table()
+
+
+_FILL_SCRATCH = """
+import errno, json, os, sys
+written = 0
+for i in range(24):  # 24 files of 8 MB (each under RLIMIT_FSIZE): 192 MB of the machine's memory in tmpfs
+    try:
+        with open(f"/tmp/fill{i}", "wb") as f:
+            f.write(b"x" * (8 << 20))
+        written += 8 << 20
+    except OSError:
+        break
+sys.stdout.write(json.dumps({"written": written}))
+"""
+
+
+def test_the_sandboxs_scratch_is_bounded(base, tmp_path):
+    # /tmp in the sandbox is a tmpfs (memory): RLIMIT_FSIZE bounds one file and RLIMIT_AS one process, but
+    # not how many files, so a child could hold half the machine's memory in files (a tmpfs's default size)
+    staged = sandbox.stage(base / "unsolved", tmp_path / "copy")
+    (tmp_path / "scratch").mkdir()
+    child = sandbox.start(sandbox.mode(), staged, tmp_path / "scratch", dict(sandbox.LIMITS), _FILL_SCRATCH)
+    try:
+        out, err = child.proc.communicate(timeout=60)
+    finally:
+        child.kill()
+    found = json.loads(out or b"null")
+    assert found is not None, err.decode(errors="replace")[-2000:]
+    assert found["written"] <= 64 << 20, f"the sandboxed code wrote {found['written'] >> 20} MB into /tmp"

@@ -50,6 +50,7 @@ from pathlib import Path
 __all__ = ["mode", "why_not", "stage", "start", "LIMITS", "SandboxUnavailable"]
 
 LIMITS = {"as": 2 * 2**30, "fsize": 16 * 2**20, "nofile": 64, "nproc": 64, "core": 0}
+SCRATCH = 64 * 2**20  # bytes of the bwrap sandbox's /tmp (a tmpfs: the machine's memory)
 MAX_FILES = 2000  # files of a staged copy's package
 MAX_BYTES = 64 * 2**20  # bytes of a staged copy's package
 USER = "minae-grader"
@@ -181,7 +182,22 @@ def _bwrap_args(copy: Path, probe: bool = False) -> list:
         args += ["--ro-bind", numpy_dir + ".libs", "/sandbox/site/numpy.libs"]
     if not probe:
         args += ["--ro-bind", str(copy), SUBMISSION]
-    args += ["--perms", "1777", "--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev", "--chdir", "/tmp", "--clearenv"]
+    # /tmp is memory (tmpfs): RLIMIT_FSIZE bounds a file, not how many, so the folder has a size of its own
+    args += [
+        "--size",
+        str(SCRATCH),
+        "--perms",
+        "1777",
+        "--tmpfs",
+        "/tmp",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--chdir",
+        "/tmp",
+        "--clearenv",
+    ]
     for key, value in _env("/tmp").items():
         args += ["--setenv", key, value]
     args += ["--"]
