@@ -638,3 +638,19 @@ def test_the_sandboxs_scratch_is_bounded(base, tmp_path):
     found = json.loads(out or b"null")
     assert found is not None, err.decode(errors="replace")[-2000:]
     assert found["written"] <= 64 << 20, f"the sandboxed code wrote {found['written'] >> 20} MB into /tmp"
+
+
+def test_the_graders_project_is_hidden_where_a_bind_would_show_it(base, tmp_path, monkeypatch):
+    # the sandbox shows the interpreter's prefix (and /usr) whole, hiding only site-packages: a teacher's
+    # project under one of them (/usr/src/course, a conda prefix) was readable by the student's code
+    runtime = dict(sandbox._runtime(), prefix=str(TEACHER_ROOT.parent))  # the project inside a bound prefix
+    monkeypatch.setattr(sandbox, "_runtime", lambda: runtime)
+    staged = sandbox.stage(base / "unsolved", tmp_path / "copy")
+    (tmp_path / "scratch").mkdir()
+    code = f"import os, sys; sys.stdout.write(str(os.path.exists({str(PACKAGE / 'ops.py')!r})))"
+    child = sandbox.start("bwrap", staged, tmp_path / "scratch", {}, code)
+    try:
+        out, err = child.proc.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert out == b"False", (out, err.decode(errors="replace")[-2000:])

@@ -173,9 +173,12 @@ def _bwrap_args(copy: Path, probe: bool = False) -> list:
     exe_dir = os.path.dirname(rt["exe"])
     if not exe_dir.startswith(("/usr/", rt["prefix"] + "/")):
         args += [*_parents(exe_dir), "--ro-bind", exe_dir, exe_dir]
-    for site_dir in rt["sites"]:  # the installed packages hidden: only NumPy is put back, below
-        if any(site_dir.startswith(p + "/") for p in ("/usr", rt["prefix"])):
-            args += ["--tmpfs", site_dir]
+    # hidden under empty folders wherever a bind above would show them: the installed packages (only NumPy is
+    # put back, below) and the grader's own project (the reference, its tests), e.g. a project under /usr/src
+    bound = [args[i + 1] for i, a in enumerate(args) if a == "--ro-bind"]
+    for hidden in [*rt["sites"], str(Path(__file__).resolve().parents[2])]:
+        if any(hidden == b or hidden.startswith(b.rstrip("/") + "/") for b in bound):
+            args += ["--tmpfs", hidden]
     numpy_dir = rt["numpy"]
     args += [*_parents("/sandbox/site/numpy"), "--ro-bind", numpy_dir, "/sandbox/site/numpy"]
     if os.path.isdir(numpy_dir + ".libs"):  # the wheel's bundled libraries, found relative to numpy's
