@@ -155,7 +155,7 @@ def _bwrap_args(copy: Path, probe: bool = False) -> list:
     rt = _runtime()
     args = ["bwrap", "--die-with-parent", "--new-session", "--hostname", "sandbox"]
     args += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
-    if os.geteuid() == 0:
+    if _kernel_root():
         # no user namespace: its uid 65534 would be root outside it. The child keeps only what setpriv needs
         # to become the fresh unprivileged uid (see _as_fresh_uid), and setpriv gives that up too
         args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
@@ -204,9 +204,25 @@ def _bwrap_args(copy: Path, probe: bool = False) -> list:
     for key, value in _env("/tmp").items():
         args += ["--setenv", key, value]
     args += ["--"]
-    if os.geteuid() == 0:
+    if _kernel_root():
         args += _as_fresh_uid()
     return args
+
+
+def _kernel_root() -> bool:
+    """Whether this process's uid is root outside any user namespace (a container's root may be mapped to
+    an ordinary uid: a user namespace of its own then maps the sandbox to that ordinary uid, which is safe)."""
+    if os.geteuid() != 0:
+        return False
+    try:
+        with open("/proc/self/uid_map", encoding="ascii") as f:
+            for line in f:
+                inside, outside, _ = map(int, line.split())
+                if inside == 0:
+                    return outside == 0
+    except (OSError, ValueError):
+        pass
+    return True
 
 
 def _parents(path: str) -> list:
