@@ -654,3 +654,18 @@ def test_the_graders_project_is_hidden_where_a_bind_would_show_it(base, tmp_path
     finally:
         child.kill()
     assert out == b"False", (out, err.decode(errors="replace")[-2000:])
+
+
+def test_the_autograders_output_carries_no_control_characters(tmp_path):
+    # a submission refused for a file whose name the student chose: the reason was cleaned, but the
+    # traceback appended for the teacher repeated the name raw (terminal escapes, bidi overrides)
+    from minae.homework.autograder import gradescope_run
+
+    root = tmp_path / "autograder"
+    (root / "submission").mkdir(parents=True)
+    (root / "submission" / "\x1b]0;pwned\x07\u202eyp.sbo.py").symlink_to(PACKAGE / "ops.py")
+    data = gradescope_run(1, root, tmp_path / "no-copy")
+    text = (root / "results" / "results.json").read_text(encoding="utf-8")
+    assert data["score"] == 0 and "pwned" in data["output"], data
+    assert "\x1b" not in data["output"] and "\u202e" not in data["output"], data["output"]
+    assert "\\u001b" not in text and "\\u202e" not in text and "\u202e" not in text
