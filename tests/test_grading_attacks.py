@@ -669,3 +669,22 @@ def test_the_autograders_output_carries_no_control_characters(tmp_path):
     assert data["score"] == 0 and "pwned" in data["output"], data
     assert "\x1b" not in data["output"] and "\u202e" not in data["output"], data["output"]
     assert "\\u001b" not in text and "\\u202e" not in text and "\u202e" not in text
+
+
+def test_no_pythons_installed_packages_are_visible(base, tmp_path):
+    # only the grading interpreter's site-packages were hidden: another Python's under /usr (where a
+    # reference installed for the system's python3 lives) stayed readable in the sandbox
+    staged = sandbox.stage(base / "unsolved", tmp_path / "copy")
+    (tmp_path / "scratch").mkdir()
+    code = (
+        "import glob, os, sys\n"
+        "found = [d for p in ('/usr/lib*/python*/*-packages', '/usr/local/lib*/python*/*-packages')\n"
+        "         for d in glob.glob(p) if os.listdir(d)]\n"
+        "sys.stdout.write(repr(found))\n"
+    )
+    child = sandbox.start(sandbox.mode(), staged, tmp_path / "scratch", {}, code)
+    try:
+        out, err = child.proc.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert out == b"[]", (out, err.decode(errors="replace")[-2000:])

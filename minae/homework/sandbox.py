@@ -176,7 +176,11 @@ def _bwrap_args(copy: Path, probe: bool = False) -> list:
     # hidden under empty folders wherever a bind above would show them: the installed packages (only NumPy is
     # put back, below) and the grader's own project (the reference, its tests), e.g. a project under /usr/src
     bound = [args[i + 1] for i, a in enumerate(args) if a == "--ro-bind"]
-    for hidden in [*rt["sites"], str(Path(__file__).resolve().parents[2])]:
+    others = [  # every Python's installed packages under those binds, not only this interpreter's
+        str(d) for b in bound for pattern in ("lib*/python*/*-packages", "local/lib*/python*/*-packages")
+        for d in sorted(Path(b).glob(pattern)) if d.is_dir() and not d.is_symlink()
+    ]  # fmt: skip
+    for hidden in dict.fromkeys([*rt["sites"], *others, str(Path(__file__).resolve().parents[2])]):
         if any(hidden == b or hidden.startswith(b.rstrip("/") + "/") for b in bound):
             args += ["--tmpfs", hidden]
     numpy_dir = rt["numpy"]
