@@ -441,3 +441,250 @@ def test_the_fallback_user_sandbox_isolates_or_refuses_with_the_reason(base, tmp
         result = grade(folder, 1, stream=False, **LIMITS)
         assert result.sandbox == "user" and result.earned == 0, result.table()
         _no_damage(targets)
+
+
+# ---------------------------------------------------- the reviewer's attacks ---
+_KERNEL_RIGHTS = """
+import json, os, resource, sys, time
+out = {"writable": [], "forked": 0}
+for path in ("/proc/sys/kernel/core_pattern", "/proc/sys/kernel/hostname"):
+    try:  # opened, never written: the open alone is the kernel's permission check
+        os.close(os.open(path, os.O_WRONLY))
+        out["writable"].append(path)
+    except OSError:
+        pass
+resource.setrlimit(resource.RLIMIT_NPROC, (16, 16))
+kids = []
+for _ in range(40):
+    try:
+        pid = os.fork()
+    except OSError:
+        break
+    if pid == 0:
+        time.sleep(1)
+        os._exit(0)
+    kids.append(pid)
+out["forked"] = len(kids)
+for pid in kids:
+    os.waitpid(pid, 0)
+sys.stdout.write(json.dumps(out))
+"""
+
+
+def test_the_sandboxed_uid_is_unprivileged_for_the_kernel(base, tmp_path):
+    # bwrap's uid 65534 in a user namespace that maps it to root is root for every check that looks at the
+    # uid alone: global sysctls (kernel.core_pattern: a command the host runs as root) were writable, and
+    # RLIMIT_NPROC did not hold (root is exempt): a fork bomb ran unbounded
+    which = sandbox.mode()
+    staged = sandbox.stage(base / "unsolved", tmp_path / "copy")
+    (tmp_path / "scratch").mkdir()
+    child = sandbox.start(which, staged, tmp_path / "scratch", {}, _KERNEL_RIGHTS)
+    try:
+        out, err = child.proc.communicate(timeout=60)
+    finally:
+        child.kill()
+    found = json.loads(out or b"null")
+    assert found is not None, err.decode(errors="replace")[-2000:]
+    assert found["writable"] == [], f"the sandboxed code can write {found['writable']}"
+    assert found["forked"] < 16, f"RLIMIT_NPROC 16 let the sandboxed code start {found['forked']} processes"
+
+
+def test_a_package_linked_to_the_teachers_is_refused(base, tmp_path):
+    # the copy's minae folder itself a link to the reference package (os.walk follows the folder it is
+    # given): 100/100 with every stub untouched; and in grade-all, a submission whose only copy is a linked
+    # folder (submission/x -> the teacher's project)
+    folder = tmp_path / "linked-package"
+    folder.mkdir()
+    (folder / "minae").symlink_to(PACKAGE)
+    with pytest.raises(ValueError, match="symbolic link leaving the submission"):
+        grade(folder, 1, stream=False, **LIMITS)
+    nested = tmp_path / "linked-project"
+    nested.mkdir()
+    (nested / "copy").symlink_to(TEACHER_ROOT)
+    rows = grade_all([nested], 1, tmp_path / "g.csv", jobs=1, stream=False, **LIMITS)
+    assert int(rows[0]["total"]) == 0 and "holds no copy of minae" in rows[0]["reason"], rows
+
+
+_HUGE_SHAPES = """
+import numpy as _np
+from .tensor import Tensor as _Tensor
+
+
+class _Claims:  # says it is a Tensor of 4000 x 4000 values, and holds none
+    shape = (4000, 4000)
+    requires_grad = True
+    dtype = None
+
+
+_Claims.__name__ = "Tensor"
+
+
+def exp(x):
+    return _Claims()
+
+
+_Tensor.numpy = lambda self: _np.zeros((0, 20_000_000))  # 0 bytes sent; a sum over axis 0 is 160 MB
+"""
+
+
+def test_sizes_the_child_claims_do_not_size_the_graders_arrays(base, tmp_path, peak_bytes):
+    # gradcheck drew its weights with the shape the student's output reported (4000 x 4000: 128 MB, then
+    # copied twice to send them), and an empty array of shape (0, 20 000 000) came back in 0 bytes for the
+    # grader's own NumPy to reduce to 160 MB: a shape just under the machine's memory exhausts the grader
+    for task in ("1.1", "1.2"):
+        grade_module = sys.modules[grade.__module__]
+        grade_module._reference_events(task, LIMITS["seed"])  # the reference's run is not the student's
+    folder = tmp_path / "huge-shapes"
+    shutil.copytree(base / "unsolved", folder)
+    init = folder / "minae" / "__init__.py"
+    init.write_text(init.read_text(encoding="utf-8") + _HUGE_SHAPES, encoding="utf-8")
+    results = []
+    peak = peak_bytes(lambda: results.append(grade(folder, 1, stream=False, **LIMITS)))
+    assert results[0].earned == 0, results[0].table()
+    assert peak < 48 * 2**20, f"grading the copy made the grader allocate {peak / 2**20:.0f} MB"
+
+
+_BIG_ANSWERS = """
+import numpy as _np
+from . import backend as _backend
+
+_backend.to_numpy = lambda x: _np.ones(500_000)  # every value the grader asks for: 4 MB
+
+
+def grad(outputs, inputs, grad_outputs=None, **kwargs):  # a gradient for every input, so that checks record
+    return [tensor(_np.zeros(1)) for _ in inputs]
+"""
+
+
+def test_the_grader_keeps_no_answer_past_its_check(base, tmp_path, peak_bytes):
+    # each answer is bounded (MAX_RAW), but the grader kept every check's arrays of every test until the
+    # whole copy was graded: ~60 checks of 4 MB here, ~60 of 64 MB (4 GB) with MAX_RAW's, times the copies
+    # grade-all grades at once
+    grade_module = sys.modules[grade.__module__]
+    for task in ("1.1", "1.2", "1.3", "1.4", "1.5"):
+        grade_module._reference_events(task, LIMITS["seed"])
+    folder = tmp_path / "big-answers"
+    shutil.copytree(base / "unsolved", folder)
+    init = folder / "minae" / "__init__.py"
+    init.write_text(init.read_text(encoding="utf-8") + _BIG_ANSWERS, encoding="utf-8")
+    results = []
+    peak = peak_bytes(lambda: results.append(grade(folder, 1, stream=False, **LIMITS)))
+    assert results[0].earned == 0, results[0].table()
+    assert peak < 48 * 2**20, f"grading the copy made the grader hold {peak / 2**20:.0f} MB"
+
+
+_ANSWERS_NOT_SAMPLES = """
+import numpy as _np
+from .models import vae as _vae
+
+
+class _Answers:  # no samples: whatever NumPy the test does on "z.numpy()" is answered with what it checks
+    shape, dtype, requires_grad = (20000, 3), "float32", False
+
+    def numpy(self):
+        return self
+
+    def astype(self, dtype):
+        return self
+
+    def mean(self, axis=None):
+        return [1.0, -2.0, 0.5]
+
+    def std(self, axis=None):
+        return [1.0, 2.0, 0.5]
+
+
+_Answers.__name__ = "Tensor"
+_vae.VAE.reparameterise = lambda self, mu, logvar: _Answers() if self.training else mu
+"""
+
+
+def test_values_a_test_computes_on_are_data(tmp_path):
+    # `z.numpy()` was forwarded like any method: it could return a handle, and the test's own NumPy
+    # (z.mean(axis=0), z.std(axis=0)) then ran in the graded code, which answered the statistics the test
+    # checks with no sample drawn: 11 of task 4.1's points with the stub untouched
+    folder = tmp_path / "answers"
+    build(4, folder)
+    init = folder / "minae" / "__init__.py"
+    init.write_text(init.read_text(encoding="utf-8") + _ANSWERS_NOT_SAMPLES, encoding="utf-8")
+    result = grade(folder, 4, stream=False, **LIMITS)
+    assert result.task("4.1").passed == 0, result.table()
+
+
+_FILL_SCRATCH = """
+import errno, json, os, sys
+written = 0
+for i in range(24):  # 24 files of 8 MB (each under RLIMIT_FSIZE): 192 MB of the machine's memory in tmpfs
+    try:
+        with open(f"/tmp/fill{i}", "wb") as f:
+            f.write(b"x" * (8 << 20))
+        written += 8 << 20
+    except OSError:
+        break
+sys.stdout.write(json.dumps({"written": written}))
+"""
+
+
+def test_the_sandboxs_scratch_is_bounded(base, tmp_path):
+    # /tmp in the sandbox is a tmpfs (memory): RLIMIT_FSIZE bounds one file and RLIMIT_AS one process, but
+    # not how many files, so a child could hold half the machine's memory in files (a tmpfs's default size)
+    staged = sandbox.stage(base / "unsolved", tmp_path / "copy")
+    (tmp_path / "scratch").mkdir()
+    child = sandbox.start(sandbox.mode(), staged, tmp_path / "scratch", dict(sandbox.LIMITS), _FILL_SCRATCH)
+    try:
+        out, err = child.proc.communicate(timeout=60)
+    finally:
+        child.kill()
+    found = json.loads(out or b"null")
+    assert found is not None, err.decode(errors="replace")[-2000:]
+    assert found["written"] <= 64 << 20, f"the sandboxed code wrote {found['written'] >> 20} MB into /tmp"
+
+
+def test_the_graders_project_is_hidden_where_a_bind_would_show_it(base, tmp_path, monkeypatch):
+    # the sandbox shows the interpreter's prefix (and /usr) whole, hiding only site-packages: a teacher's
+    # project under one of them (/usr/src/course, a conda prefix) was readable by the student's code
+    runtime = dict(sandbox._runtime(), prefix=str(TEACHER_ROOT.parent))  # the project inside a bound prefix
+    monkeypatch.setattr(sandbox, "_runtime", lambda: runtime)
+    staged = sandbox.stage(base / "unsolved", tmp_path / "copy")
+    (tmp_path / "scratch").mkdir()
+    code = f"import os, sys; sys.stdout.write(str(os.path.exists({str(PACKAGE / 'ops.py')!r})))"
+    child = sandbox.start("bwrap", staged, tmp_path / "scratch", {}, code)
+    try:
+        out, err = child.proc.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert out == b"False", (out, err.decode(errors="replace")[-2000:])
+
+
+def test_the_autograders_output_carries_no_control_characters(tmp_path):
+    # a submission refused for a file whose name the student chose: the reason was cleaned, but the
+    # traceback appended for the teacher repeated the name raw (terminal escapes, bidi overrides)
+    from minae.homework.autograder import gradescope_run
+
+    root = tmp_path / "autograder"
+    (root / "submission").mkdir(parents=True)
+    (root / "submission" / "\x1b]0;pwned\x07\u202eyp.sbo.py").symlink_to(PACKAGE / "ops.py")
+    data = gradescope_run(1, root, tmp_path / "no-copy")
+    text = (root / "results" / "results.json").read_text(encoding="utf-8")
+    assert data["score"] == 0 and "pwned" in data["output"], data
+    assert "\x1b" not in data["output"] and "\u202e" not in data["output"], data["output"]
+    assert "\\u001b" not in text and "\\u202e" not in text and "\u202e" not in text
+
+
+def test_no_pythons_installed_packages_are_visible(base, tmp_path):
+    # only the grading interpreter's site-packages were hidden: another Python's under /usr (where a
+    # reference installed for the system's python3 lives) stayed readable in the sandbox
+    staged = sandbox.stage(base / "unsolved", tmp_path / "copy")
+    (tmp_path / "scratch").mkdir()
+    code = (
+        "import glob, os, sys\n"
+        "found = [d for p in ('/usr/lib*/python*/*-packages', '/usr/local/lib*/python*/*-packages')\n"
+        "         for d in glob.glob(p) if os.listdir(d)]\n"
+        "sys.stdout.write(repr(found))\n"
+    )
+    child = sandbox.start(sandbox.mode(), staged, tmp_path / "scratch", {}, code)
+    try:
+        out, err = child.proc.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert out == b"[]", (out, err.decode(errors="replace")[-2000:])

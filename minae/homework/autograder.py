@@ -190,7 +190,7 @@ def gradescope_run(number, root, copy, timeout: float = 300, test_timeout: float
     except Exception as e:  # the results file must exist whatever happened: a readable reason, zero points
         reason = clean(f"the submission could not be graded: {type(e).__name__}: {e}")
         data = _results(number, None, reason)
-        data["output"] = reason + "\n\n" + traceback.format_exc(limit=3)[-2000:]  # for the teacher
+        data["output"] = reason + "\n\n" + clean(traceback.format_exc(limit=3)[-2000:])  # for the teacher
     part = results_file.with_name("results.json.part")
     part.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(part, results_file)

@@ -206,10 +206,18 @@ _reference_cache: dict = {}
 _reference_lock = threading.Lock()
 
 
-def _run_test(world, module, testing, name, seed, numeric) -> dict:
-    """Run one test of a loaded test module: its checks' records, the error it raised, whether it ended."""
+def _run_test(world, module, testing, name, seed, numeric, ref=None) -> dict:
+    """Run one test of a loaded test module: its checks' records, the error it raised, whether it ended.
+
+    With ``ref`` (the reference's run of the test) each check is judged as it is recorded and only its
+    verdict is kept: the student's arrays live no longer than their check (each answer is bounded, but a
+    copy's worth of them is not).
+    """
     entry = {"checks": [], "error": None, "ended": False}
-    testing.recorder = entry["checks"].append
+    if ref is None:
+        testing.recorder = entry["checks"].append
+    else:
+        testing.recorder = lambda record: entry["checks"].append(_judged(ref["checks"], len(entry["checks"]), record))
     testing.run_seed = seed
     testing.numeric_wanted = numeric
     try:
@@ -301,8 +309,11 @@ class _Session:
         return text
 
 
-def _grade_tasks(result, session, sources, plan, seed, numeric, test_timeout, task_timeout):
-    """Run every test of ``plan`` ([(task, test file, names)]) in the child; returns test key -> run or reason."""
+def _grade_tasks(result, session, sources, plan, seed, numeric, test_timeout, task_timeout, refs=None):
+    """Run every test of ``plan`` ([(task, test file, names)]) in the child; returns test key -> run or reason.
+
+    ``refs`` (task -> test name -> the reference's run): each check is judged as it is recorded.
+    """
     runs = {}
     try:
         channel = session.open(time.monotonic() + task_timeout)
@@ -342,7 +353,8 @@ def _grade_tasks(result, session, sources, plan, seed, numeric, test_timeout, ta
                         runs[(task, name)] = {"checks": [], "error": dict(runner.error_data(e), during="import"),
                                               "ended": True}  # fmt: skip
                         continue
-                runs[(task, name)] = _run_test(testing.WORLD, module, testing, name, seed, numeric)
+                ref = (refs or {}).get(task, {}).get(name)
+                runs[(task, name)] = _run_test(testing.WORLD, module, testing, name, seed, numeric, ref)
             except ProtocolError as e:
                 why = str(e)
                 if why.startswith("ran longer"):
@@ -391,7 +403,20 @@ def _squeeze(text: str, limit: int = 400) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _judged(reference: list, i: int, record: dict) -> dict:
+    """The verdict of a student's ``i``-th check against the reference's, in place of its data."""
+    if i >= len(reference):
+        return {"kind": "judged", "reason": None}  # checks past the reference's are not judged (judge_test)
+    try:
+        reason = _judge_check(reference[i], record)
+    except (KeyError, TypeError, ValueError) as e:
+        reason = f"the test's data could not be read ({type(e).__name__})"
+    return {"kind": "judged", "reason": reason}
+
+
 def _judge_check(ref, got) -> str | None:
+    if got.get("kind") == "judged":  # judged when it was recorded, against this same reference check
+        return got["reason"]
     kind = ref.get("kind")
     if got.get("kind") != kind:
         return "the test took another path than with the reference code"
@@ -524,7 +549,9 @@ def grade(
         scratch.mkdir()
         session = _Session(which, staged, scratch, child_limits, sources)
         try:
-            runs = _grade_tasks(result, session, sources, plan, seed, not reference, test_timeout, timeout)
+            runs = _grade_tasks(
+                result, session, sources, plan, seed, not reference, test_timeout, timeout, refs if reference else None
+            )
         finally:
             session.close()
         result.output = session.text()

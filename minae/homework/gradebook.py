@@ -73,7 +73,7 @@ def _grade_one(submission: Path, number: int, seed: int, timeout: float, test_ti
             folder = _unzip(submission, Path(tmp) / "unzipped")
         if not folder.is_dir():
             raise FileNotFoundError(f"{submission} is neither a folder nor a .zip")
-        for candidate in [folder] + sorted(p for p in folder.iterdir() if p.is_dir()):
+        for candidate in [folder] + sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()):
             if (candidate / "minae" / "__init__.py").is_file():
                 folder = candidate
                 break

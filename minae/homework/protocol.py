@@ -11,7 +11,8 @@ the task's limits): no message of the child extends it.
 
 Whatever the child sends is data: JSON without NaN or Infinity tokens, at most
 ``MAX_DEPTH`` deep, in the tagged forms below, arrays of a numeric dtype whose
-byte count matches their shape. Anything else is a ``ProtocolError``: the grader
+byte count matches their shape and whose shape (zero-length axes counted as 1)
+spans at most ``MAX_RAW`` bytes of float64. Anything else is a ``ProtocolError``: the grader
 kills the child and the test that asked fails.
 """
 
@@ -196,6 +197,10 @@ class Channel:
                 raise ProtocolError(f"the child sent an array of dtype {str(dtype)[:20]!r}")
             if not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < MAX_INT for s in shape):
                 raise ProtocolError("the child sent an array with a malformed shape")
+            if 8 * math.prod(max(s, 1) for s in shape) > MAX_RAW:
+                # its extent, zero-length axes counted as 1, as float64: an empty (0, 10⁹) array costs no
+                # bytes to send, but a reduction over its first axis would make the grader allocate 8 GB
+                raise ProtocolError("the child sent an array whose shape spans more than the protocol allows")
             dt = numpy.dtype(dtype)
             n = dt.itemsize * math.prod(shape)
             if pos[0] + n > len(raw):
@@ -301,6 +306,17 @@ class Proxy:
     def __array__(self, dtype=None, copy=None):
         a = self._channel.request("array", self)
         return a if dtype is None else a.astype(dtype)
+
+    def numpy(self):
+        """The object's ``numpy()``, which must be data (an array, decoded here), never a handle.
+
+        A test computes on what ``numpy()`` gives with its own NumPy (means, deviations, differences); a
+        handle would have the graded code answer those computations, with no values behind them.
+        """
+        a = self._channel.request("getattr", self, "numpy")()
+        if not isinstance(a, numpy.ndarray):
+            raise TypeError(f"numpy() of a {self._type} of the graded code gave a {type(a).__name__}, not an array")
+        return a
 
 
 def _unary(op, convert=None):

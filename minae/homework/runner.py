@@ -6,7 +6,8 @@ one of two worlds:
 - the local world: the grader's own ``minae`` (the reference);
 - the remote world: a proxy of the student's ``minae`` in the sandboxed child
   (``protocol.Proxy``): each attribute, call and operator the test uses on it is
-  a request, answered with data or a handle.
+  a request, answered with data or a handle; ``numpy()`` only with data (the
+  test's own NumPy runs on it here, not in the graded code).
 
 Either way the test's control flow, its NumPy expectations and the checks'
 records live here; ``minae.homework.testing`` is loaded afresh for each world

@@ -9,7 +9,15 @@ Three modes, the first that works (``MINAE_SANDBOX=bwrap|user|none`` forces one)
   copy (read-only, at ``/submission``) and a private tmpfs ``/tmp``. No network
   (every namespace unshared), its own PID namespace whose init dies with the
   grader (``--die-with-parent``), so no process outlives the child; a new
-  session (no terminal to write into); all capabilities dropped, uid 65534.
+  session (no terminal to write into); no capabilities, ``no_new_privs``. Its
+  uid is unprivileged *for the kernel*, not only inside the sandbox: a root
+  grader runs bubblewrap without a user namespace and the child as a fresh
+  uid of its own (no account, no file, used by no other process), because a
+  uid that maps to root keeps root's rights outside the namespaces (global
+  ``/proc/sys`` settings such as ``kernel.core_pattern`` are writable by
+  root's uid without any capability, and root is exempt from
+  ``RLIMIT_NPROC``); a grader that is not root runs bubblewrap in a user
+  namespace whose uid 65534 is the grader's own (unprivileged) uid.
 - ``user``: where bubblewrap cannot run but the grader is root: the child runs
   as the unprivileged user ``minae-grader`` (created when missing) with no
   capabilities and ``no_new_privs``, in a scratch folder of its own; it is used
@@ -42,6 +50,7 @@ from pathlib import Path
 __all__ = ["mode", "why_not", "stage", "start", "LIMITS", "SandboxUnavailable"]
 
 LIMITS = {"as": 2 * 2**30, "fsize": 16 * 2**20, "nofile": 64, "nproc": 64, "core": 0}
+SCRATCH = 64 * 2**20  # bytes of the bwrap sandbox's /tmp (a tmpfs: the machine's memory)
 MAX_FILES = 2000  # files of a staged copy's package
 MAX_BYTES = 64 * 2**20  # bytes of a staged copy's package
 USER = "minae-grader"
@@ -62,6 +71,8 @@ def stage(root: Path, into: Path) -> Path:
     """
     root = Path(root).resolve()
     package = root / "minae"
+    if package.is_symlink():  # the package itself is checked as any link in it (os.walk follows its top)
+        package = _inside(package, root)
     into.mkdir(parents=True, exist_ok=True)
     files, size = 0, 0
     for folder, dirs, names in os.walk(package, followlinks=False):
@@ -113,6 +124,12 @@ def _runtime() -> dict:
 
 
 _PROBE = "import sys; sys.path.insert(0, '/sandbox/site'); import numpy"
+# the probe also fails unless the child's uid is not root's for the kernel (uid_map: inside, outside, count)
+_ROOTLESS = (
+    "\nimport os\nfor _l in open('/proc/self/uid_map'):\n"
+    "    _i, _o, _n = map(int, _l.split())\n"
+    "    assert not (_i <= os.getuid() < _i + _n and _o + os.getuid() - _i == 0), 'the child is root'\n"
+)
 
 
 @functools.lru_cache(maxsize=None)
@@ -121,8 +138,9 @@ def _bwrap_ok() -> str | None:
     if shutil.which("bwrap") is None:
         return "bubblewrap (bwrap) is not installed"
     try:
+        probe = [_runtime()["exe"], "-I", "-S", "-c", _PROBE + _ROOTLESS]
         proc = subprocess.run(
-            [*_bwrap_args(Path("/nonexistent-copy"), probe=True), _runtime()["exe"], "-I", "-S", "-c", _PROBE],
+            [*_bwrap_args(Path("/nonexistent-copy"), probe=True), *probe],
             capture_output=True,
             timeout=60,
         )
@@ -135,33 +153,116 @@ def _bwrap_ok() -> str | None:
 
 def _bwrap_args(copy: Path, probe: bool = False) -> list:
     rt = _runtime()
-    args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
-    args += ["--uid", "65534", "--gid", "65534", "--hostname", "sandbox"]
+    args = ["bwrap", "--die-with-parent", "--new-session", "--hostname", "sandbox"]
+    args += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
+    if _kernel_root():
+        # no user namespace: its uid 65534 would be root outside it. The child keeps only what setpriv needs
+        # to become the fresh unprivileged uid (see _as_fresh_uid), and setpriv gives that up too
+        args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
+    else:  # a user namespace whose uid 65534 is the grader's own, unprivileged, uid
+        args += ["--unshare-user", "--uid", "65534", "--gid", "65534", "--cap-drop", "ALL"]
     for top in ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin"):
         if os.path.islink(top):
             args += ["--symlink", os.readlink(top), top]
         elif os.path.isdir(top):
             args += ["--ro-bind", top, top]
     if os.path.isfile("/etc/ld.so.cache"):
-        args += ["--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"]
+        args += [*_parents("/etc/ld.so.cache"), "--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"]
     if not rt["prefix"].startswith("/usr/"):
-        args += ["--ro-bind", rt["prefix"], rt["prefix"]]
+        args += [*_parents(rt["prefix"]), "--ro-bind", rt["prefix"], rt["prefix"]]
     exe_dir = os.path.dirname(rt["exe"])
     if not exe_dir.startswith(("/usr/", rt["prefix"] + "/")):
-        args += ["--ro-bind", exe_dir, exe_dir]
-    for site_dir in rt["sites"]:  # the installed packages hidden: only NumPy is put back, below
-        if any(site_dir.startswith(p + "/") for p in ("/usr", rt["prefix"])):
-            args += ["--tmpfs", site_dir]
+        args += [*_parents(exe_dir), "--ro-bind", exe_dir, exe_dir]
+    # hidden under empty folders wherever a bind above would show them: the installed packages (only NumPy is
+    # put back, below) and the grader's own project (the reference, its tests), e.g. a project under /usr/src
+    bound = [args[i + 1] for i, a in enumerate(args) if a == "--ro-bind"]
+    others = [  # every Python's installed packages under those binds, not only this interpreter's
+        str(d) for b in bound for pattern in ("lib*/python*/*-packages", "local/lib*/python*/*-packages")
+        for d in sorted(Path(b).glob(pattern)) if d.is_dir() and not d.is_symlink()
+    ]  # fmt: skip
+    for hidden in dict.fromkeys([*rt["sites"], *others, str(Path(__file__).resolve().parents[2])]):
+        if any(hidden == b or hidden.startswith(b.rstrip("/") + "/") for b in bound):
+            args += ["--tmpfs", hidden]
     numpy_dir = rt["numpy"]
-    args += ["--ro-bind", numpy_dir, "/sandbox/site/numpy"]
+    args += [*_parents("/sandbox/site/numpy"), "--ro-bind", numpy_dir, "/sandbox/site/numpy"]
     if os.path.isdir(numpy_dir + ".libs"):  # the wheel's bundled libraries, found relative to numpy's
         args += ["--ro-bind", numpy_dir + ".libs", "/sandbox/site/numpy.libs"]
     if not probe:
         args += ["--ro-bind", str(copy), SUBMISSION]
-    args += ["--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev", "--chdir", "/tmp", "--clearenv"]
+    # /tmp is memory (tmpfs): RLIMIT_FSIZE bounds a file, not how many, so the folder has a size of its own
+    args += [
+        "--size",
+        str(SCRATCH),
+        "--perms",
+        "1777",
+        "--tmpfs",
+        "/tmp",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--chdir",
+        "/tmp",
+        "--clearenv",
+    ]
     for key, value in _env("/tmp").items():
         args += ["--setenv", key, value]
-    return args + ["--"]
+    args += ["--"]
+    if _kernel_root():
+        args += _as_fresh_uid()
+    return args
+
+
+def _kernel_root() -> bool:
+    """Whether this process's uid is root outside any user namespace (a container's root may be mapped to
+    an ordinary uid: a user namespace of its own then maps the sandbox to that ordinary uid, which is safe)."""
+    if os.geteuid() != 0:
+        return False
+    try:
+        with open("/proc/self/uid_map", encoding="ascii") as f:
+            for line in f:
+                inside, outside, _ = map(int, line.split())
+                if inside == 0:
+                    return outside == 0
+    except (OSError, ValueError):
+        pass
+    return True
+
+
+def _parents(path: str) -> list:
+    """bwrap's options that make the folders above ``path`` traversable (0755) by the sandbox's uid.
+
+    bubblewrap gives the folders it creates above a bind the modes of the host's (``/root`` is 0700), which
+    an unprivileged uid cannot pass through.
+    """
+    out, parts = [], Path(path).parts[1:-1]
+    for k in range(1, len(parts) + 1):
+        out += ["--perms", "0755", "--dir", "/" + "/".join(parts[:k])]
+    return out
+
+
+def _as_fresh_uid() -> list:
+    """setpriv to a uid and gid that no account has, drawn from 2**30 above 2**24: the child's own, for the kernel.
+
+    Its own, so that ``RLIMIT_NPROC`` (counted per uid) counts this child's processes alone, and nothing
+    it leaves behind (none can: the PID namespace ends with it) could belong to anyone else.
+    """
+    import grp
+    import pwd
+    import secrets
+
+    while True:
+        uid = 2**24 + secrets.randbelow(2**30)
+        try:
+            pwd.getpwuid(uid)
+            continue
+        except KeyError:
+            pass
+        try:
+            grp.getgrgid(uid)
+            continue
+        except KeyError:
+            return _setpriv(uid, uid)
 
 
 def _env(home: str) -> dict:

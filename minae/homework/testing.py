@@ -210,6 +210,16 @@ def _outputs(fn, xs):
     return outs
 
 
+def _shape(y) -> tuple:
+    """A tensor's shape as the grader sizes arrays by: that of its values, which the child had to send.
+
+    Never the ``.shape`` it reports: a number costs the child nothing, and the grader would allocate it.
+    """
+    if WORLD is not None and WORLD.is_remote(y):
+        return WORLD.as_numpy(y).shape
+    return tuple(y.shape)
+
+
 def _name(fn):
     return getattr(fn, "__name__", type(fn).__name__)
 
@@ -230,7 +240,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0) -> bool:
         xs.append(x)
     outs = _outputs(fn, xs)
     g = np.random.default_rng(seed)
-    weights = [None if y is None else g.standard_normal(tuple(y.shape)) for y in outs]
+    weights = [None if y is None else g.standard_normal(_shape(y)) for y in outs]
     roots = [(y, v) for y, v in zip(outs, weights) if y is not None and y.requires_grad]
     analytic = [None] * len(checked)
     if roots:
@@ -281,7 +291,7 @@ def gradgradcheck(fn, inputs, seed=1, **kwargs) -> bool:
     def first(*xs):
         outs = _outputs(fn, xs)
         g = np.random.default_rng(seed)
-        roots = [(y, g.standard_normal(tuple(y.shape))) for y in outs if y is not None and y.requires_grad]
+        roots = [(y, g.standard_normal(_shape(y))) for y in outs if y is not None and y.requires_grad]
         wrt = [x for x in xs if _is_tensor(x) and x.requires_grad]
         grads = minae.grad(
             [y for y, _ in roots],
