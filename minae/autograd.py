@@ -60,7 +60,7 @@ class Function:
 
     # makers: the function that made each input (None for a leaf or a constant) when this one ran: an in-place
     # op may give the input tensor a new grad_fn later, and this function's gradient belongs to the old one.
-    # versions: each input's version count when this one ran, or None when all were 0 (the common case);
+    # versions: each input's version count when this one ran, set only when one was not 0 (else unset, read as 0);
     # writes_seen: Version.writes then. output (held weakly: a strong reference would be a cycle) and
     # output_version (its counter, and its count) are set only with keeps_output, created_at only under
     # detect_anomaly.
@@ -78,9 +78,9 @@ class Function:
                 break
         else:  # no tensor at all: raw arrays in, raw array out (how an ordinary backward calls ops)
             return self.forward(*args)
-        arrays, any_grad = _keep_inputs(self, args)
+        arrays, any_grad, on_cpu = _keep_inputs(self, args)
         try:
-            if type(arrays[0]) is _ndarray:  # the CPU: no device to make current
+            if on_cpu:  # NumPy arrays and Python numbers only: no device to make current
                 y = self.forward(*arrays)  # the forward call
             else:  # CuPy computes on the current GPU: make the inputs' current
                 with backend.on_device_of(arrays):
@@ -149,7 +149,8 @@ class Function:
 def _keep_inputs(func, args):
     """Keep the inputs, the functions that made them, their needs-grad mask, generation and versions in func.
 
-    Returns the forward's arrays, and whether any input needs a gradient.
+    Returns the forward's arrays, whether any input needs a gradient, and whether all are on the CPU (NumPy arrays
+    and Python numbers: no GPU to make current).
     """
     # makers a list (append is one specialised bytecode; a tuple += allocates twice per input), needs_grad a
     # tuple (backward's API)
@@ -178,9 +179,10 @@ def _keep_inputs(func, args):
     if not plain:
         args, arrays = _constants(func, args)
     func.inputs, func.makers, func.needs_grad, func.generation = args, makers, needs_grad, gen
-    func.versions = tuple(_count(a) for a in args) if written else None
+    if written:  # else left unset (read as None): a slot set on every op costs time on every op
+        func.versions = tuple(_count(a) for a in args)
     func.writes_seen = Version.writes
-    return arrays, True in needs_grad
+    return arrays, True in needs_grad, plain
 
 
 def _count(a) -> int:
@@ -320,7 +322,7 @@ def _check_saved(f):
     if f.inputs is None:
         raise diagnostics.freed_error(f)
     if f.checks_input_versions:
-        for a, seen in zip(f.inputs, f.versions or itertools.repeat(0)):
+        for a, seen in zip(f.inputs, getattr(f, "versions", None) or itertools.repeat(0)):
             if _count(a) != seen:
                 raise diagnostics.modified_error(f, _count(a), seen)
     if f.keeps_output:
