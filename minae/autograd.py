@@ -60,7 +60,7 @@ class Function:
 
     # makers: the function that made each input (None for a leaf or a constant) when this one ran: an in-place
     # op may give the input tensor a new grad_fn later, and this function's gradient belongs to the old one.
-    # versions: each input's version count when this one ran, or None when all were 0 (the common case);
+    # versions: each input's version count when this one ran, set only when one was not 0 (else unset, read as 0);
     # writes_seen: Version.writes then. output (held weakly: a strong reference would be a cycle) and
     # output_version (its counter, and its count) are set only with keeps_output, created_at only under
     # detect_anomaly.
@@ -78,9 +78,9 @@ class Function:
                 break
         else:  # no tensor at all: raw arrays in, raw array out (how an ordinary backward calls ops)
             return self.forward(*args)
-        arrays, any_grad = _keep_inputs(self, args)
+        arrays, any_grad, on_cpu = _keep_inputs(self, args)
         try:
-            if type(arrays[0]) is _ndarray:  # the CPU: no device to make current
+            if on_cpu:  # NumPy arrays and Python numbers only: no device to make current
                 y = self.forward(*arrays)  # the forward call
             else:  # CuPy computes on the current GPU: make the inputs' current
                 with backend.on_device_of(arrays):
@@ -149,9 +149,12 @@ class Function:
 def _keep_inputs(func, args):
     """Keep the inputs, the functions that made them, their needs-grad mask, generation and versions in func.
 
-    Returns the forward's arrays, and whether any input needs a gradient.
+    Returns the forward's arrays, whether any input needs a gradient, and whether all are on the CPU (NumPy arrays
+    and Python numbers: no GPU to make current).
     """
-    arrays, needs_grad, makers, gen, plain, written = [], (), (), 0, True, False
+    # makers a list (append is one specialised bytecode; a tuple += allocates twice per input), needs_grad a
+    # tuple (backward's API)
+    arrays, needs_grad, makers, gen, plain, written = [], (), [], 0, True, False
     for a in args:  # tensors on the CPU and Python numbers here; anything else in _constants
         if isinstance(a, Tensor):
             v = a._version
@@ -161,22 +164,25 @@ def _keep_inputs(func, args):
                 written = written or v.value != 0
             f = a.grad_fn
             needs_grad += (a.requires_grad,)
-            makers += (f,)
-            if f is not None and f.generation >= gen:  # one more than every input's
-                gen = f.generation + 1
+            makers.append(f)
+            if f is not None:  # one more than every input's (f.generation read once: f's class varies, so each
+                g = f.generation  # attribute read on it is a full lookup)
+                if g >= gen:
+                    gen = g + 1
             a = a.data
             plain = plain and type(a) is _ndarray
         else:
             needs_grad += (False,)
-            makers += (None,)
+            makers.append(None)
             plain = plain and (type(a) is float or type(a) is int)
         arrays.append(a)
     if not plain:
         args, arrays = _constants(func, args)
     func.inputs, func.makers, func.needs_grad, func.generation = args, makers, needs_grad, gen
-    func.versions = tuple(_count(a) for a in args) if written else None
+    if written:  # else left unset (read as None): a slot set on every op costs time on every op
+        func.versions = tuple(_count(a) for a in args)
     func.writes_seen = Version.writes
-    return arrays, True in needs_grad
+    return arrays, True in needs_grad, plain
 
 
 def _count(a) -> int:
@@ -259,24 +265,36 @@ def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True,
             f = heapq.heappop(heap)[2]
             gy = pending.pop(f)
             # END SOLUTION
-            if f.generation > last:  # an older function ran already: a gradient may reach it after its backward
+            gen = f.generation
+            if gen > last:  # an older function ran already: a gradient may reach it after its backward
                 raise diagnostics.walk_order_error(f, last)
-            last = f.generation
-            with backend.on_device_of(f.arrays):  # CuPy computes on the current GPU: make f's current
-                if f.inputs is None or f.writes_seen != Version.writes:  # freed, or some memory was written since
-                    _check_saved(f)
-                needs_grad = f.needs_grad if prune is None else prune.mask(f)
-                gxs = f.backward(gy, needs_grad)  # the backward call
-                if type(gxs) is not tuple:
-                    gxs = (gxs,)
-                if GradMode.anomaly:
-                    diagnostics.check_backward(f, gxs)
-                for x, maker, gx, need in zip(f.inputs, f.makers, gxs, needs_grad):
-                    if need and gx is not None:
-                        send(x, maker, gx, maker is None and not retain_graph and _owned(gx, f, gy, gxs))
-                x = gx = gy = gxs = None  # hold no input or gradient past its use: its memory can go now
-                if not retain_graph:
-                    f.inputs = f.makers = f.arrays = None  # free what it saved, and its hold on the graph below
+            last = gen
+            # fast path: on the CPU (or freed) there is no GPU to make current, and a `with` costs two Python calls
+            arrays = f.arrays
+            if arrays is None or type(arrays[0]) is _ndarray:
+                _backward_step(f, gy, prune, retain_graph, send)
+            else:  # CuPy computes on the current GPU: make f's current
+                with backend.on_device_of(arrays):
+                    _backward_step(f, gy, prune, retain_graph, send)
+            gy = arrays = None  # hold no gradient or saved array past its use: its memory can go now
+
+
+def _backward_step(f, gy, prune, retain_graph, send):
+    """f's backward, after checking what it saved; ``send`` each input its gradient; free what f saved."""
+    inputs = f.inputs
+    if inputs is None or f.writes_seen != Version.writes:  # freed, or some memory was written since
+        _check_saved(f)
+    needs_grad = f.needs_grad if prune is None else prune.mask(f)
+    gxs = f.backward(gy, needs_grad)  # the backward call
+    if type(gxs) is not tuple:
+        gxs = (gxs,)
+    if GradMode.anomaly:
+        diagnostics.check_backward(f, gxs)
+    for x, maker, gx, need in zip(inputs, f.makers, gxs, needs_grad):
+        if need and gx is not None:
+            send(x, maker, gx, maker is None and not retain_graph and _owned(gx, f, gy, gxs))
+    if not retain_graph:
+        f.inputs = f.makers = f.arrays = None  # free what it saved, and its hold on the graph below
 
 
 def _deliver(t, f, g, accumulate, capture, create_graph, owned):
@@ -304,7 +322,7 @@ def _check_saved(f):
     if f.inputs is None:
         raise diagnostics.freed_error(f)
     if f.checks_input_versions:
-        for a, seen in zip(f.inputs, f.versions or itertools.repeat(0)):
+        for a, seen in zip(f.inputs, getattr(f, "versions", None) or itertools.repeat(0)):
             if _count(a) != seen:
                 raise diagnostics.modified_error(f, _count(a), seen)
     if f.keeps_output:

@@ -577,20 +577,35 @@ def array_log1p(e):
 
 
 # ---- fast path (skip on a first reading): log1p in float32 -------------------------------------------------
+_LOG1P_BLOCK = 16384  # elements of _log1p_fast's scratch buffer on the CPU (64 KiB in float32)
+
+
 def _log1p_fast(e):
     """log1p(e) as log(u) − (u − 1 − e)/u with u = fl(1 + e): NumPy's float32 log1p is ~6× slower than its log.
 
     u − 1 − e is the rounding error of 1 + e, exact in floating point, and log(1 + e) = log(u) − δ/u + O(δ²);
     for tiny e, u = 1 and the result is e, as it should be. Within a few ulp of log1p (tests/test_ops.py).
+
+    u becomes the result in place, and the rounding term is taken block by block in a small scratch buffer
+    on the CPU: the loss functions that call this (softplus, BCE with logits) hold a few batch-sized arrays
+    already, and a second one of e's size here was the largest buffer of a VAE step's peak memory.
     """
     xp = get_array_module(e)
-    u = e + 1
-    rounding = u - 1
-    rounding -= e
-    rounding /= u
-    y = xp.log(u, out=u)
-    y -= rounding
-    return y
+    u = xp.empty(e.shape, e.dtype)  # C order, so that its flat view below is a view
+    xp.add(e, 1, out=u)
+    flat_u, flat_e = u.reshape(-1), e.reshape(-1)
+    # on a GPU one block (a kernel launch per block); ops.py's min and max are the ops, not the builtins
+    block = _LOG1P_BLOCK if xp is backend.np and u.size > _LOG1P_BLOCK else u.size or 1
+    scratch = xp.empty(block, u.dtype)
+    for i in range(0, u.size, block):
+        ub, eb = flat_u[i : i + block], flat_e[i : i + block]
+        rounding = scratch[: ub.size]
+        xp.subtract(ub, 1, out=rounding)
+        rounding -= eb
+        rounding /= ub
+        xp.log(ub, out=ub)
+        ub -= rounding
+    return u
 
 
 def binary_cross_entropy_with_logits(x, t):
