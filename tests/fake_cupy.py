@@ -40,6 +40,11 @@ The rules, in short:
     generator's state cannot be read, only re-seeded.
 11. Dtypes: NumPy's promotion rules (CuPy follows NumPy 2's); no object or string arrays
     [guide/diff "Data types"].
+12. A kernel's result dtype must be the same on CuPy 13 (value-based scalars) and CuPy 14 (NEP 50), both of
+    which minae supports; where they differ it raises TypeError (see ``_same_dtype_in_cupy_13_and_14``).
+13. A ``random.RandomState`` belongs to the device current at its creation: seeding or drawing with another
+    device current raises [random ``__init__``, ``get_random_state``].
+14. Pickling saves the host copy; unpickling allocates on the device current then [core ``__reduce__``].
 
 Not modelled: streams (all work is synchronous), memory pools, custom kernels.
 """
@@ -134,7 +139,9 @@ def _argument(x, seen):
         return x._a
     if isinstance(x, (list, tuple)):
         return type(x)(_argument(v, seen) for v in x)
-    if isinstance(x, np.ndarray) or hasattr(x, "__array__"):
+    if isinstance(x, np.ndarray) or (
+        hasattr(x, "__array__") and not isinstance(x, (type, np.generic))  # dtype=np.float32, arange(np.int64(5))
+    ):
         raise _unsupported(x)
     return x
 
@@ -176,12 +183,19 @@ def _routine(name, fn):
     def call(*args, **kwargs):
         seen = []
         out = kwargs.get("out")
+        raw = args + tuple(kwargs.get(k) for k in ("a_min", "a_max", "min", "max") if k in kwargs)
         args = _argument(args, seen)
         kwargs = {k: _argument(v, seen) for k, v in kwargs.items()}
         if name.endswith("_like"):  # allocation on the current device; the prototype's memory is not read
             return _wrap(fn(*args, **kwargs))
         if name in _VIEWS:
             return _wrap_view(fn(*args, **kwargs), seen)
+        if name == "may_share_memory":  # compares pointer bounds, no kernel, any devices [cupy/_misc/memory_ranges.py]
+            return bool(fn(*args, **kwargs))
+        if name in ("clip", "where") and out is None:  # ufuncs in CuPy (_clip, _where_ufunc): rule 12
+            given = [a for a in raw[1:] if a is not None]
+            _same_dtype_in_cupy_13_and_14(np.maximum, [raw[0]] + given[:1] if name == "clip" else given[:2])
+            _same_dtype_in_cupy_13_and_14(np.minimum, [raw[0]] + given[1:2] if name == "clip" else [])
         _on_current(seen)
         r = fn(*args, **kwargs)
         return out if isinstance(out, ndarray) else _wrap(r)
@@ -200,6 +214,8 @@ class ufunc:
 
     def _run(self, fn, args, kwargs):
         seen = []
+        if fn is self._u and not {"out", "dtype", "signature"} & kwargs.keys():
+            _same_dtype_in_cupy_13_and_14(self._u, args)
         args = [_operand(a, seen) for a in args]
         out = kwargs.get("out")
         if isinstance(out, tuple):
@@ -232,6 +248,60 @@ class ufunc:
 
     def __repr__(self):
         return f"<ufunc '{self.__name__}'>"
+
+
+def _kind_score(dt):
+    return {"b": 0, "i": 1, "u": 1, "f": 2, "c": 2}.get(dt.kind, -1)
+
+
+def _legacy_scalar_type(x):
+    """CuPy 13's ``_min_scalar_type``: NumPy's smallest type for the value, a signed one for a non-negative
+    integer that fits it."""
+    t = np.min_scalar_type(x)
+    if t.kind == "u":
+        signed = np.dtype(t.char.lower())
+        if x <= np.iinfo(signed).max:
+            return signed
+    return t
+
+
+def _same_dtype_in_cupy_13_and_14(u, args):
+    """Rule 12: a kernel whose result dtype differs between CuPy 13 and CuPy 14 raises TypeError.
+
+    CuPy 14 follows NEP 50, as NumPy 2 does: a Python scalar is weak (takes the array's dtype; an integer out
+    of its range raises OverflowError), a NumPy scalar is strong (``float32 array * np.float64(2)`` is
+    float64) [scalar ``numpy_dtype_from_pyscalar``, ``CScalar`` "weak_t"]. CuPy 13 chose by value: where no
+    scalar is of a higher kind (bool < int < float) than the arrays, each scalar, Python's or NumPy's, counts
+    as its smallest type (``float32 array * np.float64(2)`` is float32, ``float32 array * 1e300`` float64,
+    ``int8 array + 300`` int16) [v13.6.0 cupy/_core/_kernel.pyx ``_check_should_use_min_scalar``,
+    ``_min_scalar_type``]. minae supports both (setup.cfg: cupy-cuda12x>=13), so its dtypes must not depend
+    on which one runs. 0-d CuPy arrays are arrays to both."""
+    arrays = [a.dtype for a in args if isinstance(a, ndarray)]
+    scalars = [a for a in args if not isinstance(a, ndarray)]
+    if not arrays or not scalars:
+        return
+    if not all(type(s) in (bool, int, float, complex) or isinstance(s, np.generic) for s in scalars):
+        return  # rule 2 raises for it
+    max_array = max(_kind_score(d) for d in arrays)
+    max_scalar = max(_kind_score(np.min_scalar_type(s)) for s in scalars)
+    if max_array < max_scalar:
+        return  # both read the scalars at their full types (Python int int64, float float64), NEP 50 agrees
+    legacy = [a.dtype if isinstance(a, ndarray) else _legacy_scalar_type(a) for a in args]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        old = u(*[np.zeros(1, dtype=d) for d in legacy])
+        try:
+            new = u(*[np.zeros(1, dtype=a.dtype) if isinstance(a, ndarray) else a for a in args])
+        except OverflowError as e:
+            raise TypeError(f"{u.__name__}: {e} under CuPy 14 (NEP 50), while CuPy 13 widens the result") from e
+    old = old if isinstance(old, tuple) else (old,)
+    new = new if isinstance(new, tuple) else (new,)
+    if [o.dtype for o in old] != [n.dtype for n in new]:
+        given = ", ".join(str(a.dtype) if isinstance(a, ndarray) else f"{type(a).__name__}({a!r})" for a in args)
+        raise TypeError(
+            f"{u.__name__}({given}) gives {new[0].dtype} on CuPy 14 (NEP 50) but {old[0].dtype} on CuPy 13 "
+            "(value-based scalars): pass a Python scalar inside the array's range, or cast explicitly"
+        )
 
 
 # ----------------------------------------------------------------- indexing ---
@@ -391,6 +461,11 @@ class ndarray:
         with _Device(self._dev):  # [core __deepcopy__]: copied on the array's own device
             return self.copy()
 
+    def __reduce__(self):
+        """Rule 14: pickled as its host copy; unpickled onto the device current then [core ``__reduce__``:
+        ``array, (self.get(),)``], not the one it was saved from."""
+        return array, (self.get(),)
+
     def astype(self, dtype, order="K", casting=None, subok=None, copy=True):
         if not copy and np.dtype(dtype) == self.dtype:
             return self
@@ -548,15 +623,25 @@ class RandomState:
 
     def __init__(self, seed=None, method=100):
         self.method = method
+        self._dev = _current[0]  # rule 13: curand.createGenerator binds the generator to the current device
         self.seed(seed)
 
+    def _check_device(self):
+        """Rule 13: a generator is created on the current device [random ``RandomState.__init__``:
+        ``curand.createGenerator``] and draws into arrays allocated on the current device; CuPy keeps one per
+        device for that reason [random ``get_random_state``: "for the current device"]. Seeding or drawing
+        with another device current is refused here."""
+        if _current[0] != self._dev:
+            raise CUDARuntimeError(f"cuRAND generator of device {self._dev} used while device {_current[0]} is current")
+
     def seed(self, seed=None):
+        self._check_device()
         if seed is not None and not 0 <= seed < 2**64:
             raise ValueError("Seed must be an integer between 0 and 2**64 - 1")
         self._gen = np.random.Generator(np.random.PCG64(seed))
 
-    @staticmethod
-    def _float(dtype):
+    def _float(self, dtype):
+        self._check_device()
         dtype = np.dtype(dtype)
         if dtype.char not in "fd":
             raise TypeError("cupy.random only supports float32 and float64")
@@ -569,9 +654,11 @@ class RandomState:
         return _wrap(self._gen.standard_normal(size, dtype=self._float(dtype)))
 
     def randint(self, low, high=None, size=None, dtype=int):
+        self._check_device()
         return _wrap(self._gen.integers(low, high, size=size, dtype=dtype))
 
     def permutation(self, a):
+        self._check_device()
         if isinstance(a, int):  # rule 10: only a Python int is a range's length
             return _wrap(self._gen.permutation(a))
         return a[self.permutation(len(a))]

@@ -408,3 +408,27 @@ def test_on_device_of_makes_the_first_gpu_array_current(fake_gpu):
     for none in ((np.ones(2), 3.0), None, ()):
         with backend.on_device_of(none):
             assert fake_gpu.cuda.runtime.getDevice() == 0
+
+
+def test_the_fake_follows_cupys_later_rules(fake_gpu):
+    """Rules 12–14 of tests/fake_cupy.py and the corrections to 1–2 (the module's docstring cites CuPy)."""
+    import pickle
+
+    cp = fake_gpu
+    a = cp.ones(3, dtype=np.float32)  # a NumPy scalar type is a dtype, not an operand
+    assert (a * 2.0).dtype == np.float32 and (a * 2).dtype == np.float32  # rule 12: weak Python scalars agree
+    assert (cp.ones(3, dtype=np.int64) * 2.5).dtype == np.float64 and (a * cp.ones((), "float64")).dtype == np.float64
+    with pytest.raises(TypeError, match="CuPy 13"):  # float64 on CuPy 14 (NEP 50), float32 on CuPy 13
+        a * np.float64(2.0)
+    with pytest.raises(TypeError, match="CuPy 13"):  # float32 on CuPy 14, float64 on CuPy 13
+        a * 1e300
+    with pytest.raises(TypeError, match="CuPy 13"):  # OverflowError on CuPy 14, int16 on CuPy 13
+        cp.ones(3, dtype=np.int8) + 300
+    gen = cp.random.RandomState(0)  # rule 13: a generator is its creation device's
+    with cp.cuda.Device(1):
+        with pytest.raises(cp.cuda.runtime.CUDARuntimeError, match="cuRAND"):
+            gen.random_sample((2,))
+        b = cp.asarray([1.0, 2.0])
+        assert cp.may_share_memory(a, b) is False  # compares pointers, no kernel: from any device
+        assert cp.may_share_memory(a, a[1:]) is True
+        assert pickle.loads(pickle.dumps(a)).device.id == 1  # rule 14: unpickled onto the current device
