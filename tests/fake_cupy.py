@@ -45,6 +45,13 @@ The rules, in short:
 13. A ``random.RandomState`` belongs to the device current at its creation: seeding or drawing with another
     device current raises [random ``__init__``, ``get_random_state``].
 14. Pickling saves the host copy; unpickling allocates on the device current then [core ``__reduce__``].
+15. Basic indexing always makes a view, ``a[0]`` of a 1-d array a 0-d one [core ``__getitem__``; guide/diff
+    "Zero-dimensional array"]; binary operators defer to an operand by ``__array_ufunc__ = None`` or a higher
+    ``__array_priority__``, and ``==`` with an object of object's ``__eq__`` is all False [core
+    ``_should_use_rop``, ``__richcmp__``].
+16. Every device-to-host read (``get``, ``asnumpy``, ``item``, ``tolist``, ``float``/``int``/``bool``) waits
+    for the device's queued work [core ``get``: the copy synchronizes its stream]: ``host_reads`` records
+    each, so that a test can hold a hot loop to none.
 
 Not modelled: streams (all work is synchronous), memory pools, custom kernels.
 """
@@ -58,6 +65,7 @@ N_GPUS = 2
 _current = [0]  # the current GPU, as cupy.cuda.Device sets it
 synchronized = []  # ("device", i) or ("null stream", i), in call order
 peer_access = False  # rule 1: a kernel meeting another GPU's array raises
+host_reads = []  # rule 16: the device of each device-to-host read, in call order
 
 
 class CUDARuntimeError(RuntimeError):
@@ -392,6 +400,7 @@ class ndarray:
         )
 
     def get(self, stream=None, order="C", out=None):
+        host_reads.append(self._dev)  # rule 16
         if out is not None:
             out[...] = self._a
             return out
@@ -403,20 +412,25 @@ class ndarray:
         self._a[...] = arr
 
     def item(self):
+        host_reads.append(self._dev)  # rule 16
         if self.size != 1:
             raise ValueError("can only convert an array of size 1 to a Python scalar")
         return self._a.item()
 
     def tolist(self):
+        host_reads.append(self._dev)  # rule 16
         return self._a.tolist()
 
     def __int__(self):
+        host_reads.append(self._dev)  # rule 16
         return int(self._a)
 
     def __float__(self):
+        host_reads.append(self._dev)  # rule 16
         return float(self._a)
 
     def __complex__(self):
+        host_reads.append(self._dev)  # rule 16
         return complex(self._a)
 
     def __bool__(self):  # rule 4
@@ -425,6 +439,7 @@ class ndarray:
             warnings.warn(msg, DeprecationWarning, stacklevel=2)
             return False
         if self.size == 1:
+            host_reads.append(self._dev)  # rule 16
             return bool(self._a)
         raise ValueError("The truth value of an array with more than one element is ambiguous. Use a.any() or a.all()")
 
@@ -477,7 +492,10 @@ class ndarray:
         seen = [self]
         key, advanced = _index_key(self, key, seen)
         if not advanced:  # a view on this array's device (no kernel)
-            return ndarray(self._a[key], self._dev)
+            view = self._a[key]
+            if not isinstance(view, np.ndarray):  # rule 15: a[0] of a 1-d array is a 0-d view, not a copy
+                view = self._a[(key if isinstance(key, tuple) else (key,)) + (Ellipsis,)]
+            return ndarray(view, self._dev)
         _on_current(seen)
         return ndarray(np.array(self._a[key]), _current[0])
 
@@ -516,12 +534,28 @@ class ndarray:
         return mine(*args, **kwargs)
 
 
+_MISSING = object()
+
+
+def _should_use_rop(x, y):
+    """[core ``_should_use_rop``] (NEP 13 with CuPy's fallback): defer to ``y`` when it sets ``__array_ufunc__ =
+    None``; an operand with any other ``__array_ufunc__`` (NumPy arrays and scalars) goes through NumPy's ufunc
+    (rule 8); one without, by ``__array_priority__`` (a minae Tensor's 1000 beats CuPy's 100)."""
+    y_ufunc = getattr(y, "__array_ufunc__", _MISSING)
+    if y_ufunc is not _MISSING:
+        return y_ufunc is None
+    return getattr(x, "__array_priority__", 0) < getattr(y, "__array_priority__", 0)
+
+
 def _binary(name, reflected=False):
     u = ufunc(getattr(np, name))
 
     def method(self, other):
-        if getattr(other, "__array_priority__", 0) > self.__array_priority__ and not isinstance(other, ndarray):
+        if not isinstance(other, ndarray) and _should_use_rop(self, other):
             return NotImplemented
+        if name in ("equal", "not_equal") and (other is None or type(other).__eq__ is object.__eq__):
+            # [core __richcmp__]: an object with object's __eq__ equals no element (no kernel, no TypeError)
+            return _lookup("ones" if name == "not_equal" else "zeros")(self.shape, dtype=bool)
         return u(other, self) if reflected else u(self, other)
 
     return method

@@ -432,3 +432,43 @@ def test_the_fake_follows_cupys_later_rules(fake_gpu):
         assert cp.may_share_memory(a, b) is False  # compares pointers, no kernel: from any device
         assert cp.may_share_memory(a, a[1:]) is True
         assert pickle.loads(pickle.dumps(a)).device.id == 1  # rule 14: unpickled onto the current device
+    v = a[0]  # rule 15: a 0-d view, written through
+    v[...] = 7.0
+    assert v.ndim == 0 and a[0].item() == 7.0
+    assert (a == None).tolist() == [False] * 3 and (a != object()).tolist() == [True] * 3  # noqa: E711
+
+    class Deferring:
+        __array_ufunc__ = None
+
+        def __radd__(self, other):
+            return "deferred"
+
+    assert a + Deferring() == "deferred"
+    cp.host_reads.clear()  # rule 16: each device-to-host read is recorded
+    a.get(), float(a[0]), a[0].item(), bool(a[0] > 0)
+    assert cp.host_reads == [0, 0, 0, 0]
+
+
+def test_a_training_step_reads_nothing_back_from_the_gpu(fake_gpu):
+    """Each host read waits for the GPU's queue (fake_cupy rule 16): a step of forward, backward, gradient
+    clipping and every optimizer's update makes none."""
+    import minae.nn.functional as F
+    from minae import nn
+    from minae.models import VAE
+
+    net = nn.Sequential(nn.Linear(20, 16), nn.ReLU(), nn.Linear(16, 20)).to("cuda:1")
+    x = minae.rand(8, 20, device="cuda:1")
+    for opt in (minae.optim.SGD(net.parameters(), lr=0.1, momentum=0.9), minae.optim.Adam(net.parameters())):
+        for _ in range(2):  # the second step runs with the optimizer's state made
+            fake_gpu.host_reads.clear()
+            opt.zero_grad()
+            F.mse_loss(net(x), x).backward()
+            minae.optim.clip_grad_norm_(net.parameters(), 1.0)
+            opt.step()
+            assert fake_gpu.host_reads == []
+    vae = VAE().to("cuda:1")
+    opt = minae.optim.Adam(vae.parameters())
+    fake_gpu.host_reads.clear()
+    vae.loss(minae.rand(4, 784, device="cuda:1"))["loss"].backward()
+    opt.step()
+    assert fake_gpu.host_reads == []
