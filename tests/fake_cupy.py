@@ -29,8 +29,10 @@ The rules, in short:
    ``_view_getitem``]. NumPy arrays and lists as indices are accepted (copied to the device) [indexing
    ``_prepare_slice_list``]. Repeated indices in an assignment store an undefined value [core
    ``__setitem__``] (this stand-in stores NumPy's, the last).
-7. Assigning a NumPy array into a CuPy array is refused [indexing ``_scatter_op``: "Refuse assignment
-   from CPU arrays, see gh-2079"].
+7. Assigning host data (a NumPy array, a list) through basic indices is a ``fill``: one value only, else
+   ValueError [indexing ``_scatter_op``: "Refuse assignment from CPU arrays, see gh-2079"; core ``fill``];
+   through advanced indices (integer arrays, masks) it is copied in at the array's dtype [indexing
+   ``_scatter_op_single``, ``_scatter_op_mask_single``: ``core.array(value, dtype=a.dtype)``].
 8. NumPy's ufuncs and functions on CuPy arrays dispatch to CuPy [core ``__array_ufunc__``,
    ``__array_function__``]; with a NumPy array among the operands they raise (rule 2).
 9. ``cuda.Device(i)`` takes any integer; entering (or using) it with no such GPU raises
@@ -52,6 +54,8 @@ The rules, in short:
 16. Every device-to-host read (``get``, ``asnumpy``, ``item``, ``tolist``, ``float``/``int``/``bool``) waits
     for the device's queued work [core ``get``: the copy synchronizes its stream]: ``host_reads`` records
     each, so that a test can hold a hot loop to none.
+17. ``take`` wraps out-of-range indices and takes no ``mode`` [indexing ``_take_kernel``:
+    ``indices % index_range``]; ``put`` wraps unless given another mode [cupy/_indexing/insert.py ``put``].
 
 Not modelled: streams (all work is synchronous), memory pools, custom kernels.
 """
@@ -189,6 +193,12 @@ def _routine(name, fn):
     """cupy.<name>: NumPy's routine with CuPy's operand rules (rule 2) and placement (rule 1)."""
 
     def call(*args, **kwargs):
+        if name == "take":  # rule 17: indices wrap, always; there is no mode [_routines_indexing ``_take_kernel``]
+            if "mode" in kwargs or len(args) > 4:
+                raise TypeError("take() got an unexpected keyword argument 'mode'")
+            kwargs["mode"] = "wrap"
+        elif name == "put" and len(args) < 4:
+            kwargs.setdefault("mode", "wrap")  # rule 17: wrap unless told [cupy/_indexing/insert.py ``put``]
         seen = []
         out = kwargs.get("out")
         raw = args + tuple(kwargs.get(k) for k in ("a_min", "a_max", "min", "max") if k in kwargs)
@@ -502,12 +512,17 @@ class ndarray:
     def __setitem__(self, key, value):
         seen = [self]
         key, advanced = _index_key(self, key, seen)
-        host = isinstance(value, np.ndarray) or (
-            not isinstance(value, (ndarray, np.generic)) and hasattr(value, "__array__")
-        )
-        if host:
-            raise TypeError(f"Unsupported type {type(value)}")  # rule 7
-        value = _operand(value, seen)
+        if isinstance(value, ndarray):
+            seen.append(value)
+            value = value._a
+        elif not isinstance(value, (np.ndarray, np.generic)) and hasattr(value, "__array__"):
+            raise TypeError(f"Unsupported type {type(value)}")  # strict: a CPU tensor is not data (rule 2)
+        elif advanced:  # rule 7: copied in as core.array(value, dtype=a.dtype)
+            value = np.array(value, dtype=self.dtype)
+        else:  # rule 7: a fill, of one value only
+            value = np.asarray(value, dtype=self.dtype)
+            if value.shape != ():
+                raise ValueError("non-scalar numpy.ndarray cannot be used for fill")
         _on_current(seen)
         self._a[key] = value
 

@@ -365,8 +365,11 @@ def test_the_fake_follows_cupys_rules(fake_gpu):
     m = cp.zeros((2, 3))
     m[:, [4]] = 1.0
     assert m.get().tolist() == [[0.0, 1.0, 0.0], [0.0, 1.0, 0.0]]
-    with pytest.raises(TypeError, match="Unsupported type"):  # rule 7
+    with pytest.raises(ValueError, match="non-scalar"):  # rule 7: through basic indices, a fill of one value
         m[0] = np.ones(3)
+    m[0] = np.float64(2.0)
+    m[[1]] = np.array([[3, 4, 5]])  # through advanced indices, host data is copied in at m's dtype
+    assert m.get().tolist() == [[2.0, 2.0, 2.0], [3.0, 4.0, 5.0]]
     assert type(np.exp(a)) is cp.ndarray and type(np.sum(a)) is cp.ndarray  # rule 8: NumPy dispatches to CuPy
     assert (2.0 - a).tolist() == [1.0, 0.0, -1.0] and (a @ a).item() == 14.0
     with pytest.raises(TypeError, match="Unsupported type"):
@@ -444,6 +447,12 @@ def test_the_fake_follows_cupys_later_rules(fake_gpu):
             return "deferred"
 
     assert a + Deferring() == "deferred"
+    c = cp.asarray([1.0, 2.0, 3.0])
+    assert c.take(cp.asarray([4, -1])).tolist() == [2.0, 3.0]  # rule 17: take wraps, and has no mode
+    with pytest.raises(TypeError, match="mode"):
+        cp.take(c, cp.asarray([0]), mode="raise")
+    cp.put(c, cp.asarray([3]), cp.asarray([5.0]))  # put wraps by default
+    assert c.tolist() == [5.0, 2.0, 3.0]
     cp.host_reads.clear()  # rule 16: each device-to-host read is recorded
     a.get(), float(a[0]), a[0].item(), bool(a[0] > 0)
     assert cp.host_reads == [0, 0, 0, 0]
