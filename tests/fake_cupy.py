@@ -52,8 +52,10 @@ The rules, in short:
     ``__array_priority__``, and ``==`` with an object of object's ``__eq__`` is all False [core
     ``_should_use_rop``, ``__richcmp__``].
 16. Every device-to-host read (``get``, ``asnumpy``, ``item``, ``tolist``, ``float``/``int``/``bool``) waits
-    for the device's queued work [core ``get``: the copy synchronizes its stream]: ``host_reads`` records
-    each, so that a test can hold a hot loop to none.
+    for the device's queued work [core ``get``: the copy synchronizes its stream], and so does every result
+    whose size depends on the data (a boolean-mask index [indexing ``_getitem_mask_single``: "Get number of
+    True in the mask"], ``nonzero``, ``unique`` …): ``host_reads`` records each, so that a test can hold a
+    hot loop to none.
 17. ``take`` wraps out-of-range indices and takes no ``mode`` [indexing ``_take_kernel``:
     ``indices % index_range``]; ``put`` wraps unless given another mode [cupy/_indexing/insert.py ``put``].
 
@@ -208,6 +210,8 @@ def _routine(name, fn):
             return _wrap(fn(*args, **kwargs))
         if name in _VIEWS:
             return _wrap_view(fn(*args, **kwargs), seen)
+        if name in ("nonzero", "argwhere", "flatnonzero", "unique", "compress", "extract"):
+            host_reads.append(_current[0])  # rule 16: the result's size is read back first
         if name == "may_share_memory":  # compares pointer bounds, no kernel, any devices [cupy/_misc/memory_ranges.py]
             return bool(fn(*args, **kwargs))
         if name in ("clip", "where") and out is None:  # ufuncs in CuPy (_clip, _where_ufunc): rule 12
@@ -507,6 +511,9 @@ class ndarray:
                 view = self._a[(key if isinstance(key, tuple) else (key,)) + (Ellipsis,)]
             return ndarray(view, self._dev)
         _on_current(seen)
+        parts = key if isinstance(key, tuple) else (key,)
+        if any(isinstance(p, np.ndarray) and p.dtype == bool and p.ndim for p in parts):
+            host_reads.append(_current[0])  # rule 16: the mask's count of True sets the shape [indexing, line ~105]
         return ndarray(np.array(self._a[key]), _current[0])
 
     def __setitem__(self, key, value):

@@ -456,6 +456,9 @@ def test_the_fake_follows_cupys_later_rules(fake_gpu):
     cp.host_reads.clear()  # rule 16: each device-to-host read is recorded
     a.get(), float(a[0]), a[0].item(), bool(a[0] > 0)
     assert cp.host_reads == [0, 0, 0, 0]
+    with cp.cuda.Device(1):
+        cp.asarray([1.0, 2.0])[cp.asarray([True, False])]  # a mask's count of True is read back
+    assert cp.host_reads == [0, 0, 0, 0, 1]
 
 
 def test_a_training_step_reads_nothing_back_from_the_gpu(fake_gpu):
