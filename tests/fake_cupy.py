@@ -58,6 +58,14 @@ The rules, in short:
     hot loop to none.
 17. ``take`` wraps out-of-range indices and takes no ``mode`` [indexing ``_take_kernel``:
     ``indices % index_range``]; ``put`` wraps unless given another mode [cupy/_indexing/insert.py ``put``].
+18. A float cast to an integer dtype is undefined for NaN, ±inf and values out of the dtype's range (CuPy
+    and NumPy differ): ``astype`` raises ValueError for them here [guide/diff "Cast behavior from float to
+    integer"].
+19. ``a[idx] = v`` with a repeated index stores an undefined one of the values: this stand-in stores the
+    first (NumPy the last) [core ``__setitem__``; guide/diff "Duplicate values in indices"].
+
+20. An elementwise kernel's result is C-contiguous whatever its operands' layout (NumPy keeps Fortran order)
+    [guide/diff "Contiguity / Strides"].
 
 Not modelled: streams (all work is synchronous), memory pools, custom kernels.
 """
@@ -246,6 +254,8 @@ class ufunc:
             kwargs["out"] = _operand(out, seen) if isinstance(out, ndarray) else _operand(out, [])
         _on_current(seen)
         r = fn(*args, **kwargs)
+        if fn is self._u and isinstance(r, np.ndarray) and r.ndim > 1:
+            r = np.ascontiguousarray(r)  # rule 20: C order, whatever the operands' [guide/diff "Contiguity"]
         return out if isinstance(out, ndarray) else _wrap(r)
 
     def __call__(self, *args, **kwargs):
@@ -324,6 +334,35 @@ def _same_dtype_in_cupy_13_and_14(u, args):
             f"{u.__name__}({given}) gives {new[0].dtype} on CuPy 14 (NEP 50) but {old[0].dtype} on CuPy 13 "
             "(value-based scalars): pass a Python scalar inside the array's range, or cast explicitly"
         )
+
+
+def _defined_float_to_int(a, dtype):
+    """Rule 18: a float cast to an integer dtype is undefined (C++) for NaN, ±inf and values outside the
+    dtype's range, negative ones into an unsigned dtype included: CuPy and NumPy give different numbers
+    [guide/diff "Cast behavior from float to integer"]. This stand-in raises instead of choosing one."""
+    if a.dtype.kind == "f" and dtype.kind in "iu" and a.size:
+        info = np.iinfo(dtype)
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(a) | (a <= info.min - 1.0) | (a >= info.max + 1.0)
+        if bad.any():
+            raise ValueError(
+                f"casting {a.dtype} to {dtype}: {a[bad].ravel()[0].item()!r} has no defined value "
+                "(CuPy and NumPy differ)"
+            )
+
+
+def _first_of_repeated(arr, key, value):
+    """Rule 19: ``a[idx] = v`` with a repeated index stores an undefined one of its values [core
+    ``__setitem__``; guide/diff "Duplicate values in indices"]; NumPy stores the last, so this stand-in stores
+    the first (for one integer-array index): code that depends on either shows."""
+    if not (isinstance(key, np.ndarray) and key.dtype.kind in "iu" and key.ndim == 1 and arr.ndim):
+        return False
+    wrapped = key % arr.shape[0]
+    if np.unique(wrapped).size == wrapped.size:
+        return False
+    v = np.broadcast_to(np.asarray(value, dtype=arr.dtype), arr[wrapped].shape)
+    arr[wrapped[::-1]] = v[::-1]
+    return True
 
 
 # ----------------------------------------------------------------- indexing ---
@@ -499,6 +538,7 @@ class ndarray:
         if not copy and np.dtype(dtype) == self.dtype:
             return self
         _on_current([self])
+        _defined_float_to_int(self._a, np.dtype(dtype))
         return ndarray(self._a.astype(dtype, order=order), _current[0])
 
     # --- indexing ---
@@ -531,7 +571,8 @@ class ndarray:
             if value.shape != ():
                 raise ValueError("non-scalar numpy.ndarray cannot be used for fill")
         _on_current(seen)
-        self._a[key] = value
+        if not (advanced and _first_of_repeated(self._a, key, value)):
+            self._a[key] = value
 
     # --- NumPy interoperation (rule 8) ---
     def __array_ufunc__(self, ufunc_, method, *inputs, **kwargs):

@@ -459,6 +459,16 @@ def test_the_fake_follows_cupys_later_rules(fake_gpu):
     with cp.cuda.Device(1):
         cp.asarray([1.0, 2.0])[cp.asarray([True, False])]  # a mask's count of True is read back
     assert cp.host_reads == [0, 0, 0, 0, 1]
+    with pytest.raises(ValueError, match="no defined value"):  # rule 18: −1.0 → uint32 is undefined
+        cp.asarray([-1.0, 2.0]).astype(np.uint32)
+    with pytest.raises(ValueError, match="no defined value"):
+        cp.asarray([np.inf]).astype(np.int64)
+    assert cp.asarray([1.9, -2.5]).astype(np.int64).tolist() == [1, -2]
+    d = cp.zeros(3)  # rule 19: a repeated index stores one of its values, here the first (NumPy: the last)
+    d[cp.asarray([0, 0, 1])] = cp.asarray([1.0, 2.0, 3.0])
+    assert d.tolist() == [1.0, 3.0, 0.0]
+    f = cp.ones((2, 3)).T  # rule 20: elementwise results are C-contiguous
+    assert f.flags.f_contiguous and (f + f).flags.c_contiguous and not (f + f).flags.f_contiguous
 
 
 def test_a_training_step_reads_nothing_back_from_the_gpu(fake_gpu):
