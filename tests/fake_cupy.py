@@ -19,6 +19,8 @@ The rules, in short:
 2. Kernel operands are CuPy arrays or Python/NumPy scalars; anything else, NumPy arrays, lists and
    objects with ``__array__`` (a CPU tensor) included, is TypeError "Unsupported type"
    [scalar ``CScalar``; guide/diff "Universal Functions only work with CuPy array or scalar"].
+   Stricter than CuPy: ``asarray``/``array`` and assignments refuse objects with ``__array__`` too (CuPy
+   reads them through ``numpy.array``, [core ``_array_default``]): a CPU tensor must be moved explicitly.
 3. No implicit device-to-host copy: ``np.asarray(a)`` raises TypeError [core ``__array__``]; ``.get()``,
    ``asnumpy``, ``.item()``, ``.tolist()``, ``float()``/``int()`` are the explicit ways [core].
    There is no ``__index__`` (``range(a)`` and ``operator.index(a)`` raise).
