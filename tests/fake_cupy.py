@@ -69,16 +69,37 @@ The rules, in short:
 20. An elementwise kernel's result is C-contiguous whatever its operands' layout (NumPy keeps Fortran order)
     [guide/diff "Contiguity / Strides"].
 
+21. The current device is per host thread; a new thread starts on GPU 0 [guide/basic "Current Device";
+    CUDA's ``cudaSetDevice``].
+
 Not modelled: streams (all work is synchronous), memory pools, custom kernels.
 """
 
+import threading
 import types
 import warnings
 
 import numpy as np
 
 N_GPUS = 2
-_current = [0]  # the current GPU, as cupy.cuda.Device sets it
+
+
+class _CurrentDevice:
+    """Rule 21: the current GPU is the calling thread's own (``runtime.setDevice`` is per host thread), and a
+    new thread starts on GPU 0 [guide/basic "Current Device"; CUDA runtime ``cudaSetDevice``]. Read and set
+    as ``_current[0]``."""
+
+    def __init__(self):
+        self._local = threading.local()
+
+    def __getitem__(self, _):
+        return getattr(self._local, "id", 0)
+
+    def __setitem__(self, _, i):
+        self._local.id = i
+
+
+_current = _CurrentDevice()  # the current GPU, as cupy.cuda.Device sets it
 synchronized = []  # ("device", i) or ("null stream", i), in call order
 peer_access = False  # rule 1: a kernel meeting another GPU's array raises
 host_reads = []  # rule 16: the device of each device-to-host read, in call order

@@ -467,6 +467,14 @@ def test_the_fake_follows_cupys_later_rules(fake_gpu):
     d = cp.zeros(3)  # rule 19: a repeated index stores one of its values, here the first (NumPy: the last)
     d[cp.asarray([0, 0, 1])] = cp.asarray([1.0, 2.0, 3.0])
     assert d.tolist() == [1.0, 3.0, 0.0]
+    import threading
+
+    seen = []  # rule 21: the current GPU is per thread, and a new thread starts on GPU 0
+    with cp.cuda.Device(1):
+        worker = threading.Thread(target=lambda: seen.append((cp.cuda.runtime.getDevice(), cp.zeros(1).device.id)))
+        worker.start()
+        worker.join()
+        assert seen == [(0, 0)] and cp.zeros(1).device.id == 1
     f = cp.ones((2, 3)).T  # rule 20: elementwise results are C-contiguous
     assert f.flags.f_contiguous and (f + f).flags.c_contiguous and not (f + f).flags.f_contiguous
 
