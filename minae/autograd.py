@@ -223,6 +223,12 @@ def _constants(func, args):
         elif type(a) is not type(first) or (type(a) is not _ndarray and a.device != first.device):
             raise diagnostics.device_error(func, args)
         arrays.append(a)
+    if first is not None and type(first) is not _ndarray and len(arrays) > 1:
+        # a GPU: numbers out of first's range give another dtype on CuPy 13 than on CuPy 14 (kernel_scalar)
+        like = next((a for a in arrays if is_array(a) and a.dtype.kind != "b"), first)  # where's values, not cond
+        fitted = [a if is_array(a) else backend.kernel_scalar(a, like) for a in arrays]
+        if any(f is not a for f, a in zip(fitted, arrays)):
+            arrays, converted = fitted, True
     if converted:  # saved as the values the forward saw, so that the gradient keeps their dtype too
         dt = first.dtype if first.dtype.kind == "f" else None  # t + [1., 2.]: on t's device (CuPy takes no lists)
         arrays = [as_array(a, dt, array_device(first)) if isinstance(a, list) else a for a in arrays]

@@ -298,6 +298,27 @@ def as_weak_scalar(x):
     return x
 
 
+def kernel_scalar(x, like):
+    """A Python number made fit to be a GPU kernel's operand beside the array ``like``: the same result dtype
+    on every CuPy minae supports (13 and 14), and the CPU's.
+
+    NumPy 2 and CuPy 14 read a Python number as weak (NEP 50): float32 array × 1e300 is float32 (inf), and
+    int8 array + 300 raises OverflowError. CuPy 13 reads it by value: 1e300 does not fit float32, so the
+    result is float64; 300 does not fit int8, so it is int16. A float beyond ``like``'s range therefore
+    becomes that dtype's ±inf (what NEP 50 computes), and an integer beyond it raises NumPy's OverflowError.
+    Anything else, and every number beside a NumPy array, is returned as it is (the CPU pays one type test).
+    """
+    if _cupy is None or not isinstance(like, _cupy.ndarray):
+        return x
+    dt, t = like.dtype, type(x)
+    if t is float and dt.kind == "f" and dt.itemsize < 8 and abs(x) > np.finfo(dt).max and x == x:
+        with np.errstate(over="ignore"):
+            return dt.type(x)  # ±inf of dt, a NumPy scalar of dt: dt on both CuPy versions
+    if t is int and dt.kind in "iu" and not np.iinfo(dt).min <= x <= np.iinfo(dt).max:
+        raise OverflowError(f"Python integer {x} out of bounds for {dt}")
+    return x
+
+
 def index_to(index, xp, dev: Device | None = None):
     """Move the arrays inside an indexing key to the array module of the indexed array.
 

@@ -747,7 +747,10 @@ def clamp(x, min=None, max=None):
     """x limited to [min, max] (either bound may be None)."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
-    return Clamp(as_weak_scalar(min), as_weak_scalar(max))(x)  # np.float64 bounds would upcast float32
+    lo, hi = as_weak_scalar(min), as_weak_scalar(max)  # np.float64 bounds would upcast float32
+    if isinstance(x, Tensor):  # on a GPU, bounds beyond x's range: CuPy 13's dtype differs (backend.kernel_scalar)
+        lo, hi = (None if b is None else backend.kernel_scalar(b, x.data) for b in (lo, hi))
+    return Clamp(lo, hi)(x)
 
 
 def maximum(a, b):

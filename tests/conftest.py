@@ -65,7 +65,8 @@ def device(request, monkeypatch):
     import fake_cupy
 
     monkeypatch.setattr(backend, "_cupy", fake_cupy)
-    monkeypatch.setattr(fake_cupy, "_current", [0])  # each test starts with GPU 0 current, as a process does
+    # each test starts with GPU 0 current in every thread, as a process does
+    monkeypatch.setattr(fake_cupy, "_current", fake_cupy._CurrentDevice())
     minae.manual_seed(0)  # the fake's generators, dropped again by _seed_and_defaults
     return request.param
 

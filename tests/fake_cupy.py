@@ -19,6 +19,8 @@ The rules, in short:
 2. Kernel operands are CuPy arrays or Python/NumPy scalars; anything else, NumPy arrays, lists and
    objects with ``__array__`` (a CPU tensor) included, is TypeError "Unsupported type"
    [scalar ``CScalar``; guide/diff "Universal Functions only work with CuPy array or scalar"].
+   Stricter than CuPy: ``asarray``/``array`` and assignments refuse objects with ``__array__`` too (CuPy
+   reads them through ``numpy.array``, [core ``_array_default``]): a CPU tensor must be moved explicitly.
 3. No implicit device-to-host copy: ``np.asarray(a)`` raises TypeError [core ``__array__``]; ``.get()``,
    ``asnumpy``, ``.item()``, ``.tolist()``, ``float()``/``int()`` are the explicit ways [core].
    There is no ``__index__`` (``range(a)`` and ``operator.index(a)`` raise).
@@ -29,8 +31,10 @@ The rules, in short:
    ``_view_getitem``]. NumPy arrays and lists as indices are accepted (copied to the device) [indexing
    ``_prepare_slice_list``]. Repeated indices in an assignment store an undefined value [core
    ``__setitem__``] (this stand-in stores NumPy's, the last).
-7. Assigning a NumPy array into a CuPy array is refused [indexing ``_scatter_op``: "Refuse assignment
-   from CPU arrays, see gh-2079"].
+7. Assigning host data (a NumPy array, a list) through basic indices is a ``fill``: one value only, else
+   ValueError [indexing ``_scatter_op``: "Refuse assignment from CPU arrays, see gh-2079"; core ``fill``];
+   through advanced indices (integer arrays, masks) it is copied in at the array's dtype [indexing
+   ``_scatter_op_single``, ``_scatter_op_mask_single``: ``core.array(value, dtype=a.dtype)``].
 8. NumPy's ufuncs and functions on CuPy arrays dispatch to CuPy [core ``__array_ufunc__``,
    ``__array_function__``]; with a NumPy array among the operands they raise (rule 2).
 9. ``cuda.Device(i)`` takes any integer; entering (or using) it with no such GPU raises
@@ -40,19 +44,65 @@ The rules, in short:
     generator's state cannot be read, only re-seeded.
 11. Dtypes: NumPy's promotion rules (CuPy follows NumPy 2's); no object or string arrays
     [guide/diff "Data types"].
+12. A kernel's result dtype must be the same on CuPy 13 (value-based scalars) and CuPy 14 (NEP 50), both of
+    which minae supports; where they differ it raises TypeError (see ``_same_dtype_in_cupy_13_and_14``).
+13. A ``random.RandomState`` belongs to the device current at its creation: seeding or drawing with another
+    device current raises [random ``__init__``, ``get_random_state``].
+14. Pickling saves the host copy; unpickling allocates on the device current then [core ``__reduce__``].
+15. Basic indexing always makes a view, ``a[0]`` of a 1-d array a 0-d one [core ``__getitem__``; guide/diff
+    "Zero-dimensional array"]; binary operators defer to an operand by ``__array_ufunc__ = None`` or a higher
+    ``__array_priority__``, and ``==`` with an object of object's ``__eq__`` is all False [core
+    ``_should_use_rop``, ``__richcmp__``].
+16. Every device-to-host read (``get``, ``asnumpy``, ``item``, ``tolist``, ``float``/``int``/``bool``) waits
+    for the device's queued work [core ``get``: the copy synchronizes its stream], and so does every result
+    whose size depends on the data (a boolean-mask index [indexing ``_getitem_mask_single``: "Get number of
+    True in the mask"], ``nonzero``, ``unique`` …): ``host_reads`` records each, so that a test can hold a
+    hot loop to none.
+17. ``take`` wraps out-of-range indices and takes no ``mode`` [indexing ``_take_kernel``:
+    ``indices % index_range``]; ``put`` wraps unless given another mode [cupy/_indexing/insert.py ``put``].
+18. A float cast to an integer dtype is undefined for NaN, ±inf and values out of the dtype's range (CuPy
+    and NumPy differ): ``astype`` raises ValueError for them here [guide/diff "Cast behavior from float to
+    integer"].
+19. ``a[idx] = v`` with a repeated index stores an undefined one of the values: this stand-in stores the
+    first (NumPy the last) [core ``__setitem__``; guide/diff "Duplicate values in indices"].
+
+20. An elementwise kernel's result is C-contiguous whatever its operands' layout (NumPy keeps Fortran order)
+    [guide/diff "Contiguity / Strides"].
+
+21. The current device is per host thread; a new thread starts on GPU 0 [guide/basic "Current Device";
+    CUDA's ``cudaSetDevice``].
 
 Not modelled: streams (all work is synchronous), memory pools, custom kernels.
 """
 
+import threading
 import types
 import warnings
 
 import numpy as np
 
 N_GPUS = 2
-_current = [0]  # the current GPU, as cupy.cuda.Device sets it
+
+
+class _CurrentDevice:
+    """Rule 21: the current GPU is the calling thread's own (``runtime.setDevice`` is per host thread), and a
+    new thread starts on GPU 0 [guide/basic "Current Device"; CUDA runtime ``cudaSetDevice``]. Read and set
+    as ``_current[0]``."""
+
+    def __init__(self):
+        self._local = threading.local()
+
+    def __getitem__(self, _):
+        return getattr(self._local, "id", 0)
+
+    def __setitem__(self, _, i):
+        self._local.id = i
+
+
+_current = _CurrentDevice()  # the current GPU, as cupy.cuda.Device sets it
 synchronized = []  # ("device", i) or ("null stream", i), in call order
 peer_access = False  # rule 1: a kernel meeting another GPU's array raises
+host_reads = []  # rule 16: the device of each device-to-host read, in call order
 
 
 class CUDARuntimeError(RuntimeError):
@@ -134,7 +184,9 @@ def _argument(x, seen):
         return x._a
     if isinstance(x, (list, tuple)):
         return type(x)(_argument(v, seen) for v in x)
-    if isinstance(x, np.ndarray) or hasattr(x, "__array__"):
+    if isinstance(x, np.ndarray) or (
+        hasattr(x, "__array__") and not isinstance(x, (type, np.generic))  # dtype=np.float32, arange(np.int64(5))
+    ):
         raise _unsupported(x)
     return x
 
@@ -174,14 +226,29 @@ def _routine(name, fn):
     """cupy.<name>: NumPy's routine with CuPy's operand rules (rule 2) and placement (rule 1)."""
 
     def call(*args, **kwargs):
+        if name == "take":  # rule 17: indices wrap, always; there is no mode [_routines_indexing ``_take_kernel``]
+            if "mode" in kwargs or len(args) > 4:
+                raise TypeError("take() got an unexpected keyword argument 'mode'")
+            kwargs["mode"] = "wrap"
+        elif name == "put" and len(args) < 4:
+            kwargs.setdefault("mode", "wrap")  # rule 17: wrap unless told [cupy/_indexing/insert.py ``put``]
         seen = []
         out = kwargs.get("out")
+        raw = args + tuple(kwargs.get(k) for k in ("a_min", "a_max", "min", "max") if k in kwargs)
         args = _argument(args, seen)
         kwargs = {k: _argument(v, seen) for k, v in kwargs.items()}
         if name.endswith("_like"):  # allocation on the current device; the prototype's memory is not read
             return _wrap(fn(*args, **kwargs))
         if name in _VIEWS:
             return _wrap_view(fn(*args, **kwargs), seen)
+        if name in ("nonzero", "argwhere", "flatnonzero", "unique", "compress", "extract"):
+            host_reads.append(_current[0])  # rule 16: the result's size is read back first
+        if name == "may_share_memory":  # compares pointer bounds, no kernel, any devices [cupy/_misc/memory_ranges.py]
+            return bool(fn(*args, **kwargs))
+        if name in ("clip", "where") and out is None:  # ufuncs in CuPy (_clip, _where_ufunc): rule 12
+            given = [a for a in raw[1:] if a is not None]
+            _same_dtype_in_cupy_13_and_14(np.maximum, [raw[0]] + given[:1] if name == "clip" else given[:2])
+            _same_dtype_in_cupy_13_and_14(np.minimum, [raw[0]] + given[1:2] if name == "clip" else [])
         _on_current(seen)
         r = fn(*args, **kwargs)
         return out if isinstance(out, ndarray) else _wrap(r)
@@ -200,6 +267,8 @@ class ufunc:
 
     def _run(self, fn, args, kwargs):
         seen = []
+        if fn is self._u and not {"out", "dtype", "signature"} & kwargs.keys():
+            _same_dtype_in_cupy_13_and_14(self._u, args)
         args = [_operand(a, seen) for a in args]
         out = kwargs.get("out")
         if isinstance(out, tuple):
@@ -208,6 +277,8 @@ class ufunc:
             kwargs["out"] = _operand(out, seen) if isinstance(out, ndarray) else _operand(out, [])
         _on_current(seen)
         r = fn(*args, **kwargs)
+        if fn is self._u and isinstance(r, np.ndarray) and r.ndim > 1:
+            r = np.ascontiguousarray(r)  # rule 20: C order, whatever the operands' [guide/diff "Contiguity"]
         return out if isinstance(out, ndarray) else _wrap(r)
 
     def __call__(self, *args, **kwargs):
@@ -232,6 +303,89 @@ class ufunc:
 
     def __repr__(self):
         return f"<ufunc '{self.__name__}'>"
+
+
+def _kind_score(dt):
+    return {"b": 0, "i": 1, "u": 1, "f": 2, "c": 2}.get(dt.kind, -1)
+
+
+def _legacy_scalar_type(x):
+    """CuPy 13's ``_min_scalar_type``: NumPy's smallest type for the value, a signed one for a non-negative
+    integer that fits it."""
+    t = np.min_scalar_type(x)
+    if t.kind == "u":
+        signed = np.dtype(t.char.lower())
+        if x <= np.iinfo(signed).max:
+            return signed
+    return t
+
+
+def _same_dtype_in_cupy_13_and_14(u, args):
+    """Rule 12: a kernel whose result dtype differs between CuPy 13 and CuPy 14 raises TypeError.
+
+    CuPy 14 follows NEP 50, as NumPy 2 does: a Python scalar is weak (takes the array's dtype; an integer out
+    of its range raises OverflowError), a NumPy scalar is strong (``float32 array * np.float64(2)`` is
+    float64) [scalar ``numpy_dtype_from_pyscalar``, ``CScalar`` "weak_t"]. CuPy 13 chose by value: where no
+    scalar is of a higher kind (bool < int < float) than the arrays, each scalar, Python's or NumPy's, counts
+    as its smallest type (``float32 array * np.float64(2)`` is float32, ``float32 array * 1e300`` float64,
+    ``int8 array + 300`` int16) [v13.6.0 cupy/_core/_kernel.pyx ``_check_should_use_min_scalar``,
+    ``_min_scalar_type``]. minae supports both (setup.cfg: cupy-cuda12x>=13), so its dtypes must not depend
+    on which one runs. 0-d CuPy arrays are arrays to both."""
+    arrays = [a.dtype for a in args if isinstance(a, ndarray)]
+    scalars = [a for a in args if not isinstance(a, ndarray)]
+    if not arrays or not scalars:
+        return
+    if not all(type(s) in (bool, int, float, complex) or isinstance(s, np.generic) for s in scalars):
+        return  # rule 2 raises for it
+    max_array = max(_kind_score(d) for d in arrays)
+    max_scalar = max(_kind_score(np.min_scalar_type(s)) for s in scalars)
+    if max_array < max_scalar:
+        return  # both read the scalars at their full types (Python int int64, float float64), NEP 50 agrees
+    legacy = [a.dtype if isinstance(a, ndarray) else _legacy_scalar_type(a) for a in args]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        old = u(*[np.zeros(1, dtype=d) for d in legacy])
+        try:
+            new = u(*[np.zeros(1, dtype=a.dtype) if isinstance(a, ndarray) else a for a in args])
+        except OverflowError as e:
+            raise TypeError(f"{u.__name__}: {e} under CuPy 14 (NEP 50), while CuPy 13 widens the result") from e
+    old = old if isinstance(old, tuple) else (old,)
+    new = new if isinstance(new, tuple) else (new,)
+    if [o.dtype for o in old] != [n.dtype for n in new]:
+        given = ", ".join(str(a.dtype) if isinstance(a, ndarray) else f"{type(a).__name__}({a!r})" for a in args)
+        raise TypeError(
+            f"{u.__name__}({given}) gives {new[0].dtype} on CuPy 14 (NEP 50) but {old[0].dtype} on CuPy 13 "
+            "(value-based scalars): pass a Python scalar inside the array's range, or cast explicitly"
+        )
+
+
+def _defined_float_to_int(a, dtype):
+    """Rule 18: a float cast to an integer dtype is undefined (C++) for NaN, ±inf and values outside the
+    dtype's range, negative ones into an unsigned dtype included: CuPy and NumPy give different numbers
+    [guide/diff "Cast behavior from float to integer"]. This stand-in raises instead of choosing one."""
+    if a.dtype.kind == "f" and dtype.kind in "iu" and a.size:
+        info = np.iinfo(dtype)
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(a) | (a <= info.min - 1.0) | (a >= info.max + 1.0)
+        if bad.any():
+            raise ValueError(
+                f"casting {a.dtype} to {dtype}: {a[bad].ravel()[0].item()!r} has no defined value "
+                "(CuPy and NumPy differ)"
+            )
+
+
+def _first_of_repeated(arr, key, value):
+    """Rule 19: ``a[idx] = v`` with a repeated index stores an undefined one of its values [core
+    ``__setitem__``; guide/diff "Duplicate values in indices"]; NumPy stores the last, so this stand-in stores
+    the first (for one integer-array index): code that depends on either shows."""
+    if not (isinstance(key, np.ndarray) and key.dtype.kind in "iu" and key.ndim == 1 and arr.ndim):
+        return False
+    wrapped = key % arr.shape[0]
+    if np.unique(wrapped).size == wrapped.size:
+        return False
+    v = np.broadcast_to(np.asarray(value, dtype=arr.dtype), arr[wrapped].shape)
+    arr[wrapped[::-1]] = v[::-1]
+    return True
 
 
 # ----------------------------------------------------------------- indexing ---
@@ -322,6 +476,7 @@ class ndarray:
         )
 
     def get(self, stream=None, order="C", out=None):
+        host_reads.append(self._dev)  # rule 16
         if out is not None:
             out[...] = self._a
             return out
@@ -333,20 +488,25 @@ class ndarray:
         self._a[...] = arr
 
     def item(self):
+        host_reads.append(self._dev)  # rule 16
         if self.size != 1:
             raise ValueError("can only convert an array of size 1 to a Python scalar")
         return self._a.item()
 
     def tolist(self):
+        host_reads.append(self._dev)  # rule 16
         return self._a.tolist()
 
     def __int__(self):
+        host_reads.append(self._dev)  # rule 16
         return int(self._a)
 
     def __float__(self):
+        host_reads.append(self._dev)  # rule 16
         return float(self._a)
 
     def __complex__(self):
+        host_reads.append(self._dev)  # rule 16
         return complex(self._a)
 
     def __bool__(self):  # rule 4
@@ -355,6 +515,7 @@ class ndarray:
             warnings.warn(msg, DeprecationWarning, stacklevel=2)
             return False
         if self.size == 1:
+            host_reads.append(self._dev)  # rule 16
             return bool(self._a)
         raise ValueError("The truth value of an array with more than one element is ambiguous. Use a.any() or a.all()")
 
@@ -391,10 +552,16 @@ class ndarray:
         with _Device(self._dev):  # [core __deepcopy__]: copied on the array's own device
             return self.copy()
 
+    def __reduce__(self):
+        """Rule 14: pickled as its host copy; unpickled onto the device current then [core ``__reduce__``:
+        ``array, (self.get(),)``], not the one it was saved from."""
+        return array, (self.get(),)
+
     def astype(self, dtype, order="K", casting=None, subok=None, copy=True):
         if not copy and np.dtype(dtype) == self.dtype:
             return self
         _on_current([self])
+        _defined_float_to_int(self._a, np.dtype(dtype))
         return ndarray(self._a.astype(dtype, order=order), _current[0])
 
     # --- indexing ---
@@ -402,21 +569,33 @@ class ndarray:
         seen = [self]
         key, advanced = _index_key(self, key, seen)
         if not advanced:  # a view on this array's device (no kernel)
-            return ndarray(self._a[key], self._dev)
+            view = self._a[key]
+            if not isinstance(view, np.ndarray):  # rule 15: a[0] of a 1-d array is a 0-d view, not a copy
+                view = self._a[(key if isinstance(key, tuple) else (key,)) + (Ellipsis,)]
+            return ndarray(view, self._dev)
         _on_current(seen)
+        parts = key if isinstance(key, tuple) else (key,)
+        if any(isinstance(p, np.ndarray) and p.dtype == bool and p.ndim for p in parts):
+            host_reads.append(_current[0])  # rule 16: the mask's count of True sets the shape [indexing, line ~105]
         return ndarray(np.array(self._a[key]), _current[0])
 
     def __setitem__(self, key, value):
         seen = [self]
         key, advanced = _index_key(self, key, seen)
-        host = isinstance(value, np.ndarray) or (
-            not isinstance(value, (ndarray, np.generic)) and hasattr(value, "__array__")
-        )
-        if host:
-            raise TypeError(f"Unsupported type {type(value)}")  # rule 7
-        value = _operand(value, seen)
+        if isinstance(value, ndarray):
+            seen.append(value)
+            value = value._a
+        elif not isinstance(value, (np.ndarray, np.generic)) and hasattr(value, "__array__"):
+            raise TypeError(f"Unsupported type {type(value)}")  # strict: a CPU tensor is not data (rule 2)
+        elif advanced:  # rule 7: copied in as core.array(value, dtype=a.dtype)
+            value = np.array(value, dtype=self.dtype)
+        else:  # rule 7: a fill, of one value only
+            value = np.asarray(value, dtype=self.dtype)
+            if value.shape != ():
+                raise ValueError("non-scalar numpy.ndarray cannot be used for fill")
         _on_current(seen)
-        self._a[key] = value
+        if not (advanced and _first_of_repeated(self._a, key, value)):
+            self._a[key] = value
 
     # --- NumPy interoperation (rule 8) ---
     def __array_ufunc__(self, ufunc_, method, *inputs, **kwargs):
@@ -441,12 +620,28 @@ class ndarray:
         return mine(*args, **kwargs)
 
 
+_MISSING = object()
+
+
+def _should_use_rop(x, y):
+    """[core ``_should_use_rop``] (NEP 13 with CuPy's fallback): defer to ``y`` when it sets ``__array_ufunc__ =
+    None``; an operand with any other ``__array_ufunc__`` (NumPy arrays and scalars) goes through NumPy's ufunc
+    (rule 8); one without, by ``__array_priority__`` (a minae Tensor's 1000 beats CuPy's 100)."""
+    y_ufunc = getattr(y, "__array_ufunc__", _MISSING)
+    if y_ufunc is not _MISSING:
+        return y_ufunc is None
+    return getattr(x, "__array_priority__", 0) < getattr(y, "__array_priority__", 0)
+
+
 def _binary(name, reflected=False):
     u = ufunc(getattr(np, name))
 
     def method(self, other):
-        if getattr(other, "__array_priority__", 0) > self.__array_priority__ and not isinstance(other, ndarray):
+        if not isinstance(other, ndarray) and _should_use_rop(self, other):
             return NotImplemented
+        if name in ("equal", "not_equal") and (other is None or type(other).__eq__ is object.__eq__):
+            # [core __richcmp__]: an object with object's __eq__ equals no element (no kernel, no TypeError)
+            return _lookup("ones" if name == "not_equal" else "zeros")(self.shape, dtype=bool)
         return u(other, self) if reflected else u(self, other)
 
     return method
@@ -548,15 +743,25 @@ class RandomState:
 
     def __init__(self, seed=None, method=100):
         self.method = method
+        self._dev = _current[0]  # rule 13: curand.createGenerator binds the generator to the current device
         self.seed(seed)
 
+    def _check_device(self):
+        """Rule 13: a generator is created on the current device [random ``RandomState.__init__``:
+        ``curand.createGenerator``] and draws into arrays allocated on the current device; CuPy keeps one per
+        device for that reason [random ``get_random_state``: "for the current device"]. Seeding or drawing
+        with another device current is refused here."""
+        if _current[0] != self._dev:
+            raise CUDARuntimeError(f"cuRAND generator of device {self._dev} used while device {_current[0]} is current")
+
     def seed(self, seed=None):
+        self._check_device()
         if seed is not None and not 0 <= seed < 2**64:
             raise ValueError("Seed must be an integer between 0 and 2**64 - 1")
         self._gen = np.random.Generator(np.random.PCG64(seed))
 
-    @staticmethod
-    def _float(dtype):
+    def _float(self, dtype):
+        self._check_device()
         dtype = np.dtype(dtype)
         if dtype.char not in "fd":
             raise TypeError("cupy.random only supports float32 and float64")
@@ -569,9 +774,11 @@ class RandomState:
         return _wrap(self._gen.standard_normal(size, dtype=self._float(dtype)))
 
     def randint(self, low, high=None, size=None, dtype=int):
+        self._check_device()
         return _wrap(self._gen.integers(low, high, size=size, dtype=dtype))
 
     def permutation(self, a):
+        self._check_device()
         if isinstance(a, int):  # rule 10: only a Python int is a range's length
             return _wrap(self._gen.permutation(a))
         return a[self.permutation(len(a))]

@@ -365,8 +365,11 @@ def test_the_fake_follows_cupys_rules(fake_gpu):
     m = cp.zeros((2, 3))
     m[:, [4]] = 1.0
     assert m.get().tolist() == [[0.0, 1.0, 0.0], [0.0, 1.0, 0.0]]
-    with pytest.raises(TypeError, match="Unsupported type"):  # rule 7
+    with pytest.raises(ValueError, match="non-scalar"):  # rule 7: through basic indices, a fill of one value
         m[0] = np.ones(3)
+    m[0] = np.float64(2.0)
+    m[[1]] = np.array([[3, 4, 5]])  # through advanced indices, host data is copied in at m's dtype
+    assert m.get().tolist() == [[2.0, 2.0, 2.0], [3.0, 4.0, 5.0]]
     assert type(np.exp(a)) is cp.ndarray and type(np.sum(a)) is cp.ndarray  # rule 8: NumPy dispatches to CuPy
     assert (2.0 - a).tolist() == [1.0, 0.0, -1.0] and (a @ a).item() == 14.0
     with pytest.raises(TypeError, match="Unsupported type"):
@@ -408,3 +411,94 @@ def test_on_device_of_makes_the_first_gpu_array_current(fake_gpu):
     for none in ((np.ones(2), 3.0), None, ()):
         with backend.on_device_of(none):
             assert fake_gpu.cuda.runtime.getDevice() == 0
+
+
+def test_the_fake_follows_cupys_later_rules(fake_gpu):
+    """Rules 12–14 of tests/fake_cupy.py and the corrections to 1–2 (the module's docstring cites CuPy)."""
+    import pickle
+
+    cp = fake_gpu
+    a = cp.ones(3, dtype=np.float32)  # a NumPy scalar type is a dtype, not an operand
+    assert (a * 2.0).dtype == np.float32 and (a * 2).dtype == np.float32  # rule 12: weak Python scalars agree
+    assert (cp.ones(3, dtype=np.int64) * 2.5).dtype == np.float64 and (a * cp.ones((), "float64")).dtype == np.float64
+    with pytest.raises(TypeError, match="CuPy 13"):  # float64 on CuPy 14 (NEP 50), float32 on CuPy 13
+        a * np.float64(2.0)
+    with pytest.raises(TypeError, match="CuPy 13"):  # float32 on CuPy 14, float64 on CuPy 13
+        a * 1e300
+    with pytest.raises(TypeError, match="CuPy 13"):  # OverflowError on CuPy 14, int16 on CuPy 13
+        cp.ones(3, dtype=np.int8) + 300
+    gen = cp.random.RandomState(0)  # rule 13: a generator is its creation device's
+    with cp.cuda.Device(1):
+        with pytest.raises(cp.cuda.runtime.CUDARuntimeError, match="cuRAND"):
+            gen.random_sample((2,))
+        b = cp.asarray([1.0, 2.0])
+        assert cp.may_share_memory(a, b) is False  # compares pointers, no kernel: from any device
+        assert cp.may_share_memory(a, a[1:]) is True
+        assert pickle.loads(pickle.dumps(a)).device.id == 1  # rule 14: unpickled onto the current device
+    v = a[0]  # rule 15: a 0-d view, written through
+    v[...] = 7.0
+    assert v.ndim == 0 and a[0].item() == 7.0
+    assert (a == None).tolist() == [False] * 3 and (a != object()).tolist() == [True] * 3  # noqa: E711
+
+    class Deferring:
+        __array_ufunc__ = None
+
+        def __radd__(self, other):
+            return "deferred"
+
+    assert a + Deferring() == "deferred"
+    c = cp.asarray([1.0, 2.0, 3.0])
+    assert c.take(cp.asarray([4, -1])).tolist() == [2.0, 3.0]  # rule 17: take wraps, and has no mode
+    with pytest.raises(TypeError, match="mode"):
+        cp.take(c, cp.asarray([0]), mode="raise")
+    cp.put(c, cp.asarray([3]), cp.asarray([5.0]))  # put wraps by default
+    assert c.tolist() == [5.0, 2.0, 3.0]
+    cp.host_reads.clear()  # rule 16: each device-to-host read is recorded
+    a.get(), float(a[0]), a[0].item(), bool(a[0] > 0)
+    assert cp.host_reads == [0, 0, 0, 0]
+    with cp.cuda.Device(1):
+        cp.asarray([1.0, 2.0])[cp.asarray([True, False])]  # a mask's count of True is read back
+    assert cp.host_reads == [0, 0, 0, 0, 1]
+    with pytest.raises(ValueError, match="no defined value"):  # rule 18: −1.0 → uint32 is undefined
+        cp.asarray([-1.0, 2.0]).astype(np.uint32)
+    with pytest.raises(ValueError, match="no defined value"):
+        cp.asarray([np.inf]).astype(np.int64)
+    assert cp.asarray([1.9, -2.5]).astype(np.int64).tolist() == [1, -2]
+    d = cp.zeros(3)  # rule 19: a repeated index stores one of its values, here the first (NumPy: the last)
+    d[cp.asarray([0, 0, 1])] = cp.asarray([1.0, 2.0, 3.0])
+    assert d.tolist() == [1.0, 3.0, 0.0]
+    import threading
+
+    seen = []  # rule 21: the current GPU is per thread, and a new thread starts on GPU 0
+    with cp.cuda.Device(1):
+        worker = threading.Thread(target=lambda: seen.append((cp.cuda.runtime.getDevice(), cp.zeros(1).device.id)))
+        worker.start()
+        worker.join()
+        assert seen == [(0, 0)] and cp.zeros(1).device.id == 1
+    f = cp.ones((2, 3)).T  # rule 20: elementwise results are C-contiguous
+    assert f.flags.f_contiguous and (f + f).flags.c_contiguous and not (f + f).flags.f_contiguous
+
+
+def test_a_training_step_reads_nothing_back_from_the_gpu(fake_gpu):
+    """Each host read waits for the GPU's queue (fake_cupy rule 16): a step of forward, backward, gradient
+    clipping and every optimizer's update makes none."""
+    import minae.nn.functional as F
+    from minae import nn
+    from minae.models import VAE
+
+    net = nn.Sequential(nn.Linear(20, 16), nn.ReLU(), nn.Linear(16, 20)).to("cuda:1")
+    x = minae.rand(8, 20, device="cuda:1")
+    for opt in (minae.optim.SGD(net.parameters(), lr=0.1, momentum=0.9), minae.optim.Adam(net.parameters())):
+        for _ in range(2):  # the second step runs with the optimizer's state made
+            fake_gpu.host_reads.clear()
+            opt.zero_grad()
+            F.mse_loss(net(x), x).backward()
+            minae.optim.clip_grad_norm_(net.parameters(), 1.0)
+            opt.step()
+            assert fake_gpu.host_reads == []
+    vae = VAE().to("cuda:1")
+    opt = minae.optim.Adam(vae.parameters())
+    fake_gpu.host_reads.clear()
+    vae.loss(minae.rand(4, 784, device="cuda:1"))["loss"].backward()
+    opt.step()
+    assert fake_gpu.host_reads == []

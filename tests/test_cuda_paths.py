@@ -118,3 +118,29 @@ def test_penalties_on_the_inputs_gpu(device):
     with minae.detect_anomaly():
         with pytest.raises(ValueError, match=r"\[0, 1\]"):
             F.binary_cross_entropy(minae.rand(3, device=device), minae.full((3,), 2.0, device=device))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # inf − inf in the sums
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_scalars_beyond_the_dtypes_range_keep_its_dtype(device, dtype):
+    """float32 × 1e300 is float32 (inf) on the CPU and on CuPy 14 (NEP 50), float64 on CuPy 13 (value-based):
+    the GPU must give the CPU's dtype and values whichever CuPy runs (tests/fake_cupy.py rule 12)."""
+    big = 1e300 if dtype == "float32" else 1e5
+    x = minae.tensor([1.0, -2.0, 3.0], dtype=dtype, device=device, requires_grad=True)
+    for y in (x * big, big - x, x / big, minae.maximum(x, -big), minae.where(x > 0, x, big), x.clamp(-big, big)):
+        assert y.dtype == x.dtype and y.device == device, (y, y.dtype)
+    cpu = minae.tensor([1.0, -2.0, 3.0], dtype=dtype, requires_grad=True)
+    for t in (x, cpu):
+        (t * big + t.clamp(max=big)).sum().backward()
+    np.testing.assert_array_equal((x * big).numpy(), (cpu * big).numpy())  # ±inf, as the CPU
+    assert x.grad.dtype == x.dtype
+    np.testing.assert_array_equal(x.grad.numpy(), cpu.grad.numpy())
+
+
+def test_integers_beyond_the_dtypes_range_raise_as_on_the_cpu(device):
+    """int8 + 300 raises OverflowError on the CPU and on CuPy 14; CuPy 13 would make it int16 silently."""
+    t = minae.tensor([1, 2, 3], dtype="int8", device=device)
+    for op in (lambda: t + 300, lambda: 300 * t, lambda: t - (-200)):
+        with pytest.raises(OverflowError, match="out of bounds for int8"):
+            op()
+    assert (t + 100).dtype == np.int8 and (t + 100).device == device

@@ -50,7 +50,7 @@ def test_targeted_cases_pass_on_the_second_gpu_of_the_stand_in(gpu_check, prefix
     import minae
 
     monkeypatch.setattr(backend, "_cupy", fake_cupy)
-    monkeypatch.setattr(fake_cupy, "_current", [0])
+    monkeypatch.setattr(fake_cupy, "_current", fake_cupy._CurrentDevice())
     minae.manual_seed(0)
     (case,) = [c for c in gpu_check.CASES if c.__name__[5:].startswith(prefix)]
     try:
