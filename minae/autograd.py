@@ -156,7 +156,7 @@ def _keep_inputs(func, args):
         if isinstance(a, Tensor):
             v = a._version
             if v is not None:  # its memory was viewed or written
-                if a._view is not None and a._view[2] != v.value:  # a view of memory written since its grad_fn
+                if a._view is not None and a._view[2] != v.value:  # refresh_if_stale(a), inline: the per-op path
                     refresh_view(a)
                 written = written or v.value != 0
             f = a.grad_fn
@@ -322,6 +322,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     if grad_outputs is None or isinstance(grad_outputs, Tensor):
         grad_outputs = [grad_outputs] * len(outputs) if grad_outputs is None else [grad_outputs]
+    for y in outputs:
+        refresh_if_stale(y)
     diagnostics.check_grad_arguments(outputs, inputs, grad_outputs)
     grads = [as_grad_array(g, y, create_graph) for y, g in zip(outputs, grad_outputs)]
     capture = {id(x): None for x in inputs}
@@ -335,4 +337,4 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 # Tensor's methods and the ops need Function defined above
 from . import ops as _ops  # noqa: E402
-from .tensor import Tensor, Version, as_grad_array, refresh_view  # noqa: E402
+from .tensor import Tensor, Version, as_grad_array, refresh_if_stale, refresh_view  # noqa: E402

@@ -278,6 +278,7 @@ class Tensor:
         freed afterwards unless ``retain_graph``; ``create_graph`` makes the
         gradients differentiable.
         """
+        refresh_if_stale(self)
         if not self.requires_grad:
             raise RuntimeError(
                 "backward() on a tensor that does not require grad: none of its inputs has "
@@ -289,8 +290,6 @@ class Tensor:
                     f"backward() needs `gradient` for a non-scalar output of shape {self.shape}; "
                     "call .sum() or .mean() first, or pass gradient=a tensor of that shape"
                 )
-        if self._view is not None and self._view[2] != self._version.value:
-            refresh_view(self)
         g = as_grad_array(gradient, self, create_graph)
         _autograd.run_backward([self], [g], retain_graph or create_graph, create_graph, accumulate=True)
 
@@ -380,6 +379,7 @@ class Tensor:
             return self._write_here(fn, reads_old, others)
 
     def _write_here(self, fn, reads_old, others):
+        refresh_if_stale(self)  # the write is recorded on top of self's grad_fn: it must have its base's writes
         if not (GradMode.enabled and (self.requires_grad or any(_requires_grad(o) for o in others))):
             with no_grad():
                 y = fn(self)
@@ -647,6 +647,14 @@ def _rebase_bases(t):
         new = view_op.into_base(old, t)
         base.grad_fn, base.requires_grad = new.grad_fn, new.requires_grad
         t = base
+
+
+def refresh_if_stale(t) -> None:
+    """Give t a grad_fn that has every write into its memory: refresh_view when t views memory written since its
+    grad_fn was set. Whatever reads a grad_fn calls it first (an op's inputs, inline in autograd._keep_inputs;
+    backward()'s and grad()'s outputs; an in-place write through t)."""
+    if t._view is not None and t._view[2] != t._version.value:
+        refresh_view(t)
 
 
 def refresh_view(t) -> None:
