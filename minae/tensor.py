@@ -357,6 +357,7 @@ class Tensor:
         if GradMode.enabled and (self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
             self._write(lambda old: _ops.SetItem(key)(old, value), reads_old=False, others=(value,))
             return
+        _check_view_write(self)
         if isinstance(value, Tensor):
             value = value.data
         if not isinstance(value, (int, float, bool)):  # CuPy takes no host arrays or lists here
@@ -380,6 +381,7 @@ class Tensor:
 
     def _write_here(self, fn, reads_old, others):
         refresh_if_stale(self)  # the write is recorded on top of self's grad_fn: it must have its base's writes
+        _check_view_write(self)
         if not (GradMode.enabled and (self.requires_grad or any(_requires_grad(o) for o in others))):
             with no_grad():
                 y = fn(self)
@@ -454,6 +456,7 @@ class Tensor:
     def fill_(self, value):
         """Every element set to ``value`` (a number)."""
         if not GradMode.enabled or not self.requires_grad:
+            _check_view_write(self)
             self.data.fill(value)
             self._bump_version()
             return self
@@ -623,6 +626,22 @@ def _store(t, y):
         )
     xp.copyto(t.data, y.data, casting="same_kind")
     t._bump_version()
+
+
+def _check_view_write(t):
+    """Raise for a write with grad on through a view taken under no_grad of a tensor that requires grad (PyTorch
+    raises too): the view has no gradient path to its base, so whether the write should reach the base's gradient
+    is ambiguous, and recording it either way would silently give one reading's gradient."""
+    if not GradMode.enabled:
+        return
+    while t._view is not None:
+        if t._view[0].requires_grad and not t.requires_grad:
+            raise RuntimeError(
+                "in-place: this tensor views one that requires grad, but was taken under no_grad (it has no "
+                "gradient path to it), and is written with grad on. Take the view with grad on, or write under "
+                "`with minae.no_grad():`."
+            )
+        t = t._view[0]
 
 
 def _view_chain(t):

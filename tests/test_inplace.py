@@ -461,6 +461,10 @@ CASES = {
     "mul_ through a stale view": lambda lib, x, c: _stale_write(x, lambda v: v.mul_(3)),
     "setitem through a stale view": lambda lib, x, c: _stale_write(x, lambda v: v.__setitem__(1, x[1, 1] * 7)),
     "write through a stale view of a view": lambda lib, x, c: _stale_view_of_view(x),
+    # a view taken under no_grad of a tensor that requires grad, written with grad on: ambiguous, PyTorch raises
+    "mul_ by a constant through a view taken under no_grad": lambda lib, x, c: _no_grad_view_write(lib, x, 3),
+    "mul_ by x through a view taken under no_grad": lambda lib, x, c: _no_grad_view_write(lib, x, x[1, 1:, None]),
+    "setitem through a view taken under no_grad": lambda lib, x, c: _no_grad_view_write(lib, x, None),
 }
 
 
@@ -539,6 +543,17 @@ def _stale_view_of_view(x):
     w = h.T[1]
     h[:, 1] = x[:, 0] ** 2
     w.mul_(x[1, 0])
+    return (h * x).sum()
+
+
+def _no_grad_view_write(lib, x, factor):
+    h = x * 2
+    with lib.no_grad():
+        v = h.T[1:]
+    if factor is None:
+        v[0] = 5.0
+    else:
+        v.mul_(factor)
     return (h * x).sum()
 
 
@@ -647,3 +662,17 @@ def test_backward_and_grad_of_a_view_whose_base_gained_a_gradient_path_after_it_
     np.testing.assert_allclose(g.numpy(), [5.0, 0.0, 0.0])
     v.backward(minae.ones(2, dtype=minae.float64))
     np.testing.assert_allclose(x.grad.numpy(), [5.0, 0.0, 0.0])
+
+
+@pytest.mark.parametrize(
+    "write", [lambda v: v.mul_(3), lambda v: v.__setitem__(0, 5.0), lambda v: v.fill_(1.0), lambda v: v.add_(v * 1)]
+)
+def test_a_write_with_grad_on_through_a_view_taken_under_no_grad_raises(leaf64, write):
+    # h[0]'s gradient path would silently be cut (or kept): PyTorch raises, and so do we
+    h = leaf64([[1.0, 2.0], [3.0, 4.0]]) * 2
+    with minae.no_grad():
+        v = h[0]
+    with pytest.raises(RuntimeError, match="taken under no_grad"):
+        write(v)
+    with minae.no_grad():  # under no_grad it is an ordinary write
+        write(v)
