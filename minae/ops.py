@@ -882,44 +882,82 @@ class Mean(Function):
         # END SOLUTION
 
 
-def _extremum_grad(gy, x, y, axis, keepdims):
-    """The gradient of max or min along ``axis``: shared equally among the elements that attain it."""
-    x, y = _array(x), _array(y)
-    if not keepdims and axis is not None:
-        y = y.reshape(_kept_shape(x.shape, axis))
-    hit = (x == y).astype(_array(gy).dtype)
-    hit /= hit.sum(axis=axis, keepdims=True)
-    return expand_back(gy, x.shape, axis, keepdims) * hit
-
-
 class Max(Function):
-    """The largest value along an axis; the gradient is shared among the elements that attain it."""
+    """The largest element, max(x): ∂L/∂y shared equally among the elements that attain it (PyTorch's rule; a NaN
+    attains a NaN maximum)."""
+
+    __slots__ = ()
+    keeps_output = True
+
+    def forward(self, x):
+        if x.size == 0:
+            raise ValueError(f"{self.name().lower()}() of an empty tensor")
+        return self.reduce(x)
+
+    @staticmethod
+    def reduce(x):
+        return x.max()
+
+    def backward(self, gy, needs_grad):
+        x, y = (_array(v) for v in self.saved())
+        hit = ((x == y) | ((x != x) & (y != y))).astype(_array(gy).dtype)
+        hit /= hit.sum()
+        return gy * hit
+
+
+class Min(Max):
+    """The smallest element, min(x): ∂L/∂y shared equally among the elements that attain it (as Max's)."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def reduce(x):
+        return x.min()
+
+
+class MaxDim(Function):
+    """The largest value along ``axis``, max(x, dim): a selection, so ∂L/∂y goes to the element whose index it
+    returns (argmax: the first that attains it) and to no other (PyTorch's rule). Reads x, not its output."""
 
     __slots__ = ("axis", "keepdims")
-    keeps_output = True
 
     def __init__(self, axis, keepdims):
         self.axis, self.keepdims = axis, keepdims
 
     def forward(self, x):
         if x.size == 0:
-            raise ValueError("max() of an empty tensor")
-        return x.max(axis=self.axis, keepdims=self.keepdims)
+            raise ValueError(f"{self.name().lower().removesuffix('dim')}() of an empty tensor")
+        return self.reduce(x, self.axis, self.keepdims)
+
+    @staticmethod
+    def reduce(x, axis, keepdims):
+        return x.max(axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def index(x, axis):
+        return x.argmax(axis=axis)
 
     def backward(self, gy, needs_grad):
-        x, y = self.saved()
-        return _extremum_grad(gy, x, y, self.axis, self.keepdims)
+        x = _array(self.saved()[0])
+        xp, n = get_array_module(x), x.shape[self.axis]
+        chosen = xp.expand_dims(self.index(x, self.axis), self.axis)
+        positions = xp.arange(n).reshape(tuple(n if i == self.axis else 1 for i in range(x.ndim)))
+        hit = (positions == chosen).astype(_array(gy).dtype)  # one-hot along axis
+        return expand_back(gy, x.shape, self.axis, self.keepdims) * hit
 
 
-class Min(Max):
-    """The smallest value along an axis; the gradient is shared among the elements that attain it (as Max's)."""
+class MinDim(MaxDim):
+    """The smallest value along ``axis``, min(x, dim): its gradient goes to the index it returns (as MaxDim's)."""
 
     __slots__ = ()
 
-    def forward(self, x):
-        if x.size == 0:
-            raise ValueError("min() of an empty tensor")
-        return x.min(axis=self.axis, keepdims=self.keepdims)
+    @staticmethod
+    def reduce(x, axis, keepdims):
+        return x.min(axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def index(x, axis):
+        return x.argmin(axis=axis)
 
 
 class LogSumExp(Function):
@@ -980,19 +1018,20 @@ MaxResult = namedtuple("MaxResult", ["values", "indices"])
 
 
 def max(x, dim=None, keepdim=False):
-    """The largest element; with ``dim``, (values, indices) along it, as PyTorch."""
+    """The largest element; with ``dim``, (values, indices) along it, as PyTorch (and with its gradients: max()
+    shares ∂L/∂y among tied elements, max(x, dim) gives it to the returned index)."""
     axis = _norm_dim(dim, x.ndim)
     if dim is None:
-        return Max(None, False)(x)
-    return MaxResult(Max(axis, keepdim)(x), argmax(x, dim, keepdim))
+        return Max()(x)
+    return MaxResult(Max()(x) if axis is None else MaxDim(axis, keepdim)(x), argmax(x, dim, keepdim))
 
 
 def min(x, dim=None, keepdim=False):
-    """The smallest element; with ``dim``, (values, indices) along it, as PyTorch."""
+    """The smallest element; with ``dim``, (values, indices) along it, as PyTorch (gradients as max's)."""
     axis = _norm_dim(dim, x.ndim)
     if dim is None:
-        return Min(None, False)(x)
-    return MaxResult(Min(axis, keepdim)(x), argmin(x, dim, keepdim))
+        return Min()(x)
+    return MaxResult(Min()(x) if axis is None else MinDim(axis, keepdim)(x), argmin(x, dim, keepdim))
 
 
 def logsumexp(x, dim, keepdim=False):
