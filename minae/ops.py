@@ -729,9 +729,13 @@ def softplus(x):
 
 
 def clamp(x, min=None, max=None):
-    """x limited to [min, max] (either bound may be None)."""
+    """x limited to [min, max] (either bound may be None; numbers, or tensors that broadcast with x: then
+    ∂L/∂min is ∂L/∂y where x < min, ∂L/∂max where the result would exceed max, and x keeps the rest)."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):  # bounds in the graph: each gets the gradient where it won
+        y = x if min is None else where(_array(x) >= _array(min), x, min)
+        return y if max is None else where(_array(y) <= _array(max), y, max)  # max wins where min > max (PyTorch)
     return Clamp(as_weak_scalar(min), as_weak_scalar(max))(x)  # np.float64 bounds would upcast float32
 
 

@@ -499,6 +499,28 @@ def test_max_with_dim_reads_no_output_so_its_values_may_be_written(leaf64):
     np.testing.assert_array_equal(x.grad.numpy(), [[0.0, 10.0], [8.0, 0.0]])
 
 
+def test_clamp_with_tensor_bounds_sends_their_gradients(leaf64):
+    # y = x inside [lo, hi] (boundaries included), lo below it, hi above it; and hi wins where lo > hi (PyTorch)
+    x = leaf64([1.0, 2.0, 3.0, 0.0])
+    lo = leaf64([2.0, 2.0, 2.0, -1.0])
+    hi = leaf64([1.5, 2.5, 2.5, 1.0])
+    y = x.clamp(lo, hi)
+    (y * minae.tensor([1.0, 2.0, 3.0, 4.0], dtype=minae.float64)).sum().backward()
+    np.testing.assert_array_equal(y.numpy(), [1.5, 2.0, 2.5, 0.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 2.0, 0.0, 4.0])
+    np.testing.assert_array_equal(lo.grad.numpy(), [0.0, 0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(hi.grad.numpy(), [1.0, 0.0, 3.0, 0.0])
+    m = leaf64([0.5])  # broadcast, one bound only
+    (g_x, g_m) = minae.grad(x.clamp(max=m).sum(), [x, m])
+    np.testing.assert_array_equal(g_x.numpy(), [0.0, 0.0, 0.0, 1.0])
+    np.testing.assert_array_equal(g_m.numpy(), [3.0])
+    torch = pytest.importorskip("torch")
+    tx, tlo, thi = (torch.tensor(t.numpy(), requires_grad=True) for t in (x, lo, hi))
+    (tx.clamp(tlo, thi) * torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64)).sum().backward()
+    for t, mt in ((tx, x), (tlo, lo), (thi, hi)):
+        np.testing.assert_array_equal(mt.grad.numpy(), t.grad.numpy())
+
+
 def test_var_correction_and_mean_of_scalar(leaf64, device):
     a = values(np.random.default_rng(12), (3, 4))
     x = leaf64(a, device)
