@@ -212,16 +212,18 @@ class Neg(Function):
 
 
 class Pow(Function):
-    """a ** b: ∂/∂a = b·a^(b−1), ∂/∂b = a^b·log a."""
+    """a ** b: ∂/∂a = b·a^(b−1), ∂/∂b = a^b·log a.
+
+    a^b is computed again for ∂/∂b rather than kept: an exponent that needs a gradient is rare, and not keeping
+    the result lets it be written in place (``y = x ** 2; y += 1``, as in PyTorch)."""
 
     __slots__ = ()
-    keeps_output = True
 
     def forward(self, a, b):
         return a**b
 
     def backward(self, gy, needs_grad):
-        a, b, y = self.saved()
+        a, b = self.saved()
         na, nb = needs_grad
         ga = gb = None
         if na:
@@ -233,14 +235,15 @@ class Pow(Function):
                     ga = where(_array(b) == 0, 0.0, ga)  # the same where b = 0 (as PyTorch)
                 ga = sum_to(gy * ga, a.shape)
         if nb:
-            gb = sum_to(gy * _times_log_base(y, a, b), b.shape)
+            gb = sum_to(gy * _times_log_base(a, b), b.shape)
         return ga, gb
 
 
-def _times_log_base(y, a, b):
+def _times_log_base(a, b):
     """∂(a^b)/∂b = a^b · log a, taken as 0 where a = 0 and b ≥ 0 (its limit as a → 0⁺ for b > 0; PyTorch's
     value at b = 0), rather than 0 · (−∞) = NaN."""
     with backend.np.errstate(divide="ignore", invalid="ignore"):  # log 0 = −inf, log of a negative = NaN
+        y = a**b
         if isinstance(a, (int, float)):
             if a > 0:
                 return y * math.log(a)

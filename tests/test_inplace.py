@@ -461,6 +461,10 @@ CASES = {
     "mul_ through a stale view": lambda lib, x, c: _stale_write(x, lambda v: v.mul_(3)),
     "setitem through a stale view": lambda lib, x, c: _stale_write(x, lambda v: v.__setitem__(1, x[1, 1] * 7)),
     "write through a stale view of a view": lambda lib, x, c: _stale_view_of_view(x),
+    # results whose backward reads only the inputs may be written (PyTorch saves x, not x², for x ** 2)
+    "x ** 2 then += 1": lambda lib, x, c: _sq(_then(x**2, lambda h: h.add_(1))),
+    "x ** 0.5 then *= x": lambda lib, x, c: _sq(_then(x**0.5, lambda h: h.mul_(x))),
+    "max(dim) values then += 1": lambda lib, x, c: _sq(_then(x.max(dim=1)[0], lambda h: h.add_(1))),
     # a view taken under no_grad of a tensor that requires grad, written with grad on: ambiguous, PyTorch raises
     "mul_ by a constant through a view taken under no_grad": lambda lib, x, c: _no_grad_view_write(lib, x, 3),
     "mul_ by x through a view taken under no_grad": lambda lib, x, c: _no_grad_view_write(lib, x, x[1, 1:, None]),
