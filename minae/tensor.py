@@ -354,16 +354,23 @@ class Tensor:
         of its values on the CPU, and an undefined one of them on CUDA (CuPy's rule).
         """
         key = _ops.index_key(index, self.data)
-        if GradMode.enabled and (self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
-            self._write(lambda old: _ops.SetItem(key)(old, value), reads_old=False, others=(value,))
-            return
-        _check_view_write(self)
-        if isinstance(value, Tensor):
-            value = value.data
-        if not isinstance(value, (int, float, bool)):  # CuPy takes no host arrays or lists here
-            value = as_array(value, self.data.dtype, self.device)
-        with backend.on(self.device):  # CuPy writes on the current GPU, which need not be self's
-            self.data[key] = value
+        try:
+            if GradMode.enabled and (self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
+                self._write(lambda old: _ops.SetItem(key)(old, value), reads_old=False, others=(value,))
+                return
+            _check_view_write(self)
+            data = value.data if isinstance(value, Tensor) else value
+            if not isinstance(data, (int, float, bool)):  # CuPy takes no host arrays or lists here
+                data = as_array(data, self.data.dtype, self.device)
+            with backend.on(self.device):  # CuPy writes on the current GPU, which need not be self's
+                self.data[key] = data
+        except ValueError:
+            slot, shape = tuple(self.data[key].shape), tuple(getattr(value, "shape", backend.np.shape(value)))
+            if _broadcasts(shape, slot):
+                raise
+            raise ValueError(
+                f"t[{index!r}] = value: a value of shape {shape} does not fit the selected elements, of shape {slot}"
+            ) from None
         self._bump_version()
 
     # --- in-place operators and methods: the result written into this tensor's memory
@@ -447,6 +454,11 @@ class Tensor:
         """Copy ``src``'s values (broadcast to self's shape, moved to self's device and dtype) into self."""
         if not isinstance(src, Tensor):
             src = Tensor(as_array(src, self.dtype, self.device))
+        if not _broadcasts(tuple(src.shape), tuple(self.shape)):
+            raise RuntimeError(
+                f"copy_: a source of shape {tuple(src.shape)} does not broadcast to {tuple(self.shape)}, the shape of "
+                "the tensor written into"
+            )
         return self._write(
             lambda old: _ops.cast(_ops.broadcast_to(src.to(self.device), self.shape), self.dtype),
             reads_old=False,
@@ -603,6 +615,14 @@ class Tensor:
         if self.data.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
         return (self[i] for i in range(self.data.shape[0]))
+
+
+def _broadcasts(shape, to) -> bool:
+    """Whether an array of ``shape`` broadcasts to ``to`` (NumPy's rule, without growing ``to``)."""
+    try:
+        return backend.np.broadcast_shapes(shape, to) == to
+    except ValueError:
+        return False
 
 
 def _requires_grad(x) -> bool:

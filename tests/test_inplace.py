@@ -419,6 +419,12 @@ def test_in_place_errors_name_the_problem():
         minae.tensor([1, 2]).mul_(0.5)
     with pytest.raises(RuntimeError, match="expand"):
         minae.zeros(1, 2).expand(3, 2).add_(1)
+    with pytest.raises(RuntimeError, match=r"copy_: a source of shape \(2, 3\) does not broadcast to \(3,\)"):
+        minae.zeros(3).copy_(minae.ones(2, 3))
+    w = minae.tensor([3.0, 4.0], requires_grad=True)
+    for value in (w, w.detach()):  # recorded (value requires grad) or not: one message
+        with pytest.raises(ValueError, match=r"t\[0\] = value: a value of shape \(2,\) does not fit .* shape \(\)"):
+            minae.zeros(2)[0] = value
 
 
 def _torch():
