@@ -284,7 +284,9 @@ def _deliver(t, f, g, accumulate, capture, create_graph, owned):
     g as its .grad without a copy)."""
     if g.dtype != t.data.dtype:  # a float64 constant promoted this path: t's gradient keeps t's dtype
         g = _ops.cast(g, t.data.dtype) if isinstance(g, Tensor) else g.astype(t.data.dtype)
-    if capture is not None and id(t) in capture:
+    # f is t.grad_fn: a gradient sent to the function that made t before an in-place write into t is the gradient
+    # of t's old value, not of t
+    if capture is not None and f is t.grad_fn and id(t) in capture:
         capture[id(t)] = g if capture[id(t)] is None else capture[id(t)] + g
     if accumulate and f is t.grad_fn and (t._retains_grad or (f is None and t.requires_grad)):
         t._accumulate_grad(g, create_graph, owned)
