@@ -261,12 +261,19 @@ class Tensor:
             g = Tensor(g)
         if g.shape != self.shape:
             raise RuntimeError(f"internal error: gradient of shape {g.shape} for a tensor of shape {self.shape}")
+        if self.grad is not None and (self.grad.shape != self.shape or self.grad.dtype != self.dtype):
+            raise RuntimeError(
+                f".grad has shape {tuple(self.grad.shape)} and dtype {self.grad.dtype} (assigned by hand?), but the "
+                f"gradient of this tensor has shape {tuple(self.shape)} and dtype {self.dtype}"
+            )
         if self.grad is None:
             # a buffer of its own (later backward calls add in place), unless the backward made g for self alone:
             # else it may be shared with another path (a + b sends the same one to both) or a read-only view
             self.grad = _ops.clone(g) if create_graph else Tensor(g.data if owned else g.data.copy())
         elif create_graph:
             self.grad = self.grad + g
+        elif not getattr(self.grad.data.flags, "writeable", True):  # an expand() view assigned by hand
+            self.grad = Tensor(self.grad.data + g.data)
         else:
             self.grad.data += g.data
             self.grad._bump_version()

@@ -817,3 +817,16 @@ def test_grad_of_a_tensor_written_in_place_counts_only_the_uses_after_the_write(
     h[0:1].mul_(x[0:1])
     (g_h,) = minae.grad(z.sum() + (h * h).sum(), [h])
     np.testing.assert_allclose(g_h.numpy(), [6.0, 12.0])
+
+
+def test_a_grad_assigned_by_hand_must_fit_and_may_be_a_read_only_view():
+    w = minae.tensor([1.0, 2.0], dtype=minae.float64, requires_grad=True)
+    w.grad = minae.zeros(3, 2, dtype=minae.float64)  # would broadcast silently into a (3, 2) .grad
+    with pytest.raises(RuntimeError, match=r"\.grad has shape \(3, 2\) and dtype float64.*shape \(2,\) and dtype float64"):
+        (w * w).sum().backward()
+    w.grad = minae.zeros(2, dtype=minae.float32)  # would accumulate in float32
+    with pytest.raises(RuntimeError, match=r"\.grad has shape \(2,\) and dtype float32"):
+        (w * w).sum().backward()
+    w.grad = minae.ones(1, dtype=minae.float64).expand(2)  # read-only: added out of place, as PyTorch
+    (w * w).sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [3.0, 5.0])
