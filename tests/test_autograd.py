@@ -822,7 +822,7 @@ def test_grad_of_a_tensor_written_in_place_counts_only_the_uses_after_the_write(
 def test_a_grad_assigned_by_hand_must_fit_and_may_be_a_read_only_view():
     w = minae.tensor([1.0, 2.0], dtype=minae.float64, requires_grad=True)
     w.grad = minae.zeros(3, 2, dtype=minae.float64)  # would broadcast silently into a (3, 2) .grad
-    with pytest.raises(RuntimeError, match=r"\.grad has shape \(3, 2\) and dtype float64.*shape \(2,\) and dtype float64"):
+    with pytest.raises(RuntimeError, match=r"\.grad has shape \(3, 2\) and dtype float64.*shape \(2,\) and dtype"):
         (w * w).sum().backward()
     w.grad = minae.zeros(2, dtype=minae.float32)  # would accumulate in float32
     with pytest.raises(RuntimeError, match=r"\.grad has shape \(2,\) and dtype float32"):
