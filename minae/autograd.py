@@ -159,7 +159,7 @@ def _keep_inputs(func, args):
         if isinstance(a, Tensor):
             v = a._version
             if v is not None:  # its memory was viewed or written
-                if a._view is not None and a._view[2] != v.value:  # a view of memory written since its grad_fn
+                if a._view is not None and a._view[2] != v.value:  # refresh_if_stale(a), inline: the per-op path
                     refresh_view(a)
                 written = written or v.value != 0
             f = a.grad_fn
@@ -308,7 +308,9 @@ def _deliver(t, f, g, accumulate, capture, create_graph, owned):
     g as its .grad without a copy)."""
     if g.dtype != t.data.dtype:  # a float64 constant promoted this path: t's gradient keeps t's dtype
         g = _ops.cast(g, t.data.dtype) if isinstance(g, Tensor) else g.astype(t.data.dtype)
-    if capture is not None and id(t) in capture:
+    # f is t.grad_fn: a gradient sent to the function that made t before an in-place write into t is the gradient
+    # of t's old value, not of t
+    if capture is not None and f is t.grad_fn and id(t) in capture:
         capture[id(t)] = g if capture[id(t)] is None else capture[id(t)] + g
     if accumulate and f is t.grad_fn and (t._retains_grad or (f is None and t.requires_grad)):
         t._accumulate_grad(g, create_graph, owned)
@@ -346,6 +348,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     if grad_outputs is None or isinstance(grad_outputs, Tensor):
         grad_outputs = [grad_outputs] * len(outputs) if grad_outputs is None else [grad_outputs]
+    for y in outputs:
+        refresh_if_stale(y)
     diagnostics.check_grad_arguments(outputs, inputs, grad_outputs)
     grads = [as_grad_array(g, y, create_graph) for y, g in zip(outputs, grad_outputs)]
     capture = {id(x): None for x in inputs}
@@ -359,4 +363,4 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 # Tensor's methods and the ops need Function defined above
 from . import ops as _ops  # noqa: E402
-from .tensor import Tensor, Version, as_grad_array, refresh_view  # noqa: E402
+from .tensor import Tensor, Version, as_grad_array, refresh_if_stale, refresh_view  # noqa: E402

@@ -212,16 +212,18 @@ class Neg(Function):
 
 
 class Pow(Function):
-    """a ** b: ∂/∂a = b·a^(b−1), ∂/∂b = a^b·log a."""
+    """a ** b: ∂/∂a = b·a^(b−1), ∂/∂b = a^b·log a.
+
+    a^b is computed again for ∂/∂b rather than kept: an exponent that needs a gradient is rare, and not keeping
+    the result lets it be written in place (``y = x ** 2; y += 1``, as in PyTorch)."""
 
     __slots__ = ()
-    keeps_output = True
 
     def forward(self, a, b):
         return a**b
 
     def backward(self, gy, needs_grad):
-        a, b, y = self.saved()
+        a, b = self.saved()
         na, nb = needs_grad
         ga = gb = None
         if na:
@@ -233,14 +235,15 @@ class Pow(Function):
                     ga = where(_array(b) == 0, 0.0, ga)  # the same where b = 0 (as PyTorch)
                 ga = sum_to(gy * ga, a.shape)
         if nb:
-            gb = sum_to(gy * _times_log_base(y, a, b), b.shape)
+            gb = sum_to(gy * _times_log_base(a, b), b.shape)
         return ga, gb
 
 
-def _times_log_base(y, a, b):
+def _times_log_base(a, b):
     """∂(a^b)/∂b = a^b · log a, taken as 0 where a = 0 and b ≥ 0 (its limit as a → 0⁺ for b > 0; PyTorch's
     value at b = 0), rather than 0 · (−∞) = NaN."""
     with backend.np.errstate(divide="ignore", invalid="ignore"):  # log 0 = −inf, log of a negative = NaN
+        y = a**b
         if isinstance(a, (int, float)):
             if a > 0:
                 return y * math.log(a)
@@ -744,9 +747,13 @@ def softplus(x):
 
 
 def clamp(x, min=None, max=None):
-    """x limited to [min, max] (either bound may be None)."""
+    """x limited to [min, max] (either bound may be None; numbers, or tensors that broadcast with x: then
+    ∂L/∂min is ∂L/∂y where x < min, ∂L/∂max where the result would exceed max, and x keeps the rest)."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):  # bounds in the graph: each gets the gradient where it won
+        y = x if min is None else where(_array(x) >= _array(min), x, min)
+        return y if max is None else where(_array(y) <= _array(max), y, max)  # max wins where min > max (PyTorch)
     lo, hi = as_weak_scalar(min), as_weak_scalar(max)  # np.float64 bounds would upcast float32
     if isinstance(x, Tensor):  # on a GPU, bounds beyond x's range: CuPy 13's dtype differs (backend.kernel_scalar)
         lo, hi = (None if b is None else backend.kernel_scalar(b, x.data) for b in (lo, hi))
@@ -900,44 +907,82 @@ class Mean(Function):
         # END SOLUTION
 
 
-def _extremum_grad(gy, x, y, axis, keepdims):
-    """The gradient of max or min along ``axis``: shared equally among the elements that attain it."""
-    x, y = _array(x), _array(y)
-    if not keepdims and axis is not None:
-        y = y.reshape(_kept_shape(x.shape, axis))
-    hit = (x == y).astype(_array(gy).dtype)
-    hit /= hit.sum(axis=axis, keepdims=True)
-    return expand_back(gy, x.shape, axis, keepdims) * hit
-
-
 class Max(Function):
-    """The largest value along an axis; the gradient is shared among the elements that attain it."""
+    """The largest element, max(x): ∂L/∂y shared equally among the elements that attain it (PyTorch's rule; a NaN
+    attains a NaN maximum)."""
+
+    __slots__ = ()
+    keeps_output = True
+
+    def forward(self, x):
+        if x.size == 0:
+            raise ValueError(f"{self.name().lower()}() of an empty tensor")
+        return self.reduce(x)
+
+    @staticmethod
+    def reduce(x):
+        return x.max()
+
+    def backward(self, gy, needs_grad):
+        x, y = (_array(v) for v in self.saved())
+        hit = ((x == y) | ((x != x) & (y != y))).astype(_array(gy).dtype)
+        hit /= hit.sum()
+        return gy * hit
+
+
+class Min(Max):
+    """The smallest element, min(x): ∂L/∂y shared equally among the elements that attain it (as Max's)."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def reduce(x):
+        return x.min()
+
+
+class MaxDim(Function):
+    """The largest value along ``axis``, max(x, dim): a selection, so ∂L/∂y goes to the element whose index it
+    returns (argmax: the first that attains it) and to no other (PyTorch's rule). Reads x, not its output."""
 
     __slots__ = ("axis", "keepdims")
-    keeps_output = True
 
     def __init__(self, axis, keepdims):
         self.axis, self.keepdims = axis, keepdims
 
     def forward(self, x):
         if x.size == 0:
-            raise ValueError("max() of an empty tensor")
-        return x.max(axis=self.axis, keepdims=self.keepdims)
+            raise ValueError(f"{self.name().lower().removesuffix('dim')}() of an empty tensor")
+        return self.reduce(x, self.axis, self.keepdims)
+
+    @staticmethod
+    def reduce(x, axis, keepdims):
+        return x.max(axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def index(x, axis):
+        return x.argmax(axis=axis)
 
     def backward(self, gy, needs_grad):
-        x, y = self.saved()
-        return _extremum_grad(gy, x, y, self.axis, self.keepdims)
+        x = _array(self.saved()[0])
+        xp, n = get_array_module(x), x.shape[self.axis]
+        chosen = xp.expand_dims(self.index(x, self.axis), self.axis)
+        positions = xp.arange(n).reshape(tuple(n if i == self.axis else 1 for i in range(x.ndim)))
+        hit = (positions == chosen).astype(_array(gy).dtype)  # one-hot along axis
+        return expand_back(gy, x.shape, self.axis, self.keepdims) * hit
 
 
-class Min(Max):
-    """The smallest value along an axis; the gradient is shared among the elements that attain it (as Max's)."""
+class MinDim(MaxDim):
+    """The smallest value along ``axis``, min(x, dim): its gradient goes to the index it returns (as MaxDim's)."""
 
     __slots__ = ()
 
-    def forward(self, x):
-        if x.size == 0:
-            raise ValueError("min() of an empty tensor")
-        return x.min(axis=self.axis, keepdims=self.keepdims)
+    @staticmethod
+    def reduce(x, axis, keepdims):
+        return x.min(axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def index(x, axis):
+        return x.argmin(axis=axis)
 
 
 class LogSumExp(Function):
@@ -998,19 +1043,20 @@ MaxResult = namedtuple("MaxResult", ["values", "indices"])
 
 
 def max(x, dim=None, keepdim=False):
-    """The largest element; with ``dim``, (values, indices) along it, as PyTorch."""
+    """The largest element; with ``dim``, (values, indices) along it, as PyTorch (and with its gradients: max()
+    shares ∂L/∂y among tied elements, max(x, dim) gives it to the returned index)."""
     axis = _norm_dim(dim, x.ndim)
     if dim is None:
-        return Max(None, False)(x)
-    return MaxResult(Max(axis, keepdim)(x), argmax(x, dim, keepdim))
+        return Max()(x)
+    return MaxResult(Max()(x) if axis is None else MaxDim(axis, keepdim)(x), argmax(x, dim, keepdim))
 
 
 def min(x, dim=None, keepdim=False):
-    """The smallest element; with ``dim``, (values, indices) along it, as PyTorch."""
+    """The smallest element; with ``dim``, (values, indices) along it, as PyTorch (gradients as max's)."""
     axis = _norm_dim(dim, x.ndim)
     if dim is None:
-        return Min(None, False)(x)
-    return MaxResult(Min(axis, keepdim)(x), argmin(x, dim, keepdim))
+        return Min()(x)
+    return MaxResult(Min()(x) if axis is None else MinDim(axis, keepdim)(x), argmin(x, dim, keepdim))
 
 
 def logsumexp(x, dim, keepdim=False):

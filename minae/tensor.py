@@ -261,12 +261,19 @@ class Tensor:
             g = Tensor(g)
         if g.shape != self.shape:
             raise RuntimeError(f"internal error: gradient of shape {g.shape} for a tensor of shape {self.shape}")
+        if self.grad is not None and (self.grad.shape != self.shape or self.grad.dtype != self.dtype):
+            raise RuntimeError(
+                f".grad has shape {tuple(self.grad.shape)} and dtype {self.grad.dtype} (assigned by hand?), but the "
+                f"gradient of this tensor has shape {tuple(self.shape)} and dtype {self.dtype}"
+            )
         if self.grad is None:
             # a buffer of its own (later backward calls add in place), unless the backward made g for self alone:
             # else it may be shared with another path (a + b sends the same one to both) or a read-only view
             self.grad = _ops.clone(g) if create_graph else Tensor(g.data if owned else g.data.copy())
         elif create_graph:
             self.grad = self.grad + g
+        elif not getattr(self.grad.data.flags, "writeable", True):  # an expand() view assigned by hand
+            self.grad = Tensor(self.grad.data + g.data)
         else:
             self.grad.data += g.data
             self.grad._bump_version()
@@ -278,6 +285,7 @@ class Tensor:
         freed afterwards unless ``retain_graph``; ``create_graph`` makes the
         gradients differentiable.
         """
+        refresh_if_stale(self)
         if not self.requires_grad:
             raise RuntimeError(
                 "backward() on a tensor that does not require grad: none of its inputs has "
@@ -289,8 +297,6 @@ class Tensor:
                     f"backward() needs `gradient` for a non-scalar output of shape {self.shape}; "
                     "call .sum() or .mean() first, or pass gradient=a tensor of that shape"
                 )
-        if self._view is not None and self._view[2] != self._version.value:
-            refresh_view(self)
         g = as_grad_array(gradient, self, create_graph)
         _autograd.run_backward([self], [g], retain_graph or create_graph, create_graph, accumulate=True)
 
@@ -355,15 +361,23 @@ class Tensor:
         of its values on the CPU, and an undefined one of them on CUDA (CuPy's rule).
         """
         key = _ops.index_key(index, self.data)
-        if GradMode.enabled and (self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
-            self._write(lambda old: _ops.SetItem(key)(old, value), reads_old=False, others=(value,))
-            return
-        if isinstance(value, Tensor):
-            value = value.data
-        if not isinstance(value, (int, float, bool)):  # CuPy takes no host arrays or lists here
-            value = as_array(value, self.data.dtype, self.device)
-        with backend.on(self.device):  # CuPy writes on the current GPU, which need not be self's
-            self.data[key] = value
+        try:
+            if GradMode.enabled and (self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
+                self._write(lambda old: _ops.SetItem(key)(old, value), reads_old=False, others=(value,))
+                return
+            _check_view_write(self)
+            data = value.data if isinstance(value, Tensor) else value
+            if not isinstance(data, (int, float, bool)):  # CuPy takes no host arrays or lists here
+                data = as_array(data, self.data.dtype, self.device)
+            with backend.on(self.device):  # CuPy writes on the current GPU, which need not be self's
+                self.data[key] = data
+        except ValueError:
+            slot, shape = tuple(self.data[key].shape), tuple(getattr(value, "shape", backend.np.shape(value)))
+            if _broadcasts(shape, slot):
+                raise
+            raise ValueError(
+                f"t[{index!r}] = value: a value of shape {shape} does not fit the selected elements, of shape {slot}"
+            ) from None
         self._bump_version()
 
     # --- in-place operators and methods: the result written into this tensor's memory
@@ -380,6 +394,8 @@ class Tensor:
             return self._write_here(fn, reads_old, others)
 
     def _write_here(self, fn, reads_old, others):
+        refresh_if_stale(self)  # the write is recorded on top of self's grad_fn: it must have its base's writes
+        _check_view_write(self)
         if not (GradMode.enabled and (self.requires_grad or any(_requires_grad(o) for o in others))):
             with no_grad():
                 y = fn(self)
@@ -445,6 +461,11 @@ class Tensor:
         """Copy ``src``'s values (broadcast to self's shape, moved to self's device and dtype) into self."""
         if not isinstance(src, Tensor):
             src = Tensor(as_array(src, self.dtype, self.device))
+        if not _broadcasts(tuple(src.shape), tuple(self.shape)):
+            raise RuntimeError(
+                f"copy_: a source of shape {tuple(src.shape)} does not broadcast to {tuple(self.shape)}, the shape of "
+                "the tensor written into"
+            )
         return self._write(
             lambda old: _ops.cast(_ops.broadcast_to(src.to(self.device), self.shape), self.dtype),
             reads_old=False,
@@ -454,6 +475,7 @@ class Tensor:
     def fill_(self, value):
         """Every element set to ``value`` (a number)."""
         if not GradMode.enabled or not self.requires_grad:
+            _check_view_write(self)
             self.data.fill(value)
             self._bump_version()
             return self
@@ -602,6 +624,14 @@ class Tensor:
         return (self[i] for i in range(self.data.shape[0]))
 
 
+def _broadcasts(shape, to) -> bool:
+    """Whether an array of ``shape`` broadcasts to ``to`` (NumPy's rule, without growing ``to``)."""
+    try:
+        return backend.np.broadcast_shapes(shape, to) == to
+    except ValueError:
+        return False
+
+
 def _requires_grad(x) -> bool:
     return isinstance(x, Tensor) and x.requires_grad
 
@@ -623,6 +653,22 @@ def _store(t, y):
         )
     xp.copyto(t.data, y.data, casting="same_kind")
     t._bump_version()
+
+
+def _check_view_write(t):
+    """Raise for a write with grad on through a view taken under no_grad of a tensor that requires grad (PyTorch
+    raises too): the view has no gradient path to its base, so whether the write should reach the base's gradient
+    is ambiguous, and recording it either way would silently give one reading's gradient."""
+    if not GradMode.enabled:
+        return
+    while t._view is not None:
+        if t._view[0].requires_grad and not t.requires_grad:
+            raise RuntimeError(
+                "in-place: this tensor views one that requires grad, but was taken under no_grad (it has no "
+                "gradient path to it), and is written with grad on. Take the view with grad on, or write under "
+                "`with minae.no_grad():`."
+            )
+        t = t._view[0]
 
 
 def _view_chain(t):
@@ -647,6 +693,14 @@ def _rebase_bases(t):
         new = view_op.into_base(old, t)
         base.grad_fn, base.requires_grad = new.grad_fn, new.requires_grad
         t = base
+
+
+def refresh_if_stale(t) -> None:
+    """Give t a grad_fn that has every write into its memory: refresh_view when t views memory written since its
+    grad_fn was set. Whatever reads a grad_fn calls it first (an op's inputs, inline in autograd._keep_inputs;
+    backward()'s and grad()'s outputs; an in-place write through t)."""
+    if t._view is not None and t._view[2] != t._version.value:
+        refresh_view(t)
 
 
 def refresh_view(t) -> None:

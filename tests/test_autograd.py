@@ -797,3 +797,36 @@ def test_a_leaf_keeps_its_first_gradient_without_a_copy_only_when_no_one_else_ho
     assert not np.shares_memory(a.grad.data, b.grad.data)  # Add's backward sends one array to both
     a.grad.data += 1  # a later accumulation writes into one .grad only
     np.testing.assert_array_equal(b.grad.numpy(), plain[1].grad.numpy())
+
+
+def test_grad_of_a_tensor_written_in_place_counts_only_the_uses_after_the_write():
+    # h = 3x; z = 2(h + 1) uses the old h; h += 1; L = Σz + Σh²: ∂L/∂h (the new h) = 2h, not 2h + 2
+    x = minae.tensor([1.0, 2.0], dtype=minae.float64, requires_grad=True)
+    h = x * 3
+    z = (h + 1) * 2
+    h.add_(1)
+    loss = z.sum() + (h * h).sum()
+    g_h, g_x = minae.grad(loss, [h, x], retain_graph=True)
+    np.testing.assert_allclose(g_h.numpy(), [8.0, 14.0])
+    np.testing.assert_allclose(g_x.numpy(), [30.0, 48.0])
+    (unused,) = minae.grad(z.sum(), [h], allow_unused=True)  # z was computed from the old h only
+    assert unused is None
+    # written through a view: the base's uses before the write are not its gradient either
+    h = x * 3
+    z = (h + 1) * 2
+    h[0:1].mul_(x[0:1])
+    (g_h,) = minae.grad(z.sum() + (h * h).sum(), [h])
+    np.testing.assert_allclose(g_h.numpy(), [6.0, 12.0])
+
+
+def test_a_grad_assigned_by_hand_must_fit_and_may_be_a_read_only_view():
+    w = minae.tensor([1.0, 2.0], dtype=minae.float64, requires_grad=True)
+    w.grad = minae.zeros(3, 2, dtype=minae.float64)  # would broadcast silently into a (3, 2) .grad
+    with pytest.raises(RuntimeError, match=r"\.grad has shape \(3, 2\) and dtype float64.*shape \(2,\) and dtype"):
+        (w * w).sum().backward()
+    w.grad = minae.zeros(2, dtype=minae.float32)  # would accumulate in float32
+    with pytest.raises(RuntimeError, match=r"\.grad has shape \(2,\) and dtype float32"):
+        (w * w).sum().backward()
+    w.grad = minae.ones(1, dtype=minae.float64).expand(2)  # read-only: added out of place, as PyTorch
+    (w * w).sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [3.0, 5.0])

@@ -419,6 +419,12 @@ def test_in_place_errors_name_the_problem():
         minae.tensor([1, 2]).mul_(0.5)
     with pytest.raises(RuntimeError, match="expand"):
         minae.zeros(1, 2).expand(3, 2).add_(1)
+    with pytest.raises(RuntimeError, match=r"copy_: a source of shape \(2, 3\) does not broadcast to \(3,\)"):
+        minae.zeros(3).copy_(minae.ones(2, 3))
+    w = minae.tensor([3.0, 4.0], requires_grad=True)
+    for value in (w, w.detach()):  # recorded (value requires grad) or not: one message
+        with pytest.raises(ValueError, match=r"t\[0\] = value: a value of shape \(2,\) does not fit .* shape \(\)"):
+            minae.zeros(2)[0] = value
 
 
 def _torch():
@@ -456,6 +462,19 @@ CASES = {
     "clone then rows assigned": lambda lib, x, c: _sq(
         _then(x.detach().clone(), lambda h: (h.__setitem__(0, x[1]), h.__setitem__(1, x[0] * 2)))
     ),
+    # a view whose base was written after the view was taken (its grad_fn is stale), then written through itself
+    "add_ through a stale view": lambda lib, x, c: _stale_write(x, lambda v: v.add_(x[1])),
+    "mul_ through a stale view": lambda lib, x, c: _stale_write(x, lambda v: v.mul_(3)),
+    "setitem through a stale view": lambda lib, x, c: _stale_write(x, lambda v: v.__setitem__(1, x[1, 1] * 7)),
+    "write through a stale view of a view": lambda lib, x, c: _stale_view_of_view(x),
+    # results whose backward reads only the inputs may be written (PyTorch saves x, not x², for x ** 2)
+    "x ** 2 then += 1": lambda lib, x, c: _sq(_then(x**2, lambda h: h.add_(1))),
+    "x ** 0.5 then *= x": lambda lib, x, c: _sq(_then(x**0.5, lambda h: h.mul_(x))),
+    "max(dim) values then += 1": lambda lib, x, c: _sq(_then(x.max(dim=1)[0], lambda h: h.add_(1))),
+    # a view taken under no_grad of a tensor that requires grad, written with grad on: ambiguous, PyTorch raises
+    "mul_ by a constant through a view taken under no_grad": lambda lib, x, c: _no_grad_view_write(lib, x, 3),
+    "mul_ by x through a view taken under no_grad": lambda lib, x, c: _no_grad_view_write(lib, x, x[1, 1:, None]),
+    "setitem through a view taken under no_grad": lambda lib, x, c: _no_grad_view_write(lib, x, None),
 }
 
 
@@ -519,6 +538,33 @@ def _added_then_written(x):
     c = (b + 1).sum()
     b.mul_(3)
     return c + _sq(b)
+
+
+def _stale_write(x, write):
+    h = x * 1
+    v = h[0]
+    h.mul_(x)  # v's grad_fn was taken before this write
+    write(v)
+    return (h * x).sum()
+
+
+def _stale_view_of_view(x):
+    h = x * 1
+    w = h.T[1]
+    h[:, 1] = x[:, 0] ** 2
+    w.mul_(x[1, 0])
+    return (h * x).sum()
+
+
+def _no_grad_view_write(lib, x, factor):
+    h = x * 2
+    with lib.no_grad():
+        v = h.T[1:]
+    if factor is None:
+        v[0] = 5.0
+    else:
+        v.mul_(factor)
+    return (h * x).sum()
 
 
 def _sig(x):
@@ -585,3 +631,58 @@ def test_a_write_into_unrelated_memory_makes_backward_check_each_saved_tensor_an
     assert minae.autograd.Version.writes == before + 1
     y.backward()
     np.testing.assert_allclose(x.grad.numpy(), np.exp([1.0, 2.0]) * (1 + np.array([1.0, 2.0])))
+
+
+def test_a_write_through_a_stale_view_takes_the_bases_write_into_account(leaf64):
+    # h = x·1, v = h[0], h *= 2, v += x[1]: h[0] = 2 x[0] + x[1], h[1] = 2 x[1]; L = Σ h·x
+    x = leaf64([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    h = x * 1
+    v = h[0]
+    h.mul_(2)
+    v.add_(x[1])
+    (h * x).sum().backward()
+    x0, x1 = np.array([1.0, 2.0, 3.0]), np.array([4.0, 5.0, 6.0])
+    np.testing.assert_allclose(x.grad.numpy(), [4 * x0 + x1, x0 + 4 * x1])
+
+
+def test_grad_of_a_stale_view_as_output(leaf64):
+    # v = h[0:2] taken before h *= x: v = x[0:2]², so ∂Σv/∂x = (2x₀, 2x₁, 0)
+    x = leaf64([1.0, 2.0, 3.0])
+    h = x * 1
+    v = h[0:2]
+    h.mul_(x)
+    (g,) = minae.grad([v], [x], grad_outputs=[minae.ones(2, dtype=minae.float64)])
+    np.testing.assert_allclose(g.numpy(), [2.0, 4.0, 0.0])
+    torch = pytest.importorskip("torch")
+    tx = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64, requires_grad=True)
+    th = tx * 1
+    tv = th[0:2]
+    th.mul_(tx)
+    (tg,) = torch.autograd.grad([tv], [tx], grad_outputs=[torch.ones(2, dtype=torch.float64)])
+    np.testing.assert_allclose(g.numpy(), tg.numpy())
+
+
+def test_backward_and_grad_of_a_view_whose_base_gained_a_gradient_path_after_it_was_taken(leaf64):
+    # v = h[0:2] of zeros; h[1] = 5 x₀ afterwards: v = (0, 5 x₀) depends on x through the write
+    x = leaf64([1.0, 2.0, 3.0])
+    h = minae.zeros(3, dtype=minae.float64)
+    v = h[0:2]
+    h[1] = x[0] * 5
+    (g,) = minae.grad([v], [x], grad_outputs=[minae.ones(2, dtype=minae.float64)], retain_graph=True)
+    np.testing.assert_allclose(g.numpy(), [5.0, 0.0, 0.0])
+    v.backward(minae.ones(2, dtype=minae.float64))
+    np.testing.assert_allclose(x.grad.numpy(), [5.0, 0.0, 0.0])
+
+
+@pytest.mark.parametrize(
+    "write", [lambda v: v.mul_(3), lambda v: v.__setitem__(0, 5.0), lambda v: v.fill_(1.0), lambda v: v.add_(v * 1)]
+)
+def test_a_write_with_grad_on_through_a_view_taken_under_no_grad_raises(leaf64, write):
+    # h[0]'s gradient path would silently be cut (or kept): PyTorch raises, and so do we
+    h = leaf64([[1.0, 2.0], [3.0, 4.0]]) * 2
+    with minae.no_grad():
+        v = h[0]
+    with pytest.raises(RuntimeError, match="taken under no_grad"):
+        write(v)
+    with minae.no_grad():  # under no_grad it is an ordinary write
+        write(v)

@@ -452,6 +452,75 @@ def test_max_ties_share_the_gradient(leaf64, device):
     np.testing.assert_array_equal(g.numpy(), [0.0, -0.5, -0.5, 0.0])
 
 
+def test_max_min_with_dim_send_the_gradient_to_the_returned_index(leaf64, device):
+    # max(dim) is a selection (PyTorch's rule): ties do not share; the first element that attains it gets it all
+    x = leaf64(np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0], [5.0, 0.0, 5.0]]), device)
+    w = np.array([1.0, 2.0, 3.0])
+    for fn, keepdim, want in [
+        (minae.max, False, [[0, 1, 0], [2, 0, 0], [3, 0, 0]]),
+        (minae.max, True, [[0, 1, 0], [2, 0, 0], [3, 0, 0]]),
+        (minae.min, False, [[1, 0, 0], [2, 0, 0], [0, 3, 0]]),
+    ]:
+        values_, indices = fn(x, 1, keepdim)
+        weights = minae.tensor(w.reshape(-1, 1) if keepdim else w, dtype=minae.float64, device=device)
+        (g,) = minae.grad((values_ * weights).sum(), x)
+        np.testing.assert_array_equal(g.numpy(), want)
+        hit = np.zeros((3, 3))
+        np.put_along_axis(hit, indices.numpy().reshape(3, 1), 1.0, axis=1)
+        assert (np.asarray(want) != 0).sum() == 3 and ((np.asarray(want) != 0) <= hit).all()
+
+
+def test_max_min_gradients_at_ties_and_nan_match_pytorch():
+    torch = pytest.importorskip("torch")
+    rows = [[1.0, 3.0, 3.0], [2.0, 2.0, 2.0], [5.0, np.nan, 5.0], [np.nan, 0.0, np.nan]]
+    cases = [
+        lambda lib, t: t.max(dim=1)[0],
+        lambda lib, t: t.min(dim=0)[0],
+        lambda lib, t: t.max(dim=0, keepdim=True)[0],
+        lambda lib, t: t.max(),
+        lambda lib, t: t.min(),
+        lambda lib, t: t[0:2].max(),
+    ]
+    for case in cases:
+        got, want = [], []
+        for lib, out in ((minae, got), (torch, want)):
+            t = lib.tensor(rows, dtype=lib.float64, requires_grad=True)
+            y = case(lib, t)
+            (y * lib.arange(1, y.numel() + 1, dtype=lib.float64).reshape(y.shape)).sum().backward()
+            out.append(np.asarray(t.grad.numpy() if lib is minae else t.grad.detach().numpy()))
+        np.testing.assert_array_equal(got[0], want[0])
+
+
+def test_max_with_dim_reads_no_output_so_its_values_may_be_written(leaf64):
+    x = leaf64([[1.0, 4.0], [3.0, 2.0]])
+    v = x.max(dim=1).values
+    v += 1  # PyTorch allows it: max(dim)'s backward needs only x
+    (v * v).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[0.0, 10.0], [8.0, 0.0]])
+
+
+def test_clamp_with_tensor_bounds_sends_their_gradients(leaf64):
+    # y = x inside [lo, hi] (boundaries included), lo below it, hi above it; and hi wins where lo > hi (PyTorch)
+    x = leaf64([1.0, 2.0, 3.0, 0.0])
+    lo = leaf64([2.0, 2.0, 2.0, -1.0])
+    hi = leaf64([1.5, 2.5, 2.5, 1.0])
+    y = x.clamp(lo, hi)
+    (y * minae.tensor([1.0, 2.0, 3.0, 4.0], dtype=minae.float64)).sum().backward()
+    np.testing.assert_array_equal(y.numpy(), [1.5, 2.0, 2.5, 0.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 2.0, 0.0, 4.0])
+    np.testing.assert_array_equal(lo.grad.numpy(), [0.0, 0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(hi.grad.numpy(), [1.0, 0.0, 3.0, 0.0])
+    m = leaf64([0.5])  # broadcast, one bound only
+    (g_x, g_m) = minae.grad(x.clamp(max=m).sum(), [x, m])
+    np.testing.assert_array_equal(g_x.numpy(), [0.0, 0.0, 0.0, 1.0])
+    np.testing.assert_array_equal(g_m.numpy(), [3.0])
+    torch = pytest.importorskip("torch")
+    tx, tlo, thi = (torch.tensor(t.numpy(), requires_grad=True) for t in (x, lo, hi))
+    (tx.clamp(tlo, thi) * torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64)).sum().backward()
+    for t, mt in ((tx, x), (tlo, lo), (thi, hi)):
+        np.testing.assert_array_equal(mt.grad.numpy(), t.grad.numpy())
+
+
 def test_var_correction_and_mean_of_scalar(leaf64, device):
     a = values(np.random.default_rng(12), (3, 4))
     x = leaf64(a, device)
