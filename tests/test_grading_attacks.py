@@ -531,17 +531,25 @@ def test_sizes_the_child_claims_do_not_size_the_graders_arrays(base, tmp_path, p
     # gradcheck drew its weights with the shape the student's output reported (4000 x 4000: 128 MB, then
     # copied twice to send them), and an empty array of shape (0, 20 000 000) came back in 0 bytes for the
     # grader's own NumPy to reduce to 160 MB: a shape just under the machine's memory exhausts the grader
-    for task in ("1.1", "1.2"):
-        grade_module = sys.modules[grade.__module__]
-        grade_module._reference_events(task, LIMITS["seed"])  # the reference's run is not the student's
-    folder = tmp_path / "huge-shapes"
+    earned, peak = _graded_with_peak(base, tmp_path, "huge-shapes", _HUGE_SHAPES, ("1.1", "1.2"), peak_bytes)
+    assert earned == 0
+    assert peak < 48 * 2**20, f"grading the copy made the grader allocate {peak / 2**20:.0f} MB"
+
+
+def _graded_with_peak(base, tmp_path, name, attack, tasks, peak_bytes):
+    """An unsolved assignment-1 copy with ``attack`` appended to its minae/__init__.py, graded: (points, the
+    grader's peak bytes). The reference's runs of ``tasks`` are made first: they are not the student's."""
+    grade_module = sys.modules[grade.__module__]
+    for task in tasks:
+        grade_module._reference_events(task, LIMITS["seed"])
+    folder = tmp_path / name
     shutil.copytree(base / "unsolved", folder)
     init = folder / "minae" / "__init__.py"
-    init.write_text(init.read_text(encoding="utf-8") + _HUGE_SHAPES, encoding="utf-8")
+    init.write_text(init.read_text(encoding="utf-8") + attack, encoding="utf-8")
     results = []
     peak = peak_bytes(lambda: results.append(grade(folder, 1, stream=False, **LIMITS)))
     assert results[0].earned == 0, results[0].table()
-    assert peak < 48 * 2**20, f"grading the copy made the grader allocate {peak / 2**20:.0f} MB"
+    return results[0].earned, peak
 
 
 _BIG_ANSWERS = """
@@ -560,16 +568,9 @@ def test_the_grader_keeps_no_answer_past_its_check(base, tmp_path, peak_bytes):
     # each answer is bounded (MAX_RAW), but the grader kept every check's arrays of every test until the
     # whole copy was graded: ~60 checks of 4 MB here, ~60 of 64 MB (4 GB) with MAX_RAW's, times the copies
     # grade-all grades at once
-    grade_module = sys.modules[grade.__module__]
-    for task in ("1.1", "1.2", "1.3", "1.4", "1.5"):
-        grade_module._reference_events(task, LIMITS["seed"])
-    folder = tmp_path / "big-answers"
-    shutil.copytree(base / "unsolved", folder)
-    init = folder / "minae" / "__init__.py"
-    init.write_text(init.read_text(encoding="utf-8") + _BIG_ANSWERS, encoding="utf-8")
-    results = []
-    peak = peak_bytes(lambda: results.append(grade(folder, 1, stream=False, **LIMITS)))
-    assert results[0].earned == 0, results[0].table()
+    tasks = ("1.1", "1.2", "1.3", "1.4", "1.5")
+    earned, peak = _graded_with_peak(base, tmp_path, "big-answers", _BIG_ANSWERS, tasks, peak_bytes)
+    assert earned == 0
     assert peak < 48 * 2**20, f"grading the copy made the grader hold {peak / 2**20:.0f} MB"
 
 
