@@ -49,8 +49,8 @@ _HINT = re.compile(r"^[ \t]*# HINT:[ \t]*(?P<hint>.*?)[ \t]*$")
 _ANY = re.compile(r"^[ \t]*#[ \t]*(BEGIN[ \t]+SOLUTION|END[ \t]+SOLUTION|HINT[ \t]*:)", re.IGNORECASE)
 # sections: a formula to derive (a task's), or the grader's own lines
 _SECTION_BEGIN = re.compile(
-    r"^(?P<indent>[ \t]*)# BEGIN (?:FORMULA task (?P<task>\d+\.\d+)|(?P<grader>GRADER ONLY)(?:; in a copy: (?P<copy>.+?))?)"
-    r"[ \t]*$"
+    r"^(?P<indent>[ \t]*)# BEGIN "
+    r"(?:FORMULA task (?P<task>\d+\.\d+)|(?P<grader>GRADER ONLY)(?:; in a copy: (?P<copy>.+?))?)[ \t]*$"
 )
 _SECTION_END = re.compile(r"^[ \t]*# END (?P<kind>FORMULA|GRADER ONLY)[ \t]*$")
 _ANY_SECTION = re.compile(r"^[ \t]*#[ \t]*(BEGIN|END)[ \t]+(FORMULA|GRADER)", re.IGNORECASE)
@@ -287,6 +287,12 @@ def strip_sections(text: str, cut, path: str = "<text>") -> tuple:
         if s.kind == "GRADER ONLY":
             if s.copy is not None:
                 out.append(f"{s.indent}{s.copy}\n")
+            elif not out or not out[-1].strip():  # the blank lines around it were one gap: keep the one before
+                after = s.end + 1
+                while after < len(lines) and not lines[after].strip():
+                    after += 1
+                cursor = after
+                continue
         elif cut(s.task):
             comment = "# " if any(b.strip().startswith("#") for b in s.body) else ""
             out.append(f"{s.indent}{comment}(task {s.task}: derive this yourself; HOMEWORK.md says what to show)\n")
@@ -294,4 +300,5 @@ def strip_sections(text: str, cut, path: str = "<text>") -> tuple:
             out.extend(lines[s.begin + 1 : s.end])
         cursor = s.end + 1
     out.extend(lines[cursor:])
-    return "".join(out), sections
+    text = "".join(out)
+    return (text.rstrip("\n") + "\n" if text.strip() else text), sections

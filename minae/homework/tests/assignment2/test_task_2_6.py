@@ -106,12 +106,13 @@ def random_run(seed, change_lr):
         lrs = [lrs[0]] * 5
     p = minae.tensor(w0, requires_grad=True)
     opt = optim.Adam([p], lr=lrs[0], betas=betas)
-    for k, (g, lr, (w, m, v)) in enumerate(zip(grads, lrs, reference(w0, grads, lrs, betas)), 1):
+    path = reference(w0, grads, lrs, betas)
+    for k, (g, lr, (w, _, _)) in enumerate(zip(grads, lrs, path), 1):
         opt.param_groups[0]["lr"] = lr
         p.grad = minae.tensor(g)
         opt.step()
         assert_close(p, w, f"Adam(betas={betas}), random gradients, lr {lr}: θ after step {k}", rtol=1e-5, atol=1e-6)
-    state = opt.state[p]
+    state, (_, m, v) = opt.state[p], path[-1]
     assert_close(state["exp_avg"], m, "Adam's state['exp_avg'] (m) after random gradients", rtol=1e-5, atol=1e-7)
     assert_close(state["exp_avg_sq"], v, "Adam's state['exp_avg_sq'] (v) after random gradients", rtol=1e-5, atol=1e-7)
 
