@@ -17,8 +17,13 @@ def start(seed, shape=(2, 3)):
     w0 = gen.standard_normal(shape).astype(np.float32)
     g = gen.standard_normal(shape).astype(np.float32)
     momentum = round(float(gen.uniform(0.5, 0.95)), 3)
-    lrs = [round(float(x), 4) for x in gen.uniform(0.01, 0.2, 5)]
-    return w0, g, momentum, lrs
+    lr, gamma = round(float(gen.uniform(0.05, 0.2)), 4), round(float(gen.uniform(0.3, 0.7)), 3)
+    return w0, g, momentum, lr, gamma
+
+
+def lr_schedule(opt, lr, gamma, steps=5):
+    """The rates of step 1, 2, …: γ₀, γ₀·r, γ₀·r², … set by an ExponentialLR (its step() after each step)."""
+    return optim.lr_scheduler.ExponentialLR(opt, gamma), [lr * gamma**k for k in range(steps)]
 
 
 def gradient_by_backward(p, g):
@@ -28,8 +33,7 @@ def gradient_by_backward(p, g):
 
 def test_sgd_momentum_constant_gradient():
     # a constant gradient g: b_k = (1 + μ + … + μ^(k−1)) g, so θ_k − θ_(k−1) = −γ (1 − μ^k)/(1 − μ) g
-    w0, g, momentum, lrs = start(0)
-    lr = lrs[0]
+    w0, g, momentum, lr, _ = start(0)
     p = minae.tensor(w0, requires_grad=True)
     opt = optim.SGD([p], lr=lr, momentum=momentum)
     w = w0.astype(np.float64)
@@ -44,19 +48,20 @@ def test_sgd_momentum_constant_gradient():
 def test_sgd_momentum_buffer_holds_gradients_not_steps():
     # PyTorch's momentum: b ← μ b + g, θ ← θ − γ_t b. A new γ_t scales the whole of b at once (the textbook's
     # v ← μ v − γ g, θ ← θ + v keeps the old γ inside v: the same only while γ stays the same)
-    w0, g, momentum, lrs = start(1)
+    w0, g, momentum, lr0, gamma = start(1)
     p = minae.tensor(w0, requires_grad=True)
-    opt = optim.SGD([p], lr=lrs[0], momentum=momentum)
+    opt = optim.SGD([p], lr=lr0, momentum=momentum)
+    scheduler, lrs = lr_schedule(opt, lr0, gamma)
     w = w0.astype(np.float64)
     for k, lr in enumerate(lrs, 1):
-        opt.param_groups[0]["lr"] = lr
         p.grad = minae.tensor(g)
         opt.step()
+        scheduler.step()
         w = w - lr * (1 - momentum**k) / (1 - momentum) * g
         assert_close(
             p,
             w,
-            f"SGD(momentum={momentum}), lr changed to {lr} before step {k} (the step is −γ_t b, and b = μ b + g "
+            f"SGD(momentum={momentum}), lr changed to {lr:.4g} for step {k} (the step is −γ_t b, and b = μ b + g "
             "holds gradients, not steps): θ",
             rtol=1e-5,
             atol=1e-6,
@@ -66,8 +71,7 @@ def test_sgd_momentum_buffer_holds_gradients_not_steps():
 def test_sgd_momentum_survives_a_reused_grad_array():
     # zero_grad(set_to_none=False) fills .grad with zeros in place and backward adds into it: a buffer that
     # is the .grad array itself (b = g without a copy) is zeroed with it, and momentum is lost
-    w0, g, momentum, lrs = start(2)
-    lr = lrs[0]
+    w0, g, momentum, lr, _ = start(2)
     p = minae.tensor(w0, requires_grad=True)
     opt = optim.SGD([p], lr=lr, momentum=momentum)
     w = w0.astype(np.float64)
@@ -87,9 +91,9 @@ def test_sgd_momentum_survives_a_reused_grad_array():
 
 
 def test_sgd_momentum_buffer_in_state():
-    w0, g, momentum, lrs = start(3)
+    w0, g, momentum, lr, _ = start(3)
     p = minae.tensor(w0, requires_grad=True)
-    opt = optim.SGD([p], lr=lrs[0], momentum=momentum)
+    opt = optim.SGD([p], lr=lr, momentum=momentum)
     for _ in range(3):
         p.grad = minae.tensor(g)
         opt.step()
@@ -118,22 +122,23 @@ def random_run(seed, reuse_grad):
     w0 = gen.standard_normal((3, 2)).astype(np.float32)
     grads = [gen.standard_normal((3, 2)).astype(np.float32) for _ in range(5)]
     momentum = round(float(gen.uniform(0.5, 0.95)), 3)
-    lrs = [round(float(x), 4) for x in gen.uniform(0.01, 0.2, 5)]
+    lr0, gamma = round(float(gen.uniform(0.05, 0.2)), 4), round(float(gen.uniform(0.3, 0.7)), 3)
     p = minae.tensor(w0, requires_grad=True)
-    opt = optim.SGD([p], lr=lrs[0], momentum=momentum)
+    opt = optim.SGD([p], lr=lr0, momentum=momentum)
+    scheduler, lrs = lr_schedule(opt, lr0, gamma)
     how = "zero_grad(set_to_none=False) and backward" if reuse_grad else "a new .grad each step"
     for k, (g, lr, w) in enumerate(zip(grads, lrs, reference(w0, grads, lrs, momentum)), 1):
-        opt.param_groups[0]["lr"] = lr
         if reuse_grad:
             opt.zero_grad(set_to_none=False)
             gradient_by_backward(p, g)
         else:
             p.grad = minae.tensor(g)
         opt.step()
+        scheduler.step()
         assert_close(
             p,
             w,
-            f"SGD(momentum={momentum}), random gradients, lr {lr} at step {k}, {how}: θ after step {k}",
+            f"SGD(momentum={momentum}), random gradients, lr {lr:.4g} at step {k}, {how}: θ after step {k}",
             rtol=1e-5,
             atol=1e-6,
         )

@@ -17,28 +17,34 @@ def setting(seed, shape=(3, 2)):
     w0 = gen.standard_normal(shape).astype(np.float32)
     g = gen.standard_normal(shape).astype(np.float32)
     betas = (round(float(gen.uniform(0.7, 0.95)), 3), round(float(gen.uniform(0.9, 0.999)), 4))
-    lrs = [round(float(x), 4) for x in gen.uniform(0.005, 0.05, 5)]
-    return w0, g, betas, lrs
+    lr, gamma = round(float(gen.uniform(0.01, 0.05)), 4), round(float(gen.uniform(0.3, 0.7)), 3)
+    return w0, g, betas, lr, gamma
+
+
+def lr_schedule(opt, lr, gamma, steps=5):
+    """The rates of step 1, 2, …: γ₀, γ₀·r, γ₀·r², … set by an ExponentialLR (its step() after each step)."""
+    return optim.lr_scheduler.ExponentialLR(opt, gamma), [lr * gamma**k for k in range(steps)]
 
 
 def test_adam_constant_gradient():
     # a constant g: m_t = (1 − β₁ᵗ) g and v_t = (1 − β₂ᵗ) g², so the corrected m̂ = g and v̂ = g², and every
     # step is −γ g/(|g| + ε), about γ in each coordinate: the first step too, and whatever γ is at that step
-    w0, g, betas, lrs = setting(0)
+    w0, g, betas, lr0, gamma = setting(0)
     p = minae.tensor(w0, requires_grad=True)
-    opt = optim.Adam([p], lr=lrs[0], betas=betas)
+    opt = optim.Adam([p], lr=lr0, betas=betas)
+    scheduler, lrs = lr_schedule(opt, lr0, gamma)
     w = w0.astype(np.float64)
     g64 = g.astype(np.float64)
     for k, lr in enumerate(lrs, 1):
-        opt.param_groups[0]["lr"] = lr
         p.grad = minae.tensor(g)
         opt.step()
+        scheduler.step()
         assert_equal(str(p.dtype), "float32", "Adam turned a float32 parameter into {actual}")
         w = w - lr * g64 / (np.abs(g64) + 1e-8)
         assert_close(
             p,
             w,
-            f"Adam(betas={betas}), constant gradient, lr {lr}: θ after step {k} (with both bias corrections "
+            f"Adam(betas={betas}), constant gradient, lr {lr:.4g}: θ after step {k} (with both bias corrections "
             "every step is γ long in each coordinate)",
             rtol=1e-5,
             atol=1e-6,
@@ -66,9 +72,9 @@ def test_adam_is_invariant_to_the_gradients_scale():
 
 
 def test_adam_state():
-    w0, g, betas, lrs = setting(2)
+    w0, g, betas, lr, _ = setting(2)
     p = minae.tensor(w0, requires_grad=True)
-    opt = optim.Adam([p], lr=lrs[0], betas=betas)
+    opt = optim.Adam([p], lr=lr, betas=betas)
     for _ in range(4):
         p.grad = minae.tensor(g)
         opt.step()
@@ -101,17 +107,18 @@ def random_run(seed, change_lr):
     w0 = gen.standard_normal((3, 2)).astype(np.float32)
     grads = [gen.standard_normal((3, 2)).astype(np.float32) for _ in range(5)]
     betas = (round(float(gen.uniform(0.7, 0.95)), 3), round(float(gen.uniform(0.9, 0.999)), 4))
-    lrs = [round(float(x), 4) for x in gen.uniform(0.005, 0.05, 5)]
-    if not change_lr:
-        lrs = [lrs[0]] * 5
+    lr0, gamma = round(float(gen.uniform(0.01, 0.05)), 4), round(float(gen.uniform(0.3, 0.7)), 3)
     p = minae.tensor(w0, requires_grad=True)
-    opt = optim.Adam([p], lr=lrs[0], betas=betas)
+    opt = optim.Adam([p], lr=lr0, betas=betas)
+    scheduler, lrs = lr_schedule(opt, lr0, gamma if change_lr else 1.0)
     path = reference(w0, grads, lrs, betas)
     for k, (g, lr, (w, _, _)) in enumerate(zip(grads, lrs, path), 1):
-        opt.param_groups[0]["lr"] = lr
         p.grad = minae.tensor(g)
         opt.step()
-        assert_close(p, w, f"Adam(betas={betas}), random gradients, lr {lr}: θ after step {k}", rtol=1e-5, atol=1e-6)
+        scheduler.step()
+        assert_close(
+            p, w, f"Adam(betas={betas}), random gradients, lr {lr:.4g}: θ after step {k}", rtol=1e-5, atol=1e-6
+        )
     state, (_, m, v) = opt.state[p], path[-1]
     assert_close(state["exp_avg"], m, "Adam's state['exp_avg'] (m) after random gradients", rtol=1e-5, atol=1e-7)
     assert_close(state["exp_avg_sq"], v, "Adam's state['exp_avg_sq'] (v) after random gradients", rtol=1e-5, atol=1e-7)
