@@ -54,10 +54,15 @@ class Assignment:
     tasks: tuple
     notebooks: tuple = ()  # file-name prefixes in notebooks/: "00" matches 00-autodiff-from-scratch.ipynb
     exercises: tuple = ()  # Exercise cells of those notebooks, besides the ones tagged in the notebooks
+    questions: tuple = ()  # short derivations HOMEWORK.md asks for (answered on paper; the tests check the code)
 
     @property
     def points(self) -> int:
         return sum(t.points for t in self.tasks)
+
+    @property
+    def minutes(self) -> int:
+        return sum(t.minutes for t in self.tasks)
 
     @property
     def tests_dir(self) -> str:
@@ -92,6 +97,19 @@ ASSIGNMENTS = {
                 ),
             ),
         ),
+        questions=(
+            "1.1 · Broadcasting a (3, 1) tensor to (3, 4) uses each of its elements four times. Show with the "
+            "chain rule that its gradient is the sum of the four gradients (not their mean, not one of them), "
+            "and say which axes a (2, 1, 3) · (1, 4, 1) product sums for each input.",
+            "1.1 · `x * 2.0`: what does `needs_grad` hold for the number, and why must Mul's backward return None "
+            "for it rather than a gradient?",
+            "1.3 · Derive ∂L/∂a and ∂L/∂b for y = a @ b from y_ij = Σ_k a_ik b_kj, one entry at a time; check that "
+            "the shapes of your two products are a's and b's.",
+            "1.4 · How much does one input element change the sum it goes into, and the mean? Why is the "
+            "backward of a sum a broadcast?",
+            "1.5 · A function's output feeds two later functions. Why must its backward run once, after both "
+            "sent their gradients, and why does taking the newest generation first guarantee it?",
+        ),
     ),
     2: Assignment(
         2,
@@ -103,6 +121,24 @@ ASSIGNMENTS = {
             Task("2.4", "The contractive penalty, from the encoder's Jacobian", 15, 45),
             Task("2.5", "SGD with momentum (sgd_momentum_step)", 15, 30),
             Task("2.6", "Adam (adam_step)", 20, 40),
+        ),
+        questions=(
+            "2.1 · From y_nj = Σ_i x_ni W_ji + b_j and the chain rule, derive ∂L/∂x, ∂L/∂W and ∂L/∂b as matrix "
+            "products. Why is ∂L/∂b a sum over the batch?",
+            "2.2 · Show that the derivative of ℓ(x, t) = −[t log σ(x) + (1 − t) log(1 − σ(x))] by x is short "
+            "(σ′ = σ(1 − σ) helps), and rewrite ℓ so that no e^x of a large positive x is ever computed.",
+            "2.3 · Derive KL(N(μ, v) ‖ N(0, 1)) = E_q[log q(z) − log p(z)] from the two densities for one "
+            "dimension, then for a diagonal Gaussian. (The tests compare your code with a sampled estimate of "
+            "this expectation.)",
+            "2.4 · For h = f(W y + b), write the Jacobian ∂h/∂y with the chain rule as a product of two matrices, "
+            "and show why its "
+            "squared Frobenius norm is a sum over the code units of a factor from h times a factor from W. (The "
+            "tests compare with the Jacobian by finite differences.)",
+            "2.5 · With a constant gradient g, how far does SGD with momentum μ move at its k-th step, and in the "
+            "limit? If the learning rate is halved between two steps, what does PyTorch's buffer do, and what "
+            "would the textbook's velocity v ← μv − γg do?",
+            "2.6 · Why is Adam's first step about γ long in every coordinate, whatever the gradient's size? What "
+            "would it be without the bias corrections?",
         ),
     ),
     3: Assignment(

@@ -484,7 +484,8 @@ def _homework_md(a, manifest) -> str:
     rows = []
     for t in manifest["tasks"]:
         where = "<br>".join(f"`{w['file']}` line {w['line']}: `{w['name']}`" for w in t["where"])
-        rows.append(f"| {t['id']} | {t['title']} | {t['points']} | {where} |")
+        minutes = TASKS[t["id"]].minutes if t["id"] in TASKS else 0
+        rows.append(f"| {t['id']} | {t['title']} | {t['points']} | {_duration(minutes)} | {where} |")
     later = ""
     if manifest["later_tasks_stubbed"]:
         later = (
@@ -511,8 +512,19 @@ def _homework_md(a, manifest) -> str:
             "Until you do, it prints that it is not written yet and Run All goes on. The exercise cells are\n"
             "practice: they are not graded themselves; the task's points come from its tests.\n"
         )
+    questions = ""
+    if a.questions:
+        listed = "\n".join(f"{k}. {q}" for k, q in enumerate(a.questions, 1))
+        questions = (
+            "\n## Derive, then write\n\n"
+            "Answer these on paper before you write the code: the docstrings of this copy leave the closed forms\n"
+            "out, and each answer is what one task's code computes (its tests check the numbers).\n\n"
+            f"{listed}\n"
+        )
     text = (Path(__file__).with_name("templates") / "HOMEWORK.md").read_text(encoding="utf-8")
     return Template(text).substitute(
+        questions=questions,
+        time=f" About {_duration(a.minutes)} in all, for a student who followed the lecture." if a.minutes else "",
         number=a.number,
         title=a.title,
         later=later,
@@ -523,12 +535,23 @@ def _homework_md(a, manifest) -> str:
     )
 
 
+def _duration(minutes: int) -> str:
+    """About how long, for a person: "45 min", "2 h", "2 h 30 min" ("–" when not estimated)."""
+    if not minutes:
+        return "–"
+    hours, rest = divmod(int(minutes), 60)
+    return " ".join(part for part in (f"{hours} h" if hours else "", f"{rest} min" if rest else "") if part)
+
+
 def readme_task_table() -> str:
     """The README's table of assignments, generated from assignments.py (so it cannot drift)."""
-    lines = ["| assignment | tasks (points) | notebooks |", "|---|---|---|"]
+    lines = ["| assignment | tasks (points, about how long) | notebooks |", "|---|---|---|"]
     for a in ASSIGNMENTS.values():
-        tasks = " · ".join(f"{t.id} {t.title} ({t.points})" for t in a.tasks)
-        lines.append(f"| {a.number} · {a.title} ({a.points} points) | {tasks} | {', '.join(a.notebooks)} |")
+        tasks = " · ".join(
+            f"{t.id} {t.title} ({t.points}" + (f", {_duration(t.minutes)})" if t.minutes else ")") for t in a.tasks
+        )
+        about = f", about {_duration(a.minutes)}" if a.minutes else ""
+        lines.append(f"| {a.number} · {a.title} ({a.points} points{about}) | {tasks} | {', '.join(a.notebooks)} |")
     return "\n".join(lines)
 
 

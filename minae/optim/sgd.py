@@ -87,14 +87,14 @@ def sgd_momentum_step(w, g, b, lr, momentum, tmp=None):
 
 
 def _momentum_with_options(w, g, b, lr, momentum, dampening, nesterov, tmp):
-    """PyTorch's options beyond the lecture: dampening τ (b ← μ b + (1 − τ) g after the first step) and
-    Nesterov's look-ahead (θ ← θ − γ (g + μ b)). Not part of the homework."""
-    xp = backend.get_array_module(w)
-    if b is None:
-        b = g.copy()
-    else:
-        b *= momentum
-        b += xp.multiply(g, 1.0 - dampening, out=tmp)
-    step = xp.add(g, xp.multiply(b, momentum, out=tmp), out=tmp) if nesterov else b
-    w -= xp.multiply(step, lr, out=tmp)
+    """PyTorch's options beyond the lecture, on top of ``sgd_momentum_step`` (not part of the homework).
+
+    Dampening τ: after the first step the buffer takes in (1 − τ) g instead of g. Nesterov's look-ahead (τ = 0):
+    the step is γ (g + μ b) instead of γ b, so γ (g + (μ − 1) b) more than ``sgd_momentum_step`` took.
+    """
+    if b is not None and dampening != 0:
+        g = g * (1.0 - dampening)
+    b = sgd_momentum_step(w, g, b, lr, momentum, tmp)
+    if nesterov:
+        w -= lr * (g + (momentum - 1.0) * b)
     return b
