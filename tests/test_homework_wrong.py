@@ -6,7 +6,6 @@ idea missed), every other task of the copy keeps what it had, and the first fail
 """
 
 import shutil
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -91,45 +90,38 @@ WRONG = {
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    """name -> (the task's result for each seed, the other tasks' earned points for each seed, the honest ones)."""
+    """(name, seed) -> the grading of the copy with that wrong solution (its task put back, then edited).
+
+    One at a time: the other tasks are stubs, so each grading is short. (That each task's reference solution
+    alone earns exactly its task is what `minae-homework check` proves, in test_homework.py.)
+    """
     base = tmp_path_factory.mktemp("wrong")
     built = {n: base / f"assignment{n}" for n in (1, 2)}
     for n, folder in built.items():
         build(n, folder)
-    jobs = {}
+    done = {}
     for name, (n, task, path, old, new, _, _) in WRONG.items():
         folder = base / name.replace(" ", "-").replace("/", "-").replace(".", "")
         shutil.copytree(built[n], folder)
         put_back(folder, task)
-        honest = base / f"honest-{task}"
-        if not honest.exists():
-            shutil.copytree(folder, honest)
-            for seed in SEEDS:
-                jobs[("honest", task, seed)] = (honest, n)
         target = folder / path
         text = target.read_text(encoding="utf-8")
         assert text.count(old) == 1, (name, old)
         target.write_text(text.replace(old, new), encoding="utf-8")
         for seed in SEEDS:
-            jobs[(name, seed)] = (folder, n)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {key: pool.submit(grade, folder, n, stream=False, seed=key[-1]) for key, (folder, n) in jobs.items()}
-        return {key: f.result() for key, f in futures.items()}
+            done[(name, seed)] = grade(folder, n, stream=False, seed=seed)
+    return done
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(WRONG))
 def test_a_wrong_solution_loses_points_and_is_told_the_idea(results, name):
-    n, task, _, _, _, most, words = WRONG[name]
+    _, task, _, _, _, most, words = WRONG[name]
     for seed in SEEDS:
-        honest, wrong = results[("honest", task, seed)], results[(name, seed)]
-        assert honest.task(task).complete, honest.table()
-        got = wrong.task(task)
+        got = results[(name, seed)].task(task)
         assert got.earned <= most, (name, seed, got.earned, got.failure)
-        assert got.earned < got.points
+        assert got.earned < got.points and got.passed > 0, (name, seed, got.passed)  # wrong, but not nothing
         assert all(word in (got.failure or "") for word in words), (name, got.failure)
-        others = {t.id: t.earned for t in wrong.tasks if t.id != task}
-        assert others == {t.id: t.earned for t in honest.tasks if t.id != task}, name
 
 
 def test_the_grader_only_lines_never_reach_a_copy(tmp_path):

@@ -89,6 +89,7 @@ def leading_axes_sum_to():
             m.sum_to = original
 
 
+# BEGIN GRADER ONLY
 def _adjoint_sum_to(x, shape):
     """sum_to by its definition, the adjoint of broadcasting: each element of x adds into the one it is a copy of."""
     np = minae.backend.np
@@ -100,6 +101,9 @@ def _adjoint_sum_to(x, shape):
     source = np.broadcast_to(np.arange(size).reshape(shape), data.shape)  # raises if shape does not broadcast
     total = np.bincount(source.ravel(), weights=data.ravel().astype(np.float64), minlength=size)
     return total.reshape(shape).astype(data.dtype)
+
+
+# END GRADER ONLY
 
 
 def _swap_sum_to(replacement):
