@@ -12,7 +12,7 @@ import pytest
 
 from minae.homework import build, grade, put_back
 from minae.homework.build import leaked_lines, reference_root
-from minae.homework.markers import find_sections
+from minae.homework.markers import MarkerError, find_sections, strip_sections
 
 ROOT = reference_root()
 SEEDS = (12345, 7)
@@ -134,10 +134,12 @@ def test_the_grader_only_lines_never_reach_a_copy(tmp_path):
         tests = sorted((ROOT / "minae" / "homework" / "tests" / f"assignment{n}").glob("test_*.py"))
         for path in tests + [ROOT / "minae" / "homework" / "_helpers.py"]:
             rel = path.relative_to(ROOT)
-            sections = find_sections(path.read_text(encoding="utf-8"), rel.as_posix())
+            text = path.read_text(encoding="utf-8")
+            sections = find_sections(text, rel.as_posix())
+            public = {line.strip() for line in strip_sections(text, lambda task: True)[0].splitlines()}
             shipped = (out / rel).read_text(encoding="utf-8")
             for s in sections:
-                body = [line.strip() for line in s.body if len(line.strip()) >= 12 and "def test_" not in line]
+                body = [line.strip() for line in s.body if len(line.strip()) >= 12 and line.strip() not in public]
                 assert not [line for line in body if line in shipped], (rel, s.line)
                 assert "BEGIN GRADER" not in shipped and "BEGIN FORMULA" not in shipped
     assert (tmp_path / "a2" / "minae" / "optim" / "sgd.py").is_file()
@@ -181,3 +183,25 @@ def test_shipped_tests_of_a_copy_pass_on_the_reference_and_fail_on_the_stubs(tmp
     )
     assert proc.returncode == 0, proc.stdout[-2000:]
     assert Path(tmp_path / "shipped" / "test_task_2_5.py").read_text(encoding="utf-8").count("def test_") == 4
+
+
+def test_sections_strip_as_said_and_malformed_ones_are_refused():
+    text = (
+        'def f():\n    """Doc.\n\n    # BEGIN FORMULA task 2.3\n    KL = secret\n    # END FORMULA\n    """\n'
+        "    # BEGIN GRADER ONLY; in a copy: return 0\n    return expected()\n    # END GRADER ONLY\n"
+    )
+    cut, _ = strip_sections(text, lambda task: task == "2.3")
+    assert "KL = secret" not in cut and "(task 2.3: derive this yourself" in cut and "return 0" in cut
+    assert "expected()" not in cut and "BEGIN" not in cut
+    kept, sections = strip_sections(text, lambda task: False)
+    assert "KL = secret" in kept and "BEGIN" not in kept and [s.kind for s in sections] == ["FORMULA", "GRADER ONLY"]
+    compile(cut, "<cut>", "exec")
+    for bad in (
+        "# BEGIN FORMULA task 2.1\nx\n",  # never closed
+        "# BEGIN GRADER ONLY\nx\n# END FORMULA\n",  # closed by the other kind
+        "# begin formula 2.1\nx\n",  # malformed
+        "# END GRADER ONLY\n",  # no BEGIN
+        "# BEGIN FORMULA task 2.1\n# BEGIN GRADER ONLY\n# END GRADER ONLY\n# END FORMULA\n",  # nested
+    ):
+        with pytest.raises(MarkerError):
+            find_sections(bad)
