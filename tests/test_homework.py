@@ -559,7 +559,7 @@ def test_grade_all_writes_one_row_per_submission(copies, tmp_path, capsys):
         table = list(csv.DictReader(f))
     assert [row["1.1"] for row in table] == ["20", "0", "0"] and table[0]["submission"] == str(solved)
     out = capsys.readouterr().out
-    assert "1.1 Exp, Log and Mul backward: 1/3 complete" in out
+    assert f"1.1 {TASKS['1.1'].title}: 1/3 complete" in out
     assert "most common first failure" in out and "not written yet (task 1.3" in out
 
 
