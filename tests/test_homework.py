@@ -605,7 +605,8 @@ def test_build_force_and_keep_later(tmp_path):
     build(2, folder)
     adam = (folder / "minae" / "optim" / "adam.py").read_text(encoding="utf-8")
     vae = (folder / "minae" / "models" / "vae.py").read_text(encoding="utf-8")
-    assert [task for _, _, task in find_stubs(adam.splitlines())] == ["2.6", "2.6"]  # the moments, then the step (AMSGrad between them is given)
+    # two stubs: the moments, then the step (AMSGrad's line between them is given)
+    assert [task for _, _, task in find_stubs(adam.splitlines())] == ["2.6", "2.6"]
     assert 'raise NotImplementedError("task 4.1: part of assignment 4' in vae
     build(2, folder, keep_later=True, force=True)
     vae = (folder / "minae" / "models" / "vae.py").read_text(encoding="utf-8")
