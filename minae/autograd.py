@@ -240,10 +240,41 @@ def _constants(func, args):
 _tiebreak = itertools.count()
 
 
+class GradientQueue:
+    """The functions waiting for their backward: each with the sum of the gradients that reached its output so
+    far (``pending``), handed out newest generation first (``heap``, a binary heap: ``heapq`` pops its smallest
+    item), so that a function runs once, after every path through the later functions has brought its part."""
+
+    __slots__ = ("pending", "heap")
+
+    def __init__(self):
+        self.pending, self.heap = {}, []
+
+    def __bool__(self) -> bool:
+        return bool(self.heap)
+
+    def add(self, f, g):
+        """Add g to the gradient waiting for f; the first time f is seen, queue it."""
+        # BEGIN SOLUTION task 1.5
+        if f in self.pending:
+            self.pending[f] = self.pending[f] + g
+        else:
+            self.pending[f] = g
+            heapq.heappush(self.heap, (-f.generation, next(_tiebreak), f))
+        # END SOLUTION
+
+    def pop(self):
+        """The function of the newest generation, and the sum of its output's gradients: (f, ∂L/∂y)."""
+        # BEGIN SOLUTION task 1.5
+        f = heapq.heappop(self.heap)[2]
+        return f, self.pending.pop(f)
+        # END SOLUTION
+
+
 def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True, capture=None):
     """Propagate gradients from ``roots`` to the leaves, newest generation first: into the leaves' ``.grad``
     (``accumulate``) and/or into ``capture`` ({id(tensor): None}, for ``grad``)."""
-    pending, heap, last = {}, [], float("inf")  # f -> Σ gradients at its output; (−generation, tiebreak, f)
+    queue, last = GradientQueue(), float("inf")
 
     def send(t, f, g, owned=False):
         """Hand g = ∂L/∂t to t's .grad (a leaf, or retain_grad) or the capture, and/or to f, the function that
@@ -253,24 +284,15 @@ def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True,
             g = _deliver(t, f, g, accumulate, capture, create_graph, owned)
             if f is None:
                 return
-        # BEGIN SOLUTION task 1.5
-        if f in pending:
-            pending[f] = pending[f] + g
-        else:
-            pending[f] = g
-            heapq.heappush(heap, (-f.generation, next(_tiebreak), f))
-        # END SOLUTION
+        queue.add(f, g)
 
     # the backward's own ops are recorded only under create_graph; the roots' GPU current for their sends
     with _grad_enabled(create_graph), backend.on_device_of([t.data for t in roots]):
         for t, g in zip(roots, root_grads):
             send(t, t.grad_fn, g)
         prune = None if accumulate or capture is None else grad_pruning.Pruning(roots, capture)
-        while heap:
-            # BEGIN SOLUTION task 1.5
-            f = heapq.heappop(heap)[2]
-            gy = pending.pop(f)
-            # END SOLUTION
+        while queue:
+            f, gy = queue.pop()
             gen = f.generation
             if gen > last:  # an older function ran already: a gradient may reach it after its backward
                 raise diagnostics.walk_order_error(f, last)

@@ -263,7 +263,9 @@ def _swap_last(x):
 class MatMul(Function):
     """y = a @ b (NumPy's matmul: 1-D, 2-D and batched with broadcasting).
 
+    # BEGIN FORMULA task 1.3
     ∂L/∂a = ∂L/∂y · bᵀ,  ∂L/∂b = aᵀ · ∂L/∂y (summed over broadcast batch axes).
+    # END FORMULA
     """
 
     __slots__ = ()
@@ -296,7 +298,9 @@ class MatMul(Function):
 class LinearOp(Function):
     """The affine map of a layer, fused: y = x Wᵀ + b for x (N, in), W (out, in), b (out,) or None.
 
+    # BEGIN FORMULA task 2.1
     ∂L/∂x = ∂L/∂y · W,   ∂L/∂W = (∂L/∂y)ᵀ · x,   ∂L/∂b = Σ_n ∂L/∂y
+    # END FORMULA
     One op instead of transpose, matmul and add: less bookkeeping, and W's
     gradient comes out contiguous.
     """
@@ -503,14 +507,18 @@ class LeakyReLUOp(Function):
 
 
 class SoftplusOp(Function):
-    """softplus(x) = log(1 + e^x) = max(x, 0) + log(1 + e^(−|x|)): stable for large |x|."""
+    """softplus(x) = log(1 + e^x), stable for large |x|:
+
+    # BEGIN FORMULA task 2.2
+    log(1 + e^x) = max(x, 0) + log(1 + e^(−|x|)).
+    # END FORMULA
+    """
 
     __slots__ = ()
 
     def forward(self, x):
-        xp = get_array_module(x)
         x = _as_float(x)
-        return xp.maximum(x, 0) + array_log1p(xp.exp(-xp.abs(x)))
+        return bce_with_logits_forward(x, get_array_module(x).zeros_like(x))[1]  # softplus(x) = ℓ(x, t = 0)
 
     def backward(self, gy, needs_grad):
         (x,) = self.saved()
@@ -518,10 +526,12 @@ class SoftplusOp(Function):
 
 
 class BinaryCrossEntropyWithLogits(Function):
-    """ℓ(x, t) = −[t log σ(x) + (1 − t) log(1 − σ(x))] = max(x, 0) − x·t + log(1 + e^(−|x|)), elementwise,
-    for logits x and targets t.
+    """ℓ(x, t) = −[t log σ(x) + (1 − t) log(1 − σ(x))], elementwise, for logits x and targets t.
 
+    # BEGIN FORMULA task 2.2
+    ℓ(x, t) = max(x, 0) − x·t + log(1 + e^(−|x|)),
     ∂ℓ/∂x = σ(x) − t,   ∂ℓ/∂t = −x.
+    # END FORMULA
     Fused because the loss and σ share e^(−|x|): the forward keeps it and the
     backward gets σ(x) from it without another exponential.
     """
@@ -537,17 +547,24 @@ class BinaryCrossEntropyWithLogits(Function):
         nx, nt = needs_grad
         gx = gt = None
         if nx:
+            # BEGIN SOLUTION task 2.2
             if isinstance(x, Tensor):  # building a graph (create_graph): σ(x) from ops
                 gx = sum_to(gy * (sigmoid(x) - t), x.shape)
             else:
                 gx = bce_with_logits_backward(gy, x, t, self.e)
+            # END SOLUTION
         if nt:
             gt = sum_to(-gy * x, t.shape)
         return gx, gt
 
 
 def bce_with_logits_forward(x, t):
-    """e = e^(−|x|) (kept for the backward) and ℓ = max(x, 0) − x·t + log(1 + e), on arrays of one shape."""
+    """e = e^(−|x|) (kept for the backward) and the loss ℓ, on arrays of one shape.
+
+    # BEGIN FORMULA task 2.2
+    ℓ = max(x, 0) − x·t + log(1 + e)
+    # END FORMULA
+    """
     xp = get_array_module(x)
     # BEGIN SOLUTION task 2.2
     e = xp.exp(-xp.abs(x))
@@ -559,8 +576,13 @@ def bce_with_logits_forward(x, t):
 
 
 def bce_with_logits_backward(gy, x, t, e):
-    """gy · (σ(x) − t) on arrays of one shape, with σ(x) from e = e^(−|x|) and no exponential:
-    σ(x) = 1/(1 + e) for x ≥ 0 and e/(1 + e) for x < 0, that is max([x ≥ 0], e)/(1 + e), since 0 < e ≤ 1."""
+    """∂L/∂x = gy · ∂ℓ/∂x on arrays of one shape, with σ(x) from e = e^(−|x|) and no new exponential.
+
+    # BEGIN FORMULA task 2.2
+    gy · (σ(x) − t), with σ(x) = 1/(1 + e) for x ≥ 0 and e/(1 + e) for x < 0,
+    that is max([x ≥ 0], e)/(1 + e), since 0 < e ≤ 1.
+    # END FORMULA
+    """
     xp = get_array_module(x)
     # BEGIN SOLUTION task 2.2
     grad_logits = xp.maximum((x >= 0).astype(e.dtype), e)
@@ -847,8 +869,12 @@ def argmin(x, dim=None, keepdim=False):
 
 # ----------------------------------------------------------------- reductions ---
 def expand_back(gy, shape, axis, keepdims):
-    """∂L/∂y of a reduction over ``axis`` spread back over the input's ``shape``: each input element
-    gets the gradient of the output element it was reduced into (a broadcast, no copy)."""
+    """∂L/∂y of a reduction over ``axis`` spread back over the input's ``shape``.
+
+    # BEGIN FORMULA task 1.4
+    Each input element gets the gradient of the output element it was reduced into (a broadcast, no copy).
+    # END FORMULA
+    """
     # BEGIN SOLUTION task 1.4
     if not keepdims and axis is not None:
         gy = reshape(gy, _kept_shape(shape, axis))
@@ -870,7 +896,12 @@ def _count(shape, axis):
 
 
 class Sum(Function):
-    """y = Σ_axis x;  ∂L/∂x = ∂L/∂y spread back over the summed axes."""
+    """y = Σ_axis x.
+
+    # BEGIN FORMULA task 1.4
+    ∂L/∂x = ∂L/∂y spread back over the summed axes.
+    # END FORMULA
+    """
 
     __slots__ = ("axis", "keepdims", "in_shape")
     checks_input_versions = False
@@ -889,7 +920,12 @@ class Sum(Function):
 
 
 class Mean(Function):
-    """y = (1/N) Σ_axis x;  ∂L/∂x = ∂L/∂y / N spread back over the averaged axes."""
+    """y = (1/N) Σ_axis x.
+
+    # BEGIN FORMULA task 1.4
+    ∂L/∂x = ∂L/∂y / N spread back over the averaged axes.
+    # END FORMULA
+    """
 
     __slots__ = ("axis", "keepdims", "in_shape")
     checks_input_versions = False

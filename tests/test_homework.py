@@ -378,7 +378,7 @@ def test_planted_sign_error_is_caught_and_named(gradings):
     assert proc.returncode == 1, proc.stdout + proc.stderr
     rows = proc.stdout.splitlines()
     row = next(i for i, line in enumerate(rows) if line.startswith("1.1 "))
-    assert "/5" in rows[row] and "20/20" not in rows[row]
+    assert "/9" in rows[row] and "20/20" not in rows[row]
     reason = rows[row + 1]
     assert "✗ test_exp_backward: gradcheck failed for exp(x)" in reason
     assert "backward gives" in reason and "finite differences give" in reason
@@ -559,7 +559,7 @@ def test_grade_all_writes_one_row_per_submission(copies, tmp_path, capsys):
         table = list(csv.DictReader(f))
     assert [row["1.1"] for row in table] == ["20", "0", "0"] and table[0]["submission"] == str(solved)
     out = capsys.readouterr().out
-    assert "1.1 Exp, Log and Mul backward: 1/3 complete" in out
+    assert f"1.1 {TASKS['1.1'].title}: 1/3 complete" in out
     assert "most common first failure" in out and "not written yet (task 1.3" in out
 
 
@@ -605,7 +605,8 @@ def test_build_force_and_keep_later(tmp_path):
     build(2, folder)
     adam = (folder / "minae" / "optim" / "adam.py").read_text(encoding="utf-8")
     vae = (folder / "minae" / "models" / "vae.py").read_text(encoding="utf-8")
-    assert [task for _, _, task in find_stubs(adam.splitlines())] == ["2.6"]
+    # two stubs: the moments, then the step (AMSGrad's line between them is given)
+    assert [task for _, _, task in find_stubs(adam.splitlines())] == ["2.6", "2.6"]
     assert 'raise NotImplementedError("task 4.1: part of assignment 4' in vae
     build(2, folder, keep_later=True, force=True)
     vae = (folder / "minae" / "models" / "vae.py").read_text(encoding="utf-8")
@@ -706,12 +707,18 @@ def test_homework_md_describes_exercise_cells_only_where_there_are_some(copies):
     assert "Exercise cells: `notebooks/00-autodiff-from-scratch.ipynb` (task 1.5)" in one
     assert "xercise" not in two and "## Notebooks" not in two
     assert "Total: 100 points." in one
+    for n, text in ((1, one), (2, two)):  # the derivation questions and the time estimates
+        assert "## Derive, then write" in text and "in all, for a student who followed the lecture" in text
+        assert all(q in text for q in ASSIGNMENTS[n].questions)
+        assert f"| {ASSIGNMENTS[n].tasks[0].id} | {ASSIGNMENTS[n].tasks[0].title} | " in text
 
 
 def test_readme_task_table_follows_the_task_list(copies):
     assert readme_task_table() in (ROOT / "README.md").read_text(encoding="utf-8")
     assert readme_task_table() in (copies[1] / "README.md").read_text(encoding="utf-8")
-    assert "| 1 · The autodiff core (100 points) |" in readme_task_table()
+    assert "| 1 · The autodiff core (100 points, about " in readme_task_table()
+    for t in ASSIGNMENTS[1].tasks + ASSIGNMENTS[2].tasks:  # every task of A1 and A2 has its time estimate
+        assert t.minutes > 0 and f"{t.id} {t.title} ({t.points}, " in readme_task_table()
 
 
 def test_student_notebook_of_assignment_1_says_the_exercise_is_yours(copies):

@@ -728,6 +728,6 @@ def test_adams_cache_blocked_step_equals_the_plain_step_on_whole_arrays():
     for t in (1, 2, 3):
         p.grad = minae.tensor(g * t)
         opt.step()
-        adam_step(w, g * t, m, v, v_max, t, 0.01, 0.9, 0.999, 1e-8, np.empty_like(w))
+        adam_step(w, g * t, m, v, t, 0.01, 0.9, 0.999, 1e-8, np.empty_like(w), v_max=v_max)
     np.testing.assert_array_equal(p.numpy(), w)
     np.testing.assert_array_equal(opt.state[p]["exp_avg_sq"].numpy(), v)

@@ -38,7 +38,9 @@ def _one_op_backward(roots, root_grads, retain_graph=False, create_graph=False, 
             continue
         if tuple(gx.shape) != tuple(x.shape):
             raise AssertionError(
-                f"{f.name()}.backward: the gradient for an input of shape {tuple(x.shape)} has shape {tuple(gx.shape)}"
+                f"{f.name()}.backward: the gradient for an input of shape {tuple(x.shape)} has shape "
+                f"{tuple(gx.shape)}: an input that broadcasting stretched gets the sum of its copies' gradients, "
+                "over every axis it was stretched along (sum_to)"
             )
         if gx.dtype != x.dtype:
             gx = gx.astype(x.dtype) if not isinstance(gx, Tensor) else gx.to(x.dtype)
@@ -85,6 +87,81 @@ def leading_axes_sum_to():
     finally:
         for m in owners:
             m.sum_to = original
+
+
+# BEGIN GRADER ONLY
+def _adjoint_sum_to(x, shape):
+    """sum_to by its definition, the adjoint of broadcasting: each element of x adds into the one it is a copy of."""
+    np = minae.backend.np
+    shape = tuple(shape)
+    data = x.data if isinstance(x, minae.Tensor) else x
+    if tuple(data.shape) == shape:
+        return x
+    size = int(np.prod(shape, dtype=np.int64))
+    source = np.broadcast_to(np.arange(size).reshape(shape), data.shape)  # raises if shape does not broadcast
+    total = np.bincount(source.ravel(), weights=data.ravel().astype(np.float64), minlength=size)
+    return total.reshape(shape).astype(data.dtype)
+
+
+# END GRADER ONLY
+
+
+def _swap_sum_to(replacement):
+    original = minae.ops.sum_to
+    owners = [m for name, m in list(sys.modules.items()) if name.startswith("minae") and m is not None]
+    owners = [m for m in owners if getattr(m, "sum_to", None) is original]
+    for m in owners:
+        m.sum_to = replacement
+
+    def restore():
+        for m in owners:
+            m.sum_to = original
+
+    return restore
+
+
+@contextlib.contextmanager
+def any_axes_sum_to():
+    """Inside: ``sum_to`` undoes any broadcasting ((3, 4) -> (3, 1), (2, 3, 4) -> (3, 1)) without task 1.2's code.
+
+    The grader brings its own; in a student's copy this uses the copy's own sum_to (task 1.2).
+    """
+    # BEGIN GRADER ONLY; in a copy: restore = _swap_sum_to(minae.ops.sum_to)
+    restore = _swap_sum_to(_adjoint_sum_to)
+    # END GRADER ONLY
+    try:
+        yield
+    finally:
+        restore()
+
+
+def backward_report(op: str, *inputs) -> str:
+    """What the one op ``minae.<op>(*inputs)`` hands back from its backward, in words: "ok", or what is wrong.
+
+    Checks the contract of ``needs_grad``: None for every input that needs no gradient (a Python number, a
+    tensor that does not require grad), a gradient for every other.
+    """
+    np = minae.backend.np
+    y = getattr(minae, op)(*inputs)
+    f = y.grad_fn
+    if f is None:
+        return "ok"
+    gy = np.ones(tuple(y.shape), dtype=y.data.dtype)
+    try:
+        with minae.no_grad():
+            grads = f.backward(gy, f.needs_grad)
+    except NotImplementedError:
+        raise  # the stub: not written yet
+    except Exception as e:
+        return f"raised {type(e).__name__}: {e}"
+    grads = grads if isinstance(grads, tuple) else (grads,)
+    for i, (need, g) in enumerate(zip(f.needs_grad, grads)):
+        what = type(inputs[i]).__name__ if not isinstance(inputs[i], minae.Tensor) else "tensor"
+        if not need and g is not None:
+            return f"returned a gradient for input {i} (a {what} that needs none)"
+        if need and g is None:
+            return f"returned None for input {i}, which needs a gradient"
+    return "ok"
 
 
 @contextlib.contextmanager

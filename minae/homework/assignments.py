@@ -19,6 +19,7 @@ class Task:
     id: str  # "1.3": assignment 1, task 3
     title: str
     points: int
+    minutes: int = 0  # about how long a student who followed the lecture needs (0: not estimated)
 
     @property
     def assignment(self) -> int:
@@ -53,10 +54,15 @@ class Assignment:
     tasks: tuple
     notebooks: tuple = ()  # file-name prefixes in notebooks/: "00" matches 00-autodiff-from-scratch.ipynb
     exercises: tuple = ()  # Exercise cells of those notebooks, besides the ones tagged in the notebooks
+    questions: tuple = ()  # short derivations HOMEWORK.md asks for (answered on paper; the tests check the code)
 
     @property
     def points(self) -> int:
         return sum(t.points for t in self.tasks)
+
+    @property
+    def minutes(self) -> int:
+        return sum(t.minutes for t in self.tasks)
 
     @property
     def tests_dir(self) -> str:
@@ -68,11 +74,11 @@ ASSIGNMENTS = {
         1,
         "The autodiff core",
         (
-            Task("1.1", "Exp, Log and Mul backward", 20),
-            Task("1.2", "The broadcasting reduction (SumTo.forward)", 20),
-            Task("1.3", "MatMul backward", 20),
-            Task("1.4", "Sum and Mean backward", 20),
-            Task("1.5", "Backward in generation order (run_backward)", 20),
+            Task("1.1", "Exp, Log and Mul backward, with broadcasting", 20, 45),
+            Task("1.2", "The broadcasting reduction (SumTo.forward)", 20, 45),
+            Task("1.3", "MatMul backward", 20, 60),
+            Task("1.4", "Sum and Mean backward", 20, 40),
+            Task("1.5", "Backward in generation order (the GradientQueue)", 20, 45),
         ),
         notebooks=("00",),
         exercises=(
@@ -91,17 +97,48 @@ ASSIGNMENTS = {
                 ),
             ),
         ),
+        questions=(
+            "1.1 · Broadcasting a (3, 1) tensor to (3, 4) uses each of its elements four times. Show with the "
+            "chain rule that its gradient is the sum of the four gradients (not their mean, not one of them), "
+            "and say which axes a (2, 1, 3) · (1, 4, 1) product sums for each input.",
+            "1.1 · `x * 2.0`: what does `needs_grad` hold for the number, and why must Mul's backward return None "
+            "for it rather than a gradient?",
+            "1.3 · Derive ∂L/∂a and ∂L/∂b for y = a @ b from y_ij = Σ_k a_ik b_kj, one entry at a time; check that "
+            "the shapes of your two products are a's and b's.",
+            "1.4 · How much does one input element change the sum it goes into, and the mean? Why is the "
+            "backward of a sum a broadcast?",
+            "1.5 · A function's output feeds two later functions. Why must its backward run once, after both "
+            "sent their gradients, and why does taking the newest generation first guarantee it?",
+        ),
     ),
     2: Assignment(
         2,
         "Layers, losses and optimizers",
         (
-            Task("2.1", "The Linear op's backward", 15),
-            Task("2.2", "Binary cross-entropy with logits, fused", 20),
-            Task("2.3", "The closed-form Gaussian KL", 15),
-            Task("2.4", "The analytic contractive penalty", 15),
-            Task("2.5", "SGD with momentum", 15),
-            Task("2.6", "Adam", 20),
+            Task("2.1", "The Linear op's backward, from the chain rule", 15, 40),
+            Task("2.2", "Binary cross-entropy with logits, stable and fused", 20, 60),
+            Task("2.3", "The Gaussian KL, derived from the densities", 15, 45),
+            Task("2.4", "The contractive penalty, from the encoder's Jacobian", 15, 45),
+            Task("2.5", "SGD with momentum (sgd_momentum_step)", 15, 30),
+            Task("2.6", "Adam (adam_step)", 20, 40),
+        ),
+        questions=(
+            "2.1 · From y_nj = Σ_i x_ni W_ji + b_j and the chain rule, derive ∂L/∂x, ∂L/∂W and ∂L/∂b as matrix "
+            "products. Why is ∂L/∂b a sum over the batch?",
+            "2.2 · Show that the derivative of ℓ(x, t) = −[t log σ(x) + (1 − t) log(1 − σ(x))] by x is short "
+            "(σ′ = σ(1 − σ) helps), and rewrite ℓ so that no e^x of a large positive x is ever computed.",
+            "2.3 · Derive KL(N(μ, v) ‖ N(0, 1)) = E_q[log q(z) − log p(z)] from the two densities for one "
+            "dimension, then for a diagonal Gaussian. (The tests compare your code with a sampled estimate of "
+            "this expectation.)",
+            "2.4 · For h = f(W y + b), write the Jacobian ∂h/∂y with the chain rule as a product of two matrices, "
+            "and show why its "
+            "squared Frobenius norm is a sum over the code units of a factor from h times a factor from W. (The "
+            "tests compare with the Jacobian by finite differences.)",
+            "2.5 · With a constant gradient g, how far does SGD with momentum μ move at its k-th step, and in the "
+            "limit? If the learning rate is halved between two steps, what does PyTorch's buffer do, and what "
+            "would the textbook's velocity v ← μv − γg do?",
+            "2.6 · Why is Adam's first step about γ long in every coordinate, whatever the gradient's size? What "
+            "would it be without the bias corrections?",
         ),
     ),
     3: Assignment(
@@ -145,84 +182,84 @@ def assignment_of(number) -> Assignment:
 HINTS = {
     "1.1": {
         "Mul.backward": (
-            "∂(a·b)/∂a = b and ∂(a·b)/∂b = a; sum each gradient back to its input's shape "
-            "with sum_to; None where needs_grad says no gradient is wanted"
+            "the product rule, one input at a time; an input that broadcasting stretched was used many times: "
+            "its gradient is the sum over its copies, back in its own shape; needs_grad says which inputs want "
+            "a gradient at all (a Python number never does)"
         ),
-        "Exp.backward": "d e^x/dx = e^x, and the forward's result e^x is kept: it is y in _, y = self.saved()",
-        "Log.backward": "d log x/dx = 1/x",
+        "Exp.backward": "which value that the forward already computed is the derivative of e^x? (self.saved())",
+        "Log.backward": "the chain rule: ∂L/∂x = ∂L/∂y · dy/dx",
     },
     "1.2": {
         "SumTo.forward": (
-            "sum over the leading axes that broadcasting added and over the axes where "
-            "self.shape has 1 and x does not, then reshape to self.shape"
+            "broadcasting does two things to a shape: it puts new axes in front and stretches axes of size 1; "
+            "undo both by summing, and give the result exactly self.shape"
         ),
     },
     "1.3": {
         "MatMul.backward": (
-            "∂L/∂a = ∂L/∂y · bᵀ and ∂L/∂b = aᵀ · ∂L/∂y with a2, b2, gy2; _swap_last "
-            "transposes, sum_to undoes batch broadcasting, reshape gives back a's and b's "
-            "shapes"
+            "write one entry y_ij as a sum over k, differentiate it by one entry of a (and of b), and read the "
+            "result as a matrix product; batch axes that broadcasting added are summed; 1-D operands were given "
+            "an axis above: give each gradient its input's shape back"
         ),
     },
     "1.4": {
         "expand_back": (
-            "unless keepdims (or axis is None), reshape gy to _kept_shape(shape, axis); then broadcast_to shape"
+            "which output element did each input element go into? Put back the reduced axes that keepdims "
+            "dropped, then let broadcasting do the rest"
         ),
-        "Sum.backward": "each input element gets the gradient of the sum it went into: expand_back",
-        "Mean.backward": (
-            "the mean is the sum divided by the number of elements averaged (_count), so expand_back, then divide"
-        ),
+        "Sum.backward": "how much does one input element change the sum it went into?",
+        "Mean.backward": "a mean is a sum scaled by a constant: which constant, for these axes?",
     },
     "1.5": {
-        "run_backward.send": (
-            "add g to f's gradient in pending; the first time f is seen, also push it on the "
-            "heap so that the newest generation pops first (heapq pops the smallest; "
-            "_tiebreak orders equals)"
+        "GradientQueue.add": (
+            "a function may get gradients from several later functions: keep their sum until it runs; queue "
+            "it once, the first time it is seen, so that the newest generation comes out first (heapq pops the "
+            "smallest item, and two functions must never be compared with each other)"
         ),
-        "run_backward": (
-            "take the function of the newest generation off the heap, and its summed output gradient out of pending"
-        ),
+        "GradientQueue.pop": "the newest generation's function, with the sum of everything its output received",
     },
     "2.1": {
         "LinearOp.backward": (
-            "the three formulas of the docstring, one per input, each only where "
-            "needs_grad asks for it (None otherwise)"
+            "y_nj = Σ_i x_ni W_ji + b_j: differentiate by one x, one W and one b with the chain rule "
+            "(HOMEWORK.md asks for it), write each as a matrix product, and only where needs_grad asks"
         ),
     },
     "2.2": {
+        "BinaryCrossEntropyWithLogits.backward": (
+            "∂ℓ/∂x simplifies a lot (HOMEWORK.md asks you to show it); on arrays, call bce_with_logits_backward "
+            "with the e the forward kept; while building a graph (x is a Tensor), the same rule from minae's ops"
+        ),
         "bce_with_logits_forward": (
-            "e = e^(−|x|), kept for the backward; ℓ = max(x, 0) − x·t + log(1 + e), the last term by array_log1p "
-            "(exact for tiny e, and fast in float32)"
+            "rewrite −[t log σ(x) + (1 − t) log(1 − σ(x))] so that no e^x of a large positive x is ever taken "
+            "(split by the sign of x, through |x|); keep the one exponential for the backward; log(1 + e) by "
+            "array_log1p"
         ),
         "bce_with_logits_backward": (
-            "σ(x) from e without a new exponential: 1/(1 + e) for x ≥ 0, e/(1 + e) for x < 0 "
-            "(max([x ≥ 0], e)/(1 + e)); then gy · (σ(x) − t)"
+            "σ(x) from the kept e, for x ≥ 0 and for x < 0, without a new exponential; in place where you can"
         ),
     },
     "2.3": {
         "gaussian_kl": (
-            "the terms v − log v − 1 + μ² (with logvar: v = exp(logvar), log v = logvar), "
-            "summed per sample (_per_sample), halved, then _reduce"
+            "KL(q ‖ p) = E_q[log q(z) − log p(z)]: derive it per latent dimension for q = N(μ, v) and p = N(0, 1) "
+            "(HOMEWORK.md), sum over the last dimension (_per_sample), then _reduce; with logvar, v = e^(log v)"
         ),
     },
     "2.4": {
         "contractive_penalty": (
-            "Σ_j f'(a_j)² Σ_i W_ji²: the squared slope of each code unit times the squared "
-            "norm of its row of W, summed over the units (the last dimension), then _reduce"
+            "write ∂h_j/∂y_i for h = f(W y + b) with the chain rule (HOMEWORK.md): the squared Frobenius norm "
+            "splits, per code unit, into a factor from h and a factor from W; sum over the units, then _reduce"
         ),
     },
     "2.5": {
-        "SGD.update": (
-            "b ← a copy of g at the first step, kept as Tensor(b) in "
-            'state["momentum_buffer"]; later b ← μ b + (1 − τ) g in place; then g ← g'
-            " + μ b (nesterov) or g ← b"
+        "sgd_momentum_step": (
+            "the rule of SGD's docstring, PyTorch's form: the buffer holds gradients and the step is γ times the "
+            "buffer; the buffer must be an array of its own (the .grad array is reused by zero_grad)"
         ),
     },
     "2.6": {
         "adam_step": (
-            "on arrays, in place (tmp is a scratch array for the products): update m and v; with amsgrad "
-            "(v_max not None) use v̂ = max(v̂, v); then θ ← θ − γ/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε), "
-            "writing into w"
+            "the two moving averages of Adam's docstring, in place (m and v are the optimizer's state)",
+            "the step with both bias corrections of Adam's docstring, written into w in place (tmp is scratch)",
         ),
     },
     "3.1": {

@@ -23,7 +23,17 @@ import tempfile
 from pathlib import Path
 
 from .assignments import ASSIGNMENTS, TASKS, assignment_of, hint_for
-from .markers import MarkerError, enclosing_name, find_blocks, find_stubs, has_marker, strip_blocks
+from .markers import (
+    MarkerError,
+    enclosing_name,
+    find_blocks,
+    find_sections,
+    find_stubs,
+    has_marker,
+    has_section_marker,
+    strip_blocks,
+    strip_sections,
+)
 
 __all__ = [
     "MANIFEST",
@@ -59,6 +69,13 @@ def reference_root() -> Path:
 def _is_library_source(rel: Path) -> bool:
     """A .py file of the library (where solution blocks live): not the homework machinery itself."""
     return rel.suffix == ".py" and rel.parts[:1] == ("minae",) and rel.parts[:2] != _HOMEWORK
+
+
+def _has_sections(rel: Path) -> bool:
+    """A file that may hold formula or grader-only sections: the library's, the tests', the helpers'."""
+    if rel.suffix != ".py" or rel.parts[:1] != ("minae",):
+        return False
+    return rel.parts[:2] != _HOMEWORK or rel.parts[:3] == _HOMEWORK + ("tests",) or rel.name == "_helpers.py"
 
 
 def _package_files(src: Path):
@@ -97,6 +114,19 @@ def problems(source=None) -> list:
     for b in blocks:
         if b.task not in TASKS:
             found.append(f"{b.path}:{b.line}: task {b.task} is not in minae/homework/assignments.py")
+    sectioned = {}
+    for rel in _package_files(src):
+        if _has_sections(rel):
+            try:
+                sections = find_sections((src / rel).read_text(encoding="utf-8"), rel.as_posix())
+            except MarkerError as e:
+                found.append(str(e))
+                continue
+            if sections:
+                sectioned[rel.as_posix()] = sections
+            for s in sections:
+                if s.kind == "FORMULA" and s.task not in TASKS:
+                    found.append(f"{rel.as_posix()}:{s.line}: formula of task {s.task}, not in assignments.py")
     marked = {b.task for b in blocks}
     for task in TASKS.values():
         if task.id not in marked:
@@ -112,10 +142,17 @@ def problems(source=None) -> list:
         stub = _stubber(number, keep_later=True)
         for path in sorted({b.path for b in blocks if b.task in TASKS and TASKS[b.task].assignment == number}):
             text, _ = strip_blocks((src / path).read_text(encoding="utf-8"), stub, path)
+            text, _ = strip_sections(text, _cutter(number, keep_later=True), path)
             try:
                 compile(text, path, "exec")
             except SyntaxError as e:
                 found.append(f"{path}: with assignment {number} stubbed the file does not compile: {e}")
+        for path in sorted(set(sectioned) - {b.path for b in blocks}):
+            text, _ = strip_sections((src / path).read_text(encoding="utf-8"), _cutter(number, False), path)
+            try:
+                compile(text, path, "exec")
+            except SyntaxError as e:
+                found.append(f"{path}: in a copy of assignment {number} (sections cut) it does not compile: {e}")
     return found
 
 
@@ -126,6 +163,16 @@ def _task_of_test_file(name: str):
     if len(parts) == 4 and parts[:2] == ["test", "task"] and parts[2].isdigit() and parts[3].isdigit():
         return f"{int(parts[2])}.{int(parts[3])}"
     return None
+
+
+def _cutter(number: int, keep_later: bool):
+    """cut(task) -> whether a copy of assignment ``number`` cuts ``task`` out (and so its formulas)."""
+
+    def cut(task_id):
+        task = TASKS.get(task_id)
+        return task is not None and (task.assignment == number or (task.assignment > number and not keep_later))
+
+    return cut
 
 
 def _stubber(number: int, keep_later: bool):
@@ -326,8 +373,9 @@ def build(assignment, out, source=None, keep_later: bool = False, force: bool = 
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
     try:
-        stubbed = _write_copy(src, staging, a, stub)
+        stubbed = _write_copy(src, staging, a, stub, _cutter(a.number, keep_later))
         _write_ruff_config(staging, sorted({f for _, f, _, _ in stubbed}))
+        stubbed = [row for row in stubbed if row[0] is not None]
         notebooks, exercise_cells = [], []
         for nb_path in _notebooks_of(src, a.notebooks):
             nb = json.loads(nb_path.read_text(encoding="utf-8"))
@@ -344,7 +392,7 @@ def build(assignment, out, source=None, keep_later: bool = False, force: bool = 
                 for tag in c.metadata["tags"]
                 if tag.startswith("task ")
             ]
-        warnings = _verify(staging, src, stub)
+        warnings = _verify(staging, src, stub, _cutter(a.number, keep_later))
         manifest = _manifest(a, stubbed, notebooks, keep_later)
         manifest["exercise_cells"] = [{"notebook": n, "task": task} for n, task in exercise_cells]
         manifest["warnings"] = warnings
@@ -359,7 +407,7 @@ def build(assignment, out, source=None, keep_later: bool = False, force: bool = 
     return manifest
 
 
-def _write_copy(src: Path, dst: Path, a, stub) -> list:
+def _write_copy(src: Path, dst: Path, a, stub, cut=None) -> list:
     """Copy the package (stubbing the library's blocks) and the top-level files; returns the stubbed blocks."""
     stubbed = []
     own_tests = ("minae", "homework", "tests", f"assignment{a.number}")
@@ -368,9 +416,14 @@ def _write_copy(src: Path, dst: Path, a, stub) -> list:
             continue  # another assignment's tests
         target = dst / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        if _is_library_source(rel):
-            text, blocks = strip_blocks((src / rel).read_text(encoding="utf-8"), stub, rel.as_posix())
-            if blocks:
+        if _is_library_source(rel) or _has_sections(rel):
+            text, blocks = (src / rel).read_text(encoding="utf-8"), []
+            if _is_library_source(rel):
+                text, blocks = strip_blocks(text, stub, rel.as_posix())
+            text, sections = strip_sections(text, cut or (lambda task: False), rel.as_posix())
+            if any(x.kind == "GRADER ONLY" for x in sections):  # its imports may serve the grader's part only
+                stubbed.append((None, rel.as_posix(), 0, ""))
+            if blocks or sections:
                 compile(text, rel.as_posix(), "exec")  # a stub in the wrong place is a SyntaxError: fail here
                 for first, _, task in find_stubs(text.splitlines()):
                     stubbed.append((task, rel.as_posix(), first + 1, enclosing_name(text, first)))
@@ -431,7 +484,8 @@ def _homework_md(a, manifest) -> str:
     rows = []
     for t in manifest["tasks"]:
         where = "<br>".join(f"`{w['file']}` line {w['line']}: `{w['name']}`" for w in t["where"])
-        rows.append(f"| {t['id']} | {t['title']} | {t['points']} | {where} |")
+        minutes = TASKS[t["id"]].minutes if t["id"] in TASKS else 0
+        rows.append(f"| {t['id']} | {t['title']} | {t['points']} | {_duration(minutes)} | {where} |")
     later = ""
     if manifest["later_tasks_stubbed"]:
         later = (
@@ -458,8 +512,19 @@ def _homework_md(a, manifest) -> str:
             "Until you do, it prints that it is not written yet and Run All goes on. The exercise cells are\n"
             "practice: they are not graded themselves; the task's points come from its tests.\n"
         )
+    questions = ""
+    if a.questions:
+        listed = "\n".join(f"{k}. {q}" for k, q in enumerate(a.questions, 1))
+        questions = (
+            "\n## Derive, then write\n\n"
+            "Answer these on paper before you write the code: the docstrings of this copy leave the closed forms\n"
+            "out, and each answer is what one task's code computes (its tests check the numbers).\n\n"
+            f"{listed}\n"
+        )
     text = (Path(__file__).with_name("templates") / "HOMEWORK.md").read_text(encoding="utf-8")
     return Template(text).substitute(
+        questions=questions,
+        time=f" About {_duration(a.minutes)} in all, for a student who followed the lecture." if a.minutes else "",
         number=a.number,
         title=a.title,
         later=later,
@@ -470,12 +535,23 @@ def _homework_md(a, manifest) -> str:
     )
 
 
+def _duration(minutes: int) -> str:
+    """About how long, for a person: "45 min", "2 h", "2 h 30 min" ("–" when not estimated)."""
+    if not minutes:
+        return "–"
+    hours, rest = divmod(int(minutes), 60)
+    return " ".join(part for part in (f"{hours} h" if hours else "", f"{rest} min" if rest else "") if part)
+
+
 def readme_task_table() -> str:
     """The README's table of assignments, generated from assignments.py (so it cannot drift)."""
-    lines = ["| assignment | tasks (points) | notebooks |", "|---|---|---|"]
+    lines = ["| assignment | tasks (points, about how long) | notebooks |", "|---|---|---|"]
     for a in ASSIGNMENTS.values():
-        tasks = " · ".join(f"{t.id} {t.title} ({t.points})" for t in a.tasks)
-        lines.append(f"| {a.number} · {a.title} ({a.points} points) | {tasks} | {', '.join(a.notebooks)} |")
+        tasks = " · ".join(
+            f"{t.id} {t.title} ({t.points}" + (f", {_duration(t.minutes)})" if t.minutes else ")") for t in a.tasks
+        )
+        about = f", about {_duration(a.minutes)}" if a.minutes else ""
+        lines.append(f"| {a.number} · {a.title} ({a.points} points{about}) | {tasks} | {', '.join(a.notebooks)} |")
     return "\n".join(lines)
 
 
@@ -491,7 +567,7 @@ def with_task_table(readme: str) -> str:
     return "\n".join(lines[:start] + readme_task_table().split("\n") + lines[end:])
 
 
-def _verify(root: Path, src: Path, stub) -> list:
+def _verify(root: Path, src: Path, stub, cut=None) -> list:
     """Refuse a copy with markers, byte-compiled files, a .git folder or a line of a cut-out solution.
 
     A notebook that repeats a line of a cut-out solution is only a warning (returned):
@@ -508,7 +584,11 @@ def _verify(root: Path, src: Path, stub) -> list:
             for n, line in enumerate(_text_lines(path), 1):
                 if has_marker(line):
                     raise RuntimeError(f"internal error: {rel}:{n} still has a solution marker: {line.strip()!r}")
-    leaks = leaked_lines(root, src, stub)
+        if path.suffix in (".py", ".ipynb") and (rel.parts[:2] != _HOMEWORK or _has_sections(rel)):
+            for n, line in enumerate(_text_lines(path), 1):
+                if has_section_marker(line):
+                    raise RuntimeError(f"internal error: {rel}:{n} still has a section marker: {line.strip()!r}")
+    leaks = leaked_lines(root, src, stub, cut=cut)
     package = [(f, line) for f, line in leaks if not f.endswith(".ipynb")]
     if package:
         shown = "; ".join(f"{f}: {line!r}" for f, line in package[:5])
@@ -537,14 +617,20 @@ def _text_lines(path: Path) -> list:
     return lines
 
 
-def _secret_lines(src: Path, stub) -> set:
-    """The stripped lines of the cut-out blocks that appear nowhere else in the library's source."""
+def _secret_lines(src: Path, stub, cut=None) -> set:
+    """The stripped lines of the cut-out blocks (and the cut-out formulas: ``cut(task)``, see ``_cutter``)
+    that appear nowhere else in the library's source."""
     secret, public = set(), set()
     for rel in _package_files(src):
         if not _is_library_source(rel):
             continue
         text = (src / rel).read_text(encoding="utf-8")
         kept, blocks = strip_blocks(text, stub, rel.as_posix())
+        if cut is not None:
+            kept, sections = strip_sections(kept, cut, rel.as_posix())
+            for s in sections:
+                if s.kind == "FORMULA" and cut(s.task):
+                    secret.update(line.strip() for line in s.body if len(line.strip()) >= 8)
         public.update(line.strip() for line in kept.splitlines())
         for b in blocks:
             if stub(b) is not None:
@@ -552,7 +638,7 @@ def _secret_lines(src: Path, stub) -> set:
     return secret - public
 
 
-def leaked_lines(root, source=None, stub=None, number=None, keep_later=False) -> list:
+def leaked_lines(root, source=None, stub=None, number=None, keep_later=False, cut=None) -> list:
     """(file, line) for every line of a cut-out solution block found in a file of the copy ``root``.
 
     A line counts only if it is at least 8 characters long and appears nowhere in
@@ -565,7 +651,9 @@ def leaked_lines(root, source=None, stub=None, number=None, keep_later=False) ->
         if number is None:
             raise ValueError("leaked_lines: give stub or the copy's assignment number")
         stub = _stubber(number, keep_later)
-    secret = _secret_lines(src, stub)
+    if cut is None and number is not None:
+        cut = _cutter(number, keep_later)
+    secret = _secret_lines(src, stub, cut)
     found = []
     for path in sorted(root.rglob("*")):
         if not path.is_file():

@@ -9,6 +9,19 @@ block becomes one line at the BEGIN line's indentation,
 code, and for the tasks a copy keeps solved, only the marker lines go. Blocks do
 not nest, and a task may have any number of blocks in any number of files. (The
 README's Homework section shows a marked function.)
+
+Sections: runs of lines a student copy leaves out, of two kinds, each between a
+BEGIN line and an END line of its own (comments on lines of their own, anywhere:
+in code, in comments, inside a docstring):
+
+- a closed form that a task asks the student to derive, between
+  ``# BEGIN FORMULA task 2.1`` and ``# END FORMULA``: the reference keeps its
+  docstring whole; a copy that cuts task 2.1 out says instead that the formula
+  is the student's to derive (a copy that keeps the task solved keeps it);
+- the grader's own part of a test or a helper (expected values computed in
+  NumPy, a stand-in for another task's code), between ``# BEGIN GRADER ONLY``
+  and ``# END GRADER ONLY``: never in a copy. ``# BEGIN GRADER ONLY; in a copy: CODE``
+  puts the one line CODE in its place, at the BEGIN line's indentation.
 """
 
 from __future__ import annotations
@@ -24,7 +37,9 @@ __all__ = [
     "find_stubs",
     "has_marker",
     "strip_blocks",
+    "strip_sections",
     "stub_line",
+    "Section",
 ]
 
 _BEGIN = re.compile(r"^(?P<indent>[ \t]*)# BEGIN SOLUTION task (?P<task>\d+\.\d+)[ \t]*$")
@@ -32,6 +47,13 @@ _END = re.compile(r"^[ \t]*# END SOLUTION[ \t]*$")
 _HINT = re.compile(r"^[ \t]*# HINT:[ \t]*(?P<hint>.*?)[ \t]*$")
 # anything that looks like a marker, well-formed or not: a malformed one must be an error, not kept text
 _ANY = re.compile(r"^[ \t]*#[ \t]*(BEGIN[ \t]+SOLUTION|END[ \t]+SOLUTION|HINT[ \t]*:)", re.IGNORECASE)
+# sections: a formula to derive (a task's), or the grader's own lines
+_SECTION_BEGIN = re.compile(
+    r"^(?P<indent>[ \t]*)# BEGIN "
+    r"(?:FORMULA task (?P<task>\d+\.\d+)|(?P<grader>GRADER ONLY)(?:; in a copy: (?P<copy>.+?))?)[ \t]*$"
+)
+_SECTION_END = re.compile(r"^[ \t]*# END (?P<kind>FORMULA|GRADER ONLY)[ \t]*$")
+_ANY_SECTION = re.compile(r"^[ \t]*#[ \t]*(BEGIN|END)[ \t]+(FORMULA|GRADER)", re.IGNORECASE)
 _DEF = re.compile(r"^(?P<indent>[ \t]*)(?:async[ \t]+)?(?P<kind>def|class)[ \t]+(?P<name>\w+)")
 
 
@@ -192,3 +214,91 @@ def enclosing_name(text: str, line_index: int) -> str:
         if indent == 0:
             break
     return ".".join(reversed(names)) or "<module>"
+
+
+# ----------------------------------------------------------------- sections ---
+@dataclass(frozen=True)
+class Section:
+    path: str
+    kind: str  # "FORMULA" or "GRADER ONLY"
+    task: str | None  # a formula's task
+    begin: int  # 0-based line index of the BEGIN line
+    end: int  # 0-based line index of the END line
+    indent: str
+    copy: str | None  # the line a copy gets in place of a grader-only section
+    body: tuple
+
+    @property
+    def line(self) -> int:
+        return self.begin + 1
+
+
+def has_section_marker(line: str) -> bool:
+    """Whether a line is (or tries to be) a section's BEGIN or END line."""
+    return bool(_ANY_SECTION.match(line))
+
+
+def find_sections(text: str, path: str = "<text>") -> list:
+    """Every formula and grader-only section of ``text``, in order; MarkerError names a malformed one."""
+    found, open_ = [], None
+    for i, line in enumerate(text.splitlines()):
+        begin, end = _SECTION_BEGIN.match(line), _SECTION_END.match(line)
+        if begin:
+            if open_ is not None:
+                raise MarkerError(f"{path}:{i + 1}: a section begins inside the one opened at line {open_[0] + 1}")
+            open_ = (i, begin, [])
+        elif end:
+            if open_ is None:
+                raise MarkerError(f"{path}:{i + 1}: {line.strip()!r} without its BEGIN line")
+            first, m, body = open_
+            kind = "GRADER ONLY" if m["grader"] else "FORMULA"
+            if end["kind"] != kind:
+                raise MarkerError(f"{path}:{i + 1}: {line.strip()!r} closes the {kind} section of line {first + 1}")
+            found.append(Section(path, kind, m["task"], first, i, m["indent"], m["copy"], tuple(body)))
+            open_ = None
+        elif has_section_marker(line):
+            raise MarkerError(
+                f"{path}:{i + 1}: malformed section marker {line.strip()!r}; the forms are "
+                "'# BEGIN FORMULA task N.M' … '# END FORMULA' and '# BEGIN GRADER ONLY[; in a copy: CODE]' … "
+                "'# END GRADER ONLY'"
+            )
+        elif open_ is not None:
+            open_[2].append(line)
+    if open_ is not None:
+        raise MarkerError(f"{path}:{open_[0] + 1}: the section opened here is never closed")
+    return found
+
+
+def strip_sections(text: str, cut, path: str = "<text>") -> tuple:
+    """A copy's text: ``cut(task)`` says whether the copy cuts a task out (its formulas go too).
+
+    A formula of a task the copy cuts out becomes one line saying it is the
+    student's to derive (a ``#`` comment where the formula was one); one of a
+    task it keeps loses only its markers. A grader-only section goes, or becomes
+    its ``in a copy`` line. Returns ``(new_text, sections)``.
+    """
+    sections = find_sections(text, path)
+    if not sections:
+        return text, sections
+    lines = text.splitlines(keepends=True)
+    out, cursor = [], 0
+    for s in sections:
+        out.extend(lines[cursor : s.begin])
+        if s.kind == "GRADER ONLY":
+            if s.copy is not None:
+                out.append(f"{s.indent}{s.copy}\n")
+            elif not out or not out[-1].strip():  # the blank lines around it were one gap: keep the one before
+                after = s.end + 1
+                while after < len(lines) and not lines[after].strip():
+                    after += 1
+                cursor = after
+                continue
+        elif cut(s.task):
+            comment = "# " if any(b.strip().startswith("#") for b in s.body) else ""
+            out.append(f"{s.indent}{comment}(task {s.task}: derive this yourself; HOMEWORK.md says what to show)\n")
+        else:
+            out.extend(lines[s.begin + 1 : s.end])
+        cursor = s.end + 1
+    out.extend(lines[cursor:])
+    text = "".join(out)
+    return (text.rstrip("\n") + "\n" if text.strip() else text), sections

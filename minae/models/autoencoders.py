@@ -230,7 +230,10 @@ class ContractiveAutoencoder(Autoencoder):
     """F(y) = C(y, ỹ) + λ ‖∂h/∂y‖²_F: codes that barely move when y moves.
 
     For the one-layer sigmoid or tanh encoder the penalty is analytic
-    (sigmoid: Σ_j (h_j(1 − h_j))² Σ_i W_ji²); ``generic=True`` computes it with
+    # BEGIN FORMULA task 2.4
+    (sigmoid: Σ_j (h_j(1 − h_j))² Σ_i W_ji²)
+    # END FORMULA
+    (``F.contractive_penalty``); ``generic=True`` computes it with
     autodiff instead (double backprop), for any encoder.
     """
 

@@ -241,11 +241,15 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str = "mean", pos_weight=None):
     """Binary cross-entropy of σ(x) against y, from the logits x, without ever forming σ(x):
 
-        ℓ = −[y log σ(x) + (1 − y) log(1 − σ(x))] = max(x, 0) − x·y + log(1 + e^(−|x|))
+        ℓ = −[y log σ(x) + (1 − y) log(1 − σ(x))]
 
+    # BEGIN FORMULA task 2.2
+    = max(x, 0) − x·y + log(1 + e^(−|x|)),
     exact and finite for any x (the last term is softplus(x) − max(x, 0)).
     With ``pos_weight`` p (broadcast over the last dimension, one per class) the
     positive term is weighted: ℓ = (1 − y)·softplus(x) + p·y·softplus(−x) (each term ≥ 0: no cancellation).
+    # END FORMULA
+    With ``pos_weight`` p (one per class, broadcast over the last dimension) the positive term is weighted.
     input x and target y: the same shape; weight: broadcastable to it.
     """
     fn = "binary_cross_entropy_with_logits"
@@ -322,7 +326,11 @@ def l1_penalty(h, reduction: str = "mean"):
 
 
 def gaussian_kl(mu, logvar=None, var=None, reduction: str = "mean"):
-    """KL(N(μ, v) ‖ N(0, I)) = ½ Σ_i (v_i − log v_i − 1 + μ_i²), summed over the latent dimension.
+    """KL(N(μ, v) ‖ N(0, I)) of a diagonal Gaussian from the standard one, summed over the latent dimension.
+
+    # BEGIN FORMULA task 2.3
+    KL = ½ Σ_i (v_i − log v_i − 1 + μ_i²).
+    # END FORMULA
 
     Give exactly one of ``logvar`` (log v, what a VAE's encoder usually outputs)
     or ``var`` (v > 0). With logvar the terms are e^(log v) − log v, computed
@@ -355,9 +363,12 @@ def gaussian_kl(mu, logvar=None, var=None, reduction: str = "mean"):
 def contractive_penalty(h, weight, activation: str = "sigmoid", reduction: str = "mean"):
     """‖∂h/∂y‖²_F of the one-layer encoder h = f(W y + b), in closed form, per sample.
 
-    ∂h_j/∂y_i = f'(a_j) W_ji with a = W y + b, and f' is read off h:
-        sigmoid: f' = h(1 − h)   ->  Σ_j (h_j(1 − h_j))² Σ_i W_ji²
-        tanh:    f' = 1 − h²     ->  Σ_j (1 − h_j²)² Σ_i W_ji²
+    f' is read off h (sigmoid: f' = h(1 − h); tanh: f' = 1 − h²).
+    # BEGIN FORMULA task 2.4
+    ∂h_j/∂y_i = f'(a_j) W_ji with a = W y + b, so
+        sigmoid: Σ_j (h_j(1 − h_j))² Σ_i W_ji²
+        tanh:    Σ_j (1 − h_j²)² Σ_i W_ji²
+    # END FORMULA
     h: (N, d_h) codes (or any (…, d_h)); weight W: (d_h, d_y) -> "none": (N,).
     Differentiable in W directly and in W, b (and y) through h.
     """

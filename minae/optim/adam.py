@@ -82,14 +82,15 @@ class Adam(Optimizer):
         v_max = state["max_exp_avg_sq"].data if group["amsgrad"] else None
         # fast path: the same rule on cache-sized pieces, so that each piece's twelve passes run while it is in
         # the cache (tests/test_optim.py checks it against one call on the whole arrays)
-        for pieces in backend.blocks(w, g, m, v, v_max):
-            adam_step(*pieces, t, lr, beta1, beta2, eps, self._scratch(pieces[0]))
+        for w_, g_, m_, v_, v_max_ in backend.blocks(w, g, m, v, v_max):
+            adam_step(w_, g_, m_, v_, t, lr, beta1, beta2, eps, self._scratch(w_), v_max=v_max_)
 
 
-def adam_step(w, g, m, v, v_max, t, lr, beta1, beta2, eps, tmp):
-    """One Adam step on arrays, in place: m, v (and v̂ = v_max unless None) updated, then θ = w.
+def adam_step(w, g, m, v, t, lr, beta1, beta2, eps, tmp, v_max=None):
+    """One Adam step t on arrays, in place: the moments m and v updated, then θ = w (the rule of ``Adam``).
 
     ``tmp`` is a scratch array of w's shape for the products (allocating them costs as much as computing).
+    ``v_max`` (v̂, AMSGrad's running maximum of v, PyTorch's option) is None unless ``amsgrad``.
     """
     xp = backend.get_array_module(w)
     # BEGIN SOLUTION task 2.6
@@ -98,8 +99,10 @@ def adam_step(w, g, m, v, v_max, t, lr, beta1, beta2, eps, tmp):
     v *= beta2  # v ← β₂ v + (1 − β₂) g²
     xp.multiply(g, 1.0 - beta2, out=tmp)
     v += xp.multiply(tmp, g, out=tmp)
-    if v_max is not None:
-        v = xp.maximum(v_max, v, out=v_max)  # v̂ ← max(v̂, v)
+    # END SOLUTION
+    if v_max is not None:  # AMSGrad: v̂ ← max(v̂, v) takes v's place in the step (not part of the homework)
+        v = xp.maximum(v_max, v, out=v_max)
+    # BEGIN SOLUTION task 2.6
     # θ ← θ − γ/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε), the corrections moved into the two scalars:
     c2 = math.sqrt(1.0 - beta2**t)  # θ ← θ − γ c₂/(1 − β₁ᵗ) · m / (√v + ε c₂), one pass fewer
     denom = xp.sqrt(v, out=tmp)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .. import backend
 from ..tensor import Tensor
 from .optimizer import Optimizer
+from .sgd import sgd_momentum_step
 
 
 class RMSprop(Optimizer):
@@ -73,10 +74,7 @@ class RMSprop(Optimizer):
         else:
             denom = xp.sqrt(v)  # √v + ε
         denom += eps
-        if momentum > 0:
-            b = state["momentum_buffer"].data
-            b *= momentum  # b ← μ b + g / denominator
-            b += g / denom
-            w -= lr * b  # θ ← θ − γ b
+        if momentum > 0:  # SGD's momentum on the scaled gradient g / denominator (the buffer starts at 0)
+            sgd_momentum_step(w, g / denom, state["momentum_buffer"].data, lr, momentum)
         else:
             w -= lr * g / denom  # θ ← θ − γ g / denominator

@@ -1,12 +1,45 @@
-"""Task 1.1: the backward of Exp, Log and Mul, each op checked alone against finite differences."""
+"""Task 1.1: the backward of Exp, Log and Mul, each op checked alone against finite differences.
+
+Most of Mul's tests broadcast: an input stretched along an axis gets the sum of its copies' gradients. The
+shapes are drawn from the run's seed. Where Mul's backward needs ``sum_to`` (task 1.2), the grader brings a
+stand-in of its own, so that these tests do not need task 1.2 (in your copy, run by hand, they use yours).
+"""
 
 import minae
-from minae.homework.testing import leading_axes_sum_to, one_op_gradcheck, rng
+from minae.homework.testing import assert_equal, helper, leading_axes_sum_to, one_op_gradcheck, rng
 
 
 def leaf(shape, seed, low=-1.5, high=1.5, requires_grad=True):
     values = rng(seed).uniform(low, high, shape)
     return minae.tensor(values, dtype=minae.float64, requires_grad=requires_grad)
+
+
+def stretched_pair(seed, ndim):
+    """Two shapes of ``ndim`` axes that broadcast, each with a size-1 axis stretched by the other: (3, 1), (1, 4)."""
+    g = rng(seed)
+    full = [int(n) for n in g.integers(2, 5, ndim)]
+    while True:
+        ones_a, ones_b = g.random(ndim) < 0.5, g.random(ndim) < 0.5
+        if ones_a.any() and ones_b.any() and not (ones_a & ones_b).any():
+            break
+    a = tuple(1 if o else n for o, n in zip(ones_a, full))
+    b = tuple(1 if o else n for o, n in zip(ones_b, full))
+    return a, b
+
+
+def any_axes_sum_to():
+    """Inside: sum_to undoes any broadcasting, without task 1.2's code (the grader's stand-in)."""
+    return helper("any_axes_sum_to")()
+
+
+def needs_grad_respected(op, *inputs, what):
+    report = helper("backward_report")(op, *inputs)
+    assert_equal(
+        report,
+        "ok",
+        f"{what}: Mul.backward {{actual}}; needs_grad says which inputs want a gradient: compute those, "
+        "return None for the others (a Python number, a tensor that does not require grad)",
+    )
 
 
 def test_exp_backward():
@@ -21,18 +54,59 @@ def test_log_backward():
 
 def test_mul_backward():
     one_op_gradcheck(minae.mul, [leaf((3, 4), 4), leaf((3, 4), 5)], name="a * b")
-
-
-def test_mul_backward_with_a_constant_and_with_itself():
     a, c = leaf((3, 4), 6), leaf((3, 4), 7, requires_grad=False)
+    needs_grad_respected("mul", a, c, what="a * c, c a tensor that does not require grad")
     one_op_gradcheck(lambda a: a * c, [a], name="a * constant")
     one_op_gradcheck(lambda a: c * a, [a], name="constant * a")
     one_op_gradcheck(lambda a: a * a, [a], name="a * a")  # both inputs are a: the two gradients add up
 
 
-def test_mul_backward_broadcasting():
-    # b (4,) is broadcast over the rows of a (3, 4): its gradient is summed back to (4,) with sum_to
-    # (here a stand-in that only drops leading axes, so that this test does not need task 1.2)
+def test_mul_by_a_python_number():
+    # x * 2.0: the number is a constant of the graph, with no shape and no gradient
+    g = rng(8)
+    x, c = leaf(tuple(int(n) for n in g.integers(2, 5, 2)), 9), round(float(g.uniform(-3, 3)), 3)
+    needs_grad_respected("mul", x, c, what=f"x * {c}")
+    needs_grad_respected("mul", c, x, what=f"{c} * x")
+    one_op_gradcheck(lambda x: x * c, [x], name=f"x * {c}")
+    one_op_gradcheck(lambda x: c * x, [x], name=f"{c} * x")
+
+
+def test_mul_broadcast_leading_axes():
+    # b (4,) is broadcast over the rows of a (3, 4): its gradient is summed over the added leading axis
+    g = rng(10)
+    m, n, k = (int(s) for s in g.integers(2, 5, 3))
     with leading_axes_sum_to():
-        one_op_gradcheck(minae.mul, [leaf((3, 4), 8), leaf((4,), 9)], name="a (3, 4) * b (4,)")
-        one_op_gradcheck(minae.mul, [leaf((4,), 10), leaf((2, 3, 4), 11)], name="a (4,) * b (2, 3, 4)")
+        one_op_gradcheck(minae.mul, [leaf((m, n), 11), leaf((n,), 12)], name=f"a ({m}, {n}) * b ({n},)")
+        one_op_gradcheck(minae.mul, [leaf((n,), 13), leaf((k, m, n), 14)], name=f"a ({n},) * b ({k}, {m}, {n})")
+
+
+def test_mul_broadcast_size_one_axes():
+    # (3, 1) * (1, 4): each input is stretched along its size-1 axis, and kept as size 1 in its gradient
+    a, b = stretched_pair(15, 2)
+    with any_axes_sum_to():
+        one_op_gradcheck(minae.mul, [leaf(a, 16), leaf(b, 17)], name=f"a {a} * b {b}")
+
+
+def test_mul_broadcast_size_one_axes_3d():
+    # (2, 1, 3) * (1, 4, 1): stretched in the middle and at the ends
+    a, b = stretched_pair(18, 3)
+    with any_axes_sum_to():
+        one_op_gradcheck(minae.mul, [leaf(a, 19), leaf(b, 20)], name=f"a {a} * b {b}")
+
+
+def test_mul_broadcast_leading_and_size_one_axes():
+    # b (m, 1) into a (k, m, n): a new leading axis and a stretched size-1 axis at once
+    g = rng(21)
+    k, m, n = (int(s) for s in g.integers(2, 5, 3))
+    with any_axes_sum_to():
+        one_op_gradcheck(minae.mul, [leaf((k, m, n), 22), leaf((m, 1), 23)], name=f"a ({k}, {m}, {n}) * b ({m}, 1)")
+        one_op_gradcheck(minae.mul, [leaf((1, n), 24), leaf((k, m, 1), 25)], name=f"a (1, {n}) * b ({k}, {m}, 1)")
+
+
+def test_mul_broadcast_a_single_value():
+    # a (1, 1) tensor times a matrix: its one value is used everywhere, its gradient is the sum of all
+    g = rng(26)
+    m, n = (int(s) for s in g.integers(2, 5, 2))
+    with any_axes_sum_to():
+        one_op_gradcheck(minae.mul, [leaf((m, n), 27), leaf((1, 1), 28)], name=f"a ({m}, {n}) * s (1, 1)")
+        one_op_gradcheck(minae.mul, [leaf((), 29), leaf((m, n), 30)], name=f"s () * a ({m}, {n})")

@@ -54,3 +54,23 @@ def test_add_backward_broadcasting():
     d = minae.tensor(values((1, 4), 53), dtype=minae.float64, requires_grad=True)
     one_op_gradcheck(minae.add, [a, b], name="a (2, 3, 4) + b (4,)")
     one_op_gradcheck(minae.add, [c, d], name="c (3, 1) + d (1, 4)")
+
+
+# BEGIN GRADER ONLY
+def test_sum_to_drawn_shapes():
+    # shapes drawn from the run's seed: new leading axes and size-1 axes anywhere
+    g = rng(60)
+    for k in range(3):
+        ndim = int(g.integers(2, 5))
+        full = tuple(int(n) for n in g.integers(2, 5, ndim))
+        lead = int(g.integers(0, ndim))
+        kept = g.random(ndim - lead) < 0.5
+        target = tuple(n if keep else 1 for keep, n in zip(kept, full[lead:]))
+        axes = tuple(range(lead)) + tuple(lead + i for i, keep in enumerate(kept) if not keep)
+        x = values(full, 61 + k)
+        expected = x.sum(axis=axes, keepdims=True).reshape(target)
+        got = minae.sum_to(minae.tensor(x, dtype=minae.float64), target)
+        assert_close(got, expected, f"sum_to from {full} to {target}", rtol=1e-10, atol=1e-12)
+
+
+# END GRADER ONLY

@@ -1,4 +1,4 @@
-"""Task 2.1: the fused Linear op's backward (y = x Wᵀ + b), alone and inside nn.Linear."""
+"""Task 2.1: the fused Linear op's backward (y = x Wᵀ + b), alone and inside nn.Linear, against finite differences."""
 
 import minae
 import minae.nn.functional as F
@@ -30,6 +30,7 @@ def test_linear_double_backward():
     gradgradcheck(named(F.linear, "linear(x, W, b)"), [leaf((4, 3), 8), leaf((2, 3), 9), leaf((2,), 10)])
 
 
+# BEGIN GRADER ONLY
 def test_nn_linear_gradients():
     layer = nn.Linear(3, 4)
     x = minae.tensor(rng(11).standard_normal((5, 3)), requires_grad=True)
@@ -37,6 +38,9 @@ def test_nn_linear_gradients():
     y = layer(x)
     y.backward(minae.tensor(g))
     w = layer.weight.numpy().astype(np.float64)
-    assert_close(layer.weight.grad, g.T @ x.numpy(), "nn.Linear: weight.grad = (∂L/∂y)ᵀ x", rtol=1e-4, atol=1e-5)
-    assert_close(layer.bias.grad, g.sum(axis=0), "nn.Linear: bias.grad = Σ_n ∂L/∂y", rtol=1e-4, atol=1e-5)
-    assert_close(x.grad, g @ w, "nn.Linear: x.grad = (∂L/∂y) W", rtol=1e-4, atol=1e-5)
+    assert_close(layer.weight.grad, g.T @ x.numpy(), "nn.Linear: weight.grad", rtol=1e-4, atol=1e-5)
+    assert_close(layer.bias.grad, g.sum(axis=0), "nn.Linear: bias.grad", rtol=1e-4, atol=1e-5)
+    assert_close(x.grad, g @ w, "nn.Linear: x.grad", rtol=1e-4, atol=1e-5)
+
+
+# END GRADER ONLY

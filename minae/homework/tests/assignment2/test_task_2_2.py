@@ -1,4 +1,9 @@
-"""Task 2.2: binary cross-entropy from logits, ℓ = max(x, 0) − x·y + log(1 + e^(−|x|)), forward and backward."""
+"""Task 2.2: binary cross-entropy from logits, ℓ(x, t) = −[t log σ(x) + (1 − t) log(1 − σ(x))], fused.
+
+The values here are checked against that definition where float64 can evaluate it (moderate logits), the
+backward against finite differences. Your teacher's grader also checks logits up to ±100, where the
+definition itself overflows and only a stable form stays exact.
+"""
 
 import minae
 import minae.nn.functional as F
@@ -10,36 +15,25 @@ def bce(x, y):
     return F.binary_cross_entropy_with_logits(x, y, reduction="none")
 
 
-def reference(x, y):
-    """−[y log σ(x) + (1 − y) log(1 − σ(x))] = log(1 + e^x) − x·y, in float64."""
-    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    return np.logaddexp(0.0, x) - x * y
+def by_definition(x, y):
+    """−[y log σ(x) + (1 − y) log(1 − σ(x))] in float64, as written (fine for |x| up to about 30)."""
+    s = 1 / (1 + np.exp(-np.asarray(x, np.float64)))
+    return -(y * np.log(s) + (1 - y) * np.log(1 - s))
 
 
-def sigma(x):
-    return 0.5 * (1 + np.tanh(0.5 * np.asarray(x, np.float64)))
-
-
-def data(shape, seed):
+def data(shape, seed, scale=3.0):
     gen = rng(seed)
-    return gen.normal(0, 3, shape), gen.uniform(0, 1, shape)
+    return gen.normal(0, scale, shape), gen.uniform(0, 1, shape)
 
 
 def test_bce_with_logits_forward():
     x, y = data((4, 5), 0)
     got = bce(minae.tensor(x, dtype=minae.float64), minae.tensor(y, dtype=minae.float64))
-    assert_close(got, reference(x, y), "BCE with logits, float64", rtol=1e-10, atol=1e-12)
+    assert_close(got, by_definition(x, y), "BCE with logits, float64", rtol=1e-9, atol=1e-12)
     got32 = bce(minae.tensor(x, dtype=minae.float32), minae.tensor(y, dtype=minae.float32))
     assert_equal(str(got32.dtype), "float32", "BCE with logits of float32 inputs gave dtype {actual}")
-    assert_close(got32, reference(x, y), "BCE with logits, float32", rtol=1e-5, atol=1e-6)
-
-
-def test_bce_with_logits_large_logits():
-    x = np.array([-100.0, -30.0, -5.0, 0.0, 5.0, 30.0, 100.0])
-    for target in (0.0, 1.0, 0.3):
-        y = np.full_like(x, target)
-        got = bce(minae.tensor(x, dtype=minae.float32), minae.tensor(y, dtype=minae.float32))
-        assert_close(got, reference(x, y), f"BCE with logits for large |x|, target {target}", rtol=1e-5, atol=1e-6)
+    assert_close(got32, by_definition(x.astype(np.float32), y.astype(np.float32)), "BCE with logits, float32",
+                 rtol=1e-5, atol=1e-6)  # fmt: skip
 
 
 def test_bce_with_logits_backward():
@@ -49,16 +43,38 @@ def test_bce_with_logits_backward():
     gradcheck(named(bce, "bce_with_logits(x, y)"), [xs, ys])
 
 
-def test_bce_with_logits_gradient_for_large_logits():
-    x = np.array([-100.0, -30.0, -5.0, 0.0, 5.0, 30.0, 100.0], dtype=np.float32)
-    y = np.array([1.0, 0.0, 0.5, 1.0, 0.0, 1.0, 0.0], dtype=np.float32)
-    xs = minae.tensor(x, requires_grad=True)
-    bce(xs, minae.tensor(y)).backward(minae.ones(7))
-    assert_close(xs.grad, sigma(x) - y, "∂ℓ/∂x = σ(x) − y for large |x|, float32", rtol=1e-5, atol=1e-7)
-
-
 def test_bce_with_logits_double_backward():
     x, y = data((2, 3), 2)
     ys = minae.tensor(y, dtype=minae.float64)
     xs = minae.tensor(x, dtype=minae.float64, requires_grad=True)
     gradgradcheck(named(lambda x: bce(x, ys), "bce_with_logits(x, y)"), [xs])
+
+
+# BEGIN GRADER ONLY
+def stable(x, y):
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    return np.logaddexp(0.0, x) - x * y
+
+
+def sigma(x):
+    return 0.5 * (1 + np.tanh(0.5 * np.asarray(x, np.float64)))
+
+
+def test_bce_with_logits_large_logits():
+    x = np.array([-100.0, -30.0, -5.0, 0.0, 5.0, 30.0, 100.0])
+    for target in (0.0, 1.0, 0.3):
+        y = np.full_like(x, target)
+        got = bce(minae.tensor(x, dtype=minae.float32), minae.tensor(y, dtype=minae.float32))
+        what = f"BCE with logits for large |x|, target {target} (e^x of a large x overflows: a stable form)"
+        assert_close(got, stable(x, y), what, rtol=1e-5, atol=1e-6)
+
+
+def test_bce_with_logits_gradient_for_large_logits():
+    x = np.array([-100.0, -30.0, -5.0, 0.0, 5.0, 30.0, 100.0], dtype=np.float32)
+    y = np.array([1.0, 0.0, 0.5, 1.0, 0.0, 1.0, 0.0], dtype=np.float32)
+    xs = minae.tensor(x, requires_grad=True)
+    bce(xs, minae.tensor(y)).backward(minae.ones(7))
+    assert_close(xs.grad, sigma(x) - y, "∂ℓ/∂x for large |x|, float32", rtol=1e-5, atol=1e-7)
+
+
+# END GRADER ONLY

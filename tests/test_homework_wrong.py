@@ -1,0 +1,207 @@
+"""Wrong solutions, each one edit away from the reference, lose points on their task and are told the idea.
+
+Each case: a student copy with the task's reference solution put back, then one plausible mistake edited
+in; graded against the reference with two seeds. The task must lose points (an amount that reflects the
+idea missed), every other task of the copy keeps what it had, and the first failure line names the idea.
+"""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from minae.homework import build, grade, put_back
+from minae.homework.build import leaked_lines, reference_root
+from minae.homework.markers import MarkerError, find_sections, strip_sections
+
+ROOT = reference_root()
+SEEDS = (12345, 7)
+
+# name -> (assignment, task, file, the reference's text, the wrong text, most points it may keep, words of the
+# failure line that name the idea)
+WRONG = {
+    "Mul.backward sums only the leading axes": (
+        1,
+        "1.1",
+        "minae/ops.py",
+        "        return (sum_to(gy * b, a.shape) if na else None, sum_to(gy * a, b.shape) if nb else None)\n",
+        "        def lead(g, x):\n"
+        "            return g.sum(axis=tuple(range(g.ndim - x.ndim))) if g.ndim > x.ndim else g\n\n"
+        "        return (lead(gy * b, a) if na else None, lead(gy * a, b) if nb else None)\n",
+        11,
+        ("over every axis it was stretched along",),
+    ),
+    "Mul.backward forgets the broadcast reduction": (
+        1,
+        "1.1",
+        "minae/ops.py",
+        "        return (sum_to(gy * b, a.shape) if na else None, sum_to(gy * a, b.shape) if nb else None)\n",
+        "        return (gy * b if na else None, gy * a if nb else None)\n",
+        8,
+        ("the sum of its copies' gradients",),
+    ),
+    "Mul.backward ignores needs_grad": (
+        1,
+        "1.1",
+        "minae/ops.py",
+        "        return (sum_to(gy * b, a.shape) if na else None, sum_to(gy * a, b.shape) if nb else None)\n",
+        "        return (sum_to(gy * b, a.shape), sum_to(gy * a, b.shape))\n",
+        15,
+        ("needs_grad says which inputs want a gradient",),
+    ),
+    "SGD's momentum buffer aliases .grad": (
+        2,
+        "2.5",
+        "minae/optim/sgd.py",
+        "        b = g.copy()  # a buffer of its own: g is the .grad array, which zero_grad() and backward reuse\n",
+        "        b = g\n",
+        10,
+        ("zero_grad(set_to_none=False)", "an array of its own, not the .grad array"),
+    ),
+    "SGD with the textbook's momentum (v = μv − γg)": (
+        2,
+        "2.5",
+        "minae/optim/sgd.py",
+        "    if b is None:\n"
+        "        b = g.copy()  # a buffer of its own: g is the .grad array, which zero_grad() and backward reuse\n"
+        "    else:\n"
+        "        b *= momentum\n"
+        "        b += g\n"
+        "    w -= xp.multiply(b, lr, out=tmp)\n",
+        "    if b is None:\n        b = -lr * g\n    else:\n        b *= momentum\n        b -= lr * g\n    w += b\n",
+        5,
+        ("lr changed to", "holds gradients, not steps"),
+    ),
+    "Adam without the bias corrections": (
+        2,
+        "2.6",
+        "minae/optim/adam.py",
+        "    c2 = math.sqrt(1.0 - beta2**t)  # θ ← θ − γ c₂/(1 − β₁ᵗ) · m / (√v + ε c₂), one pass fewer\n"
+        "    denom = xp.sqrt(v, out=tmp)\n"
+        "    denom += eps * c2\n"
+        "    step = xp.divide(m, denom, out=tmp)\n"
+        "    step *= lr * c2 / (1.0 - beta1**t)\n",
+        "    step = xp.divide(m, xp.sqrt(v) + eps, out=tmp)  # no bias corrections\n    step *= lr\n",
+        10,
+        ("bias corrections",),
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    """(name, seed) -> the grading of the copy with that wrong solution (its task put back, then edited).
+
+    One at a time: the other tasks are stubs, so each grading is short. (That each task's reference solution
+    alone earns exactly its task is what `minae-homework check` proves, in test_homework.py.)
+    """
+    base = tmp_path_factory.mktemp("wrong")
+    built = {n: base / f"assignment{n}" for n in (1, 2)}
+    for n, folder in built.items():
+        build(n, folder)
+    done = {}
+    for name, (n, task, path, old, new, _, _) in WRONG.items():
+        folder = base / name.replace(" ", "-").replace("/", "-").replace(".", "")
+        shutil.copytree(built[n], folder)
+        put_back(folder, task)
+        target = folder / path
+        text = target.read_text(encoding="utf-8")
+        assert text.count(old) == 1, (name, old)
+        target.write_text(text.replace(old, new), encoding="utf-8")
+        for seed in SEEDS:
+            done[(name, seed)] = grade(folder, n, stream=False, seed=seed)
+    return done
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(WRONG))
+def test_a_wrong_solution_loses_points_and_is_told_the_idea(results, name):
+    _, task, _, _, _, most, words = WRONG[name]
+    for seed in SEEDS:
+        got = results[(name, seed)].task(task)
+        assert got.earned <= most, (name, seed, got.earned, got.failure)
+        assert got.earned < got.points and got.passed > 0, (name, seed, got.passed)  # wrong, but not nothing
+        assert all(word in (got.failure or "") for word in words), (name, got.failure)
+
+
+def test_the_grader_only_lines_never_reach_a_copy(tmp_path):
+    """The expected values of the A1/A2 tests that the grader keeps (NumPy bodies of the solutions) are not in
+    the copy, nor are the closed forms of the tasks it cuts out; the copy's own tests still run."""
+    for n in (1, 2):
+        out = tmp_path / f"a{n}"
+        build(n, out)
+        assert leaked_lines(out, number=n) == []
+        tests = sorted((ROOT / "minae" / "homework" / "tests" / f"assignment{n}").glob("test_*.py"))
+        for path in tests + [ROOT / "minae" / "homework" / "_helpers.py"]:
+            rel = path.relative_to(ROOT)
+            text = path.read_text(encoding="utf-8")
+            sections = find_sections(text, rel.as_posix())
+            public = {line.strip() for line in strip_sections(text, lambda task: True)[0].splitlines()}
+            shipped = (out / rel).read_text(encoding="utf-8")
+            for s in sections:
+                body = [line.strip() for line in s.body if len(line.strip()) >= 12 and line.strip() not in public]
+                assert not [line for line in body if line in shipped], (rel, s.line)
+                assert "BEGIN GRADER" not in shipped and "BEGIN FORMULA" not in shipped
+    assert (tmp_path / "a2" / "minae" / "optim" / "sgd.py").is_file()
+
+
+def test_the_closed_forms_leave_the_copy_and_stay_in_the_reference(tmp_path):
+    out = tmp_path / "a2"
+    build(2, out)
+    for rel, formula in [
+        ("minae/nn/functional.py", "½ Σ_i (v_i − log v_i − 1 + μ_i²)"),
+        ("minae/nn/functional.py", "Σ_j (h_j(1 − h_j))² Σ_i W_ji²"),
+        ("minae/ops.py", "∂L/∂W = (∂L/∂y)ᵀ · x"),
+        ("minae/ops.py", "σ(x) − t"),
+        ("minae/ops.py", "max(x, 0) − x·t + log(1 + e"),
+    ]:
+        assert formula in (ROOT / rel).read_text(encoding="utf-8"), (rel, formula)
+        assert formula not in (out / rel).read_text(encoding="utf-8"), (rel, formula)
+    hints = (out / "minae" / "homework" / "assignments.py").read_text(encoding="utf-8")
+    for code in ("v − log v − 1 + μ²", "σ(x) − t", "expand_back, then divide", "reshape gy to _kept_shape"):
+        assert code not in hints
+    a3 = tmp_path / "a3"
+    build(3, a3)  # a later assignment has task 2.3 solved: its closed form is back in the docstring
+    assert "½ Σ_i (v_i − log v_i − 1 + μ_i²)" in (a3 / "minae" / "nn" / "functional.py").read_text(encoding="utf-8")
+
+
+def test_shipped_tests_of_a_copy_pass_on_the_reference_and_fail_on_the_stubs(tmp_path):
+    """The copy's own (shorter) test files are a working local check: the reference passes them."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "a2"
+    build(2, out)
+    tests = out / "minae" / "homework" / "tests" / "assignment2"
+    shutil.copytree(tests, tmp_path / "shipped")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path / "shipped")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=dict(__import__("os").environ, PYTHONPATH=str(ROOT)),
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert Path(tmp_path / "shipped" / "test_task_2_5.py").read_text(encoding="utf-8").count("def test_") == 4
+
+
+def test_sections_strip_as_said_and_malformed_ones_are_refused():
+    text = (
+        'def f():\n    """Doc.\n\n    # BEGIN FORMULA task 2.3\n    KL = secret\n    # END FORMULA\n    """\n'
+        "    # BEGIN GRADER ONLY; in a copy: return 0\n    return expected()\n    # END GRADER ONLY\n"
+    )
+    cut, _ = strip_sections(text, lambda task: task == "2.3")
+    assert "KL = secret" not in cut and "(task 2.3: derive this yourself" in cut and "return 0" in cut
+    assert "expected()" not in cut and "BEGIN" not in cut
+    kept, sections = strip_sections(text, lambda task: False)
+    assert "KL = secret" in kept and "BEGIN" not in kept and [s.kind for s in sections] == ["FORMULA", "GRADER ONLY"]
+    compile(cut, "<cut>", "exec")
+    for bad in (
+        "# BEGIN FORMULA task 2.1\nx\n",  # never closed
+        "# BEGIN GRADER ONLY\nx\n# END FORMULA\n",  # closed by the other kind
+        "# begin formula 2.1\nx\n",  # malformed
+        "# END GRADER ONLY\n",  # no BEGIN
+        "# BEGIN FORMULA task 2.1\n# BEGIN GRADER ONLY\n# END GRADER ONLY\n# END FORMULA\n",  # nested
+    ):
+        with pytest.raises(MarkerError):
+            find_sections(bad)
