@@ -1,9 +1,9 @@
-"""Task 3.3: the autoencoder's energy F(y) = C(y, ỹ) + R(h) and its loss, against NumPy."""
+"""Task 3.3: the autoencoder's energy F(y) = C(y, ỹ) + R(h) and its loss, against NumPy; the denoising one in training."""
 
 import minae
 from minae.backend import np
-from minae.homework.testing import assert_close, assert_equal, assert_shape, gradcheck, named, rng
-from minae.models import Autoencoder, reconstruction_cost
+from minae.homework.testing import as_numpy, assert_close, assert_equal, assert_shape, gradcheck, helper, named, rng
+from minae.models import Autoencoder, DenoisingAutoencoder, reconstruction_cost
 
 N, D, H = 5, 6, 3
 
@@ -81,3 +81,40 @@ def test_autoencoder_loss_backward():
     model = Autoencoder(D, H, sparsity=0.05).double()
     y = minae.tensor(images(4), dtype=minae.float64, requires_grad=True)
     gradcheck(named(lambda y: model.loss(y)["loss"], "Autoencoder.loss(y)"), [y])
+
+
+def _which_loss(got, candidates):
+    """The name of the candidate loss the student's values match, or a sentence saying none does."""
+    for name, values in candidates.items():
+        if values.shape == got.shape and np.allclose(got, values, rtol=1e-4, atol=1e-6):
+            return name
+    return "none of C(y, Dec(Enc(ŷ))), C(y, Dec(Enc(y))), C(ŷ, Dec(Enc(ŷ)))"
+
+
+def test_denoising_loss_in_training():
+    # the denoising autoencoder: the encoder sees the corrupted ŷ, the cost compares Dec(Enc(ŷ)) with the clean y
+    model = DenoisingAutoencoder(D, H, corruption="gaussian", level=0.3)
+    model.train()
+    y = images(5)
+    noise = rng(6).normal(0, 0.3, (N, D))
+    record = helper("fixed_corruption")(model, noise)  # ŷ = y + noise: the corruption is known to this test
+    terms = model.loss(minae.tensor(y, dtype=minae.float32), reduction="none")
+    assert_equal(len(record.calls), 1, "Autoencoder.loss must corrupt its input once (self.corrupt(y)): {actual} calls")
+    y_hat = y + noise
+    right = mse(y, forward(model, y_hat)[1])
+    candidates = {
+        "C(y, Dec(Enc(ŷ)))": right,
+        "C(y, Dec(Enc(y))): the input was never corrupted": mse(y, forward(model, y)[1]),
+        "C(ŷ, Dec(Enc(ŷ))): the target is the corrupted input, not the clean y": mse(y_hat, forward(model, y_hat)[1]),
+    }
+    diagnosis = _which_loss(as_numpy(terms["reconstruction"]), candidates)
+    assert_equal(
+        diagnosis,
+        "C(y, Dec(Enc(ŷ)))",
+        "the denoising autoencoder's training loss is {actual}; it must be {expected}: the encoder sees the "
+        "corrupted ŷ, and the cost compares the reconstruction with the clean y",
+    )
+    assert_close(terms["loss"], right, "the DAE's training loss F(y) = C(y, Dec(Enc(ŷ)))", rtol=1e-4)
+    model.eval()
+    clean = model.loss(minae.tensor(y, dtype=minae.float32), reduction="none")
+    assert_close(clean["loss"], mse(y, forward(model, y)[1]), "the DAE's loss in eval mode (no corruption)", rtol=1e-4)

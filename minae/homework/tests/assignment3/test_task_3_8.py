@@ -1,0 +1,85 @@
+"""Task 3.8: ‖∂h/∂y‖²_F by autodiff, one backward pass per code unit, its graph kept (double backprop)."""
+
+import minae
+import minae.nn as nn
+import minae.nn.functional as F
+from minae.backend import np
+from minae.homework.testing import assert_close, assert_equal, default_dtype, gradcheck, helper, named, rng
+from minae.models import ContractiveAutoencoder
+
+N, D, H, K, LAM = 4, 5, 3, 2, 0.1
+
+
+def layer(linear):
+    return linear.weight.numpy().astype(np.float64), linear.bias.numpy().astype(np.float64)
+
+
+def jacobians(layers, y):
+    """Each sample's Jacobian ∂h/∂y of a chain of (W, b, f') layers: J = diag(f′(a_L)) W_L ⋯ diag(f′(a_1)) W_1."""
+    out = []
+    for x in y:
+        j = np.eye(len(x))
+        for w, b, slope in layers:
+            a = w @ x + b
+            j = (slope(a)[:, None] * w) @ j
+            x = {"sigmoid": lambda a: 1 / (1 + np.exp(-a)), "tanh": np.tanh}[slope.__name__](a)
+        out.append(j)
+    return np.array(out)
+
+
+def sigmoid(a):
+    s = 1 / (1 + np.exp(-a))
+    return s * (1 - s)
+
+
+def tanh(a):
+    return 1 - np.tanh(a) ** 2
+
+
+def images(seed):
+    return rng(seed).uniform(0, 1, (N, D))
+
+
+def test_the_penalty_of_a_one_layer_encoder():
+    model, y = ContractiveAutoencoder(D, H, lam=LAM, generic=True).double(), images(0)
+    w, b = layer(model.encoder[0])
+    want = (jacobians([(w, b, sigmoid)], y) ** 2).sum(axis=(1, 2))
+    ys = minae.tensor(y, dtype=minae.float64)
+    assert_close(model.jacobian_norm(ys), want, "‖∂h/∂y‖²_F by autodiff, one-layer sigmoid encoder", rtol=1e-9)
+    assert_close(model.regulariser(model.encode(ys), ys), LAM * want, "R = λ ‖∂h/∂y‖²_F, generic=True", rtol=1e-9)
+
+
+def test_the_penalty_of_a_two_layer_encoder():
+    with default_dtype(minae.float64):
+        encoder = nn.Sequential(nn.Linear(D, H), nn.Sigmoid(), nn.Linear(H, K), nn.Tanh())
+    y = images(1)
+    (w1, b1), (w2, b2) = layer(encoder[0]), layer(encoder[2])
+    want = (jacobians([(w1, b1, sigmoid), (w2, b2, tanh)], y) ** 2).sum(axis=(1, 2))
+    got = F.jacobian_penalty(encoder, minae.tensor(y, dtype=minae.float64), reduction="none")
+    assert_close(got, want, "‖∂h/∂y‖²_F of a two-layer encoder (no closed form here)", rtol=1e-9)
+    mean = F.jacobian_penalty(encoder, minae.tensor(y, dtype=minae.float64))
+    assert_close(mean, want.mean(), "jacobian_penalty(…, reduction='mean')", rtol=1e-9)
+
+
+def test_the_penalty_is_trained_by_double_backprop():
+    # the penalty is a function of the encoder's W and b through the backward pass itself: create_graph=True
+    with default_dtype(minae.float64):
+        encoder = nn.Sequential(nn.Linear(D, H), nn.Tanh())
+    y = minae.tensor(images(2), dtype=minae.float64)
+    gen = rng(3)
+    w = minae.tensor(gen.normal(0, 0.8, (H, D)), dtype=minae.float64, requires_grad=True)
+    b = minae.tensor(gen.normal(0, 0.5, H), dtype=minae.float64, requires_grad=True)
+    penalty = helper("jacobian_penalty_in_params")
+    out = penalty(encoder, y, w, b)
+    message = "the Jacobian penalty records no graph to the encoder's parameters: keep the backward's graph (double backprop)"
+    assert_equal(out.requires_grad, True, message)
+    if not out.requires_grad:
+        return
+    gradcheck(named(lambda w, b: penalty(encoder, y, w, b), "‖∂h/∂y‖²_F as a function of the encoder's W and b"), [w, b])
+
+
+def test_an_input_that_requires_grad_keeps_its_gradient_path():
+    with default_dtype(minae.float64):
+        encoder = nn.Sequential(nn.Linear(D, H), nn.Sigmoid())
+    y = minae.tensor(images(4), dtype=minae.float64, requires_grad=True)
+    gradcheck(named(lambda y: F.jacobian_penalty(encoder, y, reduction="none"), "‖∂h/∂y‖²_F as a function of y"), [y])
