@@ -109,13 +109,12 @@ ASSIGNMENTS = {
         "The energy model and autoencoders",
         (
             Task("3.1", "The softmin free energy F_β", 15),
-            Task("3.2", "The ellipse model's decoder and energy", 10),
+            Task("3.2", "The ellipse model: decoder, energy, and inference ž by descent on z", 25),
             Task("3.3", "The autoencoder's loss, the denoising one's in training", 15),
             Task("3.4", "Corruptions for the denoising autoencoder", 10),
             Task("3.5", "The contractive autoencoder's penalty, trained through h", 10),
-            Task("3.6", "Inference: ž = argmin_z E(y, z) by gradient descent on z", 15),
-            Task("3.7", "Target propagation: the latent descent and the two updates", 15),
-            Task("3.8", "The Jacobian penalty by double backprop", 10),
+            Task("3.6", "Target propagation: the latent descent and the two updates", 15),
+            Task("3.7", "The Jacobian penalty by double backprop", 10),
         ),
         notebooks=("01", "02", "03", "04", "05"),
     ),
@@ -242,6 +241,10 @@ HINTS = {
             "the squared distance between y and g(z), per sample (and per latent when z has a K dimension: "
             "y must broadcast against it)"
         ),
+        "LatentEBM.argmin_z": (
+            "one step of gradient descent on z (not on the weights): the gradient of E with respect to z, "
+            "for every sample at once, and a new leaf z for the next step"
+        ),
     },
     "3.3": {
         "reconstruction_cost": (
@@ -270,19 +273,13 @@ HINTS = {
         ),
     },
     "3.6": {
-        "LatentEBM.argmin_z": (
-            "one step of gradient descent on z (not on the weights): the gradient of E with respect to z, "
-            "for every sample at once, and a new leaf z for the next step"
-        ),
-    },
-    "3.7": {
         "TargetProp.infer": "one descent step on E(y, z) = C + R + D in z, with z̃ held fixed",
         "TargetProp.loss": (
             "the lecture's two updates as one loss: which term trains the decoder, which the encoder, and "
             "which latent is the target of each?"
         ),
     },
-    "3.8": {
+    "3.7": {
         "jacobian_penalty": (
             "row j of every sample's Jacobian is one gradient of h with respect to x, weighted by select; "
             "keep its graph (for the encoder's parameters) and add up the squares per sample"

@@ -81,7 +81,7 @@ class LatentEBM(nn.Module):
             # the refinement needs ∂E/∂z even inside a caller's no_grad()
             with minae.enable_grad():
                 for _ in range(refine_steps):
-                    # BEGIN SOLUTION task 3.6
+                    # BEGIN SOLUTION task 3.2
                     # E sums per-sample energies, so ∂ΣE/∂z_n = ∂E_n/∂z_n: one gradient moves every sample
                     (gz,) = minae.grad(self.energy(y, z).sum(), z)
                     z = minae.tensor((z.detach() - lr * gz).data, device=z.device, requires_grad=True)

@@ -1,4 +1,5 @@
-"""Task 3.3: the autoencoder's energy F(y) = C(y, ỹ) + R(h) and its loss, against NumPy; the denoising one in training."""
+"""Task 3.3: the autoencoder's energy F(y) = C(y, ỹ) + R(h) and its loss, against NumPy;
+the denoising autoencoder's in training."""
 
 import minae
 from minae.backend import np

@@ -65,4 +65,6 @@ def test_penalty_gradients_in_w_and_b():
     def regulariser(w, b):
         return penalty(model, y, w, b)
 
-    gradcheck(named(regulariser, "the contractive penalty R(W, b), whose gradient flows through h = f(Wy + b) too"), [w, b])
+    gradcheck(
+        named(regulariser, "the contractive penalty R(W, b), whose gradient flows through h = f(Wy + b) too"), [w, b]
+    )

@@ -1,70 +1,100 @@
-"""Task 3.6: inference, ž = argmin_z E(y, z) by gradient descent on z, checked against F_∞ = min_z E(y, z)."""
-
-import math
+"""Task 3.6: target propagation: ž by descent on E(y, z) = C + R + D from z̃ = Enc(y), then the two updates
+θ_Dec ← θ_Dec − η ∇ C(y, Dec(ž)) and θ_Enc ← θ_Enc − η ∇ D(ž, z̃), against NumPy."""
 
 import minae
 from minae.backend import np
-from minae.homework.testing import assert_close, assert_equal, rng
-from minae.models import LatentEBM
+from minae.homework.testing import assert_close, rng
+from minae.models import TargetProp
 
-W1, W2, N_Z = 1.4, 0.6, 12
-
-
-def points(n, seed):
-    """Points near the ellipse (radius scaled by 0.7 … 1.3), where E has one clear valley in z."""
-    gen = rng(seed)
-    angle, scale = gen.uniform(0, 2 * math.pi, n), gen.uniform(0.7, 1.3, n)
-    return np.stack([scale * W1 * np.cos(angle), scale * W2 * np.sin(angle)], -1)
+N, D, H, Z, REG, DIST = 5, 6, 4, 2, 0.01, 0.5
 
 
-def energy(y, z):
-    return (y[:, :1] - W1 * np.cos(z)) ** 2 + (y[:, 1:] - W2 * np.sin(z)) ** 2
+def model(steps, lr):
+    return TargetProp(D, H, Z, reg=REG, dist=DIST, steps=steps, z_lr=lr).double()
 
 
-def grid_start(y):
-    """The starting point: the best of the model's n_z grid latents z_k = 2πk/n_z."""
-    grid = (np.arange(N_Z, dtype=np.float32) * np.float32(2 * math.pi / N_Z)).astype(np.float64)  # the model's
-    return grid[energy(y, grid[None, :]).argmin(-1)]
+def weights(seq):
+    """[(W, b), …] of a Sequential's Linear layers, as float64 arrays."""
+    layers = [seq[i] for i in range(0, len(seq), 2)]
+    return [(lin.weight.numpy().astype(np.float64), lin.bias.numpy().astype(np.float64)) for lin in layers]
 
 
-def slope(y, z):
-    """∂E/∂z of E = (y₁ − w₁ cos z)² + (y₂ − w₂ sin z)²."""
-    return 2 * (y[:, 0] - W1 * np.cos(z)) * W1 * np.sin(z) - 2 * (y[:, 1] - W2 * np.sin(z)) * W2 * np.cos(z)
+def mlp(params, x, out_tanh):
+    """The forward pass of Linear–tanh–Linear(–tanh), keeping each layer's input and output."""
+    (w1, b1), (w2, b2) = params
+    h = np.tanh(x @ w1.T + b1)
+    out = h @ w2.T + b2
+    return h, np.tanh(out) if out_tanh else out
 
 
-def f_infinity(y):
-    """F_∞(y) = min_z E(y, z) on a grid of 200000 latents (to ~1e-9 for these points)."""
-    z = np.linspace(0, 2 * math.pi, 200000, endpoint=False)
-    return np.array([energy(y[i : i + 1], z[None, :]).min() for i in range(len(y))])
+def mlp_backward(params, x, h, out, g_out, out_tanh):
+    """Gradients of ⟨g_out, mlp(x)⟩ for x and for each W, b."""
+    (w1, _), (w2, _) = params
+    d2 = g_out * (1 - out**2) if out_tanh else g_out
+    d1 = (d2 @ w2) * (1 - h**2)
+    return d1 @ w1, [d1.T @ x, d1.sum(0), d2.T @ h, d2.sum(0)]
 
 
-def model():
-    return LatentEBM(w1=W1, w2=W2, n_z=N_Z).double()
+def descend(m, y, steps, lr):
+    """z̃ = Enc(y) and ž after ``steps`` steps of z ← z − η ∂E/∂z, in NumPy."""
+    enc, dec = weights(m.encoder), weights(m.decoder)
+    z_tilde = mlp(enc, y, False)[1]
+    z = z_tilde.copy()
+    for _ in range(steps):
+        h, out = mlp(dec, z, True)
+        gz = mlp_backward(dec, z, h, out, -2 * (y - out), True)[0] + 2 * REG * z + 2 * DIST * (z - z_tilde)
+        z = z - lr * gz
+    return z, z_tilde
 
 
-def test_one_step_of_descent_on_z():
-    y = points(6, 0)
-    z0 = grid_start(y)
-    got = model().argmin_z(minae.tensor(y, dtype=minae.float64), refine_steps=1, lr=0.05)
-    assert_close(got, z0 - 0.05 * slope(y, z0), "one step z ← z − η ∂E/∂z from the best grid latent (η = 0.05)", rtol=1e-9)
+def data(seed):
+    return rng(seed).uniform(-1, 1, (N, D))
 
 
-def test_two_steps_follow_the_gradient_at_the_new_z():
-    y = points(5, 1)
-    z = grid_start(y)
-    for _ in range(2):
-        z = z - 0.1 * slope(y, z)
-    got = model().argmin_z(minae.tensor(y, dtype=minae.float64), refine_steps=2, lr=0.1)
-    assert_close(got, z, "two steps of descent, the second from the new z (η = 0.1)", rtol=1e-9)
+def test_one_step_of_the_latent_descent():
+    m, y = model(1, 0.1), data(0)
+    z_check, z_tilde = m.infer(minae.tensor(y, dtype=minae.float64))
+    want, want_tilde = descend(m, y, 1, 0.1)
+    assert_close(z_tilde, want_tilde, "z̃ = Enc(y), the descent's start", rtol=1e-9)
+    assert_close(z_check, want, "one step z ← z̃ − η ∂E/∂z of E = C + R + D (η = 0.1)", rtol=1e-8, atol=1e-12)
 
 
-def test_descent_reaches_the_zero_temperature_free_energy():
-    y = points(8, 2)
-    m, ys = model(), minae.tensor(y, dtype=minae.float64)
-    with minae.no_grad():  # inference needs ∂E/∂z even where the caller records no graph
-        z = m.argmin_z(ys, refine_steps=300, lr=0.1)
-    assert_equal(tuple(z.shape), (8,), "ž has one latent per sample: expected shape {expected}, got {actual}")
-    z_check = z.numpy()
-    assert_close(energy(y, z_check[:, None])[:, 0], f_infinity(y), "E(y, ž) = F_∞(y) = min_z E(y, z)", rtol=0, atol=1e-6)
-    assert_close(slope(y, z_check), np.zeros(8), "∂E/∂z at ž (a minimum: zero)", rtol=0, atol=1e-4)
+def test_several_steps_of_the_latent_descent():
+    m, y = model(4, 0.05), data(1)
+    z_check, _ = m.infer(minae.tensor(y, dtype=minae.float64))
+    assert_close(
+        z_check, descend(m, y, 4, 0.05)[0], "ž after 4 steps of descent on E (η = 0.05)", rtol=1e-8, atol=1e-12
+    )
 
+
+def test_the_two_terms_of_the_loss():
+    m, y = model(3, 0.1), data(2)
+    terms = m.loss(minae.tensor(y, dtype=minae.float64))
+    z_check, z_tilde = descend(m, y, 3, 0.1)
+    cost = ((y - mlp(weights(m.decoder), z_check, True)[1]) ** 2).sum(1).mean()
+    distance = DIST * ((z_check - z_tilde) ** 2).sum(1).mean()
+    assert_close(
+        terms["reconstruction"], cost, "C(y, Dec(ž)), the batch mean (the decoder reconstructs from ž)", rtol=1e-8
+    )
+    assert_close(terms["distance"], distance, "D(ž, z̃) = λ_D ‖ž − Enc(y)‖², the batch mean", rtol=1e-8)
+    assert_close(terms["loss"], cost + distance, "the loss C(y, Dec(ž)) + D(ž, Enc(y))", rtol=1e-8)
+
+
+def test_the_decoder_and_encoder_updates():
+    m, y = model(3, 0.1), data(3)
+    m.loss(minae.tensor(y, dtype=minae.float64))["loss"].backward()
+    z_check, z_tilde = descend(m, y, 3, 0.1)
+    dec, enc = weights(m.decoder), weights(m.encoder)
+    h, out = mlp(dec, z_check, True)
+    dec_grads = mlp_backward(dec, z_check, h, out, -2 * (y - out) / N, True)[1]
+    g, _ = mlp(enc, y, False)
+    enc_grads = mlp_backward(enc, y, g, z_tilde, -2 * DIST * (z_check - z_tilde) / N, False)[1]
+    names = ("W of layer 0", "b of layer 0", "W of layer 2", "b of layer 2")
+    layers = (m.decoder[0].weight, m.decoder[0].bias, m.decoder[2].weight, m.decoder[2].bias)
+    for name, p, want in zip(names, layers, dec_grads):
+        what = f"the decoder's update ∇ C(y, Dec(ž)) for its {name} (ž a fixed target: no gradient through the descent)"
+        assert_close(p.grad, want, what, rtol=1e-7, atol=1e-12)
+    layers = (m.encoder[0].weight, m.encoder[0].bias, m.encoder[2].weight, m.encoder[2].bias)
+    for name, p, want in zip(names, layers, enc_grads):
+        what = f"the encoder's update ∇ D(ž, z̃) for its {name} (the encoder learns to predict ž; C does not train it)"
+        assert_close(p.grad, want, what, rtol=1e-7, atol=1e-12)

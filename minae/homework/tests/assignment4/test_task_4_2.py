@@ -79,12 +79,17 @@ def test_the_training_loss_samples_z():
     decoder = helper("capture_decoder")(model)
     terms = model.loss(minae.tensor(y, dtype=minae.float32), reduction="none")
     calls = len(sampler.calls)
-    message = "VAE.loss must sample z with self.reparameterise(μ, log v) in training: {actual} calls (a loss that decodes μ never samples)"
+    message = (
+        "VAE.loss must sample z with self.reparameterise(μ, log v) in training: {actual} calls "
+        "(a loss that decodes μ never samples)"
+    )
     assert_equal(calls, 1, message)
     if calls != 1:
         return
     got_mu, got_second = sampler.calls[0]
-    assert_close(got_mu, mu, "the first argument of reparameterise: μ, the encoder's first output", rtol=1e-5, atol=1e-6)
+    assert_close(
+        got_mu, mu, "the first argument of reparameterise: μ, the encoder's first output", rtol=1e-5, atol=1e-6
+    )
     what = "the second argument of reparameterise: log v, the encoder's second output (not v = exp(log v))"
     assert_close(got_second, logvar, what, rtol=1e-5, atol=1e-6)
     z = as_numpy(sampler.outputs[0])
@@ -92,7 +97,9 @@ def test_the_training_loss_samples_z():
     assert_equal(len(seen), 1, "the loss should run the decoder once, on the sampled z: it ran {actual} times")
     if len(seen) != 1:
         return
-    assert_close(seen[0], z, "what the decoder receives in training: the sampled z, not μ", rtol=1e-6, atol=1e-7, own=True)
+    assert_close(
+        seen[0], z, "what the decoder receives in training: the sampled z, not μ", rtol=1e-6, atol=1e-7, own=True
+    )
     cost = bce_of_decoder(model, z, y)
     kl = 0.5 * (np.exp(logvar) - logvar - 1 + mu**2).sum(axis=1)
     assert_close(terms["reconstruction"], cost, "C(y, Dec(z)) at the sampled z, compared with y", rtol=1e-4, own=True)
