@@ -19,6 +19,14 @@ class Task:
     id: str  # "1.3": assignment 1, task 3
     title: str
     points: int
+    hours: float | None = None  # a student's time for it, as HOMEWORK.md and the README state it
+
+    @property
+    def effort(self) -> str:
+        """The points, with the time estimate where there is one: "25 · about 2 h"."""
+        if self.hours is None:
+            return str(self.points)
+        return f"{self.points} · about {self.hours:g} h"
 
     @property
     def assignment(self) -> int:
@@ -53,6 +61,9 @@ class Assignment:
     tasks: tuple
     notebooks: tuple = ()  # file-name prefixes in notebooks/: "00" matches 00-autodiff-from-scratch.ipynb
     exercises: tuple = ()  # Exercise cells of those notebooks, besides the ones tagged in the notebooks
+    # short derivations a student does on paper first (HOMEWORK.md lists them); each names the test whose
+    # numbers check the answer, so the derivation is checked, not its code copied
+    questions: tuple = ()
 
     @property
     def points(self) -> int:
@@ -108,27 +119,77 @@ ASSIGNMENTS = {
         3,
         "The energy model and autoencoders",
         (
-            Task("3.1", "The softmin free energy F_β", 15),
-            Task("3.2", "The ellipse model: decoder, energy, and inference ž by descent on z", 25),
-            Task("3.3", "The autoencoder's loss, the denoising one's in training", 15),
-            Task("3.4", "Corruptions for the denoising autoencoder", 10),
-            Task("3.5", "The contractive autoencoder's penalty, trained through h", 10),
-            Task("3.6", "Target propagation: the latent descent and the two updates", 15),
-            Task("3.7", "The Jacobian penalty by double backprop", 10),
+            Task("3.1", "The softmin free energy F_β", 15, 1.5),
+            Task("3.2", "The ellipse model: decoder, energy, and inference ž by descent on z", 25, 2),
+            Task("3.3", "The autoencoder's loss, the denoising one's in training", 15, 1.5),
+            Task("3.4", "Corruptions for the denoising autoencoder", 10, 1),
+            Task("3.5", "The contractive autoencoder's penalty, trained through h", 10, 1),
+            Task("3.6", "Target propagation: the latent descent and the two updates", 15, 2),
+            Task("3.7", "The Jacobian penalty by double backprop", 10, 1.5),
         ),
         notebooks=("01", "02", "03", "04", "05"),
+        questions=(
+            "F_β's two limits. Show that F_β(y) = −(1/β) log((1/n) Σ_z e^(−βE(y, z))) tends to min_z E(y, z) as "
+            "β → ∞ (factor out the smallest exponential) and to the mean energy (1/n) Σ_z E(y, z) as β → 0 "
+            "(expand e^(−βE) and log(1 + x) to first order in β). Why does the 1/n inside the log matter for "
+            "the second limit? (test_task_3_1.py: test_free_energy_limits checks both numbers.)",
+            "Inference on z. For the ellipse, derive ∂E/∂z of E(y, z) = (y₁ − w₁ cos z)² + (y₂ − w₂ sin z)², and "
+            "say why one gradient of ΣₙE(yₙ, zₙ) moves every sample's zₙ by its own ∂E/∂zₙ. At ž the derivative "
+            "is zero and E(y, ž) = F_∞(y). (test_task_3_2.py: the descent tests.)",
+            "Target propagation. With ž held fixed, which parameters does ∇ C(y, Dec(ž)) reach, and which does "
+            "∇ D(ž, Enc(y)) reach? Why does the sum of the two terms give exactly the lecture's two updates? "
+            "(test_task_3_6.py: test_the_decoder_and_encoder_updates.)",
+            "The contractive Jacobian. For h = f(Wy + b), show that ∂h/∂y = diag(f′(a)) W with a = Wy + b, and "
+            "that ‖∂h/∂y‖²_F = Σ_j f′(a_j)² Σ_i W_ji²: why does each row's squared norm factorise? Write f′ in "
+            "terms of h for the sigmoid and for tanh. For a two-layer encoder, what does the chain rule give, "
+            "and why is there no such factorisation? (test_task_3_5.py and test_task_3_7.py: the same numbers "
+            "by the closed form and by double backprop.)",
+            "The denoising autoencoder. Which input does the encoder see in training and which y does the "
+            "cost compare with? What would the model learn if the target were the corrupted ŷ? "
+            "(test_task_3_3.py: test_denoising_loss_in_training.)",
+        ),
     ),
     4: Assignment(
         4,
         "The variational autoencoder",
         (
-            Task("4.1", "The reparameterisation trick", 20),
-            Task("4.2", "The VAE's loss (free energy), in training", 30),
-            Task("4.3", "Sampling and interpolation", 15),
-            Task("4.4", "A K-sample estimate of the free energy F̃", 20),
-            Task("4.5", "The KL per latent dimension and the bubbles' radii", 15),
+            Task("4.1", "The reparameterisation trick", 20, 1),
+            Task("4.2", "The VAE's loss (free energy), in training", 30, 2),
+            Task("4.3", "Sampling and interpolation", 15, 1),
+            Task("4.4", "A K-sample estimate of the free energy F̃", 20, 2),
+            Task("4.5", "The KL per latent dimension and the bubbles' radii", 15, 1),
         ),
         notebooks=("06",),
+        exercises=(
+            Exercise(
+                "06",
+                "class VarianceNoiseVAE(VAE):",
+                "4.1",
+                "write Exercise 3's VAE whose sampler scales ε by v instead of √v, train it and a VAE from the "
+                "same start, and compare their mean √v",
+                says=(
+                    "`VAE.reparameterise` (homework task 4.1)\nuses $\\sqrt v = e^{\\frac12 \\log v}$.",
+                    "`VAE.reparameterise` (homework task 4.1)\nis the one you write.",
+                ),
+            ),
+        ),
+        questions=(
+            "The Gaussian KL from the densities. With q = N(μ, v) and p = N(0, 1) in one dimension, write "
+            "log q(z) − log p(z) and take its expectation under q (you need E_q[z] and E_q[z²]); show that "
+            "D_KL(q ‖ p) = ½(v − log v − 1 + μ²). Where is it smallest, and what does that say about the "
+            "bubbles' radii? (test_task_4_5.py: the KL per dimension, and zero for an unused dimension.)",
+            "The sampler. If ε ~ N(0, 1), what are the mean and the variance of μ + s ε? Which s gives a "
+            "sample of N(μ, v), and what is ∂z/∂(log v) then, in terms of z and μ? (test_task_4_1.py: the "
+            "samples' spread and test_gradients_reach_mu_and_logvar.)",
+            "Training versus evaluation. In training, which z does the decoder see, and why must "
+            "∂C/∂(log v) be non-zero there? (test_task_4_2.py: test_the_training_loss_samples_z.)",
+            "β in F̃ = C + β·KL, at its two ends. With weight β on the KL: what does the model become at β = 0 "
+            "(compare the bubbles of notebook 06), and what as β grows large? "
+            "(notebook 06's bubbles for β = 0, 1 and 10.)",
+            "The K-sample estimate. Why does averaging C over K independent draws leave the estimate's mean "
+            "unchanged and divide its variance by K? Why is the KL term not averaged? "
+            "(test_task_4_4.py.)",
+        ),
     ),
 }
 

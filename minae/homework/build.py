@@ -431,7 +431,7 @@ def _homework_md(a, manifest) -> str:
     rows = []
     for t in manifest["tasks"]:
         where = "<br>".join(f"`{w['file']}` line {w['line']}: `{w['name']}`" for w in t["where"])
-        rows.append(f"| {t['id']} | {t['title']} | {t['points']} | {where} |")
+        rows.append(f"| {t['id']} | {t['title']} | {TASKS[t['id']].effort} | {where} |")
     later = ""
     if manifest["later_tasks_stubbed"]:
         later = (
@@ -458,6 +458,14 @@ def _homework_md(a, manifest) -> str:
             "Until you do, it prints that it is not written yet and Run All goes on. The exercise cells are\n"
             "practice: they are not graded themselves; the task's points come from its tests.\n"
         )
+    questions = ""
+    if a.questions:
+        listed = "\n".join(f"{k}. {q}" for k, q in enumerate(a.questions, 1))
+        questions = (
+            "\n## Derive first\n\nOn paper, before the code: the docstrings give each formula's name and shapes, "
+            "not its\nderivation. Each question names the test whose numbers check your answer.\n\n"
+            f"{listed}\n"
+        )
     text = (Path(__file__).with_name("templates") / "HOMEWORK.md").read_text(encoding="utf-8")
     return Template(text).substitute(
         number=a.number,
@@ -467,6 +475,7 @@ def _homework_md(a, manifest) -> str:
         total=total,
         notebooks=notebooks,
         exercises=exercises,
+        questions=questions,
     )
 
 
@@ -474,7 +483,7 @@ def readme_task_table() -> str:
     """The README's table of assignments, generated from assignments.py (so it cannot drift)."""
     lines = ["| assignment | tasks (points) | notebooks |", "|---|---|---|"]
     for a in ASSIGNMENTS.values():
-        tasks = " · ".join(f"{t.id} {t.title} ({t.points})" for t in a.tasks)
+        tasks = " · ".join(f"{t.id} {t.title} ({t.effort})" for t in a.tasks)
         lines.append(f"| {a.number} · {a.title} ({a.points} points) | {tasks} | {', '.join(a.notebooks)} |")
     return "\n".join(lines)
 
