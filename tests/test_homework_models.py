@@ -6,13 +6,19 @@ points (``minae-homework check`` proves it); the wrong one must earn fewer, with
 names the idea it missed. The gradings run two at a time in one fixture.
 """
 
+import json
+import re
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from minae.homework import TASKS, build, grade, put_back
+from minae.homework import ASSIGNMENTS, TASKS, build, grade, put_back, scan
+from minae.homework.assignments import hint_for
+from minae.homework.build import readme_task_table, reference_root
+
+ROOT = reference_root()
 
 # name -> (task, file, old text, new text, words the failure line must hold)
 WRONG = {
@@ -21,7 +27,7 @@ WRONG = {
         "minae/models/autoencoders.py",
         "h = self.encode(self.corrupt(y))",
         "h = self.encode(y)",
-        "C(y, Dec(Enc(y))): the input was never corrupted",
+        "never corrupts its input",
     ),
     "a denoising autoencoder whose target is the corrupted input": (
         "3.3",
@@ -135,9 +141,80 @@ def graded(tmp_path_factory):
         return {name: f.result() for name, f in futures.items()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(WRONG))
 def test_a_wrong_model_loses_points_with_a_message_naming_the_idea(graded, name):
     task, *_, words = WRONG[name]
     result = graded[name]
     assert result.earned < TASKS[task].points, f"{name}: {result.earned}/{TASKS[task].points}"
     assert words in result.failure, f"{name}: {result.failure}"
+
+
+# ------------------------------------------------------- what a student reads ---
+@pytest.fixture(scope="module")
+def copies34(tmp_path_factory):
+    base = tmp_path_factory.mktemp("copies34")
+    for n in (3, 4):
+        build(n, base / f"assignment{n}")
+    return {n: base / f"assignment{n}" for n in (3, 4)}
+
+
+PROSE = {"decoder", "encoder", "mean", "sum"}  # words a hint may use as words: the model's parts, a mean
+
+
+@pytest.mark.parametrize("n", [3, 4])
+def test_hints_point_at_the_idea_not_the_code(n):
+    """No hint of assignments 3 and 4 names a function or method that its solution block calls."""
+    for block in scan():
+        if TASKS[block.task].assignment != n:
+            continue
+        hint = hint_for(block.task, block.name, block.occurrence) or ""
+        called = {name for name in re.findall(r"([A-Za-z_]\w{2,})\(", "\n".join(block.body))}
+        named = sorted(name for name in called - PROSE if re.search(rf"\b{name}\b", hint))
+        assert not named, f"task {block.task} ({block.name}): the hint names {named}: {hint}"
+
+
+@pytest.mark.parametrize("n", [3, 4])
+def test_homework_md_asks_for_derivations_and_states_the_time(copies34, n):
+    text = (copies34[n] / "HOMEWORK.md").read_text(encoding="utf-8")
+    assert "## Derive first" in text
+    for k, question in enumerate(ASSIGNMENTS[n].questions, 1):
+        assert f"{k}. {question}" in text
+        tests = re.findall(r"test_task_\d_\d\.py", question)
+        for name in tests:  # each question names a test file of this copy, whose numbers check the answer
+            assert (copies34[n] / ASSIGNMENTS[n].tests_dir / name).is_file(), name
+    for t in ASSIGNMENTS[n].tasks:
+        assert f"| {t.id} | {t.title} | {t.points} · about {t.hours:g} h |" in text
+    assert sum(t.points for t in ASSIGNMENTS[n].tasks) == 100
+
+
+def test_the_readme_shows_the_new_tasks_and_their_time():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert readme_task_table() in readme
+    for task in ("3.6", "3.7", "4.4", "4.5"):
+        t = TASKS[task]
+        assert f"{t.id} {t.title} ({t.points} · about {t.hours:g} h)" in readme
+
+
+def test_shipped_tests_compute_no_closed_form_of_a_task(copies34):
+    """The expected values of A3/A4 come from definitions (decimals, quadrature), not from the answers' forms."""
+    forms = {
+        "the Gaussian KL's closed form": re.compile(r"-\s*logvar\s*-\s*1\s*\+\s*mu"),
+        "the shifted, stable F_β": re.compile(r"np\.exp\(-beta \* \(e - low\)\)"),
+        "the factorised contractive norm": re.compile(r"\*\* 2\)\.sum\(axis=1\)\s*\*|row_norms"),
+    }
+    for n in (3, 4):
+        for path in (copies34[n] / ASSIGNMENTS[n].tests_dir).glob("*.py"):
+            text = path.read_text(encoding="utf-8")
+            found = [name for name, form in forms.items() if form.search(text)]
+            assert not found, f"{path.name} computes {found}"
+
+
+def test_notebook_06_in_the_assignment_4_copy_leaves_the_sampler_to_the_student(copies34):
+    nb = json.loads((copies34[4] / "notebooks" / "06-variational-autoencoder.ipynb").read_text(encoding="utf-8"))
+    sources = ["".join(c["source"]) for c in nb["cells"]]
+    assert not any("logvar.exp() * minae.randn_like" in s or "(0.5 * logvar).exp()" in s for s in sources)
+    exercise = next(c for c in nb["cells"] if "task 4.1" in c["metadata"].get("tags", []))
+    assert "exercise" in exercise["metadata"]["tags"] and "VarianceNoiseVAE" not in "".join(exercise["source"])
+    assert any("is the one you write." in s for s in sources)
+    assert not any("uses $\\sqrt v = e^{\\frac12 \\log v}$" in s for s in sources)

@@ -100,7 +100,11 @@ def test_denoising_loss_in_training():
     noise = rng(6).normal(0, 0.3, (N, D))
     record = helper("fixed_corruption")(model, noise)  # ŷ = y + noise: the corruption is known to this test
     terms = model.loss(minae.tensor(y, dtype=minae.float32), reduction="none")
-    assert_equal(len(record.calls), 1, "Autoencoder.loss must corrupt its input once (self.corrupt(y)): {actual} calls")
+    message = (
+        "the denoising autoencoder's loss never corrupts its input: the encoder must see self.corrupt(y), "
+        "called once per loss ({actual} calls)"
+    )
+    assert_equal(len(record.calls), 1, message)
     y_hat = y + noise
     right = mse(y, forward(model, y_hat)[1])
     candidates = {
