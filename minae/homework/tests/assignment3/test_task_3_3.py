@@ -92,25 +92,24 @@ def _which_loss(got, candidates):
     return "none of C(y, Dec(Enc(ŷ))), C(y, Dec(Enc(y))), C(ŷ, Dec(Enc(ŷ)))"
 
 
-def test_denoising_loss_in_training():
-    # the denoising autoencoder: the encoder sees the corrupted ŷ, the cost compares Dec(Enc(ŷ)) with the clean y
-    model = DenoisingAutoencoder(D, H, corruption="gaussian", level=0.3)
+def _check_denoising(model, y, y_hat, cost, reduction="none"):
+    """Train-mode checks of a DAE whose corruption is replaced by ŷ = ``y_hat`` (known to the test)."""
     model.train()
-    y = images(5)
-    noise = rng(6).normal(0, 0.3, (N, D))
-    record = helper("fixed_corruption")(model, noise)  # ŷ = y + noise: the corruption is known to this test
-    terms = model.loss(minae.tensor(y, dtype=minae.float32), reduction="none")
+    record = helper("fixed_corruption")(model, y_hat - y)  # ŷ = y + (ŷ − y): the corruption is known to this test
+    terms = model.loss(minae.tensor(y, dtype=minae.float32), reduction=reduction)
     message = (
         "the denoising autoencoder's loss never corrupts its input: the encoder must see self.corrupt(y), "
         "called once per loss ({actual} calls)"
     )
     assert_equal(len(record.calls), 1, message)
-    y_hat = y + noise
-    right = mse(y, forward(model, y_hat)[1])
+    average = (lambda c: c) if reduction == "none" else (lambda c: np.asarray(c.mean()))
+    right = average(cost(y, forward(model, y_hat)[1]))
     candidates = {
         "C(y, Dec(Enc(ŷ)))": right,
-        "C(y, Dec(Enc(y))): the input was never corrupted": mse(y, forward(model, y)[1]),
-        "C(ŷ, Dec(Enc(ŷ))): the target is the corrupted input, not the clean y": mse(y_hat, forward(model, y_hat)[1]),
+        "C(y, Dec(Enc(y))): the input was never corrupted": average(cost(y, forward(model, y)[1])),
+        "C(ŷ, Dec(Enc(ŷ))): the target is the corrupted input, not the clean y": average(
+            cost(y_hat, forward(model, y_hat)[1])
+        ),
     }
     diagnosis = _which_loss(as_numpy(terms["reconstruction"]), candidates)
     assert_equal(
@@ -121,5 +120,27 @@ def test_denoising_loss_in_training():
     )
     assert_close(terms["loss"], right, "the DAE's training loss F(y) = C(y, Dec(Enc(ŷ)))", rtol=1e-4)
     model.eval()
-    clean = model.loss(minae.tensor(y, dtype=minae.float32), reduction="none")
-    assert_close(clean["loss"], mse(y, forward(model, y)[1]), "the DAE's loss in eval mode (no corruption)", rtol=1e-4)
+    clean = model.loss(minae.tensor(y, dtype=minae.float32), reduction=reduction)
+    want = average(cost(y, forward(model, y)[1]))
+    assert_close(clean["loss"], want, "the DAE's loss in eval mode (no corruption)", rtol=1e-4)
+
+
+def test_denoising_loss_in_training():
+    # the denoising autoencoder: the encoder sees the corrupted ŷ, the cost compares Dec(Enc(ŷ)) with the clean y
+    y = images(5)
+    y_hat = y + rng(6).normal(0, 0.3, (N, D))
+    _check_denoising(DenoisingAutoencoder(D, H, corruption="gaussian", level=0.3), y, y_hat, mse)
+
+
+def test_denoising_loss_in_training_masked_batch_mean():
+    y = images(7)
+    y_hat = y * (rng(8).uniform(0, 1, (N, D)) > 0.4) / 0.6  # a fixed mask, as masking noise draws one
+    _check_denoising(DenoisingAutoencoder(D, H, corruption="masking", level=0.4), y, y_hat, mse, reduction="mean")
+
+
+def test_denoising_loss_in_training_cross_entropy():
+    y = images(9, low=0.0)
+    hit = rng(10).uniform(0, 1, (N, D))
+    y_hat = np.where(hit < 0.15, 0.0, np.where(hit < 0.3, 1.0, y))  # salt and pepper on a fifth of the pixels
+    model = DenoisingAutoencoder(D, H, corruption="salt_and_pepper", level=0.3, output_activation="sigmoid", cost="bce")
+    _check_denoising(model, y, y_hat, bce)

@@ -52,12 +52,12 @@ def test_penalty_is_trained():
     assert_equal(usable, True, "the contractive penalty's gradient for the encoder's weight is zero or not finite")
 
 
-def test_penalty_gradients_in_w_and_b():
+def _gradcheck_in_w_and_b(activation, seed):
     # R depends on W directly and on W and b through h = f(W y + b): both paths are trained (never a detached h)
     with default_dtype(minae.float64):
-        model = ContractiveAutoencoder(D, H, lam=LAM)
-    y = minae.tensor(images(4), dtype=minae.float64)
-    gen = rng(5)
+        model = ContractiveAutoencoder(D, H, lam=LAM, activation=activation)
+    y = minae.tensor(images(seed), dtype=minae.float64)
+    gen = rng(seed + 1)
     w = minae.tensor(gen.normal(0, 0.8, (H, D)), dtype=minae.float64, requires_grad=True)
     b = minae.tensor(gen.normal(0, 0.5, H), dtype=minae.float64, requires_grad=True)
     penalty = helper("penalty_in_encoder_params")
@@ -65,6 +65,13 @@ def test_penalty_gradients_in_w_and_b():
     def regulariser(w, b):
         return penalty(model, y, w, b)
 
-    gradcheck(
-        named(regulariser, "the contractive penalty R(W, b), whose gradient flows through h = f(Wy + b) too"), [w, b]
-    )
+    name = f"the contractive penalty R(W, b) of a {activation} encoder, whose gradient flows through h = f(Wy + b) too"
+    gradcheck(named(regulariser, name), [w, b])
+
+
+def test_penalty_gradients_in_w_and_b():
+    _gradcheck_in_w_and_b("sigmoid", 4)
+
+
+def test_penalty_gradients_in_w_and_b_tanh():
+    _gradcheck_in_w_and_b("tanh", 6)

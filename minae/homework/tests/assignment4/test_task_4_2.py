@@ -79,17 +79,17 @@ def test_loss_trains_encoder_and_decoder():
         assert_equal(usable, True, f"the loss gives the parameter {name} no usable gradient")
 
 
-def test_the_training_loss_samples_z():
+def _check_training_loss(seed, beta, reduction):
     # in training the decoder sees z drawn by self.reparameterise(μ, log v), and C compares its output with y
-    minae.manual_seed(3)
-    model = VAE(D, H, Z, beta=BETA)
+    minae.manual_seed(seed)
+    model = VAE(D, H, Z, beta=beta)
     model.train()
-    y = rng(3).uniform(0, 1, (N, D))
+    y = rng(seed).uniform(0, 1, (N, D))
     with minae.no_grad():
         mu, logvar = (as_numpy(t) for t in model._encode(minae.tensor(y, dtype=minae.float32)))
     sampler = helper("standin_sampler")(model)  # z = μ + σ(log v) ⊙ ε: a stand-in, not task 4.1's answer
     decoder = helper("capture_decoder")(model)
-    terms = model.loss(minae.tensor(y, dtype=minae.float32), reduction="none")
+    terms = model.loss(minae.tensor(y, dtype=minae.float32), reduction=reduction)
     calls = len(sampler.calls)
     message = (
         "VAE.loss must sample z with self.reparameterise(μ, log v) in training: {actual} calls "
@@ -114,8 +114,18 @@ def test_the_training_loss_samples_z():
     )
     cost = bce_of_decoder(model, z, y)
     kl = kl_from_densities(mu, logvar).sum(axis=1)
+    if reduction == "mean":
+        cost, kl = np.asarray(cost.mean()), np.asarray(kl.mean())
     assert_close(terms["reconstruction"], cost, "C(y, Dec(z)) at the sampled z, compared with y", rtol=1e-4, own=True)
-    assert_close(terms["loss"], cost + BETA * kl, "F̃ = C(y, Dec(z)) + β·KL in training", rtol=1e-4, own=True)
+    assert_close(terms["loss"], cost + beta * kl, "F̃ = C(y, Dec(z)) + β·KL in training", rtol=1e-4, own=True)
+
+
+def test_the_training_loss_samples_z():
+    _check_training_loss(3, BETA, "none")
+
+
+def test_the_training_loss_samples_z_batch_mean():
+    _check_training_loss(5, 2.0, "mean")
 
 
 def test_the_reconstruction_depends_on_log_v_in_training():
