@@ -14,26 +14,20 @@ def layer(linear):
     return linear.weight.numpy().astype(np.float64), linear.bias.numpy().astype(np.float64)
 
 
-def jacobians(layers, y):
-    """Each sample's Jacobian ∂h/∂y of a chain of (W, b, f') layers: J = diag(f′(a_L)) W_L ⋯ diag(f′(a_1)) W_1."""
-    out = []
-    for x in y:
-        j = np.eye(len(x))
-        for w, b, slope in layers:
-            a = w @ x + b
-            j = (slope(a)[:, None] * w) @ j
-            x = {"sigmoid": lambda a: 1 / (1 + np.exp(-a)), "tanh": np.tanh}[slope.__name__](a)
-        out.append(j)
-    return np.array(out)
+def penalty_by_differences(layers, y, eps=1e-6):
+    """‖∂h/∂y‖²_F per sample, each ∂h_j/∂y_i by central differences of the encoder's forward pass in NumPy."""
+
+    def encode(x):
+        for w, b, f in layers:
+            x = f(x @ w.T + b)
+        return x
+
+    columns = [(encode(y + eps * e) - encode(y - eps * e)) / (2 * eps) for e in np.eye(y.shape[1])]
+    return sum((c**2).sum(axis=1) for c in columns)
 
 
 def sigmoid(a):
-    s = 1 / (1 + np.exp(-a))
-    return s * (1 - s)
-
-
-def tanh(a):
-    return 1 - np.tanh(a) ** 2
+    return 1 / (1 + np.exp(-a))
 
 
 def images(seed):
@@ -43,10 +37,10 @@ def images(seed):
 def test_the_penalty_of_a_one_layer_encoder():
     model, y = ContractiveAutoencoder(D, H, lam=LAM, generic=True).double(), images(0)
     w, b = layer(model.encoder[0])
-    want = (jacobians([(w, b, sigmoid)], y) ** 2).sum(axis=(1, 2))
+    want = penalty_by_differences([(w, b, sigmoid)], y)
     ys = minae.tensor(y, dtype=minae.float64)
-    assert_close(model.jacobian_norm(ys), want, "‖∂h/∂y‖²_F by autodiff, one-layer sigmoid encoder", rtol=1e-9)
-    assert_close(model.regulariser(model.encode(ys), ys), LAM * want, "R = λ ‖∂h/∂y‖²_F, generic=True", rtol=1e-9)
+    assert_close(model.jacobian_norm(ys), want, "‖∂h/∂y‖²_F by autodiff, one-layer sigmoid encoder", rtol=1e-6)
+    assert_close(model.regulariser(model.encode(ys), ys), LAM * want, "R = λ ‖∂h/∂y‖²_F, generic=True", rtol=1e-6)
 
 
 def test_the_penalty_of_a_two_layer_encoder():
@@ -54,11 +48,11 @@ def test_the_penalty_of_a_two_layer_encoder():
         encoder = nn.Sequential(nn.Linear(D, H), nn.Sigmoid(), nn.Linear(H, K), nn.Tanh())
     y = images(1)
     (w1, b1), (w2, b2) = layer(encoder[0]), layer(encoder[2])
-    want = (jacobians([(w1, b1, sigmoid), (w2, b2, tanh)], y) ** 2).sum(axis=(1, 2))
+    want = penalty_by_differences([(w1, b1, sigmoid), (w2, b2, np.tanh)], y)
     got = F.jacobian_penalty(encoder, minae.tensor(y, dtype=minae.float64), reduction="none")
-    assert_close(got, want, "‖∂h/∂y‖²_F of a two-layer encoder (no closed form here)", rtol=1e-9)
+    assert_close(got, want, "‖∂h/∂y‖²_F of a two-layer encoder (no closed form here)", rtol=1e-6)
     mean = F.jacobian_penalty(encoder, minae.tensor(y, dtype=minae.float64))
-    assert_close(mean, want.mean(), "jacobian_penalty(…, reduction='mean')", rtol=1e-9)
+    assert_close(mean, want.mean(), "jacobian_penalty(…, reduction='mean')", rtol=1e-6)
 
 
 def test_the_penalty_is_trained_by_double_backprop():
