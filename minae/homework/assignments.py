@@ -302,6 +302,8 @@ HINTS = {
             "the squared distance between y and g(z), per sample (and per latent when z has a K dimension: "
             "y must broadcast against it)"
         ),
+        "ConditionalLatentEBM.decode": "the same ellipse, its two radii now ρ(x), given by the model's small network",
+        "ConditionalLatentEBM.energies": "E on the whole grid of latents, as in LatentEBM, now with x",
         "LatentEBM.argmin_z": (
             "one step of gradient descent on z (not on the weights): the gradient of E with respect to z, "
             "for every sample at once, and a new leaf z for the next step"

@@ -116,8 +116,10 @@ class ConditionalLatentEBM(nn.Module):
 
     def decode(self, x, z):
         """g(x, z) = ρ(x) ⊙ [cos z, sin z] for x (N,) and z (N, K): (N, K, 2)."""
+        # BEGIN SOLUTION task 3.2
         rho = self.rho(x.reshape(-1, 1)).unsqueeze(1)
         return rho * minae.stack([minae.cos(z), minae.sin(z)], dim=-1)
+        # END SOLUTION
 
     def energies(self, x, y):
         """E(x, y, z_k) on the grid: (N, n_z)."""
@@ -129,7 +131,9 @@ class ConditionalLatentEBM(nn.Module):
                 f"got {tuple(x.shape)}"
             )
         z = self.z_grid.unsqueeze(0).expand(n, self.n_z)
+        # BEGIN SOLUTION task 3.2
         return ((y.unsqueeze(1) - self.decode(x, z)) ** 2).sum(-1)
+        # END SOLUTION
 
     def free_energy(self, x, y, beta=None):
         beta = math.inf if beta is None else beta

@@ -6,7 +6,7 @@ import math
 import minae
 from minae.backend import np
 from minae.homework.testing import assert_close, assert_equal, assert_shape, gradcheck, named, rng
-from minae.models import LatentEBM
+from minae.models import ConditionalLatentEBM, LatentEBM
 
 W1, W2 = 1.3, 0.7
 
@@ -72,6 +72,19 @@ def test_energy_gradients():
     m64, y64 = model().double(), minae.tensor(y, dtype=minae.float64)
     zs = minae.tensor(z, dtype=minae.float64, requires_grad=True)
     gradcheck(named(lambda z: m64.energy(y64, z), "E(y, z) as a function of z"), [zs])
+
+
+def test_the_conditional_horn():
+    # E(x, y, z) = ‖y − ρ(x) ⊙ [cos z, sin z]‖² on the grid z_k = 2πk/n_z, ρ(x) from the model's own network
+    m = ConditionalLatentEBM(hidden=4, n_z=5).double()
+    gen = rng(8)
+    x, y = gen.uniform(0, 1, 3), gen.uniform(-2, 2, (3, 2))
+    with minae.no_grad():
+        rho = m.rho(minae.tensor(x.reshape(-1, 1), dtype=minae.float64)).numpy().astype(np.float64)
+    grid = (np.arange(5, dtype=np.float32) * np.float32(2 * math.pi / 5)).astype(np.float64)
+    expected = (y[:, :1] - rho[:, :1] * np.cos(grid)) ** 2 + (y[:, 1:] - rho[:, 1:] * np.sin(grid)) ** 2
+    got = m.energies(minae.tensor(x, dtype=minae.float64), minae.tensor(y, dtype=minae.float64))
+    assert_close(got, expected, "the horn's E(x, y, z_k) = ‖y − ρ(x) ⊙ [cos z_k, sin z_k]‖² on the grid", rtol=1e-9)
 
 
 # ------------------------------------------------------------------ inference ---
