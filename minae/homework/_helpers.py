@@ -216,3 +216,78 @@ def add_chain(x, n):
     for _ in range(n):
         y = y + x
     return y
+
+
+class _Record:
+    """What a stand-in saw: ``calls`` (its arguments, each a tuple) and ``outputs`` (what it returned)."""
+
+    def __init__(self):
+        self.calls, self.outputs = [], []
+
+
+def fixed_corruption(model, noise):
+    """Make ``model.corrupt`` add the given array in training: ŷ = y + noise, known to the test; in eval, ŷ = y."""
+    record = _Record()
+
+    def corrupt(y):
+        if not model.training:
+            return y
+        record.calls.append((y,))
+        out = y + minae.tensor(noise, dtype=y.dtype, device=y.device)
+        record.outputs.append(out)
+        return out
+
+    model.corrupt = corrupt
+    return record
+
+
+def _with_params(layer, weight, bias, compute):
+    """``compute()`` with ``layer``'s weight and bias replaced by the tensors given (a gradcheck's inputs)."""
+    saved = dict(layer._parameters)
+    layer._parameters["weight"], layer._parameters["bias"] = weight, bias
+    try:
+        return compute()
+    finally:
+        layer._parameters.update(saved)
+
+
+def penalty_in_encoder_params(model, y, weight, bias):
+    """The autoencoder's regulariser R(h, y) with h = Enc(y), as a function of the encoder's first W and b."""
+    return _with_params(model.encoder[0], weight, bias, lambda: model.regulariser(model.encode(y), y))
+
+
+def jacobian_penalty_in_params(encoder, y, weight, bias):
+    """``F.jacobian_penalty(encoder, y)`` per sample, as a function of the encoder's first layer's W and b."""
+    from minae.nn import functional
+
+    return _with_params(encoder[0], weight, bias, lambda: functional.jacobian_penalty(encoder, y, reduction="none"))
+
+
+def standin_sampler(model):
+    """Replace ``model.reparameterise`` by a stand-in that records its arguments and what it returns.
+
+    The stand-in is deliberately NOT the reparameterisation (task 4.1's): z = μ + σ(log v) ⊙ ε. It
+    depends on both codes, so a test sees what the loss hands it and where its z goes.
+    """
+    record = _Record()
+
+    def sampler(mu, logvar):
+        record.calls.append((mu, logvar))
+        z = mu + logvar.sigmoid() * minae.randn_like(mu)
+        record.outputs.append(z)
+        return z
+
+    model.reparameterise = sampler
+    return record
+
+
+def capture_decoder(model):
+    """Record every batch handed to the decoder network ``model.decoder`` (in ``.seen``), and still run it."""
+    capture, forward = _Capture(), model.decoder.forward
+
+    def recording(z):
+        capture.seen.append(z)
+        return forward(z)
+
+    model.decoder.forward = recording
+    return capture

@@ -145,23 +145,77 @@ ASSIGNMENTS = {
         3,
         "The energy model and autoencoders",
         (
-            Task("3.1", "The softmin free energy F_β", 20),
-            Task("3.2", "The ellipse model's decoder and energy", 20),
-            Task("3.3", "The autoencoder's loss", 20),
-            Task("3.4", "Corruptions for the denoising autoencoder", 20),
-            Task("3.5", "The contractive autoencoder's penalty", 20),
+            Task("3.1", "The softmin free energy F_β", 15, 90),
+            Task("3.2", "The ellipse model: decoder, energy, and inference ž by descent on z", 25, 120),
+            Task("3.3", "The autoencoder's loss, the denoising one's in training", 15, 90),
+            Task("3.4", "Corruptions for the denoising autoencoder", 10, 60),
+            Task("3.5", "The contractive autoencoder's penalty, trained through h", 10, 60),
+            Task("3.6", "Target propagation: the latent descent and the two updates", 15, 120),
+            Task("3.7", "The Jacobian penalty by double backprop", 10, 90),
         ),
-        notebooks=("01", "03", "04", "05"),
+        notebooks=("01", "02", "03", "04", "05"),
+        questions=(
+            "F_β's two limits. Show that F_β(y) = −(1/β) log((1/n) Σ_z e^(−βE(y, z))) tends to min_z E(y, z) as "
+            "β → ∞ (factor out the smallest exponential) and to the mean energy (1/n) Σ_z E(y, z) as β → 0 "
+            "(expand e^(−βE) and log(1 + x) to first order in β). Why does the 1/n inside the log matter for "
+            "the second limit? (test_task_3_1.py: test_free_energy_limits checks both numbers.)",
+            "Inference on z. For the ellipse, derive ∂E/∂z of E(y, z) = (y₁ − w₁ cos z)² + (y₂ − w₂ sin z)², and "
+            "say why one gradient of ΣₙE(yₙ, zₙ) moves every sample's zₙ by its own ∂E/∂zₙ. At ž the derivative "
+            "is zero and E(y, ž) = F_∞(y). (test_task_3_2.py: the descent tests.)",
+            "Target propagation. With ž held fixed, which parameters does ∇ C(y, Dec(ž)) reach, and which does "
+            "∇ D(ž, Enc(y)) reach? Why does the sum of the two terms give exactly the lecture's two updates? "
+            "(test_task_3_6.py: test_the_decoder_and_encoder_updates.)",
+            "The contractive Jacobian. For h = f(Wy + b), show that ∂h/∂y = diag(f′(a)) W with a = Wy + b, and "
+            "that ‖∂h/∂y‖²_F = Σ_j f′(a_j)² Σ_i W_ji²: why does each row's squared norm factorise? Write f′ in "
+            "terms of h for the sigmoid and for tanh. For a two-layer encoder, what does the chain rule give, "
+            "and why is there no such factorisation? (test_task_3_5.py and test_task_3_7.py: the same numbers "
+            "by the closed form and by double backprop.)",
+            "The denoising autoencoder. Which input does the encoder see in training and which y does the "
+            "cost compare with? What would the model learn if the target were the corrupted ŷ? "
+            "(test_task_3_3.py: test_denoising_loss_in_training.)",
+        ),
     ),
     4: Assignment(
         4,
         "The variational autoencoder",
         (
-            Task("4.1", "The reparameterisation trick", 35),
-            Task("4.2", "The VAE's loss (free energy)", 35),
-            Task("4.3", "Sampling and interpolation", 30),
+            Task("4.1", "The reparameterisation trick", 20, 60),
+            Task("4.2", "The VAE's loss (free energy), in training", 30, 120),
+            Task("4.3", "Sampling and interpolation", 15, 60),
+            Task("4.4", "A K-sample estimate of the free energy F̃", 20, 120),
+            Task("4.5", "The KL per latent dimension and the bubbles' radii", 15, 60),
         ),
         notebooks=("06",),
+        exercises=(
+            Exercise(
+                "06",
+                "class VarianceNoiseVAE(VAE):",
+                "4.1",
+                "write Exercise 3's VAE whose sampler scales ε by v instead of √v, train it and a VAE from the "
+                "same start, and compare their mean √v",
+                says=(
+                    "`VAE.reparameterise` (homework task 4.1)\nuses $\\sqrt v = e^{\\frac12 \\log v}$.",
+                    "`VAE.reparameterise` (homework task 4.1)\nis the one you write.",
+                ),
+            ),
+        ),
+        questions=(
+            "The Gaussian KL from the densities. With q = N(μ, v) and p = N(0, 1) in one dimension, write "
+            "log q(z) − log p(z) and take its expectation under q (you need E_q[z] and E_q[z²]); show that "
+            "D_KL(q ‖ p) = ½(v − log v − 1 + μ²). Where is it smallest, and what does that say about the "
+            "bubbles' radii? (test_task_4_5.py: the KL per dimension, and zero for an unused dimension.)",
+            "The sampler. If ε ~ N(0, 1), what are the mean and the variance of μ + s ε? Which s gives a "
+            "sample of N(μ, v), and what is ∂z/∂(log v) then, in terms of z and μ? (test_task_4_1.py: the "
+            "samples' spread and test_gradients_reach_mu_and_logvar.)",
+            "Training versus evaluation. In training, which z does the decoder see, and why must "
+            "∂C/∂(log v) be non-zero there? (test_task_4_2.py: test_the_training_loss_samples_z.)",
+            "β in F̃ = C + β·KL, at its two ends. With weight β on the KL: what does the model become at β = 0 "
+            "(compare the bubbles of notebook 06), and what as β grows large? "
+            "(notebook 06's bubbles for β = 0, 1 and 10.)",
+            "The K-sample estimate. Why does averaging C over K independent draws leave the estimate's mean "
+            "unchanged and divide its variance by K? Why is the KL term not averaged? "
+            "(test_task_4_4.py.)",
+        ),
     ),
 }
 
@@ -264,69 +318,89 @@ HINTS = {
     },
     "3.1": {
         "softmin_free_energy": (
-            "β = ∞: the minimum over dim; β = 0: the mean; otherwise −(1/β)(logsumexp(−βE) − "
-            "log n), with minae's logsumexp"
+            "softmin_β over dim, with its two limits (β = ∞ and β = 0) as their own cases; for finite β keep "
+            "e^(−βE) from overflowing for large β and E (which minae function sums exponentials safely?)"
         ),
     },
     "3.2": {
-        "LatentEBM.decode": ("minae.stack the two coordinates w₁ cos z and w₂ sin z along a new last dimension"),
+        "LatentEBM.decode": "the lecture's g(z), one coordinate per entry of a new last dimension",
         "LatentEBM.energy": (
-            "Σ over the last dimension of (y − g(z))²; for z of shape (N, K) give y a K dimension first (unsqueeze(1))"
+            "the squared distance between y and g(z), per sample (and per latent when z has a K dimension: "
+            "y must broadcast against it)"
+        ),
+        "ConditionalLatentEBM.decode": "the same ellipse, its two radii now ρ(x), given by the model's small network",
+        "ConditionalLatentEBM.energies": "E on the whole grid of latents, as in LatentEBM, now with x",
+        "LatentEBM.argmin_z": (
+            "one step of gradient descent on z (not on the weights): the gradient of E with respect to z, "
+            "for every sample at once, and a new leaf z for the next step"
         ),
     },
     "3.3": {
         "reconstruction_cost": (
-            'F.mse_loss or F.binary_cross_entropy with reduction="none" (note their argument '
-            "order: input ỹ, then target y), summed over the pixels"
+            "the lecture's two costs, per pixel from minae.nn.functional's losses (mind their argument "
+            "order), summed over the pixels of each sample"
         ),
         "Autoencoder.loss": (
-            "h = Enc(corrupt(y)), C(y, Dec(h)) from self.reconstruction_cost, R = "
-            "self.regulariser(h, y) (None: no penalty); per-sample terms, or their batch "
-            "means"
+            "F(y) = C(y, ỹ) + R(h): which input does the encoder see in training (the denoising autoencoder "
+            "overrides one method for it), and what must ỹ be compared with?"
         ),
     },
     "3.4": {
-        "gaussian_noise": (
-            "ε = σ · minae.randn_like(y) (y's shape, dtype and device, as torch.randn_like), added to y"
-        ),
-        "masking_noise": "exactly what inverted dropout does, in training mode",
+        "gaussian_noise": "additive isotropic noise with standard deviation σ, of y's shape, dtype and device",
+        "masking_noise": "the docstring's m ⊙ y / (1 − p) is an operation you already have in minae.nn.functional",
         "salt_and_pepper": (
-            "one uniform number u per pixel (backend.random_uniform): u < p/2 → high, p/2 ≤ u"
-            " < p → low, else unchanged; keep y's dtype"
+            "one uniform number per pixel decides: hit with probability p, and among the hits high or low "
+            "with probability ½ each; keep y's dtype"
         ),
     },
     "3.5": {
         "ContractiveAutoencoder.jacobian_norm": (
-            ("generic=True: the penalty by autodiff, F.jacobian_penalty of the encoder at y"),
-            (
-                "the closed form F.contractive_penalty of the code h, with the encoder's first "
-                "layer's weight and activation"
-            ),
+            "the closed form of ‖J‖²_F you derived in assignment 2, from the code h and the encoder's first layer"
         ),
         "ContractiveAutoencoder.regulariser": (
-            "R = λ ‖∂h/∂y‖²_F per sample, reusing the code h already computed where the closed form allows"
+            "λ times the same closed form; the penalty is trained: its gradient must reach W and b through h"
+        ),
+    },
+    "3.6": {
+        "TargetProp.infer": "one descent step on E(y, z) = C + R + D in z, with z̃ held fixed",
+        "TargetProp.loss": (
+            "the lecture's two updates as one loss: which term trains the decoder, which the encoder, and "
+            "which latent is the target of each?"
+        ),
+    },
+    "3.7": {
+        "jacobian_penalty": (
+            "row j of every sample's Jacobian is one gradient of h with respect to x, weighted by select; "
+            "keep its graph (for the encoder's parameters) and add up the squares per sample"
         ),
     },
     "4.1": {
         "VAE.reparameterise": (
-            "ε ~ N(0, I) from minae.randn_like(μ); scale it by the standard deviation √v = exp(½ log v), not by v"
+            "z must be a sample of N(μ, v) that is a differentiable function of μ and log v: move the "
+            "randomness into a standard normal ε (what scales it: the variance or the standard deviation?)"
         ),
     },
     "4.2": {
         "VAE.loss": (
-            "(μ, log v) = self._encode(y); the decoder's logits at the reparameterised z; C: "
-            "F.binary_cross_entropy_with_logits summed over the pixels; KL: F.gaussian_kl per"
-            " sample; loss = C + β·KL"
+            "the lecture's F̃ = C(y, ỹ) + β·KL per sample: which z does the decoder see in training, and how "
+            "do you get it from the encoder's two outputs? The decoder gives logits: use the fused BCE"
         ),
     },
     "4.3": {
-        "VAE.sample": (
-            "n latents z ~ N(0, I) of size latent_dim, in the parameters' dtype and device, then decode them"
-        ),
+        "VAE.sample": "the generative process: latents from the prior, in the parameters' dtype and device, decoded",
         "VAE.interpolate": (
-            "the mean codes μ(y_a), μ(y_b) (self._encode of each image as a batch of one), a "
-            "column of steps values t from 0 to 1, decode the mix"
+            "the straight line between the two images' mean codes, steps points on it including both ends, decoded"
         ),
+    },
+    "4.4": {
+        "VAE.free_energy": (
+            "K independent draws of z per image in one batch (the sampler draws fresh noise per row); the "
+            "reconstruction cost averaged over each image's K draws, plus β times the exact KL"
+        ),
+    },
+    "4.5": {
+        "VAE.kl_per_dimension": "the KL of N(μ, v) ‖ N(0, 1) per latent dimension (no sum over them), batch mean",
+        "VAE.bubble_radii": "a bubble's radius is a standard deviation; the encoder gives log v",
     },
 }
 

@@ -532,6 +532,7 @@ def _homework_md(a, manifest) -> str:
         total=total,
         notebooks=notebooks,
         exercises=exercises,
+        questions=questions,
     )
 
 

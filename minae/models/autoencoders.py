@@ -250,18 +250,17 @@ class ContractiveAutoencoder(Autoencoder):
 
     def jacobian_norm(self, y):
         """‖∂h/∂y‖²_F per sample, shape (N,)."""
-        # BEGIN SOLUTION task 3.5
         if self.generic:
             return F.jacobian_penalty(self.encoder, y, reduction="none")
-        # END SOLUTION
         h = self.encode(y)
         # BEGIN SOLUTION task 3.5
         return F.contractive_penalty(h, self.encoder[0].weight, self.activation, reduction="none")
         # END SOLUTION
 
     def regulariser(self, h, y):
-        # BEGIN SOLUTION task 3.5
+        """R = λ ‖∂h/∂y‖²_F per sample, from the code h = Enc(y) of this very forward pass."""
         if self.generic:
             return self.lam * F.jacobian_penalty(self.encoder, y, reduction="none")
+        # BEGIN SOLUTION task 3.5
         return self.lam * F.contractive_penalty(h, self.encoder[0].weight, self.activation, reduction="none")
         # END SOLUTION

@@ -68,7 +68,12 @@ class LatentEBM(nn.Module):
         return F.softmin_free_energy(self.energies(y), beta, dim=-1)
 
     def argmin_z(self, y, refine_steps: int = 0, lr: float = 0.1):
-        """ž = argmin_z E(y, z): the best grid point, refined by ``refine_steps`` of gradient descent on z."""
+        """ž = argmin_z E(y, z): the best grid point, refined by ``refine_steps`` of gradient descent on z.
+
+        Each step is z ← z − η ∂E(y, z)/∂z (η = ``lr``) for every sample at once; E(y, ž) is then the
+        zero-temperature free energy F_∞(y) = min_z E(y, z), to the grid's spacing and better.
+        y: (N, 2) -> ž: (N,).
+        """
         with minae.no_grad():
             z = self.z_grid[self.energies(y).argmin(-1)]
         if refine_steps:
@@ -76,8 +81,11 @@ class LatentEBM(nn.Module):
             # the refinement needs ∂E/∂z even inside a caller's no_grad()
             with minae.enable_grad():
                 for _ in range(refine_steps):
+                    # BEGIN SOLUTION task 3.2
+                    # E sums per-sample energies, so ∂ΣE/∂z_n = ∂E_n/∂z_n: one gradient moves every sample
                     (gz,) = minae.grad(self.energy(y, z).sum(), z)
                     z = minae.tensor((z.detach() - lr * gz).data, device=z.device, requires_grad=True)
+                    # END SOLUTION
             z = z.detach()
         return z
 
@@ -108,8 +116,10 @@ class ConditionalLatentEBM(nn.Module):
 
     def decode(self, x, z):
         """g(x, z) = ρ(x) ⊙ [cos z, sin z] for x (N,) and z (N, K): (N, K, 2)."""
+        # BEGIN SOLUTION task 3.2
         rho = self.rho(x.reshape(-1, 1)).unsqueeze(1)
         return rho * minae.stack([minae.cos(z), minae.sin(z)], dim=-1)
+        # END SOLUTION
 
     def energies(self, x, y):
         """E(x, y, z_k) on the grid: (N, n_z)."""
@@ -121,7 +131,9 @@ class ConditionalLatentEBM(nn.Module):
                 f"got {tuple(x.shape)}"
             )
         z = self.z_grid.unsqueeze(0).expand(n, self.n_z)
+        # BEGIN SOLUTION task 3.2
         return ((y.unsqueeze(1) - self.decode(x, z)) ** 2).sum(-1)
+        # END SOLUTION
 
     def free_energy(self, x, y, beta=None):
         beta = math.inf if beta is None else beta

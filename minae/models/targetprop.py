@@ -73,8 +73,10 @@ class TargetProp(nn.Module):
         with minae.enable_grad():
             for _ in range(steps):
                 # E is a sum of per-sample energies, so ∂ΣE/∂z_n = ∂E_n/∂z_n for every sample at once
+                # BEGIN SOLUTION task 3.6
                 (gz,) = minae.grad(self.energy(y, z, z_tilde).sum(), z)
                 z = minae.tensor((z.detach() - lr * gz).data, device=z.device, requires_grad=True)
+                # END SOLUTION
                 if trajectory:
                     path.append(z.detach())
         z_check = z.detach()
@@ -88,6 +90,8 @@ class TargetProp(nn.Module):
     def loss(self, y) -> dict:
         """{"loss": C(y, Dec(ž)) + D(ž, Enc(y)), "reconstruction": C, "distance": D}, batch means."""
         z_check, _ = self.infer(y)
+        # BEGIN SOLUTION task 3.6
         cost = self.cost(y, z_check).mean()
         distance = self.distance(z_check, self.encoder(y)).mean()
+        # END SOLUTION
         return {"loss": cost + distance, "reconstruction": cost, "distance": distance}

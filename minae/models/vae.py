@@ -89,6 +89,48 @@ class VAE(nn.Module):
         """F̃(y) per sample (N,), with z = μ when the model is in eval mode."""
         return self.loss(y, reduction="none")["loss"]
 
+    def free_energy(self, y, samples: int = 1):
+        """F̃(y) estimated with K = ``samples`` independent draws of z per image, per sample (N,):
+
+            F̃_K(y) = (1/K) Σ_k C(y, Dec(z_k)) + β·KL,   z_k = reparameterise(μ, log v), k = 1 … K
+
+        Only C is averaged over the draws: the KL term is a closed form of (μ, v). With K = 1 it is
+        ``loss(y, reduction="none")["loss"]``; in eval mode every z_k = μ. A larger K lowers the
+        estimate's variance, not its mean. Differentiable in the parameters, like the loss.
+        """
+        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+            raise ValueError(f"VAE.free_energy: samples must be a whole number ≥ 1, got {samples!r}")
+        y = check_input(self, y, (self.in_features,))
+        mu, logvar = self._encode(y)
+        # BEGIN SOLUTION task 4.4
+        n = mu.shape[0]
+        z = self.reparameterise(minae.cat([mu] * samples), minae.cat([logvar] * samples))  # draw k: rows kN … kN+N−1
+        logits = self.decoder(z)
+        cost = F.binary_cross_entropy_with_logits(logits, minae.cat([y] * samples), reduction="none").sum(-1)
+        kl = F.gaussian_kl(mu, logvar=logvar, reduction="none")
+        return cost.reshape(samples, n).mean(0) + self.beta * kl
+        # END SOLUTION
+
+    @minae.no_grad()
+    def kl_per_dimension(self, y):
+        """The KL term split by latent dimension and averaged over the batch: (latent_dim,).
+
+        Its entries sum to the mean KL of ``loss``. A dimension whose KL is ≈ 0 has μ_i ≈ 0 and
+        v_i ≈ 1 for every image: the encoder does not use it (its bubble is the prior itself).
+        """
+        mu, logvar = self._encode(y)
+        # BEGIN SOLUTION task 4.5
+        return ((logvar.exp() - logvar - 1 + mu * mu) * 0.5).mean(0)
+        # END SOLUTION
+
+    @minae.no_grad()
+    def bubble_radii(self, y):
+        """The radii of the lecture's bubbles (Fig. 8): the standard deviation of each code, (N, latent_dim)."""
+        _, logvar = self._encode(y)
+        # BEGIN SOLUTION task 4.5
+        return (logvar * 0.5).exp()
+        # END SOLUTION
+
     @minae.no_grad()
     def sample(self, n: int):
         """n images decoded from the prior z ~ N(0, I): (n, in_features)."""

@@ -421,6 +421,7 @@ def jacobian_penalty(encoder, y, reduction: str = "mean", create_graph: bool = T
             with backend.on(h.device):  # CuPy allocates and writes on the current GPU, which need not be h's
                 select = xp.zeros_like(h.data)
                 select[(slice(None),) + unit] = 1  # grad_outputs picking h_j in every sample
+            # BEGIN SOLUTION task 3.7
             (g,) = _grad(
                 h, x, grad_outputs=Tensor(select), retain_graph=True, create_graph=create_graph, allow_unused=True
             )
@@ -428,6 +429,7 @@ def jacobian_penalty(encoder, y, reduction: str = "mean", create_graph: bool = T
                 continue
             sq = _per_sample(g * g)
             total = sq if total is None else total + sq
+            # END SOLUTION
     if total is None:  # the code does not depend on y
         with backend.on(y.device):
             total = Tensor(get_array_module(y.data).zeros(y.shape[0], dtype=y.dtype))

@@ -1,9 +1,10 @@
-"""Task 3.3: the autoencoder's energy F(y) = C(y, ỹ) + R(h) and its loss, against NumPy."""
+"""Task 3.3: the autoencoder's energy F(y) = C(y, ỹ) + R(h) and its loss, against NumPy;
+the denoising autoencoder's in training."""
 
 import minae
 from minae.backend import np
-from minae.homework.testing import assert_close, assert_equal, assert_shape, gradcheck, named, rng
-from minae.models import Autoencoder, reconstruction_cost
+from minae.homework.testing import as_numpy, assert_close, assert_equal, assert_shape, gradcheck, helper, named, rng
+from minae.models import Autoencoder, DenoisingAutoencoder, reconstruction_cost
 
 N, D, H = 5, 6, 3
 
@@ -81,3 +82,65 @@ def test_autoencoder_loss_backward():
     model = Autoencoder(D, H, sparsity=0.05).double()
     y = minae.tensor(images(4), dtype=minae.float64, requires_grad=True)
     gradcheck(named(lambda y: model.loss(y)["loss"], "Autoencoder.loss(y)"), [y])
+
+
+def _which_loss(got, candidates):
+    """The name of the candidate loss the student's values match, or a sentence saying none does."""
+    for name, values in candidates.items():
+        if values.shape == got.shape and np.allclose(got, values, rtol=1e-4, atol=1e-6):
+            return name
+    return "none of C(y, Dec(Enc(ŷ))), C(y, Dec(Enc(y))), C(ŷ, Dec(Enc(ŷ)))"
+
+
+def _check_denoising(model, y, y_hat, cost, reduction="none"):
+    """Train-mode checks of a DAE whose corruption is replaced by ŷ = ``y_hat`` (known to the test)."""
+    model.train()
+    record = helper("fixed_corruption")(model, y_hat - y)  # ŷ = y + (ŷ − y): the corruption is known to this test
+    terms = model.loss(minae.tensor(y, dtype=minae.float32), reduction=reduction)
+    message = (
+        "the denoising autoencoder's loss never corrupts its input: the encoder must see self.corrupt(y), "
+        "called once per loss ({actual} calls)"
+    )
+    assert_equal(len(record.calls), 1, message)
+    average = (lambda c: c) if reduction == "none" else (lambda c: np.asarray(c.mean()))
+    right = average(cost(y, forward(model, y_hat)[1]))
+    candidates = {
+        "C(y, Dec(Enc(ŷ)))": right,
+        "C(y, Dec(Enc(y))): the input was never corrupted": average(cost(y, forward(model, y)[1])),
+        "C(ŷ, Dec(Enc(ŷ))): the target is the corrupted input, not the clean y": average(
+            cost(y_hat, forward(model, y_hat)[1])
+        ),
+    }
+    diagnosis = _which_loss(as_numpy(terms["reconstruction"]), candidates)
+    assert_equal(
+        diagnosis,
+        "C(y, Dec(Enc(ŷ)))",
+        "the denoising autoencoder's training loss is {actual}; it must be {expected}: the encoder sees the "
+        "corrupted ŷ, and the cost compares the reconstruction with the clean y",
+    )
+    assert_close(terms["loss"], right, "the DAE's training loss F(y) = C(y, Dec(Enc(ŷ)))", rtol=1e-4)
+    model.eval()
+    clean = model.loss(minae.tensor(y, dtype=minae.float32), reduction=reduction)
+    want = average(cost(y, forward(model, y)[1]))
+    assert_close(clean["loss"], want, "the DAE's loss in eval mode (no corruption)", rtol=1e-4)
+
+
+def test_denoising_loss_in_training():
+    # the denoising autoencoder: the encoder sees the corrupted ŷ, the cost compares Dec(Enc(ŷ)) with the clean y
+    y = images(5)
+    y_hat = y + rng(6).normal(0, 0.3, (N, D))
+    _check_denoising(DenoisingAutoencoder(D, H, corruption="gaussian", level=0.3), y, y_hat, mse)
+
+
+def test_denoising_loss_in_training_masked_batch_mean():
+    y = images(7)
+    y_hat = y * (rng(8).uniform(0, 1, (N, D)) > 0.4) / 0.6  # a fixed mask, as masking noise draws one
+    _check_denoising(DenoisingAutoencoder(D, H, corruption="masking", level=0.4), y, y_hat, mse, reduction="mean")
+
+
+def test_denoising_loss_in_training_cross_entropy():
+    y = images(9, low=0.0)
+    hit = rng(10).uniform(0, 1, (N, D))
+    y_hat = np.where(hit < 0.15, 0.0, np.where(hit < 0.3, 1.0, y))  # salt and pepper on a fifth of the pixels
+    model = DenoisingAutoencoder(D, H, corruption="salt_and_pepper", level=0.3, output_activation="sigmoid", cost="bce")
+    _check_denoising(model, y, y_hat, bce)

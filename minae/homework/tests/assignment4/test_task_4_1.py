@@ -4,7 +4,7 @@ import math
 
 import minae
 from minae.backend import np
-from minae.homework.testing import assert_close, assert_equal
+from minae.homework.testing import as_numpy, assert_close, assert_equal
 from minae.models import VAE
 
 MU = [1.0, -2.0, 0.5]
@@ -43,16 +43,24 @@ def test_samples_are_random_in_training_and_the_mean_in_eval():
 
 
 def test_gradients_reach_mu_and_logvar():
-    minae.manual_seed(2)
     model = VAE(6, 5, 3)
     mu, logvar = codes(requires_grad=True)
+    minae.manual_seed(2)
     z = model.reparameterise(mu, logvar)
     message = "z does not depend on μ and log v in the graph: the gradients cannot reach the encoder"
     assert_equal(z.requires_grad, True, message)
     if not z.requires_grad:
         return
     z.sum().backward()
-    # ∂z/∂μ = 1 and ∂z/∂log v = ½ exp(½ log v) ε = ½ (z − μ)
     assert_close(mu.grad, np.ones((N, 3)), "∂Σz/∂μ")
-    half = 0.5 * (z.numpy().astype(np.float64) - np.tile(MU, (N, 1)))
-    assert_close(logvar.grad, half, "∂Σz/∂log v = ½ (z − μ)", rtol=1e-4, atol=1e-5, own=True)
+    # ∂z/∂log v by central differences of your own z, drawn with the same ε (the same seed) on both sides
+    step, base = 1e-2, np.tile(LOGVAR, (N, 1))
+    sides = []
+    for sign in (1, -1):
+        minae.manual_seed(2)
+        with minae.no_grad():
+            shifted = minae.tensor(base + sign * step, dtype=minae.float32)
+            sides.append(model.reparameterise(minae.tensor(np.tile(MU, (N, 1)), dtype=minae.float32), shifted))
+    slope = (as_numpy(sides[0]) - as_numpy(sides[1])) / (2 * step)
+    what = "∂Σz/∂log v against central differences of z with the same ε"
+    assert_close(logvar.grad, slope, what, rtol=1e-2, atol=2e-3, own=True)

@@ -1,11 +1,24 @@
-"""Task 4.2: the VAE's free energy F̃(y) = C(y, ỹ) + β·KL, against NumPy (in eval mode, where z = μ)."""
+"""Task 4.2: the VAE's free energy F̃(y) = C(y, ỹ) + β·KL, against NumPy: in eval mode (z = μ) and in training,
+where the decoder must see a sampled z (a stand-in sampler replaces task 4.1's, so this task stands alone)."""
 
 import minae
 from minae.backend import np
-from minae.homework.testing import assert_close, assert_equal, assert_shape, rng
+from minae.homework.testing import as_numpy, assert_close, assert_equal, assert_shape, helper, rng
 from minae.models import VAE
 
 N, D, H, Z, BETA = 4, 6, 5, 2, 0.5
+
+
+def kl_from_densities(mu, logvar):
+    """D_KL(N(μ, v) ‖ N(0, 1)) per dimension, as E_q[log q(z) − log p(z)] by Gauss–Hermite quadrature over
+    z = μ + √v x, x ~ N(0, 1): the definition, not its closed form (exact here: the integrand is a polynomial
+    of degree 2 in x)."""
+    x, w = np.polynomial.hermite_e.hermegauss(6)
+    mu, v = np.asarray(mu)[..., None], np.exp(np.asarray(logvar))[..., None]
+    z = mu + np.sqrt(v) * x
+    log_q = -0.5 * np.log(2 * np.pi * v) - (z - mu) ** 2 / (2 * v)
+    log_p = -0.5 * np.log(2 * np.pi) - z**2 / 2
+    return ((log_q - log_p) * w).sum(-1) / np.sqrt(2 * np.pi)
 
 
 def model_and_data(seed):
@@ -16,14 +29,20 @@ def model_and_data(seed):
     return model, y
 
 
+def bce_of_decoder(model, z, y):
+    """C(y, Dec(z)) per sample: the cross-entropy of σ(logits) with y, from the decoder's own logits at z."""
+    with minae.no_grad():
+        logits = model.decoder(minae.tensor(z, dtype=minae.float32)).numpy().astype(np.float64)
+    return (np.logaddexp(0, logits) - logits * y).sum(axis=1)
+
+
 def reference(model, y):
     """C, KL and C + β·KL per sample, from the model's own encoder and decoder outputs."""
     with minae.no_grad():
         out = model.encoder(minae.tensor(y, dtype=minae.float32)).numpy().astype(np.float64)
         mu, logvar = out[:, :Z], out[:, Z:]
-        logits = model.decoder(minae.tensor(mu, dtype=minae.float32)).numpy().astype(np.float64)
-    cost = (np.logaddexp(0, logits) - logits * y).sum(axis=1)
-    kl = 0.5 * (np.exp(logvar) - logvar - 1 + mu**2).sum(axis=1)
+    cost = bce_of_decoder(model, mu, y)
+    kl = kl_from_densities(mu, logvar).sum(axis=1)
     return cost, kl, cost + BETA * kl
 
 
@@ -58,3 +77,69 @@ def test_loss_trains_encoder_and_decoder():
     for name, p in model.named_parameters():
         usable = p.grad is not None and bool(np.isfinite(p.grad.numpy()).all() and np.abs(p.grad.numpy()).max() > 0)
         assert_equal(usable, True, f"the loss gives the parameter {name} no usable gradient")
+
+
+def _check_training_loss(seed, beta, reduction):
+    # in training the decoder sees z drawn by self.reparameterise(μ, log v), and C compares its output with y
+    minae.manual_seed(seed)
+    model = VAE(D, H, Z, beta=beta)
+    model.train()
+    y = rng(seed).uniform(0, 1, (N, D))
+    with minae.no_grad():
+        mu, logvar = (as_numpy(t) for t in model._encode(minae.tensor(y, dtype=minae.float32)))
+    sampler = helper("standin_sampler")(model)  # z = μ + σ(log v) ⊙ ε: a stand-in, not task 4.1's answer
+    decoder = helper("capture_decoder")(model)
+    terms = model.loss(minae.tensor(y, dtype=minae.float32), reduction=reduction)
+    calls = len(sampler.calls)
+    message = (
+        "VAE.loss must sample z with self.reparameterise(μ, log v) in training: {actual} calls "
+        "(a loss that decodes μ never samples)"
+    )
+    assert_equal(calls, 1, message)
+    if calls != 1:
+        return
+    got_mu, got_second = sampler.calls[0]
+    assert_close(
+        got_mu, mu, "the first argument of reparameterise: μ, the encoder's first output", rtol=1e-5, atol=1e-6
+    )
+    what = "the second argument of reparameterise: log v, the encoder's second output (not v = exp(log v))"
+    assert_close(got_second, logvar, what, rtol=1e-5, atol=1e-6)
+    z = as_numpy(sampler.outputs[0])
+    seen = [as_numpy(s) for s in decoder.seen]
+    assert_equal(len(seen), 1, "the loss should run the decoder once, on the sampled z: it ran {actual} times")
+    if len(seen) != 1:
+        return
+    assert_close(
+        seen[0], z, "what the decoder receives in training: the sampled z, not μ", rtol=1e-6, atol=1e-7, own=True
+    )
+    cost = bce_of_decoder(model, z, y)
+    kl = kl_from_densities(mu, logvar).sum(axis=1)
+    if reduction == "mean":
+        cost, kl = np.asarray(cost.mean()), np.asarray(kl.mean())
+    assert_close(terms["reconstruction"], cost, "C(y, Dec(z)) at the sampled z, compared with y", rtol=1e-4, own=True)
+    assert_close(terms["loss"], cost + beta * kl, "F̃ = C(y, Dec(z)) + β·KL in training", rtol=1e-4, own=True)
+
+
+def test_the_training_loss_samples_z():
+    _check_training_loss(3, BETA, "none")
+
+
+def test_the_training_loss_samples_z_batch_mean():
+    _check_training_loss(5, 2.0, "mean")
+
+
+def test_the_reconstruction_depends_on_log_v_in_training():
+    # ∂C/∂log v ≠ 0: through the sampled z, the reconstruction trains the variance head of the encoder
+    minae.manual_seed(4)
+    model = VAE(D, H, Z, beta=BETA)
+    model.train()
+    helper("standin_sampler")(model)
+    y = minae.tensor(rng(4).uniform(0, 1, (N, D)), dtype=minae.float32)
+    cost = model.loss(y)["reconstruction"]
+    head = model.encoder[2].bias  # its last Z entries give log v
+    depends = bool(cost.requires_grad)
+    if depends:
+        (g,) = minae.grad(cost, [head], allow_unused=True)
+        depends = g is not None and bool(np.abs(g.numpy()[Z:]).max() > 0)
+    message = "∂C/∂log v is zero in training: the reconstruction must be computed at z sampled from (μ, log v)"
+    assert_equal(depends, True, message)
