@@ -532,7 +532,6 @@ def _homework_md(a, manifest) -> str:
         total=total,
         notebooks=notebooks,
         exercises=exercises,
-        questions=questions,
     )
 
 
