@@ -340,6 +340,7 @@ def _grade_tasks(result, session, sources, plan, seed, numeric, test_timeout, ta
             try:
                 channel = session.open(test_deadline)
                 channel.deadline = test_deadline
+                channel.new_test()
                 if test_timeout > 0 and now + test_timeout <= task_deadline:
                     channel.why = f"{test_timeout:g} s"
                 else:

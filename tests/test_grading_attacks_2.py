@@ -1,0 +1,153 @@
+"""A second reviewer against the grader (issue 19): attacks beyond test_grading_attacks.py's, each a test that
+failed on the code before its fix.
+
+Some drive the grader's side of the pipe (``protocol.Channel``) with a plain child process that answers
+whatever a student's child could answer (its code can rewrite the child's server); the others grade a
+built copy with the attack appended to its ``minae/__init__.py``, as test_grading_attacks.py does.
+"""
+
+import gc
+import json
+import shutil
+import struct
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from minae.homework import build, grade, sandbox
+from minae.homework.protocol import MAX_HEADER, Channel, ProtocolError
+
+needs_sandbox = pytest.mark.skipif(
+    sandbox._bwrap_ok() is not None and sandbox.mode() == "none", reason="no sandbox here"
+)
+LIMITS = dict(test_timeout=5, timeout=15, seed=7)
+
+
+# ------------------------------------------------------------ the channel alone ---
+def _answering(folder: Path, answer: dict, raw: bytes = b"") -> subprocess.Popen:
+    """A child that answers every request with ``answer`` (a JSON header) and ``raw`` (the arrays' bytes)."""
+    header = json.dumps(answer).encode()
+    path = folder / f"frame{len(list(folder.glob('frame*')))}"
+    path.write_bytes(struct.pack("<II", len(header), len(raw)) + header + raw)
+    code = textwrap.dedent(
+        f"""
+        import struct, sys
+        fin, fout = sys.stdin.buffer, sys.stdout.buffer
+        frame = open({str(path)!r}, "rb").read()
+        while True:
+            head = fin.read(8)
+            if len(head) < 8:
+                break
+            n, m = struct.unpack("<II", head)
+            fin.read(n + m)
+            fout.write(frame)
+            fout.flush()
+        """
+    )
+    return subprocess.Popen([sys.executable, "-I", "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+
+def _channel(proc) -> Channel:
+    import time
+
+    channel = Channel(proc, proc.kill)
+    channel.deadline = time.monotonic() + 60
+    return channel
+
+
+def test_the_grader_holds_a_handle_only_while_the_test_keeps_it(tmp_path):
+    # every answer named 40 000 fresh handles: the grader kept a proxy for each in a dict for as long as the
+    # child lived, so answers a test dropped at once still piled up, test after test (~150 bytes a handle;
+    # a child sending them for a whole grading made the grader hold gigabytes)
+    handles = {"ok": {"__list__": [{"__obj__": 10**6 + k, "type": "T"} for k in range(40_000)]}}
+    proc = _answering(tmp_path, handles)
+    channel = _channel(proc)
+    try:
+        for _ in range(5):
+            channel.new_test()
+            kept = channel.request("call")
+            assert len(kept) == 40_000 and kept[0] is channel.request("call")[0]  # identity while kept
+            del kept
+        gc.collect()
+        assert len(channel.proxies) == 0, f"the grader still holds {len(channel.proxies)} proxies no test keeps"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_the_answers_to_one_test_are_bounded_together(tmp_path):
+    # each answer was bounded (MAX_HEADER, MAX_RAW), but not their sum: a test that keeps what it gets (a list
+    # of arrays it concatenates) let the child fill the grader's memory 64 MB at a time
+    raw = bytes(8 * 2**20)  # 8 MB of zeros: one float64 array of 2**20 values
+    proc = _answering(tmp_path, {"ok": {"__nd__": ["<f8", [2**20]]}}, raw)
+    channel = _channel(proc)
+    try:
+        kept = []
+        with pytest.raises(ProtocolError, match="in its answers to one test"):
+            for _ in range(20):  # 160 MB in all
+                kept.append(channel.request("array"))
+        assert 4 <= len(kept) <= 8, len(kept)
+        assert proc.wait(timeout=10) is not None  # a broken test kills the child
+    finally:
+        proc.kill()
+        proc.wait()
+    proc = _answering(tmp_path, {"ok": "x" * (MAX_HEADER // 3)})  # JSON counts too
+    channel = _channel(proc)
+    try:
+        with pytest.raises(ProtocolError, match="in its answers to one test"):
+            for _ in range(4):
+                channel.request("getattr")
+        channel2 = _channel(_answering(tmp_path, {"ok": {"__nd__": ["<f8", [2**20]]}}, raw))
+        for _ in range(20):  # a new test starts the count afresh
+            channel2.new_test()
+            channel2.request("array")
+        channel2.proc.kill()
+        channel2.proc.wait()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+# ------------------------------------------------------------------ graded copies ---
+def _copy(tmp_path: Path, assignment: int, attack: str, name: str = "attack") -> Path:
+    folder = tmp_path / name
+    build(assignment, folder)
+    init = folder / "minae" / "__init__.py"
+    init.write_text(init.read_text(encoding="utf-8") + textwrap.dedent(attack), encoding="utf-8")
+    return folder
+
+
+_HELD_LIST = """
+from .models import vae as _vae
+
+
+def _interpolate(self, y_a, y_b, steps=10):
+    # the test concatenates what every captured latent batch's numpy() gives: the same 8 MB, 24 times
+    import numpy as _np
+
+    capture = next(c.cell_contents for c in self.decode.__closure__
+                   if type(c.cell_contents).__name__ == "_Capture")
+    big = tensor(_np.zeros(2**20), dtype=float64)
+    capture.seen.extend([big] * 24)
+    return tensor(_np.zeros((steps, 6)))
+
+
+_vae.VAE.interpolate = _interpolate
+"""
+
+
+@needs_sandbox
+def test_a_test_that_keeps_its_answers_cannot_fill_the_graders_memory(tmp_path, peak_bytes):
+    # task 4.3's interpolate test keeps the numpy() of every latent batch the copy says it decoded: 24 of
+    # 8 MB made the grader hold 192 MB, then 192 MB more for their concatenation (24 000 of them: 380 GB)
+    folder = _copy(tmp_path, 4, _HELD_LIST)
+    grade_module = sys.modules[grade.__module__]
+    grade_module._reference_events("4.3", LIMITS["seed"])
+    results = []
+    peak = peak_bytes(lambda: results.append(grade(folder, 4, stream=False, **LIMITS)))
+    assert results[0].earned == 0, results[0].table()
+    assert peak < 120 * 2**20, f"grading the copy made the grader hold {peak / 2**20:.0f} MB"
+    shutil.rmtree(folder)
