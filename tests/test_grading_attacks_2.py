@@ -151,3 +151,60 @@ def test_a_test_that_keeps_its_answers_cannot_fill_the_graders_memory(tmp_path, 
     assert results[0].earned == 0, results[0].table()
     assert peak < 120 * 2**20, f"grading the copy made the grader hold {peak / 2**20:.0f} MB"
     shutil.rmtree(folder)
+
+
+_SURROGATE = """
+raise ValueError("a file name decoded with surrogateescape: \\udcff")
+"""
+
+
+@needs_sandbox
+def test_text_that_cannot_be_encoded_neither_hides_the_table_nor_the_results(tmp_path):
+    # a lone surrogate in an exception's message came through the JSON escapes intact: printing the table to
+    # a UTF-8 terminal raised UnicodeEncodeError (the teacher saw no grade), and the autograder died writing
+    # results.json (run_autograder's fallback then blamed setup.sh)
+    import io
+
+    from minae.homework.autograder import gradescope_run
+
+    folder = _copy(tmp_path, 1, _SURROGATE)
+    terminal = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict")
+    result = grade(folder, 1, stream=terminal, **LIMITS)
+    terminal.flush()
+    shown = terminal.buffer.getvalue().decode("utf-8")
+    assert "a file name decoded with surrogateescape" in shown and result.earned == 0
+    root = tmp_path / "autograder"
+    shutil.copytree(folder, root / "submission")
+    data = gradescope_run(1, root, tmp_path / "no-copy", test_timeout=5, timeout=15)
+    written = json.loads((root / "results" / "results.json").read_text(encoding="utf-8"))
+    assert written == data and data["score"] == 0
+    assert "surrogateescape" in data["tests"][0]["output"], data
+
+
+_LONG_DTYPE = """
+_tensor = tensor
+
+
+class _Claims:
+    dtype = "\\x1b]0;pwned\\x07\\x1b[2J\\u202e" + "A" * 99_000
+
+
+def sum_to(x, shape):  # right for float64; a float32 result says its dtype is 99 000 characters
+    data = x.data.sum(axis=tuple(range(x.data.ndim - len(shape))))
+    data = data.sum(axis=tuple(i for i, s in enumerate(shape) if s == 1 and data.shape[i] != 1), keepdims=True)
+    return _Claims() if str(data.dtype) == "float32" else _tensor(data)
+"""
+
+
+@needs_sandbox
+def test_a_failure_quoting_the_copys_text_is_one_clean_line(tmp_path):
+    # assert_equal's message quotes what the copy gave ("gave dtype {actual}"): that text reached the table
+    # and results.json whole (99 000 characters) and results.json kept its bidi override
+    from minae.homework.autograder import _results
+
+    result = grade(_copy(tmp_path, 1, _LONG_DTYPE), 1, stream=False, **LIMITS)
+    failure = result.task("1.2").failure
+    assert failure.startswith("test_sum_to_keeps_float32: sum_to of a float32 tensor gave dtype"), failure
+    assert len(failure) <= 400 and "\u202e" not in failure and "\x1b" not in failure, failure[:500]
+    output = json.dumps(_results(1, result), ensure_ascii=False)
+    assert "\u202e" not in output and "\\u001b" not in output and len(output) < 5000
