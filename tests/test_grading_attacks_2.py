@@ -208,3 +208,44 @@ def test_a_failure_quoting_the_copys_text_is_one_clean_line(tmp_path):
     assert len(failure) <= 400 and "\u202e" not in failure and "\x1b" not in failure, failure[:500]
     output = json.dumps(_results(1, result), ensure_ascii=False)
     assert "\u202e" not in output and "\\u001b" not in output and len(output) < 5000
+
+
+_GRADES_ITSELF = """
+import json as _json, os as _os, sys as _sys
+
+if "--root" in _sys.argv:  # imported as the grader (python3 -m minae.homework gradescope --root ...)
+    _root = _sys.argv[_sys.argv.index("--root") + 1]
+    with open(_os.path.join(_root, "results", "results.json"), "w") as _f:
+        _f.write(_json.dumps({"score": 100, "tests": []}))
+    _os._exit(0)
+"""
+
+
+@pytest.mark.slow
+@needs_sandbox
+def test_the_autograder_never_imports_the_submissions_minae_as_the_grader(tmp_path):
+    # run_autograder ran `python3 -m minae.homework` from whatever folder it was started in: `-m` puts that
+    # folder first on the import path, so started from the submission's folder the submission's own minae
+    # was imported as the grader, as root and outside any sandbox: it wrote results.json with 100
+    import os
+    import zipfile
+
+    from minae.homework.cli import main
+
+    zip_path = tmp_path / "autograder.zip"
+    assert main(["autograder", "1", "--out", str(zip_path)]) == 0
+    root = tmp_path / "autograder"
+    with zipfile.ZipFile(zip_path) as zf:
+        zf.extractall(root / "source")
+    shutil.copytree(_copy(tmp_path, 1, _GRADES_ITSELF), root / "submission")
+    script = root / "source" / "run_autograder"
+    script.chmod(0o755)
+    text = script.read_text(encoding="utf-8")
+    script.write_text(text.replace(' --copy "', ' --test-timeout 5 --timeout 15 --copy "', 1), encoding="utf-8")
+    bin_dir = root / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").symlink_to(sys.executable)
+    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", AUTOGRADER_ROOT=str(root))
+    subprocess.run([str(script)], env=env, cwd=root / "submission", capture_output=True, timeout=300)
+    data = json.loads((root / "results" / "results.json").read_text(encoding="utf-8"))
+    assert data["score"] == 0 and len(data["tests"]) == 5, data
