@@ -249,3 +249,122 @@ def test_the_autograder_never_imports_the_submissions_minae_as_the_grader(tmp_pa
     subprocess.run([str(script)], env=env, cwd=root / "submission", capture_output=True, timeout=300)
     data = json.loads((root / "results" / "results.json").read_text(encoding="utf-8"))
     assert data["score"] == 0 and len(data["tests"]) == 5, data
+
+
+# ---------------------------------------------------------- a grader that is not root ---
+_WRITES = """
+import json, os, sys
+found = {}
+for folder in sys.argv[1:]:
+    try:
+        with open(os.path.join(folder, "zz_fill"), "wb") as f:
+            f.write(b"x" * 4096)
+        found[folder] = "written"
+    except OSError as e:
+        found[folder] = type(e).__name__
+sys.stdout.write(json.dumps(found))
+"""
+
+
+@needs_sandbox
+def test_no_tmpfs_but_the_scratch_is_writable_whoever_the_child_is_for_the_kernel(tmp_path, monkeypatch):
+    # under a grader that is not root, bubblewrap maps the child to the grader's own uid, which then owns
+    # every tmpfs bubblewrap made (/, /dev, the empty folders that hide the installed packages): the child
+    # wrote 512 MB there beside its 64 MB /tmp, and could fill half the machine's memory through each. Here
+    # the same ownership, as root: bubblewrap in a user namespace (what a grader that is not root gets)
+    if shutil.which("bwrap") is None:
+        pytest.skip("no bubblewrap")
+    monkeypatch.setattr(sandbox, "_kernel_root", lambda: False)
+    build(1, tmp_path / "built")
+    staged = sandbox.stage(tmp_path / "built", tmp_path / "copy")
+    (tmp_path / "scratch").mkdir()
+    hidden = [h for h in sandbox._runtime()["sites"] if h.startswith(("/usr/", sandbox._runtime()["prefix"] + "/"))]
+    folders = ["/", "/dev", "/dev/shm", "/sandbox", "/sandbox/site", *hidden, "/tmp"]
+    source = _WRITES.replace("sys.argv[1:]", repr(folders))
+    child = sandbox.start("bwrap", staged, tmp_path / "scratch", {}, source)
+    try:
+        out, err = child.proc.communicate(timeout=60)
+    finally:
+        child.kill()
+    found = json.loads(out or b"null")
+    assert found is not None, err.decode(errors="replace")[-2000:]
+    assert found.pop("/tmp") == "written"  # the scratch, bounded in size
+    assert "written" not in found.values(), found
+
+
+def _unprivileged(script: Path, work: Path) -> subprocess.CompletedProcess:
+    """Run ``script`` with this interpreter as uid 65534 (a grader that is not root), in a private mount
+    namespace where the interpreter's installation is reachable (a home folder of 0700 is hidden under a
+    tmpfs, the installation bound back into it). The caller checks root, unshare and setpriv."""
+    import os
+
+    import minae
+
+    exe = sandbox._runtime()["exe"]
+    lines, holds = ["set -e"], {}
+    for needed in dict.fromkeys(Path(os.path.realpath(p)) for p in (sys.prefix, sys.base_prefix, Path(exe).parent)):
+        closed = [a for a in reversed(needed.parents) if a != Path("/") and not os.stat(a).st_mode & 0o001]
+        if closed:
+            holds.setdefault(closed[0], []).append(needed)
+    for k, (top, inside) in enumerate(holds.items()):
+        hold = work / f"hold{k}"
+        hold.mkdir()
+        lines += [f"mount --bind '{top}' '{hold}'", f"mount -t tmpfs -o mode=755 tmpfs '{top}'"]
+        for needed in inside:
+            lines += [f"mkdir -p '{needed}'", f"mount --bind '{hold / needed.relative_to(top)}' '{needed}'"]
+    repo = Path(minae.__file__).resolve().parents[1]
+    lines.append(
+        f"exec setpriv --reuid=65534 --regid=65534 --clear-groups env -i HOME='{work}' PATH=/usr/bin:/bin "
+        f"PYTHONPATH='{repo}' TMPDIR='{work}' '{exe}' '{script}'"
+    )
+    (work / "run.sh").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "bash", str(work / "run.sh")],
+        capture_output=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.slow
+def test_a_grader_that_is_not_root_gets_the_bubblewrap_sandbox(tmp_path):
+    # the probe read the child's own uid_map, where bubblewrap's nested user namespace (65534 -> 0 -> the
+    # grader's uid) shows 0: it called the child root and refused bubblewrap for every grader that is not
+    # root (a teacher's own account), whose only way left to grade was --no-sandbox (the student's code as
+    # the teacher)
+    import os
+    import tempfile
+
+    tools = [shutil.which(t) for t in ("bwrap", "unshare", "setpriv")]
+    if os.geteuid() != 0 or not sandbox._kernel_root() or None in tools:
+        pytest.skip("needs root (to become another user) and bwrap, unshare, setpriv")
+    if subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "unshare", "-U", "true"],
+                      capture_output=True).returncode != 0:  # fmt: skip
+        pytest.skip("unprivileged user namespaces are not allowed here")
+    work = Path(tempfile.mkdtemp(prefix="minae-not-root-"))
+    try:
+        build(1, work / "honest")
+        shutil.copytree(work / "honest", work / "filling")
+        init = work / "filling" / "minae" / "__init__.py"
+        fill = "\nfor _i in range(4):\n    open(f'/zz_fill{_i}', 'wb').write(b'x' * (8 << 20))\n"
+        init.write_text(init.read_text(encoding="utf-8") + fill, encoding="utf-8")
+        script = work / "grade.py"
+        script.write_text(
+            "import json, sys\n"
+            "from minae.homework import grade, sandbox\n"
+            "out = {'mode': sandbox.mode(), 'why': sandbox._bwrap_ok()}\n"
+            f"for name in ('honest', 'filling'):\n"
+            f"    r = grade({str(work)!r} + '/' + name, 1, stream=False, test_timeout=10, timeout=30, seed=3)\n"
+            "    out[name] = [r.sandbox, r.earned, r.task('1.1').failure]\n"
+            "sys.stdout.write(json.dumps(out))\n",
+            encoding="utf-8",
+        )
+        for path in [work, *work.rglob("*")]:
+            path.chmod(0o777 if path.is_dir() else 0o644)
+        proc = _unprivileged(script, work)
+        found = json.loads(proc.stdout or b"null")
+        assert found is not None, proc.stderr.decode(errors="replace")[-3000:]
+        assert found["mode"] == "bwrap", found
+        assert found["honest"][:2] == ["bwrap", 0], found
+        assert "Read-only file system" in found["filling"][2], found  # / is not the child's to fill
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -123,35 +123,42 @@ def _runtime() -> dict:
     return {"exe": exe, "prefix": prefix, "sites": sorted(sites), "numpy": numpy_dir}
 
 
-_PROBE = "import sys; sys.path.insert(0, '/sandbox/site'); import numpy"
-# the probe also fails unless the child's uid is not root's for the kernel (uid_map: inside, outside, count)
-_ROOTLESS = (
-    "\nimport os\nfor _l in open('/proc/self/uid_map'):\n"
-    "    _i, _o, _n = map(int, _l.split())\n"
-    "    assert not (_i <= os.getuid() < _i + _n and _o + os.getuid() - _i == 0), 'the child is root'\n"
-)
+_PROBE = "import sys; sys.path.insert(0, '/sandbox/site'); import numpy; open('/probe/owner', 'w').close()"
 
 
 @functools.lru_cache(maxsize=None)
 def _bwrap_ok() -> str | None:
-    """None when bubblewrap can build the sandbox here, else why not."""
+    """None when bubblewrap can build the sandbox here, else why not.
+
+    The probe also shows whose the child is for the kernel: it creates a file, whose owner the grader
+    reads in its own namespace and maps to the kernel's uid (its uid_map). Never from inside: bubblewrap
+    nests a second user namespace under a non-root grader (uid 65534 -> 0 -> the grader's uid), so the
+    child's own uid_map names 0, the intermediate namespace's root, which is the grader's ordinary uid.
+    """
+    import tempfile
+
     if shutil.which("bwrap") is None:
         return "bubblewrap (bwrap) is not installed"
-    try:
-        probe = [_runtime()["exe"], "-I", "-S", "-c", _PROBE + _ROOTLESS]
-        proc = subprocess.run(
-            [*_bwrap_args(Path("/nonexistent-copy"), probe=True), *probe],
-            capture_output=True,
-            timeout=60,
-        )
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return f"bubblewrap could not start ({e})"
-    if proc.returncode != 0:
-        return "bubblewrap cannot build the sandbox here: " + proc.stderr.decode(errors="replace").strip()[:300]
+    with tempfile.TemporaryDirectory(prefix="minae-probe-") as folder:
+        os.chmod(folder, 0o1777)  # writable by the child, whichever uid it runs as
+        try:
+            probe = [_runtime()["exe"], "-I", "-S", "-c", _PROBE]
+            proc = subprocess.run(
+                [*_bwrap_args(Path("/nonexistent-copy"), probe=folder), *probe],
+                capture_output=True,
+                timeout=60,
+            )
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return f"bubblewrap could not start ({e})"
+        if proc.returncode != 0:
+            return "bubblewrap cannot build the sandbox here: " + proc.stderr.decode(errors="replace").strip()[:300]
+        if _kernel_uid(os.stat(os.path.join(folder, "owner")).st_uid) == 0:
+            return "bubblewrap runs the child as root (for the kernel)"
     return None
 
 
-def _bwrap_args(copy: Path, probe: bool = False) -> list:
+def _bwrap_args(copy: Path, probe: str | None = None) -> list:
+    """bubblewrap's command line for the copy ``copy``; ``probe``: a folder the probe writes to (no copy)."""
     rt = _runtime()
     args = ["bwrap", "--die-with-parent", "--new-session", "--hostname", "sandbox"]
     args += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
@@ -182,14 +189,19 @@ def _bwrap_args(copy: Path, probe: bool = False) -> list:
     ]  # fmt: skip
     for hidden in dict.fromkeys([*rt["sites"], *others, str(Path(__file__).resolve().parents[2])]):
         if any(hidden == b or hidden.startswith(b.rstrip("/") + "/") for b in bound):
-            args += ["--tmpfs", hidden]
+            args += ["--tmpfs", hidden, "--remount-ro", hidden]
     numpy_dir = rt["numpy"]
     args += [*_parents("/sandbox/site/numpy"), "--ro-bind", numpy_dir, "/sandbox/site/numpy"]
     if os.path.isdir(numpy_dir + ".libs"):  # the wheel's bundled libraries, found relative to numpy's
         args += ["--ro-bind", numpy_dir + ".libs", "/sandbox/site/numpy.libs"]
-    if not probe:
+    if probe is None:
         args += ["--ro-bind", str(copy), SUBMISSION]
-    # /tmp is memory (tmpfs): RLIMIT_FSIZE bounds a file, not how many, so the folder has a size of its own
+    else:
+        args += ["--bind", probe, "/probe"]
+    # /tmp is memory (tmpfs): RLIMIT_FSIZE bounds a file, not how many, so the folder has a size of its own.
+    # Every other tmpfs bubblewrap makes (/, /dev, the empty folders that hide packages) is made read-only
+    # once built: they have no size, and under a grader that is not root the child is the grader's uid
+    # for the kernel, so it owns them and could fill the machine's memory through them
     args += [
         "--size",
         str(SCRATCH),
@@ -201,6 +213,10 @@ def _bwrap_args(copy: Path, probe: bool = False) -> list:
         "/proc",
         "--dev",
         "/dev",
+        "--remount-ro",
+        "/dev",
+        "--remount-ro",
+        "/",
         "--chdir",
         "/tmp",
         "--clearenv",
@@ -216,17 +232,21 @@ def _bwrap_args(copy: Path, probe: bool = False) -> list:
 def _kernel_root() -> bool:
     """Whether this process's uid is root outside any user namespace (a container's root may be mapped to
     an ordinary uid: a user namespace of its own then maps the sandbox to that ordinary uid, which is safe)."""
-    if os.geteuid() != 0:
-        return False
+    return _kernel_uid(os.geteuid()) == 0
+
+
+def _kernel_uid(uid: int) -> int | None:
+    """``uid`` of this process's user namespace as the parent namespace knows it (its uid_map: inside,
+    outside, count); None when unmapped. Where the map cannot be read, the uid itself."""
     try:
         with open("/proc/self/uid_map", encoding="ascii") as f:
             for line in f:
-                inside, outside, _ = map(int, line.split())
-                if inside == 0:
-                    return outside == 0
+                inside, outside, count = map(int, line.split())
+                if inside <= uid < inside + count:
+                    return outside + uid - inside
+        return None
     except (OSError, ValueError):
-        pass
-    return True
+        return uid
 
 
 def _parents(path: str) -> list:
