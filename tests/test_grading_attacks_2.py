@@ -368,3 +368,93 @@ def test_a_grader_that_is_not_root_gets_the_bubblewrap_sandbox(tmp_path):
         assert "Read-only file system" in found["filling"][2], found  # / is not the child's to fill
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+_UNLEASH_INIT = """
+import ctypes as _c, os as _o
+
+
+def _unleash():
+    # ptrace the sandbox's init (bubblewrap's pid 1, this uid under a grader that is not root) and make it
+    # run prctl(PR_SET_PDEATHSIG, 0): it no longer dies with bubblewrap's outer process (x86-64 registers)
+    libc = _c.CDLL(None, use_errno=True)
+    libc.ptrace.restype = _c.c_long
+    libc.ptrace.argtypes = [_c.c_long, _c.c_long, _c.c_void_p, _c.c_void_p]
+    rax, orig_rax, rip, rsi, rdi = 10, 15, 16, 13, 14  # indices in user_regs_struct
+    if libc.ptrace(16, 1, None, None) != 0:  # PTRACE_ATTACH (refused where the init is not this uid's)
+        return
+    _o.waitpid(1, 0x40000000)
+    saved = (_c.c_ulonglong * 27)()
+    libc.ptrace(12, 1, None, _c.byref(saved))  # PTRACE_GETREGS: stopped in a syscall, after its instruction
+    regs = (_c.c_ulonglong * 27)(*saved)
+    regs[rip], regs[rax], regs[orig_rax], regs[rdi], regs[rsi] = saved[rip] - 2, 157, 157, 1, 0
+    libc.ptrace(13, 1, None, _c.byref(regs))  # PTRACE_SETREGS
+    libc.ptrace(9, 1, None, None)  # PTRACE_SINGLESTEP: the syscall instruction again, now prctl
+    _o.waitpid(1, 0x40000000)
+    libc.ptrace(13, 1, None, _c.byref(saved))
+    libc.ptrace(17, 1, None, None)  # PTRACE_DETACH
+
+
+_unleash()
+_c.CDLL(None).prctl(1, 0)
+if _o.fork() == 0:
+    _o.setsid()
+    _c.CDLL(None).prctl(1, 0)
+    _o.execv("/bin/sleep", ["sleep", "41.321"])
+"""
+
+
+def _sleepers(marker: bytes) -> list:
+    import os
+
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            if Path(f"/proc/{entry}/cmdline").read_bytes() == b"sleep\0" + marker + b"\0":
+                found.append(int(entry))
+        except OSError:
+            pass
+    return found
+
+
+@pytest.mark.slow
+def test_no_process_outlives_its_grading_under_a_grader_that_is_not_root(tmp_path):
+    # the grader ended a sandbox by killing bubblewrap's outer process (its process group); the sandbox's
+    # init, in a session of its own, died only of its death signal, and under a grader that is not root the
+    # student's code runs as the init's uid: it ptraced the init, cleared that signal, and its daemon
+    # outlived the grading (`sleep 41.321`, still there after the grader returned)
+    import os
+    import platform
+    import signal
+    import tempfile
+
+    tools = [shutil.which(t) for t in ("bwrap", "unshare", "setpriv")]
+    if os.geteuid() != 0 or not sandbox._kernel_root() or None in tools or platform.machine() != "x86_64":
+        pytest.skip("needs root (to become another user), bwrap, unshare, setpriv, and x86-64 (the attack's ptrace)")
+    if subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "unshare", "-U", "true"],
+                      capture_output=True).returncode != 0:  # fmt: skip
+        pytest.skip("unprivileged user namespaces are not allowed here")
+    work = Path(tempfile.mkdtemp(prefix="minae-not-root-"))
+    try:
+        build(1, work / "copy")
+        init = work / "copy" / "minae" / "__init__.py"
+        init.write_text(init.read_text(encoding="utf-8") + _UNLEASH_INIT, encoding="utf-8")
+        script = work / "grade.py"
+        script.write_text(
+            "import json, sys, time\n"
+            "from minae.homework import grade\n"
+            f"r = grade({str(work / 'copy')!r}, 1, stream=False, test_timeout=5, timeout=10, seed=3)\n"
+            "time.sleep(1)\n"
+            "sys.stdout.write(json.dumps([r.sandbox, r.earned]))\n",
+            encoding="utf-8",
+        )
+        for path in [work, *work.rglob("*")]:
+            path.chmod(0o777 if path.is_dir() else 0o644)
+        proc = _unprivileged(script, work)
+        left = _sleepers(b"41.321")
+        for pid in left:  # never leave them behind, even when the test fails
+            os.kill(pid, signal.SIGKILL)
+        assert json.loads(proc.stdout or b"null") == ["bwrap", 0], proc.stderr.decode(errors="replace")[-3000:]
+        assert not left, "a process of the copy outlived its grading"
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -157,10 +157,13 @@ def _bwrap_ok() -> str | None:
     return None
 
 
-def _bwrap_args(copy: Path, probe: str | None = None) -> list:
-    """bubblewrap's command line for the copy ``copy``; ``probe``: a folder the probe writes to (no copy)."""
+def _bwrap_args(copy: Path, probe: str | None = None, info_fd: int | None = None) -> list:
+    """bubblewrap's command line for the copy ``copy``; ``probe``: a folder the probe writes to (no copy);
+    ``info_fd``: where bubblewrap writes the PID of the sandbox's init (``_init_pidfd``)."""
     rt = _runtime()
     args = ["bwrap", "--die-with-parent", "--new-session", "--hostname", "sandbox"]
+    if info_fd is not None:
+        args += ["--info-fd", str(info_fd)]
     args += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
     if _kernel_root():
         # no user namespace: its uid 65534 would be root outside it. The child keeps only what setpriv needs
@@ -386,10 +389,15 @@ def why_not(extra_secrets=()) -> str:
 class Child:
     """A started child: its process, where the copy is seen from inside, and how to end it and its processes."""
 
-    def __init__(self, proc, root: str, path: list, kill_user=None):
-        self.proc, self.root, self.path, self._uid = proc, root, path, kill_user
+    def __init__(self, proc, root: str, path: list, kill_user=None, init=None):
+        self.proc, self.root, self.path, self._uid, self._init = proc, root, path, kill_user, init
 
     def kill(self):
+        if self._init is not None:  # the PID namespace's init: SIGKILL to it ends every process in it
+            try:
+                signal.pidfd_send_signal(self._init, signal.SIGKILL)
+            except OSError:
+                pass
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -414,6 +422,9 @@ class Child:
             pass
         self.kill()
         self.proc.wait()
+        if self._init is not None:
+            os.close(self._init)
+            self._init = None
 
 
 def kill_all_of(uid: int, rounds: int = 100) -> None:
@@ -439,14 +450,51 @@ def kill_all_of(uid: int, rounds: int = 100) -> None:
         time.sleep(0.01)
 
 
+def _init_pidfd(info: int, timeout: float = 30) -> int | None:
+    """A pidfd of the sandbox's init, from what bubblewrap wrote to ``info`` (closed here); None if none.
+
+    Killing the grader's own child (bubblewrap's outer process, its process group) ends the sandbox only
+    through the init's death signal (--die-with-parent), and the init is in a session of its own: under a
+    grader that is not root the student's code runs as the init's uid and can ptrace it, clear that signal,
+    and outlive its grading. SIGKILL to a PID namespace's init ends every process in it, whatever they did.
+    A pidfd, not the number: the number could name another process once the init is gone.
+    """
+    import json
+    import selectors
+
+    data, pid, deadline = b"", None, time.monotonic() + timeout
+    try:
+        with selectors.DefaultSelector() as sel:
+            sel.register(info, selectors.EVENT_READ)
+            while pid is None and time.monotonic() < deadline and sel.select(deadline - time.monotonic()):
+                chunk = os.read(info, 4096)
+                if not chunk:
+                    break  # bubblewrap ended before it said (it could not build the sandbox)
+                data += chunk
+                try:
+                    pid = int(json.loads(data)["child-pid"])
+                except (ValueError, KeyError, TypeError):
+                    continue  # not all of it yet
+        return None if pid is None else os.pidfd_open(pid)
+    except (OSError, AttributeError):
+        return None  # no pidfd here (before Linux 5.3 or Python 3.9): the death signal alone
+    finally:
+        os.close(info)
+
+
 def start(which: str, staged: Path, scratch: Path, limits: dict, source: str) -> Child:
     """Start the child server (``source``: ``_child.py``'s text) in sandbox ``which`` for the copy ``staged``."""
     rt = _runtime()
     command = [rt["exe"], "-I", "-S", "-c", source]
     popen = dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     if which == "bwrap":
-        proc = subprocess.Popen([*_bwrap_args(staged), *command], env=_env("/tmp"), cwd="/", **popen)
-        return Child(proc, SUBMISSION, [SUBMISSION, "/sandbox/site"], None)
+        info, info_w = os.pipe()  # bubblewrap writes the PID of the namespace's init there
+        try:
+            args = _bwrap_args(staged, info_fd=info_w)
+            proc = subprocess.Popen([*args, *command], env=_env("/tmp"), cwd="/", pass_fds=(info_w,), **popen)
+        finally:
+            os.close(info_w)
+        return Child(proc, SUBMISSION, [SUBMISSION, "/sandbox/site"], None, _init_pidfd(info))
     site = scratch.parent / "site"  # NumPy alone of the installed packages, by links
     site.mkdir(exist_ok=True)
     for name in ("numpy", "numpy.libs"):
