@@ -458,3 +458,18 @@ def test_no_process_outlives_its_grading_under_a_grader_that_is_not_root(tmp_pat
         assert not left, "a process of the copy outlived its grading"
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+_Z_IS_MU = """
+from .models import vae as _vae
+
+_vae.VAE.reparameterise = lambda self, mu, logvar: mu + 0 * logvar  # no ε: a graph to log v, no noise
+"""
+
+
+@needs_sandbox
+def test_a_check_against_the_copys_own_values_is_pinned_first(tmp_path):
+    # task 4.1 compared log v's gradient with ½ (z − μ) computed from the copy's own z (own=True): z = μ
+    # makes both sides 0, and `mu + 0 * logvar` earned 11 of the task's points with no sampling at all
+    result = grade(_copy(tmp_path, 4, _Z_IS_MU), 4, stream=False, **LIMITS)
+    assert result.task("4.1").passed == 0, result.table()
