@@ -473,3 +473,24 @@ def test_a_check_against_the_copys_own_values_is_pinned_first(tmp_path):
     # makes both sides 0, and `mu + 0 * logvar` earned 11 of the task's points with no sampling at all
     result = grade(_copy(tmp_path, 4, _Z_IS_MU), 4, stream=False, **LIMITS)
     assert result.task("4.1").passed == 0, result.table()
+
+
+_CRASHES = """
+import os as _os, signal as _signal
+
+
+def exp(x):  # native code that crashes, as a bad C extension would
+    _os.kill(_os.getpid(), _signal.SIGSEGV)
+"""
+
+
+@needs_sandbox
+def test_a_child_ended_by_a_signal_is_said_so(tmp_path):
+    # the failure said "the test ended the process (exit status 139)": bubblewrap's 128 + the signal, which
+    # a student cannot read as a segmentation fault (nor 137 as the sandbox's CPU limit)
+    result = grade(_copy(tmp_path, 1, _CRASHES), 1, stream=False, **LIMITS)
+    failure = result.task("1.1").failure
+    assert "SIGSEGV" in failure and "crash in native code" in failure, failure
+    from minae.homework.protocol import exit_status
+
+    assert exit_status(3) == "status 3" and exit_status(-9).startswith("status -9, SIGKILL: stopped by a limit")

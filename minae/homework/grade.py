@@ -37,7 +37,7 @@ from pathlib import Path
 from . import runner, sandbox, testing
 from .assignments import TASKS, assignment_of
 from .build import MANIFEST
-from .protocol import Channel, ProtocolError, RemoteError
+from .protocol import Channel, ProtocolError, RemoteError, exit_status
 
 __all__ = ["TaskResult", "GradeResult", "grade", "read_manifest", "has_reference", "clean"]
 
@@ -326,7 +326,8 @@ def _grade_tasks(result, session, sources, plan, seed, numeric, test_timeout, ta
     except ProtocolError as e:
         status = session.child.proc.returncode if session.child is not None else None
         if str(e).startswith("ended"):
-            why = f"the process exited with status {status} while importing minae"
+            code, _, cause = exit_status(status).partition(", ")
+            why = f"the process exited with {code} while importing minae" + (f" ({cause})" if cause else "")
         else:
             why = f"importing minae {e}"
         return {"import error": {"type": "", "message": why}}

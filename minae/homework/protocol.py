@@ -111,7 +111,7 @@ class Channel:
                 continue
             except OSError:
                 self.proc.poll()
-                self.fail(f"ended the process (exit status {self.proc.returncode})")
+                self.fail(f"ended the process (exit {exit_status(self.proc.returncode)})")
             view = view[n:]
 
     def _read(self, n: int) -> bytearray:
@@ -130,7 +130,7 @@ class Channel:
                     self.proc.wait(timeout=2)
                 except Exception:
                     pass
-                self.fail(f"ended the process (exit status {self.proc.returncode})")
+                self.fail(f"ended the process (exit {exit_status(self.proc.returncode)})")
             got += k
         return buf
 
@@ -263,6 +263,37 @@ class Channel:
             self.fail(f"the child sent a malformed message ({type(e).__name__})")
         except ProtocolError as e:
             self.fail(str(e))
+
+
+_SIGNALS = {
+    "SIGKILL": "stopped by a limit of the sandbox (CPU time, memory, processes)",
+    "SIGXCPU": "its CPU time ran out",
+    "SIGXFSZ": "it wrote a file larger than the limit",
+    "SIGSEGV": "a crash in native code",
+    "SIGBUS": "a crash in native code",
+    "SIGABRT": "aborted",
+}
+
+
+def exit_status(code) -> str:
+    """A child's exit status for a student: "status N", with the signal that ended it by name and cause.
+
+    A signal N shows as -N where the child is the grader's own process, and as 128 + N where bubblewrap
+    passes on the status of the process it ran.
+    """
+    import signal
+
+    if code is None:
+        return "status unknown"
+    number = -code if code < 0 else code - 128 if 128 < code < 128 + 65 else None
+    try:
+        name = signal.Signals(number).name if number is not None else None
+    except ValueError:
+        name = None
+    if name is None:
+        return f"status {code}"
+    cause = _SIGNALS.get(name)
+    return f"status {code}, {name}" + (f": {cause}" if cause else "")
 
 
 def _error_data(value: dict) -> dict:
