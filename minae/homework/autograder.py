@@ -48,6 +48,9 @@ RUN_AUTOGRADER = """#!/usr/bin/env bash
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
 mkdir -p "$ROOT/results"
 rm -f "$ROOT/results/results.json"
+# `python3 -m` puts the working folder first on the import path: from the submission's folder, the
+# submission's own minae would be imported as the grader (unsandboxed). An empty folder holds none.
+cd "$(mktemp -d)"
 if ! python3 -m minae.homework gradescope --assignment {number} --root "$ROOT" --copy "$ROOT/source/student-copy"; then
   printf '%s\\n' '{"score": 0, "tests": [], "output": "the grader could not run (see setup.sh)"}' \\
     > "$ROOT/results/results.json.part"

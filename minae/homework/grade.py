@@ -37,16 +37,18 @@ from pathlib import Path
 from . import runner, sandbox, testing
 from .assignments import TASKS, assignment_of
 from .build import MANIFEST
-from .protocol import Channel, ProtocolError, RemoteError
+from .protocol import Channel, ProtocolError, RemoteError, exit_status
 
 __all__ = ["TaskResult", "GradeResult", "grade", "read_manifest", "has_reference", "clean"]
 
 OUTPUT_LIMIT = 64 * 1024  # bytes of a child's standard error kept (the rest is read and dropped)
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+# control characters (terminal escapes), bidi overrides, and lone surrogates (a str that cannot be encoded:
+# printing it to a UTF-8 terminal, or writing it to results.json, raises UnicodeEncodeError)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def clean(text: str) -> str:
-    """``text`` without control characters (terminal escapes, bidi overrides): safe to print to a terminal."""
+    """``text`` without control characters, bidi overrides or lone surrogates: safe to print and to encode."""
     return _CONTROL.sub("?", str(text))
 
 
@@ -324,7 +326,8 @@ def _grade_tasks(result, session, sources, plan, seed, numeric, test_timeout, ta
     except ProtocolError as e:
         status = session.child.proc.returncode if session.child is not None else None
         if str(e).startswith("ended"):
-            why = f"the process exited with status {status} while importing minae"
+            code, _, cause = exit_status(status).partition(", ")
+            why = f"the process exited with {code} while importing minae" + (f" ({cause})" if cause else "")
         else:
             why = f"importing minae {e}"
         return {"import error": {"type": "", "message": why}}
@@ -340,6 +343,7 @@ def _grade_tasks(result, session, sources, plan, seed, numeric, test_timeout, ta
             try:
                 channel = session.open(test_deadline)
                 channel.deadline = test_deadline
+                channel.new_test()
                 if test_timeout > 0 and now + test_timeout <= task_deadline:
                     channel.why = f"{test_timeout:g} s"
                 else:
@@ -573,8 +577,8 @@ def grade(
             reason = got if isinstance(got, str) else judge_test(ref.get(name) if reference else None, got, functions)
             if reason is None:
                 t.passed += 1
-            elif t.failure is None:
-                t.failure = f"{name}: {reason}"
+            elif t.failure is None:  # one readable line, whatever text of the child's the reason quotes
+                t.failure = _squeeze(f"{name}: {reason}")
         if reference:
             for name in names:
                 r = ref.get(name)

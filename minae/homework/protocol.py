@@ -5,9 +5,15 @@ little-endian uint32) followed by the header and the raw array bytes (see
 ``_child.py``). The grader reads a frame in two exact-size reads into buffers
 sized once from the lengths, after checking them against the caps, so that a
 child cannot make it buffer without bound or re-copy (a 60 MB line costs one
-read, and more than ``MAX_RAW`` is refused before it is read). Every read and
-write waits at most until an absolute deadline the grader set (the test's and
-the task's limits): no message of the child extends it.
+read, and more than ``MAX_RAW`` is refused before it is read). The caps bound
+a test, not only an answer: the answers to one test's requests together carry at
+most ``MAX_HEADER`` bytes of JSON and ``MAX_RAW`` bytes of arrays (``Channel.
+new_test`` starts the count), because a test may keep every answer it gets (a
+list of arrays it concatenates, handles), and what the grader holds must not
+grow with the number of answers. Handles are held weakly: a proxy lives as long
+as the test keeps it. Every read and write waits at most until an absolute
+deadline the grader set (the test's and the task's limits): no message of the
+child extends it.
 
 Whatever the child sends is data: JSON without NaN or Infinity tokens, at most
 ``MAX_DEPTH`` deep, in the tagged forms below, arrays of a numeric dtype whose
@@ -24,11 +30,12 @@ import os
 import selectors
 import struct
 import time
+import weakref
 
 from ..backend import np as numpy
 
-MAX_HEADER = 4 * 2**20  # bytes of one answer's JSON
-MAX_RAW = 64 * 2**20  # bytes of one answer's arrays
+MAX_HEADER = 4 * 2**20  # bytes of JSON in the answers to one test (an honest one's are a few kB)
+MAX_RAW = 64 * 2**20  # bytes of arrays in the answers to one test (an honest one's are at most ~1 MB)
 MAX_DEPTH = 24
 MAX_INT = 2**53
 DTYPES = {"<f8", "<f4", "<f2", "<i8", "<i4", "<i2", "|i1", "|u1", "<u2", "<u4", "<u8", "|b1"}
@@ -75,11 +82,16 @@ class Channel:
         self.deadline = math.inf
         self.why = "the time limit"
         self.broken: str | None = None
-        self.proxies = {}
+        self.proxies = weakref.WeakValueDictionary()  # id -> its live proxy (one per object, while kept)
+        self.new_test()
         self._selectors = {}
         for fd, event in ((self.wfd, selectors.EVENT_WRITE), (self.rfd, selectors.EVENT_READ)):
             self._selectors[event] = selectors.DefaultSelector()
             self._selectors[event].register(fd, event)
+
+    def new_test(self):
+        """Start counting a new test's answers against the caps (JSON bytes, array bytes) afresh."""
+        self.left = [MAX_HEADER, MAX_RAW]
 
     # ------------------------------------------------------------- framing ---
     def _wait(self, fd, event):
@@ -99,7 +111,7 @@ class Channel:
                 continue
             except OSError:
                 self.proc.poll()
-                self.fail(f"ended the process (exit status {self.proc.returncode})")
+                self.fail(f"ended the process (exit {exit_status(self.proc.returncode)})")
             view = view[n:]
 
     def _read(self, n: int) -> bytearray:
@@ -118,7 +130,7 @@ class Channel:
                     self.proc.wait(timeout=2)
                 except Exception:
                     pass
-                self.fail(f"ended the process (exit status {self.proc.returncode})")
+                self.fail(f"ended the process (exit {exit_status(self.proc.returncode)})")
             got += k
         return buf
 
@@ -174,9 +186,10 @@ class Channel:
             raise ProtocolError(f"the child sent a {type(x).__name__} outside the protocol")
         ((tag, value), *rest) = x.items()
         if tag == "__obj__" and isinstance(value, int) and rest and rest[0][0] == "type":
-            if value not in self.proxies:  # one proxy per object: identity (`is`) carries over
-                self.proxies[value] = Proxy(self, value, str(rest[0][1])[:100])
-            return self.proxies[value]
+            proxy = self.proxies.get(value)  # one proxy per object: identity (`is`) carries over
+            if proxy is None:
+                proxy = self.proxies[value] = Proxy(self, value, str(rest[0][1])[:100])
+            return proxy
         if rest:
             raise ProtocolError("the child sent a malformed value")
         if tag in ("__list__", "__tuple__") and isinstance(value, list):
@@ -222,8 +235,12 @@ class Channel:
 
     def answer(self):
         head, size = struct.unpack("<II", bytes(self._read(8)))
-        if head > MAX_HEADER or size > MAX_RAW:
-            self.fail(f"the child sent an answer of {head + size} bytes (the limit is {MAX_HEADER + MAX_RAW})")
+        if head > self.left[0] or size > self.left[1]:
+            self.fail(
+                f"the child sent more than {MAX_HEADER >> 20} MB of JSON or {MAX_RAW >> 20} MB of arrays "
+                "in its answers to one test (the limits)"
+            )
+        self.left = [self.left[0] - head, self.left[1] - size]
         text, raw = self._read(head), self._read(size) if size else bytearray()
         try:
             header = json.loads(text.decode("utf-8"), parse_constant=_reject)
@@ -248,6 +265,37 @@ class Channel:
             self.fail(str(e))
 
 
+_SIGNALS = {
+    "SIGKILL": "stopped by a limit of the sandbox (CPU time, memory, processes)",
+    "SIGXCPU": "its CPU time ran out",
+    "SIGXFSZ": "it wrote a file larger than the limit",
+    "SIGSEGV": "a crash in native code",
+    "SIGBUS": "a crash in native code",
+    "SIGABRT": "aborted",
+}
+
+
+def exit_status(code) -> str:
+    """A child's exit status for a student: "status N", with the signal that ended it by name and cause.
+
+    A signal N shows as -N where the child is the grader's own process, and as 128 + N where bubblewrap
+    passes on the status of the process it ran.
+    """
+    import signal
+
+    if code is None:
+        return "status unknown"
+    number = -code if code < 0 else code - 128 if 128 < code < 128 + 65 else None
+    try:
+        name = signal.Signals(number).name if number is not None else None
+    except ValueError:
+        name = None
+    if name is None:
+        return f"status {code}"
+    cause = _SIGNALS.get(name)
+    return f"status {code}, {name}" + (f": {cause}" if cause else "")
+
+
 def _error_data(value: dict) -> dict:
     """The child's report of an exception, as plain strings and short frames (never trusted for more)."""
     frames = []
@@ -265,7 +313,7 @@ def _error_data(value: dict) -> dict:
 class Proxy:
     """An object that lives in the child; every use is a request. Its repr is local (it never blocks)."""
 
-    __slots__ = ("_channel", "_id", "_type")
+    __slots__ = ("_channel", "_id", "_type", "__weakref__")
     __array_ufunc__ = None  # NumPy defers to the reflected operators below instead of converting
 
     def __init__(self, channel, id_, type_):

@@ -123,37 +123,47 @@ def _runtime() -> dict:
     return {"exe": exe, "prefix": prefix, "sites": sorted(sites), "numpy": numpy_dir}
 
 
-_PROBE = "import sys; sys.path.insert(0, '/sandbox/site'); import numpy"
-# the probe also fails unless the child's uid is not root's for the kernel (uid_map: inside, outside, count)
-_ROOTLESS = (
-    "\nimport os\nfor _l in open('/proc/self/uid_map'):\n"
-    "    _i, _o, _n = map(int, _l.split())\n"
-    "    assert not (_i <= os.getuid() < _i + _n and _o + os.getuid() - _i == 0), 'the child is root'\n"
-)
+_PROBE = "import sys; sys.path.insert(0, '/sandbox/site'); import numpy; open('/probe/owner', 'w').close()"
 
 
 @functools.lru_cache(maxsize=None)
 def _bwrap_ok() -> str | None:
-    """None when bubblewrap can build the sandbox here, else why not."""
+    """None when bubblewrap can build the sandbox here, else why not.
+
+    The probe also shows whose the child is for the kernel: it creates a file, whose owner the grader
+    reads in its own namespace and maps to the kernel's uid (its uid_map). Never from inside: bubblewrap
+    nests a second user namespace under a non-root grader (uid 65534 -> 0 -> the grader's uid), so the
+    child's own uid_map names 0, the intermediate namespace's root, which is the grader's ordinary uid.
+    """
+    import tempfile
+
     if shutil.which("bwrap") is None:
         return "bubblewrap (bwrap) is not installed"
-    try:
-        probe = [_runtime()["exe"], "-I", "-S", "-c", _PROBE + _ROOTLESS]
-        proc = subprocess.run(
-            [*_bwrap_args(Path("/nonexistent-copy"), probe=True), *probe],
-            capture_output=True,
-            timeout=60,
-        )
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return f"bubblewrap could not start ({e})"
-    if proc.returncode != 0:
-        return "bubblewrap cannot build the sandbox here: " + proc.stderr.decode(errors="replace").strip()[:300]
+    with tempfile.TemporaryDirectory(prefix="minae-probe-") as folder:
+        os.chmod(folder, 0o1777)  # writable by the child, whichever uid it runs as
+        try:
+            probe = [_runtime()["exe"], "-I", "-S", "-c", _PROBE]
+            proc = subprocess.run(
+                [*_bwrap_args(Path("/nonexistent-copy"), probe=folder), *probe],
+                capture_output=True,
+                timeout=60,
+            )
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return f"bubblewrap could not start ({e})"
+        if proc.returncode != 0:
+            return "bubblewrap cannot build the sandbox here: " + proc.stderr.decode(errors="replace").strip()[:300]
+        if _kernel_uid(os.stat(os.path.join(folder, "owner")).st_uid) == 0:
+            return "bubblewrap runs the child as root (for the kernel)"
     return None
 
 
-def _bwrap_args(copy: Path, probe: bool = False) -> list:
+def _bwrap_args(copy: Path, probe: str | None = None, info_fd: int | None = None) -> list:
+    """bubblewrap's command line for the copy ``copy``; ``probe``: a folder the probe writes to (no copy);
+    ``info_fd``: where bubblewrap writes the PID of the sandbox's init (``_init_pidfd``)."""
     rt = _runtime()
     args = ["bwrap", "--die-with-parent", "--new-session", "--hostname", "sandbox"]
+    if info_fd is not None:
+        args += ["--info-fd", str(info_fd)]
     args += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
     if _kernel_root():
         # no user namespace: its uid 65534 would be root outside it. The child keeps only what setpriv needs
@@ -182,14 +192,19 @@ def _bwrap_args(copy: Path, probe: bool = False) -> list:
     ]  # fmt: skip
     for hidden in dict.fromkeys([*rt["sites"], *others, str(Path(__file__).resolve().parents[2])]):
         if any(hidden == b or hidden.startswith(b.rstrip("/") + "/") for b in bound):
-            args += ["--tmpfs", hidden]
+            args += ["--tmpfs", hidden, "--remount-ro", hidden]
     numpy_dir = rt["numpy"]
     args += [*_parents("/sandbox/site/numpy"), "--ro-bind", numpy_dir, "/sandbox/site/numpy"]
     if os.path.isdir(numpy_dir + ".libs"):  # the wheel's bundled libraries, found relative to numpy's
         args += ["--ro-bind", numpy_dir + ".libs", "/sandbox/site/numpy.libs"]
-    if not probe:
+    if probe is None:
         args += ["--ro-bind", str(copy), SUBMISSION]
-    # /tmp is memory (tmpfs): RLIMIT_FSIZE bounds a file, not how many, so the folder has a size of its own
+    else:
+        args += ["--bind", probe, "/probe"]
+    # /tmp is memory (tmpfs): RLIMIT_FSIZE bounds a file, not how many, so the folder has a size of its own.
+    # Every other tmpfs bubblewrap makes (/, /dev, the empty folders that hide packages) is made read-only
+    # once built: they have no size, and under a grader that is not root the child is the grader's uid
+    # for the kernel, so it owns them and could fill the machine's memory through them
     args += [
         "--size",
         str(SCRATCH),
@@ -201,6 +216,10 @@ def _bwrap_args(copy: Path, probe: bool = False) -> list:
         "/proc",
         "--dev",
         "/dev",
+        "--remount-ro",
+        "/dev",
+        "--remount-ro",
+        "/",
         "--chdir",
         "/tmp",
         "--clearenv",
@@ -216,17 +235,21 @@ def _bwrap_args(copy: Path, probe: bool = False) -> list:
 def _kernel_root() -> bool:
     """Whether this process's uid is root outside any user namespace (a container's root may be mapped to
     an ordinary uid: a user namespace of its own then maps the sandbox to that ordinary uid, which is safe)."""
-    if os.geteuid() != 0:
-        return False
+    return _kernel_uid(os.geteuid()) == 0
+
+
+def _kernel_uid(uid: int) -> int | None:
+    """``uid`` of this process's user namespace as the parent namespace knows it (its uid_map: inside,
+    outside, count); None when unmapped. Where the map cannot be read, the uid itself."""
     try:
         with open("/proc/self/uid_map", encoding="ascii") as f:
             for line in f:
-                inside, outside, _ = map(int, line.split())
-                if inside == 0:
-                    return outside == 0
+                inside, outside, count = map(int, line.split())
+                if inside <= uid < inside + count:
+                    return outside + uid - inside
+        return None
     except (OSError, ValueError):
-        pass
-    return True
+        return uid
 
 
 def _parents(path: str) -> list:
@@ -366,10 +389,15 @@ def why_not(extra_secrets=()) -> str:
 class Child:
     """A started child: its process, where the copy is seen from inside, and how to end it and its processes."""
 
-    def __init__(self, proc, root: str, path: list, kill_user=None):
-        self.proc, self.root, self.path, self._uid = proc, root, path, kill_user
+    def __init__(self, proc, root: str, path: list, kill_user=None, init=None):
+        self.proc, self.root, self.path, self._uid, self._init = proc, root, path, kill_user, init
 
     def kill(self):
+        if self._init is not None:  # the PID namespace's init: SIGKILL to it ends every process in it
+            try:
+                signal.pidfd_send_signal(self._init, signal.SIGKILL)
+            except OSError:
+                pass
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -394,6 +422,9 @@ class Child:
             pass
         self.kill()
         self.proc.wait()
+        if self._init is not None:
+            os.close(self._init)
+            self._init = None
 
 
 def kill_all_of(uid: int, rounds: int = 100) -> None:
@@ -419,14 +450,51 @@ def kill_all_of(uid: int, rounds: int = 100) -> None:
         time.sleep(0.01)
 
 
+def _init_pidfd(info: int, timeout: float = 30) -> int | None:
+    """A pidfd of the sandbox's init, from what bubblewrap wrote to ``info`` (closed here); None if none.
+
+    Killing the grader's own child (bubblewrap's outer process, its process group) ends the sandbox only
+    through the init's death signal (--die-with-parent), and the init is in a session of its own: under a
+    grader that is not root the student's code runs as the init's uid and can ptrace it, clear that signal,
+    and outlive its grading. SIGKILL to a PID namespace's init ends every process in it, whatever they did.
+    A pidfd, not the number: the number could name another process once the init is gone.
+    """
+    import json
+    import selectors
+
+    data, pid, deadline = b"", None, time.monotonic() + timeout
+    try:
+        with selectors.DefaultSelector() as sel:
+            sel.register(info, selectors.EVENT_READ)
+            while pid is None and time.monotonic() < deadline and sel.select(deadline - time.monotonic()):
+                chunk = os.read(info, 4096)
+                if not chunk:
+                    break  # bubblewrap ended before it said (it could not build the sandbox)
+                data += chunk
+                try:
+                    pid = int(json.loads(data)["child-pid"])
+                except (ValueError, KeyError, TypeError):
+                    continue  # not all of it yet
+        return None if pid is None else os.pidfd_open(pid)
+    except (OSError, AttributeError):
+        return None  # no pidfd here (before Linux 5.3 or Python 3.9): the death signal alone
+    finally:
+        os.close(info)
+
+
 def start(which: str, staged: Path, scratch: Path, limits: dict, source: str) -> Child:
     """Start the child server (``source``: ``_child.py``'s text) in sandbox ``which`` for the copy ``staged``."""
     rt = _runtime()
     command = [rt["exe"], "-I", "-S", "-c", source]
     popen = dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     if which == "bwrap":
-        proc = subprocess.Popen([*_bwrap_args(staged), *command], env=_env("/tmp"), cwd="/", **popen)
-        return Child(proc, SUBMISSION, [SUBMISSION, "/sandbox/site"], None)
+        info, info_w = os.pipe()  # bubblewrap writes the PID of the namespace's init there
+        try:
+            args = _bwrap_args(staged, info_fd=info_w)
+            proc = subprocess.Popen([*args, *command], env=_env("/tmp"), cwd="/", pass_fds=(info_w,), **popen)
+        finally:
+            os.close(info_w)
+        return Child(proc, SUBMISSION, [SUBMISSION, "/sandbox/site"], None, _init_pidfd(info))
     site = scratch.parent / "site"  # NumPy alone of the installed packages, by links
     site.mkdir(exist_ok=True)
     for name in ("numpy", "numpy.libs"):
