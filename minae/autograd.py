@@ -61,7 +61,7 @@ class Function:
     # makers: the function that made each input (None for a leaf or a constant) when this one ran: an in-place
     # op may give the input tensor a new grad_fn later, and this function's gradient belongs to the old one.
     # versions: each input's version count when this one ran, set only when one was not 0 (else unset, read as 0);
-    # writes_seen: Version.writes then. output (held weakly: a strong reference would be a cycle) and
+    # writes_seen: ANY_MEMORY's count then. output (held weakly: a strong reference would be a cycle) and
     # output_version (its counter, and its count) are set only with keeps_output, created_at only under
     # detect_anomaly.
     __slots__ = (
@@ -181,7 +181,7 @@ def _keep_inputs(func, args):
     func.inputs, func.makers, func.needs_grad, func.generation = args, makers, needs_grad, gen
     if written:  # else left unset (read as None): a slot set on every op costs time on every op
         func.versions = tuple(_count(a) for a in args)
-    func.writes_seen = Version.writes
+    func.writes_seen = ANY_MEMORY.value
     return arrays, True in needs_grad, plain
 
 
@@ -194,8 +194,7 @@ def _share_memory(func, out, args):
     """When out's array views an input's memory, out shares that input's version counter (a write through
     either is a write into both) and remembers the input and the view op (for writes recorded through it)."""
     y = out.data
-    with backend.on_device_of((y,)):  # CuPy reads arrays on the current GPU only
-        base = next((a for a in args if isinstance(a, Tensor) and _views(y, a.data)), None)
+    base = next((a for a in args if isinstance(a, Tensor) and _views(y, a.data)), None)
     if base is None:
         out._version, out._view = None, None
         return
@@ -205,7 +204,10 @@ def _share_memory(func, out, args):
 
 
 def _views(y, x) -> bool:
-    return y is x or get_array_module(y).may_share_memory(y, x)
+    """Whether array y may view x's memory. NumPy and CuPy both compare the bounds of the two allocations
+    (CuPy's on the host, from the device pointers and ids: no kernel, so any GPU may be current); arrays of
+    two array modules never share memory (and CuPy's function takes CuPy arrays only)."""
+    return y is x or (type(y) is type(x) and get_array_module(y).may_share_memory(y, x))
 
 
 def _constants(func, args):
@@ -275,20 +277,17 @@ def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True,
             if gen > last:  # an older function ran already: a gradient may reach it after its backward
                 raise diagnostics.walk_order_error(f, last)
             last = gen
-            # fast path: on the CPU (or freed) there is no GPU to make current, and a `with` costs two Python calls
-            arrays = f.arrays
-            if arrays is None or type(arrays[0]) is _ndarray:
+            if type(gy) is _ndarray:  # a NumPy gradient: no GPU to make current (a `with` costs two Python calls)
                 _backward_step(f, gy, prune, retain_graph, send)
-            else:  # CuPy computes on the current GPU: make f's current
-                with backend.on_device_of(arrays):
+            else:  # CuPy computes on the current GPU: make f's current (a tensor under create_graph: perhaps)
+                with backend.on_device_of(f.arrays):
                     _backward_step(f, gy, prune, retain_graph, send)
-            gy = arrays = None  # hold no gradient or saved array past its use: its memory can go now
 
 
 def _backward_step(f, gy, prune, retain_graph, send):
     """f's backward, after checking what it saved; ``send`` each input its gradient; free what f saved."""
     inputs = f.inputs
-    if inputs is None or f.writes_seen != Version.writes:  # freed, or some memory was written since
+    if inputs is None or f.writes_seen != ANY_MEMORY.value:  # freed, or some memory was written since
         _check_saved(f)
     needs_grad = f.needs_grad if prune is None else prune.mask(f)
     gxs = f.backward(gy, needs_grad)  # the backward call
@@ -363,4 +362,4 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 # Tensor's methods and the ops need Function defined above
 from . import ops as _ops  # noqa: E402
-from .tensor import Tensor, Version, as_grad_array, refresh_if_stale, refresh_view  # noqa: E402
+from .tensor import ANY_MEMORY, Tensor, Version, as_grad_array, refresh_if_stale, refresh_view  # noqa: E402
