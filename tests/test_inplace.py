@@ -692,6 +692,23 @@ def test_earlier_users_of_a_rebased_tensor_keep_the_old_gradient_path(leaf64):
     np.testing.assert_allclose(x.grad.numpy(), [3.0 + 3.0 + 2.0, 3.0 + 3.0 + 4.0])
 
 
+def test_users_between_two_writes_each_keep_the_gradient_path_they_saw(leaf64):
+    # h = 3x; z1 = h + 1; h += x²; z2 = h + 1; h *= 2: z1 sees 3x, z2 sees 3x + x², h ends 2(3x + x²)
+    torch = _torch()
+    grads = []
+    for lib in (minae, torch):
+        x = lib.tensor([1.0, 2.0], dtype=lib.float64, requires_grad=True)
+        h = x * 3
+        z1 = h + 1
+        h.add_(x * x)
+        z2 = h + 1
+        h.mul_(2)
+        (z1.sum() + 10 * z2.sum() + 100 * h.sum()).backward()
+        grads.append(np.asarray(x.grad.detach().numpy() if lib is torch else x.grad.numpy()))
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-12)
+    np.testing.assert_allclose(grads[0], 3 + 10 * (3 + 2 * np.array([1.0, 2.0])) + 200 * (3 + 2 * np.array([1.0, 2.0])))
+
+
 def test_a_write_into_unrelated_memory_makes_backward_check_each_saved_tensor_and_pass(leaf64):
     # the fast path (ANY_MEMORY unchanged: nothing to read) and the full check agree
     x = leaf64([1.0, 2.0])
