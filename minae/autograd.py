@@ -3,9 +3,9 @@
 The whole engine in three ideas:
 
 1. A ``Tensor`` (``tensor.py``) wraps one array. When a ``Function`` (one op) runs on tensors
-   that require grad, it remembers its inputs, and the function that made each of them (the
-   graph's edges), and becomes the result's ``grad_fn``: the graph is built as the forward pass
-   runs, one node per op.
+   that require grad, it remembers its inputs and becomes the result's ``grad_fn``: the graph
+   is built as the forward pass runs, one node per op, and an input's ``grad_fn`` is the edge
+   to the node below (``maker``: the one it had then, if an in-place write replaced it since).
 2. ``Function.forward`` computes on raw arrays. ``Function.backward(gy, needs_grad)`` turns
    ∂L/∂y into one ∂L/∂x = ∂L/∂y · ∂y/∂x per input (None where ``needs_grad`` says no gradient
    is wanted), written with minae's own ops, which accept raw arrays as well as tensors. It
@@ -19,8 +19,8 @@ The whole engine in three ideas:
 
 Values a backward reads must not change between the forward and the backward. Each piece of
 memory has one ``Version`` counter, shared by every tensor that views it and bumped by every
-write (``tensor.py``); a function notes the counts of what it saved and compares them before
-its backward runs.
+write (``tensor.py``); a function notes the counts of its inputs and, before its backward runs,
+compares those that a needed gradient reads (``_inputs_read``, PyTorch's rule).
 """
 
 from __future__ import annotations
