@@ -3,9 +3,9 @@
 The whole engine in three ideas:
 
 1. A ``Tensor`` (``tensor.py``) wraps one array. When a ``Function`` (one op) runs on tensors
-   that require grad, it remembers its inputs, and the function that made each of them (the
-   graph's edges), and becomes the result's ``grad_fn``: the graph is built as the forward pass
-   runs, one node per op.
+   that require grad, it remembers its inputs and becomes the result's ``grad_fn``: the graph
+   is built as the forward pass runs, one node per op, and an input's ``grad_fn`` is the edge
+   to the node below (``maker``: the one it had then, if an in-place write replaced it since).
 2. ``Function.forward`` computes on raw arrays. ``Function.backward(gy, needs_grad)`` turns
    ∂L/∂y into one ∂L/∂x = ∂L/∂y · ∂y/∂x per input (None where ``needs_grad`` says no gradient
    is wanted), written with minae's own ops, which accept raw arrays as well as tensors. It
@@ -19,8 +19,8 @@ The whole engine in three ideas:
 
 Values a backward reads must not change between the forward and the backward. Each piece of
 memory has one ``Version`` counter, shared by every tensor that views it and bumped by every
-write (``tensor.py``); a function notes the counts of what it saved and compares them before
-its backward runs.
+write (``tensor.py``); a function notes the counts of its inputs and, before its backward runs,
+compares those that a needed gradient reads (``_inputs_read``, PyTorch's rule).
 """
 
 from __future__ import annotations
@@ -50,25 +50,26 @@ class Function:
             ...
 
     Class switches: ``keeps_output = True`` adds the forward's result to what ``saved()`` returns;
-    ``checks_input_versions = False`` skips the check that the inputs were not written in place
-    since the forward (for a backward that uses only its inputs' shapes). Inputs that are not
+    ``grad_reads`` says, for each input, which inputs its gradient reads (``((1,), (0,))`` for a·b:
+    ∂/∂a = b, ∂/∂b = a; None, the default: every input), so that only those are checked for writes
+    since the forward (see ``_inputs_read``); ``checks_input_versions = False`` skips the check
+    altogether (for a backward that uses only its inputs' shapes). Inputs that are not
     tensors (numbers, raw arrays) are constants. Called with no tensor among its inputs, a Function
     just computes its forward: that is what lets a backward call ops on raw arrays. An instance
     records one call (it is that call's node): make a new one for every call, as the lowercase
     functions in ``ops.py`` do.
     """
 
-    # makers: the function that made each input (None for a leaf or a constant) when this one ran: an in-place
-    # op may give the input tensor a new grad_fn later, and this function's gradient belongs to the old one.
     # versions: each input's version count when this one ran, set only when one was not 0 (else unset, read as 0);
-    # writes_seen: Version.writes then. output (held weakly: a strong reference would be a cycle) and
+    # writes_seen: ANY_MEMORY's count then. output (held weakly: a strong reference would be a cycle) and
     # output_version (its counter, and its count) are set only with keeps_output, created_at only under
     # detect_anomaly.
     __slots__ = (
-        "inputs", "makers", "arrays", "needs_grad", "generation", "versions", "writes_seen",
+        "inputs", "arrays", "needs_grad", "generation", "versions", "writes_seen",
         "output", "output_version", "created_at", "__weakref__",
     )  # fmt: skip
     keeps_output = False
+    grad_reads = None
     checks_input_versions = True
     differentiable = True
 
@@ -92,7 +93,7 @@ class Function:
         if GradMode.anomaly:
             diagnostics.check_forward(self, y)
         out = _new(Tensor)  # no __init__: its checks are for user data, and y is an array already
-        out.data, out.grad, out._retains_grad = y, None, False
+        out.data, out.grad, out._retains_grad, out._earlier_grad_fns = y, None, False, None
         if y.base is not None or y is arrays[0]:  # perhaps a view of an input's memory (a slice, a reshape, …)
             _share_memory(self, out, args)
         else:
@@ -143,18 +144,16 @@ class Function:
         """The functions that made this one's inputs (for drawing the graph)."""
         if getattr(self, "inputs", None) is None:
             return ()
-        return tuple(m for a, m in zip(self.inputs, self.makers) if isinstance(a, Tensor))
+        return tuple(maker(self, a) for a in self.inputs if isinstance(a, Tensor))
 
 
 def _keep_inputs(func, args):
-    """Keep the inputs, the functions that made them, their needs-grad mask, generation and versions in func.
+    """Keep the inputs, their needs-grad mask, generation and versions in func.
 
     Returns the forward's arrays, whether any input needs a gradient, and whether all are on the CPU (NumPy arrays
     and Python numbers: no GPU to make current).
     """
-    # makers a list (append is one specialised bytecode; a tuple += allocates twice per input), needs_grad a
-    # tuple (backward's API)
-    arrays, needs_grad, makers, gen, plain, written = [], (), [], 0, True, False
+    arrays, needs_grad, gen, plain, written = [], (), 0, True, False
     for a in args:  # tensors on the CPU and Python numbers here; anything else in _constants
         if isinstance(a, Tensor):
             v = a._version
@@ -164,7 +163,6 @@ def _keep_inputs(func, args):
                 written = written or v.value != 0
             f = a.grad_fn
             needs_grad += (a.requires_grad,)
-            makers.append(f)
             if f is not None:  # one more than every input's (f.generation read once: f's class varies, so each
                 g = f.generation  # attribute read on it is a full lookup)
                 if g >= gen:
@@ -173,15 +171,14 @@ def _keep_inputs(func, args):
             plain = plain and type(a) is _ndarray
         else:
             needs_grad += (False,)
-            makers.append(None)
             plain = plain and (type(a) is float or type(a) is int)
         arrays.append(a)
     if not plain:
         args, arrays = _constants(func, args)
-    func.inputs, func.makers, func.needs_grad, func.generation = args, makers, needs_grad, gen
+    func.inputs, func.needs_grad, func.generation = args, needs_grad, gen
     if written:  # else left unset (read as None): a slot set on every op costs time on every op
         func.versions = tuple(_count(a) for a in args)
-    func.writes_seen = Version.writes
+    func.writes_seen = ANY_MEMORY.value
     return arrays, True in needs_grad, plain
 
 
@@ -190,12 +187,28 @@ def _count(a) -> int:
     return 0 if not isinstance(a, Tensor) or a._version is None else a._version.value
 
 
+def maker(f, x):
+    """The function that made x, f's input, when f ran (None for a leaf): the graph's edge from f to below.
+
+    That is x.grad_fn, unless an in-place write gave x a new one since: f's gradient is then the gradient of x's
+    value before the write, and goes to the function that made that value. x keeps its replaced grad_fns, each with
+    the last version count it served (``tensor._replace_grad_fn``); f noted the count it saw.
+    """
+    earlier = x._earlier_grad_fns
+    if earlier is not None:
+        versions = getattr(f, "versions", None)
+        seen = versions[next(i for i, a in enumerate(f.inputs) if a is x)] if versions else 0
+        for last_count, fn in earlier:
+            if seen <= last_count:
+                return fn
+    return x.grad_fn
+
+
 def _share_memory(func, out, args):
     """When out's array views an input's memory, out shares that input's version counter (a write through
     either is a write into both) and remembers the input and the view op (for writes recorded through it)."""
     y = out.data
-    with backend.on_device_of((y,)):  # CuPy reads arrays on the current GPU only
-        base = next((a for a in args if isinstance(a, Tensor) and _views(y, a.data)), None)
+    base = next((a for a in args if isinstance(a, Tensor) and _views(y, a.data)), None)
     if base is None:
         out._version, out._view = None, None
         return
@@ -205,7 +218,10 @@ def _share_memory(func, out, args):
 
 
 def _views(y, x) -> bool:
-    return y is x or get_array_module(y).may_share_memory(y, x)
+    """Whether array y may view x's memory. NumPy and CuPy both compare the bounds of the two allocations
+    (CuPy's on the host, from the device pointers and ids: no kernel, so any GPU may be current); arrays of
+    two array modules never share memory (and CuPy's function takes CuPy arrays only)."""
+    return y is x or (type(y) is type(x) and get_array_module(y).may_share_memory(y, x))
 
 
 def _constants(func, args):
@@ -297,20 +313,17 @@ def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True,
             if gen > last:  # an older function ran already: a gradient may reach it after its backward
                 raise diagnostics.walk_order_error(f, last)
             last = gen
-            # fast path: on the CPU (or freed) there is no GPU to make current, and a `with` costs two Python calls
-            arrays = f.arrays
-            if arrays is None or type(arrays[0]) is _ndarray:
+            if type(gy) is _ndarray:  # a NumPy gradient: no GPU to make current (a `with` costs two Python calls)
                 _backward_step(f, gy, prune, retain_graph, send)
-            else:  # CuPy computes on the current GPU: make f's current
-                with backend.on_device_of(arrays):
+            else:  # CuPy computes on the current GPU: make f's current (a tensor under create_graph: perhaps)
+                with backend.on_device_of(f.arrays):
                     _backward_step(f, gy, prune, retain_graph, send)
-            gy = arrays = None  # hold no gradient or saved array past its use: its memory can go now
 
 
 def _backward_step(f, gy, prune, retain_graph, send):
     """f's backward, after checking what it saved; ``send`` each input its gradient; free what f saved."""
     inputs = f.inputs
-    if inputs is None or f.writes_seen != Version.writes:  # freed, or some memory was written since
+    if inputs is None or f.writes_seen != ANY_MEMORY.value:  # freed, or some memory was written since
         _check_saved(f)
     needs_grad = f.needs_grad if prune is None else prune.mask(f)
     gxs = f.backward(gy, needs_grad)  # the backward call
@@ -318,11 +331,12 @@ def _backward_step(f, gy, prune, retain_graph, send):
         gxs = (gxs,)
     if GradMode.anomaly:
         diagnostics.check_backward(f, gxs)
-    for x, maker, gx, need in zip(inputs, f.makers, gxs, needs_grad):
+    for x, gx, need in zip(inputs, gxs, needs_grad):
         if need and gx is not None:
-            send(x, maker, gx, maker is None and not retain_graph and _owned(gx, f, gy, gxs))
+            m = x.grad_fn if x._earlier_grad_fns is None else maker(f, x)  # maker(f, x), inline: the per-op path
+            send(x, m, gx, m is None and not retain_graph and _owned(gx, f, gy, gxs))
     if not retain_graph:
-        f.inputs = f.makers = f.arrays = None  # free what it saved, and its hold on the graph below
+        f.inputs = f.arrays = None  # free what it saved, and its hold on the graph below
 
 
 def _deliver(t, f, g, accumulate, capture, create_graph, owned):
@@ -352,13 +366,32 @@ def _check_saved(f):
     if f.inputs is None:
         raise diagnostics.freed_error(f)
     if f.checks_input_versions:
-        for a, seen in zip(f.inputs, getattr(f, "versions", None) or itertools.repeat(0)):
-            if _count(a) != seen:
+        versions = getattr(f, "versions", None) or itertools.repeat(0)
+        for a, seen, read in zip(f.inputs, versions, _inputs_read(f)):
+            if read and _count(a) != seen:
                 raise diagnostics.modified_error(f, _count(a), seen)
     if f.keeps_output:
         counter, seen = f.output_version
         if counter.value != seen:
             raise diagnostics.modified_error(f, counter.value, seen)
+
+
+def _inputs_read(f) -> list:
+    """Which of f's inputs its backward reads: those that the gradient of some input needing one reads.
+
+    PyTorch's rule: a forward saves an input only for a gradient that will be computed, and only what it saved
+    is checked. So after ``y = x * w`` with only w requiring grad, writing into w is no error (∂y/∂w = x reads
+    x alone) while writing into x is. ``needs_grad`` is the forward's: what grad()'s pruning skips later was
+    saved, and is checked, all the same (as in PyTorch).
+    """
+    if f.grad_reads is None:
+        return [True] * len(f.inputs)
+    read = [False] * len(f.inputs)
+    for need, reads in zip(f.needs_grad, f.grad_reads):
+        if need:
+            for j in reads:
+                read[j] = True
+    return read
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
@@ -385,4 +418,4 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 # Tensor's methods and the ops need Function defined above
 from . import ops as _ops  # noqa: E402
-from .tensor import Tensor, Version, as_grad_array, refresh_if_stale, refresh_view  # noqa: E402
+from .tensor import ANY_MEMORY, Tensor, Version, as_grad_array, refresh_if_stale, refresh_view  # noqa: E402

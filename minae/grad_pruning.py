@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from . import autograd  # (imported by autograd: read at call time only)
+
 
 class Pruning:
     """Which functions below ``roots`` lead to a captured tensor (``capture``: {id(tensor): …})."""
@@ -15,15 +17,20 @@ class Pruning:
                 continue
             seen.add(f)
             order.append(f)
-            stack.extend(m for m in f.makers if m is not None)
+            stack.extend(m for m in _makers(f) if m is not None)
         self.wanted = wanted = set()
         # inputs are always of a lower generation than the function they feed, so one ascending pass suffices
         for f in sorted(order, key=lambda f: f.generation):
-            if any(id(x) in capture or m in wanted for x, m in zip(f.inputs, f.makers)):
+            if any(id(x) in capture or m in wanted for x, m in zip(f.inputs, _makers(f))):
                 wanted.add(f)
 
     def mask(self, f) -> tuple:
         """f's needs_grad, less the inputs whose gradient reaches no captured tensor."""
-        return tuple(
-            need and (id(x) in self.capture or m in self.wanted) for x, m, need in zip(f.inputs, f.makers, f.needs_grad)
-        )
+        wanted, capture = self.wanted, self.capture
+        edges = zip(f.inputs, _makers(f), f.needs_grad)
+        return tuple(need and (id(x) in capture or m in wanted) for x, m, need in edges)
+
+
+def _makers(f) -> list:
+    """The function that made each of f's inputs when f ran (None for a leaf or a constant)."""
+    return [autograd.maker(f, x) if isinstance(x, autograd.Tensor) else None for x in f.inputs]

@@ -25,8 +25,10 @@ The backward rule, the same for every op:
 - Return one gradient per input, each of its input's shape (``sum_to`` undoes
   broadcasting).
 - In-place writes: backward raises if a value it reads was written in place
-  since the forward (the version counter of each input's memory is checked). A
-  class whose backward uses only its inputs' shapes sets
+  since the forward (the version counter of each input's memory is checked).
+  ``grad_reads`` names, per input, the inputs its gradient reads (Mul:
+  ``((1,), (0,))``): an input no needed gradient reads is not checked, as in
+  PyTorch. A class whose backward uses only its inputs' shapes sets
   ``checks_input_versions = False``: writes into its inputs are then no error.
 
 Each lowercase function is the public way in; masks and constants come from
@@ -174,6 +176,7 @@ class Sub(Function):
 
 class Mul(Function):
     __slots__ = ()
+    grad_reads = ((1,), (0,))  # ∂(ab)/∂a = b, ∂(ab)/∂b = a
 
     def forward(self, a, b):
         return a * b
@@ -188,6 +191,7 @@ class Mul(Function):
 
 class Div(Function):
     __slots__ = ()
+    grad_reads = ((1,), (0, 1))  # ∂(a/b)/∂a = 1/b, ∂(a/b)/∂b = −a/b²
 
     def forward(self, a, b):
         return a / b
@@ -269,6 +273,7 @@ class MatMul(Function):
     """
 
     __slots__ = ()
+    grad_reads = ((1,), (0,))  # ∂L/∂a = ∂L/∂y bᵀ, ∂L/∂b = aᵀ ∂L/∂y
 
     def forward(self, a, b):
         if a.ndim == 0 or b.ndim == 0:
@@ -306,6 +311,7 @@ class LinearOp(Function):
     """
 
     __slots__ = ()
+    grad_reads = ((1,), (0,), ())  # ∂L/∂x reads W, ∂L/∂W reads x, ∂L/∂b neither
 
     def forward(self, x, w, b):
         y = x @ w.T
@@ -704,6 +710,7 @@ class Where(Function):
     """cond ? a : b elementwise; the gradient goes to the side that was chosen."""
 
     __slots__ = ()
+    grad_reads = ((), (0,), (0,))  # each side's gradient reads only cond
 
     def forward(self, cond, a, b):
         xp = get_array_module(cond)

@@ -35,13 +35,16 @@ class Version:
 
     __slots__ = ("value",)
 
-    # Fast path: the writes into all memory so far. A backward compares it with the number at its
-    # forward and reads its saved tensors' counts only when it moved: the common backward, with no
-    # write anywhere in between, pays one comparison instead of one per saved tensor.
-    writes = 0
-
     def __init__(self):
         self.value = 0
+
+
+# Fast path (skip on a first reading): one more Version, counting the writes into all memory. A
+# function notes its value at the forward; a backward compares it and reads its saved tensors'
+# counts only when it moved: the common backward, with no write anywhere in between, pays one
+# comparison instead of one per saved tensor. (A module-level instance: reading its slot costs a
+# fraction of reading a class attribute.)
+ANY_MEMORY = Version()
 
 
 class Tensor:
@@ -67,6 +70,9 @@ class Tensor:
         "memory was neither viewed nor written: count 0).",
         "_view": "(base, the view op, base's version count when this view's grad_fn was set) when this tensor "
         "views another's memory, else None: an in-place op through the view is recorded on the base too.",
+        "_earlier_grad_fns": "[(last version count served, grad_fn), …]: the grad_fns this tensor had before "
+        "in-place writes replaced them (None if never), so that functions recorded before a write send their "
+        "gradient to the function that made the value they saw (autograd.maker).",
         "__weakref__": None,
     }
     __array_priority__ = 1000  # so that ndarray + Tensor calls Tensor.__radd__
@@ -87,6 +93,7 @@ class Tensor:
         self._retains_grad = False
         self._version = source._counter() if source is not None and data is given else None
         self._view = None
+        self._earlier_grad_fns = None
 
     # --- what it is
     @property
@@ -177,7 +184,7 @@ class Tensor:
     def _bump_version(self) -> None:
         """Record an in-place write into this tensor's memory: a backward that saved the old values raises."""
         self._counter().value += 1
-        Version.writes += 1
+        ANY_MEMORY.value += 1
 
     def clone(self) -> "Tensor":
         return _ops.clone(self)
@@ -415,7 +422,7 @@ class Tensor:
         if y.dtype != self.dtype and y.dtype.kind == "f" and self.dtype.kind == "f":
             y = _ops.cast(y, self.dtype)
         _store(self, y)
-        self.grad_fn, self.requires_grad = y.grad_fn, y.requires_grad
+        _replace_grad_fn(self, y, self._version.value - 1)  # the old one served counts up to the one before the write
         _rebase_bases(self)
         return self
 
@@ -691,8 +698,17 @@ def _rebase_bases(t):
         old = Tensor(base.data)  # into_base reads no values of the old base, only its gradient path
         old.requires_grad, old.grad_fn = base.requires_grad, base.grad_fn
         new = view_op.into_base(old, t)
-        base.grad_fn, base.requires_grad = new.grad_fn, new.requires_grad
+        _replace_grad_fn(base, new, base._version.value - 1)  # one write: the count before it
         t = base
+
+
+def _replace_grad_fn(t, new, last_count) -> None:
+    """t takes new's grad_fn (an in-place write changed its value); the old one is kept with ``last_count``, the
+    last version count of t's memory that it served, for the functions recorded until then (autograd.maker)."""
+    if t._earlier_grad_fns is None:
+        t._earlier_grad_fns = []
+    t._earlier_grad_fns.append((last_count, t.grad_fn))
+    t.grad_fn, t.requires_grad = new.grad_fn, new.requires_grad
 
 
 def refresh_if_stale(t) -> None:
@@ -711,7 +727,7 @@ def refresh_view(t) -> None:
         refresh_view(base)
     if GradMode.enabled and base.requires_grad:
         fresh = copy.copy(view_op)(base)
-        t.grad_fn, t.requires_grad = fresh.grad_fn, fresh.requires_grad
+        _replace_grad_fn(t, fresh, t._view[2])  # no function took t since that count: each would have refreshed it
     t._view = (base, view_op, t._version.value)
 
 

@@ -679,3 +679,34 @@ def test_fused_binary_cross_entropy_gradient_where_the_clamp_holds():
     np.testing.assert_allclose(npy(y.grad), [100.0, -100.0, 100.0, -100.0, math.log(0.7) - math.log(0.3)], rtol=1e-12)
     x = rnd(3, 4, lo=0.05, hi=0.95)
     assert gradgradcheck(lambda u: F.binary_cross_entropy(u, rnd(3, 4, lo=0, hi=1, seed=1), reduction="sum"), [x])
+
+
+# ---------------------------------------------------------------------- logsigmoid ---
+def test_logsigmoid_gradcheck_on_broadcasting_shapes(leaf64):
+    x = leaf64(np.random.default_rng(0).standard_normal((2, 3)) * 5)
+    b = leaf64(np.random.default_rng(1).standard_normal(3) * 5)
+    assert gradcheck(lambda u, v: F.logsigmoid(u + v), [x, b])
+    assert gradgradcheck(lambda u, v: F.logsigmoid(u * v), [x, b])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_logsigmoid_matches_pytorch_over_the_whole_range(dtype):
+    torch = pytest.importorskip("torch")
+    values = [-1e4, -800.0, -104.0, -40.0, -17.0, -1.0, 0.0, 1e-3, 1.0, 17.0, 40.0, 104.0, 800.0, 1e4]
+    x = minae.tensor(values, dtype=getattr(minae, dtype), requires_grad=True)
+    tx = torch.tensor(values, dtype=getattr(torch, dtype), requires_grad=True)
+    y, ty = F.logsigmoid(x), torch.nn.functional.logsigmoid(tx)
+    y.sum().backward()
+    ty.sum().backward()
+    assert y.dtype == x.dtype
+    assert np.all(np.isfinite(y.numpy()))
+    rtol = 1e-6 if dtype == "float32" else 1e-14
+    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=rtol, atol=0)
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=rtol, atol=0)
+
+
+def test_logsigmoid_is_not_the_log_of_a_rounded_sigmoid():
+    # at x = 30 the true value is −e^(−30) ≈ −9.36e-14; log(sigmoid(30)) in float32 is log(1) = 0
+    x = minae.tensor([30.0, -200.0])
+    y = F.logsigmoid(x).numpy()
+    np.testing.assert_allclose(y, [-math.exp(-30.0), -200.0], rtol=1e-6)

@@ -306,10 +306,12 @@ def test_a_write_after_the_parameter_of_a_tensor_was_made_raises():
     assert p.data[0] == 5.0  # the same memory
 
 
+# each use reads the view for a gradient that is needed (x's, or the view's own in W.reshape(-1) ** 3): PyTorch
+# raises for each; where nothing reads the weight (x @ W.T with x needing no gradient) neither raises
 W_USES = {
     "x @ W.T": lambda x, W: x @ W.T,
     "W[0]": lambda x, W: x * W[0],
-    "W.reshape(-1)": lambda x, W: W.reshape(-1) * 2,
+    "W.reshape(-1)": lambda x, W: W.reshape(-1) ** 3,
 }
 
 
@@ -317,7 +319,7 @@ W_USES = {
 @pytest.mark.parametrize("make", [lambda p: minae.optim.SGD(p, lr=0.1), minae.optim.Adam])
 def test_an_optimizer_step_between_forward_and_backward_raises_for_any_view_of_the_weight(leaf64, use, make):
     W = minae.nn.Parameter(minae.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype=minae.float64))
-    x = leaf64([[1.0, -1.0, 0.5]], requires_grad=False)
+    x = leaf64([[1.0, -1.0, 0.5]])
     W.grad = minae.ones_like(W)
     loss = (use(x, W) ** 2).sum()
     make([W]).step()
@@ -336,7 +338,7 @@ def test_an_optimizer_step_between_forward_and_backward_raises_for_any_view_of_t
 )
 def test_library_writes_between_forward_and_backward_raise(write):
     m = minae.nn.Linear(3, 2)
-    loss = (m(minae.ones(4, 3)) ** 2).sum()  # Linear saved the weight
+    loss = (m(minae.ones(4, 3, requires_grad=True)) ** 2).sum()  # Linear saved the weight, for the input's gradient
     write(m)
     with pytest.raises(RuntimeError, match="modified by an in-place"):
         loss.backward()
@@ -603,6 +605,75 @@ def test_in_place_and_setitem_gradients_match_pytorch(case):
         np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
+# ---------------------------------------- only what a needed gradient reads is checked (PyTorch's rule) ---
+# x needs no gradient, w does; the named one is written (under no_grad) between forward and backward. PyTorch saves
+# an input only for a gradient it will compute, and checks only what it saved: minae must raise exactly when it does.
+READS = {
+    "x * w, w written": (lambda lib, x, w: x * w, "w"),
+    "x * w, x written": (lambda lib, x, w: x * w, "x"),
+    "x / w, x written": (lambda lib, x, w: x / w, "x"),
+    "x / w, w written": (lambda lib, x, w: x / w, "w"),
+    "w / x, w written": (lambda lib, x, w: w / x, "w"),
+    "w / x, x written": (lambda lib, x, w: w / x, "x"),
+    "x @ w.T, w written": (lambda lib, x, w: x @ w.T, "w"),
+    "x @ w.T, x written": (lambda lib, x, w: x @ w.T, "x"),
+    "linear(x, w), w written": (lambda lib, x, w: lib.nn.functional.linear(x, w, w[:, 0]), "w"),
+    "linear(x, w), x written": (lambda lib, x, w: lib.nn.functional.linear(x, w, w[:, 0]), "x"),
+    "where(x > 3, w, x), x written": (lambda lib, x, w: lib.where(x > 3, w, x), "x"),
+    "maximum(w, x), x written": (lambda lib, x, w: lib.maximum(w, x), "x"),
+    "x ** w, w written": (lambda lib, x, w: x**w, "w"),
+    "w ** x, x written": (lambda lib, x, w: w**x, "x"),
+}
+
+
+def _reads(lib, case):
+    fn, written = case
+    x = lib.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype=lib.float64)
+    w = lib.tensor([[0.5, 1.5, 2.5], [3.5, 4.5, 5.5]], dtype=lib.float64, requires_grad=True)
+    y = fn(lib, x, w).sum()
+    with lib.no_grad():
+        (x if written == "x" else w).add_(1)
+    try:
+        y.backward()
+    except RuntimeError:
+        return "raises"
+    return np.asarray(w.grad.detach().numpy() if lib is not minae else w.grad.numpy())
+
+
+@pytest.mark.parametrize("case", READS.values(), ids=READS.keys())
+def test_only_inputs_that_a_needed_gradient_reads_are_checked_as_in_pytorch(case):
+    torch = _torch()
+    got, want = _reads(minae, case), _reads(torch, case)
+    if isinstance(want, str) or isinstance(got, str):
+        assert got == want
+    else:
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_an_input_read_only_for_a_gradient_that_is_not_needed_is_not_checked(leaf64):
+    # y = x * w with only w requiring grad: ∂y/∂w = x is all the backward reads (it raised for w too)
+    x, w = leaf64([1.0, 2.0], requires_grad=False), leaf64([3.0, 4.0])
+    y = (x * w).sum()
+    with minae.no_grad():
+        w += 1
+    y.backward()
+    np.testing.assert_allclose(w.grad.numpy(), [1.0, 2.0])
+    y = (x * w).sum()
+    x += 1
+    with pytest.raises(RuntimeError, match="Mul saved"):
+        y.backward()
+
+
+def test_what_grads_pruning_skips_is_still_checked(leaf64):
+    # both need a gradient at the forward, so both were saved; grad(y, x) reads only w, and still checks x (PyTorch)
+    x, w = leaf64([1.0, 2.0]), leaf64([3.0, 4.0])
+    y = (x * w).sum()
+    with minae.no_grad():
+        x += 1
+    with pytest.raises(RuntimeError, match="Mul saved"):
+        minae.grad(y, x)
+
+
 def test_assigning_a_tensor_that_requires_grad_records_the_copy():
     w = minae.tensor([1.0, 2.0], requires_grad=True)
     out = minae.zeros(2)
@@ -621,14 +692,31 @@ def test_earlier_users_of_a_rebased_tensor_keep_the_old_gradient_path(leaf64):
     np.testing.assert_allclose(x.grad.numpy(), [3.0 + 3.0 + 2.0, 3.0 + 3.0 + 4.0])
 
 
+def test_users_between_two_writes_each_keep_the_gradient_path_they_saw(leaf64):
+    # h = 3x; z1 = h + 1; h += x²; z2 = h + 1; h *= 2: z1 sees 3x, z2 sees 3x + x², h ends 2(3x + x²)
+    torch = _torch()
+    grads = []
+    for lib in (minae, torch):
+        x = lib.tensor([1.0, 2.0], dtype=lib.float64, requires_grad=True)
+        h = x * 3
+        z1 = h + 1
+        h.add_(x * x)
+        z2 = h + 1
+        h.mul_(2)
+        (z1.sum() + 10 * z2.sum() + 100 * h.sum()).backward()
+        grads.append(np.asarray(x.grad.detach().numpy() if lib is torch else x.grad.numpy()))
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-12)
+    np.testing.assert_allclose(grads[0], 3 + 10 * (3 + 2 * np.array([1.0, 2.0])) + 200 * (3 + 2 * np.array([1.0, 2.0])))
+
+
 def test_a_write_into_unrelated_memory_makes_backward_check_each_saved_tensor_and_pass(leaf64):
-    # the fast path (Version.writes unchanged: nothing to read) and the full check agree
+    # the fast path (ANY_MEMORY unchanged: nothing to read) and the full check agree
     x = leaf64([1.0, 2.0])
     y = (x.exp() * x).sum()
-    before = minae.autograd.Version.writes
+    before = minae.autograd.ANY_MEMORY.value
     other = minae.zeros(3)
     other += 1
-    assert minae.autograd.Version.writes == before + 1
+    assert minae.autograd.ANY_MEMORY.value == before + 1
     y.backward()
     np.testing.assert_allclose(x.grad.numpy(), np.exp([1.0, 2.0]) * (1 + np.array([1.0, 2.0])))
 

@@ -34,6 +34,7 @@ __all__ = [
     "tanh",
     "leaky_relu",
     "softplus",
+    "logsigmoid",
     "dropout",
     "log_softmax",
     "softmax",
@@ -149,6 +150,17 @@ def softplus(input, beta: float = 1.0, threshold: float = 20.0):
     if beta == 1:
         return _ops.softplus(input)
     return _ops.softplus(input * beta) * (1.0 / beta)
+
+
+def logsigmoid(input):
+    """log σ(x) = −softplus(−x) = min(x, 0) − log(1 + e^(−|x|)); its gradient is σ(−x) = 1 − σ(x).
+
+    The log of a computed σ(x) is not the same: σ(x) underflows to 0 below x ≈ −104 in float32 (log 0 = −inf),
+    and rounds to 1 above x ≈ 17 (log 1 = 0, every digit of the true −e^(−x) lost). This form is finite and
+    exact to a few ulp for every x.
+    """
+    _check_tensor("logsigmoid", "input", input)
+    return -_ops.softplus(-input)
 
 
 def dropout(input, p: float = 0.5, training: bool = True):
