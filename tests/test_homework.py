@@ -729,6 +729,28 @@ def test_student_notebook_of_assignment_1_says_the_exercise_is_yours(copies):
     assert "check-copy" in nb.cells[0].metadata["tags"]
 
 
+def test_a_task_s_hint_is_printed_once_and_later_cells_say_briefly_which_task_they_need(monkeypatch, capsys):
+    # one unwritten task used by twenty cells: its hint once, then a short line per cell naming the task
+    from minae.homework import notebook
+
+    monkeypatch.setattr(notebook, "_unwritten", [])
+    hint = "task 1.5: " + "walk the graph in generation order, " * 8
+    notebook.report_unwritten(NotImplementedError(hint))
+    first = capsys.readouterr().out
+    assert "which is not written yet" in first and hint in first
+    for _ in range(19):
+        notebook.report_unwritten(NotImplementedError(hint))
+    notebook.report_unwritten(ValueError("operands could not be broadcast together " * 10))  # a result never made
+    later = capsys.readouterr().out.splitlines()
+    assert len(later) == 20 and all("task 1.5" in line and len(line) < 100 for line in later), later
+    assert not any("generation order" in line or "broadcast" in line for line in later), later
+    notebook.report_unwritten(NotImplementedError("task 1.6: another hint"))  # a second task: its own hint, once
+    assert "another hint" in capsys.readouterr().out
+    with pytest.raises(KeyError):  # before any stub, an error is an error
+        monkeypatch.setattr(notebook, "_unwritten", [])
+        notebook.report_unwritten(KeyError("x"))
+
+
 def test_check_names_the_tree_and_states_points(capsys):
     assert main(["check", "--markers-only"]) == 0
     out = capsys.readouterr().out
@@ -751,5 +773,7 @@ def test_run_all_of_a_student_notebook_reaches_the_grader(copies, tmp_path, monk
     assert str(folder) in text(nb.cells[0])
     exercise = next(c for c in nb.cells if "exercise" in c.metadata.get("tags", []))
     assert "not written yet: task 1.5" in text(exercise)
-    assert any("which is not written yet" in text(c) for c in nb.cells)
+    hinted = [ln.split(",")[0] for c in nb.cells for ln in text(c).splitlines() if "which is not written yet" in ln]
+    assert hinted and len(hinted) == len(set(hinted)), hinted  # each task's hint once, then a short line per cell
+    assert all(len(line) < 100 for c in nb.cells for line in text(c).splitlines() if "(not written yet;" in line)
     assert "0/100" in text(nb.cells[-1])

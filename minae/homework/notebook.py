@@ -19,18 +19,22 @@ _unwritten: list = []  # the tasks whose stubs a cell has met in this kernel
 
 
 def report_unwritten(error: BaseException) -> None:
-    """Print one line for a stub's error, or for an error after one (a result the stub never made); else raise."""
+    """Print one line for a stub's error, or for an error after one (a result the stub never made); else raise.
+
+    A task's hint (the stub's message) is printed once, in the first cell that needs the task; every later
+    cell that needs it says so in a few words, so that one unwritten task does not fill the notebook with
+    copies of the same paragraph.
+    """
     message = str(error)
     if isinstance(error, NotImplementedError) and message.startswith("task "):
         task = message.split(":", 1)[0]
         if task not in _unwritten:
             _unwritten.append(task)
-        print(f"this cell needs {task}, which is not written yet ({message})")
+            print(f"this cell needs {task}, which is not written yet ({message})")
+        else:
+            print(f"this cell needs {task} (not written yet; its hint is above, where it was first needed)")
     elif _unwritten:
-        print(
-            f"this cell failed ({type(error).__name__}: {message}), most likely because "
-            f"{', '.join(_unwritten)} is not written yet; Run All goes on"
-        )
+        print(f"this cell needs {', '.join(_unwritten)} (not written yet; here it raised {type(error).__name__})")
     else:
         raise error
 
