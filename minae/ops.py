@@ -69,16 +69,24 @@ def _as_float(x):
 
 
 def _norm_dim(dim, ndim):
-    """PyTorch's ``dim`` (int, tuple or None; negative counts from the end) as NumPy's ``axis``."""
+    """PyTorch's ``dim`` (int, tuple or None; negative counts from the end) as NumPy's ``axis``.
+
+    Every dim is checked against [−ndim, ndim) (a 0-d tensor takes 0 and −1, meaning its one element) and
+    may appear once: taken modulo ndim unchecked, dim 2 of a matrix would silently be dim 0.
+    """
     if dim is None:
         return None
     if isinstance(dim, (tuple, list)):
-        return tuple(d % ndim if ndim else d for d in dim)
-    if ndim == 0 and dim in (0, -1):
-        return None
-    if not -ndim <= dim < ndim:
-        raise IndexError(f"dim {dim} is out of range for a tensor with {ndim} dimension(s)")
-    return dim % ndim
+        axes = tuple(_norm_dim(d, ndim) for d in dim)
+        if ndim == 0:
+            return None if axes else ()
+        if len(set(axes)) != len(axes):
+            raise ValueError(f"dim {tuple(dim)}: a dimension appears more than once")
+        return axes
+    lo, hi = (-1, 0) if ndim == 0 else (-ndim, ndim - 1)
+    if not lo <= dim <= hi:
+        raise IndexError(f"dim {dim} is out of range for a tensor with {ndim} dimension(s) (expected {lo} … {hi})")
+    return None if ndim == 0 else dim % ndim
 
 
 # ------------------------------------------------------- broadcasting helpers ---
@@ -141,6 +149,13 @@ def expand(x, *sizes):
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
         sizes = tuple(sizes[0])
     lead = len(sizes) - x.ndim
+    if lead < 0:
+        raise ValueError(
+            f"expand: {len(sizes)} sizes {tuple(sizes)} for a tensor of {x.ndim} dimensions (give at least one per "
+            "dimension)"
+        )
+    if -1 in sizes[:lead]:  # a new leading dimension has no size to keep
+        raise ValueError(f"expand: -1 (keep the size) in {tuple(sizes)} at a new leading dimension, which has none")
     shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
     return broadcast_to(x, shape)
 
@@ -1124,9 +1139,11 @@ view = reshape
 
 def flatten(x, start_dim=0, end_dim=-1):
     """Merge the dimensions start_dim … end_dim into one."""
+    s, e = _norm_dim(start_dim, x.ndim), _norm_dim(end_dim, x.ndim)  # (range-checked: 0 and −1 on a 0-d tensor)
     if x.ndim == 0:
         return reshape(x, (1,))
-    s, e = start_dim % x.ndim, end_dim % x.ndim
+    if s > e:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} (of {x.ndim} dimensions)")
     shape = tuple(x.shape[:s]) + (-1,) + tuple(x.shape[e + 1 :])
     if math.prod(x.shape) == 0:
         shape = tuple(x.shape[:s]) + (math.prod(x.shape[s : e + 1]),) + tuple(x.shape[e + 1 :])
@@ -1161,13 +1178,14 @@ def unsqueeze(x, dim):
 
 
 def squeeze(x, dim=None):
-    """Remove size-1 dimensions (only ``dim`` when given)."""
+    """Remove size-1 dimensions (only those of ``dim``, an int or a tuple, when given; others are kept)."""
     if dim is None:
         return reshape(x, tuple(n for n in x.shape if n != 1))
     d = _norm_dim(dim, x.ndim)
-    if d is None or x.shape[d] != 1:
+    if d is None:
         return x
-    return reshape(x, tuple(x.shape[:d]) + tuple(x.shape[d + 1 :]))
+    drop = {a for a in (d if isinstance(d, tuple) else (d,)) if x.shape[a] == 1}
+    return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in drop))
 
 
 class Cat(Function):

@@ -1,0 +1,84 @@
+"""Cases an independent probe of the engine found, written as a student writes PyTorch-style code.
+
+Grouped by topic. Each asserts the right value (or the error) without PyTorch, so that CI without it still
+checks it, and compares with PyTorch where it is installed.
+"""
+
+import pytest
+
+import minae
+
+
+def _torch():
+    return pytest.importorskip("torch")
+
+
+# ------------------------------------------------------------------ dims ---
+# A dim out of range was taken modulo ndim inside a tuple: x.sum((2,)) of a matrix summed dim 0.
+BAD_DIMS = [
+    ("sum", lambda m, x: x.sum((2,))),
+    ("mean", lambda m, x: x.mean((-3,))),
+    ("var", lambda m, x: x.var((5,))),
+    ("logsumexp", lambda m, x: m.logsumexp(x, (2,))),
+    ("sum, one good one bad", lambda m, x: x.sum((0, 2))),
+    ("flatten start", lambda m, x: x.flatten(5)),
+    ("flatten end", lambda m, x: x.flatten(0, -3)),
+]
+
+
+@pytest.mark.parametrize("name, op", BAD_DIMS, ids=[c[0] for c in BAD_DIMS])
+def test_a_dim_out_of_range_raises_naming_it(name, op):
+    x = minae.arange(6.0).reshape(2, 3)
+    with pytest.raises(IndexError, match="out of range"):
+        op(minae, x)
+
+
+@pytest.mark.parametrize("name, op", BAD_DIMS, ids=[c[0] for c in BAD_DIMS])
+def test_a_dim_out_of_range_raises_in_torch_too(name, op):
+    torch = _torch()
+    with pytest.raises(IndexError):
+        op(torch, torch.arange(6.0).reshape(2, 3))
+
+
+def test_a_repeated_dim_is_named():
+    x = minae.arange(6.0).reshape(2, 3)
+    with pytest.raises(ValueError, match="more than once"):
+        x.sum((1, -1))
+
+
+def test_flatten_start_after_end_raises():
+    with pytest.raises(ValueError, match="start_dim 2 comes after end_dim 1"):
+        minae.zeros(2, 3, 4).flatten(2, 1)
+
+
+def test_dims_of_a_0d_tensor_as_torch():
+    x = minae.tensor(3.0, requires_grad=True)
+    y = x.sum((0,)) * x.mean((-1,))
+    y.backward()
+    assert y.item() == 9.0 and x.grad.item() == 6.0
+    assert x.flatten().shape == (1,) and x.flatten(0, -1).shape == (1,)
+    with pytest.raises(IndexError):
+        x.sum((1,))
+    torch = _torch()
+    xt = torch.tensor(3.0, requires_grad=True)
+    (xt.sum((0,)) * xt.mean((-1,))).backward()
+    assert xt.grad.item() == x.grad.item()
+
+
+def test_expand_refuses_minus_one_at_a_new_leading_dim_and_too_few_sizes():
+    x = minae.zeros(2, 3)
+    with pytest.raises(ValueError, match="new leading dimension"):
+        x.expand(-1, 2, 3)  # was (3, 2, 3): the -1 took the last dim's size
+    with pytest.raises(ValueError, match="at least one per dimension"):
+        x.expand(3)
+    assert x.expand(4, -1, 3).shape == (4, 2, 3)
+
+
+def test_squeeze_takes_a_tuple_of_dims():
+    x = minae.zeros(1, 2, 1, 1, requires_grad=True)
+    y = x.squeeze((0, 1, -1))  # dim 1 has size 2: kept, as in PyTorch
+    assert y.shape == (2, 1)
+    y.sum().backward()
+    assert x.grad.shape == (1, 2, 1, 1)
+    torch = _torch()
+    assert tuple(torch.zeros(1, 2, 1, 1).squeeze((0, 1, -1)).shape) == y.shape
