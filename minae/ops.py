@@ -1338,7 +1338,9 @@ class SetItem(Function):
 
     def forward(self, x, v):
         self.v_shape = getattr(v, "shape", ())
-        y = x.copy()
+        # a copy, and an array: in a backward x may be a NumPy scalar (NumPy's ufuncs turn 0-d arrays into
+        # scalars, which take no item assignment), as is the gradient of a 0-d tensor
+        y = get_array_module(x).array(x)
         y[self.index] = v
         return y
 

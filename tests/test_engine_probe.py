@@ -82,3 +82,37 @@ def test_squeeze_takes_a_tuple_of_dims():
     assert x.grad.shape == (1, 2, 1, 1)
     torch = _torch()
     assert tuple(torch.zeros(1, 2, 1, 1).squeeze((0, 1, -1)).shape) == y.shape
+
+
+# ------------------------------------------------------------- 0-d tensors ---
+# In a backward the gradient of a 0-d tensor is a NumPy scalar (NumPy's ufuncs return scalars for 0-d arrays):
+# SetItem's backward wrote into it ("'numpy.float32' object does not support item assignment").
+ZERO_D_WRITES = [
+    ("y[()] = v", lambda y, v: y.__setitem__((), v)),
+    ("y[...] = v", lambda y, v: y.__setitem__(Ellipsis, v)),
+    ("y.copy_(v)", lambda y, v: y.copy_(v)),
+]
+
+
+@pytest.mark.parametrize("name, write", ZERO_D_WRITES, ids=[c[0] for c in ZERO_D_WRITES])
+def test_a_write_into_a_0d_tensor_then_a_product_backward(name, write):
+    x = minae.tensor(2.0, requires_grad=True)
+    v = minae.tensor(5.0, requires_grad=True)
+    y = x * 1
+    write(y, v)
+    (y * x).backward()  # y = v: ∂/∂x (v x) = v = 5, ∂/∂v = x = 2
+    assert (y.item(), x.grad.item(), v.grad.item()) == (5.0, 5.0, 2.0)
+
+
+def test_fill_of_a_0d_non_leaf_then_a_product_backward():
+    x = minae.tensor(2.0, requires_grad=True)
+    y = x * 3
+    y.fill_(4.0)
+    (y * x).backward()
+    assert (y.item(), x.grad.item()) == (4.0, 4.0)
+    torch = _torch()
+    xt = torch.tensor(2.0, requires_grad=True)
+    yt = xt * 3
+    yt.fill_(4.0)
+    (yt * xt).backward()
+    assert xt.grad.item() == x.grad.item()
