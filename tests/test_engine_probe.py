@@ -4,9 +4,13 @@ Grouped by topic. Each asserts the right value (or the error) without PyTorch, s
 checks it, and compares with PyTorch where it is installed.
 """
 
+import math
+
+import numpy as np
 import pytest
 
 import minae
+import minae.nn.functional as F
 
 
 def _torch():
@@ -116,3 +120,61 @@ def test_fill_of_a_0d_non_leaf_then_a_product_backward():
     yt.fill_(4.0)
     (yt * xt).backward()
     assert xt.grad.item() == x.grad.item()
+
+
+# --------------------------------------------------------- numerics: BCE ---
+# binary_cross_entropy took log(1 − ỹ) as log(fl(1 − ỹ)), 0 once 1 − ỹ rounds to 1 (the loss of a small ỹ
+# against t = 0 was 0, not ỹ), and combined the logs as log q + t (log p − log q), which cancels where t = 1
+# and ỹ ≈ 1 (ỹ = 1 − 10⁻⁷ gave 0, not 10⁻⁷).
+BCE_PROBS = [1e-30, 1e-12, 1e-8, 1e-4, 0.3, 0.5, 0.7, 1 - 1e-4, 1 - 1e-7, 1 - 1e-12]
+
+
+def _bce_reference(p, t):
+    """−[t log p + (1 − t) log(1 − p)] in float64 with log1p, from p's stored value."""
+    return -(t * math.log(p) + (1 - t) * math.log1p(-p))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("t", [0.0, 1.0, 0.25])
+def test_bce_of_probabilities_is_exact_to_a_few_ulp_in_both_tails(dtype, t):
+    dt = getattr(minae, dtype)
+    p = minae.tensor(BCE_PROBS, dtype=dt)
+    p = p[(p > 0) & (p < 1)]  # 1 − 10⁻¹² is 1 in float32
+    loss = F.binary_cross_entropy(p, minae.full(p.shape, t, dtype=dt), reduction="none")
+    ref = np.array([_bce_reference(float(v), t) for v in p.numpy()])
+    eps = np.finfo(dtype).eps
+    np.testing.assert_allclose(loss.numpy(), ref, rtol=4 * eps, atol=0)
+
+
+def test_bce_of_probabilities_against_torch():
+    torch = _torch()
+    for dtype in ("float32", "float64"):
+        p = np.array(BCE_PROBS, dtype=dtype)
+        p = p[(p > 0) & (p < 1)]
+        for t in (0.0, 1.0, 0.25):
+            ours = F.binary_cross_entropy(
+                minae.tensor(p), minae.full(p.shape, t, dtype=getattr(minae, dtype)), None, "none"
+            )
+            theirs = torch.nn.functional.binary_cross_entropy(
+                torch.tensor(p), torch.full(p.shape, t, dtype=getattr(torch, dtype)), reduction="none"
+            )
+            np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=8 * np.finfo(dtype).eps, atol=0)
+
+
+def test_bce_of_a_sigmoid_in_the_negative_tail_against_zero_target():
+    # −log(1 − σ(x)) = softplus(x) ≈ e^x for x ≪ 0: was 0 (float32, x = −20) and 1.7e-4 off (float64, x = −30)
+    for dtype, x in (("float32", -20.0), ("float64", -30.0)):
+        xt = minae.tensor([x], dtype=getattr(minae, dtype), requires_grad=True)
+        loss = F.binary_cross_entropy(xt.sigmoid(), minae.zeros(1, dtype=getattr(minae, dtype)))
+        assert loss.item() == pytest.approx(math.log1p(math.exp(x)), rel=4 * np.finfo(dtype).eps)
+        loss.backward()
+        assert xt.grad.item() == pytest.approx(1 / (1 + math.exp(-x)), rel=8 * np.finfo(dtype).eps)  # σ(x)
+
+
+def test_bce_of_0d_probabilities():
+    # its forward wrote with out= into NumPy scalars ("return arrays must be of ArrayType")
+    p = minae.tensor(0.3, requires_grad=True)
+    loss = F.binary_cross_entropy(p, minae.tensor(1.0))
+    loss.backward()
+    assert loss.item() == pytest.approx(-math.log(0.3), rel=1e-6)
+    assert p.grad.item() == pytest.approx(-1 / 0.3, rel=1e-6)
