@@ -1253,10 +1253,26 @@ def index_key(index, array):
     xp = get_array_module(array)
     raw = index.data if isinstance(index, Tensor) else _tensors_to_arrays(index)
     key = index_to(raw, xp, backend.array_device(array))  # on array's GPU, not the current one
+    if _has_array(key):
+        with backend.on_device_of((array,)):  # CuPy copies onto the current GPU, which need not be array's
+            key = _own_arrays(key, raw)
     if GradMode.anomaly and xp is not backend.np:
         with backend.on_device_of((array,)):  # CuPy reduces on the current GPU, which need not be array's
             _check_bounds(key, array.shape)
     return key
+
+
+def _has_array(key) -> bool:
+    return any(backend.is_array(k) for k in key) if isinstance(key, tuple) else backend.is_array(key)
+
+
+def _own_arrays(key, raw):
+    """The key with the caller's index arrays (a tensor's, or NumPy's) copied: GetItem and SetItem keep the key
+    for their backward, and a write into the caller's index before it moved the gradient silently (x[i] then
+    i[0] = 2: the gradient went to x[2])."""
+    if isinstance(key, tuple):
+        return tuple(_own_arrays(k, r) for k, r in zip(key, raw))
+    return key.copy() if backend.is_array(key) and key is raw else key
 
 
 def _tensors_to_arrays(index):

@@ -178,3 +178,50 @@ def test_bce_of_0d_probabilities():
     loss.backward()
     assert loss.item() == pytest.approx(-math.log(0.3), rel=1e-6)
     assert p.grad.item() == pytest.approx(-1 / 0.3, rel=1e-6)
+
+
+# ------------------------------------------------- indices kept for the backward ---
+# GetItem and SetItem kept the caller's index array itself: a write into it between the forward and the
+# backward sent the gradient to other elements (PyTorch raises for a tensor index; for a NumPy one it too is
+# silently wrong). The key now holds its own copy: the gradient is the forward's.
+INDEX_KINDS = [
+    ("tensor", lambda: minae.tensor([0, 1]), lambda i: i.__setitem__(0, 2)),
+    ("numpy", lambda: np.array([0, 1]), lambda i: i.__setitem__(0, 2)),
+    ("bool mask", lambda: minae.tensor([True, True, False]), lambda i: i.__setitem__(1, False)),
+]
+
+
+@pytest.mark.parametrize("kind, make, write", INDEX_KINDS, ids=[c[0] for c in INDEX_KINDS])
+def test_a_getitem_index_written_after_the_forward_does_not_move_the_gradient(kind, make, write):
+    x = minae.tensor([0.2, 2.0, 3.0], requires_grad=True)
+    i = make()
+    y = (x[i] * minae.tensor([1.0, 10.0])).sum()
+    write(i)
+    y.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 10.0, 0.0])
+
+
+def test_a_setitem_index_written_after_the_forward_does_not_move_the_gradient():
+    x = minae.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    v = minae.tensor([5.0, 6.0], requires_grad=True)
+    i = minae.tensor([0, 1])
+    y = x * 1
+    y[i] = v
+    i[0] = 2
+    (y * minae.tensor([1.0, 2.0, 3.0])).sum().backward()
+    np.testing.assert_array_equal(y.numpy(), [5.0, 6.0, 3.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0, 3.0])
+    np.testing.assert_array_equal(v.grad.numpy(), [1.0, 2.0])
+
+
+def test_a_tuple_of_index_tensors_written_after_the_forward():
+    x = minae.arange(6.0).reshape(2, 3).requires_grad_()
+    i, j = minae.tensor([0, 1]), minae.tensor([2, 0])
+    y = x[i, j].sum()
+    j[0] = 1
+    y.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[0, 0, 1], [1, 0, 0]])
+    torch = _torch()  # the gradient of the forward that ran, as PyTorch's when nothing is written
+    xt = torch.arange(6.0).reshape(2, 3).requires_grad_()
+    xt[torch.tensor([0, 1]), torch.tensor([2, 0])].sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), xt.grad.numpy())
