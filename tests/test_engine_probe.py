@@ -225,3 +225,24 @@ def test_a_tuple_of_index_tensors_written_after_the_forward():
     xt = torch.arange(6.0).reshape(2, 3).requires_grad_()
     xt[torch.tensor([0, 1]), torch.tensor([2, 0])].sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), xt.grad.numpy())
+
+
+# ------------------------------------------------- raw arrays kept for the backward ---
+# A raw NumPy array beside a tensor is a constant; the graph kept the caller's array itself, so a write into it
+# before the backward changed the gradient silently. (PyTorch takes no NumPy operand here.)
+RAW_CONSTANTS = [
+    ("x * c", lambda x, c: (x * c).sum(), lambda: np.array([1.0, 2.0], dtype="float32"), [1.0, 2.0]),
+    ("c / x", lambda x, c: (c / x).sum(), lambda: np.array([1.0, 2.0], dtype="float32"), [-4.0, -0.5]),
+    ("where(c, x, 2x)", lambda x, c: minae.where(c, x, x * 2).sum(), lambda: np.array([True, False]), [1.0, 2.0]),
+]
+
+
+@pytest.mark.parametrize("name, f, make, grad", RAW_CONSTANTS, ids=[c[0] for c in RAW_CONSTANTS])
+def test_a_raw_array_written_after_the_forward_does_not_change_the_gradient(name, f, make, grad):
+    x = minae.tensor([0.5, 2.0], requires_grad=True)
+    c = make()
+    y = f(x, c)
+    c[0] = c[1]  # 100 would do; this keeps the bool case a bool
+    c[1] = 0
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), grad)
