@@ -1134,7 +1134,18 @@ def reshape(x, *shape):
     return Reshape(shape)(x)
 
 
-view = reshape
+def view(x, *shape):
+    """PyTorch's view: the same memory in a new shape. Where the elements cannot be read in the new shape
+    without a copy (a transpose flattened), reshape copies, and a view that silently copied would neither see
+    writes into x nor pass its own on: that raises, as in PyTorch."""
+    y = reshape(x, *shape)
+    a, b = _array(x), _array(y)
+    if b is not a and b.size and not get_array_module(a).may_share_memory(a, b):
+        raise RuntimeError(
+            f"view{tuple(_shape_arg(shape))}: a tensor of shape {tuple(a.shape)} with these strides (a transpose "
+            "or a step slice) cannot be viewed in that shape without a copy; use .reshape(...) (a copy, not a view)"
+        )
+    return y
 
 
 def flatten(x, start_dim=0, end_dim=-1):

@@ -246,3 +246,31 @@ def test_a_raw_array_written_after_the_forward_does_not_change_the_gradient(name
     c[1] = 0
     y.backward()
     np.testing.assert_allclose(x.grad.numpy(), grad)
+
+
+# ------------------------------------------------------------------ view ---
+# view was reshape: on a transposed tensor it silently copied, so writes through the "view" did not reach the
+# base (W.T.view(-1)[0] = 100 left W unchanged). PyTorch raises there; so does view now.
+def test_view_of_a_transpose_raises_and_reshape_copies():
+    w = minae.arange(6.0).reshape(2, 3)
+    with pytest.raises(RuntimeError, match=r"view\(-1,\).*use \.reshape"):
+        w.T.view(-1)
+    with pytest.raises(RuntimeError, match="without a copy"):
+        minae.view(w.T, 6)
+    r = w.T.reshape(-1)
+    r[0] = 100.0
+    assert w[0, 0].item() == 0.0
+    torch = _torch()
+    with pytest.raises(RuntimeError):
+        torch.arange(6.0).reshape(2, 3).T.view(-1)
+
+
+def test_a_view_shares_memory_and_writes_through_it_reach_the_base():
+    x = minae.arange(6.0).requires_grad_()
+    y = x * 1
+    v = y.view(2, 3)
+    v[1] = v[0] + 10  # y[3:] = y[:3] + 10
+    (y * y).sum().backward()  # ∂/∂x_i = 2 y_i + 2 y_{i+3} for i < 3, 0 for the elements written over
+    np.testing.assert_allclose(y.numpy(), [0, 1, 2, 10, 11, 12])
+    np.testing.assert_allclose(x.grad.numpy(), [20, 24, 28, 0, 0, 0])
+    assert minae.zeros(0, 3).view(3, 0).shape == (3, 0)  # nothing to share: still a view
