@@ -1129,6 +1129,9 @@ def _shape_arg(shape):
 def reshape(x, *shape):
     """The same elements in a new shape (one entry may be −1)."""
     shape = _shape_arg(shape)
+    bad = [n for n in shape if n < -1]  # NumPy reads any negative size as −1: reshape(−2, 2) was reshape(−1, 2)
+    if bad:
+        raise ValueError(f"reshape: invalid size {bad[0]} in shape {shape} (sizes are ≥ 0, or −1 for one inferred)")
     if tuple(x.shape) == shape:
         return x
     return Reshape(shape)(x)

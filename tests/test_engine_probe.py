@@ -274,3 +274,13 @@ def test_a_view_shares_memory_and_writes_through_it_reach_the_base():
     np.testing.assert_allclose(y.numpy(), [0, 1, 2, 10, 11, 12])
     np.testing.assert_allclose(x.grad.numpy(), [20, 24, 28, 0, 0, 0])
     assert minae.zeros(0, 3).view(3, 0).shape == (3, 0)  # nothing to share: still a view
+
+
+def test_reshape_refuses_a_negative_size_other_than_minus_one():
+    # NumPy reads any negative size as -1: reshape(-2, 2) silently was reshape(-1, 2)
+    x = minae.zeros(4)
+    with pytest.raises(ValueError, match="invalid size -2"):
+        x.reshape(-2, 2)
+    with pytest.raises(ValueError, match="invalid size -3"):
+        x.view(2, -3)
+    assert x.reshape(-1, 2).shape == (2, 2)
