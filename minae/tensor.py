@@ -78,6 +78,8 @@ class Tensor:
         given = data
         if not is_array(data) or dtype is not None or device is not None:
             data = as_array(data, dtype, None if device is None else backend.device(device))
+        if data.dtype.kind not in "biuf":  # strings, objects, dates: NumPy holds them, no op of minae takes them
+            raise TypeError(f"a tensor holds numbers or booleans, got an array of dtype {data.dtype}")
         if requires_grad and data.dtype.kind != "f":
             raise TypeError(f"only floating-point tensors can require grad, got dtype {data.dtype}")
         self.data = data

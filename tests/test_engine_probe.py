@@ -284,3 +284,16 @@ def test_reshape_refuses_a_negative_size_other_than_minus_one():
     with pytest.raises(ValueError, match="invalid size -3"):
         x.view(2, -3)
     assert x.reshape(-1, 2).shape == (2, 2)
+
+
+# ----------------------------------------------------------- bad input ---
+@pytest.mark.parametrize(
+    "data", [["a"], np.array(["a", "b"]), np.array([1, "x"], dtype=object), np.array(["2026-01-01"], dtype="M8[D]")]
+)
+def test_a_tensor_of_non_numbers_is_refused_naming_the_dtype(data):
+    # minae.tensor(["a"]) made a tensor of dtype <U1, which failed later in some op with NumPy's message
+    with pytest.raises(TypeError, match="numbers or booleans, got an array of dtype"):
+        minae.tensor(data)
+    if isinstance(data, np.ndarray):
+        with pytest.raises(TypeError, match="numbers or booleans"):
+            minae.from_numpy(data)
