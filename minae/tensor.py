@@ -263,6 +263,8 @@ class Tensor:
             g = Tensor(g)
         if g.shape != self.shape:
             raise RuntimeError(f"internal error: gradient of shape {g.shape} for a tensor of shape {self.shape}")
+        if self.grad is not None and not isinstance(self.grad, Tensor):  # (else: 'memoryview' has no 'flags')
+            raise TypeError(f".grad is a {type(self.grad).__name__} (assigned by hand?), not a Tensor or None")
         if self.grad is not None and (self.grad.shape != self.shape or self.grad.dtype != self.dtype):
             raise RuntimeError(
                 f".grad has shape {tuple(self.grad.shape)} and dtype {self.grad.dtype} (assigned by hand?), but the "
