@@ -965,8 +965,8 @@ class MaxDim(Function):
         self.axis, self.keepdims = axis, keepdims
 
     def forward(self, x):
-        if x.size == 0:
-            raise ValueError(f"{self.name().lower().removesuffix('dim')}() of an empty tensor")
+        if x.shape[self.axis] == 0:  # (other dims may be empty: then so is the result, as in PyTorch)
+            raise ValueError(f"{self.name().lower().removesuffix('dim')}() along dim {self.axis} of size 0")
         return self.reduce(x, self.axis, self.keepdims)
 
     @staticmethod
@@ -1014,6 +1014,8 @@ class LogSumExp(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
+        if x.size == 0:  # log of an empty sum: log 0 = −inf (NumPy's max has no identity to start from)
+            return xp.full(x.sum(axis=self.axis, keepdims=self.keepdims).shape, -math.inf, x.dtype)
         m = x.max(axis=self.axis, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0)  # all −inf rows give −inf, not NaN
         y = xp.log(xp.exp(x - m).sum(axis=self.axis, keepdims=True)) + m

@@ -306,3 +306,26 @@ def test_backward_into_a_grad_assigned_a_non_tensor_names_it():
     w.grad = np.ones(2, dtype="float32")
     with pytest.raises(TypeError, match=r"\.grad is a ndarray \(assigned by hand\?\), not a Tensor"):
         (w * w).sum().backward()
+
+
+# ------------------------------------------------------- empty reductions ---
+def test_logsumexp_over_an_empty_dim_is_minus_inf():
+    # was NumPy's "zero-size array to reduction operation maximum which has no identity"
+    x = minae.zeros(0, 3, requires_grad=True)
+    y = minae.logsumexp(x, 0)
+    assert y.shape == (3,) and np.all(y.numpy() == -np.inf)
+    y.sum().backward()
+    assert x.grad.shape == (0, 3)
+    assert minae.logsumexp(minae.zeros(2, 0), 1, keepdim=True).shape == (2, 1)
+    torch = _torch()
+    np.testing.assert_array_equal(torch.logsumexp(torch.zeros(0, 3), 0).numpy(), y.numpy())
+
+
+def test_max_along_a_non_empty_dim_of_an_empty_tensor_is_empty():
+    x = minae.zeros(0, 2, requires_grad=True)
+    values, indices = x.max(1)
+    assert values.shape == (0,) and indices.shape == (0,)
+    values.sum().backward()
+    assert x.grad.shape == (0, 2)
+    with pytest.raises(ValueError, match="along dim 0 of size 0"):
+        x.min(0)
