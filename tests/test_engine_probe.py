@@ -329,3 +329,40 @@ def test_max_along_a_non_empty_dim_of_an_empty_tensor_is_empty():
     assert x.grad.shape == (0, 2)
     with pytest.raises(ValueError, match="along dim 0 of size 0"):
         x.min(0)
+
+
+# ------------------------------------------------------------ freed graphs ---
+# grad()'s pruning skipped a function freed by an earlier backward, so the inputs below it got no gradient:
+# "input 0 was not used to compute the outputs", and with allow_unused=True a silent None.
+def _shared_subgraph_freed():
+    x = minae.tensor([1.0, 2.0], requires_grad=True)
+    h = x.exp()
+    y, z = h.sum(), (h * 2).sum()
+    y.backward()  # frees Exp, which z's graph shares
+    return x, z
+
+
+@pytest.mark.parametrize("allow_unused", [False, True])
+def test_grad_through_a_freed_shared_subgraph_names_the_freed_graph(allow_unused):
+    x, z = _shared_subgraph_freed()
+    with pytest.raises(RuntimeError, match="Exp a second time.*retain_graph=True"):
+        minae.grad(z, x, allow_unused=allow_unused)
+
+
+def test_grad_through_a_freed_shared_subgraph_raises_in_torch_too():
+    torch = _torch()
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    h = x.exp()
+    y, z = h.sum(), (h * 2).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="second time"):
+        torch.autograd.grad(z, x, allow_unused=True)
+
+
+def test_grad_with_a_retained_shared_subgraph_still_works():
+    x = minae.tensor([1.0, 2.0], requires_grad=True)
+    h = x.exp()
+    y, z = h.sum(), (h * 2).sum()
+    y.backward(retain_graph=True)
+    (g,) = minae.grad(z, x)
+    np.testing.assert_allclose(g.numpy(), 2 * np.exp([1.0, 2.0]), rtol=1e-6)
