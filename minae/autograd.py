@@ -174,7 +174,7 @@ def _keep_inputs(func, args):
             plain = plain and (type(a) is float or type(a) is int)
         arrays.append(a)
     if not plain:
-        args, arrays = _constants(func, args)
+        args, arrays = _constants(func, args, GradMode.enabled and True in needs_grad)
     func.inputs, func.needs_grad, func.generation = args, needs_grad, gen
     if written:  # else left unset (read as None): a slot set on every op costs time on every op
         func.versions = tuple(_count(a) for a in args)
@@ -224,14 +224,18 @@ def _views(y, x) -> bool:
     return y is x or (type(y) is type(x) and get_array_module(y).may_share_memory(y, x))
 
 
-def _constants(func, args):
-    """The inputs and arrays in general: NumPy scalars become numbers, lists arrays; one device for all."""
+def _constants(func, args, record=False):
+    """The inputs and arrays in general: NumPy scalars become numbers, lists arrays; one device for all; raw
+    arrays copied when the call is ``record``-ed."""
     arrays, first, converted = [], None, False
     for a in args:
         if isinstance(a, Tensor):
             a = a.data
         elif isinstance(a, _np_generic):  # np.float64(2) would upcast float32 arrays; a Python number does not
             a, converted = a.item(), True
+        elif record and is_array(a):  # the caller still holds it: a write into it before the backward (x * c,
+            with backend.on_device_of((a,)):  # then c[0] = 100) would change the gradient silently; CuPy copies
+                a, converted = a.copy(), True  # onto the current GPU
         if not is_array(a):  # a Python number (or a list, converted below): a constant
             converted = converted or isinstance(a, list)
         elif first is None:

@@ -11,14 +11,21 @@ class Pruning:
     def __init__(self, roots, capture):
         self.capture = capture
         order, seen, stack = [], set(), [t.grad_fn for t in roots if t.grad_fn is not None]
+        # A function freed by an earlier backward has forgotten its inputs: whether it leads to a captured tensor is
+        # unknown, so it is wanted, and the walk reaching it raises the freed-graph error (pruned, it left the
+        # inputs below it without a gradient: "not used", or with allow_unused a silent None).
+        freed = set()
         while stack:  # every function below the roots, without recursion
             f = stack.pop()
-            if f in seen or f.inputs is None:
+            if f in seen:
                 continue
             seen.add(f)
+            if f.inputs is None:
+                freed.add(f)
+                continue
             order.append(f)
             stack.extend(m for m in _makers(f) if m is not None)
-        self.wanted = wanted = set()
+        self.wanted = wanted = set(freed)
         # inputs are always of a lower generation than the function they feed, so one ascending pass suffices
         for f in sorted(order, key=lambda f: f.generation):
             if any(id(x) in capture or m in wanted for x, m in zip(f.inputs, _makers(f))):

@@ -71,16 +71,24 @@ def _as_float(x):
 
 
 def _norm_dim(dim, ndim):
-    """PyTorch's ``dim`` (int, tuple or None; negative counts from the end) as NumPy's ``axis``."""
+    """PyTorch's ``dim`` (int, tuple or None; negative counts from the end) as NumPy's ``axis``.
+
+    Every dim is checked against [−ndim, ndim) (a 0-d tensor takes 0 and −1, meaning its one element) and
+    may appear once: taken modulo ndim unchecked, dim 2 of a matrix would silently be dim 0.
+    """
     if dim is None:
         return None
     if isinstance(dim, (tuple, list)):
-        return tuple(d % ndim if ndim else d for d in dim)
-    if ndim == 0 and dim in (0, -1):
-        return None
-    if not -ndim <= dim < ndim:
-        raise IndexError(f"dim {dim} is out of range for a tensor with {ndim} dimension(s)")
-    return dim % ndim
+        axes = tuple(_norm_dim(d, ndim) for d in dim)
+        if ndim == 0:
+            return None if axes else ()
+        if len(set(axes)) != len(axes):
+            raise ValueError(f"dim {tuple(dim)}: a dimension appears more than once")
+        return axes
+    lo, hi = (-1, 0) if ndim == 0 else (-ndim, ndim - 1)
+    if not lo <= dim <= hi:
+        raise IndexError(f"dim {dim} is out of range for a tensor with {ndim} dimension(s) (expected {lo} … {hi})")
+    return None if ndim == 0 else dim % ndim
 
 
 # ------------------------------------------------------- broadcasting helpers ---
@@ -143,6 +151,13 @@ def expand(x, *sizes):
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
         sizes = tuple(sizes[0])
     lead = len(sizes) - x.ndim
+    if lead < 0:
+        raise ValueError(
+            f"expand: {len(sizes)} sizes {tuple(sizes)} for a tensor of {x.ndim} dimensions (give at least one per "
+            "dimension)"
+        )
+    if -1 in sizes[:lead]:  # a new leading dimension has no size to keep
+        raise ValueError(f"expand: -1 (keep the size) in {tuple(sizes)} at a new leading dimension, which has none")
     shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
     return broadcast_to(x, shape)
 
@@ -993,8 +1008,8 @@ class MaxDim(Function):
         self.axis, self.keepdims = axis, keepdims
 
     def forward(self, x):
-        if x.size == 0:
-            raise ValueError(f"{self.name().lower().removesuffix('dim')}() of an empty tensor")
+        if x.shape[self.axis] == 0:  # (other dims may be empty: then so is the result, as in PyTorch)
+            raise ValueError(f"{self.name().lower().removesuffix('dim')}() along dim {self.axis} of size 0")
         return self.reduce(x, self.axis, self.keepdims)
 
     @staticmethod
@@ -1042,6 +1057,8 @@ class LogSumExp(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
+        if x.size == 0:  # log of an empty sum: log 0 = −inf (NumPy's max has no identity to start from)
+            return xp.full(x.sum(axis=self.axis, keepdims=self.keepdims).shape, -math.inf, x.dtype)
         m = x.max(axis=self.axis, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0)  # all −inf rows give −inf, not NaN
         y = xp.log(xp.exp(x - m).sum(axis=self.axis, keepdims=True)) + m
@@ -1157,19 +1174,35 @@ def _shape_arg(shape):
 def reshape(x, *shape):
     """The same elements in a new shape (one entry may be −1)."""
     shape = _shape_arg(shape)
+    bad = [n for n in shape if n < -1]  # NumPy reads any negative size as −1: reshape(−2, 2) was reshape(−1, 2)
+    if bad:
+        raise ValueError(f"reshape: invalid size {bad[0]} in shape {shape} (sizes are ≥ 0, or −1 for one inferred)")
     if tuple(x.shape) == shape:
         return x
     return Reshape(shape)(x)
 
 
-view = reshape
+def view(x, *shape):
+    """PyTorch's view: the same memory in a new shape. Where the elements cannot be read in the new shape
+    without a copy (a transpose flattened), reshape copies, and a view that silently copied would neither see
+    writes into x nor pass its own on: that raises, as in PyTorch."""
+    y = reshape(x, *shape)
+    a, b = _array(x), _array(y)
+    if b is not a and b.size and not get_array_module(a).may_share_memory(a, b):
+        raise RuntimeError(
+            f"view{tuple(_shape_arg(shape))}: a tensor of shape {tuple(a.shape)} with these strides (a transpose "
+            "or a step slice) cannot be viewed in that shape without a copy; use .reshape(...) (a copy, not a view)"
+        )
+    return y
 
 
 def flatten(x, start_dim=0, end_dim=-1):
     """Merge the dimensions start_dim … end_dim into one."""
+    s, e = _norm_dim(start_dim, x.ndim), _norm_dim(end_dim, x.ndim)  # (range-checked: 0 and −1 on a 0-d tensor)
     if x.ndim == 0:
         return reshape(x, (1,))
-    s, e = start_dim % x.ndim, end_dim % x.ndim
+    if s > e:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} (of {x.ndim} dimensions)")
     shape = tuple(x.shape[:s]) + (-1,) + tuple(x.shape[e + 1 :])
     if math.prod(x.shape) == 0:
         shape = tuple(x.shape[:s]) + (math.prod(x.shape[s : e + 1]),) + tuple(x.shape[e + 1 :])
@@ -1204,13 +1237,14 @@ def unsqueeze(x, dim):
 
 
 def squeeze(x, dim=None):
-    """Remove size-1 dimensions (only ``dim`` when given)."""
+    """Remove size-1 dimensions (only those of ``dim``, an int or a tuple, when given; others are kept)."""
     if dim is None:
         return reshape(x, tuple(n for n in x.shape if n != 1))
     d = _norm_dim(dim, x.ndim)
-    if d is None or x.shape[d] != 1:
+    if d is None:
         return x
-    return reshape(x, tuple(x.shape[:d]) + tuple(x.shape[d + 1 :]))
+    drop = {a for a in (d if isinstance(d, tuple) else (d,)) if x.shape[a] == 1}
+    return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in drop))
 
 
 class Cat(Function):
@@ -1278,10 +1312,26 @@ def index_key(index, array):
     xp = get_array_module(array)
     raw = index.data if isinstance(index, Tensor) else _tensors_to_arrays(index)
     key = index_to(raw, xp, backend.array_device(array))  # on array's GPU, not the current one
+    if _has_array(key):
+        with backend.on_device_of((array,)):  # CuPy copies onto the current GPU, which need not be array's
+            key = _own_arrays(key, raw)
     if GradMode.anomaly and xp is not backend.np:
         with backend.on_device_of((array,)):  # CuPy reduces on the current GPU, which need not be array's
             _check_bounds(key, array.shape)
     return key
+
+
+def _has_array(key) -> bool:
+    return any(backend.is_array(k) for k in key) if isinstance(key, tuple) else backend.is_array(key)
+
+
+def _own_arrays(key, raw):
+    """The key with the caller's index arrays (a tensor's, or NumPy's) copied: GetItem and SetItem keep the key
+    for their backward, and a write into the caller's index before it moved the gradient silently (x[i] then
+    i[0] = 2: the gradient went to x[2])."""
+    if isinstance(key, tuple):
+        return tuple(_own_arrays(k, r) for k, r in zip(key, raw))
+    return key.copy() if backend.is_array(key) and key is raw else key
 
 
 def _tensors_to_arrays(index):
@@ -1363,7 +1413,9 @@ class SetItem(Function):
 
     def forward(self, x, v):
         self.v_shape = getattr(v, "shape", ())
-        y = x.copy()
+        # a copy, and an array: in a backward x may be a NumPy scalar (NumPy's ufuncs turn 0-d arrays into
+        # scalars, which take no item assignment), as is the gradient of a 0-d tensor
+        y = get_array_module(x).array(x)
         y[self.index] = v
         return y
 
@@ -1439,10 +1491,11 @@ class BinaryCrossEntropy(Function):
 
     def forward(self, p, t):
         xp = get_array_module(p)
-        q = 1 - p
+        # every array made with out=: NumPy's ufuncs turn 0-d arrays into scalars, which out= does not take
+        q = xp.subtract(1, p, out=xp.empty_like(p))
         with backend.np.errstate(divide="ignore"):  # log 0 = −inf is expected: the clamp below takes it
-            log_q = xp.log(q)
-            log_p = xp.log(p)
+            log_q = log_one_minus(p, q)
+            log_p = xp.log(p, out=xp.empty_like(p))
         xp.maximum(log_q, _LOG_FLOOR, out=log_q)
         xp.maximum(log_p, _LOG_FLOOR, out=log_p)
         self.q = q
@@ -1450,9 +1503,10 @@ class BinaryCrossEntropy(Function):
             self.clamped = p.size > 0 and (log_p.min() <= _LOG_FLOOR or log_q.min() <= _LOG_FLOOR)
         else:
             self.clamped = True
-        # −[log q + t (log p − log q)], written to need one temporary
-        log_p -= log_q
+        # −[t log p + (1 − t) log q]: two terms of one sign, so no cancellation (log q + t (log p − log q) lost
+        # log p where t = 1 and ỹ ≈ 1, as log q ≫ log p there: ỹ = 1 − 10⁻⁷ gave 0)
         log_p *= t
+        log_q *= 1 - t
         log_p += log_q
         return xp.negative(log_p, out=log_p)
 
@@ -1474,6 +1528,24 @@ class BinaryCrossEntropy(Function):
         if ny:
             gt = gy * (_clamped_log(q) - _clamped_log(p))
         return gp, gt
+
+
+def log_one_minus(p, q):
+    """log(1 − p) for p in [0, 1], given q = fl(1 − p), exact to ~1 ulp also where p is tiny (log q alone is 0
+    once 1 − p rounds to 1: then BCE's −log(1 − ỹ) ≈ ỹ was lost).
+
+    log(1 − p) = log q + log(1 − r/q) ≈ log q − r/q, with r = q − (1 − p) = (q − 1) + p, the rounding error of
+    q, computed exactly (q − 1 is exact for q ≥ ½ by Sterbenz's lemma; for q < ½, p ≥ ½ and q is exact, r = 0).
+    Dividing by max(q, ½) instead of q is the same where r ≠ 0 and avoids 0/0 at p = 1. Five passes of log's
+    speed: NumPy's float32 log1p(−p) is ~6× slower than its log.
+    """
+    xp = get_array_module(p)
+    r = xp.subtract(q, 1, out=xp.empty_like(q))
+    r += p
+    r /= xp.maximum(q, 0.5)
+    log_q = xp.log(q, out=xp.empty_like(q))
+    log_q -= r
+    return log_q
 
 
 def _clamped_log(x):

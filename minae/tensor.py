@@ -84,6 +84,8 @@ class Tensor:
         given = data
         if not is_array(data) or dtype is not None or device is not None:
             data = as_array(data, dtype, None if device is None else backend.device(device))
+        if data.dtype.kind not in "biuf":  # strings, objects, dates: NumPy holds them, no op of minae takes them
+            raise TypeError(f"a tensor holds numbers or booleans, got an array of dtype {data.dtype}")
         if requires_grad and data.dtype.kind != "f":
             raise TypeError(f"only floating-point tensors can require grad, got dtype {data.dtype}")
         self.data = data
@@ -268,6 +270,8 @@ class Tensor:
             g = Tensor(g)
         if g.shape != self.shape:
             raise RuntimeError(f"internal error: gradient of shape {g.shape} for a tensor of shape {self.shape}")
+        if self.grad is not None and not isinstance(self.grad, Tensor):  # (else: 'memoryview' has no 'flags')
+            raise TypeError(f".grad is a {type(self.grad).__name__} (assigned by hand?), not a Tensor or None")
         if self.grad is not None and (self.grad.shape != self.shape or self.grad.dtype != self.dtype):
             raise RuntimeError(
                 f".grad has shape {tuple(self.grad.shape)} and dtype {self.grad.dtype} (assigned by hand?), but the "
@@ -591,7 +595,7 @@ class Tensor:
         return _ops.reshape(self, *shape)
 
     def view(self, *shape):
-        return _ops.reshape(self, *shape)
+        return _ops.view(self, *shape)
 
     def flatten(self, start_dim=0, end_dim=-1):
         return _ops.flatten(self, start_dim, end_dim)

@@ -180,7 +180,7 @@ def dropout(input, p: float = 0.5, training: bool = True):
         keep = backend.random_uniform(input.shape, input.dtype, input.device) >= p
         mask = keep.astype(input.dtype)
         mask *= 1.0 / (1.0 - p)
-    return input * mask
+    return input * Tensor(mask)  # a tensor, not a raw array: the graph keeps it without a copy
 
 
 def log_softmax(input, dim: int = -1):
