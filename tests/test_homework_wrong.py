@@ -85,6 +85,24 @@ WRONG = {
         10,
         ("bias corrections",),
     ),
+    "Adam with ε inside the square root": (
+        2,
+        "2.6",
+        "minae/optim/adam.py",
+        "    denom = xp.sqrt(v, out=tmp)\n    denom += eps * c2\n",
+        "    denom = xp.sqrt(v + eps * c2 * c2, out=tmp)\n",
+        16,
+        ("outside the square root",),
+    ),
+    "Adam with ε added before the bias correction": (
+        2,
+        "2.6",
+        "minae/optim/adam.py",
+        "    denom += eps * c2\n",
+        "    denom += eps\n",
+        16,
+        ("outside the square root",),
+    ),
 }
 
 
