@@ -49,6 +49,30 @@ WRONG = {
         15,
         ("needs_grad says which inputs want a gradient",),
     ),
+    "BCE with logits as log(1 + e^x) − x·t (overflows for large x)": (
+        2,
+        "2.2",
+        "minae/ops.py",
+        "    loss = xp.maximum(x, 0)  # max(x, 0) − x·t first: exact for t in {0, 1}, then the small term\n"
+        "    loss -= x * t\n"
+        "    loss += array_log1p(e)\n",
+        "    with xp.errstate(over='ignore'):\n        loss = xp.log1p(xp.exp(x)) - x * t\n",
+        14,
+        ("a stable form",),
+    ),
+    "BCE with logits by the definition, through σ(x)": (
+        2,
+        "2.2",
+        "minae/ops.py",
+        "    loss = xp.maximum(x, 0)  # max(x, 0) − x·t first: exact for t in {0, 1}, then the small term\n"
+        "    loss -= x * t\n"
+        "    loss += array_log1p(e)\n",
+        "    with xp.errstate(over='ignore', divide='ignore', invalid='ignore'):\n"
+        "        s = 1 / (1 + xp.exp(-x))\n"
+        "        loss = -(t * xp.log(s) + (1 - t) * xp.log(1 - s))\n",
+        11,
+        ("a stable form",),
+    ),
     "SGD's momentum buffer aliases .grad": (
         2,
         "2.5",
@@ -84,6 +108,24 @@ WRONG = {
         "    step = xp.divide(m, xp.sqrt(v) + eps, out=tmp)  # no bias corrections\n    step *= lr\n",
         10,
         ("bias corrections",),
+    ),
+    "Adam with ε inside the square root": (
+        2,
+        "2.6",
+        "minae/optim/adam.py",
+        "    denom = xp.sqrt(v, out=tmp)\n    denom += eps * c2\n",
+        "    denom = xp.sqrt(v + eps * c2 * c2, out=tmp)\n",
+        16,
+        ("outside the square root",),
+    ),
+    "Adam with ε added before the bias correction": (
+        2,
+        "2.6",
+        "minae/optim/adam.py",
+        "    denom += eps * c2\n",
+        "    denom += eps\n",
+        16,
+        ("outside the square root",),
     ),
 }
 
@@ -122,6 +164,54 @@ def test_a_wrong_solution_loses_points_and_is_told_the_idea(results, name):
         assert got.earned <= most, (name, seed, got.earned, got.failure)
         assert got.earned < got.points and got.passed > 0, (name, seed, got.passed)  # wrong, but not nothing
         assert all(word in (got.failure or "") for word in words), (name, got.failure)
+
+
+# name -> (assignment, task, file, the reference's text, a different but correct text)
+RIGHT = {
+    "BCE with logits by logaddexp, σ(x) by where": (
+        2,
+        "2.2",
+        "minae/ops.py",
+        "    loss = xp.maximum(x, 0)  # max(x, 0) − x·t first: exact for t in {0, 1}, then the small term\n"
+        "    loss -= x * t\n"
+        "    loss += array_log1p(e)\n",
+        "    loss = xp.logaddexp(0, x) - x * t\n",
+    ),
+    "Adam with the textbook's m̂ and v̂": (
+        2,
+        "2.6",
+        "minae/optim/adam.py",
+        "    c2 = math.sqrt(1.0 - beta2**t)  # θ ← θ − γ c₂/(1 − β₁ᵗ) · m / (√v + ε c₂), one pass fewer\n"
+        "    denom = xp.sqrt(v, out=tmp)\n"
+        "    denom += eps * c2\n"
+        "    step = xp.divide(m, denom, out=tmp)\n"
+        "    step *= lr * c2 / (1.0 - beta1**t)\n"
+        "    w -= step\n",
+        "    m_hat = m / (1.0 - beta1**t)\n"
+        "    v_hat = v / (1.0 - beta2**t)\n"
+        "    w -= lr * m_hat / (xp.sqrt(v_hat) + eps)\n",
+    ),
+}
+
+
+@pytest.mark.slow
+def test_a_correct_alternative_keeps_full_marks(tmp_path):
+    """The tests check the idea, not the reference's arrangement of it: another right formula earns the task."""
+    built = {}
+    for name, (n, task, path, old, new) in RIGHT.items():
+        if n not in built:
+            built[n] = tmp_path / f"assignment{n}"
+            build(n, built[n])
+        folder = tmp_path / name.replace(" ", "-").replace(",", "")
+        shutil.copytree(built[n], folder)
+        put_back(folder, task)
+        target = folder / path
+        text = target.read_text(encoding="utf-8")
+        assert text.count(old) == 1, (name, old)
+        target.write_text(text.replace(old, new), encoding="utf-8")
+        for seed in SEEDS:
+            got = grade(folder, n, stream=False, seed=seed).task(task)
+            assert got.earned == got.points, (name, seed, got.earned, got.failure)
 
 
 def test_the_grader_only_lines_never_reach_a_copy(tmp_path):

@@ -60,13 +60,28 @@ def sigma(x):
     return 0.5 * (1 + np.tanh(0.5 * np.asarray(x, np.float64)))
 
 
-def test_bce_with_logits_large_logits():
-    x = np.array([-100.0, -30.0, -5.0, 0.0, 5.0, 30.0, 100.0])
+def large_logits(x, dtype, sign):
+    """ℓ at logits far from 0, where e^x (or σ(x) rounded to 0 or 1) breaks the definition, for three targets."""
     for target in (0.0, 1.0, 0.3):
         y = np.full_like(x, target)
-        got = bce(minae.tensor(x, dtype=minae.float32), minae.tensor(y, dtype=minae.float32))
-        what = f"BCE with logits for large |x|, target {target} (e^x of a large x overflows: a stable form)"
+        got = bce(minae.tensor(x, dtype=dtype), minae.tensor(y, dtype=dtype))
+        what = (
+            f"BCE with logits for large {sign} x, {dtype}, target {target} (e^x of a large x overflows and σ(x) "
+            "rounds to 0 or 1 there: a stable form, through |x|)"
+        )
         assert_close(got, stable(x, y), what, rtol=1e-5, atol=1e-6)
+
+
+def test_bce_with_logits_large_logits():
+    large_logits(np.array([0.0, 5.0, 30.0, 60.0, 100.0]), minae.float32, "positive")
+
+
+def test_bce_with_logits_large_negative_logits():
+    large_logits(np.array([-100.0, -60.0, -30.0, -5.0, 0.0]), minae.float32, "negative")
+
+
+def test_bce_with_logits_large_logits_float64():
+    large_logits(np.array([-800.0, -40.0, 40.0, 800.0]), minae.float64, "positive and negative")
 
 
 def test_bce_with_logits_gradient_for_large_logits():

@@ -51,6 +51,33 @@ def test_adam_constant_gradient():
         )
 
 
+def test_adam_eps_is_added_to_the_corrected_root():
+    # ε sits in θ ← θ − γ m̂ / (√v̂ + ε): added to the corrected √v̂, outside the root. With a small constant
+    # gradient and an ε of its size, m̂ = g and v̂ = g² make every step γ g/(|g| + ε) exactly; √(v̂ + ε), or ε
+    # added before the correction (√v̂ + ε/√(1 − β₂ᵗ)), give other steps
+    gen = rng(3)
+    w0 = gen.standard_normal((3, 2))
+    g = gen.choice([-1.0, 1.0], (3, 2)) * 10 ** gen.uniform(-3, -2, (3, 2))
+    eps = float(10 ** gen.uniform(-3, -2.5))
+    betas = (round(float(gen.uniform(0.7, 0.95)), 3), round(float(gen.uniform(0.99, 0.999)), 4))
+    lr = round(float(gen.uniform(0.01, 0.05)), 4)
+    p = minae.tensor(w0, dtype=minae.float64, requires_grad=True)
+    opt = optim.Adam([p], lr=lr, betas=betas, eps=eps)
+    w = w0.copy()
+    for k in range(1, 4):
+        p.grad = minae.tensor(g, dtype=minae.float64)
+        opt.step()
+        w = w - lr * g / (np.abs(g) + eps)
+        assert_close(
+            p,
+            w,
+            f"Adam(eps={eps:.3g}), a small constant gradient: θ after step {k} (ε is added to the corrected √v̂, "
+            "outside the square root: the step is γ m̂/(√v̂ + ε))",
+            rtol=1e-9,
+            atol=1e-12,
+        )
+
+
 def test_adam_is_invariant_to_the_gradients_scale():
     # m / √v does not change when every gradient is multiplied by c > 0 (ε aside)
     gen = rng(1)
