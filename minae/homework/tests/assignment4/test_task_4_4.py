@@ -69,7 +69,10 @@ def test_k_draws_per_image_averaged():
     assert_equal(distinct, True, "the K draws of one image must be independent: some image got the same z twice")
     costs = bce_of_decoder(model, zs, y[owner])
     want = np.array([costs[owner == i].mean() for i in range(N)]) + BETA * kl
-    what = "F̃_K = (1/K) Σ_k C(y, Dec(z_k)) + β·KL per image: each image's cost averaged (a plain mean) over its own K draws"
+    what = (
+        "F̃_K = (1/K) Σ_k C(y, Dec(z_k)) + β·KL per image: "
+        "each image's cost averaged (a plain mean) over its own K draws"
+    )
     assert_close(got, want, what, rtol=1e-4, own=True)
 
 
