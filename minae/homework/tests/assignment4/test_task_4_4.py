@@ -71,7 +71,7 @@ def test_k_draws_per_image_averaged():
     want = np.array([costs[owner == i].mean() for i in range(N)]) + BETA * kl
     what = (
         "F̃_K = (1/K) Σ_k C(y, Dec(z_k)) + β·KL per image: "
-        "each image's cost averaged (a plain mean) over its own K draws"
+        "each image's cost averaged over its own K draws (a plain mean of C)"
     )
     assert_close(got, want, what, rtol=1e-4, own=True)
 
