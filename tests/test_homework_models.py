@@ -106,6 +106,13 @@ WRONG = {
         "return cost.reshape(n, samples).mean(1) + self.beta * kl",
         "each image's cost averaged over its own K draws",
     ),
+    "a K-sample F̃ that takes a log-mean-exp of −C over the draws (the importance-weighted bound)": (
+        "4.4",
+        "minae/models/vae.py",
+        "return cost.reshape(samples, n).mean(0) + self.beta * kl",
+        "return -(-cost.reshape(samples, n)).exp().mean(0).log() + self.beta * kl",
+        "a plain mean",
+    ),
     "bubble radii given as the variance v": (
         "4.5",
         "minae/models/vae.py",
@@ -218,3 +225,21 @@ def test_notebook_06_in_the_assignment_4_copy_leaves_the_sampler_to_the_student(
     assert "exercise" in exercise["metadata"]["tags"] and "VarianceNoiseVAE" not in "".join(exercise["source"])
     assert any("is the one you write." in s for s in sources)
     assert not any("uses $\\sqrt v = e^{\\frac12 \\log v}$" in s for s in sources)
+
+
+def test_the_copies_leave_out_the_forms_their_hints_ask_for(copies34):
+    """The stable F_β (3.1's hint asks which function sums exponentials safely) and √v = exp(½ log v) (4.1's
+    hint asks what scales ε) are not in the copies' docstrings, nor the radii's body in a shipped test."""
+    leaks = {
+        3: {"minae/nn/functional.py": "logsumexp(−β E) − log n"},
+        4: {
+            "minae/models/vae.py": "exp(½ log v)",
+            f"{ASSIGNMENTS[4].tests_dir}/test_task_4_1.py": "exp(½ log v)",
+            f"{ASSIGNMENTS[4].tests_dir}/test_task_4_5.py": "np.exp(0.5 * logvar)",
+        },
+    }
+    for n, files in leaks.items():
+        for rel, form in files.items():
+            assert form not in (copies34[n] / rel).read_text(encoding="utf-8"), (n, rel, form)
+    reference = (ROOT / "minae/nn/functional.py").read_text(encoding="utf-8")
+    assert "logsumexp(−β E) − log n" in reference  # the reference keeps its docstring whole

@@ -201,9 +201,10 @@ ASSIGNMENTS = {
         ),
         questions=(
             "The Gaussian KL from the densities. With q = N(μ, v) and p = N(0, 1) in one dimension, write "
-            "log q(z) − log p(z) and take its expectation under q (you need E_q[z] and E_q[z²]): you should reach "
-            "the closed form in gaussian_kl's docstring (task 2.3). Where is it smallest, and what does that say "
-            "about the bubbles' radii? (test_task_4_5.py: the KL per dimension, and zero for an unused dimension.)",
+            "log q(z) − log p(z) and take its expectation under q (you need E_q[z] and E_q[z²]): D_KL(q ‖ p) "
+            "in closed form, in μ and v. "
+            "Where is it smallest, and what does that say about the "
+            "bubbles' radii? (test_task_4_5.py: the KL per dimension, and zero for an unused dimension.)",
             "The sampler. If ε ~ N(0, 1), what are the mean and the variance of μ + s ε? Which s gives a "
             "sample of N(μ, v), and what is ∂z/∂(log v) then, in terms of z and μ? (test_task_4_1.py: the "
             "samples' spread and test_gradients_reach_mu_and_logvar.)",

@@ -1,8 +1,10 @@
 """The variational autoencoder (β-VAE).
 
     encoder        (μ, log v) = Enc(y)
-    sampler        z = μ + √v ⊙ ε,  ε ~ N(0, I)      (the reparameterisation trick;
-                   √v = exp(½ log v): the noise is scaled by the standard deviation)
+    sampler        z = μ + √v ⊙ ε,  ε ~ N(0, I)      (the reparameterisation trick)
+    # BEGIN FORMULA task 4.1
+                   √v = exp(½ log v): the noise is scaled by the standard deviation
+    # END FORMULA
     decoder        ỹ = Dec(z)
     free energy    F̃(y) = C(y, ỹ) + β D_KL(N(μ, v) ‖ N(0, I))
                    D_KL = ½ Σ_i (v_i − log v_i − 1 + μ_i²)

@@ -451,7 +451,9 @@ def jacobian_penalty(encoder, y, reduction: str = "mean", create_graph: bool = T
 def softmin_free_energy(energies, beta, dim: int = -1, reduction: str = "none"):
     """F_β = −(1/β) log( (1/n) Σ_z e^(−β E(z)) ) over the n values of ``dim``: the lecture's softmin_β.
 
+    # BEGIN FORMULA task 3.1
     Computed as −(1/β)(logsumexp(−β E) − log n), finite for any β and energy.
+    # END FORMULA
     β = ∞ gives the zero-temperature limit F_∞ = min_z E(z); β = 0 the other
     limit, the mean energy. F_β lies between the two and decreases with β.
     energies: (…, n, …) -> "none": the shape with ``dim`` removed;

@@ -28,7 +28,7 @@ def test_samples_have_the_right_mean_and_standard_deviation():
     assert_equal(got, [(N, 3), "float32"], "z must have μ's shape (N, 3) and dtype float32, got {actual}")
     zs = as_numpy(z).astype(np.float64)
     assert_close(zs.mean(axis=0), MU, "the mean of z over 20000 samples (μ)", rtol=0, atol=0.05)
-    assert_close(zs.std(axis=0), [1.0, 2.0, 0.5], "the standard deviation of z (√v = exp(½ log v))", rtol=0.03)
+    assert_close(zs.std(axis=0), [1.0, 2.0, 0.5], "the standard deviation of z (√v, not v)", rtol=0.03)
 
 
 def test_samples_are_random_in_training_and_the_mean_in_eval():

@@ -53,5 +53,7 @@ def test_an_unused_dimension_has_no_kl():
 def test_bubble_radii():
     model, y, mu, logvar = setup(2)
     got = model.bubble_radii(y)
-    assert_close(got, np.exp(0.5 * logvar), "the bubbles' radii: the standard deviations √v = exp(½ log v)", rtol=1e-5)
+    # BEGIN GRADER ONLY; in a copy: assert_close(as_numpy(got) ** 2, np.exp(logvar), "the radii squared (v)", rtol=2e-5)
+    assert_close(got, np.exp(0.5 * logvar), "the bubbles' radii: the standard deviations √v (not v)", rtol=1e-5)
+    # END GRADER ONLY
     assert_equal(got.requires_grad, False, "bubble_radii is a measurement: it must not build a graph")
