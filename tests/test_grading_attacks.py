@@ -482,7 +482,7 @@ def test_the_sandboxed_uid_is_unprivileged_for_the_kernel(base, tmp_path):
     try:
         out, err = child.proc.communicate(timeout=60)
     finally:
-        child.kill()
+        child.end()
     found = json.loads(out or b"null")
     assert found is not None, err.decode(errors="replace")[-2000:]
     assert found["writable"] == [], f"the sandboxed code can write {found['writable']}"
@@ -635,7 +635,7 @@ def test_the_sandboxs_scratch_is_bounded(base, tmp_path):
     try:
         out, err = child.proc.communicate(timeout=60)
     finally:
-        child.kill()
+        child.end()
     found = json.loads(out or b"null")
     assert found is not None, err.decode(errors="replace")[-2000:]
     assert found["written"] <= 64 << 20, f"the sandboxed code wrote {found['written'] >> 20} MB into /tmp"
@@ -653,7 +653,7 @@ def test_the_graders_project_is_hidden_where_a_bind_would_show_it(base, tmp_path
     try:
         out, err = child.proc.communicate(timeout=60)
     finally:
-        child.kill()
+        child.end()
     assert out == b"False", (out, err.decode(errors="replace")[-2000:])
 
 
@@ -687,5 +687,50 @@ def test_no_pythons_installed_packages_are_visible(base, tmp_path):
     try:
         out, err = child.proc.communicate(timeout=60)
     finally:
-        child.kill()
+        child.end()
     assert out == b"[]", (out, err.decode(errors="replace")[-2000:])
+
+
+# ------------------------------------------------------- the task's totals ---
+_SPREAD_MEMORY = """
+import os as _os, time as _time
+
+
+def exp(x):  # four processes of 100 MB each: every one under the per-process limit, 400 MB together
+    for _ in range(4):
+        if _os.fork() == 0:
+            _block = b"\\1" * (100 * 2**20)
+            _time.sleep(30)
+            _os._exit(0)
+    _time.sleep(30)
+"""
+
+
+def _can_make_a_cgroup() -> bool:
+    group = sandbox.Cgroup.make(2**30, 64)
+    if group is None:
+        return False
+    group.remove()
+    return True
+
+
+@pytest.mark.parametrize("how", ["cgroup", "watchdog"])
+def test_memory_spread_over_processes_is_bounded_in_total(base, tmp_path, monkeypatch, how):
+    # RLIMIT_AS bounds one process (2 GiB) and RLIMIT_NPROC their number (64): together 128 GiB, unchecked.
+    # The task's processes are bounded together, by a cgroup where the grader can make one, else by the
+    # grader's watchdog (forced here by MINAE_TOTALS=watchdog)
+    if how == "cgroup" and not _can_make_a_cgroup():
+        pytest.skip("no cgroup can be made here (the watchdog's test covers this machine)")
+    if how == "watchdog":
+        monkeypatch.setenv("MINAE_TOTALS", "watchdog")
+    folder = tmp_path / "spread"
+    shutil.copytree(base / "unsolved", folder)
+    init = folder / "minae" / "__init__.py"
+    init.write_text(init.read_text(encoding="utf-8") + _SPREAD_MEMORY, encoding="utf-8")
+    started = time.monotonic()
+    result = grade(folder, 1, stream=False, limits={"memory": 256 * 2**20}, **dict(LIMITS, test_timeout=20))
+    took = time.monotonic() - started
+    failure = result.task("1.1").failure
+    assert result.earned == 0, result.table()
+    assert "more than 256 MB of memory" in failure, failure
+    assert took < 40, f"grading took {took:.0f} s"

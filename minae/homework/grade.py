@@ -258,8 +258,9 @@ def _reference_events(task_id: str, seed: int, sources: dict | None = None) -> d
 class _Session:
     """The sandboxed child of one grading: started on demand, restarted after a kill, its output bounded."""
 
-    def __init__(self, which, staged, scratch, limits, sources):
+    def __init__(self, which, staged, scratch, limits, sources, totals=None):
         self.which, self.staged, self.scratch, self.limits, self.sources = which, staged, scratch, limits, sources
+        self.totals = totals
         self.child = self.channel = None
         self.output, self.dropped = bytearray(), 0
         self.threads = []
@@ -277,7 +278,9 @@ class _Session:
         if self.channel is not None and not self.channel.broken:
             return self.channel
         self.close()
-        self.child = sandbox.start(self.which, self.staged, self.scratch, self.limits, self.sources["_child.py"])
+        self.child = sandbox.start(
+            self.which, self.staged, self.scratch, self.limits, self.sources["_child.py"], self.totals
+        )
         thread = threading.Thread(target=self._drain, args=(self.child.proc.stderr,), daemon=True)
         thread.start()
         self.threads.append(thread)
@@ -290,6 +293,10 @@ class _Session:
         if self.channel.answer() != "ready":
             self.channel.fail("the child did not start")
         return self.channel
+
+    def stopped(self) -> str | None:
+        """Why the child was stopped for one of the task's totals (memory, processes, scratch), or None."""
+        return self.child.stopped() if self.child is not None else None
 
     def close(self):
         if self.channel is not None:
@@ -323,7 +330,9 @@ def _grade_tasks(result, session, sources, plan, seed, numeric, test_timeout, ta
         return {"import error": e.data}
     except ProtocolError as e:
         status = session.child.proc.returncode if session.child is not None else None
-        if str(e).startswith("ended"):
+        if session.stopped():
+            why = f"importing minae was stopped: {session.stopped()}"
+        elif str(e).startswith("ended"):
             why = f"the process exited with status {status} while importing minae"
         else:
             why = f"importing minae {e}"
@@ -357,7 +366,9 @@ def _grade_tasks(result, session, sources, plan, seed, numeric, test_timeout, ta
                 runs[(task, name)] = _run_test(testing.WORLD, module, testing, name, seed, numeric, ref)
             except ProtocolError as e:
                 why = str(e)
-                if why.startswith("ran longer"):
+                if session.stopped():
+                    runs[(task, name)] = f"the test was stopped: {session.stopped()}"
+                elif why.startswith("ran longer"):
                     runs[(task, name)] = f"the test {why}: an endless loop?"
                 elif why.startswith("ended"):
                     runs[(task, name)] = f"the test {why}"
@@ -511,7 +522,8 @@ def grade(
     inputs (default: a fresh one). ``reference`` (default: when the grader's minae
     holds the solutions) compares with the reference minae. Grading with a
     reference needs a sandbox (``sandbox.mode()``) unless ``no_sandbox``.
-    ``limits`` overrides the child's resource limits (``sandbox.LIMITS``).
+    ``limits`` overrides the child's resource limits (``sandbox.LIMITS``, per process) and
+    the task's totals (``sandbox.TOTALS``: ``memory`` and ``processes`` of all its processes).
     """
     del fresh_tests
     root = Path(root).resolve()
@@ -543,11 +555,12 @@ def grade(
         refs = {t.id: _reference_events(t.id, seed, sources) for t in result.tasks}
     cpu = int(timeout * len(a.tasks) + 30)
     child_limits = dict(sandbox.LIMITS, cpu=cpu, **(limits or {}))
+    totals = {k: child_limits.pop(k) for k in list(child_limits) if k in sandbox.TOTALS}
     with tempfile.TemporaryDirectory(prefix="minae-grade-") as tmp:
         staged = sandbox.stage(root, Path(tmp) / "copy")
         scratch = Path(tmp) / "scratch"
         scratch.mkdir()
-        session = _Session(which, staged, scratch, child_limits, sources)
+        session = _Session(which, staged, scratch, child_limits, sources, totals)
         try:
             runs = _grade_tasks(
                 result, session, sources, plan, seed, not reference, test_timeout, timeout, refs if reference else None
