@@ -734,3 +734,40 @@ def test_memory_spread_over_processes_is_bounded_in_total(base, tmp_path, monkey
     assert result.earned == 0, result.table()
     assert "more than 256 MB of memory" in failure, failure
     assert took < 40, f"grading took {took:.0f} s"
+
+
+# ---------------------------------------------------------------- staging ---
+@pytest.mark.parametrize("shape", ["many folders", "deep folders"])
+def test_staging_caps_the_copys_folders_before_copying(base, tmp_path, shape):
+    # MAX_FILES and MAX_BYTES bounded files, not folders: 100,000 empty folders (or a chain nested as deep as
+    # the file system allows) were walked and recreated, each an inode and a syscall, before any check
+    folder = tmp_path / "folders"
+    shutil.copytree(base / "unsolved", folder)
+    if shape == "many folders":
+        for i in range(sandbox.MAX_DIRS + 50 if hasattr(sandbox, "MAX_DIRS") else 3000):
+            (folder / "minae" / f"d{i:05d}").mkdir()
+        match = r"more than \d+ folders: minae/d\d+ is past the limit"
+    else:
+        (folder / "minae" / Path(*["deep"] * 40)).mkdir(parents=True)
+        match = r"folders nested more than \d+ deep: minae/deep/(deep/)+deep is past the limit"
+    into = tmp_path / "staged"
+    started = time.monotonic()
+    with pytest.raises(ValueError, match=match):
+        sandbox.stage(folder, into)
+    assert time.monotonic() - started < 5
+    assert not (into / "minae").exists(), "a part of the copy was staged before the check"
+
+
+def test_a_link_leaving_the_submission_is_refused_at_any_depth(base, tmp_path):
+    folder = tmp_path / "nested-link"
+    shutil.copytree(base / "unsolved", folder)
+    nested = folder / "minae" / "nn" / "extra"
+    nested.mkdir(parents=True)
+    (nested / "ops.py").symlink_to(PACKAGE / "ops.py")
+    with pytest.raises(ValueError, match="minae/nn/extra/ops.py is a symbolic link leaving the submission"):
+        sandbox.stage(folder, tmp_path / "staged")
+    (nested / "ops.py").unlink()
+    (nested / "up").symlink_to(TEACHER_ROOT)  # a folder link, two levels down
+    with pytest.raises(ValueError, match="minae/nn/extra/up is a symbolic link leaving the submission"):
+        sandbox.stage(folder, tmp_path / "staged2")
+    assert not (tmp_path / "staged2" / "minae").exists()
