@@ -9,7 +9,8 @@ read, and more than ``MAX_RAW`` is refused before it is read). Every read and
 write waits at most until an absolute deadline the grader set (the test's and
 the task's limits): no message of the child extends it.
 
-Whatever the child sends is data: JSON without NaN or Infinity tokens, at most
+Whatever the child sends is data: JSON whose numbers are finite (no NaN or
+Infinity token, no number like ``1e999`` that overflows to one), at most
 ``MAX_DEPTH`` deep, in the tagged forms below, arrays of a numeric dtype whose
 byte count matches their shape and whose shape (zero-length axes counted as 1)
 spans at most ``MAX_RAW`` bytes of float64. Anything else is a ``ProtocolError``: the grader
@@ -51,6 +52,14 @@ class RemoteError(Exception):
 
 def _reject(x):
     raise ValueError(f"the child sent {x}, which is not allowed in the protocol")
+
+
+def _finite(text: str) -> float:
+    """A JSON number as a float, refused unless finite: ``1e999`` overflows to inf without a word for it."""
+    x = float(text)
+    if not math.isfinite(x):
+        _reject(text[:40])
+    return x
 
 
 def _check_depth(x, depth=0):
@@ -169,7 +178,7 @@ class Channel:
                 raise ProtocolError("the child sent an integer out of range")
             return x
         if isinstance(x, float):
-            return x  # finite: NaN and Infinity tokens are refused by the parser
+            return x  # finite: the parser refuses NaN, Infinity and numbers that overflow
         if not isinstance(x, dict) or len(x) not in (1, 2):
             raise ProtocolError(f"the child sent a {type(x).__name__} outside the protocol")
         ((tag, value), *rest) = x.items()
@@ -226,7 +235,7 @@ class Channel:
             self.fail(f"the child sent an answer of {head + size} bytes (the limit is {MAX_HEADER + MAX_RAW})")
         text, raw = self._read(head), self._read(size) if size else bytearray()
         try:
-            header = json.loads(text.decode("utf-8"), parse_constant=_reject)
+            header = json.loads(text.decode("utf-8"), parse_constant=_reject, parse_float=_finite)
             _check_depth(header)
             if not isinstance(header, dict) or len(header) != 1:
                 raise ProtocolError("the child's answer is not one value")
