@@ -420,27 +420,130 @@ def test_an_attack_scores_zero_in_the_autograder(base, autograder_zip, attack, t
 
 
 # ---------------------------------------------------------- the fallback user ---
-FALLBACK_ATTACKS = ["reference swap by path", "lasting damage to the teacher's files", "fifty setsid processes"]
+FALLBACK_ATTACKS = [
+    "reference swap by path",
+    "results forged, then the parent killed",
+    "a daemon that outlives the grading",
+    "lasting damage to the teacher's files",
+    "fifty setsid processes",
+    "files left where every user may write",
+]
+ATTACKS["files left where every user may write"] = """
+for _p in ("/tmp/{PROBE}-shared", "/var/tmp/{PROBE}-shared", "/dev/shm/{PROBE}-shared"):
+    try:
+        with open(_p, "w") as _f:
+            _f.write("for the next copy graded")
+        _os.chmod(_p, 0o666)
+    except OSError:
+        pass
+""".replace("{PROBE}", PROBE)
+SHARED_LEFTOVERS = [f"{top}/{PROBE}-shared" for top in ("/tmp", "/var/tmp", "/dev/shm")]
 
 
-def test_the_fallback_user_sandbox_isolates_or_refuses_with_the_reason(base, tmp_path, monkeypatch):
-    # MINAE_SANDBOX=user forces the fallback (as where bubblewrap cannot run): where it cannot isolate
-    # (the grader's files readable by other users, the interpreter not reachable by them) it refuses and
-    # says why; where it can, each attack scores what the honest copy scores and leaves nothing behind
+@pytest.fixture
+def fallback(monkeypatch):
+    """MINAE_SANDBOX=user (as where bubblewrap cannot run), with the grader's package private to its owner.
+
+    The fallback refuses to run where another user could read the teacher's files (a checkout is world-
+    readable by default): the teacher makes the project private, as its refusal says, and so does this
+    fixture (restored after). Where the fallback still cannot run (not root, no Python with NumPy another
+    user can reach: .ci/run installs Debian's python3-numpy) the test skips, unless MINAE_REQUIRE_FALLBACK=1
+    (set by .ci/run), where it fails.
+    """
     monkeypatch.setenv("MINAE_SANDBOX", "user")
-    reason = sandbox._user_ok(sandbox.teacher_paths())
-    if reason is not None:
-        with pytest.raises(sandbox.SandboxUnavailable, match="MINAE_SANDBOX=user, but"):
+    mode = PACKAGE.stat().st_mode
+    PACKAGE.chmod(mode & ~0o007)
+    sandbox._user_runtime.cache_clear()
+    try:
+        reason = sandbox._user_ok(sandbox.teacher_paths())
+        if reason is not None:
+            if os.environ.get("MINAE_REQUIRE_FALLBACK") == "1":
+                pytest.fail(f"the fallback user cannot run here: {reason}")
+            pytest.skip(f"the fallback user cannot run here: {reason}")
+        yield sandbox._user_runtime(sandbox.teacher_paths())
+    finally:
+        PACKAGE.chmod(mode)
+        sandbox._user_runtime.cache_clear()
+
+
+def _no_task_left():
+    mounts = Path("/proc/self/mounts").read_text(encoding="utf-8")
+    assert "minae-scratch" not in mounts, "a task's scratch is still mounted"
+    fresh = [pid for pid, (_, uids, _) in sandbox._processes().items() if set(uids) & sandbox.ISSUED]
+    assert not fresh, f"processes of a task's uid are left: {fresh}"
+
+
+def test_the_fallback_refuses_where_the_teachers_files_are_readable(base, monkeypatch):
+    monkeypatch.setenv("MINAE_SANDBOX", "user")
+    if os.geteuid() != 0 or not PACKAGE.stat().st_mode & 0o004:
+        pytest.skip("needs root and a world-readable checkout")
+    sandbox._user_runtime.cache_clear()
+    try:
+        with pytest.raises(sandbox.SandboxUnavailable, match="could read or write .*chmod o-rwx"):
             grade(base / "unsolved", 1, stream=False, **LIMITS)
-        pytest.skip(f"the fallback user cannot isolate here: {reason}")
+    finally:
+        sandbox._user_runtime.cache_clear()
+
+
+def test_the_fallback_grades_a_solved_copy_in_full(fallback, tmp_path):
+    result = grade(TEACHER_ROOT, 1, stream=False, **dict(LIMITS, timeout=60, test_timeout=30))
+    assert result.sandbox == "user" and result.earned == result.points, result.table()
+    _no_task_left()
+
+
+@pytest.mark.parametrize("attack", FALLBACK_ATTACKS)
+def test_an_attack_scores_zero_in_the_fallback(base, fallback, attack, tmp_path):
     classmate = base / "classmate"
     targets = _targets(classmate)
     shutil.copytree(base / "unsolved", tmp_path / "unsolved")
-    for attack in FALLBACK_ATTACKS:
-        folder = _attacked_copy(tmp_path, attack, targets, [str(tmp_path / "results.json")])
-        result = grade(folder, 1, stream=False, **LIMITS)
-        assert result.sandbox == "user" and result.earned == 0, result.table()
-        _no_damage(targets)
+    folder = _attacked_copy(tmp_path, attack, targets, [str(tmp_path / "results.json")])
+    result = grade(folder, 1, stream=False, **LIMITS)
+    time.sleep(0.2 if "daemon" not in attack else 4.5)  # a daemon would write now
+    assert result.sandbox == "user" and result.earned == 0, result.table()
+    assert not (tmp_path / "results.json").exists()
+    left = [p for p in SHARED_LEFTOVERS if os.path.exists(p)]
+    for p in left:
+        os.unlink(p)
+    assert not left, f"the task's files outlived it: {left}"
+    _no_damage(targets)
+    _no_task_left()
+
+
+_FILL_HOME = """
+import os, sys, time
+for where in (os.environ["HOME"], "/tmp", "/dev/shm"):
+    for i in range(12):  # 12 files of 8 MB in each place (each under RLIMIT_FSIZE): 288 MB in all
+        try:
+            with open(os.path.join(where, f"zz_fill_{os.getuid()}_{i}"), "wb") as f:
+                f.write(b"x" * (8 << 20))
+            sys.stdout.write(where + "\\n")
+        except OSError:
+            break
+        sys.stdout.flush()
+time.sleep(30)
+"""
+
+
+def test_the_fallbacks_files_are_bounded_and_removed(base, fallback, tmp_path):
+    # the fallback's scratch was a folder of the host: RLIMIT_FSIZE bounds a file, not how many; and files
+    # written where every user may write (/tmp, /dev/shm) would outlive the task, for the next copy to read.
+    # The scratch is a tmpfs of SCRATCH bytes where the grader may mount one (else the watchdog measures
+    # it), and the task's files in the shared folders count against the same cap and are removed after it
+    staged = sandbox.stage(base / "unsolved", tmp_path / "copy")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    child = sandbox.start("user", staged, scratch, dict(sandbox.LIMITS), _FILL_HOME)
+    try:
+        child.proc.wait(timeout=20)  # the watchdog stops it; else it sleeps on, and the wait fails
+        out = child.proc.stdout.read().decode().split()
+    finally:
+        child.end()
+    in_home = out.count(str(scratch))
+    assert in_home * 8 <= sandbox.SCRATCH >> 20, f"{in_home * 8} MB written into the scratch"
+    assert "MB of files (its limit)" in (child.stopped() or ""), (child.stopped(), out)
+    left = [p for top in ("/tmp", "/dev/shm") for p in Path(top).glob("zz_fill_*")]
+    assert not left and not scratch.exists(), left
+    _no_task_left()
 
 
 # ---------------------------------------------------- the reviewer's attacks ---

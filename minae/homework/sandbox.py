@@ -77,6 +77,7 @@ MAX_DIRS = 200  # folders of a staged copy's package (the library has about ten)
 MAX_DEPTH = 8  # folders nested below the package's own (the library's deepest is 2)
 SUBMISSION = "/submission"  # where the copy is seen in the bwrap sandbox
 WATCH_EVERY = 0.1  # seconds between two looks of the watchdog
+ISSUED: set = set()  # the fresh uids this grader gave its tasks (for the tests' checks that none is left)
 SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm")  # where any uid can write: the user mode's leftovers are removed
 
 
@@ -310,6 +311,7 @@ def _fresh_id() -> int:
             grp.getgrgid(uid)
             continue
         except KeyError:
+            ISSUED.add(uid)
             return uid
 
 
@@ -695,8 +697,13 @@ class Guard:
                 return self._memory_text()
             if len(procs) > self.totals["processes"]:
                 return f"the task ran more than {self.totals['processes']} processes at once (its limit)"
-        if self.scratch is not None and _usage(self.scratch) > SCRATCH:
-            return f"the task wrote more than {SCRATCH >> 20} MB into its scratch folder (its limit)"
+        if self.uid is not None or self.scratch is not None:
+            # the scratch where no tmpfs bounds it, and what the task's uid wrote where every uid may write
+            used = _usage(self.scratch) if self.scratch is not None else 0
+            if self.uid is not None:
+                used += sum(_usage(top, owner=self.uid) for top in SHARED_TMP)
+            if used > SCRATCH:
+                return f"the task wrote more than {SCRATCH >> 20} MB of files (its limit)"
         return None
 
     def _run(self, child):
@@ -720,18 +727,30 @@ class Guard:
             self._thread.join(timeout=5)
 
 
-def _usage(folder: Path, most: int = 100_000) -> int:
-    """Bytes allocated under ``folder`` (a folder of more than ``most`` entries counts as over any cap)."""
+def _usage(folder, owner: int | None = None, most: int = 100_000) -> int:
+    """Bytes allocated under ``folder`` (with ``owner``: in its entries that uid owns, whole).
+
+    More than ``most`` entries count as past any cap (the walk stops there).
+    """
     total, seen = 0, 0
-    for top, dirs, names in os.walk(folder):
-        for name in dirs + names:
-            seen += 1
-            if seen > most:
-                return 2**62
-            try:
-                total += os.lstat(os.path.join(top, name)).st_blocks * 512
-            except OSError:
-                pass
+    try:
+        tops = [e.path for e in os.scandir(folder) if owner is None or e.stat(follow_symlinks=False).st_uid == owner]
+    except OSError:
+        return 0
+    for top in tops:
+        try:
+            total += os.lstat(top).st_blocks * 512
+        except OSError:
+            continue
+        for here, dirs, names in os.walk(top):
+            for name in dirs + names:
+                seen += 1
+                if seen > most:
+                    return 2**62
+                try:
+                    total += os.lstat(os.path.join(here, name)).st_blocks * 512
+                except OSError:
+                    pass
     return total
 
 
