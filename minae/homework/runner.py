@@ -19,6 +19,7 @@ the grader's NumPy: the child's own modules never compute an expected value.
 from __future__ import annotations
 
 import builtins
+import functools
 import types
 
 from ..backend import np as numpy
@@ -78,6 +79,12 @@ class RemoteWorld:
         return builtins.__import__(name, globals_, locals_, fromlist, level)
 
 
+@functools.lru_cache(maxsize=64)
+def _compiled(text: str, path: str):
+    """The grader's own test code, compiled once per text (a code object runs in any namespace, unchanged)."""
+    return compile(text, path, "exec")
+
+
 def load(world, sources: dict, test_path: str, name: str):
     """The test module ``test_path`` (its text from ``sources``) with ``minae`` bound to ``world``."""
     testing = types.ModuleType("minae.homework.testing")
@@ -100,10 +107,10 @@ def load(world, sources: dict, test_path: str, name: str):
 
     scope = dict(vars(builtins), __import__=hooked)
     testing.__dict__.update(__builtins__=scope, __name__="minae.homework.testing", __file__="<grader testing>")
-    exec(compile(sources["testing.py"], "minae/homework/testing.py", "exec"), testing.__dict__)
+    exec(_compiled(sources["testing.py"], "minae/homework/testing.py"), testing.__dict__)
     module = types.ModuleType(name)
     module.__dict__.update(__builtins__=scope, __name__=name, __file__=test_path)
-    exec(compile(sources[test_path], test_path, "exec"), module.__dict__)
+    exec(_compiled(sources[test_path], test_path), module.__dict__)
     return module, testing
 
 
