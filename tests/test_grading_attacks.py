@@ -874,3 +874,21 @@ def test_a_link_leaving_the_submission_is_refused_at_any_depth(base, tmp_path):
     with pytest.raises(ValueError, match="minae/nn/extra/up is a symbolic link leaving the submission"):
         sandbox.stage(folder, tmp_path / "staged2")
     assert not (tmp_path / "staged2" / "minae").exists()
+
+
+_NO_DRAW = """
+from .models import vae as _vae
+
+_vae.VAE.reparameterise = lambda self, mu, logvar: mu + logvar * 0.0  # no ε: z = μ, ∂z/∂log v = 0 = ½ (z − μ)
+"""
+
+
+def test_a_check_against_the_students_own_values_needs_those_values_checked(tmp_path):
+    # own=True judges a relation between the student's values (∂z/∂log v against ½ (z − μ) of its own z);
+    # z = μ + 0·log v satisfies it with no draw at all, and passed task 4.1's gradient test
+    folder = tmp_path / "no-draw"
+    build(4, folder)
+    init = folder / "minae" / "__init__.py"
+    init.write_text(init.read_text(encoding="utf-8") + _NO_DRAW, encoding="utf-8")
+    result = grade(folder, 4, stream=False, **LIMITS)
+    assert result.task("4.1").passed == 0, result.table()

@@ -51,8 +51,12 @@ def test_gradients_reach_mu_and_logvar():
     assert_equal(z.requires_grad, True, message)
     if not z.requires_grad:
         return
+    zs = z.numpy().astype(np.float64)
+    # the gradient below is judged against this z (own=True), so z must be a real draw: ½ (z − μ) is 0 for
+    # z = μ + 0·log v, whose gradient 0 would pass the relation with no ε at all
+    assert_close(zs.std(axis=0), [1.0, 2.0, 0.5], "the standard deviation of the z differentiated", rtol=0.03)
     z.sum().backward()
     # ∂z/∂μ = 1 and ∂z/∂log v = ½ exp(½ log v) ε = ½ (z − μ)
     assert_close(mu.grad, np.ones((N, 3)), "∂Σz/∂μ")
-    half = 0.5 * (z.numpy().astype(np.float64) - np.tile(MU, (N, 1)))
+    half = 0.5 * (zs - np.tile(MU, (N, 1)))
     assert_close(logvar.grad, half, "∂Σz/∂log v = ½ (z − μ)", rtol=1e-4, atol=1e-5, own=True)
