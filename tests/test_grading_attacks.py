@@ -892,3 +892,44 @@ def test_a_check_against_the_students_own_values_needs_those_values_checked(tmp_
     init.write_text(init.read_text(encoding="utf-8") + _NO_DRAW, encoding="utf-8")
     result = grade(folder, 4, stream=False, **LIMITS)
     assert result.task("4.1").passed == 0, result.table()
+
+
+_MANY_PROCESSES = """
+import os as _os, time as _time
+
+
+def exp(x):  # 20 sleepers, one after another: as many processes at once as the task allows
+    started = 0
+    for _ in range(20):
+        try:
+            if _os.fork() == 0:
+                _time.sleep(30)
+                _os._exit(0)
+        except OSError:
+            break
+        started += 1
+    _time.sleep(1)
+    raise ValueError(f"started {started} processes")
+"""
+
+
+@pytest.mark.parametrize("how", ["cgroup", "watchdog"])
+def test_the_tasks_processes_are_bounded_in_total(base, tmp_path, monkeypatch, how):
+    # RLIMIT_NPROC counts a uid's processes, and only where the uid is the task's own; the task's total is
+    # held by its cgroup's pids.max (a fork past it fails) or by the watchdog (the task is stopped)
+    if how == "cgroup" and not _can_make_a_cgroup():
+        pytest.skip("no cgroup can be made here (the watchdog's test covers this machine)")
+    if how == "watchdog":
+        monkeypatch.setenv("MINAE_TOTALS", "watchdog")
+    folder = tmp_path / "many"
+    shutil.copytree(base / "unsolved", folder)
+    init = folder / "minae" / "__init__.py"
+    init.write_text(init.read_text(encoding="utf-8") + _MANY_PROCESSES, encoding="utf-8")
+    result = grade(folder, 1, stream=False, limits={"processes": 8}, **dict(LIMITS, test_timeout=20))
+    failure = result.task("1.1").failure
+    assert result.earned == 0, result.table()
+    if how == "watchdog":
+        assert "more than 8 processes at once" in failure, failure
+    else:
+        started = int(failure.split("started ")[1].split()[0])
+        assert started < 8, failure

@@ -914,6 +914,7 @@ def start(which: str, staged: Path, scratch: Path, limits: dict, source: str, to
             if isinstance(found, str):
                 raise SandboxUnavailable(found)
             uid = _fresh_id()
+            _grant(staged, uid)
             site = _numpy_site(scratch.parent / "site", found["numpy"])
             scratch.mkdir(exist_ok=True)  # afresh for each child: the last one's was removed with it
             os.chmod(scratch.parent, 0o711)
@@ -936,6 +937,14 @@ def start(which: str, staged: Path, scratch: Path, limits: dict, source: str, to
         raise
     child.guard.watch(child)
     return child
+
+
+def _grant(staged: Path, gid: int) -> None:
+    """The staged copy readable by the group ``gid`` (the task's own) alone: not by grade-all's other tasks,
+    which in the user mode share the host's file system (/tmp is listed by all); writable by none of them."""
+    for path in [staged, *staged.rglob("*")]:
+        os.chown(path, 0, gid, follow_symlinks=False)
+        os.chmod(path, 0o750 if path.is_dir() else 0o640)
 
 
 def _numpy_site(site: Path, numpy_dir: str) -> str:
