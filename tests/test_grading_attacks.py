@@ -933,3 +933,20 @@ def test_the_tasks_processes_are_bounded_in_total(base, tmp_path, monkeypatch, h
     else:
         started = int(failure.split("started ")[1].split()[0])
         assert started < 8, failure
+
+
+def test_the_fallbacks_copy_is_unreadable_by_another_task(base, fallback, tmp_path):
+    # grade-all runs several fallback tasks at once on the host's file system, where /tmp lists every
+    # grading's folder: each staged copy is readable by its own task's group alone
+    staged = sandbox.stage(base / "unsolved", tmp_path / "copy")
+    (tmp_path / "scratch").mkdir()
+    child = sandbox.start("user", staged, tmp_path / "scratch", dict(sandbox.LIMITS), "import time; time.sleep(30)")
+    try:
+        other = sandbox._fresh_id()
+        target = str(staged / "minae" / "__init__.py")
+        code = f"import os; print(os.access({target!r}, os.R_OK), os.access({str(staged)!r}, os.X_OK))"
+        probe = [*sandbox._setpriv(other, other), fallback["exe"], "-I", "-S", "-c", code]
+        out = subprocess.run(probe, capture_output=True, text=True, timeout=60, cwd="/").stdout
+    finally:
+        child.end()
+    assert out.split() == ["False", "False"], out

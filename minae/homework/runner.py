@@ -75,7 +75,10 @@ class RemoteWorld:
         if level == 0 and name == "minae.backend":
             return self.backend if fromlist else self.import_("minae", None, None, (), 0)
         if level == 0 and (name == "minae" or name.startswith("minae.")):
-            return self.channel.request("import", name, bool(fromlist))
+            key = ("import", name, bool(fromlist))  # a module is imported once per child: its handle is kept
+            if key not in self.channel.stable:
+                self.channel.stable[key] = self.channel.request("import", name, bool(fromlist))
+            return self.channel.stable[key]
         return builtins.__import__(name, globals_, locals_, fromlist, level)
 
 
