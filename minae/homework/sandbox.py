@@ -169,10 +169,14 @@ def _bytecode(package: Path) -> None:
         except OSError:
             continue
         key = (str(rel), hashlib.sha256(data).digest())
-        if key not in _PYC:
-            code = compile(data, str(own / rel), "exec", dont_inherit=True)
-            _PYC[key] = bytes(_bootstrap_external._code_to_hash_pyc(code, importlib.util.source_hash(data), True))
-        target = Path(importlib.util.cache_from_source(str(source)))
+        try:
+            if key not in _PYC:
+                code = compile(data, str(own / rel), "exec", dont_inherit=True)
+                source_hash = importlib.util.source_hash(data)
+                _PYC[key] = bytes(_bootstrap_external._code_to_hash_pyc(code, source_hash, True))
+            target = Path(importlib.util.cache_from_source(str(source)))
+        except (AttributeError, NotImplementedError, SyntaxError, ValueError):
+            return  # an interpreter without these (a speed-up only: the child compiles the sources itself)
         target.parent.mkdir(exist_ok=True)
         target.write_bytes(_PYC[key])
 
