@@ -93,7 +93,7 @@ if _os.fork() == 0:
                     _f.write(_json.dumps({{"score": 100, "tests": []}}))
             except OSError:
                 pass
-        _os.execv("/bin/sleep", ["sleep", "37.123"])
+        _os.execv("/bin/sleep", ["sleep", "37.{PID}"])
     _os._exit(0)
 """,
     "lasting damage to the teacher's files": """
@@ -176,7 +176,7 @@ for _i in range(50):
     try:
         if _os.fork() == 0:
             _os.setsid()
-            _os.execv("/bin/sleep", ["sleep", "41.5"])
+            _os.execv("/bin/sleep", ["sleep", "41.{PID}"])
     except OSError:
         break
 """,
@@ -190,13 +190,17 @@ def exp(x):
     raise ValueError("\\x1b[2J\\x1b[31mpwned\\x1b]0;title\\x07\\u202eevil")
 """,
 }
-SURVIVORS = ("37.123", "41.5")  # the sleeps a surviving process would be in
+# the sleeps a surviving process would be in, their fractions this run's own (another run of these tests on
+# the same machine, a reviewer's, has sleepers of its own for a few seconds)
+SURVIVORS = (f"37.{os.getpid()}", f"41.{os.getpid()}")
 
 
 def _attacked_copy(base: Path, name: str, targets: list, results: list) -> Path:
     folder = base / name.replace(" ", "-").replace(",", "")
     shutil.copytree(base / "unsolved", folder)
-    code = ATTACKS[name].format(TEACHER=str(TEACHER_ROOT), TARGETS=repr(targets), RESULTS=repr(results))
+    code = ATTACKS[name].format(
+        TEACHER=str(TEACHER_ROOT), TARGETS=repr(targets), RESULTS=repr(results), PID=os.getpid()
+    )
     init = folder / "minae" / "__init__.py"
     init.write_text(init.read_text(encoding="utf-8") + _PRELUDE + code, encoding="utf-8")
     return folder
