@@ -93,7 +93,7 @@ if _os.fork() == 0:
                     _f.write(_json.dumps({{"score": 100, "tests": []}}))
             except OSError:
                 pass
-        _os.execv("/bin/sleep", ["sleep", "37.123"])
+        _os.execv("/bin/sleep", ["sleep", "37.{PID}"])
     _os._exit(0)
 """,
     "lasting damage to the teacher's files": """
@@ -176,7 +176,7 @@ for _i in range(50):
     try:
         if _os.fork() == 0:
             _os.setsid()
-            _os.execv("/bin/sleep", ["sleep", "41.5"])
+            _os.execv("/bin/sleep", ["sleep", "41.{PID}"])
     except OSError:
         break
 """,
@@ -190,13 +190,17 @@ def exp(x):
     raise ValueError("\\x1b[2J\\x1b[31mpwned\\x1b]0;title\\x07\\u202eevil")
 """,
 }
-SURVIVORS = ("37.123", "41.5")  # the sleeps a surviving process would be in
+# the sleeps a surviving process would be in, their fractions this run's own (another run of these tests on
+# the same machine, a reviewer's, has sleepers of its own for a few seconds)
+SURVIVORS = (f"37.{os.getpid()}", f"41.{os.getpid()}")
 
 
 def _attacked_copy(base: Path, name: str, targets: list, results: list) -> Path:
     folder = base / name.replace(" ", "-").replace(",", "")
     shutil.copytree(base / "unsolved", folder)
-    code = ATTACKS[name].format(TEACHER=str(TEACHER_ROOT), TARGETS=repr(targets), RESULTS=repr(results))
+    code = ATTACKS[name].format(
+        TEACHER=str(TEACHER_ROOT), TARGETS=repr(targets), RESULTS=repr(results), PID=os.getpid()
+    )
     init = folder / "minae" / "__init__.py"
     init.write_text(init.read_text(encoding="utf-8") + _PRELUDE + code, encoding="utf-8")
     return folder
@@ -420,27 +424,130 @@ def test_an_attack_scores_zero_in_the_autograder(base, autograder_zip, attack, t
 
 
 # ---------------------------------------------------------- the fallback user ---
-FALLBACK_ATTACKS = ["reference swap by path", "lasting damage to the teacher's files", "fifty setsid processes"]
+FALLBACK_ATTACKS = [
+    "reference swap by path",
+    "results forged, then the parent killed",
+    "a daemon that outlives the grading",
+    "lasting damage to the teacher's files",
+    "fifty setsid processes",
+    "files left where every user may write",
+]
+ATTACKS["files left where every user may write"] = """
+for _p in ("/tmp/{PROBE}-shared", "/var/tmp/{PROBE}-shared", "/dev/shm/{PROBE}-shared"):
+    try:
+        with open(_p, "w") as _f:
+            _f.write("for the next copy graded")
+        _os.chmod(_p, 0o666)
+    except OSError:
+        pass
+""".replace("{PROBE}", PROBE)
+SHARED_LEFTOVERS = [f"{top}/{PROBE}-shared" for top in ("/tmp", "/var/tmp", "/dev/shm")]
 
 
-def test_the_fallback_user_sandbox_isolates_or_refuses_with_the_reason(base, tmp_path, monkeypatch):
-    # MINAE_SANDBOX=user forces the fallback (as where bubblewrap cannot run): where it cannot isolate
-    # (the grader's files readable by other users, the interpreter not reachable by them) it refuses and
-    # says why; where it can, each attack scores what the honest copy scores and leaves nothing behind
+@pytest.fixture
+def fallback(monkeypatch):
+    """MINAE_SANDBOX=user (as where bubblewrap cannot run), with the grader's package private to its owner.
+
+    The fallback refuses to run where another user could read the teacher's files (a checkout is world-
+    readable by default): the teacher makes the project private, as its refusal says, and so does this
+    fixture (restored after). Where the fallback still cannot run (not root, no Python with NumPy another
+    user can reach: .ci/run installs Debian's python3-numpy) the test skips, unless MINAE_REQUIRE_FALLBACK=1
+    (set by .ci/run), where it fails.
+    """
     monkeypatch.setenv("MINAE_SANDBOX", "user")
-    reason = sandbox._user_ok(sandbox.teacher_paths())
-    if reason is not None:
-        with pytest.raises(sandbox.SandboxUnavailable, match="MINAE_SANDBOX=user, but"):
+    mode = PACKAGE.stat().st_mode
+    PACKAGE.chmod(mode & ~0o007)
+    sandbox._user_runtime.cache_clear()
+    try:
+        reason = sandbox._user_ok(sandbox.teacher_paths())
+        if reason is not None:
+            if os.environ.get("MINAE_REQUIRE_FALLBACK") == "1":
+                pytest.fail(f"the fallback user cannot run here: {reason}")
+            pytest.skip(f"the fallback user cannot run here: {reason}")
+        yield sandbox._user_runtime(sandbox.teacher_paths())
+    finally:
+        PACKAGE.chmod(mode)
+        sandbox._user_runtime.cache_clear()
+
+
+def _no_task_left():
+    mounts = Path("/proc/self/mounts").read_text(encoding="utf-8")
+    assert "minae-scratch" not in mounts, "a task's scratch is still mounted"
+    fresh = [pid for pid, (_, uids, _) in sandbox._processes().items() if set(uids) & sandbox.ISSUED]
+    assert not fresh, f"processes of a task's uid are left: {fresh}"
+
+
+def test_the_fallback_refuses_where_the_teachers_files_are_readable(base, monkeypatch):
+    monkeypatch.setenv("MINAE_SANDBOX", "user")
+    if os.geteuid() != 0 or not PACKAGE.stat().st_mode & 0o004:
+        pytest.skip("needs root and a world-readable checkout")
+    sandbox._user_runtime.cache_clear()
+    try:
+        with pytest.raises(sandbox.SandboxUnavailable, match="could read or write .*chmod o-rwx"):
             grade(base / "unsolved", 1, stream=False, **LIMITS)
-        pytest.skip(f"the fallback user cannot isolate here: {reason}")
+    finally:
+        sandbox._user_runtime.cache_clear()
+
+
+def test_the_fallback_grades_a_solved_copy_in_full(fallback, tmp_path):
+    result = grade(TEACHER_ROOT, 1, stream=False, **dict(LIMITS, timeout=60, test_timeout=30))
+    assert result.sandbox == "user" and result.earned == result.points, result.table()
+    _no_task_left()
+
+
+@pytest.mark.parametrize("attack", FALLBACK_ATTACKS)
+def test_an_attack_scores_zero_in_the_fallback(base, fallback, attack, tmp_path):
     classmate = base / "classmate"
     targets = _targets(classmate)
     shutil.copytree(base / "unsolved", tmp_path / "unsolved")
-    for attack in FALLBACK_ATTACKS:
-        folder = _attacked_copy(tmp_path, attack, targets, [str(tmp_path / "results.json")])
-        result = grade(folder, 1, stream=False, **LIMITS)
-        assert result.sandbox == "user" and result.earned == 0, result.table()
-        _no_damage(targets)
+    folder = _attacked_copy(tmp_path, attack, targets, [str(tmp_path / "results.json")])
+    result = grade(folder, 1, stream=False, **LIMITS)
+    time.sleep(0.2 if "daemon" not in attack else 4.5)  # a daemon would write now
+    assert result.sandbox == "user" and result.earned == 0, result.table()
+    assert not (tmp_path / "results.json").exists()
+    left = [p for p in SHARED_LEFTOVERS if os.path.exists(p)]
+    for p in left:
+        os.unlink(p)
+    assert not left, f"the task's files outlived it: {left}"
+    _no_damage(targets)
+    _no_task_left()
+
+
+_FILL_HOME = """
+import os, sys, time
+for where in (os.environ["HOME"], "/tmp", "/dev/shm"):
+    for i in range(12):  # 12 files of 8 MB in each place (each under RLIMIT_FSIZE): 288 MB in all
+        try:
+            with open(os.path.join(where, f"zz_fill_{os.getuid()}_{i}"), "wb") as f:
+                f.write(b"x" * (8 << 20))
+            sys.stdout.write(where + "\\n")
+        except OSError:
+            break
+        sys.stdout.flush()
+time.sleep(30)
+"""
+
+
+def test_the_fallbacks_files_are_bounded_and_removed(base, fallback, tmp_path):
+    # the fallback's scratch was a folder of the host: RLIMIT_FSIZE bounds a file, not how many; and files
+    # written where every user may write (/tmp, /dev/shm) would outlive the task, for the next copy to read.
+    # The scratch is a tmpfs of SCRATCH bytes where the grader may mount one (else the watchdog measures
+    # it), and the task's files in the shared folders count against the same cap and are removed after it
+    staged = sandbox.stage(base / "unsolved", tmp_path / "copy")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    child = sandbox.start("user", staged, scratch, dict(sandbox.LIMITS), _FILL_HOME)
+    try:
+        child.proc.wait(timeout=20)  # the watchdog stops it; else it sleeps on, and the wait fails
+        out = child.proc.stdout.read().decode().split()
+    finally:
+        child.end()
+    in_home = out.count(str(scratch))
+    assert in_home * 8 <= sandbox.SCRATCH >> 20, f"{in_home * 8} MB written into the scratch"
+    assert "MB of files (its limit)" in (child.stopped() or ""), (child.stopped(), out)
+    left = [p for top in ("/tmp", "/dev/shm") for p in Path(top).glob("zz_fill_*")]
+    assert not left and not scratch.exists(), left
+    _no_task_left()
 
 
 # ---------------------------------------------------- the reviewer's attacks ---
@@ -482,7 +589,7 @@ def test_the_sandboxed_uid_is_unprivileged_for_the_kernel(base, tmp_path):
     try:
         out, err = child.proc.communicate(timeout=60)
     finally:
-        child.kill()
+        child.end()
     found = json.loads(out or b"null")
     assert found is not None, err.decode(errors="replace")[-2000:]
     assert found["writable"] == [], f"the sandboxed code can write {found['writable']}"
@@ -635,7 +742,7 @@ def test_the_sandboxs_scratch_is_bounded(base, tmp_path):
     try:
         out, err = child.proc.communicate(timeout=60)
     finally:
-        child.kill()
+        child.end()
     found = json.loads(out or b"null")
     assert found is not None, err.decode(errors="replace")[-2000:]
     assert found["written"] <= 64 << 20, f"the sandboxed code wrote {found['written'] >> 20} MB into /tmp"
@@ -653,7 +760,7 @@ def test_the_graders_project_is_hidden_where_a_bind_would_show_it(base, tmp_path
     try:
         out, err = child.proc.communicate(timeout=60)
     finally:
-        child.kill()
+        child.end()
     assert out == b"False", (out, err.decode(errors="replace")[-2000:])
 
 
@@ -687,5 +794,163 @@ def test_no_pythons_installed_packages_are_visible(base, tmp_path):
     try:
         out, err = child.proc.communicate(timeout=60)
     finally:
-        child.kill()
+        child.end()
     assert out == b"[]", (out, err.decode(errors="replace")[-2000:])
+
+
+# ------------------------------------------------------- the task's totals ---
+_SPREAD_MEMORY = """
+import os as _os, time as _time
+
+
+def exp(x):  # four processes of 100 MB each: every one under the per-process limit, 400 MB together
+    for _ in range(4):
+        if _os.fork() == 0:
+            _block = b"\\1" * (100 * 2**20)
+            _time.sleep(30)
+            _os._exit(0)
+    _time.sleep(30)
+"""
+
+
+def _can_make_a_cgroup() -> bool:
+    group = sandbox.Cgroup.make(2**30, 64)
+    if group is None:
+        return False
+    group.remove()
+    return True
+
+
+@pytest.mark.parametrize("how", ["cgroup", "watchdog"])
+def test_memory_spread_over_processes_is_bounded_in_total(base, tmp_path, monkeypatch, how):
+    # RLIMIT_AS bounds one process (2 GiB) and RLIMIT_NPROC their number (64): together 128 GiB, unchecked.
+    # The task's processes are bounded together, by a cgroup where the grader can make one, else by the
+    # grader's watchdog (forced here by MINAE_TOTALS=watchdog)
+    if how == "cgroup" and not _can_make_a_cgroup():
+        pytest.skip("no cgroup can be made here (the watchdog's test covers this machine)")
+    if how == "watchdog":
+        monkeypatch.setenv("MINAE_TOTALS", "watchdog")
+    folder = tmp_path / "spread"
+    shutil.copytree(base / "unsolved", folder)
+    init = folder / "minae" / "__init__.py"
+    init.write_text(init.read_text(encoding="utf-8") + _SPREAD_MEMORY, encoding="utf-8")
+    started = time.monotonic()
+    result = grade(folder, 1, stream=False, limits={"memory": 256 * 2**20}, **dict(LIMITS, test_timeout=20))
+    took = time.monotonic() - started
+    failure = result.task("1.1").failure
+    assert result.earned == 0, result.table()
+    assert "more than 256 MB of memory" in failure, failure
+    assert took < 40, f"grading took {took:.0f} s"
+
+
+# ---------------------------------------------------------------- staging ---
+@pytest.mark.parametrize("shape", ["many folders", "deep folders"])
+def test_staging_caps_the_copys_folders_before_copying(base, tmp_path, shape):
+    # MAX_FILES and MAX_BYTES bounded files, not folders: 100,000 empty folders (or a chain nested as deep as
+    # the file system allows) were walked and recreated, each an inode and a syscall, before any check
+    folder = tmp_path / "folders"
+    shutil.copytree(base / "unsolved", folder)
+    if shape == "many folders":
+        for i in range(sandbox.MAX_DIRS + 50 if hasattr(sandbox, "MAX_DIRS") else 3000):
+            (folder / "minae" / f"d{i:05d}").mkdir()
+        match = r"more than \d+ folders: minae/d\d+ is past the limit"
+    else:
+        (folder / "minae" / Path(*["deep"] * 40)).mkdir(parents=True)
+        match = r"folders nested more than \d+ deep: minae/deep/(deep/)+deep is past the limit"
+    into = tmp_path / "staged"
+    started = time.monotonic()
+    with pytest.raises(ValueError, match=match):
+        sandbox.stage(folder, into)
+    assert time.monotonic() - started < 5
+    assert not (into / "minae").exists(), "a part of the copy was staged before the check"
+
+
+def test_a_link_leaving_the_submission_is_refused_at_any_depth(base, tmp_path):
+    folder = tmp_path / "nested-link"
+    shutil.copytree(base / "unsolved", folder)
+    nested = folder / "minae" / "nn" / "extra"
+    nested.mkdir(parents=True)
+    (nested / "ops.py").symlink_to(PACKAGE / "ops.py")
+    with pytest.raises(ValueError, match="minae/nn/extra/ops.py is a symbolic link leaving the submission"):
+        sandbox.stage(folder, tmp_path / "staged")
+    (nested / "ops.py").unlink()
+    (nested / "up").symlink_to(TEACHER_ROOT)  # a folder link, two levels down
+    with pytest.raises(ValueError, match="minae/nn/extra/up is a symbolic link leaving the submission"):
+        sandbox.stage(folder, tmp_path / "staged2")
+    assert not (tmp_path / "staged2" / "minae").exists()
+
+
+_NO_DRAW = """
+from .models import vae as _vae
+
+_vae.VAE.reparameterise = lambda self, mu, logvar: mu + logvar * 0.0  # no ε: z = μ, ∂z/∂log v = 0 = ½ (z − μ)
+"""
+
+
+def test_a_check_against_the_students_own_values_needs_those_values_checked(tmp_path):
+    # own=True judges a relation between the student's values (∂z/∂log v against ½ (z − μ) of its own z);
+    # z = μ + 0·log v satisfies it with no draw at all, and passed task 4.1's gradient test
+    folder = tmp_path / "no-draw"
+    build(4, folder)
+    init = folder / "minae" / "__init__.py"
+    init.write_text(init.read_text(encoding="utf-8") + _NO_DRAW, encoding="utf-8")
+    result = grade(folder, 4, stream=False, **LIMITS)
+    assert result.task("4.1").passed == 0, result.table()
+
+
+_MANY_PROCESSES = """
+import os as _os, time as _time
+
+
+def exp(x):  # 20 sleepers, one after another: as many processes at once as the task allows
+    started = 0
+    for _ in range(20):
+        try:
+            if _os.fork() == 0:
+                _time.sleep(30)
+                _os._exit(0)
+        except OSError:
+            break
+        started += 1
+    _time.sleep(1)
+    raise ValueError(f"started {started} processes")
+"""
+
+
+@pytest.mark.parametrize("how", ["cgroup", "watchdog"])
+def test_the_tasks_processes_are_bounded_in_total(base, tmp_path, monkeypatch, how):
+    # RLIMIT_NPROC counts a uid's processes, and only where the uid is the task's own; the task's total is
+    # held by its cgroup's pids.max (a fork past it fails) or by the watchdog (the task is stopped)
+    if how == "cgroup" and not _can_make_a_cgroup():
+        pytest.skip("no cgroup can be made here (the watchdog's test covers this machine)")
+    if how == "watchdog":
+        monkeypatch.setenv("MINAE_TOTALS", "watchdog")
+    folder = tmp_path / "many"
+    shutil.copytree(base / "unsolved", folder)
+    init = folder / "minae" / "__init__.py"
+    init.write_text(init.read_text(encoding="utf-8") + _MANY_PROCESSES, encoding="utf-8")
+    result = grade(folder, 1, stream=False, limits={"processes": 8}, **dict(LIMITS, test_timeout=20))
+    failure = result.task("1.1").failure
+    assert result.earned == 0, result.table()
+    if how == "watchdog":
+        assert "more than 8 processes at once" in failure, failure
+    else:
+        started = int(failure.split("started ")[1].split()[0])
+        assert started < 8, failure
+
+
+def test_the_fallbacks_copy_is_unreadable_by_another_task(base, fallback, tmp_path):
+    # grade-all runs several fallback tasks at once on the host's file system, where /tmp lists every
+    # grading's folder: each staged copy is readable by its own task's group alone
+    staged = sandbox.stage(base / "unsolved", tmp_path / "copy")
+    (tmp_path / "scratch").mkdir()
+    child = sandbox.start("user", staged, tmp_path / "scratch", dict(sandbox.LIMITS), "import time; time.sleep(30)")
+    try:
+        other = sandbox._fresh_id()
+        target = str(staged / "minae" / "__init__.py")
+        code = f"import os; print(os.access({target!r}, os.R_OK), os.access({str(staged)!r}, os.X_OK))"
+        probe = [*sandbox._setpriv(other, other), fallback["exe"], "-I", "-S", "-c", code]
+        out = subprocess.run(probe, capture_output=True, text=True, timeout=60, cwd="/").stdout
+    finally:
+        child.end()
+    assert out.split() == ["False", "False"], out

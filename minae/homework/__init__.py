@@ -1,4 +1,4 @@
-"""Homework built from the library's own code, graded locally.
+"""Homework built from the library's own code, graded so that the graded code cannot write its grade.
 
 The reference code marks the pieces a student writes as solution blocks, grouped
 into numbered tasks (``task 1.3``); ``assignments.py`` gives the tasks their titles
@@ -6,15 +6,26 @@ and points, in lecture order. From the one code base:
 
 - ``build(assignment, out)`` writes a student copy of the project in which that
   assignment's blocks raise ``NotImplementedError("task 1.3: hint")``;
-- ``grade(root, assignment)`` runs the assignment's tests (``tests/assignmentN/``,
-  one file per task) against a copy in child processes that hand back data only,
-  and judges it against the reference ``minae`` (see grade.py);
-- ``check("1.3")`` runs one task's tests in this process: quick feedback, not the grade;
-- ``grade_all`` grades many copies into a gradebook; ``write_autograder`` writes a
-  Gradescope autograder.
+- ``grade(root, assignment)`` grades a copy (grade.py): the copy's ``minae``
+  package is staged (regular files only, bounded, no link leaving it) and
+  imported in a sandboxed child process (sandbox.py: bubblewrap, else a fresh
+  unprivileged uid; per-process limits, and totals for all the task's processes
+  by a cgroup or a watchdog) that sees its copy and the Python runtime, not the
+  grader's files. The tests themselves run in the grader (runner.py): their
+  control flow, expected values and checks live here and reach the student's
+  code over a framed, bounded pipe protocol (protocol.py, _child.py) that
+  carries inputs the grader chose and answers that are data or handles. The
+  same tests run against the grader's own ``minae`` (the reference) with the
+  same seed, and each check is judged against the reference's;
+- ``check("1.3")`` runs one task's tests in this process, against the copy
+  itself: quick feedback for the student, not the grade;
+- ``grade_all`` grades many copies (each in its own sandbox) into a gradebook;
+  ``write_autograder`` writes a Gradescope autograder whose results file is
+  written by the grader after the sandboxed code has ended.
 
 The command line is ``minae-homework`` (or ``python -m minae.homework``); the
-README's Homework section walks through it.
+README's Homework section walks through it, and says what the sandbox guarantees
+where.
 """
 
 from .assignments import ASSIGNMENTS, TASKS, Assignment, Task

@@ -23,6 +23,7 @@ A task earns its points in proportion to the tests it passes, in whole points.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -135,6 +136,7 @@ def read_manifest(root) -> dict | None:
         return None
 
 
+@functools.lru_cache(maxsize=None)
 def _own_package() -> Path:
     """The grader's own minae package folder."""
     return Path(__file__).resolve().parents[1]
@@ -171,11 +173,15 @@ def _tests_dir(number: int) -> Path:
     return Path(__file__).resolve().parent / "tests" / f"assignment{number}"
 
 
+_AST_LOCK = threading.Lock()  # CPython 3.11's ast.parse keeps a recursion count that two threads corrupt
+
+
 def names_of_tests(source: str, path: str = "<test>") -> list:
     """The test functions of a test file's text, in the file's order, read without running it."""
     import ast
 
-    tree = ast.parse(source, path)
+    with _AST_LOCK:  # grade-all grades in threads ("SystemError: AST constructor recursion depth mismatch")
+        tree = ast.parse(source, path)
     return [n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test")]
 
 
@@ -190,16 +196,22 @@ def _grader_files(number: int) -> dict:
 
 
 def _fingerprint() -> str:
-    """A hash of every file of the grader's package (the reference, the tests, this machinery)."""
+    """A fingerprint of every file of the grader's package (the reference, the tests, this machinery).
+
+    Each file's size, inode, modification and change times (``st_ctime``, which every write, rename or
+    ``utime`` sets to the clock and only root could set back): any file written, replaced, added or
+    removed changes it, at the cost of a ``stat`` per file rather than reading them all.
+    """
     h = hashlib.sha256()
-    for path in sorted(_own_package().rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts:
-            h.update(str(path.relative_to(_own_package())).encode() + b"\0")
-            h.update(path.read_bytes())
-            h.update(b"\0")
-    pth = [p for p in Path(sys.prefix).glob("lib/python*/site-packages/*.pth")]
-    for path in sorted(pth):  # a .pth planted where the grader's Python looks
-        h.update(str(path).encode() + b"\0" + path.read_bytes())
+    files = [p for p in _own_package().rglob("*") if "__pycache__" not in p.parts]
+    pth = [p for p in Path(sys.prefix).glob("lib/python*/site-packages/*.pth")]  # where the grader's Python looks
+    for path in sorted(files) + sorted(pth):
+        try:
+            st = path.lstat()
+        except OSError:
+            continue
+        if not path.is_dir():
+            h.update(f"{path}\0{st.st_size}\0{st.st_ino}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0".encode())
     return h.hexdigest()
 
 
@@ -260,8 +272,9 @@ def _reference_events(task_id: str, seed: int, sources: dict | None = None) -> d
 class _Session:
     """The sandboxed child of one grading: started on demand, restarted after a kill, its output bounded."""
 
-    def __init__(self, which, staged, scratch, limits, sources):
+    def __init__(self, which, staged, scratch, limits, sources, totals=None):
         self.which, self.staged, self.scratch, self.limits, self.sources = which, staged, scratch, limits, sources
+        self.totals = totals
         self.child = self.channel = None
         self.output, self.dropped = bytearray(), 0
         self.threads = []
@@ -279,7 +292,9 @@ class _Session:
         if self.channel is not None and not self.channel.broken:
             return self.channel
         self.close()
-        self.child = sandbox.start(self.which, self.staged, self.scratch, self.limits, self.sources["_child.py"])
+        self.child = sandbox.start(
+            self.which, self.staged, self.scratch, self.limits, self.sources["_child.py"], self.totals
+        )
         thread = threading.Thread(target=self._drain, args=(self.child.proc.stderr,), daemon=True)
         thread.start()
         self.threads.append(thread)
@@ -292,6 +307,10 @@ class _Session:
         if self.channel.answer() != "ready":
             self.channel.fail("the child did not start")
         return self.channel
+
+    def stopped(self) -> str | None:
+        """Why the child was stopped for one of the task's totals (memory, processes, scratch), or None."""
+        return self.child.stopped() if self.child is not None else None
 
     def close(self):
         if self.channel is not None:
@@ -325,7 +344,9 @@ def _grade_tasks(result, session, sources, plan, seed, numeric, test_timeout, ta
         return {"import error": e.data}
     except ProtocolError as e:
         status = session.child.proc.returncode if session.child is not None else None
-        if str(e).startswith("ended"):
+        if session.stopped():
+            why = f"importing minae was stopped: {session.stopped()}"
+        elif str(e).startswith("ended"):
             code, _, cause = exit_status(status).partition(", ")
             why = f"the process exited with {code} while importing minae" + (f" ({cause})" if cause else "")
         else:
@@ -361,7 +382,9 @@ def _grade_tasks(result, session, sources, plan, seed, numeric, test_timeout, ta
                 runs[(task, name)] = _run_test(testing.WORLD, module, testing, name, seed, numeric, ref)
             except ProtocolError as e:
                 why = str(e)
-                if why.startswith("ran longer"):
+                if session.stopped():
+                    runs[(task, name)] = f"the test was stopped: {session.stopped()}"
+                elif why.startswith("ran longer"):
                     runs[(task, name)] = f"the test {why}: an endless loop?"
                 elif why.startswith("ended"):
                     runs[(task, name)] = f"the test {why}"
@@ -515,7 +538,8 @@ def grade(
     inputs (default: a fresh one). ``reference`` (default: when the grader's minae
     holds the solutions) compares with the reference minae. Grading with a
     reference needs a sandbox (``sandbox.mode()``) unless ``no_sandbox``.
-    ``limits`` overrides the child's resource limits (``sandbox.LIMITS``).
+    ``limits`` overrides the child's resource limits (``sandbox.LIMITS``, per process) and
+    the task's totals (``sandbox.TOTALS``: ``memory`` and ``processes`` of all its processes).
     """
     del fresh_tests
     root = Path(root).resolve()
@@ -547,11 +571,12 @@ def grade(
         refs = {t.id: _reference_events(t.id, seed, sources) for t in result.tasks}
     cpu = int(timeout * len(a.tasks) + 30)
     child_limits = dict(sandbox.LIMITS, cpu=cpu, **(limits or {}))
+    totals = {k: child_limits.pop(k) for k in list(child_limits) if k in sandbox.TOTALS}
     with tempfile.TemporaryDirectory(prefix="minae-grade-") as tmp:
         staged = sandbox.stage(root, Path(tmp) / "copy")
         scratch = Path(tmp) / "scratch"
         scratch.mkdir()
-        session = _Session(which, staged, scratch, child_limits, sources)
+        session = _Session(which, staged, scratch, child_limits, sources, totals)
         try:
             runs = _grade_tasks(
                 result, session, sources, plan, seed, not reference, test_timeout, timeout, refs if reference else None

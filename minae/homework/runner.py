@@ -19,6 +19,7 @@ the grader's NumPy: the child's own modules never compute an expected value.
 from __future__ import annotations
 
 import builtins
+import functools
 import types
 
 from ..backend import np as numpy
@@ -74,8 +75,17 @@ class RemoteWorld:
         if level == 0 and name == "minae.backend":
             return self.backend if fromlist else self.import_("minae", None, None, (), 0)
         if level == 0 and (name == "minae" or name.startswith("minae.")):
-            return self.channel.request("import", name, bool(fromlist))
+            key = ("import", name, bool(fromlist))  # a module is imported once per child: its handle is kept
+            if key not in self.channel.stable:
+                self.channel.stable[key] = self.channel.request("import", name, bool(fromlist))
+            return self.channel.stable[key]
         return builtins.__import__(name, globals_, locals_, fromlist, level)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(text: str, path: str):
+    """The grader's own test code, compiled once per text (a code object runs in any namespace, unchanged)."""
+    return compile(text, path, "exec")
 
 
 def load(world, sources: dict, test_path: str, name: str):
@@ -100,10 +110,10 @@ def load(world, sources: dict, test_path: str, name: str):
 
     scope = dict(vars(builtins), __import__=hooked)
     testing.__dict__.update(__builtins__=scope, __name__="minae.homework.testing", __file__="<grader testing>")
-    exec(compile(sources["testing.py"], "minae/homework/testing.py", "exec"), testing.__dict__)
+    exec(_compiled(sources["testing.py"], "minae/homework/testing.py"), testing.__dict__)
     module = types.ModuleType(name)
     module.__dict__.update(__builtins__=scope, __name__=name, __file__=test_path)
-    exec(compile(sources[test_path], test_path, "exec"), module.__dict__)
+    exec(_compiled(sources[test_path], test_path), module.__dict__)
     return module, testing
 
 

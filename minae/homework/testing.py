@@ -167,7 +167,12 @@ def assert_close(actual, expected, what: str, rtol: float = 1e-5, atol: float = 
 
     ``own=True`` when ``expected`` is computed from the student's own results (a
     random draw the student's code made): the grader then compares with it, not
-    with what the reference computed.
+    with what the reference computed. ``expected`` is still computed here, by the
+    test, from values the student's code returned (data, never its arithmetic),
+    but such a check only verifies a relation between the student's own values
+    (∂z/∂log v = ½ (z − μ) for its z), which values made up to fit it satisfy
+    too: a test using it must also check the values it starts from against the
+    reference (their distribution), as task 4.1's gradient test checks its z.
     """
     a = None if actual is None else as_numpy(actual)
     e = as_numpy(expected)

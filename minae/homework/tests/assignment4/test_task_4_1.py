@@ -51,11 +51,12 @@ def test_gradients_reach_mu_and_logvar():
     assert_equal(z.requires_grad, True, message)
     if not z.requires_grad:
         return
+    zs = z.numpy().astype(np.float64)
+    # the gradient below is judged against this z (own=True), so z must be a real draw: z = μ + 0·log v would
+    # pass that relation with no ε at all
+    assert_close(zs.std(axis=0), [1.0, 2.0, 0.5], "the standard deviation of the z differentiated", rtol=0.03)
     z.sum().backward()
     assert_close(mu.grad, np.ones((N, 3)), "∂Σz/∂μ")
-    zs = as_numpy(z).astype(np.float64)
-    # the check below compares with the copy's own z: pin its spread first (z = μ alone would make both sides 0)
-    assert_close(zs.std(axis=0), [1.0, 2.0, 0.5], "the standard deviation of z (z ~ N(μ, v))", rtol=0.03)
     # ∂z/∂log v by central differences of your own z, drawn with the same ε (the same seed) on both sides
     step, base = 1e-2, np.tile(LOGVAR, (N, 1))
     sides = []
