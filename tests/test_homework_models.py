@@ -36,6 +36,13 @@ WRONG = {
         "y = self.corrupt(y)\n        h = self.encode(y)\n        cost = self.reconstruction_cost(y, h)",
         "the target is the corrupted input, not the clean y",
     ),
+    "a sparse denoising autoencoder whose penalty is on the clean y's code": (
+        "3.3",
+        "minae/models/autoencoders.py",
+        "penalty = self.regulariser(h, y)",
+        "penalty = self.regulariser(self.encode(y), y)",
+        "the penalty is on the clean y's code",
+    ),
     "a contractive penalty computed on h.detach()": (
         "3.5",
         "minae/models/autoencoders.py",

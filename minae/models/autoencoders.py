@@ -110,7 +110,10 @@ class Autoencoder(nn.Module):
         return self.decode(self.encode(y))
 
     def regulariser(self, h, y):
-        """R(h): an L1 sparsity penalty λ_R ‖h‖₁ (zero unless ``sparsity`` > 0); per sample."""
+        """R(h): an L1 sparsity penalty λ_R ‖h‖₁ (zero unless ``sparsity`` > 0); per sample.
+
+        h is the code of this forward pass (for a denoising autoencoder in training, Enc(ŷ)).
+        """
         if self.sparsity:
             return self.sparsity * F.l1_penalty(h, reduction="none")
         return None
@@ -198,7 +201,11 @@ CORRUPTIONS = {"gaussian": gaussian_noise, "masking": masking_noise, "salt_and_p
 
 
 class DenoisingAutoencoder(Autoencoder):
-    """Reconstruct the clean y from a corrupted ŷ: F(y) = C(y, Dec(Enc(ŷ))).
+    """Reconstruct the clean y from a corrupted ŷ: F(y) = C(y, Dec(h)) + R(h) with h = Enc(ŷ) in training.
+
+    The lecture's energy F(y) = C(y, ỹ) + R(h) holds one code, the h of this forward pass: in training
+    that is the code of the corrupted ŷ, so a sparsity penalty (``sparsity`` > 0) is R(Enc(ŷ)), the code
+    the decoder actually received; the cost compares its ỹ with the clean y.
 
     corruption: "gaussian" (level = σ), "masking" (level = p, the course's dropout mask)
     or "salt_and_pepper" (level = fraction of pixels). The default is the course's:

@@ -144,3 +144,51 @@ def test_denoising_loss_in_training_cross_entropy():
     y_hat = np.where(hit < 0.15, 0.0, np.where(hit < 0.3, 1.0, y))  # salt and pepper on a fifth of the pixels
     model = DenoisingAutoencoder(D, H, corruption="salt_and_pepper", level=0.3, output_activation="sigmoid", cost="bce")
     _check_denoising(model, y, y_hat, bce)
+
+
+def _check_sparse_denoising(model, y, y_hat, cost):
+    """A sparse DAE in training: R(h) is on the code of this forward pass, h = Enc(ŷ), not on Enc(y)."""
+    model.train()
+    helper("fixed_corruption")(model, y_hat - y)
+    terms = model.loss(minae.tensor(y, dtype=minae.float32), reduction="none")
+    h_hat, y_tilde = forward(model, y_hat)
+    lam = model.sparsity
+    assert_equal(
+        "penalty" in terms, True, "a sparse denoising autoencoder's loss has a 'penalty' term R(h) in training"
+    )
+    if "penalty" not in terms:
+        return
+    candidates = {
+        "R(Enc(ŷ))": lam * np.abs(h_hat).sum(axis=1),
+        "R(Enc(y)): the penalty is on the clean y's code, not on the h the decoder received": lam
+        * np.abs(forward(model, y)[0]).sum(axis=1),
+    }
+    diagnosis = _which_loss(as_numpy(terms["penalty"]), candidates)
+    if diagnosis.startswith("none of"):
+        diagnosis = "none of R(Enc(ŷ)), R(Enc(y))"
+    assert_equal(
+        diagnosis,
+        "R(Enc(ŷ))",
+        "the sparse denoising autoencoder's penalty is {actual}; it must be {expected}: F(y) = C(y, ỹ) + R(h) "
+        "holds one code, the h of this forward pass, and in training that is the code of the corrupted ŷ",
+    )
+    assert_close(
+        terms["loss"],
+        cost(y, y_tilde) + lam * np.abs(h_hat).sum(axis=1),
+        "the sparse DAE's training energy F(y) = C(y, Dec(h)) + λ‖h‖₁ with h = Enc(ŷ)",
+        rtol=1e-4,
+    )
+
+
+def test_sparse_denoising_penalty_on_the_corrupted_code():
+    y = images(11)
+    y_hat = y + rng(12).normal(0, 0.4, (N, D))
+    model = DenoisingAutoencoder(D, H, corruption="gaussian", level=0.4, sparsity=0.2)
+    _check_sparse_denoising(model, y, y_hat, mse)
+
+
+def test_sparse_denoising_penalty_on_the_corrupted_code_masked():
+    y = images(13, low=0.0)
+    y_hat = y * (rng(14).uniform(0, 1, (N, D)) > 0.5) / 0.5
+    model = DenoisingAutoencoder(D, H, corruption="masking", level=0.5, sparsity=0.3, activation="sigmoid")
+    _check_sparse_denoising(model, y, y_hat, mse)
