@@ -777,3 +777,76 @@ def test_run_all_of_a_student_notebook_reaches_the_grader(copies, tmp_path, monk
     assert hinted and len(hinted) == len(set(hinted)), hinted  # each task's hint once, then a short line per cell
     assert all(len(line) < 100 for c in nb.cells for line in text(c).splitlines() if "(not written yet;" in line)
     assert "0/100" in text(nb.cells[-1])
+
+
+# ------------------------------------------------- notebook cells that hold answers ---
+def _code_cells(path):
+    cells = json.loads(Path(path).read_text(encoding="utf-8"))["cells"]
+    return [(k, "".join(c["source"])) for k, c in enumerate(cells) if c["cell_type"] == "code"]
+
+
+@pytest.mark.parametrize("n", sorted(ASSIGNMENTS))
+def test_no_shipped_notebook_cell_computes_a_cut_tasks_answer(copies, n):
+    """Every code cell of every copy's notebooks, against the grader's answer forms of the tasks the copy cuts."""
+    from minae.homework.answers import answers_in
+    from minae.homework.build import _cutter, answer_cells
+
+    cut = _cutter(n, keep_later=False)
+    assert answer_cells(copies[n], cut) == []
+    tasks = [t for t in TASKS if cut(t)]
+    for path in sorted((copies[n] / "notebooks").glob("*.ipynb")):
+        for k, source in _code_cells(path):
+            assert answers_in(source, tasks) == [], (path.name, k, source[:200])
+
+
+def test_the_answer_forms_find_the_answers_the_reference_notebooks_compute():
+    """The detector can fail: in the reference notebooks (nothing emptied) it finds each cell that an Exercise
+    empties, for that Exercise's task or another cut task, and the copy's table is empty."""
+    from minae.homework.build import _cutter, answer_cells
+
+    for a in ASSIGNMENTS.values():
+        found = {(f, k) for f, k, _, _ in answer_cells(ROOT, _cutter(a.number, keep_later=False))}
+        for e in a.exercises:
+            if e.notebook == "00":  # backward_by_hand: its lines are checked by the solution-line leak check
+                continue
+            (path,) = sorted((ROOT / "notebooks").glob(f"{e.notebook}*.ipynb"))
+            (k,) = [k for k, source in _code_cells(path) if e.contains in source]
+            assert (f"notebooks/{path.name}", k) in found, (e.notebook, e.contains)
+    from minae.homework.answers import answers_in
+
+    for source, task in [
+        ("z = mu + (0.5 * logvar).exp() * minae.randn_like(mu)", "4.1"),
+        ("z = mu[:, None] + np.exp(logvar / 2)[:, None] * eps", "4.1"),
+        ("z = mu + var ** 0.5 * rng.standard_normal(mu.shape)", "4.1"),
+        ("kl = 0.5 * (mu ** 2 + var - np.log(var) - 1)", "4.5"),
+        ("kl = ((logvar.exp() - logvar - 1 + mu * mu) / 2).mean(0)", "4.5"),
+        ("(g,) = minae.grad(model.energy(y, z).sum(), z)", "3.2"),
+        ("images = m.decode(minae.randn(9, 2))", "4.3"),
+    ]:
+        assert [t for t, _ in answers_in(source, [task])] == [task], source
+    assert answers_in("z = mu + np.sqrt(var)  # * eps in a comment only", ["4.1"]) == []
+    assert answers_in("sd = np.sqrt(var).mean(0)", ["4.1"]) == []
+
+
+@pytest.mark.parametrize("n", sorted(ASSIGNMENTS))
+def test_each_exercise_picks_exactly_one_cell_of_its_notebook(n):
+    """An Exercise's snippet selects one code cell (a notebook edited elsewhere must not make it select none)."""
+    for e in ASSIGNMENTS[n].exercises:
+        assert e.notebook in ASSIGNMENTS[n].notebooks, e
+        (path,) = sorted((ROOT / "notebooks").glob(f"{e.notebook}*.ipynb"))
+        hits = [k for k, source in _code_cells(path) if e.contains in source]
+        assert len(hits) == 1, (e.notebook, e.contains, hits)
+        if e.says:
+            cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+            assert e.says[0] in "".join(cells[hits[0] - 1]["source"]), (e.notebook, e.says[0])
+
+
+def test_an_emptied_exercise_cell_notes_its_task_for_the_cells_after_it(capsys):
+    from minae.homework import notebook
+
+    notebook._unwritten.clear(), notebook._exercises.clear()
+    notebook.exercise_not_written("not written yet: task 4.5: write per_dimension(m)")
+    notebook.report_unwritten(NameError("name 'dims' is not defined"))
+    out = capsys.readouterr().out
+    assert "not written yet: task 4.5" in out and "this cell needs task 4.5" in out and "NameError" in out
+    notebook._unwritten.clear(), notebook._exercises.clear()

@@ -154,6 +154,37 @@ ASSIGNMENTS = {
             Task("3.7", "The Jacobian penalty by double backprop", 10, 90),
         ),
         notebooks=("01", "02", "03", "04", "05"),
+        exercises=(
+            Exercise(
+                "01",
+                "# gradient descent on E(y′, z) over z",
+                "3.2",
+                "the inference of the markdown above: for picked = Y[[2, 9, 17]] and random starts z_tilde in "
+                "[0, 2π), descend on E(y′, z) in z (step 0.1, 100 steps) and keep the end point, wrapped into "
+                "[0, 2π), as z_check; print it next to the best of the 48 grid latents (the next cells use "
+                "picked, z_tilde and z_check)",
+                says=(
+                    "Below, three samples; for\neach we start at a random $\\tilde z$, descend",
+                    "Your exercise (task 3.2): take three samples; for\neach, start at a random $\\tilde z$, descend",
+                ),
+            ),
+            Exercise(
+                "01",
+                "def descend(lr, steps=100):",
+                "3.2",
+                "write descend(lr, steps=100): the descent on z of the inference exercise, from the same "
+                "starts z_tilde, returning ž in [0, 2π); then run it with the steps 0.01, 0.1, 0.3 and 1.0",
+            ),
+            Exercise(
+                "02",
+                "grads_dec = minae.grad(C, dec_params)",
+                "3.6",
+                "on a batch of 64 digits: the targets ž from model.infer, then one plain gradient step of the "
+                "decoder on C(y, Dec(ž)) and one of the encoder on D(ž, Enc(y)) (η = 1e-3); print C and D "
+                "before and after, and check with allow_unused=True that C does not reach the encoder",
+                says=("Here is one step of each by hand", "Your exercise (task 3.6): write one step of each by hand"),
+            ),
+        ),
         questions=(
             "F_β's two limits. Show that F_β(y) = −(1/β) log((1/n) Σ_z e^(−βE(y, z))) tends to min_z E(y, z) as "
             "β → ∞ (factor out the smallest exponential) and to the mean energy (1/n) Σ_z E(y, z) as β → 0 "
@@ -197,6 +228,45 @@ ASSIGNMENTS = {
                     "`VAE.reparameterise` (homework task 4.1)\nuses $\\sqrt v = e^{\\frac12 \\log v}$.",
                     "`VAE.reparameterise` (homework task 4.1)\nis the one you write.",
                 ),
+            ),
+            Exercise(
+                "06",
+                "def per_dimension(m):",
+                "4.5",
+                "write per_dimension(m): for the test digits' codes of model m, the mean over the digits, per "
+                "code dimension, of the KL term, of the radius √v, of μ² and of v (in that order, as NumPy "
+                "arrays); then dims = {1.0: per_dimension(vae), BIG_BETA: per_dimension(vae_big)} and the bar "
+                "charts of the KL per dimension, sorted, with ACTIVE = 0.1 nats",
+            ),
+            Exercise(
+                "06",
+                "holes = reach > 3",
+                "4.5",
+                "decode a 15 × 15 grid of codes at the prior's quantiles (NormalDist().inv_cdf) with the β = 1 "
+                "model, and frame the cells whose code lies more than three radii from every training digit's "
+                "bubble (holes, a boolean per grid cell; reach, each cell's distance in radii)",
+            ),
+            Exercise(
+                "06",
+                "def log_weights(m, y, K=256):",
+                "4.4",
+                "write log_weights(m, y, K) (per digit and draw: −C + log p(z) − log q(z | y), C itself, and the "
+                "KL) and iw_bound(w, K), then the bounds of the markdown above for K = 1, 16, 256 (bounds, gap)",
+            ),
+            Exercise(
+                "06",
+                "score = C.detach().numpy()[:, None] * (z.detach().numpy() - mu1) / var1",
+                "4.1",
+                "for the first test digit and the 2-D β = 1 model: S = 4096 draws of z from its bubble, the "
+                "reparameterised estimates ∂C/∂z (one backward) and the score-function ones, their means and "
+                "standard deviations, and ratio, the variance ratio per dimension",
+            ),
+            Exercise(
+                "06",
+                "z = minae.randn(16, 2)",
+                "4.3",
+                "decode the same 16 codes drawn from the prior with vaes_2d[0.0] and vaes_2d[1.0] (seed 1), show "
+                "them, and measure inside: the share of the β = 0 model's test codes inside the unit circle",
             ),
         ),
         questions=(

@@ -45,6 +45,7 @@ __all__ = [
     "problems",
     "put_back",
     "leaked_lines",
+    "answer_cells",
     "student_notebook",
 ]
 
@@ -75,7 +76,9 @@ def _has_sections(rel: Path) -> bool:
     """A file that may hold formula or grader-only sections: the library's, the tests', the helpers'."""
     if rel.suffix != ".py" or rel.parts[:1] != ("minae",):
         return False
-    return rel.parts[:2] != _HOMEWORK or rel.parts[:3] == _HOMEWORK + ("tests",) or rel.name == "_helpers.py"
+    if rel.parts[:2] != _HOMEWORK or rel.parts[:3] == _HOMEWORK + ("tests",):
+        return True
+    return rel.parts[2:] in (("_helpers.py",), ("answers.py",))
 
 
 def _package_files(src: Path):
@@ -283,8 +286,9 @@ def student_notebook(nb: dict, number: int, keep_later: bool = False, path: str 
                     f"# Exercise, task {task}: {hint or TASKS[task].title}\n"
                     "# Write your code in this cell, in place of the line below. The cell itself is not graded:\n"
                     f"# task {task}'s points come from its tests (minae-homework grade .).\n"
-                    "# Until you write it, Run All goes on.\n"
-                    f"print({('not written yet: ' + message)!r})\n"
+                    "# Until you write it, Run All goes on (the cells that need its results say so).\n"
+                    "from minae.homework.notebook import exercise_not_written\n\n"
+                    f"exercise_not_written({('not written yet: ' + message)!r})\n"
                 )
                 kept = [t for t in cell.metadata.get("tags", []) if t not in ("solution", f"task {task}", "exercise")]
                 cell.metadata["tags"] = kept + [f"task {task}", "exercise"]
@@ -593,7 +597,29 @@ def _verify(root: Path, src: Path, stub, cut=None) -> list:
     if package:
         shown = "; ".join(f"{f}: {line!r}" for f, line in package[:5])
         raise RuntimeError(f"internal error: solution text left in the student copy: {shown}")
-    return [f"{f} repeats a line of a cut-out solution: {line!r}" for f, line in leaks if f.endswith(".ipynb")]
+    warnings = [f"{f} repeats a line of a cut-out solution: {line!r}" for f, line in leaks if f.endswith(".ipynb")]
+    if cut is not None:
+        warnings += [
+            f"{f}, cell {index} computes task {task}'s answer ({what}): empty it with an Exercise in assignments.py"
+            for f, index, task, what in answer_cells(root, cut)
+        ]
+    return warnings
+
+
+def answer_cells(root, cut) -> list:
+    """(notebook, cell index, task, what) for every code cell of the copy ``root``'s notebooks that computes
+    the answer of a task the copy cuts out (``cut(task)``), by the grader's forms in ``answers.ANSWERS``."""
+    from .answers import ANSWERS, answers_in
+
+    tasks = [t for t in ANSWERS if cut(t)]
+    found = []
+    for path in sorted(Path(root).glob("notebooks/*.ipynb")):
+        cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+        for index, cell in enumerate(cells):
+            if cell.get("cell_type") == "code":
+                for task, what in answers_in(_cell_source(cell), tasks):
+                    found.append((f"notebooks/{path.name}", index, task, what))
+    return found
 
 
 def _text_lines(path: Path) -> list:

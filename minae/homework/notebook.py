@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import ast
 
-__all__ = ["skip_unwritten_tasks", "report_unwritten"]
+__all__ = ["skip_unwritten_tasks", "report_unwritten", "exercise_not_written"]
 
 
 _unwritten: list = []  # the tasks whose stubs a cell has met in this kernel
+_exercises: list = []  # the tasks whose emptied exercise cells have run in this kernel
 
 
 def report_unwritten(error: BaseException) -> None:
@@ -33,10 +34,20 @@ def report_unwritten(error: BaseException) -> None:
             print(f"this cell needs {task}, which is not written yet ({message})")
         else:
             print(f"this cell needs {task} (not written yet; its hint is above, where it was first needed)")
-    elif _unwritten:
-        print(f"this cell needs {', '.join(_unwritten)} (not written yet; here it raised {type(error).__name__})")
+    elif _unwritten or _exercises:
+        tasks = _unwritten + [t for t in _exercises if t not in _unwritten]
+        print(f"this cell needs {', '.join(tasks)} (not written yet; here it raised {type(error).__name__})")
     else:
         raise error
+
+
+def exercise_not_written(message: str) -> None:
+    """An emptied exercise cell's line: print ``message`` ("not written yet: task 4.5: …") and note the task as
+    unwritten, so that a later cell that needs the exercise's results says so instead of stopping Run All."""
+    task = message.split("not written yet: ", 1)[-1].split(":", 1)[0]
+    if task.startswith("task ") and task not in _exercises:
+        _exercises.append(task)
+    print(message)
 
 
 class _Guard(ast.NodeTransformer):

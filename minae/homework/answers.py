@@ -1,0 +1,93 @@
+"""What each task's answer looks like in code, so that no shipped notebook cell computes it.
+
+A notebook cell that computes a graded task's answer (the sampler's μ + √v·ε, the
+per-dimension KL, a descent step on z) hands the task out as surely as a solution line
+would. The build empties such cells in a copy (``Exercise`` entries in assignments.py)
+and warns about any cell that still matches one of these forms; the tests require no
+warning. The forms themselves are the grader's: a copy holds an empty table, so the
+table does not hand the answers out either.
+
+A form is a regular expression matched against a code cell's source with its comments
+dropped and its spaces and tabs removed (``mu + np.sqrt(var) * eps`` is read as
+``mu+np.sqrt(var)*eps``), across lines.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["ANSWERS", "answers_in", "compact"]
+
+# BEGIN GRADER ONLY; in a copy: ANSWERS = {}
+_SQRT_V = (  # √v written any common way: np.sqrt(v), v.sqrt(), v ** 0.5, exp(½ log v)
+    r"(?:(?:np|math|minae|xp)\.sqrt\([^()]*(?:\([^()]*\)[^()]*)*\)|[\w.\]\[]+\.sqrt\(\)|[\w.\]\[]+\*\*0?\.5"
+    r"|\(0?\.5\*[\w.\[\]:,]+\)\.exp\(\)|\([\w.\[\]:,]+\*0?\.5\)\.exp\(\)|\([\w.\[\]:,]+/2\)\.exp\(\)"
+    r"|(?:np|minae|xp)\.exp\((?:0?\.5\*[\w.\[\]:,]+|[\w.\[\]:,]+\*0?\.5|[\w.\[\]:,]+/2)\))"
+)
+_INDEX = r"(?:\[[^\]]*\])*"
+_NOISE = r"(?:eps\w*|ε\w*|noise\w*|(?:[\w.]*\.)?(?:randn(?:_like)?|standard_normal|normal)\([^()]*\))"
+_KL_TERMS = (  # v − log v − 1 + μ², in either order, from v or from log v
+    r"(?:log\([\w.\[\]:,]+\)|logvar|log_var|lv)\)?-1\+[\w.\[\]:,]+(?:\*\*2|\*[\w.\[\]:,]+|\.square\(\)|\.pow\(2\))"
+    r"|(?:\*\*2|\.square\(\)|\.pow\(2\))\+[\w.\[\]:,]+(?:\.exp\(\))?-(?:np\.|minae\.)?log(?:\([\w.\[\]:,]+\)|var)?-1"
+)
+ANSWERS = {
+    "3.1": (
+        ("the stable softmin F_β: a log-sum-exp of −βE", r"logsumexp\(-[\w.]*\*|log\((?:np\.)?mean\(\w*\.?exp\(-"),
+    ),
+    "3.2": (("a gradient step on the latent z of E(y, z)", r"grad\([\w.]*energy\(.*?\)(?:\.sum\(\))?,z\w*\)"),),
+    "3.3": (("the DAE's training loss: the encoder sees the corruption", r"encode\([\w.]*corrupt\("),),
+    "3.4": (
+        ("additive Gaussian noise on y", r"\+(?:[\w.]+\*)?[\w.]*randn_like\([\w.]+\)"),
+        ("a dropout mask on the pixels", r"dropout\([\w.]+,[\w.]+,training=True\)"),
+    ),
+    "3.6": (
+        ("target propagation's decoder update: ∇ of C(y, Dec(ž)) in the decoder's parameters", r"grad\(C\w*,dec"),
+        ("target propagation's encoder update: ∇ of D(ž, Enc(y)) in the encoder's parameters", r"grad\(D\w*,enc"),
+        ("a gradient step on the latent z of E(y, z, z̃)", r"grad\([\w.]*energy\(.*?\)(?:\.sum\(\))?,z\w*\)"),
+    ),
+    "3.7": (
+        (
+            "the Jacobian penalty by double backprop: rows selected by grad_outputs, graph kept",
+            r"grad\([^\n]*grad_outputs=[^\n]*create_graph=True|grad\([^\n]*create_graph=True[^\n]*grad_outputs=",
+        ),
+    ),
+    "4.1": (("the sampler z = μ + √v·ε", rf"\+{_SQRT_V}{_INDEX}\*{_NOISE}|\+{_NOISE}{_INDEX}\*{_SQRT_V}"),),
+    "4.3": (
+        ("sampling: prior noise decoded", r"(?:randn|standard_normal)\(.*?\.decoder?\("),
+        ("the interpolation (1 − t) μ_a + t μ_b, decoded", r"decoder?\(\(1-t\)\*"),
+    ),
+    "4.4": (
+        ("the K-sample F̃: C averaged over the draws, plus the KL", r"\.mean\((?:axis=)?[01]\)\+(?:[\w.]+\*)?kl\b"),
+    ),
+    "4.5": (
+        ("the Gaussian KL per dimension, ½(v − log v − 1 + μ²)", _KL_TERMS),
+        ("the distance to the nearest bubble, in its radii", r"/(?:var|v)\w*(?:\[[^\]]*\])*\)\.sum\(-1\)\)\.min\("),
+    ),
+}
+# END GRADER ONLY
+
+
+def compact(source: str) -> str:
+    """The source with comments dropped and spaces and tabs removed (newlines kept)."""
+    lines = []
+    for line in source.splitlines():
+        code, quote = [], None
+        for ch in line:  # a '#' inside a string is not a comment
+            if quote is None and ch == "#":
+                break
+            if ch in "'\"":
+                quote = None if quote == ch else (ch if quote is None else quote)
+            code.append(ch)
+        lines.append("".join(code).replace(" ", "").replace("\t", ""))
+    return "\n".join(lines)
+
+
+def answers_in(source: str, tasks) -> list:
+    """[(task, what)] for every answer form of ``tasks`` that the code ``source`` computes."""
+    text = compact(source)
+    found = []
+    for task in tasks:
+        for what, form in ANSWERS.get(task, ()):
+            if re.search(form, text, re.DOTALL):
+                found.append((task, what))
+    return found
