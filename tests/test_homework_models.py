@@ -43,6 +43,13 @@ WRONG = {
         "penalty = self.regulariser(self.encode(y), y)",
         "the penalty is on the clean y's code",
     ),
+    "a distance to the nearest bubble counted in variances, not radii": (
+        "4.5",
+        "minae/models/vae.py",
+        "(logvar * -0.5).exp()",
+        "(logvar * -1.0).exp()",
+        "counted in variances v, not in radii",
+    ),
     "a contractive penalty computed on h.detach()": (
         "3.5",
         "minae/models/autoencoders.py",

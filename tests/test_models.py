@@ -668,3 +668,20 @@ def test_salt_and_pepper_on_device(device):
     dae = DenoisingAutoencoder(D, H, corruption="salt_and_pepper", level=0.25).to(device)
     dae.loss(minae.rand(4, D, device=device))["loss"].backward()
     assert all(p.grad.device == device for p in dae.parameters())
+
+
+def test_vae_bubble_distance_is_the_nearest_bubble_in_radii():
+    minae.manual_seed(0)
+    model = VAE(6, 5, 3)
+    y = minae.tensor(np.random.default_rng(0).uniform(0, 1, (8, 6)), dtype=minae.float32)
+    z = minae.tensor(np.random.default_rng(1).normal(0, 2, (5, 3)), dtype=minae.float32)
+    with minae.no_grad():
+        mu, logvar = (t.numpy().astype(np.float64) for t in model._encode(y))
+    in_radii = (z.numpy()[:, None] - mu[None]) / np.exp(0.5 * logvar)[None]
+    want = np.sqrt((in_radii**2).sum(-1)).min(1)
+    np.testing.assert_allclose(model.bubble_distance(z, y).numpy(), want, rtol=1e-5)
+    np.testing.assert_allclose(
+        model.bubble_distance(minae.tensor(mu[:2], dtype=minae.float32), y).numpy(), 0, atol=1e-6
+    )
+    with pytest.raises(ValueError, match=r"z of shape \(N, 3\)"):
+        model.bubble_distance(minae.randn(5, 4), y)

@@ -212,9 +212,9 @@ ASSIGNMENTS = {
         (
             Task("4.1", "The reparameterisation trick", 20, 60),
             Task("4.2", "The VAE's loss (free energy), in training", 30, 120),
-            Task("4.3", "Sampling and interpolation", 15, 60),
+            Task("4.3", "Sampling and interpolation", 10, 45),
             Task("4.4", "A K-sample estimate of the free energy F̃", 20, 120),
-            Task("4.5", "The KL per latent dimension and the bubbles' radii", 15, 60),
+            Task("4.5", "The bubbles: KL per dimension, radii, and the distance to the nearest bubble", 20, 90),
         ),
         notebooks=("06",),
         exercises=(
@@ -283,6 +283,11 @@ ASSIGNMENTS = {
             "β in F̃ = C + β·KL, at its two ends. With weight β on the KL: what does the model become at β = 0 "
             "(compare the bubbles of notebook 06), and what as β grows large? "
             "(notebook 06's bubbles for β = 0, 1 and 10.)",
+            "The holes between the bubbles. Why measure how far a code z is from the bubble N(μ, v) in its "
+            "radii rather than by ‖z − μ‖? A code lies 1 from the centre of a bubble of radius 0.1 and 2 from "
+            "the centre of a bubble of radius 1: which bubble is nearer, and by how much? Why is a code more "
+            "than about three radii from every training bubble a place the decoder never learnt? "
+            "(test_task_4_5.py: test_the_nearest_bubble_is_nearest_in_radii; notebook 06's holes.)",
             "The K-sample estimate. Why does averaging C over K independent draws leave the estimate's mean "
             "unchanged and divide its variance by K? Why is the KL term not averaged? "
             "(test_task_4_4.py.)",
@@ -472,6 +477,10 @@ HINTS = {
     "4.5": {
         "VAE.kl_per_dimension": "the KL of N(μ, v) ‖ N(0, 1) per latent dimension (no sum over them), batch mean",
         "VAE.bubble_radii": "a bubble's radius is a standard deviation; the encoder gives log v",
+        "VAE.bubble_distance": (
+            "every code against every image's bubble at once (broadcast a new axis), each coordinate counted in "
+            "that bubble's own radius; nearest means nearest in radii (HOMEWORK.md asks why)"
+        ),
     },
 }
 

@@ -134,6 +134,26 @@ class VAE(nn.Module):
         # END SOLUTION
 
     @minae.no_grad()
+    def bubble_distance(self, z, y):
+        """How far each code z_k lies from the bubbles of the images y, counted in radii: (K,).
+
+            d(z_k) = min over n of ‖(z_k − μ_n) ⊘ √v_n‖,   (μ_n, log v_n) = Enc(y_n)
+
+        The lecture's bubble of y_n is the region of codes its Gaussian N(μ_n, v_n) covers (Fig. 8),
+        one radius √v_{n,i} per dimension. The nearest bubble is the one with the smallest distance
+        in its own radii, not the one with the nearest centre: a small bubble close by can be further
+        away, in radii, than a large one. A code more than about three radii from every training
+        image's bubble (d > 3) is a hole of the code space: the decoder never saw it in training.
+        z: (K, latent_dim); y: (N, in_features).
+        """
+        z = check_input(self, z, (self.latent_dim,), name="z")
+        mu, logvar = self._encode(y)
+        # BEGIN SOLUTION task 4.5
+        in_radii = (z.unsqueeze(1) - mu.unsqueeze(0)) * (logvar * -0.5).exp().unsqueeze(0)  # (K, N, d)
+        return (in_radii * in_radii).sum(-1).min(dim=-1).values.sqrt()
+        # END SOLUTION
+
+    @minae.no_grad()
     def sample(self, n: int):
         """n images decoded from the prior z ~ N(0, I): (n, in_features)."""
         param = next(iter(self.parameters()))
