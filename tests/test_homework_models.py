@@ -50,6 +50,13 @@ WRONG = {
         "(logvar * -1.0).exp()",
         "counted in variances v, not in radii",
     ),
+    "a code sensitivity that uses h where the derivative f′(a) belongs": (
+        "3.5",
+        "minae/models/autoencoders.py",
+        "moved = slope * (u @ self.encoder[0].weight.transpose(0, 1))",
+        "moved = h * (u @ self.encoder[0].weight.transpose(0, 1))",
+        "how far h moves per unit step of y along û",
+    ),
     "a contractive penalty computed on h.detach()": (
         "3.5",
         "minae/models/autoencoders.py",

@@ -685,3 +685,24 @@ def test_vae_bubble_distance_is_the_nearest_bubble_in_radii():
     )
     with pytest.raises(ValueError, match=r"z of shape \(N, 3\)"):
         model.bubble_distance(minae.randn(5, 4), y)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh"])
+def test_cae_sensitivity_is_the_jacobian_along_a_unit_direction(activation):
+    minae.manual_seed(0)
+    gen = np.random.default_rng(0)
+    y = gen.uniform(0, 1, (4, 5))
+    for u in (gen.normal(0, 3, 5), gen.normal(0, 3, (4, 5))):
+        got = {}
+        for generic in (False, True):
+            minae.manual_seed(0)
+            model = ContractiveAutoencoder(5, 3, activation=activation, generic=generic).double()
+            got[generic] = model.sensitivity(minae.tensor(y), minae.tensor(u)).numpy()
+        w, b = model.encoder[0].weight.numpy(), model.encoder[0].bias.numpy()
+        f = {"sigmoid": lambda a: 1 / (1 + np.exp(-a)), "tanh": np.tanh}[activation]
+        unit, eps = u / np.linalg.norm(u, axis=-1, keepdims=True), 1e-6
+        fd = np.linalg.norm((f((y + eps * unit) @ w.T + b) - f((y - eps * unit) @ w.T + b)) / (2 * eps), axis=1)
+        np.testing.assert_allclose(got[False], fd, rtol=1e-6)
+        np.testing.assert_allclose(got[True], fd, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"u must be a tensor of shape \(5,\) or \(4, 5\)"):
+        model.sensitivity(minae.tensor(y), minae.tensor(np.ones(3)))

@@ -40,6 +40,14 @@ ANSWERS = {
         ("additive Gaussian noise on y", r"\+(?:[\w.]+\*)?[\w.]*randn_like\([\w.]+\)"),
         ("a dropout mask on the pixels", r"dropout\([\w.]+,[\w.]+,training=True\)"),
     ),
+    "3.5": (
+        (
+            "the code's sensitivity along a direction, J u with J = diag(f′) W",
+            r"(?:h\*\(1-h\)|1-h\*\*2|1-h\*h)\)?(?:\[[^\]]*\])*\*\(?[\w.\[\]()]*@"
+            r"|def\w*jacobians?\w*\(.*?\(h\*\(1-h\)\).*?@[\w.]*(?:along|across|u)\b"
+            r"|\*\([\w.\[\]:,]+@[\w.\[\]()]*(?:weight|W)\b",
+        ),
+    ),
     "3.6": (
         ("target propagation's decoder update: ∇ of C(y, Dec(ž)) in the decoder's parameters", r"grad\(C\w*,dec"),
         ("target propagation's encoder update: ∇ of D(ž, Enc(y)) in the encoder's parameters", r"grad\(D\w*,enc"),

@@ -146,10 +146,12 @@ ASSIGNMENTS = {
         "The energy model and autoencoders",
         (
             Task("3.1", "The softmin free energy F_β", 15, 90),
-            Task("3.2", "The ellipse model: decoder, energy, and inference ž by descent on z", 25, 120),
+            Task("3.2", "The ellipse model: decoder, energy, and inference ž by descent on z", 20, 120),
             Task("3.3", "The autoencoder's loss, the denoising one's in training", 15, 90),
             Task("3.4", "Corruptions for the denoising autoencoder", 10, 60),
-            Task("3.5", "The contractive autoencoder's penalty, trained through h", 10, 60),
+            Task(
+                "3.5", "The contractive autoencoder: its penalty, trained through h, and the code's sensitivity", 15, 90
+            ),
             Task("3.6", "Target propagation: the latent descent and the two updates", 15, 120),
             Task("3.7", "The Jacobian penalty by double backprop", 10, 90),
         ),
@@ -174,6 +176,16 @@ ASSIGNMENTS = {
                 "3.2",
                 "write descend(lr, steps=100): the descent on z of the inference exercise, from the same "
                 "starts z_tilde, returning ž in [0, 2π); then run it with the steps 0.01, 0.1, 0.3 and 1.0",
+            ),
+            Exercise(
+                "05",
+                "def across_over_along(m, pts, along, across):",
+                "3.5",
+                "write tied_cae(lam, hidden=128) (the tied sigmoid CAE of the comment), encoder_jacobians(m, pts) "
+                "(every point's Jacobian ∂h/∂y, (N, hidden, 2)) and across_over_along(m, pts, along, across) (how "
+                "much more the code moves per unit step across the curve than along it, per point); then train "
+                "the two tied CAEs of the markdown above (SCALE = 10; settings, fig4, ratios, recon_error, "
+                "saturated; t, points_big, along_big, across_big = curve_points(SCALE)) and plot ratios",
             ),
             Exercise(
                 "02",
@@ -201,6 +213,10 @@ ASSIGNMENTS = {
             "terms of h for the sigmoid and for tanh. For a two-layer encoder, what does the chain rule give, "
             "and why is there no such factorisation? (test_task_3_5.py and test_task_3_7.py: the same numbers "
             "by the closed form and by double backprop.)",
+            "The code's sensitivity. With the same factorisation, write J û for a unit direction û as an "
+            "elementwise product of two vectors of the code's size. Why is ‖J û‖ small for a û across the "
+            "data's manifold and large along it in a trained CAE, and which term of F(y) pays for each? "
+            "(test_task_3_5.py: test_sensitivity_sigmoid.)",
             "The denoising autoencoder. Which input does the encoder see in training and which y does the "
             "cost compare with? What would the model learn if the target were the corrupted ŷ? "
             "(test_task_3_3.py: test_denoising_loss_in_training.)",
@@ -432,6 +448,10 @@ HINTS = {
     "3.5": {
         "ContractiveAutoencoder.jacobian_norm": (
             "the closed form of ‖J‖²_F you derived in assignment 2, from the code h and the encoder's first layer"
+        ),
+        "ContractiveAutoencoder.sensitivity": (
+            "the Jacobian's factorisation (HOMEWORK.md) applied to one direction: what does J do to û, and can you "
+            "get it for every sample without ever building the hidden × in_features matrix?"
         ),
         "ContractiveAutoencoder.regulariser": (
             "λ times the same closed form; the penalty is trained: its gradient must reach W and b through h"

@@ -16,6 +16,7 @@ import minae
 
 from .. import backend, nn
 from ..nn import functional as F
+from ..tensor import Tensor
 from ._checks import check_input
 
 _ACTIVATIONS = {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "relu": nn.ReLU, "identity": nn.Identity}
@@ -262,6 +263,38 @@ class ContractiveAutoencoder(Autoencoder):
         h = self.encode(y)
         # BEGIN SOLUTION task 3.5
         return F.contractive_penalty(h, self.encoder[0].weight, self.activation, reduction="none")
+        # END SOLUTION
+
+    def sensitivity(self, y, u):
+        """How far the code moves per unit step of the input along the direction u: ‖(∂h/∂y) û‖ per sample, (N,).
+
+        û = u / ‖u‖; u is one direction (in_features,) for every sample, or one per sample (N, in_features).
+        This is what the penalty trades against the reconstruction (the lecture's Fig. 4): a trained CAE's
+        code is insensitive across the data's manifold and sensitive along it. For the one-layer encoder
+        J û is computed from h and W without forming the (hidden × in_features) Jacobian; ``generic=True``
+        gets it from autodiff (two backward passes), for any encoder.
+        """
+        y = check_input(self, y, (self.in_features,))
+        if not isinstance(u, Tensor) or u.shape not in ((self.in_features,), tuple(y.shape)):
+            shape = tuple(u.shape) if isinstance(u, Tensor) else type(u).__name__
+            raise ValueError(
+                f"ContractiveAutoencoder.sensitivity: u must be a tensor of shape ({self.in_features},) or "
+                f"{tuple(y.shape)}, got {shape}"
+            )
+        u = u.to(y.dtype) / (u.to(y.dtype) ** 2).sum(-1, keepdim=True).sqrt()
+        if self.generic:
+            x = y.detach().requires_grad_()
+            h = self.encoder(x)
+            probe = minae.zeros_like(h).requires_grad_()
+            # (∂h/∂y)ᵀ v is linear in v; its derivative in v along û is the Jacobian-vector product J û
+            (back,) = minae.grad(h, x, grad_outputs=probe, create_graph=True)
+            (moved,) = minae.grad(back, probe, grad_outputs=u.expand(*y.shape))
+            return (moved * moved).sum(-1).sqrt()
+        h = self.encode(y)
+        # BEGIN SOLUTION task 3.5
+        slope = h * (1 - h) if self.activation == "sigmoid" else 1 - h * h  # f′(a) from h
+        moved = slope * (u @ self.encoder[0].weight.transpose(0, 1))  # J û = f′(a) ⊙ (W û), (N, hidden)
+        return (moved * moved).sum(-1).sqrt()
         # END SOLUTION
 
     def regulariser(self, h, y):

@@ -1,5 +1,6 @@
 """Task 3.5: the contractive autoencoder's penalty λ ‖∂h/∂y‖²_F in closed form, against the Jacobian's
-definition (central differences), and trained through h."""
+definition (central differences), trained through h; and the code's sensitivity along a direction, ‖(∂h/∂y) û‖,
+against central differences of h along û (what the penalty trades against the reconstruction, Fig. 4)."""
 
 import minae
 from minae.backend import np
@@ -73,3 +74,44 @@ def test_penalty_gradients_in_w_and_b():
 
 def test_penalty_gradients_in_w_and_b_tanh():
     _gradcheck_in_w_and_b("tanh", 6)
+
+
+def moved_along(model, y, u, eps=1e-6):
+    """‖∂h/∂y · û‖ per sample by central differences of h = f(W y + b) along û = u / ‖u‖: its definition."""
+    w = model.encoder[0].weight.numpy().astype(np.float64)
+    b = model.encoder[0].bias.numpy().astype(np.float64)
+    f = {"sigmoid": lambda a: 1 / (1 + np.exp(-a)), "tanh": np.tanh}[model.activation]
+    unit = u / np.linalg.norm(u, axis=-1, keepdims=True)
+    step = (f((y + eps * unit) @ w.T + b) - f((y - eps * unit) @ w.T + b)) / (2 * eps)
+    return np.linalg.norm(step, axis=1)
+
+
+def _check_sensitivity(activation, seed, per_sample):
+    with default_dtype(minae.float64):
+        model = ContractiveAutoencoder(D, H, lam=LAM, activation=activation)
+    gen = rng(seed)
+    last = model.encoder[0]
+    last.weight.data = minae.tensor(gen.normal(0, 1.5, (H, D)), dtype=minae.float64).data  # units far apart
+    y = images(seed)
+    u = gen.normal(0, 3.0, (N, D) if per_sample else (D,))  # not of unit length: û = u / ‖u‖
+    got = model.sensitivity(minae.tensor(y, dtype=minae.float64), minae.tensor(u, dtype=minae.float64))
+    which = "one direction per sample" if per_sample else "one direction for every sample"
+    assert_close(
+        got,
+        moved_along(model, y, u),
+        f"sensitivity(y, u), {activation} encoder, {which}: how far h moves per unit step of y along û = u/‖u‖, "
+        "‖(∂h/∂y) û‖ (central differences of h along û)",
+        rtol=1e-5,
+    )
+
+
+def test_sensitivity_sigmoid():
+    _check_sensitivity("sigmoid", 8, per_sample=True)
+
+
+def test_sensitivity_tanh():
+    _check_sensitivity("tanh", 9, per_sample=False)
+
+
+def test_sensitivity_tanh_per_sample():
+    _check_sensitivity("tanh", 10, per_sample=True)
