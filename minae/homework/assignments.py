@@ -350,19 +350,19 @@ HINTS = {
     },
     "1.4": {
         "expand_back": (
-            "which output element did each input element go into? Put back the reduced axes that keepdims "
-            "dropped, then let broadcasting do the rest"
+            "which output element did each input element go into? Each input element's gradient comes from "
+            "that one element of the output's gradient, and it must have the input's shape"
         ),
         "Sum.backward": "how much does one input element change the sum it went into?",
         "Mean.backward": "a mean is a sum scaled by a constant: which constant, for these axes?",
     },
     "1.5": {
         "GradientQueue.add": (
-            "a function may get gradients from several later functions: keep their sum until it runs; queue "
-            "it once, the first time it is seen, so that the newest generation comes out first (heapq pops the "
-            "smallest item, and two functions must never be compared with each other)"
+            "a function must run once, after every later function that uses its output has sent its share "
+            "(HOMEWORK.md, question 1.5): what must the queue remember about it between its first gradient "
+            "and its turn, and what decides whose turn comes first?"
         ),
-        "GradientQueue.pop": "the newest generation's function, with the sum of everything its output received",
+        "GradientQueue.pop": "the function whose turn it is, with everything its output was sent",
     },
     "2.1": {
         "LinearOp.backward": (
@@ -372,13 +372,14 @@ HINTS = {
     },
     "2.2": {
         "BinaryCrossEntropyWithLogits.backward": (
-            "∂ℓ/∂x simplifies a lot (HOMEWORK.md asks you to show it); on arrays, call bce_with_logits_backward "
-            "with the e the forward kept; while building a graph (x is a Tensor), the same rule from minae's ops"
+            "∂ℓ/∂x simplifies a lot (HOMEWORK.md asks you to show it); on arrays, the fast path of this file "
+            "that you also write, with the exponential the forward kept; while building a graph (x is a Tensor), "
+            "the same rule from minae's ops"
         ),
         "bce_with_logits_forward": (
             "rewrite −[t log σ(x) + (1 − t) log(1 − σ(x))] so that no e^x of a large positive x is ever taken "
-            "(split by the sign of x, through |x|); keep the one exponential for the backward; log(1 + e) by "
-            "array_log1p"
+            "(HOMEWORK.md, question 2.2), with one exponential that the backward can reuse; log(1 + e) loses "
+            "digits for a tiny e: which array function keeps them?"
         ),
         "bce_with_logits_backward": (
             "σ(x) from the kept e, for x ≥ 0 and for x < 0, without a new exponential; in place where you can"
@@ -387,19 +388,21 @@ HINTS = {
     "2.3": {
         "gaussian_kl": (
             "KL(q ‖ p) = E_q[log q(z) − log p(z)]: derive it per latent dimension for q = N(μ, v) and p = N(0, 1) "
-            "(HOMEWORK.md), sum over the last dimension (_per_sample), then _reduce; with logvar, v = e^(log v)"
+            "(HOMEWORK.md), then add up the dimensions of each sample and reduce as this file's other losses do; "
+            "the encoder may give log v rather than v"
         ),
     },
     "2.4": {
         "contractive_penalty": (
             "write ∂h_j/∂y_i for h = f(W y + b) with the chain rule (HOMEWORK.md): the squared Frobenius norm "
-            "splits, per code unit, into a factor from h and a factor from W; sum over the units, then _reduce"
+            "splits, per code unit, into a factor from h and a factor from W; add up the units, then reduce"
         ),
     },
     "2.5": {
         "sgd_momentum_step": (
-            "the rule of SGD's docstring, PyTorch's form: the buffer holds gradients and the step is γ times the "
-            "buffer; the buffer must be an array of its own (the .grad array is reused by zero_grad)"
+            "SGD's docstring gives the rule (HOMEWORK.md asks how far it moves under a constant gradient and "
+            "when lr changes): what does the buffer remember from step to step, and what would it remember "
+            "if it were the very memory that holds this step’s gradient, which the next backward reuses?"
         ),
     },
     "2.6": {
@@ -423,8 +426,8 @@ HINTS = {
         "ConditionalLatentEBM.decode": "the same ellipse, its two radii now ρ(x), given by the model's small network",
         "ConditionalLatentEBM.energies": "E on the whole grid of latents, as in LatentEBM, now with x",
         "LatentEBM.argmin_z": (
-            "one step of gradient descent on z (not on the weights): the gradient of E with respect to z, "
-            "for every sample at once, and a new leaf z for the next step"
+            "one step of gradient descent on z, not on the weights: why does one gradient of ΣₙE(yₙ, zₙ) "
+            "give every sample its own ∂E/∂z_n (HOMEWORK.md)? The next step starts from where this one ended"
         ),
     },
     "3.3": {
@@ -439,7 +442,7 @@ HINTS = {
     },
     "3.4": {
         "gaussian_noise": "additive isotropic noise with standard deviation σ, of y's shape, dtype and device",
-        "masking_noise": "the docstring's m ⊙ y / (1 − p) is an operation you already have in minae.nn.functional",
+        "masking_noise": "m ⊙ y / (1 − p) with a Bernoulli mask: which regulariser of a network's training does this?",
         "salt_and_pepper": (
             "one uniform number per pixel decides: hit with probability p, and among the hits high or low "
             "with probability ½ each; keep y's dtype"
@@ -466,8 +469,9 @@ HINTS = {
     },
     "3.7": {
         "jacobian_penalty": (
-            "row j of every sample's Jacobian is one gradient of h with respect to x, weighted by select; "
-            "keep its graph (for the encoder's parameters) and add up the squares per sample"
+            "the docstring says why one backward pass per code unit gives that unit's row of every sample's "
+            "Jacobian; the penalty is trained, so it must stay differentiable in the encoder's parameters "
+            "(HOMEWORK.md: double backprop)"
         ),
     },
     "4.1": {
