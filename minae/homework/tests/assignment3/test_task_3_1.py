@@ -72,3 +72,19 @@ def test_free_energy_backward():
     e = t(energies((3, 5), 5), True)
     gradcheck(named(lambda e: F.softmin_free_energy(e, 1.0), "softmin_free_energy(E, β = 1)"), [e])
     gradcheck(named(lambda e: F.softmin_free_energy(e, math.inf), "softmin_free_energy(E, β = inf)"), [e])
+
+
+def test_free_energy_energies_far_from_zero():
+    # every e^(−βE) here is below the smallest float64 (e^(−800) ≈ 10^(−348)): F_β itself is an ordinary number
+    e = 800.0 + energies((3, 5), 6, high=100.0)
+    got = F.softmin_free_energy(t(e), 1.0)
+    assert_close(got, reference(e, 1.0), "F_β for β = 1 and energies of 800 to 900 (e^(−βE) underflows)", rtol=1e-9)
+
+
+def test_free_energy_gradient_at_large_beta():
+    # F_β(E + c) = F_β(E) + c, so the gradient of each row sums to 1; it must stay finite however large β is
+    e = t(energies((3, 6), 7), True)
+    (g,) = minae.grad(F.softmin_free_energy(e, 1e3).sum(), e)
+    g = g.numpy()
+    assert_equal(bool(np.isfinite(g).all()), True, "∂F_β/∂E for β = 10³ must be finite (e^(−βE) underflows)")
+    assert_close(g.sum(axis=-1), np.ones(3), "∂F_β/∂E for β = 10³: each row sums to 1 (F_β(E + c) = F_β(E) + c)")
