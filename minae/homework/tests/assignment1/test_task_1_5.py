@@ -69,3 +69,43 @@ def test_gradients_accumulate_over_two_backward_calls():
     y.backward(g, retain_graph=True)
     y.backward(g)
     assert_close(x.grad, 2 * np.cos(x.numpy()), "x.grad after two backward calls of y = sin(x)")
+
+
+def _branches(seed, depths):
+    """y = Σ_k branch_k(p), p = probe(x): branch k applies sin and tanh alternately, depths[k] ops deep."""
+    x = leaf((4,), seed)
+    probe = helper("probe")()
+    p = probe(x)
+    y, slope = None, np.zeros(4)
+    for depth in depths:
+        h, v, d = p, x.numpy(), np.ones(4)
+        for k in range(depth):
+            if k % 2 == 0:
+                h, d, v = minae.sin(h), d * np.cos(v), np.sin(v)
+            else:
+                h, d, v = minae.tanh(h), d * (1 - np.tanh(v) ** 2), np.tanh(v)
+        y = h if y is None else y + h
+        slope = slope + d
+    y.backward(minae.ones(4, dtype=minae.float64))
+    message = (
+        "branches {depths} ops deep all start from one function: its backward ran {{actual}} times; it must "
+        "run once, after every branch, short or long, has sent its gradient (the newest generation first)"
+    )
+    assert_equal(len(probe.calls), 1, message.format(depths=list(depths)))
+    if len(probe.calls) == 1:
+        assert_close(x.grad, slope, f"x.grad for a sum of branches {list(depths)} ops deep")
+
+
+def test_a_short_branch_and_a_long_one():
+    # the short branch is sent first: a queue that ignores the generations runs the shared function too early
+    _branches(6, (1, 4))
+
+
+def test_a_long_branch_and_a_short_one():
+    _branches(7, (5, 1, 2))
+
+
+def test_branches_of_drawn_lengths():
+    depths = [int(d) for d in rng(8).integers(1, 7, 3)]
+    depths[int(rng(9).integers(0, 3))] = 1  # at least one short branch
+    _branches(10, depths)
