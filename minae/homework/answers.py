@@ -59,9 +59,18 @@ ANSWERS = {
             r"grad\([^\n]*grad_outputs=[^\n]*create_graph=True|grad\([^\n]*create_graph=True[^\n]*grad_outputs=",
         ),
     ),
-    "4.1": (("the sampler z = μ + √v·ε", rf"\+{_SQRT_V}{_INDEX}\*{_NOISE}|\+{_NOISE}{_INDEX}\*{_SQRT_V}"),),
+    "4.1": (
+        ("the sampler z = μ + √v·ε", rf"\+{_SQRT_V}{_INDEX}\*{_NOISE}|\+{_NOISE}{_INDEX}\*{_SQRT_V}"),
+        (
+            "a sampler μ + s·ε with s made from log v (one token from the answer)",
+            rf"\+[\w.(]*(?:logvar|log_var)[\w.*()]*\.exp\(\){_INDEX}\*{_NOISE}",
+        ),
+    ),
     "4.3": (
-        ("sampling: prior noise decoded", r"(?:randn|standard_normal)\(.*?\.decoder?\("),
+        (
+            "sampling: prior noise decoded",
+            r"(?:randn|standard_normal)\(.*?\.decoder?\(|\.decoder?\([^\n]*(?:randn|standard_normal)\(",
+        ),
         ("the interpolation (1 − t) μ_a + t μ_b, decoded", r"decoder?\(\(1-t\)\*"),
     ),
     "4.4": (

@@ -137,7 +137,9 @@ class VAE(nn.Module):
     def bubble_distance(self, z, y):
         """How far each code z_k lies from the bubbles of the images y, counted in radii: (K,).
 
+            # BEGIN FORMULA task 4.5
             d(z_k) = min over n of ‖(z_k − μ_n) ⊘ √v_n‖,   (μ_n, log v_n) = Enc(y_n)
+            # END FORMULA
 
         The lecture's bubble of y_n is the region of codes its Gaussian N(μ_n, v_n) covers (Fig. 8),
         one radius √v_{n,i} per dimension. The nearest bubble is the one with the smallest distance
