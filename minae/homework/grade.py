@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import re
 import secrets
 import sys
@@ -35,7 +36,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import runner, sandbox, testing
+from . import _child, runner, sandbox, testing
 from .assignments import TASKS, assignment_of
 from .build import MANIFEST
 from .protocol import Channel, ProtocolError, RemoteError, exit_status
@@ -304,8 +305,11 @@ class _Session:
                  "helpers": self.sources["_helpers.py"]}  # fmt: skip
         data = json.dumps(hello).encode()
         self.channel._write(len(data).to_bytes(4, "little") + (0).to_bytes(4, "little") + data)
-        if self.channel.answer() != "ready":
+        answer = self.channel.answer()  # given before the student's code runs: the child's own word
+        if answer != "ready" and not (isinstance(answer, str) and answer.startswith("unconfined: ")):
             self.channel.fail("the child did not start")
+        if answer != "ready" and self.which != "none" and _child.seccomp_program(os.uname().machine) is not None:
+            self.channel.fail(f"the sandbox's seccomp filter could not be installed ({answer[12:]})")
         return self.channel
 
     def stopped(self) -> str | None:

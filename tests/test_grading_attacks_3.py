@@ -1,0 +1,238 @@
+"""A third reviewer against the grader (issue 19): attacks on the mechanisms added after the second review
+(the task's totals, the staging caps, the fallback user, the bytecode reuse), each a test that failed on the
+code before its fix.
+
+Each attack is appended to an unsolved copy's ``minae/__init__.py`` and runs when a test calls ``exp``; it
+writes ``ESCAPED`` and what it reached to standard error when it gets past a bound, which the grader keeps
+as the child's output.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from minae.homework import _child, build, grade, sandbox
+
+PACKAGE = Path(grade.__code__.co_filename).resolve().parents[1]  # the grader's minae: the reference
+LIMITS = dict(test_timeout=5, timeout=10, seed=7)
+needs_bwrap = pytest.mark.skipif(sandbox._bwrap_ok() is not None, reason="no bubblewrap sandbox here")
+
+
+@pytest.fixture(scope="module")
+def unsolved(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("attacks3") / "unsolved"
+    build(1, folder)
+    return folder
+
+
+def _copy(unsolved: Path, tmp_path: Path, attack: str, **fmt) -> Path:
+    folder = tmp_path / "attack"
+    shutil.copytree(unsolved, folder)
+    init = folder / "minae" / "__init__.py"
+    init.write_text(init.read_text(encoding="utf-8") + textwrap.dedent(attack).format(**fmt), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def fallback(monkeypatch):
+    """MINAE_SANDBOX=user with the grader's package private (as its refusal asks); skips where it cannot run
+    (fails instead under MINAE_REQUIRE_FALLBACK=1, as in .ci/run)."""
+    monkeypatch.setenv("MINAE_SANDBOX", "user")
+    mode = PACKAGE.stat().st_mode
+    PACKAGE.chmod(mode & ~0o007)
+    sandbox._user_runtime.cache_clear()
+    try:
+        reason = sandbox._user_ok(sandbox.teacher_paths())
+        if reason is not None:
+            if os.environ.get("MINAE_REQUIRE_FALLBACK") == "1":
+                pytest.fail(f"the fallback user cannot run here: {reason}")
+            pytest.skip(f"the fallback user cannot run here: {reason}")
+        yield
+    finally:
+        PACKAGE.chmod(mode)
+        sandbox._user_runtime.cache_clear()
+
+
+# ------------------------------------------------- memory the watchdog cannot see ---
+_HIDDEN_MEMORY = {
+    # System V shared memory: attached, filled, detached; it stays in the kernel, in no process's RSS
+    "shm": """
+    def _hold():
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.shmat.restype = ctypes.c_void_p
+        sid = libc.shmget(0, 32 << 20, 0o1600)
+        if sid < 0:
+            return False
+        p = libc.shmat(sid, None, 0)
+        ctypes.memset(p, 1, 32 << 20)
+        libc.shmdt(ctypes.c_void_p(p))
+        return True
+    """,
+    # a memfd written through write(): its pages belong to the file, never mapped
+    "memfd": """
+    _fds = []
+    def _hold():
+        try:
+            fd = os.memfd_create("m")
+            os.write(fd, b"x" * (32 << 20))
+        except OSError:
+            return False
+        _fds.append(fd)
+        return True
+    """,
+    # a user namespace of its own, and in it a tmpfs of any size (only each file is bounded, by RLIMIT_FSIZE)
+    "user namespace": """
+    def _hold(_n=[0]):
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        if _n[0] == 0:
+            uid, gid = os.getuid(), os.getgid()
+            if libc.unshare(0x10000000 | 0x00020000) != 0:  # CLONE_NEWUSER | CLONE_NEWNS
+                return False
+            for name, text in (("setgroups", "deny"), ("uid_map", f"0 {{uid}} 1"), ("gid_map", f"0 {{gid}} 1")):
+                fd = os.open("/proc/self/" + name, os.O_WRONLY)
+                os.write(fd, text.encode())
+                os.close(fd)
+            if libc.mount(b"none", b"/tmp", b"tmpfs", 0, b"size=2g") != 0:
+                return False
+        _n[0] += 1
+        with open(f"/tmp/fill{{_n[0]}}", "wb") as f:
+            f.write(b"x" * (16 << 20))
+        return True
+    """,
+}
+_HOLD = """
+import os, sys
+
+
+def exp(x):  # 320 MB that the kernel holds for the task outside every process's resident memory
+    held = 0
+    for _ in range(20):
+        if not _hold():
+            break
+        held += 32 if "{what}" != "user namespace" else 16
+    print("held", held, "MB", file=sys.stderr, flush=True)
+    if held > 256:
+        print("ESCAPED: the watchdog saw none of it", file=sys.stderr, flush=True)
+"""
+
+
+@needs_bwrap
+@pytest.mark.parametrize("what", list(_HIDDEN_MEMORY))
+def test_memory_that_no_process_shows_is_refused_under_the_watchdog(unsolved, tmp_path, monkeypatch, what):
+    # the watchdog sums the task's processes' resident memory; System V segments, memfds and a nested user
+    # namespace's tmpfs hold memory in the kernel that no process's RSS shows: 320 MB were held under a
+    # 256 MB total (800 MB in the review), and any amount could be
+    monkeypatch.setenv("MINAE_TOTALS", "watchdog")
+    folder = _copy(unsolved, tmp_path, textwrap.dedent(_HIDDEN_MEMORY[what]) + _HOLD, what=what)
+    result = grade(folder, 1, stream=False, limits={"memory": 256 * 2**20}, **LIMITS)
+    assert result.earned == 0, result.table()
+    assert "held" in result.output, result.output  # the attack ran
+    assert "ESCAPED" not in result.output, result.output
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="seccomp is Linux's")
+def test_the_filter_refuses_what_it_names_and_allows_the_rest():
+    # the program itself, run in a throwaway child: namespaces, System V memory and sockets refused, threads,
+    # fork and pipes (what NumPy and the child's server use) still work
+    if _child.seccomp_program(os.uname().machine) is None:
+        pytest.skip(f"no seccomp filter for {os.uname().machine}")
+    code = textwrap.dedent(
+        f"""
+        import ctypes, os, socket, sys, threading
+        sys.path.insert(0, {str(Path(_child.__file__).parent)!r})
+        import _child
+        assert _child.confine() is None
+        libc = ctypes.CDLL(None, use_errno=True)
+        out = []
+        out.append(libc.unshare(0x10000000) == -1 and ctypes.get_errno() == 1)
+        out.append(libc.shmget(0, 4096, 0o1600) == -1 and ctypes.get_errno() == 1)
+        try:
+            socket.socket()
+            out.append(False)
+        except PermissionError:
+            out.append(True)
+        t = threading.Thread(target=lambda: None)
+        t.start()
+        t.join()
+        pid = os.fork()
+        if pid == 0:
+            os._exit(7)
+        out.append(os.waitpid(pid, 0)[1] >> 8 == 7)
+        r, w = os.pipe()
+        out.append(os.write(w, b"x") == 1)
+        print(out)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == "[True, True, True, True, True]", proc.stdout + proc.stderr
+
+
+# ------------------------------------------------------------- the fallback user ---
+_SHM_KEY = 0x6D696E61  # "mina"
+_KEEP_SHM = """
+import ctypes, sys
+
+
+def exp(x):  # a System V segment outlives every process of the task: the fallback shares the host's IPC
+    libc = ctypes.CDLL(None, use_errno=True)
+    sid = libc.shmget({key}, 8 << 20, 0o1600)
+    print("shmget", sid, file=sys.stderr, flush=True)
+"""
+
+
+def _segments(key: int) -> list:
+    try:
+        lines = Path("/proc/sysvipc/shm").read_text(encoding="ascii").splitlines()[1:]
+    except OSError:
+        return []
+    return [int(line.split()[1]) for line in lines if int(line.split()[0]) == key]
+
+
+def test_the_fallback_leaves_no_shared_memory_behind(unsolved, fallback, tmp_path):
+    folder = _copy(unsolved, tmp_path, _KEEP_SHM, key=_SHM_KEY)
+    before = _segments(_SHM_KEY)
+    result = grade(folder, 1, stream=False, **LIMITS)
+    left = [s for s in _segments(_SHM_KEY) if s not in before]
+    for s in left:
+        subprocess.run(["ipcrm", "-m", str(s)], capture_output=True)
+    assert "shmget" in result.output, result.output
+    assert not left, "a System V segment of the task outlived it"
+
+
+_CONNECT = """
+import socket, sys
+
+
+def exp(x):  # the fallback shares the host's network: a service on 127.0.0.1, or anywhere
+    try:
+        socket.create_connection(("127.0.0.1", {port}), timeout=2).sendall(b"ESCAPED")
+        print("ESCAPED: connected", file=sys.stderr, flush=True)
+    except OSError as e:
+        print("no connection:", e, file=sys.stderr, flush=True)
+"""
+
+
+def test_the_fallback_reaches_no_network(unsolved, fallback, tmp_path):
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.1)
+    try:
+        folder = _copy(unsolved, tmp_path, _CONNECT, port=server.getsockname()[1])
+        result = grade(folder, 1, stream=False, **LIMITS)
+        try:
+            conn, _ = server.accept()
+            conn.close()
+            accepted = True
+        except OSError:
+            accepted = False
+    finally:
+        server.close()
+    assert "no connection" in result.output or "ESCAPED" in result.output, result.output
+    assert "ESCAPED" not in result.output and not accepted, result.output
