@@ -236,3 +236,17 @@ def test_the_fallback_reaches_no_network(unsolved, fallback, tmp_path):
         server.close()
     assert "no connection" in result.output or "ESCAPED" in result.output, result.output
     assert "ESCAPED" not in result.output and not accepted, result.output
+
+
+# ---------------------------------------------------------------------- staging ---
+def test_a_file_named_like_the_bytecode_folder_is_not_staged(unsolved, tmp_path):
+    # the grader writes the reference's bytecode into <folder>/__pycache__ beside each file identical to the
+    # reference's; a plain file of that name in the copy made that mkdir raise: grade crashed with a
+    # traceback, and grade-all and the autograder gave a zero "could not be graded"
+    folder = tmp_path / "copy"
+    shutil.copytree(unsolved, folder)
+    for where in (folder / "minae", folder / "minae" / "nn"):
+        (where / "__pycache__").write_text("not a folder", encoding="utf-8")
+    staged = sandbox.stage(folder, tmp_path / "staged")
+    assert (staged / "minae" / "__pycache__").is_dir()
+    assert list((staged / "minae" / "__pycache__").glob("*.pyc")), "the reference's bytecode was not written"

@@ -120,7 +120,7 @@ def stage(root: Path, into: Path) -> Path:
                 dirs.remove(d)  # a linked folder inside the copy: its files are staged where they are
         for name in sorted(names):
             path = Path(folder) / name
-            if name.endswith((".pyc", ".pyo")):
+            if name.endswith((".pyc", ".pyo")) or name == "__pycache__":  # a file where the bytecode's folder goes
                 continue
             source = _inside(path, root) if path.is_symlink() else path
             if not source.is_file():
