@@ -250,3 +250,35 @@ def test_a_file_named_like_the_bytecode_folder_is_not_staged(unsolved, tmp_path)
     staged = sandbox.stage(folder, tmp_path / "staged")
     assert (staged / "minae" / "__pycache__").is_dir()
     assert list((staged / "minae" / "__pycache__").glob("*.pyc")), "the reference's bytecode was not written"
+
+
+# ------------------------------------------------------------- the scratch's inodes ---
+_EMPTY_FILES = """
+import os, sys, time
+
+
+def exp(x):  # empty files: no byte of the scratch's size, ~1 kB of kernel memory each, for the whole grading
+    start, n = time.monotonic(), 0
+    try:
+        while time.monotonic() - start < 4 and n < 40_000:
+            os.close(os.open(os.path.join(os.environ["TMPDIR"], str(n)), os.O_CREAT | os.O_WRONLY))
+            n += 1
+    except OSError as e:
+        print("refused:", e, file=sys.stderr, flush=True)
+    print("made", n, "files", file=sys.stderr, flush=True)
+    if n >= 40_000:
+        print("ESCAPED: 40,000 files", file=sys.stderr, flush=True)
+"""
+
+
+@needs_bwrap
+def test_the_scratch_holds_a_bounded_number_of_files(unsolved, tmp_path, monkeypatch):
+    # bubblewrap's /tmp is a tmpfs of 64 MB, but a tmpfs without nr_inodes takes inodes until half the memory:
+    # 150,000 empty files in 4 s held 150 MB of kernel memory that the watchdog's sum of resident memory
+    # never saw (a cgroup charges it), and they stay for the whole grading
+    monkeypatch.setenv("MINAE_TOTALS", "watchdog")
+    folder = _copy(unsolved, tmp_path, _EMPTY_FILES)
+    result = grade(folder, 1, stream=False, **dict(LIMITS, test_timeout=8))
+    assert result.earned == 0, result.table()
+    assert "ESCAPED" not in result.output, result.output
+    assert f"more than {sandbox.SCRATCH_FILES} files" in result.task("1.1").failure, result.task("1.1").failure

@@ -71,6 +71,7 @@ __all__ = ["mode", "why_not", "stage", "start", "LIMITS", "TOTALS", "SandboxUnav
 LIMITS = {"as": 2 * 2**30, "fsize": 16 * 2**20, "nofile": 64, "nproc": 64, "core": 0}
 TOTALS = {"memory": 2 * 2**30, "processes": 64}  # all of a task's processes together (cgroup or watchdog)
 SCRATCH = 64 * 2**20  # bytes of the sandbox's scratch (bwrap's /tmp, the user mode's folder: tmpfs, memory)
+SCRATCH_FILES = 10_000  # files and folders in it: each is an inode of kernel memory, outside any byte count
 MAX_FILES = 2000  # files of a staged copy's package
 MAX_BYTES = 64 * 2**20  # bytes of a staged copy's package
 MAX_DIRS = 200  # folders of a staged copy's package (the library has about ten)
@@ -742,6 +743,7 @@ class Guard:
 
     def __init__(self, totals: dict, cgroup: Cgroup | None, uid: int | None, scratch: Path | None = None):
         self.totals, self.cgroup, self.uid, self.scratch = totals, cgroup, uid, scratch
+        self.tmpfs: str | None = None  # the sandbox's own tmpfs, as the grader reaches it (/proc/<init>/root/tmp)
         self.reason: str | None = None
         self._done = threading.Event()
         self._thread = None
@@ -753,7 +755,7 @@ class Guard:
     def _memory_text(self):
         return f"the task's processes together used more than {self.totals['memory'] >> 20} MB of memory (its limit)"
 
-    def _look(self, root_pid: int) -> str | None:
+    def _look(self, root_pid: int, running: bool = True) -> str | None:
         if self.cgroup is not None:  # the kernel holds both totals; the grader only reads its verdict
             if self.cgroup.out_of_memory():
                 return self._memory_text()
@@ -763,20 +765,33 @@ class Guard:
                 return self._memory_text()
             if len(procs) > self.totals["processes"]:
                 return f"the task ran more than {self.totals['processes']} processes at once (its limit)"
+        if self.tmpfs is not None and running:  # bubblewrap's outer process lives while its init does
+            # a tmpfs bounds its bytes (--size) but not its inodes (bubblewrap sets no nr_inodes): empty files,
+            # about 1 kB of kernel memory each, that no process's resident memory shows (40,000 a second)
+            try:
+                st = os.statvfs(self.tmpfs)
+                if st.f_files - st.f_ffree > SCRATCH_FILES:
+                    return self._files_text()
+            except OSError:
+                pass
         if self.uid is not None or self.scratch is not None:
             # the scratch where no tmpfs bounds it, and what the task's uid wrote where every uid may write
-            used = _usage(self.scratch) if self.scratch is not None else 0
+            used = _usage(self.scratch, most=SCRATCH_FILES) if self.scratch is not None else 0
             if self.uid is not None:
-                used += sum(_usage(top, owner=self.uid) for top in SHARED_TMP)
+                used += sum(_usage(top, owner=self.uid, most=SCRATCH_FILES) for top in SHARED_TMP)
             if used > SCRATCH:
-                return f"the task wrote more than {SCRATCH >> 20} MB of files (its limit)"
+                return f"the task wrote more than {SCRATCH >> 20} MB of files (or more than {SCRATCH_FILES} files)"
         return None
+
+    @staticmethod
+    def _files_text():
+        return f"the task made more than {SCRATCH_FILES} files (its limit)"
 
     def _run(self, child):
         while not self._done.wait(WATCH_EVERY):
             if child.proc.poll() is not None and self.cgroup is None and self.uid is None:
                 return
-            reason = self._look(child.proc.pid)
+            reason = self._look(child.proc.pid, child.proc.poll() is None)
             if reason is not None:
                 self.reason = reason
                 child.kill()
@@ -924,8 +939,9 @@ def kill_all_of(uid: int, rounds: int = 100) -> None:
         time.sleep(0.01)
 
 
-def _init_pidfd(info: int, timeout: float = 30) -> int | None:
-    """A pidfd of the sandbox's init, from what bubblewrap wrote to ``info`` (closed here); None if none.
+def _init_pidfd(info: int, timeout: float = 30) -> tuple:
+    """A pidfd of the sandbox's init and its PID, from what bubblewrap wrote to ``info`` (closed here);
+    (None, PID or None) where there is no pidfd.
 
     Killing the grader's own child (bubblewrap's outer process, its process group) ends the sandbox only
     through the init's death signal (--die-with-parent), and the init is in a session of its own: under a
@@ -949,9 +965,9 @@ def _init_pidfd(info: int, timeout: float = 30) -> int | None:
                     pid = int(json.loads(data)["child-pid"])
                 except (ValueError, KeyError, TypeError):
                     continue  # not all of it yet
-        return None if pid is None else os.pidfd_open(pid)
+        return (None if pid is None else os.pidfd_open(pid)), pid
     except (OSError, AttributeError):
-        return None  # no pidfd here (before Linux 5.3 or Python 3.9): the death signal alone
+        return None, pid  # no pidfd here (before Linux 5.3 or Python 3.9): the death signal alone
     finally:
         os.close(info)
 
@@ -980,7 +996,10 @@ def start(which: str, staged: Path, scratch: Path, limits: dict, source: str, to
             finally:
                 os.close(info_w)
             guard = Guard(totals, cgroup, uid)
-            child = Child(proc, SUBMISSION, [SUBMISSION, "/sandbox/site"], uid, guard, init=_init_pidfd(info))
+            pidfd, pid = _init_pidfd(info)
+            if pid is not None:  # looked at while the init lives: then the number is still the init's
+                guard.tmpfs = f"/proc/{pid}/root/tmp"
+            child = Child(proc, SUBMISSION, [SUBMISSION, "/sandbox/site"], uid, guard, init=pidfd)
         elif which == "user":
             found = _user_runtime(teacher_paths())
             if isinstance(found, str):
@@ -1034,6 +1053,6 @@ def _mount_scratch(scratch: Path, uid: int) -> bool:
     """A tmpfs of ``SCRATCH`` bytes on ``scratch``, the uid's own: bounded, and gone when unmounted."""
     if shutil.which("mount") is None:
         return False
-    options = f"size={SCRATCH},mode=0700,uid={uid},gid={uid},nosuid,nodev"
+    options = f"size={SCRATCH},nr_inodes={SCRATCH_FILES},mode=0700,uid={uid},gid={uid},nosuid,nodev"
     proc = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "minae-scratch", str(scratch)], capture_output=True)
     return proc.returncode == 0
