@@ -455,8 +455,9 @@ def fallback(monkeypatch):
     (set by .ci/run), where it fails.
     """
     monkeypatch.setenv("MINAE_SANDBOX", "user")
-    mode = PACKAGE.stat().st_mode
+    mode, top = PACKAGE.stat().st_mode, PACKAGE.parent.stat().st_mode  # the project too: it may be graded
     PACKAGE.chmod(mode & ~0o007)
+    PACKAGE.parent.chmod(top & ~0o007)
     sandbox._user_runtime.cache_clear()
     try:
         reason = sandbox._user_ok(sandbox.teacher_paths())
@@ -467,6 +468,7 @@ def fallback(monkeypatch):
         yield sandbox._user_runtime(sandbox.teacher_paths())
     finally:
         PACKAGE.chmod(mode)
+        PACKAGE.parent.chmod(top)
         sandbox._user_runtime.cache_clear()
 
 

@@ -44,8 +44,9 @@ def fallback(monkeypatch):
     """MINAE_SANDBOX=user with the grader's package private (as its refusal asks); skips where it cannot run
     (fails instead under MINAE_REQUIRE_FALLBACK=1, as in .ci/run)."""
     monkeypatch.setenv("MINAE_SANDBOX", "user")
-    mode = PACKAGE.stat().st_mode
+    mode, top = PACKAGE.stat().st_mode, PACKAGE.parent.stat().st_mode  # the project too: it may be graded
     PACKAGE.chmod(mode & ~0o007)
+    PACKAGE.parent.chmod(top & ~0o007)
     sandbox._user_runtime.cache_clear()
     try:
         reason = sandbox._user_ok(sandbox.teacher_paths())
@@ -56,6 +57,7 @@ def fallback(monkeypatch):
         yield
     finally:
         PACKAGE.chmod(mode)
+        PACKAGE.parent.chmod(top)
         sandbox._user_runtime.cache_clear()
 
 
@@ -282,3 +284,73 @@ def test_the_scratch_holds_a_bounded_number_of_files(unsolved, tmp_path, monkeyp
     assert result.earned == 0, result.table()
     assert "ESCAPED" not in result.output, result.output
     assert f"more than {sandbox.SCRATCH_FILES} files" in result.task("1.1").failure, result.task("1.1").failure
+
+
+# ------------------------------------------------- what the fallback user could read ---
+_SWAP_FROM = """
+import importlib.util as _u, os as _os, sys as _sys
+
+_t = {where!r}  # a world-readable copy of the reference on the grading machine
+if _os.path.isfile(_t + "/minae/__init__.py"):
+    print("ESCAPED: read", _t, file=_sys.stderr, flush=True)
+    for _k in [k for k in _sys.modules if k == "minae" or k.startswith("minae.")]:
+        del _sys.modules[_k]
+    _spec = _u.spec_from_file_location("minae", _t + "/minae/__init__.py", submodule_search_locations=[_t + "/minae"])
+    _m = _u.module_from_spec(_spec)
+    _sys.modules["minae"] = _m
+    _spec.loader.exec_module(_m)
+    globals().update(vars(_m))
+"""
+
+
+@pytest.fixture
+def open_folder():
+    """A folder that every user can pass through, as /autograder is on Gradescope (pytest's are private)."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="minae-open-", dir="/tmp"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_the_autograders_reference_is_out_of_the_fallbacks_reach(unsolved, fallback, tmp_path, open_folder):
+    # Gradescope unpacks the autograder zip world-readable, its reference minae included
+    # (source/minae-reference): as the fallback user an unsolved copy loaded it and scored 100/100
+    import json
+    import zipfile
+
+    from minae.homework.cli import main
+
+    zip_path = tmp_path / "autograder.zip"
+    assert main(["autograder", "1", "--out", str(zip_path)]) == 0
+    root = open_folder
+    with zipfile.ZipFile(zip_path) as zf:
+        zf.extractall(root / "source")
+    shutil.copytree(_copy(unsolved, tmp_path, _SWAP_FROM, where=str(root / "source" / "minae-reference")),
+                    root / "submission")  # fmt: skip
+    script = root / "source" / "run_autograder"
+    script.chmod(0o755)
+    text = script.read_text(encoding="utf-8")
+    script.write_text(text.replace(' --copy "', ' --test-timeout 5 --timeout 10 --copy "', 1), encoding="utf-8")
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "python3").symlink_to(sys.executable)
+    env = dict(os.environ, PATH=f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}", AUTOGRADER_ROOT=str(root))
+    subprocess.run([str(script)], env=env, capture_output=True, text=True, timeout=300)
+    data = json.loads((root / "results" / "results.json").read_text(encoding="utf-8"))
+    assert data["score"] == 0, data
+
+
+def test_a_world_readable_submission_is_refused_by_the_fallback(unsolved, fallback, open_folder):
+    # under the fallback user the student's code reads whatever every user may read: grade-all's folders of
+    # the other submissions, the autograder's root. The folder graded (the sandbox sees a staged copy of it)
+    # and the folders the caller names are probed as that user, and the mode refuses when they are readable
+    folder = open_folder / "alice"
+    shutil.copytree(unsolved, folder)
+    folder.chmod(0o755)  # as a folder is made, where the umask is 022
+    with pytest.raises(sandbox.SandboxUnavailable, match=f"could read or write {folder}"):
+        grade(folder, 1, stream=False, **LIMITS)
+    folder.chmod(0o700)
+    sandbox._user_runtime.cache_clear()  # the probe's verdict is kept per set of paths
+    assert grade(folder, 1, stream=False, **LIMITS).sandbox == "user"

@@ -531,6 +531,7 @@ def grade(
     fresh_tests: bool = True,
     no_sandbox: bool = False,
     limits: dict | None = None,
+    private=(),
 ) -> GradeResult:
     """Grade the project folder ``root`` for ``assignment``; print (to ``stream``) and return the result.
 
@@ -544,6 +545,8 @@ def grade(
     reference needs a sandbox (``sandbox.mode()``) unless ``no_sandbox``.
     ``limits`` overrides the child's resource limits (``sandbox.LIMITS``, per process) and
     the task's totals (``sandbox.TOTALS``: ``memory`` and ``processes`` of all its processes).
+    ``private``: more folders the student's code must not reach (the autograder's root); with a
+    reference, the graded folder itself is one (the sandbox sees a staged copy of it).
     """
     del fresh_tests
     root = Path(root).resolve()
@@ -556,10 +559,12 @@ def grade(
             raise ValueError("say which assignment to grade, e.g. --assignment 1 (a copy's own files never choose it)")
         assignment = manifest["assignment"]
     a = assignment_of(assignment)
-    which = sandbox.mode()
+    # the fallback user is kept out by Unix permissions alone: what it must not read is probed as that user
+    private = (*map(str, private), str(root)) if reference else tuple(map(str, private))
+    which = sandbox.mode(private)
     if which == "none" and reference and not no_sandbox:
         raise ValueError(
-            f"no sandbox can run here ({sandbox.why_not()}): grading someone else's copy needs one. "
+            f"no sandbox can run here ({sandbox.why_not(private)}): grading someone else's copy needs one. "
             "Install bubblewrap, or say --no-sandbox to run the student's code as yourself"
         )
     seed = secrets.randbelow(10**6) if seed is None else int(seed)
