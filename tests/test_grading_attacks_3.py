@@ -354,3 +354,50 @@ def test_a_world_readable_submission_is_refused_by_the_fallback(unsolved, fallba
     folder.chmod(0o700)
     sandbox._user_runtime.cache_clear()  # the probe's verdict is kept per set of paths
     assert grade(folder, 1, stream=False, **LIMITS).sandbox == "user"
+
+
+# --------------------------------------------------- grader-only code in the child ---
+_STEAL_STANDIN = """
+import sys as _sys
+from . import ops as _ops
+
+
+def _grader_helpers():  # the child's server keeps the helpers' text the grader sent it
+    f = _sys._getframe(1)
+    while f is not None:
+        server = f.f_locals.get("self")
+        if type(server).__name__ == "Server" and hasattr(server, "helpers_source"):
+            scope = {{"__name__": "stolen"}}
+            exec(compile(server.helpers_source, "<stolen>", "exec"), scope)
+            return scope
+        f = f.f_back
+    return {{}}
+
+
+def _forward(self, x):  # task 1.2 by the grader's own stand-in for it
+    self.in_shape = x.shape
+    return _grader_helpers()["_adjoint_sum_to"](x, self.shape)
+
+
+_ops.SumTo.forward = _forward
+"""
+
+
+def test_no_child_holds_a_stand_in_for_the_task_it_runs(unsolved, tmp_path):
+    # the grader's helpers run in the child, and their grader-only sections are stand-ins for other tasks'
+    # code (sum_to by its definition, for 1.1's broadcasting tests): the whole text went to every child, so a
+    # copy's SumTo.forward called the grader's stand-in and earned task 1.2 (16 of 20 in the review, and all
+    # of it once the forward also sets in_shape) without a line of its own. A task's tests now run in a child
+    # that got the stand-ins only where those tests use them (a fresh child when that changes)
+    if sandbox.mode() == "none":
+        pytest.skip("no sandbox here")
+    folder = _copy(unsolved, tmp_path, _STEAL_STANDIN)
+    result = grade(folder, 1, stream=False, **LIMITS)
+    assert result.task("1.2").earned == 0, result.table()
+    import sys as _sys
+
+    module = _sys.modules[grade.__module__]
+    sources = module._grader_files(1)
+    tests = module._tests_dir(1)
+    assert "_adjoint_sum_to" in module.helpers_for(sources, str(tests / "test_task_1_1.py"))
+    assert "_adjoint_sum_to" not in module.helpers_for(sources, str(tests / "test_task_1_2.py"))
