@@ -401,3 +401,25 @@ def test_no_child_holds_a_stand_in_for_the_task_it_runs(unsolved, tmp_path):
     tests = module._tests_dir(1)
     assert "_adjoint_sum_to" in module.helpers_for(sources, str(tests / "test_task_1_1.py"))
     assert "_adjoint_sum_to" not in module.helpers_for(sources, str(tests / "test_task_1_2.py"))
+
+
+# ------------------------------------------------------------ honest work, as a teacher ---
+def test_a_check_records_the_values_it_was_given_then():
+    # the grader's own run of a test (the reference) recorded a tensor's check as a view of its data: an
+    # optimizer's later in-place steps changed what the earlier checks recorded, so the reference "failed"
+    # 2.6's test_adam_eps_is_added_to_the_corrected_root on every seed and every grading of assignment 2
+    # warned the teacher to fix a test that was right
+    import sys as _sys
+
+    import minae
+    from minae.homework import testing
+
+    t = minae.tensor([1.0, 2.0], dtype=minae.float64)
+    seen = testing.as_numpy(t)
+    t.data[:] = 5.0
+    assert seen.tolist() == [1.0, 2.0]
+    module = _sys.modules[grade.__module__]
+    for seed in (3, 11):
+        runs = module._reference_events("2.6", seed)
+        failing = [name for name, run in runs.items() if module.judge_test(None, run, []) is not None]
+        assert not failing, (seed, failing)
