@@ -423,3 +423,66 @@ def test_a_check_records_the_values_it_was_given_then():
         runs = module._reference_events("2.6", seed)
         failing = [name for name, run in runs.items() if module.judge_test(None, run, []) is not None]
         assert not failing, (seed, failing)
+
+
+_STASH = """
+import os as _os, sys as _sys
+from . import ops as _ops
+
+_STASHES = {stashes!r}  # folders every user may write, that the fallback's cleanup did not look into
+
+
+def _sent_helpers():
+    f = _sys._getframe(0)
+    while f is not None:
+        server = f.f_locals.get("self")
+        if type(server).__name__ == "Server" and hasattr(server, "helpers_source"):
+            return server.helpers_source
+        f = f.f_back
+    return ""
+
+
+def _forward(self, x):  # task 1.2 by the stand-in an earlier child (task 1.1's) left in a shared folder
+    self.in_shape = x.shape
+    for folder in _STASHES:
+        path = _os.path.join(folder, "zz_minae_stash.py")
+        if _os.path.exists(path):
+            scope = {{"__name__": "stolen"}}
+            exec(compile(open(path).read(), "<stolen>", "exec"), scope)
+            return scope["_adjoint_sum_to"](x, self.shape)
+    raise NotImplementedError("no stash")
+
+
+_ops.SumTo.forward = _forward
+_exp = _ops.exp
+
+
+def exp(x):
+    text = _sent_helpers()
+    if "_adjoint_sum_to" in text:
+        for folder in _STASHES:
+            try:
+                with open(_os.path.join(folder, "zz_minae_stash.py"), "w") as f:
+                    f.write(text)
+            except OSError:
+                pass
+    return _exp(x)
+"""
+
+
+def test_the_fallback_leaves_nothing_in_any_shared_folder(unsolved, fallback, tmp_path, open_folder):
+    # the fallback removed what the task's uid left at the top of /tmp, /var/tmp and /dev/shm only: a file in
+    # a world-writable folder another user made in /tmp (as /tmp/.X11-unix), or in /run/lock (Debian's),
+    # outlived the task, and carried the stand-in for task 1.2 that task 1.1's child holds to 1.2's child
+    # (20/20 on 1.2), or anything to the next submission graded
+    shared = open_folder  # in /tmp, as /tmp/.X11-unix is
+    shared.chmod(0o1777)
+    stashes = [str(shared), *(p for p in sandbox.shared_folders() if p not in sandbox.SHARED_TMP)]
+    folder = _copy(unsolved, tmp_path, _STASH, stashes=stashes)
+    result = grade(folder, 1, stream=False, **LIMITS)
+    left = [os.path.join(p, "zz_minae_stash.py") for p in stashes]
+    left = [p for p in left if os.path.exists(p)]
+    for p in left:
+        os.unlink(p)
+    assert result.task("1.2").earned == 0, result.table()
+    assert not left, f"the task's files outlived it: {left}"

@@ -80,6 +80,7 @@ SUBMISSION = "/submission"  # where the copy is seen in the bwrap sandbox
 WATCH_EVERY = 0.1  # seconds between two looks of the watchdog
 ISSUED: set = set()  # the fresh uids this grader gave its tasks (for the tests' checks that none is left)
 SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm")  # where any uid can write: the user mode's leftovers are removed
+SHARED_DEPTH = 4  # how deep below / the user mode looks for more such folders (/run/lock, /dev/mqueue …)
 
 
 class SandboxUnavailable(RuntimeError):
@@ -744,6 +745,7 @@ class Guard:
     def __init__(self, totals: dict, cgroup: Cgroup | None, uid: int | None, scratch: Path | None = None):
         self.totals, self.cgroup, self.uid, self.scratch = totals, cgroup, uid, scratch
         self.tmpfs: str | None = None  # the sandbox's own tmpfs, as the grader reaches it (/proc/<init>/root/tmp)
+        self.shared = False  # whether the task's uid can write the host's shared folders (the user mode)
         self.reason: str | None = None
         self._done = threading.Event()
         self._thread = None
@@ -774,11 +776,11 @@ class Guard:
                     return self._files_text()
             except OSError:
                 pass
-        if self.uid is not None or self.scratch is not None:
+        if self.shared or self.scratch is not None:
             # the scratch where no tmpfs bounds it, and what the task's uid wrote where every uid may write
             used = _usage(self.scratch, most=SCRATCH_FILES) if self.scratch is not None else 0
-            if self.uid is not None:
-                used += sum(_usage(top, owner=self.uid, most=SCRATCH_FILES) for top in SHARED_TMP)
+            if self.shared and self.uid is not None:
+                used += sum(_usage(top, owner=self.uid, most=SCRATCH_FILES) for top in shared_folders())
             if used >= 2**62:  # _usage's word for more entries than it counts
                 return self._files_text()
             if used > SCRATCH:
@@ -817,7 +819,7 @@ def _usage(folder, owner: int | None = None, most: int = 100_000) -> int:
     """
     total, seen = 0, 0
     try:
-        tops = [e.path for e in os.scandir(folder) if owner is None or e.stat(follow_symlinks=False).st_uid == owner]
+        tops = [e.path for e in os.scandir(folder)] if owner is None else list(_owned(folder, owner))
     except OSError:
         return 0
     for top in tops:
@@ -835,6 +837,60 @@ def _usage(folder, owner: int | None = None, most: int = 100_000) -> int:
                 except OSError:
                     pass
     return total
+
+
+@functools.lru_cache(maxsize=None)
+def shared_folders() -> tuple:
+    """The folders where every uid may write (o+w) and that every uid can reach (o+x on the way there):
+    ``SHARED_TMP`` and whatever else the host has within ``SHARED_DEPTH`` levels of / (``/run/lock`` on
+    Debian): a file the fallback user leaves in any of them would outlive its task, and carry data to the
+    next child (a stand-in for another task's code). Found once per grader; /proc and /sys are not walked.
+    """
+    import stat
+
+    found = [p for p in SHARED_TMP if os.path.isdir(p)]
+
+    def walk(folder, depth):
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            return
+        for e in entries:
+            try:
+                if e.path in ("/proc", "/sys") or not e.is_dir(follow_symlinks=False):
+                    continue
+                mode = e.stat(follow_symlinks=False).st_mode
+            except OSError:
+                continue
+            if not mode & stat.S_IXOTH:
+                continue
+            if mode & stat.S_IWOTH:
+                found.append(e.path)  # what is below it is _owned's to walk
+            elif depth > 1:
+                walk(e.path, depth - 1)
+
+    walk("/", SHARED_DEPTH)
+    return tuple(dict.fromkeys(os.path.realpath(p) for p in found))
+
+
+def _owned(folder: str, uid: int, depth: int = 8):
+    """The entries under ``folder`` that ``uid`` owns (not below them), looking into the folders there that
+    every uid may write (a world-writable folder another uid made in /tmp holds the task's files too)."""
+    import stat
+
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for e in entries:
+        try:
+            st = e.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if st.st_uid == uid:
+            yield e.path
+        elif depth > 0 and stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_IWOTH:
+            yield from _owned(e.path, uid, depth - 1)
 
 
 # ------------------------------------------------------------------ the child ---
@@ -899,7 +955,7 @@ class Child:
         elif self._uid is not None:
             kill_all_of(self._uid)
         if self._uid is not None and self._scratch is not None:  # the user mode: the host's shared folders
-            for top in SHARED_TMP:
+            for top in shared_folders():
                 _remove_owned(top, self._uid)
         if self._mounted:
             subprocess.run(["umount", "--lazy", str(self._scratch)], capture_output=True)
@@ -908,19 +964,14 @@ class Child:
 
 
 def _remove_owned(top: str, uid: int) -> None:
-    """Remove the entries of ``top`` (a folder every uid may write) that ``uid`` owns, with what they hold."""
-    try:
-        entries = list(os.scandir(top))
-    except OSError:
-        return
-    for entry in entries:
+    """Remove the entries under ``top`` (a folder every uid may write) that ``uid`` owns (``_owned``), with
+    what they hold."""
+    for path in list(_owned(top, uid)):
         try:
-            if entry.stat(follow_symlinks=False).st_uid != uid:
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path, ignore_errors=True)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
             else:
-                os.unlink(entry.path)
+                os.unlink(path)
         except OSError:
             pass
 
@@ -1017,6 +1068,7 @@ def start(which: str, staged: Path, scratch: Path, limits: dict, source: str, to
             command = [*enter, *_setpriv(uid, uid), found["exe"], "-I", "-S", "-c", source]
             proc = subprocess.Popen(command, env=_env(str(scratch)), cwd=scratch, **popen)
             guard = Guard(totals, cgroup, uid, None if mounted else scratch)
+            guard.shared = True
             child = Child(proc, str(staged), [str(staged), site], uid, guard, scratch, mounted)
         else:
             rt = _runtime()
