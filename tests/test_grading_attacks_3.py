@@ -486,3 +486,53 @@ def test_the_fallback_leaves_nothing_in_any_shared_folder(unsolved, fallback, tm
         os.unlink(p)
     assert result.task("1.2").earned == 0, result.table()
     assert not left, f"the task's files outlived it: {left}"
+
+
+# ------------------------------------------------------------------ outliving the kill ---
+_HEADLESS = """
+import ctypes, os, threading, time
+
+
+def exp(x):  # a process whose main thread ends while another runs on: its /proc status says "zombie"
+    if os.fork() == 0:
+        os.setsid()  # out of the child's process group
+        threading.Thread(target=lambda: [time.sleep(0.1) for _ in range(600)]).start()
+        ctypes.CDLL(None).pthread_exit(None)
+    time.sleep(0.5)
+"""
+
+
+def _running_threads_of(uids: set) -> dict:
+    """pid -> its live threads, for every process with a live thread of one of ``uids`` (read per thread)."""
+    found = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                text = Path(f"/proc/{pid}/task/{tid}/status").read_text(encoding="ascii", errors="replace")
+            except OSError:
+                continue
+            fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+            if fields["State"].split()[0] not in ("Z", "X") and set(map(int, fields["Uid"].split()[:2])) & uids:
+                found.setdefault(int(pid), []).append(int(tid))
+    return found
+
+
+def test_a_process_whose_main_thread_ended_is_killed_too(unsolved, fallback, tmp_path, monkeypatch):
+    # the fallback's kill (and the watchdog's sums) read each process's /proc status and skipped zombies; a
+    # process whose main thread called pthread_exit is "Z" there while its other threads run: without a
+    # cgroup (the watchdog's setting, Gradescope's) it outlived the grading, and hid its memory
+    monkeypatch.setenv("MINAE_TOTALS", "watchdog")
+    folder = _copy(unsolved, tmp_path, _HEADLESS)
+    result = grade(folder, 1, stream=False, **LIMITS)
+    left = _running_threads_of(set(sandbox.ISSUED))
+    for pid in left:
+        try:
+            os.kill(pid, 9)
+        except OSError:
+            pass
+    assert result.earned == 0, result.table()
+    assert not left, f"processes of the task outlived it: {left}"

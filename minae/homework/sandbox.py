@@ -702,20 +702,44 @@ def _processes() -> dict:
                 text = f.read()
         except OSError:
             continue
-        ppid, uids, rss = 0, (), 0
+        ppid, uids, rss, dead, threads = 0, (), 0, False, 1
         for line in text.splitlines():
             key, _, value = line.partition(":")
-            if key == "State" and value.split()[:1] in (["Z"], ["X"]):
-                break  # dead, not yet reaped: it holds no memory and runs nothing
-            if key == "PPid":
+            if key == "State":
+                dead = value.split()[:1] in (["Z"], ["X"])
+            elif key == "PPid":
                 ppid = int(value)
             elif key == "Uid":
                 uids = tuple(int(u) for u in value.split()[:2])
             elif key == "VmRSS":
                 rss = int(value.split()[0]) * 1024
-        else:
-            out[int(entry)] = (ppid, uids, rss)
+            elif key == "Threads":
+                threads = int(value)
+        if dead and threads > 1:
+            # its main thread ended (pthread_exit) and its others run on: the leader says "zombie" and shows no
+            # memory, but the process lives (and outlived a kill that skipped zombies); its threads show it
+            rss = _threads_rss(entry)
+        elif dead:
+            continue  # dead, not yet reaped: it holds no memory and runs nothing
+        out[int(entry)] = (ppid, uids, rss)
     return out
+
+
+def _threads_rss(pid: str) -> int:
+    """The resident bytes of process ``pid`` as one of its live threads reports them (they share them)."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status", encoding="ascii", errors="replace") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1]) * 1024
+        except (OSError, ValueError, IndexError):
+            continue
+    return 0
 
 
 def task_processes(root_pid: int, uid: int | None, table: dict | None = None) -> dict:
