@@ -451,8 +451,9 @@ def _user_runtime(secrets_: tuple) -> dict | str:
             continue
         if found["open"]:
             return (
-                f"another user could read or write {found['open'][0]} (the grader's files): "
-                "make it private (chmod o-rwx) or install bubblewrap"
+                f"another user could read or write {found['open'][0]} (the grader's files, the results or the copy "
+                "graded: the student's code would run as another user and reach it): make it private "
+                "(chmod o-rwx) or install bubblewrap"
             )
         if not found["numpy"]:
             why.append(f"{exe} has no NumPy another user can import")
