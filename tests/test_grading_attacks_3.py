@@ -536,3 +536,13 @@ def test_a_process_whose_main_thread_ended_is_killed_too(unsolved, fallback, tmp
             pass
     assert result.earned == 0, result.table()
     assert not left, f"processes of the task outlived it: {left}"
+
+
+def test_a_loop_of_links_is_refused_in_words(unsolved, tmp_path):
+    # a.py -> b -> a.py: Path.resolve raised "RuntimeError: Symlink loop", the gradebook's reason for the row
+    folder = tmp_path / "loop"
+    shutil.copytree(unsolved, folder)
+    (folder / "minae" / "a.py").symlink_to("b")
+    (folder / "minae" / "b").symlink_to("a.py")
+    with pytest.raises(ValueError, match="a.py is a symbolic link that never ends"):
+        sandbox.stage(folder, tmp_path / "staged")

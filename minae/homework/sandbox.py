@@ -191,7 +191,10 @@ def _shown(path: Path, root: Path) -> str:
 
 
 def _inside(path: Path, root: Path) -> Path:
-    target = path.resolve()
+    try:
+        target = path.resolve()
+    except (RuntimeError, OSError) as e:  # a loop of links (RuntimeError before Python 3.13, ELOOP after)
+        raise ValueError(f"{path.relative_to(root)} is a symbolic link that never ends (a loop): refused") from e
     if not target.is_relative_to(root):
         raise ValueError(f"{path.relative_to(root)} is a symbolic link leaving the submission (to {target}): refused")
     return target
