@@ -38,7 +38,11 @@ Three modes, the first that works (``MINAE_SANDBOX=bwrap|user|none`` forces one)
 In every mode the child gets hard resource limits (set in the child before the
 student's code is imported, soft = hard so that it cannot raise them): address
 space, file size, CPU time, open files, processes (the last is what stops a
-fork bomb in the ``user`` mode; bwrap's PID namespace ends them all anyway).
+fork bomb in the ``user`` mode; bwrap's PID namespace ends them all anyway), and a
+seccomp filter (``_child.confine``, before the student's code is imported) that refuses
+what no task needs and what would reach past these bounds: memory no process's resident
+pages show (System V and POSIX IPC, memfd), nested namespaces, ptrace, sockets (the
+``user`` mode shares the host's network), io_uring, bpf, keyrings.
 
 Those are per process; ``TOTALS`` bounds all the task's processes together
 (``memory``: bytes resident, ``processes``: how many at once). Where the grader
