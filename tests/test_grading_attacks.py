@@ -455,8 +455,9 @@ def fallback(monkeypatch):
     (set by .ci/run), where it fails.
     """
     monkeypatch.setenv("MINAE_SANDBOX", "user")
-    mode = PACKAGE.stat().st_mode
+    mode, top = PACKAGE.stat().st_mode, PACKAGE.parent.stat().st_mode  # the project too: it may be graded
     PACKAGE.chmod(mode & ~0o007)
+    PACKAGE.parent.chmod(top & ~0o007)
     sandbox._user_runtime.cache_clear()
     try:
         reason = sandbox._user_ok(sandbox.teacher_paths())
@@ -467,12 +468,15 @@ def fallback(monkeypatch):
         yield sandbox._user_runtime(sandbox.teacher_paths())
     finally:
         PACKAGE.chmod(mode)
+        PACKAGE.parent.chmod(top)
         sandbox._user_runtime.cache_clear()
 
 
 def _no_task_left():
-    mounts = Path("/proc/self/mounts").read_text(encoding="utf-8")
-    assert "minae-scratch" not in mounts, "a task's scratch is still mounted"
+    mounts = Path("/proc/self/mounts").read_text(encoding="utf-8").splitlines()
+    ours = {f"uid={uid}" for uid in sandbox.ISSUED}  # another run's tasks (a reviewer's, on this machine) aside
+    left = [m for m in mounts if m.startswith("minae-scratch ") and ours & set(m.split()[3].split(","))]
+    assert not left, f"a task's scratch is still mounted: {left}"
     fresh = [pid for pid, (_, uids, _) in sandbox._processes().items() if set(uids) & sandbox.ISSUED]
     assert not fresh, f"processes of a task's uid are left: {fresh}"
 

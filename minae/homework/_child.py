@@ -189,10 +189,11 @@ class Server:
     def serve(self):
         hello, _ = self.receive()
         limits(hello.get("limits", {}))
+        why = confine()  # before any of the student's code: its every process inherits the filter
         sys.path[:0] = [p for p in hello["path"] if isinstance(p, str)]
         self.root = os.path.abspath(hello["root"])
         self.helpers_source = hello["helpers"]
-        self.send({"ok": "ready"})
+        self.send({"ok": "ready" if why is None else "unconfined: " + why})
         while True:
             req, raw = self.receive()
             blobs = []
@@ -216,6 +217,85 @@ def limits(spec):
                 resource.setrlimit(which, (value, value))
             except (ValueError, OSError):
                 pass
+
+
+# The kernel interfaces a task's code never needs and that would reach past the sandbox's bounds, refused
+# (EPERM) by a seccomp filter: memory that no process's resident pages show (System V shared memory and
+# message queues, POSIX message queues, memfd: the watchdog's sum misses it, and where no IPC namespace is
+# unshared (the fallback user) it outlives the task), nested namespaces (a user namespace gives full
+# capabilities inside it: a tmpfs of any size, mounts), tracing another process (the sandbox's init
+# included: under a grader that is not root it is the task's uid), sockets (the fallback user's network),
+# and the kernel's larger attack surfaces (io_uring, userfaultfd, bpf, perf, keyrings).
+SYSCALLS = {  # machine -> (audit arch, {name: number}); clone and clone3 are handled on their own
+    "x86_64": (0xC000003E, dict(shmget=29, msgget=68, mq_open=240, memfd_create=319, memfd_secret=447,
+                                unshare=272, setns=308, mount=165, pivot_root=155, chroot=161, fsopen=430,
+                                open_tree=428, move_mount=429, mount_setattr=442, ptrace=101,
+                                process_vm_readv=310, process_vm_writev=311, pidfd_getfd=438, socket=41,
+                                socketpair=53, io_uring_setup=425, userfaultfd=323, bpf=321,
+                                perf_event_open=298, fanotify_init=300, keyctl=250, add_key=248,
+                                request_key=249, clone=56, clone3=435)),
+    "aarch64": (0xC00000B7, dict(shmget=194, msgget=186, mq_open=180, memfd_create=279, memfd_secret=447,
+                                 unshare=97, setns=268, mount=40, pivot_root=41, chroot=51, fsopen=430,
+                                 open_tree=428, move_mount=429, mount_setattr=442, ptrace=117,
+                                 process_vm_readv=270, process_vm_writev=271, pidfd_getfd=438, socket=198,
+                                 socketpair=199, io_uring_setup=425, userfaultfd=282, bpf=280,
+                                 perf_event_open=241, fanotify_init=262, keyctl=219, add_key=217,
+                                 request_key=218, clone=220, clone3=435)),
+}  # fmt: skip
+CLONE_NEW = 0x7E020000  # CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET
+
+
+def seccomp_program(machine):
+    """The filter (classic BPF, as ``struct sock_filter`` entries: code, jt, jf, k) for ``machine``, or None.
+
+    Reads ``struct seccomp_data`` (nr at offset 0, arch at 4, args[0]'s low word at 16, little-endian):
+    another architecture's calling convention (x86's 32-bit ABIs) is refused whole; clone is allowed
+    unless it asks for a namespace (its flags are args[0]); clone3 answers ENOSYS (its flags sit in
+    memory a filter cannot read), which makes the C library fall back to clone.
+    """
+    if machine not in SYSCALLS:
+        return None
+    arch, numbers = SYSCALLS[machine]
+    LD, JEQ, JSET, JGE, RET = 0x20, 0x15, 0x45, 0x35, 0x06  # BPF_LD|W|ABS, BPF_JMP|JEQ|K, JSET, JGE, BPF_RET
+    ALLOW, EPERM, ENOSYS = 0x7FFF0000, 0x00050000 | 1, 0x00050000 | 38
+    prog = [(LD, 0, 0, 4), (JEQ, 1, 0, arch), (RET, 0, 0, EPERM), (LD, 0, 0, 0)]
+    if machine == "x86_64":
+        prog += [(JGE, 0, 1, 0x40000000), (RET, 0, 0, EPERM)]  # x32's numbers
+    for name, nr in numbers.items():
+        if name not in ("clone", "clone3"):
+            prog += [(JEQ, 0, 1, nr), (RET, 0, 0, EPERM)]
+    prog += [(JEQ, 0, 1, numbers["clone3"]), (RET, 0, 0, ENOSYS)]
+    prog += [(JEQ, 0, 3, numbers["clone"]), (LD, 0, 0, 16), (JSET, 0, 1, CLONE_NEW), (RET, 0, 0, EPERM)]
+    return prog + [(RET, 0, 0, ALLOW)]
+
+
+def confine():
+    """Install ``seccomp_program`` on this process (inherited by every process it starts, never removable).
+
+    None when it is in place, else why not (no seccomp: another system, an unknown machine, no ctypes).
+    """
+    if not sys.platform.startswith("linux"):
+        return f"no seccomp on {sys.platform}"
+    prog = seccomp_program(os.uname().machine)
+    if prog is None:
+        return f"no seccomp filter written for {os.uname().machine}"
+    try:
+        import ctypes
+
+        class Program(ctypes.Structure):
+            _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+        code = ctypes.create_string_buffer(b"".join(struct.pack("=HBBI", *ins) for ins in prog))
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
+        if libc.prctl(38, 1, None, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS: what lets an unprivileged process filter
+            return f"PR_SET_NO_NEW_PRIVS failed (errno {ctypes.get_errno()})"
+        program = Program(len(prog), ctypes.cast(code, ctypes.c_void_p))
+        if libc.prctl(22, 2, ctypes.byref(program), 0, 0) != 0:  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
+            return f"the seccomp filter was refused (errno {ctypes.get_errno()})"
+    except (ImportError, OSError, AttributeError) as e:
+        return f"no seccomp filter ({type(e).__name__}: {e})"
+    return None
 
 
 def main():

@@ -40,6 +40,9 @@ if ! command -v bwrap >/dev/null; then  # the sandbox the submissions run in
   apt-get update && apt-get install -y bubblewrap
 fi
 python3 -m pip install --no-cache-dir ./minae-reference
+# the installed reference private to root, so that the fallback user (where bubblewrap cannot build its
+# namespaces) can run: it refuses while another user could read the grader's package
+chmod -R go-rwx "$(cd / && python3 -c 'import os, minae; print(os.path.dirname(minae.__file__))')"
 """
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
@@ -48,6 +51,9 @@ RUN_AUTOGRADER = """#!/usr/bin/env bash
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
 mkdir -p "$ROOT/results"
 rm -f "$ROOT/results/results.json"
+# the zip's reference minae (source/minae-reference) is world-readable as unpacked: the fallback user (where
+# bubblewrap cannot run) is kept out of the whole root by its permissions, and the grader checks that it is
+chmod go-rwx "$ROOT"
 # `python3 -m` puts the working folder first on the import path: from the submission's folder, the
 # submission's own minae would be imported as the grader (unsandboxed). An empty folder holds none.
 cd "$(mktemp -d)"
@@ -188,6 +194,7 @@ def gradescope_run(number, root, copy, timeout: float = 300, test_timeout: float
                 test_timeout=test_timeout,
                 reference=True,
                 no_sandbox=no_sandbox,
+                private=(root,),  # the reference minae it carries, the submission, the results
             )
             data = _results(number, result)
     except Exception as e:  # the results file must exist whatever happened: a readable reason, zero points

@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import re
 import secrets
 import sys
@@ -35,7 +36,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import runner, sandbox, testing
+from . import _child, runner, sandbox, testing
 from .assignments import TASKS, assignment_of
 from .build import MANIFEST
 from .protocol import Channel, ProtocolError, RemoteError, exit_status
@@ -185,6 +186,57 @@ def names_of_tests(source: str, path: str = "<test>") -> list:
     return [n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test")]
 
 
+@functools.lru_cache(maxsize=8)
+def _grader_only_names(helpers: str) -> frozenset:
+    """The helpers (top-level names of ``_helpers.py``'s text) that hold or call grader-only code.
+
+    A grader-only section is a stand-in for another task's code (sum_to by its definition, for task 1.1's
+    tests of broadcasting): it is that task's solution, so it must not reach a child that runs that task's
+    tests. A name is held when its definition overlaps a section, and called when its body names a held one.
+    """
+    import ast
+
+    from .markers import find_sections
+
+    spans = [(sec.begin + 1, sec.end + 1) for sec in find_sections(helpers, "_helpers.py") if sec.kind == "GRADER ONLY"]
+    with _AST_LOCK:
+        tree = ast.parse(helpers, "_helpers.py")
+    defs = {}
+    for node in tree.body:
+        names = (
+            [node.name] if hasattr(node, "name") else [t.id for t in getattr(node, "targets", []) if hasattr(t, "id")]
+        )
+        for name in names:
+            defs[name] = node
+    first = {
+        name: min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+        for name, node in defs.items()
+    }
+    held = {name for name, node in defs.items() if any(a <= node.end_lineno and first[name] <= b for a, b in spans)}
+    while True:
+        more = {
+            name for name, node in defs.items() if name not in held
+            and any(isinstance(n, ast.Name) and n.id in held for n in ast.walk(node))
+        }  # fmt: skip
+        if not more:
+            return frozenset(held)
+        held |= more
+
+
+def helpers_for(sources: dict, test_path: str) -> str:
+    """The helpers' text a child that runs the tests of ``test_path`` gets: the grader's, with its grader-only
+    sections, only when those tests (or the shared test helpers) name a helper that needs them; else the copy's
+    form (each section cut or replaced by its ``in a copy`` line), so that a task's tests never run next to a
+    stand-in for that task's own code."""
+    from .markers import strip_sections
+
+    text = sources["_helpers.py"]
+    used = sources.get(test_path, "") + sources.get("testing.py", "")
+    if any(re.search(rf"\b{re.escape(name)}\b", used) for name in _grader_only_names(text)):
+        return text
+    return strip_sections(text, lambda task: False, "_helpers.py")[0]
+
+
 # ---------------------------------------------------------- the grader's files ---
 def _grader_files(number: int) -> dict:
     """The files the verdict rests on, read once: the runner's sources and this assignment's tests."""
@@ -276,6 +328,8 @@ class _Session:
         self.which, self.staged, self.scratch, self.limits, self.sources = which, staged, scratch, limits, sources
         self.totals = totals
         self.child = self.channel = None
+        self.helpers = self.sources["_helpers.py"]  # what the next child gets (helpers_for: per task)
+        self.child_helpers = None  # what the running child got
         self.output, self.dropped = bytearray(), 0
         self.threads = []
 
@@ -289,7 +343,7 @@ class _Session:
             self.dropped += len(chunk) - min(keep, len(chunk))
 
     def open(self, deadline: float) -> Channel:
-        if self.channel is not None and not self.channel.broken:
+        if self.channel is not None and not self.channel.broken and self.child_helpers == self.helpers:
             return self.channel
         self.close()
         self.child = sandbox.start(
@@ -301,11 +355,15 @@ class _Session:
         self.channel = Channel(self.child.proc, self.child.kill)
         self.channel.deadline, self.channel.why = deadline, "the task's time limit"
         hello = {"path": self.child.path, "root": self.child.root, "limits": self.limits,
-                 "helpers": self.sources["_helpers.py"]}  # fmt: skip
+                 "helpers": self.helpers}  # fmt: skip
+        self.child_helpers = self.helpers
         data = json.dumps(hello).encode()
         self.channel._write(len(data).to_bytes(4, "little") + (0).to_bytes(4, "little") + data)
-        if self.channel.answer() != "ready":
+        answer = self.channel.answer()  # given before the student's code runs: the child's own word
+        if answer != "ready" and not (isinstance(answer, str) and answer.startswith("unconfined: ")):
             self.channel.fail("the child did not start")
+        if answer != "ready" and self.which != "none" and _child.seccomp_program(os.uname().machine) is not None:
+            self.channel.fail(f"the sandbox's seccomp filter could not be installed ({answer[12:]})")
         return self.channel
 
     def stopped(self) -> str | None:
@@ -337,6 +395,8 @@ def _grade_tasks(result, session, sources, plan, seed, numeric, test_timeout, ta
     """
     runs = {}
     try:
+        if plan:
+            session.helpers = helpers_for(sources, plan[0][1])
         channel = session.open(time.monotonic() + task_timeout)
         imported = channel.request("import", "minae", False)
         del imported
@@ -355,6 +415,7 @@ def _grade_tasks(result, session, sources, plan, seed, numeric, test_timeout, ta
     for task, path, names in plan:
         task_deadline = time.monotonic() + task_timeout
         module = testing = None
+        session.helpers = helpers_for(sources, path)  # a child with other helpers is replaced by a fresh one
         for name in names:
             now = time.monotonic()
             if now >= task_deadline:
@@ -527,6 +588,7 @@ def grade(
     fresh_tests: bool = True,
     no_sandbox: bool = False,
     limits: dict | None = None,
+    private=(),
 ) -> GradeResult:
     """Grade the project folder ``root`` for ``assignment``; print (to ``stream``) and return the result.
 
@@ -540,6 +602,8 @@ def grade(
     reference needs a sandbox (``sandbox.mode()``) unless ``no_sandbox``.
     ``limits`` overrides the child's resource limits (``sandbox.LIMITS``, per process) and
     the task's totals (``sandbox.TOTALS``: ``memory`` and ``processes`` of all its processes).
+    ``private``: more folders the student's code must not reach (the autograder's root); with a
+    reference, the graded folder itself is one (the sandbox sees a staged copy of it).
     """
     del fresh_tests
     root = Path(root).resolve()
@@ -552,10 +616,12 @@ def grade(
             raise ValueError("say which assignment to grade, e.g. --assignment 1 (a copy's own files never choose it)")
         assignment = manifest["assignment"]
     a = assignment_of(assignment)
-    which = sandbox.mode()
+    # the fallback user is kept out by Unix permissions alone: what it must not read is probed as that user
+    private = (*map(str, private), str(root)) if reference else tuple(map(str, private))
+    which = sandbox.mode(private)
     if which == "none" and reference and not no_sandbox:
         raise ValueError(
-            f"no sandbox can run here ({sandbox.why_not()}): grading someone else's copy needs one. "
+            f"no sandbox can run here ({sandbox.why_not(private)}): grading someone else's copy needs one. "
             "Install bubblewrap, or say --no-sandbox to run the student's code as yourself"
         )
     seed = secrets.randbelow(10**6) if seed is None else int(seed)

@@ -38,7 +38,11 @@ Three modes, the first that works (``MINAE_SANDBOX=bwrap|user|none`` forces one)
 In every mode the child gets hard resource limits (set in the child before the
 student's code is imported, soft = hard so that it cannot raise them): address
 space, file size, CPU time, open files, processes (the last is what stops a
-fork bomb in the ``user`` mode; bwrap's PID namespace ends them all anyway).
+fork bomb in the ``user`` mode; bwrap's PID namespace ends them all anyway), and a
+seccomp filter (``_child.confine``, before the student's code is imported) that refuses
+what no task needs and what would reach past these bounds: memory no process's resident
+pages show (System V and POSIX IPC, memfd), nested namespaces, ptrace, sockets (the
+``user`` mode shares the host's network), io_uring, bpf, keyrings.
 
 Those are per process; ``TOTALS`` bounds all the task's processes together
 (``memory``: bytes resident, ``processes``: how many at once). Where the grader
@@ -71,6 +75,7 @@ __all__ = ["mode", "why_not", "stage", "start", "LIMITS", "TOTALS", "SandboxUnav
 LIMITS = {"as": 2 * 2**30, "fsize": 16 * 2**20, "nofile": 64, "nproc": 64, "core": 0}
 TOTALS = {"memory": 2 * 2**30, "processes": 64}  # all of a task's processes together (cgroup or watchdog)
 SCRATCH = 64 * 2**20  # bytes of the sandbox's scratch (bwrap's /tmp, the user mode's folder: tmpfs, memory)
+SCRATCH_FILES = 10_000  # files and folders in it: each is an inode of kernel memory, outside any byte count
 MAX_FILES = 2000  # files of a staged copy's package
 MAX_BYTES = 64 * 2**20  # bytes of a staged copy's package
 MAX_DIRS = 200  # folders of a staged copy's package (the library has about ten)
@@ -79,6 +84,7 @@ SUBMISSION = "/submission"  # where the copy is seen in the bwrap sandbox
 WATCH_EVERY = 0.1  # seconds between two looks of the watchdog
 ISSUED: set = set()  # the fresh uids this grader gave its tasks (for the tests' checks that none is left)
 SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm")  # where any uid can write: the user mode's leftovers are removed
+SHARED_DEPTH = 4  # how deep below / the user mode looks for more such folders (/run/lock, /dev/mqueue …)
 
 
 class SandboxUnavailable(RuntimeError):
@@ -120,7 +126,7 @@ def stage(root: Path, into: Path) -> Path:
                 dirs.remove(d)  # a linked folder inside the copy: its files are staged where they are
         for name in sorted(names):
             path = Path(folder) / name
-            if name.endswith((".pyc", ".pyo")):
+            if name.endswith((".pyc", ".pyo")) or name == "__pycache__":  # a file where the bytecode's folder goes
                 continue
             source = _inside(path, root) if path.is_symlink() else path
             if not source.is_file():
@@ -189,7 +195,10 @@ def _shown(path: Path, root: Path) -> str:
 
 
 def _inside(path: Path, root: Path) -> Path:
-    target = path.resolve()
+    try:
+        target = path.resolve()
+    except (RuntimeError, OSError) as e:  # a loop of links (RuntimeError before Python 3.13, ELOOP after)
+        raise ValueError(f"{path.relative_to(root)} is a symbolic link that never ends (a loop): refused") from e
     if not target.is_relative_to(root):
         raise ValueError(f"{path.relative_to(root)} is a symbolic link leaving the submission (to {target}): refused")
     return target
@@ -449,8 +458,9 @@ def _user_runtime(secrets_: tuple) -> dict | str:
             continue
         if found["open"]:
             return (
-                f"another user could read or write {found['open'][0]} (the grader's files): "
-                "make it private (chmod o-rwx) or install bubblewrap"
+                f"another user could read or write {found['open'][0]} (the grader's files, the results or the copy "
+                "graded: the student's code would run as another user and reach it): make it private "
+                "(chmod o-rwx) or install bubblewrap"
             )
         if not found["numpy"]:
             why.append(f"{exe} has no NumPy another user can import")
@@ -700,20 +710,44 @@ def _processes() -> dict:
                 text = f.read()
         except OSError:
             continue
-        ppid, uids, rss = 0, (), 0
+        ppid, uids, rss, dead, threads = 0, (), 0, False, 1
         for line in text.splitlines():
             key, _, value = line.partition(":")
-            if key == "State" and value.split()[:1] in (["Z"], ["X"]):
-                break  # dead, not yet reaped: it holds no memory and runs nothing
-            if key == "PPid":
+            if key == "State":
+                dead = value.split()[:1] in (["Z"], ["X"])
+            elif key == "PPid":
                 ppid = int(value)
             elif key == "Uid":
                 uids = tuple(int(u) for u in value.split()[:2])
             elif key == "VmRSS":
                 rss = int(value.split()[0]) * 1024
-        else:
-            out[int(entry)] = (ppid, uids, rss)
+            elif key == "Threads":
+                threads = int(value)
+        if dead and threads > 1:
+            # its main thread ended (pthread_exit) and its others run on: the leader says "zombie" and shows no
+            # memory, but the process lives (and outlived a kill that skipped zombies); its threads show it
+            rss = _threads_rss(entry)
+        elif dead:
+            continue  # dead, not yet reaped: it holds no memory and runs nothing
+        out[int(entry)] = (ppid, uids, rss)
     return out
+
+
+def _threads_rss(pid: str) -> int:
+    """The resident bytes of process ``pid`` as one of its live threads reports them (they share them)."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status", encoding="ascii", errors="replace") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1]) * 1024
+        except (OSError, ValueError, IndexError):
+            continue
+    return 0
 
 
 def task_processes(root_pid: int, uid: int | None, table: dict | None = None) -> dict:
@@ -742,6 +776,8 @@ class Guard:
 
     def __init__(self, totals: dict, cgroup: Cgroup | None, uid: int | None, scratch: Path | None = None):
         self.totals, self.cgroup, self.uid, self.scratch = totals, cgroup, uid, scratch
+        self.tmpfs: str | None = None  # the sandbox's own tmpfs, as the grader reaches it (/proc/<init>/root/tmp)
+        self.shared = False  # whether the task's uid can write the host's shared folders (the user mode)
         self.reason: str | None = None
         self._done = threading.Event()
         self._thread = None
@@ -753,7 +789,7 @@ class Guard:
     def _memory_text(self):
         return f"the task's processes together used more than {self.totals['memory'] >> 20} MB of memory (its limit)"
 
-    def _look(self, root_pid: int) -> str | None:
+    def _look(self, root_pid: int, running: bool = True) -> str | None:
         if self.cgroup is not None:  # the kernel holds both totals; the grader only reads its verdict
             if self.cgroup.out_of_memory():
                 return self._memory_text()
@@ -763,20 +799,35 @@ class Guard:
                 return self._memory_text()
             if len(procs) > self.totals["processes"]:
                 return f"the task ran more than {self.totals['processes']} processes at once (its limit)"
-        if self.uid is not None or self.scratch is not None:
+        if self.tmpfs is not None and running:  # bubblewrap's outer process lives while its init does
+            # a tmpfs bounds its bytes (--size) but not its inodes (bubblewrap sets no nr_inodes): empty files,
+            # about 1 kB of kernel memory each, that no process's resident memory shows (40,000 a second)
+            try:
+                st = os.statvfs(self.tmpfs)
+                if st.f_files - st.f_ffree > SCRATCH_FILES:
+                    return self._files_text()
+            except OSError:
+                pass
+        if self.shared or self.scratch is not None:
             # the scratch where no tmpfs bounds it, and what the task's uid wrote where every uid may write
-            used = _usage(self.scratch) if self.scratch is not None else 0
-            if self.uid is not None:
-                used += sum(_usage(top, owner=self.uid) for top in SHARED_TMP)
+            used = _usage(self.scratch, most=SCRATCH_FILES) if self.scratch is not None else 0
+            if self.shared and self.uid is not None:
+                used += sum(_usage(top, owner=self.uid, most=SCRATCH_FILES) for top in shared_folders())
+            if used >= 2**62:  # _usage's word for more entries than it counts
+                return self._files_text()
             if used > SCRATCH:
                 return f"the task wrote more than {SCRATCH >> 20} MB of files (its limit)"
         return None
+
+    @staticmethod
+    def _files_text():
+        return f"the task made more than {SCRATCH_FILES} files (its limit)"
 
     def _run(self, child):
         while not self._done.wait(WATCH_EVERY):
             if child.proc.poll() is not None and self.cgroup is None and self.uid is None:
                 return
-            reason = self._look(child.proc.pid)
+            reason = self._look(child.proc.pid, child.proc.poll() is None)
             if reason is not None:
                 self.reason = reason
                 child.kill()
@@ -800,7 +851,7 @@ def _usage(folder, owner: int | None = None, most: int = 100_000) -> int:
     """
     total, seen = 0, 0
     try:
-        tops = [e.path for e in os.scandir(folder) if owner is None or e.stat(follow_symlinks=False).st_uid == owner]
+        tops = [e.path for e in os.scandir(folder)] if owner is None else list(_owned(folder, owner))
     except OSError:
         return 0
     for top in tops:
@@ -818,6 +869,60 @@ def _usage(folder, owner: int | None = None, most: int = 100_000) -> int:
                 except OSError:
                     pass
     return total
+
+
+@functools.lru_cache(maxsize=None)
+def shared_folders() -> tuple:
+    """The folders where every uid may write (o+w) and that every uid can reach (o+x on the way there):
+    ``SHARED_TMP`` and whatever else the host has within ``SHARED_DEPTH`` levels of / (``/run/lock`` on
+    Debian): a file the fallback user leaves in any of them would outlive its task, and carry data to the
+    next child (a stand-in for another task's code). Found once per grader; /proc and /sys are not walked.
+    """
+    import stat
+
+    found = [p for p in SHARED_TMP if os.path.isdir(p)]
+
+    def walk(folder, depth):
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            return
+        for e in entries:
+            try:
+                if e.path in ("/proc", "/sys") or not e.is_dir(follow_symlinks=False):
+                    continue
+                mode = e.stat(follow_symlinks=False).st_mode
+            except OSError:
+                continue
+            if not mode & stat.S_IXOTH:
+                continue
+            if mode & stat.S_IWOTH:
+                found.append(e.path)  # what is below it is _owned's to walk
+            elif depth > 1:
+                walk(e.path, depth - 1)
+
+    walk("/", SHARED_DEPTH)
+    return tuple(dict.fromkeys(os.path.realpath(p) for p in found))
+
+
+def _owned(folder: str, uid: int, depth: int = 8):
+    """The entries under ``folder`` that ``uid`` owns (not below them), looking into the folders there that
+    every uid may write (a world-writable folder another uid made in /tmp holds the task's files too)."""
+    import stat
+
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for e in entries:
+        try:
+            st = e.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if st.st_uid == uid:
+            yield e.path
+        elif depth > 0 and stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_IWOTH:
+            yield from _owned(e.path, uid, depth - 1)
 
 
 # ------------------------------------------------------------------ the child ---
@@ -882,7 +987,7 @@ class Child:
         elif self._uid is not None:
             kill_all_of(self._uid)
         if self._uid is not None and self._scratch is not None:  # the user mode: the host's shared folders
-            for top in SHARED_TMP:
+            for top in shared_folders():
                 _remove_owned(top, self._uid)
         if self._mounted:
             subprocess.run(["umount", "--lazy", str(self._scratch)], capture_output=True)
@@ -891,19 +996,14 @@ class Child:
 
 
 def _remove_owned(top: str, uid: int) -> None:
-    """Remove the entries of ``top`` (a folder every uid may write) that ``uid`` owns, with what they hold."""
-    try:
-        entries = list(os.scandir(top))
-    except OSError:
-        return
-    for entry in entries:
+    """Remove the entries under ``top`` (a folder every uid may write) that ``uid`` owns (``_owned``), with
+    what they hold."""
+    for path in list(_owned(top, uid)):
         try:
-            if entry.stat(follow_symlinks=False).st_uid != uid:
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path, ignore_errors=True)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
             else:
-                os.unlink(entry.path)
+                os.unlink(path)
         except OSError:
             pass
 
@@ -924,8 +1024,9 @@ def kill_all_of(uid: int, rounds: int = 100) -> None:
         time.sleep(0.01)
 
 
-def _init_pidfd(info: int, timeout: float = 30) -> int | None:
-    """A pidfd of the sandbox's init, from what bubblewrap wrote to ``info`` (closed here); None if none.
+def _init_pidfd(info: int, timeout: float = 30) -> tuple:
+    """A pidfd of the sandbox's init and its PID, from what bubblewrap wrote to ``info`` (closed here);
+    (None, PID or None) where there is no pidfd.
 
     Killing the grader's own child (bubblewrap's outer process, its process group) ends the sandbox only
     through the init's death signal (--die-with-parent), and the init is in a session of its own: under a
@@ -949,9 +1050,9 @@ def _init_pidfd(info: int, timeout: float = 30) -> int | None:
                     pid = int(json.loads(data)["child-pid"])
                 except (ValueError, KeyError, TypeError):
                     continue  # not all of it yet
-        return None if pid is None else os.pidfd_open(pid)
+        return (None if pid is None else os.pidfd_open(pid)), pid
     except (OSError, AttributeError):
-        return None  # no pidfd here (before Linux 5.3 or Python 3.9): the death signal alone
+        return None, pid  # no pidfd here (before Linux 5.3 or Python 3.9): the death signal alone
     finally:
         os.close(info)
 
@@ -980,7 +1081,10 @@ def start(which: str, staged: Path, scratch: Path, limits: dict, source: str, to
             finally:
                 os.close(info_w)
             guard = Guard(totals, cgroup, uid)
-            child = Child(proc, SUBMISSION, [SUBMISSION, "/sandbox/site"], uid, guard, init=_init_pidfd(info))
+            pidfd, pid = _init_pidfd(info)
+            if pid is not None:  # looked at while the init lives: then the number is still the init's
+                guard.tmpfs = f"/proc/{pid}/root/tmp"
+            child = Child(proc, SUBMISSION, [SUBMISSION, "/sandbox/site"], uid, guard, init=pidfd)
         elif which == "user":
             found = _user_runtime(teacher_paths())
             if isinstance(found, str):
@@ -996,6 +1100,7 @@ def start(which: str, staged: Path, scratch: Path, limits: dict, source: str, to
             command = [*enter, *_setpriv(uid, uid), found["exe"], "-I", "-S", "-c", source]
             proc = subprocess.Popen(command, env=_env(str(scratch)), cwd=scratch, **popen)
             guard = Guard(totals, cgroup, uid, None if mounted else scratch)
+            guard.shared = True
             child = Child(proc, str(staged), [str(staged), site], uid, guard, scratch, mounted)
         else:
             rt = _runtime()
@@ -1034,6 +1139,6 @@ def _mount_scratch(scratch: Path, uid: int) -> bool:
     """A tmpfs of ``SCRATCH`` bytes on ``scratch``, the uid's own: bounded, and gone when unmounted."""
     if shutil.which("mount") is None:
         return False
-    options = f"size={SCRATCH},mode=0700,uid={uid},gid={uid},nosuid,nodev"
+    options = f"size={SCRATCH},nr_inodes={SCRATCH_FILES},mode=0700,uid={uid},gid={uid},nosuid,nodev"
     proc = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "minae-scratch", str(scratch)], capture_output=True)
     return proc.returncode == 0

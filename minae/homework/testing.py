@@ -84,8 +84,10 @@ def as_numpy(x):
         return WORLD.as_numpy(x)
     if WORLD is None and isinstance(x, minae.Tensor):
         x = x.data
-    # to_numpy, not np.asarray: NumPy may not read a CuPy array (or a list of them) implicitly
-    return to_numpy(x).astype(np.float64, copy=False)
+    # to_numpy, not np.asarray: NumPy may not read a CuPy array (or a list of them) implicitly. Always a copy:
+    # a check records the values as they are when it is made, not those of a tensor a later in-place step
+    # changes (the reference's Adam checks after steps 1, 2 and 3 all recorded step 3's values)
+    return np.array(to_numpy(x), dtype=np.float64)
 
 
 def _plain(x):
