@@ -79,9 +79,36 @@ class Function:
                 break
         else:  # no tensor at all: raw arrays in, raw array out (how an ordinary backward calls ops)
             return self.forward(*args)
-        arrays, any_grad, on_cpu = _keep_inputs(self, args)
+        # keep the inputs, which of them need a gradient, and the generation: one more than every input's
+        arrays, needs_grad, gen, plain, written = [], (), 0, True, False
+        for a in args:  # tensors on the CPU and Python numbers here; anything else in _constants
+            if isinstance(a, Tensor):
+                v = a._version
+                if v is not None:  # its memory was viewed or written
+                    if a._view is not None and a._view[2] != v.value:  # refresh_if_stale(a), inline: the per-op path
+                        refresh_view(a)
+                    written = written or v.value != 0
+                needs_grad += (a.requires_grad,)
+                f = a.grad_fn
+                if f is not None:  # (f.generation read once: f's class varies, so each read is a full lookup)
+                    g = f.generation
+                    if g >= gen:
+                        gen = g + 1
+                a = a.data
+                plain = plain and type(a) is _ndarray
+            else:
+                needs_grad += (False,)
+                plain = plain and (type(a) is float or type(a) is int)
+            arrays.append(a)
+        any_grad = True in needs_grad
+        if not plain:
+            args, arrays = _constants(self, args, GradMode.enabled and any_grad)
+        self.inputs, self.needs_grad, self.generation = args, needs_grad, gen
+        if written:  # else left unset (read as None): a slot set on every op costs time on every op
+            self.versions = tuple(_count(a) for a in args)
+        self.writes_seen = ANY_MEMORY.value
         try:
-            if on_cpu:  # NumPy arrays and Python numbers only: no device to make current
+            if plain:  # NumPy arrays and Python numbers only: no device to make current
                 y = self.forward(*arrays)  # the forward call
             else:  # CuPy computes on the current GPU: make the inputs' current
                 with backend.on_device_of(arrays):
@@ -145,41 +172,6 @@ class Function:
         if getattr(self, "inputs", None) is None:
             return ()
         return tuple(maker(self, a) for a in self.inputs if isinstance(a, Tensor))
-
-
-def _keep_inputs(func, args):
-    """Keep the inputs, their needs-grad mask, generation and versions in func.
-
-    Returns the forward's arrays, whether any input needs a gradient, and whether all are on the CPU (NumPy arrays
-    and Python numbers: no GPU to make current).
-    """
-    arrays, needs_grad, gen, plain, written = [], (), 0, True, False
-    for a in args:  # tensors on the CPU and Python numbers here; anything else in _constants
-        if isinstance(a, Tensor):
-            v = a._version
-            if v is not None:  # its memory was viewed or written
-                if a._view is not None and a._view[2] != v.value:  # refresh_if_stale(a), inline: the per-op path
-                    refresh_view(a)
-                written = written or v.value != 0
-            f = a.grad_fn
-            needs_grad += (a.requires_grad,)
-            if f is not None:  # one more than every input's (f.generation read once: f's class varies, so each
-                g = f.generation  # attribute read on it is a full lookup)
-                if g >= gen:
-                    gen = g + 1
-            a = a.data
-            plain = plain and type(a) is _ndarray
-        else:
-            needs_grad += (False,)
-            plain = plain and (type(a) is float or type(a) is int)
-        arrays.append(a)
-    if not plain:
-        args, arrays = _constants(func, args, GradMode.enabled and True in needs_grad)
-    func.inputs, func.needs_grad, func.generation = args, needs_grad, gen
-    if written:  # else left unset (read as None): a slot set on every op costs time on every op
-        func.versions = tuple(_count(a) for a in args)
-    func.writes_seen = ANY_MEMORY.value
-    return arrays, True in needs_grad, plain
 
 
 def _count(a) -> int:
@@ -270,9 +262,6 @@ class GradientQueue:
     def __init__(self):
         self.pending, self.heap = {}, []
 
-    def __bool__(self) -> bool:
-        return bool(self.heap)
-
     def add(self, f, g):
         """Add g to the gradient waiting for f; the first time f is seen, queue it."""
         # BEGIN SOLUTION task 1.5
@@ -311,7 +300,7 @@ def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True,
         for t, g in zip(roots, root_grads):
             send(t, t.grad_fn, g)
         prune = None if accumulate or capture is None else grad_pruning.Pruning(roots, capture)
-        while queue:
+        while queue.heap:  # (not `while queue`: a method call per function)
             f, gy = queue.pop()
             gen = f.generation
             if gen > last:  # an older function ran already: a gradient may reach it after its backward

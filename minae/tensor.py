@@ -717,7 +717,7 @@ def _replace_grad_fn(t, new, last_count) -> None:
 
 def refresh_if_stale(t) -> None:
     """Give t a grad_fn that has every write into its memory: refresh_view when t views memory written since its
-    grad_fn was set. Whatever reads a grad_fn calls it first (an op's inputs, inline in autograd._keep_inputs;
+    grad_fn was set. Whatever reads a grad_fn calls it first (an op's inputs, inline in Function.__call__;
     backward()'s and grad()'s outputs; an in-place write through t)."""
     if t._view is not None and t._view[2] != t._version.value:
         refresh_view(t)
@@ -738,8 +738,8 @@ def refresh_view(t) -> None:
 def as_grad_array(g, like, create_graph: bool):
     """The starting gradient ∂L/∂like: ones for a scalar, else ``g`` checked against like's shape."""
     if g is None:
-        with backend.on(like.device):  # CuPy allocates on the current GPU, which need not be like's
-            return backend.get_array_module(like.data).ones_like(like.data)
+        with backend.on_device_of((like.data,)):  # CuPy allocates on the current GPU, which need not be like's
+            return get_array_module(like.data).ones_like(like.data)
     arr = g.data if isinstance(g, Tensor) else as_array(g, like.dtype, like.device)
     if arr.shape != like.shape:
         raise diagnostics.gradient_shape_error(arr.shape, like.shape)
