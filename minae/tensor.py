@@ -266,28 +266,30 @@ class Tensor:
 
     def _accumulate_grad(self, g, create_graph: bool, owned: bool = False) -> None:
         """``.grad += g`` for a leaf (or a tensor that retains its gradient), called by the engine's backward."""
-        if not isinstance(g, Tensor):
-            g = Tensor(g)
-        if g.shape != self.shape:
-            raise RuntimeError(f"internal error: gradient of shape {g.shape} for a tensor of shape {self.shape}")
-        if self.grad is not None and not isinstance(self.grad, Tensor):  # (else: 'memoryview' has no 'flags')
-            raise TypeError(f".grad is a {type(self.grad).__name__} (assigned by hand?), not a Tensor or None")
-        if self.grad is not None and (self.grad.shape != self.shape or self.grad.dtype != self.dtype):
-            raise RuntimeError(
-                f".grad has shape {tuple(self.grad.shape)} and dtype {self.grad.dtype} (assigned by hand?), but the "
-                f"gradient of this tensor has shape {tuple(self.shape)} and dtype {self.dtype}"
-            )
-        if self.grad is None:
+        data = g.data if isinstance(g, Tensor) else g  # an array in an ordinary backward, a tensor under create_graph
+        if data.shape != self.data.shape:
+            raise RuntimeError(f"internal error: gradient of shape {data.shape} for a tensor of shape {self.shape}")
+        grad = self.grad
+        if grad is not None:
+            if not isinstance(grad, Tensor):  # (else: 'memoryview' has no 'flags')
+                raise TypeError(f".grad is a {type(grad).__name__} (assigned by hand?), not a Tensor or None")
+            if grad.shape != self.shape or grad.dtype != self.dtype:
+                raise RuntimeError(
+                    f".grad has shape {tuple(grad.shape)} and dtype {grad.dtype} (assigned by hand?), but the "
+                    f"gradient of this tensor has shape {tuple(self.shape)} and dtype {self.dtype}"
+                )
+        if create_graph:
+            g = g if isinstance(g, Tensor) else Tensor(g)
+            self.grad = _ops.clone(g) if grad is None else grad + g
+        elif grad is None:
             # a buffer of its own (later backward calls add in place), unless the backward made g for self alone:
             # else it may be shared with another path (a + b sends the same one to both) or a read-only view
-            self.grad = _ops.clone(g) if create_graph else Tensor(g.data if owned else g.data.copy())
-        elif create_graph:
-            self.grad = self.grad + g
-        elif not getattr(self.grad.data.flags, "writeable", True):  # an expand() view assigned by hand
-            self.grad = Tensor(self.grad.data + g.data)
+            self.grad = Tensor(data if owned else data.copy())
+        elif not getattr(grad.data.flags, "writeable", True):  # an expand() view assigned by hand
+            self.grad = Tensor(grad.data + data)
         else:
-            self.grad.data += g.data
-            self.grad._bump_version()
+            grad.data += data
+            grad._bump_version()
 
     def backward(self, gradient=None, retain_graph: bool = False, create_graph: bool = False) -> None:
         """Accumulate ∂self/∂x into ``x.grad`` for every leaf x that requires grad.
