@@ -120,7 +120,7 @@ class Function:
         if GradMode.anomaly:
             diagnostics.check_forward(self, y)
         out = _new(Tensor)  # no __init__: its checks are for user data, and y is an array already
-        out.data, out.grad, out._retains_grad, out._earlier_grad_fns = y, None, False, None
+        out.data, out.grad, out._retains_grad, out._earlier_grad_fns, out._hooks = y, None, False, None, None
         if y.base is not None or y is arrays[0]:  # perhaps a view of an input's memory (a slice, a reshape, …)
             _share_memory(self, out, args)
         else:
@@ -283,11 +283,18 @@ class GradientQueue:
 def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True, capture=None):
     """Propagate gradients from ``roots`` to the leaves, newest generation first: into the leaves' ``.grad``
     (``accumulate``) and/or into ``capture`` ({id(tensor): None}, for ``grad``)."""
-    queue, last = GradientQueue(), float("inf")
+    queue, last, hook_nodes = GradientQueue(), float("inf"), {}
 
-    def send(t, f, g, owned=False):
+    def send(t, f, g, owned=False, hooked=False):
         """Hand g = ∂L/∂t to t's .grad (a leaf, or retain_grad) or the capture, and/or to f, the function that
-        made t, adding it to what f got already."""
+        made t, adding it to what f got already. A tensor with hooks gets its gradients summed first (``hooked``:
+        the sum, after the hooks ran)."""
+        if t._hooks and not hooked:
+            key = (id(t), id(f))  # (ids: == on tensors is elementwise)
+            if key not in hook_nodes:
+                hook_nodes[key] = TensorHooks(t, f)
+            queue.add(hook_nodes[key], g)
+            return
         # (dtypes by identity: equal ones are almost always one object, and _deliver compares them fully)
         if f is None or t._retains_grad or capture is not None or g.dtype is not t.data.dtype:
             g = _deliver(t, f, g, accumulate, capture, create_graph, owned)
@@ -306,11 +313,44 @@ def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True,
             if gen > last:  # an older function ran already: a gradient may reach it after its backward
                 raise diagnostics.walk_order_error(f, last)
             last = gen
-            if type(gy) is _ndarray:  # a NumPy gradient: no GPU to make current (a `with` costs two Python calls)
+            if type(f) is TensorHooks:  # a tensor's hooks, on the sum of its gradient (Tensor.register_hook)
+                send(f.tensor, f.maker, f.run(gy, create_graph), hooked=True)
+            elif type(gy) is _ndarray:  # a NumPy gradient: no GPU to make current (a `with` costs two Python calls)
                 _backward_step(f, gy, prune, retain_graph, send)
             else:  # CuPy computes on the current GPU: make f's current (a tensor under create_graph: perhaps)
                 with backend.on_device_of(f.arrays):
                     _backward_step(f, gy, prune, retain_graph, send)
+
+
+class TensorHooks:
+    """A node in the backward for a tensor with hooks: it collects the gradients sent to the tensor, then runs the
+    hooks on their sum, ∂L/∂t, once, as PyTorch does. Its generation lies between that of the function that made t
+    (or −1 for a leaf) and those of the functions that read t (one more, at least), so it runs after they all sent
+    their part, and before the function that made t."""
+
+    __slots__ = ("tensor", "maker", "generation", "__weakref__")
+
+    def __init__(self, t, maker):
+        self.tensor, self.maker = t, maker
+        self.generation = (-1 if maker is None else maker.generation) + 0.5
+
+    def run(self, g, create_graph):
+        """Each hook in turn: called with the gradient (a tensor); a tensor it returns replaces it."""
+        for hook in list(self.tensor._hooks.values()):
+            result = hook(g if isinstance(g, Tensor) else Tensor(g))
+            if result is None:
+                continue
+            if not isinstance(result, Tensor) or tuple(result.shape) != tuple(self.tensor.shape):
+                what = f"shape {tuple(result.shape)}" if isinstance(result, Tensor) else type(result).__name__
+                raise RuntimeError(
+                    f"a hook returned a {what} for the gradient of a tensor of shape {tuple(self.tensor.shape)}: "
+                    "return a tensor of that shape, or None to keep the gradient"
+                )
+            g = result if create_graph else result.data
+        return g
+
+    def __repr__(self):
+        return "<TensorHooks>"
 
 
 def _backward_step(f, gy, prune, retain_graph, send):

@@ -219,6 +219,51 @@ class Div(Function):
         return (sum_to(ga, a.shape) if na else None, sum_to(-ga * a / b, b.shape) if nb else None)
 
 
+class FloorDivide(Function):
+    """⌊a / b⌋ (Python's rule: rounded toward −∞). Piecewise constant: PyTorch gives it no derivative, so its
+    backward raises rather than return a zero that no finite difference agrees with at the steps."""
+
+    __slots__ = ()
+    checks_input_versions = False
+
+    def forward(self, a, b):
+        _check_integer_divisor(a, b, "//")
+        return get_array_module(a if backend.is_array(a) else b).floor_divide(a, b)
+
+    def backward(self, gy, needs_grad):
+        raise RuntimeError("floor_divide (//) has no derivative (it is piecewise constant), as in PyTorch")
+
+
+class Remainder(Function):
+    """a − b·⌊a / b⌋, with the sign of b (Python's and PyTorch's ``%``): ∂/∂a = 1, ∂/∂b = −⌊a / b⌋."""
+
+    __slots__ = ()
+    grad_reads = ((), (0, 1))
+
+    def forward(self, a, b):
+        _check_integer_divisor(a, b, "%")
+        return get_array_module(a if backend.is_array(a) else b).remainder(a, b)
+
+    def backward(self, gy, needs_grad):
+        a, b = self.saved()
+        na, nb = needs_grad
+        q = _floor_quotient(a, b) if nb else None
+        return (sum_to(gy, a.shape) if na else None, sum_to(-gy * q, b.shape) if nb else None)
+
+
+def _floor_quotient(a, b):
+    """⌊a / b⌋ as a constant (an array): a step function, its own derivative is zero almost everywhere."""
+    a, b = (x.data if isinstance(x, Tensor) else x for x in (a, b))
+    return get_array_module(a if backend.is_array(a) else b).floor_divide(a, b)
+
+
+def _check_integer_divisor(a, b, op):
+    """Integer division by zero has no value (NumPy returns 0 with a warning; PyTorch raises)."""
+    xp = get_array_module(a if backend.is_array(a) else b)
+    if xp.result_type(a, b).kind in "iu" and bool(xp.any(xp.asarray(b) == 0)):
+        raise ZeroDivisionError(f"integer {op} by zero")
+
+
 class Neg(Function):
     __slots__ = ()
     checks_input_versions = False
@@ -375,6 +420,16 @@ def div(a, b):
 
 def neg(x):
     return Neg()(x)
+
+
+def floor_divide(a, b):
+    """⌊a / b⌋ elementwise with broadcasting (rounded toward −∞, as Python's ``//``); not differentiable."""
+    return FloorDivide()(a, b)
+
+
+def remainder(a, b):
+    """a − b·⌊a / b⌋ elementwise with broadcasting (the sign of b, as Python's ``%``)."""
+    return Remainder()(a, b)
 
 
 def pow(a, b):

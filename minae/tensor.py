@@ -17,6 +17,7 @@ are not tracked.
 from __future__ import annotations
 
 import copy
+import itertools
 
 from . import backend, diagnostics
 from .backend import Device, array_device, as_array, as_dtype, get_array_module, is_array, to_numpy
@@ -73,6 +74,7 @@ class Tensor:
         "_earlier_grad_fns": "[(last version count served, grad_fn), …]: the grad_fns this tensor had before "
         "in-place writes replaced them (None if never), so that functions recorded before a write send their "
         "gradient to the function that made the value they saw (autograd.maker).",
+        "_hooks": "{id: hook} of register_hook, or None if none was ever registered.",
         "__weakref__": None,
     }
     __array_priority__ = 1000  # so that ndarray + Tensor calls Tensor.__radd__
@@ -96,6 +98,7 @@ class Tensor:
         self._version = source._counter() if source is not None and data is given else None
         self._view = None
         self._earlier_grad_fns = None
+        self._hooks = None
 
     # --- what it is
     @property
@@ -264,6 +267,27 @@ class Tensor:
             raise RuntimeError("retain_grad() on a tensor that does not require grad")
         self._retains_grad = True
 
+    def register_hook(self, hook) -> "RemovableHandle":
+        """Call ``hook(grad)`` with ∂L/∂self each time a backward computes it (once per backward, with the sum over
+        every path); a tensor it returns replaces the gradient (in ``.grad``, and below in the graph). Returns a
+        handle whose ``.remove()`` takes the hook off. As in PyTorch, for leaves and non-leaves alike."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that does not require grad")
+        if self._hooks is None:
+            self._hooks = {}
+        key = next(_hook_ids)
+        self._hooks[key] = hook
+        return RemovableHandle(self._hooks, key)
+
+    def detach_(self) -> "Tensor":
+        """Cut this tensor from the graph in place: it becomes a leaf that does not require grad."""
+        if self._view is not None and self.requires_grad:
+            raise RuntimeError(
+                "detach_() on a view of another tensor's memory that is part of the graph: use detach() instead"
+            )
+        self.grad_fn, self.requires_grad, self._earlier_grad_fns = None, False, None
+        return self
+
     def _accumulate_grad(self, g, create_graph: bool, owned: bool = False) -> None:
         """``.grad += g`` for a leaf (or a tensor that retains its gradient), called by the engine's backward."""
         data = g.data if isinstance(g, Tensor) else g  # an array in an ordinary backward, a tensor under create_graph
@@ -343,6 +367,18 @@ class Tensor:
 
     def __rpow__(self, other):
         return _ops.Pow()(other, self)
+
+    def __floordiv__(self, other):
+        return _ops.floor_divide(self, other)
+
+    def __rfloordiv__(self, other):
+        return _ops.floor_divide(other, self)
+
+    def __mod__(self, other):
+        return _ops.remainder(self, other)
+
+    def __rmod__(self, other):
+        return _ops.remainder(other, self)
 
     def __matmul__(self, other):
         return _ops.matmul(self, other)
@@ -446,6 +482,24 @@ class Tensor:
 
     def __ipow__(self, other):
         return self._write(lambda old: old**other, others=(other,))
+
+    def __ifloordiv__(self, other):
+        return self._write(lambda old: old // other, others=(other,))
+
+    def __imod__(self, other):
+        return self._write(lambda old: old % other, others=(other,))
+
+    def floor_divide(self, other):
+        return _ops.floor_divide(self, other)
+
+    def remainder(self, other):
+        return _ops.remainder(self, other)
+
+    def floor_divide_(self, other):
+        return self.__ifloordiv__(other)
+
+    def remainder_(self, other):
+        return self.__imod__(other)
 
     def __imatmul__(self, other):
         return self._write(lambda old: old @ other, others=(other,))
@@ -635,6 +689,21 @@ class Tensor:
         if self.data.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
         return (self[i] for i in range(self.data.shape[0]))
+
+
+_hook_ids = itertools.count()
+
+
+class RemovableHandle:
+    """What ``register_hook`` returns: ``remove()`` takes the hook off (a second call does nothing)."""
+
+    __slots__ = ("hooks", "key")
+
+    def __init__(self, hooks, key):
+        self.hooks, self.key = hooks, key
+
+    def remove(self) -> None:
+        self.hooks.pop(self.key, None)
 
 
 def _broadcasts(shape, to) -> bool:
