@@ -417,7 +417,7 @@ def test_in_place_writes_into_the_memory():
 def test_in_place_errors_name_the_problem():
     with pytest.raises(RuntimeError, match="cannot change a tensor's shape"):
         minae.zeros(2).add_(minae.zeros(3, 2))
-    with pytest.raises(TypeError, match="float64 cannot be written into a tensor of dtype int64"):
+    with pytest.raises(TypeError, match="float32 cannot be written into a tensor of dtype int64"):
         minae.tensor([1, 2]).mul_(0.5)
     with pytest.raises(RuntimeError, match="expand"):
         minae.zeros(1, 2).expand(3, 2).add_(1)
