@@ -53,7 +53,8 @@ class Function:
     ``grad_reads`` says, for each input, which inputs its gradient reads (``((1,), (0,))`` for a·b:
     ∂/∂a = b, ∂/∂b = a; None, the default: every input), so that only those are checked for writes
     since the forward (see ``_inputs_read``); ``checks_input_versions = False`` skips the check
-    altogether (for a backward that uses only its inputs' shapes). Inputs that are not
+    altogether (for a backward that uses only its inputs' shapes); ``promotes = True`` gives the result
+    PyTorch's type promotion of two operands (``ops.promoted``). Inputs that are not
     tensors (numbers, raw arrays) are constants. Called with no tensor among its inputs, a Function
     just computes its forward: that is what lets a backward call ops on raw arrays. An instance
     records one call (it is that call's node): make a new one for every call, as the lowercase
@@ -69,6 +70,7 @@ class Function:
         "output", "output_version", "created_at", "__weakref__",
     )  # fmt: skip
     keeps_output = False
+    promotes = False
     grad_reads = None
     checks_input_versions = True
     differentiable = True
@@ -113,6 +115,10 @@ class Function:
             else:  # CuPy computes on the current GPU: make the inputs' current
                 with backend.on_device_of(arrays):
                     y = self.forward(*arrays)
+            # NumPy's promotion gave y another dtype than an input's: perhaps not PyTorch's (rare; see _promote)
+            a, b = arrays[0], arrays[-1]  # (b: a Python number, or an array: compared only in the second case)
+            if type(a) is not _ndarray or y.dtype is not a.dtype or (type(b) is _ndarray and b.dtype is not y.dtype):
+                y = _promote(self, arrays, y)
         except ValueError as e:
             raise ValueError(f"{self.name()}: {diagnostics.describe_inputs(self.inputs)}: {e}") from None
         if type(y) is not _ndarray and not is_array(y):  # NumPy ufuncs turn 0-d arrays into scalars
@@ -172,6 +178,16 @@ class Function:
         if getattr(self, "inputs", None) is None:
             return ()
         return tuple(maker(self, a) for a in self.inputs if isinstance(a, Tensor))
+
+
+def _promote(func, arrays, y):
+    """func's result with PyTorch's type promotion (``ops.promoted``) where it differs from NumPy's: the forward
+    again on the cast inputs, for the ops that say they promote (``promotes``: the arithmetic of two operands)."""
+    if not func.promotes or len(arrays) != 2:
+        return y
+    with backend.on_device_of(arrays):  # CuPy casts and computes on the current GPU, which need not be theirs
+        a, b = _ops.promoted(*arrays)
+        return y if a is arrays[0] and b is arrays[1] else func.forward(a, b)
 
 
 def _count(a) -> int:

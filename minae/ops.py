@@ -164,8 +164,9 @@ def expand(x, *sizes):
 
 
 # ---------------------------------------------------------------- arithmetic ---
-def _promoted(a, b):
-    """a and b cast where PyTorch's type promotion differs from NumPy 2's, for a binary op (else as they are).
+def promoted(a, b):
+    """a and b cast where PyTorch's type promotion differs from NumPy 2's, for a binary op (else as they are;
+    ``Function.__call__`` calls it for an op with ``promotes`` whose result's dtype is not its first input's).
 
     PyTorch orders the kinds bool < integer < float and takes the result's kind from all operands, but its dtype
     from the operands of that kind in this order: tensors with dimensions, then 0-d tensors, then Python numbers
@@ -194,10 +195,10 @@ def _promoted(a, b):
 
 class Add(Function):
     __slots__ = ()
+    promotes = True
     checks_input_versions = False
 
     def forward(self, a, b):
-        a, b = _promoted(a, b)
         return a + b
 
     def backward(self, gy, needs_grad):
@@ -208,10 +209,10 @@ class Add(Function):
 
 class Sub(Function):
     __slots__ = ()
+    promotes = True
     checks_input_versions = False
 
     def forward(self, a, b):
-        a, b = _promoted(a, b)
         return a - b
 
     def backward(self, gy, needs_grad):
@@ -222,10 +223,10 @@ class Sub(Function):
 
 class Mul(Function):
     __slots__ = ()
+    promotes = True
     grad_reads = ((1,), (0,))  # ∂(ab)/∂a = b, ∂(ab)/∂b = a
 
     def forward(self, a, b):
-        a, b = _promoted(a, b)
         return a * b
 
     def backward(self, gy, needs_grad):
@@ -238,10 +239,10 @@ class Mul(Function):
 
 class Div(Function):
     __slots__ = ()
+    promotes = True
     grad_reads = ((1,), (0, 1))  # ∂(a/b)/∂a = 1/b, ∂(a/b)/∂b = −a/b²
 
     def forward(self, a, b):
-        a, b = _promoted(a, b)
         # true division of integers or booleans gives the default float dtype (PyTorch; NumPy gives float64)
         a, b = (_as_float(x) if backend.is_array(x) else x for x in (a, b))
         return a / b
@@ -259,11 +260,11 @@ class FloorDivide(Function):
     backward raises rather than return a zero that no finite difference agrees with at the steps."""
 
     __slots__ = ()
+    promotes = True
     checks_input_versions = False
 
     def forward(self, a, b):
         _check_integer_divisor(a, b, "//")
-        a, b = _promoted(a, b)
         return get_array_module(a if backend.is_array(a) else b).floor_divide(a, b)
 
     def backward(self, gy, needs_grad):
@@ -274,11 +275,11 @@ class Remainder(Function):
     """a − b·⌊a / b⌋, with the sign of b (Python's and PyTorch's ``%``): ∂/∂a = 1, ∂/∂b = −⌊a / b⌋."""
 
     __slots__ = ()
+    promotes = True
     grad_reads = ((), (0, 1))
 
     def forward(self, a, b):
         _check_integer_divisor(a, b, "%")
-        a, b = _promoted(a, b)
         return get_array_module(a if backend.is_array(a) else b).remainder(a, b)
 
     def backward(self, gy, needs_grad):
@@ -319,9 +320,9 @@ class Pow(Function):
     the result lets it be written in place (``y = x ** 2; y += 1``, as in PyTorch)."""
 
     __slots__ = ()
+    promotes = True
 
     def forward(self, a, b):
-        a, b = _promoted(a, b)
         return a**b
 
     def backward(self, gy, needs_grad):
