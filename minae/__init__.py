@@ -27,6 +27,8 @@ from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, se
 from .tensor import Tensor
 from .creation import (
     arange,
+    as_tensor,
+    broadcast_shapes,
     eye,
     from_numpy,
     full,
@@ -61,6 +63,7 @@ from .ops import (
     exp,
     expand,
     flatten,
+    floor_divide,
     getitem,
     leaky_relu,
     log,
@@ -76,6 +79,7 @@ from .ops import (
     permute,
     pow,
     relu,
+    remainder,
     reshape,
     sigmoid,
     sign,

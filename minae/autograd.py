@@ -53,7 +53,8 @@ class Function:
     ``grad_reads`` says, for each input, which inputs its gradient reads (``((1,), (0,))`` for a·b:
     ∂/∂a = b, ∂/∂b = a; None, the default: every input), so that only those are checked for writes
     since the forward (see ``_inputs_read``); ``checks_input_versions = False`` skips the check
-    altogether (for a backward that uses only its inputs' shapes). Inputs that are not
+    altogether (for a backward that uses only its inputs' shapes); ``promotes = True`` gives the result
+    PyTorch's type promotion of two operands (``ops.promoted``). Inputs that are not
     tensors (numbers, raw arrays) are constants. Called with no tensor among its inputs, a Function
     just computes its forward: that is what lets a backward call ops on raw arrays. An instance
     records one call (it is that call's node): make a new one for every call, as the lowercase
@@ -69,6 +70,7 @@ class Function:
         "output", "output_version", "created_at", "__weakref__",
     )  # fmt: skip
     keeps_output = False
+    promotes = False
     grad_reads = None
     checks_input_versions = True
     differentiable = True
@@ -79,13 +81,44 @@ class Function:
                 break
         else:  # no tensor at all: raw arrays in, raw array out (how an ordinary backward calls ops)
             return self.forward(*args)
-        arrays, any_grad, on_cpu = _keep_inputs(self, args)
+        # keep the inputs, which of them need a gradient, and the generation: one more than every input's
+        arrays, needs_grad, gen, plain, written = [], (), 0, True, False
+        for a in args:  # tensors on the CPU and Python numbers here; anything else in _constants
+            if isinstance(a, Tensor):
+                v = a._version
+                if v is not None:  # its memory was viewed or written
+                    if a._view is not None and a._view[2] != v.value:  # refresh_if_stale(a), inline: the per-op path
+                        refresh_view(a)
+                    written = written or v.value != 0
+                needs_grad += (a.requires_grad,)
+                f = a.grad_fn
+                if f is not None:  # (f.generation read once: f's class varies, so each read is a full lookup)
+                    g = f.generation
+                    if g >= gen:
+                        gen = g + 1
+                a = a.data
+                plain = plain and type(a) is _ndarray
+            else:
+                needs_grad += (False,)
+                plain = plain and (type(a) is float or type(a) is int)
+            arrays.append(a)
+        any_grad = True in needs_grad
+        if not plain:
+            args, arrays = _constants(self, args, GradMode.enabled and any_grad)
+        self.inputs, self.needs_grad, self.generation = args, needs_grad, gen
+        if written:  # else left unset (read as None): a slot set on every op costs time on every op
+            self.versions = tuple(_count(a) for a in args)
+        self.writes_seen = ANY_MEMORY.value
         try:
-            if on_cpu:  # NumPy arrays and Python numbers only: no device to make current
+            if plain:  # NumPy arrays and Python numbers only: no device to make current
                 y = self.forward(*arrays)  # the forward call
             else:  # CuPy computes on the current GPU: make the inputs' current
                 with backend.on_device_of(arrays):
                     y = self.forward(*arrays)
+            # NumPy's promotion gave y another dtype than an input's: perhaps not PyTorch's (rare; see _promote)
+            a, b = arrays[0], arrays[-1]  # (b: a Python number, or an array: compared only in the second case)
+            if type(a) is not _ndarray or y.dtype is not a.dtype or (type(b) is _ndarray and b.dtype is not y.dtype):
+                y = _promote(self, arrays, y)
         except ValueError as e:
             raise ValueError(f"{self.name()}: {diagnostics.describe_inputs(self.inputs)}: {e}") from None
         if type(y) is not _ndarray and not is_array(y):  # NumPy ufuncs turn 0-d arrays into scalars
@@ -93,7 +126,7 @@ class Function:
         if GradMode.anomaly:
             diagnostics.check_forward(self, y)
         out = _new(Tensor)  # no __init__: its checks are for user data, and y is an array already
-        out.data, out.grad, out._retains_grad, out._earlier_grad_fns = y, None, False, None
+        out.data, out.grad, out._retains_grad, out._earlier_grad_fns, out._hooks = y, None, False, None, None
         if y.base is not None or y is arrays[0]:  # perhaps a view of an input's memory (a slice, a reshape, …)
             _share_memory(self, out, args)
         else:
@@ -147,39 +180,14 @@ class Function:
         return tuple(maker(self, a) for a in self.inputs if isinstance(a, Tensor))
 
 
-def _keep_inputs(func, args):
-    """Keep the inputs, their needs-grad mask, generation and versions in func.
-
-    Returns the forward's arrays, whether any input needs a gradient, and whether all are on the CPU (NumPy arrays
-    and Python numbers: no GPU to make current).
-    """
-    arrays, needs_grad, gen, plain, written = [], (), 0, True, False
-    for a in args:  # tensors on the CPU and Python numbers here; anything else in _constants
-        if isinstance(a, Tensor):
-            v = a._version
-            if v is not None:  # its memory was viewed or written
-                if a._view is not None and a._view[2] != v.value:  # refresh_if_stale(a), inline: the per-op path
-                    refresh_view(a)
-                written = written or v.value != 0
-            f = a.grad_fn
-            needs_grad += (a.requires_grad,)
-            if f is not None:  # one more than every input's (f.generation read once: f's class varies, so each
-                g = f.generation  # attribute read on it is a full lookup)
-                if g >= gen:
-                    gen = g + 1
-            a = a.data
-            plain = plain and type(a) is _ndarray
-        else:
-            needs_grad += (False,)
-            plain = plain and (type(a) is float or type(a) is int)
-        arrays.append(a)
-    if not plain:
-        args, arrays = _constants(func, args, GradMode.enabled and True in needs_grad)
-    func.inputs, func.needs_grad, func.generation = args, needs_grad, gen
-    if written:  # else left unset (read as None): a slot set on every op costs time on every op
-        func.versions = tuple(_count(a) for a in args)
-    func.writes_seen = ANY_MEMORY.value
-    return arrays, True in needs_grad, plain
+def _promote(func, arrays, y):
+    """func's result with PyTorch's type promotion (``ops.promoted``) where it differs from NumPy's: the forward
+    again on the cast inputs, for the ops that say they promote (``promotes``: the arithmetic of two operands)."""
+    if not func.promotes or len(arrays) != 2:
+        return y
+    with backend.on_device_of(arrays):  # CuPy casts and computes on the current GPU, which need not be theirs
+        a, b = _ops.promoted(*arrays)
+        return y if a is arrays[0] and b is arrays[1] else func.forward(a, b)
 
 
 def _count(a) -> int:
@@ -270,9 +278,6 @@ class GradientQueue:
     def __init__(self):
         self.pending, self.heap = {}, []
 
-    def __bool__(self) -> bool:
-        return bool(self.heap)
-
     def add(self, f, g):
         """Add g to the gradient waiting for f; the first time f is seen, queue it."""
         # BEGIN SOLUTION task 1.5
@@ -294,11 +299,18 @@ class GradientQueue:
 def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True, capture=None):
     """Propagate gradients from ``roots`` to the leaves, newest generation first: into the leaves' ``.grad``
     (``accumulate``) and/or into ``capture`` ({id(tensor): None}, for ``grad``)."""
-    queue, last = GradientQueue(), float("inf")
+    queue, last, hook_nodes = GradientQueue(), float("inf"), {}
 
-    def send(t, f, g, owned=False):
+    def send(t, f, g, owned=False, hooked=False):
         """Hand g = ∂L/∂t to t's .grad (a leaf, or retain_grad) or the capture, and/or to f, the function that
-        made t, adding it to what f got already."""
+        made t, adding it to what f got already. A tensor with hooks gets its gradients summed first (``hooked``:
+        the sum, after the hooks ran)."""
+        if t._hooks and not hooked:
+            key = (id(t), id(f))  # (ids: == on tensors is elementwise)
+            if key not in hook_nodes:
+                hook_nodes[key] = TensorHooks(t, f)
+            queue.add(hook_nodes[key], g)
+            return
         # (dtypes by identity: equal ones are almost always one object, and _deliver compares them fully)
         if f is None or t._retains_grad or capture is not None or g.dtype is not t.data.dtype:
             g = _deliver(t, f, g, accumulate, capture, create_graph, owned)
@@ -311,17 +323,50 @@ def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True,
         for t, g in zip(roots, root_grads):
             send(t, t.grad_fn, g)
         prune = None if accumulate or capture is None else grad_pruning.Pruning(roots, capture)
-        while queue:
+        while queue.heap:  # (not `while queue`: a method call per function)
             f, gy = queue.pop()
             gen = f.generation
             if gen > last:  # an older function ran already: a gradient may reach it after its backward
                 raise diagnostics.walk_order_error(f, last)
             last = gen
-            if type(gy) is _ndarray:  # a NumPy gradient: no GPU to make current (a `with` costs two Python calls)
+            if type(f) is TensorHooks:  # a tensor's hooks, on the sum of its gradient (Tensor.register_hook)
+                send(f.tensor, f.maker, f.run(gy, create_graph), hooked=True)
+            elif type(gy) is _ndarray:  # a NumPy gradient: no GPU to make current (a `with` costs two Python calls)
                 _backward_step(f, gy, prune, retain_graph, send)
             else:  # CuPy computes on the current GPU: make f's current (a tensor under create_graph: perhaps)
                 with backend.on_device_of(f.arrays):
                     _backward_step(f, gy, prune, retain_graph, send)
+
+
+class TensorHooks:
+    """A node in the backward for a tensor with hooks: it collects the gradients sent to the tensor, then runs the
+    hooks on their sum, ∂L/∂t, once, as PyTorch does. Its generation lies between that of the function that made t
+    (or −1 for a leaf) and those of the functions that read t (one more, at least), so it runs after they all sent
+    their part, and before the function that made t."""
+
+    __slots__ = ("tensor", "maker", "generation", "__weakref__")
+
+    def __init__(self, t, maker):
+        self.tensor, self.maker = t, maker
+        self.generation = (-1 if maker is None else maker.generation) + 0.5
+
+    def run(self, g, create_graph):
+        """Each hook in turn: called with the gradient (a tensor); a tensor it returns replaces it."""
+        for hook in list(self.tensor._hooks.values()):
+            result = hook(g if isinstance(g, Tensor) else Tensor(g))
+            if result is None:
+                continue
+            if not isinstance(result, Tensor) or tuple(result.shape) != tuple(self.tensor.shape):
+                what = f"shape {tuple(result.shape)}" if isinstance(result, Tensor) else type(result).__name__
+                raise RuntimeError(
+                    f"a hook returned a {what} for the gradient of a tensor of shape {tuple(self.tensor.shape)}: "
+                    "return a tensor of that shape, or None to keep the gradient"
+                )
+            g = result if create_graph else result.data
+        return g
+
+    def __repr__(self):
+        return "<TensorHooks>"
 
 
 def _backward_step(f, gy, prune, retain_graph, send):

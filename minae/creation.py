@@ -47,6 +47,33 @@ def tensor(data, dtype=None, device=None, requires_grad=False) -> Tensor:
     return _make(array, requires_grad)
 
 
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """``data`` as a tensor, without a copy where none is needed (PyTorch's ``as_tensor``): a tensor of that dtype
+    and device is returned itself, an array of them is shared (writes through either show in both); anything
+    else is copied as ``tensor`` does (lists of Python floats become float32). A tensor that is converted stays in
+    the graph, as ``Tensor.to`` does."""
+    if isinstance(data, Tensor):
+        return data.to(*(x for x in (device, dtype) if x is not None))
+    if backend.is_array(data):
+        same_dtype = dtype is None or backend.as_dtype(dtype) == data.dtype
+        same_device = device is None or backend.device(device) == backend.array_device(data)
+        if same_dtype and same_device and data.dtype.kind in "biuf":
+            return Tensor(data)
+        if device is None:
+            device = backend.array_device(data)
+    return tensor(data, dtype=dtype, device=device)
+
+
+def broadcast_shapes(*shapes) -> tuple:
+    """The shape that tensors of ``shapes`` broadcast to (NumPy's and PyTorch's rule: align the trailing
+    dimensions; each pair equal, or one of them 1). Raises a ValueError naming the shapes if there is none."""
+    shapes = [(s,) if isinstance(s, numbers.Integral) else tuple(s) for s in shapes]
+    try:
+        return tuple(backend.np.broadcast_shapes(*shapes))
+    except ValueError:
+        raise ValueError(f"the shapes {', '.join(map(str, shapes))} do not broadcast to one shape") from None
+
+
 def from_numpy(array) -> Tensor:
     """A CPU tensor sharing memory with a NumPy array (its dtype kept)."""
     return Tensor(backend.np.asarray(array))

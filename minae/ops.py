@@ -37,6 +37,7 @@ the input's array module.
 
 from __future__ import annotations
 
+import builtins
 import math
 from collections import namedtuple
 
@@ -163,8 +164,38 @@ def expand(x, *sizes):
 
 
 # ---------------------------------------------------------------- arithmetic ---
+def promoted(a, b):
+    """a and b cast where PyTorch's type promotion differs from NumPy 2's, for a binary op (else as they are;
+    ``Function.__call__`` calls it for an op with ``promotes`` whose result's dtype is not its first input's).
+
+    PyTorch orders the kinds bool < integer < float and takes the result's kind from all operands, but its dtype
+    from the operands of that kind in this order: tensors with dimensions, then 0-d tensors, then Python numbers
+    (a float one gives the default float dtype). NumPy lets a 0-d array raise the dtype (float32 n-d with float64
+    0-d gives float64; PyTorch float32) and an integer array with a Python float gives float64 (PyTorch: float32).
+    """
+    ta, tb = type(a), type(b)
+    if ta is tb and (ta is not float and ta is not int) and a.dtype == b.dtype:  # the common case: one dtype
+        return a, b
+    if (ta is float or ta is int) and b.dtype.kind == "f" or (tb is float or tb is int) and a.dtype.kind == "f":
+        return a, b  # a float tensor and a Python number: the tensor's dtype, in both
+    xp = get_array_module(a if backend.is_array(a) else b)
+    kind = {"b": 0, "i": 1, "u": 1, "f": 2}
+    ranked = []  # (kind, place: 0 n-d, 1 0-d, 2 Python number, dtype)
+    for x in (a, b):
+        if backend.is_array(x):
+            ranked.append((kind.get(x.dtype.kind, 2), 0 if x.ndim else 1, x.dtype))
+        else:
+            k = 0 if isinstance(x, bool) else 1 if isinstance(x, int) else 2
+            ranked.append((k, 2, backend.get_default_dtype() if k == 2 else xp.dtype(xp.int64 if k else xp.bool_)))
+    top = builtins.max(k for k, _, _ in ranked)
+    place = builtins.min(p for k, p, _ in ranked if k == top)
+    want = xp.result_type(*[d for k, p, d in ranked if k == top and p == place])
+    return tuple(x.astype(want) if backend.is_array(x) and x.dtype != want else x for x in (a, b))
+
+
 class Add(Function):
     __slots__ = ()
+    promotes = True
     checks_input_versions = False
 
     def forward(self, a, b):
@@ -178,6 +209,7 @@ class Add(Function):
 
 class Sub(Function):
     __slots__ = ()
+    promotes = True
     checks_input_versions = False
 
     def forward(self, a, b):
@@ -191,6 +223,7 @@ class Sub(Function):
 
 class Mul(Function):
     __slots__ = ()
+    promotes = True
     grad_reads = ((1,), (0,))  # ∂(ab)/∂a = b, ∂(ab)/∂b = a
 
     def forward(self, a, b):
@@ -206,9 +239,12 @@ class Mul(Function):
 
 class Div(Function):
     __slots__ = ()
+    promotes = True
     grad_reads = ((1,), (0, 1))  # ∂(a/b)/∂a = 1/b, ∂(a/b)/∂b = −a/b²
 
     def forward(self, a, b):
+        # true division of integers or booleans gives the default float dtype (PyTorch; NumPy gives float64)
+        a, b = (_as_float(x) if backend.is_array(x) else x for x in (a, b))
         return a / b
 
     def backward(self, gy, needs_grad):
@@ -217,6 +253,53 @@ class Div(Function):
         ga = gy / b
         # ∂(a/b)/∂b = −a/b²
         return (sum_to(ga, a.shape) if na else None, sum_to(-ga * a / b, b.shape) if nb else None)
+
+
+class FloorDivide(Function):
+    """⌊a / b⌋ (Python's rule: rounded toward −∞). Piecewise constant: PyTorch gives it no derivative, so its
+    backward raises rather than return a zero that no finite difference agrees with at the steps."""
+
+    __slots__ = ()
+    promotes = True
+    checks_input_versions = False
+
+    def forward(self, a, b):
+        _check_integer_divisor(a, b, "//")
+        return get_array_module(a if backend.is_array(a) else b).floor_divide(a, b)
+
+    def backward(self, gy, needs_grad):
+        raise RuntimeError("floor_divide (//) has no derivative (it is piecewise constant), as in PyTorch")
+
+
+class Remainder(Function):
+    """a − b·⌊a / b⌋, with the sign of b (Python's and PyTorch's ``%``): ∂/∂a = 1, ∂/∂b = −⌊a / b⌋."""
+
+    __slots__ = ()
+    promotes = True
+    grad_reads = ((), (0, 1))
+
+    def forward(self, a, b):
+        _check_integer_divisor(a, b, "%")
+        return get_array_module(a if backend.is_array(a) else b).remainder(a, b)
+
+    def backward(self, gy, needs_grad):
+        a, b = self.saved()
+        na, nb = needs_grad
+        q = _floor_quotient(a, b) if nb else None
+        return (sum_to(gy, a.shape) if na else None, sum_to(-gy * q, b.shape) if nb else None)
+
+
+def _floor_quotient(a, b):
+    """⌊a / b⌋ as a constant (an array): a step function, its own derivative is zero almost everywhere."""
+    a, b = (x.data if isinstance(x, Tensor) else x for x in (a, b))
+    return get_array_module(a if backend.is_array(a) else b).floor_divide(a, b)
+
+
+def _check_integer_divisor(a, b, op):
+    """Integer division by zero has no value (NumPy returns 0 with a warning; PyTorch raises)."""
+    xp = get_array_module(a if backend.is_array(a) else b)
+    if xp.result_type(a, b).kind in "iu" and bool(xp.any(xp.asarray(b) == 0)):
+        raise ZeroDivisionError(f"integer {op} by zero")
 
 
 class Neg(Function):
@@ -237,6 +320,7 @@ class Pow(Function):
     the result lets it be written in place (``y = x ** 2; y += 1``, as in PyTorch)."""
 
     __slots__ = ()
+    promotes = True
 
     def forward(self, a, b):
         return a**b
@@ -293,6 +377,7 @@ class MatMul(Function):
     def forward(self, a, b):
         if a.ndim == 0 or b.ndim == 0:
             raise ValueError("matmul needs tensors of at least one dimension (use * for scalars)")
+        _check_same_dtype("matmul", a, b)
         return a @ b
 
     def backward(self, gy, needs_grad):
@@ -315,6 +400,18 @@ class MatMul(Function):
         return ga, gb
 
 
+def _check_same_dtype(name, *arrays):
+    """A matrix product takes operands of one dtype, as in PyTorch: NumPy would silently promote a float32 layer
+    fed float64 data to float64 (twice the memory and time, and an output of the wrong dtype)."""
+    arrays = [a for a in arrays if backend.is_array(a)]
+    if any(a.dtype != arrays[0].dtype for a in arrays):
+        dtypes = " and ".join(str(a.dtype) for a in arrays)
+        raise TypeError(
+            f"{name}: the operands have dtypes {dtypes}; they must be one dtype (convert the input with "
+            ".to(dtype), or the layer with .double()/.float())"
+        )
+
+
 class LinearOp(Function):
     """The affine map of a layer, fused: y = x Wᵀ + b for x (N, in), W (out, in), b (out,) or None.
 
@@ -329,6 +426,7 @@ class LinearOp(Function):
     grad_reads = ((1,), (0,), ())  # ∂L/∂x reads W, ∂L/∂W reads x, ∂L/∂b neither
 
     def forward(self, x, w, b):
+        _check_same_dtype("linear", x, w, b)
         y = x @ w.T
         if b is not None:
             y += b  # y is fresh: add in place
@@ -375,6 +473,16 @@ def div(a, b):
 
 def neg(x):
     return Neg()(x)
+
+
+def floor_divide(a, b):
+    """⌊a / b⌋ elementwise with broadcasting (rounded toward −∞, as Python's ``//``); not differentiable."""
+    return FloorDivide()(a, b)
+
+
+def remainder(a, b):
+    """a − b·⌊a / b⌋ elementwise with broadcasting (the sign of b, as Python's ``%``)."""
+    return Remainder()(a, b)
 
 
 def pow(a, b):
@@ -1484,7 +1592,11 @@ class BinaryCrossEntropy(Function):
     The clamp only holds where ỹ is 0, 1 or within ~e^(−100) of them; on NumPy the forward
     notes whether it held anywhere (a free look at two minima) so that the common backward
     is the short form above; on a GPU that look would be a device sync, so the backward
-    always takes the masked form.
+    always takes the masked form. The masked form also bounds each side's 1/ỹ and 1/(1 − ỹ)
+    by 1/tiny (tiny: the dtype's smallest normal number): ∂ℓ/∂ỹ ≈ −1/ỹ does not fit the dtype
+    for a subnormal ỹ (float32 σ(x) for x in [−100, −87.3]), where it was ±inf. PyTorch bounds
+    ỹ(1 − ỹ) below by 10⁻¹² instead, which is finite too but changes the gradient for every
+    ỹ < 10⁻¹² (float64 σ(−30) · its ∂ℓ/∂ỹ came out 0.094 for 1).
     """
 
     __slots__ = ("q", "clamped")
@@ -1499,8 +1611,9 @@ class BinaryCrossEntropy(Function):
         xp.maximum(log_q, _LOG_FLOOR, out=log_q)
         xp.maximum(log_p, _LOG_FLOOR, out=log_p)
         self.q = q
-        if xp is backend.np:
-            self.clamped = p.size > 0 and (log_p.min() <= _LOG_FLOOR or log_q.min() <= _LOG_FLOOR)
+        if xp is backend.np:  # (the short form divides by ỹ(1 − ỹ): it needs both sides normal numbers)
+            near = builtins.max(_LOG_FLOOR, math.log(xp.finfo(p.dtype).tiny)) if p.dtype.kind == "f" else _LOG_FLOOR
+            self.clamped = p.size > 0 and (log_p.min() <= near or log_q.min() <= near)
         else:
             self.clamped = True
         # −[t log p + (1 − t) log q]: two terms of one sign, so no cancellation (log q + t (log p − log q) lost
@@ -1521,10 +1634,15 @@ class BinaryCrossEntropy(Function):
                 gp /= p * q
                 gp *= gy
             else:
-                # each side's term only where its log was not clamped; the division reads 1 elsewhere
+                # each side's term only where its log was not clamped; the division reads 1 elsewhere, and at
+                # least tiny (a subnormal ỹ: 1/ỹ would overflow)
+                tiny = float(get_array_module(_array(p)).finfo(_array(p).dtype).tiny)
                 p_ok = _array(p) > math.exp(_LOG_FLOOR)
                 q_ok = _array(q) > math.exp(_LOG_FLOOR)
-                gp = gy * (where(q_ok, (1 - t) / where(q_ok, q, 1.0), 0.0) - where(p_ok, t / where(p_ok, p, 1.0), 0.0))
+                gp = gy * (
+                    where(q_ok, (1 - t) / where(q_ok, maximum(q, tiny), 1.0), 0.0)
+                    - where(p_ok, t / where(p_ok, maximum(p, tiny), 1.0), 0.0)
+                )
         if ny:
             gt = gy * (_clamped_log(q) - _clamped_log(p))
         return gp, gt

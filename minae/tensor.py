@@ -17,6 +17,7 @@ are not tracked.
 from __future__ import annotations
 
 import copy
+import itertools
 
 from . import backend, diagnostics
 from .backend import Device, array_device, as_array, as_dtype, get_array_module, is_array, to_numpy
@@ -73,6 +74,7 @@ class Tensor:
         "_earlier_grad_fns": "[(last version count served, grad_fn), …]: the grad_fns this tensor had before "
         "in-place writes replaced them (None if never), so that functions recorded before a write send their "
         "gradient to the function that made the value they saw (autograd.maker).",
+        "_hooks": "{id: hook} of register_hook, or None if none was ever registered.",
         "__weakref__": None,
     }
     __array_priority__ = 1000  # so that ndarray + Tensor calls Tensor.__radd__
@@ -96,6 +98,7 @@ class Tensor:
         self._version = source._counter() if source is not None and data is given else None
         self._view = None
         self._earlier_grad_fns = None
+        self._hooks = None
 
     # --- what it is
     @property
@@ -264,30 +267,53 @@ class Tensor:
             raise RuntimeError("retain_grad() on a tensor that does not require grad")
         self._retains_grad = True
 
+    def register_hook(self, hook) -> "RemovableHandle":
+        """Call ``hook(grad)`` with ∂L/∂self each time a backward computes it (once per backward, with the sum over
+        every path); a tensor it returns replaces the gradient (in ``.grad``, and below in the graph). Returns a
+        handle whose ``.remove()`` takes the hook off. As in PyTorch, for leaves and non-leaves alike."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that does not require grad")
+        if self._hooks is None:
+            self._hooks = {}
+        key = next(_hook_ids)
+        self._hooks[key] = hook
+        return RemovableHandle(self._hooks, key)
+
+    def detach_(self) -> "Tensor":
+        """Cut this tensor from the graph in place: it becomes a leaf that does not require grad."""
+        if self._view is not None and self.requires_grad:
+            raise RuntimeError(
+                "detach_() on a view of another tensor's memory that is part of the graph: use detach() instead"
+            )
+        self.grad_fn, self.requires_grad, self._earlier_grad_fns = None, False, None
+        return self
+
     def _accumulate_grad(self, g, create_graph: bool, owned: bool = False) -> None:
         """``.grad += g`` for a leaf (or a tensor that retains its gradient), called by the engine's backward."""
-        if not isinstance(g, Tensor):
-            g = Tensor(g)
-        if g.shape != self.shape:
-            raise RuntimeError(f"internal error: gradient of shape {g.shape} for a tensor of shape {self.shape}")
-        if self.grad is not None and not isinstance(self.grad, Tensor):  # (else: 'memoryview' has no 'flags')
-            raise TypeError(f".grad is a {type(self.grad).__name__} (assigned by hand?), not a Tensor or None")
-        if self.grad is not None and (self.grad.shape != self.shape or self.grad.dtype != self.dtype):
-            raise RuntimeError(
-                f".grad has shape {tuple(self.grad.shape)} and dtype {self.grad.dtype} (assigned by hand?), but the "
-                f"gradient of this tensor has shape {tuple(self.shape)} and dtype {self.dtype}"
-            )
-        if self.grad is None:
+        data = g.data if isinstance(g, Tensor) else g  # an array in an ordinary backward, a tensor under create_graph
+        if data.shape != self.data.shape:
+            raise RuntimeError(f"internal error: gradient of shape {data.shape} for a tensor of shape {self.shape}")
+        grad = self.grad
+        if grad is not None:
+            if not isinstance(grad, Tensor):  # (else: 'memoryview' has no 'flags')
+                raise TypeError(f".grad is a {type(grad).__name__} (assigned by hand?), not a Tensor or None")
+            if grad.shape != self.shape or grad.dtype != self.dtype:
+                raise RuntimeError(
+                    f".grad has shape {tuple(grad.shape)} and dtype {grad.dtype} (assigned by hand?), but the "
+                    f"gradient of this tensor has shape {tuple(self.shape)} and dtype {self.dtype}"
+                )
+        if create_graph:
+            g = g if isinstance(g, Tensor) else Tensor(g)
+            self.grad = _ops.clone(g) if grad is None else grad + g
+        elif grad is None:
             # a buffer of its own (later backward calls add in place), unless the backward made g for self alone:
             # else it may be shared with another path (a + b sends the same one to both) or a read-only view
-            self.grad = _ops.clone(g) if create_graph else Tensor(g.data if owned else g.data.copy())
-        elif create_graph:
-            self.grad = self.grad + g
-        elif not getattr(self.grad.data.flags, "writeable", True):  # an expand() view assigned by hand
-            self.grad = Tensor(self.grad.data + g.data)
+            self.grad = Tensor(data if owned else data.copy())
+        elif not getattr(grad.data.flags, "writeable", True):  # an expand() view assigned by hand
+            self.grad = Tensor(grad.data + data)
         else:
-            self.grad.data += g.data
-            self.grad._bump_version()
+            grad.data += data
+            grad._bump_version()
 
     def backward(self, gradient=None, retain_graph: bool = False, create_graph: bool = False) -> None:
         """Accumulate ∂self/∂x into ``x.grad`` for every leaf x that requires grad.
@@ -341,6 +367,18 @@ class Tensor:
 
     def __rpow__(self, other):
         return _ops.Pow()(other, self)
+
+    def __floordiv__(self, other):
+        return _ops.floor_divide(self, other)
+
+    def __rfloordiv__(self, other):
+        return _ops.floor_divide(other, self)
+
+    def __mod__(self, other):
+        return _ops.remainder(self, other)
+
+    def __rmod__(self, other):
+        return _ops.remainder(other, self)
 
     def __matmul__(self, other):
         return _ops.matmul(self, other)
@@ -444,6 +482,24 @@ class Tensor:
 
     def __ipow__(self, other):
         return self._write(lambda old: old**other, others=(other,))
+
+    def __ifloordiv__(self, other):
+        return self._write(lambda old: old // other, others=(other,))
+
+    def __imod__(self, other):
+        return self._write(lambda old: old % other, others=(other,))
+
+    def floor_divide(self, other):
+        return _ops.floor_divide(self, other)
+
+    def remainder(self, other):
+        return _ops.remainder(self, other)
+
+    def floor_divide_(self, other):
+        return self.__ifloordiv__(other)
+
+    def remainder_(self, other):
+        return self.__imod__(other)
 
     def __imatmul__(self, other):
         return self._write(lambda old: old @ other, others=(other,))
@@ -635,6 +691,21 @@ class Tensor:
         return (self[i] for i in range(self.data.shape[0]))
 
 
+_hook_ids = itertools.count()
+
+
+class RemovableHandle:
+    """What ``register_hook`` returns: ``remove()`` takes the hook off (a second call does nothing)."""
+
+    __slots__ = ("hooks", "key")
+
+    def __init__(self, hooks, key):
+        self.hooks, self.key = hooks, key
+
+    def remove(self) -> None:
+        self.hooks.pop(self.key, None)
+
+
 def _broadcasts(shape, to) -> bool:
     """Whether an array of ``shape`` broadcasts to ``to`` (NumPy's rule, without growing ``to``)."""
     try:
@@ -717,7 +788,7 @@ def _replace_grad_fn(t, new, last_count) -> None:
 
 def refresh_if_stale(t) -> None:
     """Give t a grad_fn that has every write into its memory: refresh_view when t views memory written since its
-    grad_fn was set. Whatever reads a grad_fn calls it first (an op's inputs, inline in autograd._keep_inputs;
+    grad_fn was set. Whatever reads a grad_fn calls it first (an op's inputs, inline in Function.__call__;
     backward()'s and grad()'s outputs; an in-place write through t)."""
     if t._view is not None and t._view[2] != t._version.value:
         refresh_view(t)
@@ -738,8 +809,8 @@ def refresh_view(t) -> None:
 def as_grad_array(g, like, create_graph: bool):
     """The starting gradient ∂L/∂like: ones for a scalar, else ``g`` checked against like's shape."""
     if g is None:
-        with backend.on(like.device):  # CuPy allocates on the current GPU, which need not be like's
-            return backend.get_array_module(like.data).ones_like(like.data)
+        with backend.on_device_of((like.data,)):  # CuPy allocates on the current GPU, which need not be like's
+            return get_array_module(like.data).ones_like(like.data)
     arr = g.data if isinstance(g, Tensor) else as_array(g, like.dtype, like.device)
     if arr.shape != like.shape:
         raise diagnostics.gradient_shape_error(arr.shape, like.shape)

@@ -1,5 +1,6 @@
-"""The engine: Tensor, backward, minae.grad, grad modes, anomaly detection,
-dtype rules, errors and the creation functions."""
+"""The engine: accumulation, minae.grad, tensor hooks, grad modes, requires_grad, dtype rules, numerics, the
+leaves' copy-avoidance, repr, the creation functions, anomaly detection and errors (in-place writes, views and
+versions: test_inplace.py)."""
 
 import math
 import re
@@ -12,7 +13,7 @@ import minae
 from minae import backend, diagnostics
 
 
-# ------------------------------------------------------------- accumulation ---
+# ------------------------------------------------------------ accumulation ---
 def test_gradients_accumulate_over_two_backward_calls(leaf64, device):
     x = leaf64([1.0, -2.0, 3.0], device)
     (x * x).sum().backward()
@@ -83,34 +84,20 @@ def test_gradient_flows_to_every_leaf_once(leaf64, device):
     assert x.grad is None
 
 
-# --------------------------------------------------------- backward's errors ---
-def test_backward_on_a_non_scalar_needs_gradient(leaf64, device):
-    x = leaf64([1.0, 2.0, 3.0], device)
-    y = x * 2
-    with pytest.raises(RuntimeError, match=r"gradient.*non-scalar.*\(3,\)"):
-        y.backward()
-    y.backward(gradient=leaf64([1.0, 0.5, -1.0], device, requires_grad=False), retain_graph=True)
-    np.testing.assert_allclose(x.grad.numpy(), [2.0, 1.0, -2.0])
-    y.backward(gradient=[1.0, 1.0, 1.0])  # lists and arrays work too
-    np.testing.assert_allclose(x.grad.numpy(), [4.0, 3.0, 0.0])
-    with pytest.raises(RuntimeError, match=r"\(2,\).*\(3,\)"):
-        (x * 2).backward(gradient=[1.0, 1.0])
+def test_a_grad_assigned_by_hand_must_fit_and_may_be_a_read_only_view():
+    w = minae.tensor([1.0, 2.0], dtype=minae.float64, requires_grad=True)
+    w.grad = minae.zeros(3, 2, dtype=minae.float64)  # would broadcast silently into a (3, 2) .grad
+    with pytest.raises(RuntimeError, match=r"\.grad has shape \(3, 2\) and dtype float64.*shape \(2,\) and dtype"):
+        (w * w).sum().backward()
+    w.grad = minae.zeros(2, dtype=minae.float32)  # would accumulate in float32
+    with pytest.raises(RuntimeError, match=r"\.grad has shape \(2,\) and dtype float32"):
+        (w * w).sum().backward()
+    w.grad = minae.ones(1, dtype=minae.float64).expand(2)  # read-only: added out of place, as PyTorch
+    (w * w).sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [3.0, 5.0])
 
 
-def test_backward_on_a_tensor_without_grad_raises(leaf64, device):
-    x = leaf64([1.0], device, requires_grad=False)
-    with pytest.raises(RuntimeError, match="does not require grad"):
-        (x * 2).sum().backward()
-
-
-def test_backward_gradient_dtype_follows_the_output(leaf64, device):
-    x = minae.tensor([1.0, 2.0], device=device, requires_grad=True)
-    (x * 3).backward(gradient=leaf64([1.0, 1.0], device, requires_grad=False))
-    assert x.grad.dtype == minae.float32
-    np.testing.assert_allclose(x.grad.numpy(), [3.0, 3.0])
-
-
-# --------------------------------------------------------------- minae.grad ---
+# -------------------------------------------------------------- minae.grad ---
 def test_grad_returns_a_tuple_and_leaves_dot_grad_alone(leaf64, device):
     x, y = leaf64([1.0, 2.0], device), leaf64([3.0, -1.0], device)
     z = (x * y).sum()
@@ -210,28 +197,134 @@ def test_backward_create_graph_then_grad_of_grad(leaf64, device):
     np.testing.assert_allclose(g2.numpy(), [6.0, 18.0])
 
 
-# ------------------------------------------------------------ a long chain ---
-def test_a_chain_of_100000_ops_under_the_default_recursion_limit(device):
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(1000)  # Python's default
+class _Boom(minae.Function):
+    """An op whose backward must never run (to see what minae.grad skips)."""
+
+    def forward(self, x):
+        return x * 1.0
+
+    def backward(self, gy, needs_grad):
+        raise AssertionError("backward ran on a branch that does not lead to the requested inputs")
+
+
+def test_grad_skips_branches_that_do_not_reach_the_inputs():
+    x = minae.randn(3, requires_grad=True)
+    w = minae.randn(3, requires_grad=True)
+    y = (_Boom()(w) * x).sum() + (x * x).sum()
+    (gx,) = minae.grad(y, x)
+    np.testing.assert_allclose(gx.numpy(), w.numpy() + 2 * x.numpy(), rtol=1e-6)
+    assert w.grad is None
+
+
+def test_grad_prunes_inside_an_op_but_keeps_what_is_needed():
+    # W feeds the output only through the matmul, x is asked for: W's gradient is never formed
+    x = minae.randn(4, 3, requires_grad=True)
+    W = minae.randn(3, 2, requires_grad=True)
+    (gx,) = minae.grad((x @ _Boom()(W)).sum(), x)
+    np.testing.assert_allclose(gx.numpy(), np.broadcast_to(W.numpy().sum(1), (4, 3)), rtol=1e-6)
+
+
+def test_grad_of_a_tensor_written_in_place_counts_only_the_uses_after_the_write():
+    # h = 3x; z = 2(h + 1) uses the old h; h += 1; L = Σz + Σh²: ∂L/∂h (the new h) = 2h, not 2h + 2
+    x = minae.tensor([1.0, 2.0], dtype=minae.float64, requires_grad=True)
+    h = x * 3
+    z = (h + 1) * 2
+    h.add_(1)
+    loss = z.sum() + (h * h).sum()
+    g_h, g_x = minae.grad(loss, [h, x], retain_graph=True)
+    np.testing.assert_allclose(g_h.numpy(), [8.0, 14.0])
+    np.testing.assert_allclose(g_x.numpy(), [30.0, 48.0])
+    (unused,) = minae.grad(z.sum(), [h], allow_unused=True)  # z was computed from the old h only
+    assert unused is None
+    # written through a view: the base's uses before the write are not its gradient either
+    h = x * 3
+    z = (h + 1) * 2
+    h[0:1].mul_(x[0:1])
+    (g_h,) = minae.grad(z.sum() + (h * h).sum(), [h])
+    np.testing.assert_allclose(g_h.numpy(), [6.0, 12.0])
+
+
+# ------------------------------------------------------------------- hooks ---
+def _torch():
+    return pytest.importorskip("torch")
+
+
+def _has_torch():
     try:
-        x = minae.tensor([1.0, 2.0], device=device, requires_grad=True)
-        y = x
-        for i in range(100_000):
-            y = y * 1.0 if i % 2 else y + 1.0
-        y.sum().backward()
-        np.testing.assert_array_equal(x.grad.numpy(), [1.0, 1.0])
-        np.testing.assert_array_equal(y.numpy(), [50_001.0, 50_002.0])
-        # a graph dropped without backward is freed without deep recursion too
-        z = x
-        for _ in range(100_000):
-            z = z * 1.0
-        del z, y
-    finally:
-        sys.setrecursionlimit(limit)
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
-# --------------------------------------------------------------- grad modes ---
+def _hooked_leaf(lib, values):
+    """Run ``(x·x).sum() + x.sum()`` with a hook on the leaf x that records its gradient and triples it."""
+    x = lib.tensor(values, dtype=lib.float64, requires_grad=True)
+    seen = []
+    handle = x.register_hook(lambda g: seen.append(g.detach().clone()) or g * 3)
+    ((x * x).sum() + x.sum()).backward()
+    return x, seen, handle
+
+
+def test_a_leaf_hook_runs_once_on_the_summed_gradient_and_replaces_it():
+    x, seen, _ = _hooked_leaf(minae, [1.0, 2.0])
+    # two paths reach x: 2x and 1; the hook sees their sum once
+    assert len(seen) == 1 and np.allclose(seen[0].numpy(), [3.0, 5.0])
+    assert np.allclose(x.grad.numpy(), [9.0, 15.0])
+
+
+def test_a_leaf_hook_matches_torch():
+    torch = _torch()
+    x, seen, _ = _hooked_leaf(minae, [1.0, -2.0, 0.5])
+    tx, tseen, _ = _hooked_leaf(torch, [1.0, -2.0, 0.5])
+    assert len(seen) == len(tseen) == 1
+    assert np.allclose(seen[0].numpy(), tseen[0].numpy()) and np.allclose(x.grad.numpy(), tx.grad.numpy())
+
+
+def test_a_non_leaf_hook_changes_what_flows_below_and_its_retained_grad():
+    for lib in [minae] + ([_torch()] if _has_torch() else []):
+        x = lib.tensor([1.0, 2.0], dtype=lib.float64, requires_grad=True)
+        y = x * 2
+        y.retain_grad()
+        y.register_hook(lambda g: g * 10)
+        (y * y).sum().backward()
+        assert np.allclose(y.grad.detach().numpy(), [40.0, 80.0]), lib.__name__
+        assert np.allclose(x.grad.detach().numpy(), [80.0, 160.0]), lib.__name__
+
+
+def test_a_hook_that_returns_none_keeps_the_gradient_and_a_removed_hook_is_not_called():
+    x = minae.tensor([1.0, 2.0], requires_grad=True)
+    calls = []
+    x.register_hook(lambda g: calls.append(1))
+    handle = x.register_hook(lambda g: g * 0)
+    (x * 3).sum().backward()
+    assert calls == [1] and np.allclose(x.grad.numpy(), 0.0)
+    handle.remove()
+    handle.remove()  # a second remove does nothing
+    x.grad = None
+    (x * 3).sum().backward()
+    assert calls == [1, 1] and np.allclose(x.grad.numpy(), 3.0)
+
+
+def test_hooks_apply_to_grad_and_under_create_graph():
+    x = minae.tensor([1.5, -0.5], dtype=minae.float64, requires_grad=True)
+    x.register_hook(lambda g: g * 2)
+    (g,) = minae.grad((x**3).sum(), x, create_graph=True)
+    assert np.allclose(g.numpy(), 2 * 3 * x.numpy() ** 2)
+    (gg,) = minae.grad(g.sum(), x)  # the hook's ×2 is part of the graph, and runs again on the second gradient
+    assert np.allclose(gg.numpy(), 2 * 2 * 6 * x.numpy())
+
+
+def test_register_hook_refuses_a_tensor_that_does_not_require_grad_and_a_hook_returning_a_wrong_shape():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        minae.tensor([1.0]).register_hook(lambda g: g)
+    x = minae.tensor([1.0, 2.0], requires_grad=True)
+    x.register_hook(lambda g: g.sum())
+    with pytest.raises(RuntimeError, match=r"shape \(\)"):
+        (x * 2).sum().backward()
+
+
+# -------------------------------------------------------------- grad modes ---
 def test_no_grad_as_context_manager(leaf64, device):
     x = leaf64([1.0], device)
     with minae.no_grad():
@@ -289,7 +382,7 @@ def test_set_grad_enabled(leaf64, device):
     assert minae.is_grad_enabled()
 
 
-# -------------------------------------------------- requires_grad and friends ---
+# ----------------------------------------------- requires_grad and friends ---
 def test_requires_grad_propagation(leaf64, device):
     a = leaf64([1.0, 2.0], device)
     b = leaf64([3.0, 4.0], device, requires_grad=False)
@@ -341,44 +434,25 @@ def test_setitem_needs_no_grad(leaf64, device):
     assert x.tolist() == [5.0, 2.0, 6.0]
 
 
-# ---------------------------------------------------------- detect_anomaly ---
-def test_detect_anomaly_in_forward_names_the_op_and_line(leaf64, device):
-    x = leaf64([-1.0, 1.0], device)
-    with minae.detect_anomaly(), np.errstate(invalid="ignore"):
-        with pytest.raises(minae.AnomalyError) as info:
-            minae.log(x)  # the line the error must point at
-    message = str(info.value)
-    assert "Log" in message and "forward" in message
-    assert "test_autograd.py" in message and "minae.log(x)  # the line" in message
-
-
-def test_detect_anomaly_in_backward_names_the_op_and_line(leaf64, device):
-    x = leaf64([0.0, 4.0], device)
-    with minae.detect_anomaly(), np.errstate(divide="ignore", invalid="ignore"):
-        y = x.sqrt()  # forward is finite; backward divides by 2√0
-        loss = (y * 3).sum()
-        with pytest.raises(minae.AnomalyError) as info:
-            loss.backward()
-    message = str(info.value)
-    assert "Sqrt" in message and "backward" in message
-    assert "test_autograd.py" in message and "y = x.sqrt()" in message
-
-
-def test_detect_anomaly_zero_times_inf_in_backward(leaf64, device):
-    x = leaf64([0.0, 1.0], device)
-    with minae.detect_anomaly(), np.errstate(divide="ignore", invalid="ignore"):
-        y = x.sqrt() * 0  # forward: 0; backward: the incoming 0 times ∂√x/∂x = ∞ at 0
-        with pytest.raises(minae.AnomalyError, match="Sqrt"):
-            y.sum().backward()
-
-
-def test_anomaly_mode_is_off_outside_the_context(leaf64, device):
-    x = leaf64([-1.0], device)
-    with np.errstate(invalid="ignore"):
-        assert math.isnan(minae.log(x).item())
-        with minae.detect_anomaly():
-            pass
-        assert math.isnan(minae.log(x).item())
+# ------------------------------------------------------------ a long chain ---
+def test_a_chain_of_100000_ops_under_the_default_recursion_limit(device):
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)  # Python's default
+    try:
+        x = minae.tensor([1.0, 2.0], device=device, requires_grad=True)
+        y = x
+        for i in range(100_000):
+            y = y * 1.0 if i % 2 else y + 1.0
+        y.sum().backward()
+        np.testing.assert_array_equal(x.grad.numpy(), [1.0, 1.0])
+        np.testing.assert_array_equal(y.numpy(), [50_001.0, 50_002.0])
+        # a graph dropped without backward is freed without deep recursion too
+        z = x
+        for _ in range(100_000):
+            z = z * 1.0
+        del z, y
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 # ------------------------------------------------------------- dtype rules ---
@@ -499,6 +573,38 @@ def test_default_dtype(device):
         minae.set_default_dtype(minae.int64)
 
 
+def test_to_accepts_dtype_names_and_numpy_sees_values():
+    x = minae.tensor([1.0, 2.0])
+    assert x.to("float64").dtype == np.float64
+    assert x.to("cpu") is x
+    np.testing.assert_array_equal(np.asarray(x), [1.0, 2.0])
+    assert np.asarray(x).dtype == np.float32
+
+
+# ---------------------------------------------------------------- numerics ---
+def test_power_zero_has_zero_gradient_at_zero():
+    x = minae.tensor([0.0, 1.0, -2.0], requires_grad=True)
+    (x**0).sum().backward()
+    assert np.all(x.grad.numpy() == 0)
+
+
+# ---------------------------------- the leaves' copy-avoidance (fast path) ---
+def test_a_leaf_keeps_its_first_gradient_without_a_copy_only_when_no_one_else_holds_it(leaf64):
+    def grads(retain):
+        a, b, w = leaf64([1.0, 2.0]), leaf64([3.0, 4.0]), leaf64([[1.0, 2.0], [3.0, 4.0]])
+        loss = ((a + b) * 2).sum() + (a @ w).sum() + (w * w).sum()
+        loss.backward(retain_graph=retain)
+        return a, b, w
+
+    fast, plain = grads(False), grads(True)  # retain_graph=True always copies
+    for f, p in zip(fast, plain):
+        np.testing.assert_array_equal(f.grad.numpy(), p.grad.numpy())
+    a, b, w = fast
+    assert not np.shares_memory(a.grad.data, b.grad.data)  # Add's backward sends one array to both
+    a.grad.data += 1  # a later accumulation writes into one .grad only
+    np.testing.assert_array_equal(b.grad.numpy(), plain[1].grad.numpy())
+
+
 # -------------------------------------------------------- repr and leaving ---
 def test_repr_shows_values_dtype_and_grad_fn():
     r = repr(minae.tensor([1.5, -2.0]))
@@ -562,76 +668,7 @@ def test_comparisons_give_boolean_tensors_without_grad(leaf64, device):
     assert {x: 1}[x] == 1  # tensors hash by identity
 
 
-# ------------------------------------------------------------------ errors ---
-def test_broadcast_mismatch_names_both_shapes_and_the_op(device):
-    x, y = minae.ones(2, 3, device=device), minae.ones(4, device=device)
-    with pytest.raises(ValueError, match=r"Add.*\(2, 3\).*\(4,\)"):
-        x + y
-    with pytest.raises(ValueError, match=r"Mul.*\(2, 3\).*array of shape \(4,\)"):
-        x * y.data
-    with pytest.raises(ValueError, match=r"Maximum.*\(2, 3\).*\(4,\)"):
-        minae.maximum(x, y)
-
-
-def test_matmul_mismatch_names_both_shapes_and_the_op(device):
-    x, y = minae.ones(2, 3, device=device), minae.ones(4, 5, device=device)
-    with pytest.raises(ValueError, match=r"MatMul.*\(2, 3\).*\(4, 5\)"):
-        x @ y
-    with pytest.raises(ValueError, match="at least one dimension"):
-        minae.tensor(2.0, device=device) @ x
-
-
-class _FakeGpuArray(np.ndarray):
-    """A NumPy array that claims to live on cuda:0 (no GPU is needed to test the check)."""
-
-
-def test_mixing_devices_names_both(monkeypatch):
-    real = diagnostics.array_device
-    monkeypatch.setattr(
-        diagnostics, "array_device", lambda a: backend.Device("cuda", 0) if isinstance(a, _FakeGpuArray) else real(a)
-    )
-    x = minae.ones(2, 3, requires_grad=True)
-    gpu = np.ones(3).view(_FakeGpuArray)
-    with pytest.raises(RuntimeError, match=r"Add.*same device.*\(2, 3\) on cpu.*\(3,\) on cuda:0"):
-        x + gpu
-    with pytest.raises(RuntimeError, match=r"Mul.*on cuda:0.*on cpu"):
-        gpu * x
-
-
-def test_mixing_real_devices(device):
-    if device == "cpu":
-        pytest.skip("needs a GPU: with the CPU alone there is no second device to mix")
-    x = minae.ones(3, device=device)
-    with pytest.raises(RuntimeError, match="same device"):
-        x + np.ones(3)
-    with pytest.raises(RuntimeError, match="same device"):
-        x * minae.ones(3, device="cpu")
-    y = minae.tensor([1.0, 2.0], requires_grad=True)
-    z = y.to(device)
-    assert z.device == device and z.requires_grad
-    (z * z).sum().backward()
-    assert y.grad.device == "cpu"
-    np.testing.assert_allclose(y.grad.numpy(), [2.0, 4.0])
-    assert z.cpu().device == "cpu" and y.cuda().device == "cuda:0"
-
-
-def test_asking_for_cuda_without_it_raises_one_clear_error():
-    if minae.cuda.is_available():
-        pytest.skip("a GPU is present: CUDA works here")
-    assert minae.cuda.device_count() == 0
-    hint = re.compile(r'pip install "minae\[cuda\]"|no (CUDA device|GPU)')
-    for ask in (
-        lambda: minae.ones(2).to("cuda"),
-        lambda: minae.ones(2).cuda(),
-        lambda: minae.zeros(2, device="cuda"),
-        lambda: minae.tensor([1.0], device="cuda:0"),
-        lambda: minae.set_default_device("cuda"),
-    ):
-        with pytest.raises(RuntimeError, match=hint):
-            ask()
-
-
-# ------------------------------------------------------------------ creation ---
+# ---------------------------------------------------------------- creation ---
 def test_tensor_copies_its_data(device):
     a = np.array([1.0, 2.0], dtype=np.float32)
     t = minae.tensor(a, device=device)
@@ -740,93 +777,137 @@ def test_minae_device_cuda_without_a_gpu(monkeypatch):
         minae.zeros(1)
 
 
-# ------------------------------------------------------------ later fixes ---
-class _Boom(minae.Function):
-    """An op whose backward must never run (to see what minae.grad skips)."""
-
-    def forward(self, x):
-        return x * 1.0
-
-    def backward(self, gy, needs_grad):
-        raise AssertionError("backward ran on a branch that does not lead to the requested inputs")
-
-
-def test_grad_skips_branches_that_do_not_reach_the_inputs():
-    x = minae.randn(3, requires_grad=True)
-    w = minae.randn(3, requires_grad=True)
-    y = (_Boom()(w) * x).sum() + (x * x).sum()
-    (gx,) = minae.grad(y, x)
-    np.testing.assert_allclose(gx.numpy(), w.numpy() + 2 * x.numpy(), rtol=1e-6)
-    assert w.grad is None
+# ---------------------------------------------------------- detect_anomaly ---
+def test_detect_anomaly_in_forward_names_the_op_and_line(leaf64, device):
+    x = leaf64([-1.0, 1.0], device)
+    with minae.detect_anomaly(), np.errstate(invalid="ignore"):
+        with pytest.raises(minae.AnomalyError) as info:
+            minae.log(x)  # the line the error must point at
+    message = str(info.value)
+    assert "Log" in message and "forward" in message
+    assert "test_autograd.py" in message and "minae.log(x)  # the line" in message
 
 
-def test_grad_prunes_inside_an_op_but_keeps_what_is_needed():
-    # W feeds the output only through the matmul, x is asked for: W's gradient is never formed
-    x = minae.randn(4, 3, requires_grad=True)
-    W = minae.randn(3, 2, requires_grad=True)
-    (gx,) = minae.grad((x @ _Boom()(W)).sum(), x)
-    np.testing.assert_allclose(gx.numpy(), np.broadcast_to(W.numpy().sum(1), (4, 3)), rtol=1e-6)
+def test_detect_anomaly_in_backward_names_the_op_and_line(leaf64, device):
+    x = leaf64([0.0, 4.0], device)
+    with minae.detect_anomaly(), np.errstate(divide="ignore", invalid="ignore"):
+        y = x.sqrt()  # forward is finite; backward divides by 2√0
+        loss = (y * 3).sum()
+        with pytest.raises(minae.AnomalyError) as info:
+            loss.backward()
+    message = str(info.value)
+    assert "Sqrt" in message and "backward" in message
+    assert "test_autograd.py" in message and "y = x.sqrt()" in message
 
 
-def test_power_zero_has_zero_gradient_at_zero():
-    x = minae.tensor([0.0, 1.0, -2.0], requires_grad=True)
-    (x**0).sum().backward()
-    assert np.all(x.grad.numpy() == 0)
+def test_detect_anomaly_zero_times_inf_in_backward(leaf64, device):
+    x = leaf64([0.0, 1.0], device)
+    with minae.detect_anomaly(), np.errstate(divide="ignore", invalid="ignore"):
+        y = x.sqrt() * 0  # forward: 0; backward: the incoming 0 times ∂√x/∂x = ∞ at 0
+        with pytest.raises(minae.AnomalyError, match="Sqrt"):
+            y.sum().backward()
 
 
-def test_to_accepts_dtype_names_and_numpy_sees_values():
-    x = minae.tensor([1.0, 2.0])
-    assert x.to("float64").dtype == np.float64
-    assert x.to("cpu") is x
-    np.testing.assert_array_equal(np.asarray(x), [1.0, 2.0])
-    assert np.asarray(x).dtype == np.float32
+def test_anomaly_mode_is_off_outside_the_context(leaf64, device):
+    x = leaf64([-1.0], device)
+    with np.errstate(invalid="ignore"):
+        assert math.isnan(minae.log(x).item())
+        with minae.detect_anomaly():
+            pass
+        assert math.isnan(minae.log(x).item())
 
 
-# ------------------------------------------------ the leaves' copy-avoidance (fast path) ---
-def test_a_leaf_keeps_its_first_gradient_without_a_copy_only_when_no_one_else_holds_it(leaf64):
-    def grads(retain):
-        a, b, w = leaf64([1.0, 2.0]), leaf64([3.0, 4.0]), leaf64([[1.0, 2.0], [3.0, 4.0]])
-        loss = ((a + b) * 2).sum() + (a @ w).sum() + (w * w).sum()
-        loss.backward(retain_graph=retain)
-        return a, b, w
-
-    fast, plain = grads(False), grads(True)  # retain_graph=True always copies
-    for f, p in zip(fast, plain):
-        np.testing.assert_array_equal(f.grad.numpy(), p.grad.numpy())
-    a, b, w = fast
-    assert not np.shares_memory(a.grad.data, b.grad.data)  # Add's backward sends one array to both
-    a.grad.data += 1  # a later accumulation writes into one .grad only
-    np.testing.assert_array_equal(b.grad.numpy(), plain[1].grad.numpy())
+# ------------------------------------------------------ errors: backward's ---
+def test_backward_on_a_non_scalar_needs_gradient(leaf64, device):
+    x = leaf64([1.0, 2.0, 3.0], device)
+    y = x * 2
+    with pytest.raises(RuntimeError, match=r"gradient.*non-scalar.*\(3,\)"):
+        y.backward()
+    y.backward(gradient=leaf64([1.0, 0.5, -1.0], device, requires_grad=False), retain_graph=True)
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 1.0, -2.0])
+    y.backward(gradient=[1.0, 1.0, 1.0])  # lists and arrays work too
+    np.testing.assert_allclose(x.grad.numpy(), [4.0, 3.0, 0.0])
+    with pytest.raises(RuntimeError, match=r"\(2,\).*\(3,\)"):
+        (x * 2).backward(gradient=[1.0, 1.0])
 
 
-def test_grad_of_a_tensor_written_in_place_counts_only_the_uses_after_the_write():
-    # h = 3x; z = 2(h + 1) uses the old h; h += 1; L = Σz + Σh²: ∂L/∂h (the new h) = 2h, not 2h + 2
-    x = minae.tensor([1.0, 2.0], dtype=minae.float64, requires_grad=True)
-    h = x * 3
-    z = (h + 1) * 2
-    h.add_(1)
-    loss = z.sum() + (h * h).sum()
-    g_h, g_x = minae.grad(loss, [h, x], retain_graph=True)
-    np.testing.assert_allclose(g_h.numpy(), [8.0, 14.0])
-    np.testing.assert_allclose(g_x.numpy(), [30.0, 48.0])
-    (unused,) = minae.grad(z.sum(), [h], allow_unused=True)  # z was computed from the old h only
-    assert unused is None
-    # written through a view: the base's uses before the write are not its gradient either
-    h = x * 3
-    z = (h + 1) * 2
-    h[0:1].mul_(x[0:1])
-    (g_h,) = minae.grad(z.sum() + (h * h).sum(), [h])
-    np.testing.assert_allclose(g_h.numpy(), [6.0, 12.0])
+def test_backward_on_a_tensor_without_grad_raises(leaf64, device):
+    x = leaf64([1.0], device, requires_grad=False)
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        (x * 2).sum().backward()
 
 
-def test_a_grad_assigned_by_hand_must_fit_and_may_be_a_read_only_view():
-    w = minae.tensor([1.0, 2.0], dtype=minae.float64, requires_grad=True)
-    w.grad = minae.zeros(3, 2, dtype=minae.float64)  # would broadcast silently into a (3, 2) .grad
-    with pytest.raises(RuntimeError, match=r"\.grad has shape \(3, 2\) and dtype float64.*shape \(2,\) and dtype"):
-        (w * w).sum().backward()
-    w.grad = minae.zeros(2, dtype=minae.float32)  # would accumulate in float32
-    with pytest.raises(RuntimeError, match=r"\.grad has shape \(2,\) and dtype float32"):
-        (w * w).sum().backward()
-    w.grad = minae.ones(1, dtype=minae.float64).expand(2)  # read-only: added out of place, as PyTorch
-    (w * w).sum().backward()
-    np.testing.assert_array_equal(w.grad.numpy(), [3.0, 5.0])
+def test_backward_gradient_dtype_follows_the_output(leaf64, device):
+    x = minae.tensor([1.0, 2.0], device=device, requires_grad=True)
+    (x * 3).backward(gradient=leaf64([1.0, 1.0], device, requires_grad=False))
+    assert x.grad.dtype == minae.float32
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, 3.0])
+
+
+# ---------------------------------------------- errors: shapes and devices ---
+def test_broadcast_mismatch_names_both_shapes_and_the_op(device):
+    x, y = minae.ones(2, 3, device=device), minae.ones(4, device=device)
+    with pytest.raises(ValueError, match=r"Add.*\(2, 3\).*\(4,\)"):
+        x + y
+    with pytest.raises(ValueError, match=r"Mul.*\(2, 3\).*array of shape \(4,\)"):
+        x * y.data
+    with pytest.raises(ValueError, match=r"Maximum.*\(2, 3\).*\(4,\)"):
+        minae.maximum(x, y)
+
+
+def test_matmul_mismatch_names_both_shapes_and_the_op(device):
+    x, y = minae.ones(2, 3, device=device), minae.ones(4, 5, device=device)
+    with pytest.raises(ValueError, match=r"MatMul.*\(2, 3\).*\(4, 5\)"):
+        x @ y
+    with pytest.raises(ValueError, match="at least one dimension"):
+        minae.tensor(2.0, device=device) @ x
+
+
+class _FakeGpuArray(np.ndarray):
+    """A NumPy array that claims to live on cuda:0 (no GPU is needed to test the check)."""
+
+
+def test_mixing_devices_names_both(monkeypatch):
+    real = diagnostics.array_device
+    monkeypatch.setattr(
+        diagnostics, "array_device", lambda a: backend.Device("cuda", 0) if isinstance(a, _FakeGpuArray) else real(a)
+    )
+    x = minae.ones(2, 3, requires_grad=True)
+    gpu = np.ones(3).view(_FakeGpuArray)
+    with pytest.raises(RuntimeError, match=r"Add.*same device.*\(2, 3\) on cpu.*\(3,\) on cuda:0"):
+        x + gpu
+    with pytest.raises(RuntimeError, match=r"Mul.*on cuda:0.*on cpu"):
+        gpu * x
+
+
+def test_mixing_real_devices(device):
+    if device == "cpu":
+        pytest.skip("needs a GPU: with the CPU alone there is no second device to mix")
+    x = minae.ones(3, device=device)
+    with pytest.raises(RuntimeError, match="same device"):
+        x + np.ones(3)
+    with pytest.raises(RuntimeError, match="same device"):
+        x * minae.ones(3, device="cpu")
+    y = minae.tensor([1.0, 2.0], requires_grad=True)
+    z = y.to(device)
+    assert z.device == device and z.requires_grad
+    (z * z).sum().backward()
+    assert y.grad.device == "cpu"
+    np.testing.assert_allclose(y.grad.numpy(), [2.0, 4.0])
+    assert z.cpu().device == "cpu" and y.cuda().device == "cuda:0"
+
+
+def test_asking_for_cuda_without_it_raises_one_clear_error():
+    if minae.cuda.is_available():
+        pytest.skip("a GPU is present: CUDA works here")
+    assert minae.cuda.device_count() == 0
+    hint = re.compile(r'pip install "minae\[cuda\]"|no (CUDA device|GPU)')
+    for ask in (
+        lambda: minae.ones(2).to("cuda"),
+        lambda: minae.ones(2).cuda(),
+        lambda: minae.zeros(2, device="cuda"),
+        lambda: minae.tensor([1.0], device="cuda:0"),
+        lambda: minae.set_default_device("cuda"),
+    ):
+        with pytest.raises(RuntimeError, match=hint):
+            ask()

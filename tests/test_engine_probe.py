@@ -366,3 +366,93 @@ def test_grad_with_a_retained_shared_subgraph_still_works():
     y.backward(retain_graph=True)
     (g,) = minae.grad(z, x)
     np.testing.assert_allclose(g.numpy(), 2 * np.exp([1.0, 2.0]), rtol=1e-6)
+
+
+# ------------------------------------------------- probe leftovers: numerics ---
+# float32 σ(x) is subnormal for x in [−100, −87.3]: ∂ℓ/∂ỹ ≈ −1/ỹ overflowed, and BCE(σ(x), 1)'s gradient was −inf.
+@pytest.mark.parametrize("target", [0.0, 1.0, 0.5])
+def test_bce_of_a_float32_sigmoid_has_a_finite_gradient_in_the_subnormal_tail(target):
+    xs = [-100.0, -95.0, -90.0, -88.8, -88.5, -87.0, -20.0]
+    x = minae.tensor(xs, requires_grad=True)
+    F.binary_cross_entropy(x.sigmoid(), minae.full((len(xs),), target), reduction="sum").backward()
+    g = x.grad.numpy()
+    assert np.all(np.isfinite(g)) and np.all(np.abs(g) <= 1.0 + 1e-6)
+    # the sign of σ(x) − y (σ(x) ≈ 0 here), or ~0 where the log is clamped at −100 (x = −100)
+    assert np.all(g >= -1e-30) if target == 0.0 else np.all(g <= 1e-30)
+    if target == 1.0:
+        assert g[-1] == pytest.approx(-1.0, rel=1e-6)  # σ(−20) − 1 where ỹ is a normal number
+    torch = pytest.importorskip("torch")
+    tx = torch.tensor(xs, requires_grad=True)
+    torch.nn.functional.binary_cross_entropy(tx.sigmoid(), torch.full((len(xs),), target), reduction="sum").backward()
+    assert np.all(np.isfinite(tx.grad.numpy()))  # PyTorch is finite there too
+
+
+# ----------------------------------------------- probe leftovers: type promotion ---
+# An int tensor times a Python float gave float64 (PyTorch: the default float dtype); a float64 0-d tensor raised
+# a float32 tensor to float64 (PyTorch: float32); int / int gave float64 (PyTorch: float32).
+def _promotion_operands(lib):
+    return {
+        "int64": lib.tensor([1, 2]),
+        "int32": lib.tensor([1, 2], dtype=lib.int32),
+        "bool": lib.tensor([True, False]),
+        "float32": lib.tensor([1.0, 2.0]),
+        "float64": lib.tensor([1.0, 2.0], dtype=lib.float64),
+        "float64 0-d": lib.tensor(2.0, dtype=lib.float64),
+        "int64 0-d": lib.tensor(3),
+        "2.5": 2.5,
+        "3": 3,
+    }
+
+
+PROMOTION_OPS = {"+": lambda a, b: a + b, "*": lambda a, b: a * b, "/": lambda a, b: a / b, "%": lambda a, b: a % b}
+
+
+def test_type_promotion_follows_pytorchs_categories():
+    t = minae.tensor([1, 2])
+    assert (t * 2.5).dtype == minae.float32 and (2.5 * t).dtype == minae.float32
+    assert (t / 2).dtype == minae.float32 and (t / t).dtype == minae.float32
+    assert (minae.tensor([True]) * 2.5).dtype == minae.float32
+    assert (minae.tensor([1.0]) + minae.tensor(2.0, dtype=minae.float64)).dtype == minae.float32
+    assert (t + minae.tensor(2.0, dtype=minae.float64)).dtype == minae.float64  # a higher kind: the 0-d's dtype
+    assert (t * 3).dtype == minae.int64 and (minae.tensor([1], dtype=minae.int32) * 3).dtype == minae.int32
+    with minae.no_grad():
+        assert (minae.tensor([1.0, 2.0], dtype=minae.float64) * 2.5).dtype == minae.float64
+
+
+def test_type_promotion_matches_torch_on_every_pair():
+    torch = _torch()
+    ours, theirs = _promotion_operands(minae), _promotion_operands(torch)
+    checked = 0
+    for name_a in ours:
+        for name_b in ours:
+            a, b = ours[name_a], ours[name_b]
+            if not isinstance(a, minae.Tensor) and not isinstance(b, minae.Tensor):
+                continue
+            for sym, op in PROMOTION_OPS.items():
+                try:
+                    want = str(op(theirs[name_a], theirs[name_b]).dtype).removeprefix("torch.")
+                except RuntimeError:
+                    continue  # (PyTorch refuses some bool arithmetic that NumPy allows)
+                assert str(op(a, b).dtype) == want, f"{name_a} {sym} {name_b}"
+                checked += 1
+    assert checked > 200
+
+
+# ------------------------------------------------- probe leftovers: dtype mismatches ---
+# nn.Linear with float32 weights silently took float64 input and gave float64 (PyTorch raises).
+def test_a_layer_or_matrix_product_of_two_dtypes_raises_naming_both():
+    layer = minae.nn.Linear(3, 2)
+    with pytest.raises(TypeError, match="float64 and float32"):
+        layer(minae.ones(4, 3, dtype=minae.float64))
+    with pytest.raises(TypeError, match="float64 and float32"):
+        layer(minae.ones(5, 4, 3, dtype=minae.float64))  # N-D input, through the reshape
+    with pytest.raises(TypeError, match="float32 and float64"):
+        minae.ones(2, 3) @ minae.ones(3, 2, dtype=minae.float64)
+    assert layer.double()(minae.ones(4, 3, dtype=minae.float64)).dtype == minae.float64
+
+
+def test_binary_cross_entropy_refuses_a_target_of_another_dtype():
+    p = minae.full((3,), 0.5)
+    for target in (minae.ones(3, dtype=minae.float64), minae.ones(3, dtype=minae.int64)):
+        with pytest.raises(TypeError, match=f"target .*dtype {target.dtype}"):
+            F.binary_cross_entropy(p, target)

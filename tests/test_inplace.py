@@ -1,5 +1,6 @@
-"""In-place writes caught by version counters, the backward rule (saved(), the needs_grad mask),
-the error for a walk in the wrong order, and the host-to-device conversions of the CUDA path."""
+"""In-place writes: views and versions (a write between forward and backward is caught; only what a needed
+gradient reads is checked), in-place operators (also through views), setitem, both against PyTorch, the backward
+rule (saved(), the needs_grad mask, the walk order), dtypes, devices and errors."""
 
 import inspect
 
@@ -11,7 +12,7 @@ from minae import autograd, backend, ops
 from minae.backend import to_numpy
 
 
-# ------------------------------------------------------- the four cases of issue 11 ---
+# ------ views and versions: a write between forward and backward is caught ---
 def test_writing_into_a_detached_view_of_a_kept_output_raises(leaf64, device):
     x = leaf64([0.5, -1.0, 2.0], device)
     y = x.tanh()
@@ -84,172 +85,6 @@ def test_version_counter_is_shared_with_detach_and_bumped(leaf64):
     assert d._version.value == 2
 
 
-# ------------------------------------------------------------ the backward rule ---
-def test_backward_gets_the_mask_and_saved_values(leaf64):
-    seen = {}
-
-    class Scale(minae.Function):
-        keeps_output = True
-
-        def forward(self, a, b):
-            return a * b
-
-        def backward(self, gy, needs_grad):
-            a, b, y = self.saved()
-            seen["mask"], seen["kinds"] = needs_grad, [type(v).__name__ for v in (a, b, y)]
-            na, nb = needs_grad
-            return (gy * b if na else None, gy * a if nb else None)
-
-    a, b = leaf64([1.0, 2.0]), leaf64([3.0, 4.0], requires_grad=False)
-    Scale()(a, b).sum().backward()
-    assert seen["mask"] == (True, False) and seen["kinds"] == ["ndarray"] * 3
-    np.testing.assert_allclose(a.grad.numpy(), [3.0, 4.0])
-    # under create_graph the same backward sees tensors
-    (g,) = minae.grad(Scale()(a, b).sum(), a, create_graph=True)
-    assert seen["kinds"] == ["Tensor"] * 3
-
-
-def test_minae_grad_passes_a_pruned_mask_and_leaves_the_recorded_one(leaf64):
-    masks = []
-
-    class Spy(minae.Function):
-        def forward(self, a, b):
-            return a * b
-
-        def backward(self, gy, needs_grad):
-            masks.append(needs_grad)
-            a, b = self.saved()
-            return (gy * b if needs_grad[0] else None, gy * a if needs_grad[1] else None)
-
-    a, b = leaf64([1.0]), leaf64([2.0])
-    y = Spy()(a, b)
-    (ga,) = minae.grad(y.sum(), a)
-    assert masks == [(True, False)] and y.grad_fn.needs_grad == (True, True)
-    np.testing.assert_allclose(ga.numpy(), [2.0])
-
-
-def _oldest_first_heapq():
-    """heapq as a student's wrong walk would use it: the oldest generation pops first."""
-
-    class Wrong:
-        @staticmethod
-        def heappush(heap, item):
-            import heapq
-
-            heapq.heappush(heap, (-item[0],) + item[1:])
-
-        @staticmethod
-        def heappop(heap):
-            import heapq
-
-            return heapq.heappop(heap)
-
-    return Wrong
-
-
-def test_a_walk_in_the_wrong_order_gets_its_own_error(leaf64, monkeypatch):
-    monkeypatch.setattr(autograd, "heapq", _oldest_first_heapq())
-    x = leaf64([0.3, 0.7])
-    p = x * 1.0  # p feeds sin (then tanh) and cos: two paths of different lengths
-    y = minae.tanh(minae.sin(p)) + minae.cos(p)
-    with pytest.raises(
-        RuntimeError, match=r"took \w+ \(generation \d\) off the heap after a function of generation"
-    ) as err:
-        y.sum().backward(retain_graph=True)
-    assert "newest generation first" in str(err.value) and "retain_graph" not in str(err.value)
-
-
-def test_the_right_walk_order_on_the_same_graph(leaf64):
-    x = leaf64([0.3, 0.7])
-    p = x * 1.0
-    y = minae.tanh(minae.sin(p)) + minae.cos(p)
-    y.sum().backward()
-    xv = x.numpy()
-    np.testing.assert_allclose(x.grad.numpy(), (1 - np.tanh(np.sin(xv)) ** 2) * np.cos(xv) - np.sin(xv))
-
-
-# ------------------------------------------------------------------ dtypes (issue 11) ---
-@pytest.mark.parametrize("fn", [minae.tanh, minae.exp, minae.sigmoid, minae.sin, minae.sqrt, minae.softplus])
-@pytest.mark.parametrize("values", [[True, False], [1, 2]])
-def test_float_only_ops_of_bool_and_int_give_the_default_float(device, fn, values):
-    t = minae.tensor(values, device=device)
-    assert fn(t).dtype == minae.float32
-    minae.set_default_dtype(minae.float64)
-    assert fn(t).dtype == minae.float64
-
-
-def test_float_only_ops_keep_a_float_dtype():
-    assert minae.tanh(minae.tensor([1.0], dtype="float16")).dtype == np.float16
-    assert minae.tanh(minae.tensor([1.0], dtype=minae.float64)).dtype == minae.float64
-
-
-# --------------------------------------------------------------- CUDA path (issue 13) ---
-def test_tensor_of_a_tensor_keeps_its_device_and_dtype(device):
-    t = minae.tensor([1.0, 2.0], dtype=minae.float64, device=device)
-    u = minae.tensor(t)
-    assert u.device == t.device and u.dtype == minae.float64
-    u[0] = 5.0  # a copy, not a view
-    assert t.tolist() == [1.0, 2.0]
-    assert minae.tensor(t, device="cpu").device.type == "cpu"
-
-
-def test_tensor_of_a_device_array_keeps_its_device(device):
-    arr = minae.zeros(3, device=device).data
-    assert minae.tensor(arr).device == minae.device(device)
-
-
-def test_setitem_converts_host_values_to_the_tensors_device_and_dtype(device):
-    t = minae.zeros(4, device=device)  # float32
-    with minae.no_grad():
-        t[0:2] = [1.5, 2.5]  # a list
-        t[2:] = np.array([3.0, 4.0])  # a float64 NumPy array
-        assert type(t.data) is type(minae.zeros(1, device=device).data) and t.dtype == minae.float32
-        t[[0, 3]] = minae.tensor([7.0, 8.0], dtype=minae.float64)  # a CPU tensor
-        t[1] = np.float64(9.0)
-    assert t.tolist() == [7.0, 9.0, 3.0, 8.0] and t.dtype == minae.float32
-
-
-def test_list_operands_become_arrays_on_the_first_operands_device(device):
-    t = minae.tensor([1.0, 2.0], device=device)
-    s = t + [1.0, 2.0]
-    assert s.tolist() == [2.0, 4.0] and s.dtype == minae.float32 and s.device == t.device
-    assert (t == [1, 3]).tolist() == [True, False]
-    assert ([3.0, 3.0] - t).tolist() == [2.0, 1.0]
-    x = minae.tensor([1.0, 2.0], device=device, requires_grad=True)
-    (x * [3.0, 4.0]).sum().backward()
-    assert x.grad.tolist() == [3.0, 4.0]
-
-
-def test_out_of_range_integer_indices_raise(device):
-    t = minae.arange(3, device=device)
-    index = minae.tensor([0, 5], device=device)
-    with minae.detect_anomaly():  # on CUDA the check reads the index back, so only under detect_anomaly
-        with pytest.raises(IndexError, match="out of bounds"):
-            t[index]
-        with minae.no_grad(), pytest.raises(IndexError, match="out of bounds"):
-            t[index] = 1
-
-
-def test_the_bounds_check_used_on_cuda():
-    # on CUDA index_key runs it under detect_anomaly only; here it is called directly
-    ops._check_bounds((slice(None), np.array([0, 2])), (4, 3))
-    with pytest.raises(IndexError, match="index 7 is out of bounds for dim 0 with size 3"):
-        ops._check_bounds(np.array([0, 7]), (3,))
-    with pytest.raises(IndexError, match="index -4 is out of bounds for dim 1 with size 3"):
-        ops._check_bounds((slice(None), np.array([-4, 1])), (2, 3))
-
-
-def test_backward_values_stay_on_the_device(device):
-    x = minae.tensor([0.5, -1.0], device=device, requires_grad=True)
-    (minae.relu(x) * minae.sigmoid(x)).sum().backward()
-    assert type(x.grad.data) is type(x.data)
-    xv = to_numpy(x.data)
-    s = 1 / (1 + np.exp(-xv))
-    np.testing.assert_allclose(x.grad.numpy(), (xv > 0) * (s + xv * s * (1 - s)), rtol=1e-6)
-    assert backend.array_device(x.grad.data) == x.device
-
-
-# --------------------------------------------- versions live on the memory (issue 17) ---
 # each case: a value a backward saved is changed through another tensor that shares its memory
 VIEWS = {
     "slice": lambda t: t[1:3],
@@ -358,7 +193,88 @@ def test_version_counter_is_shared_by_views_and_bumped_by_every_write(leaf64):
     assert copy._version is not x._version
 
 
-# ------------------------------------------------------- in-place operators (issue 17) ---
+# --- views and versions: only what a needed gradient reads is checked (PyTorch's rule) ---
+# x needs no gradient, w does; the named one is written (under no_grad) between forward and backward. PyTorch saves
+# an input only for a gradient it will compute, and checks only what it saved: minae must raise exactly when it does.
+READS = {
+    "x * w, w written": (lambda lib, x, w: x * w, "w"),
+    "x * w, x written": (lambda lib, x, w: x * w, "x"),
+    "x / w, x written": (lambda lib, x, w: x / w, "x"),
+    "x / w, w written": (lambda lib, x, w: x / w, "w"),
+    "w / x, w written": (lambda lib, x, w: w / x, "w"),
+    "w / x, x written": (lambda lib, x, w: w / x, "x"),
+    "x @ w.T, w written": (lambda lib, x, w: x @ w.T, "w"),
+    "x @ w.T, x written": (lambda lib, x, w: x @ w.T, "x"),
+    "linear(x, w), w written": (lambda lib, x, w: lib.nn.functional.linear(x, w, w[:, 0]), "w"),
+    "linear(x, w), x written": (lambda lib, x, w: lib.nn.functional.linear(x, w, w[:, 0]), "x"),
+    "where(x > 3, w, x), x written": (lambda lib, x, w: lib.where(x > 3, w, x), "x"),
+    "maximum(w, x), x written": (lambda lib, x, w: lib.maximum(w, x), "x"),
+    "x ** w, w written": (lambda lib, x, w: x**w, "w"),
+    "w ** x, x written": (lambda lib, x, w: w**x, "x"),
+}
+
+
+def _reads(lib, case):
+    fn, written = case
+    x = lib.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype=lib.float64)
+    w = lib.tensor([[0.5, 1.5, 2.5], [3.5, 4.5, 5.5]], dtype=lib.float64, requires_grad=True)
+    y = fn(lib, x, w).sum()
+    with lib.no_grad():
+        (x if written == "x" else w).add_(1)
+    try:
+        y.backward()
+    except RuntimeError:
+        return "raises"
+    return np.asarray(w.grad.detach().numpy() if lib is not minae else w.grad.numpy())
+
+
+@pytest.mark.parametrize("case", READS.values(), ids=READS.keys())
+def test_only_inputs_that_a_needed_gradient_reads_are_checked_as_in_pytorch(case):
+    torch = _torch()
+    got, want = _reads(minae, case), _reads(torch, case)
+    if isinstance(want, str) or isinstance(got, str):
+        assert got == want
+    else:
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_an_input_read_only_for_a_gradient_that_is_not_needed_is_not_checked(leaf64):
+    # y = x * w with only w requiring grad: ∂y/∂w = x is all the backward reads (it raised for w too)
+    x, w = leaf64([1.0, 2.0], requires_grad=False), leaf64([3.0, 4.0])
+    y = (x * w).sum()
+    with minae.no_grad():
+        w += 1
+    y.backward()
+    np.testing.assert_allclose(w.grad.numpy(), [1.0, 2.0])
+    y = (x * w).sum()
+    x += 1
+    with pytest.raises(RuntimeError, match="Mul saved"):
+        y.backward()
+
+
+def test_what_grads_pruning_skips_is_still_checked(leaf64):
+    # both need a gradient at the forward, so both were saved; grad(y, x) reads only w, and still checks x (PyTorch)
+    x, w = leaf64([1.0, 2.0]), leaf64([3.0, 4.0])
+    y = (x * w).sum()
+    with minae.no_grad():
+        x += 1
+    with pytest.raises(RuntimeError, match="Mul saved"):
+        minae.grad(y, x)
+
+
+def test_a_write_into_unrelated_memory_makes_backward_check_each_saved_tensor_and_pass(leaf64):
+    # the fast path (ANY_MEMORY unchanged: nothing to read) and the full check agree
+    x = leaf64([1.0, 2.0])
+    y = (x.exp() * x).sum()
+    before = minae.autograd.ANY_MEMORY.value
+    other = minae.zeros(3)
+    other += 1
+    assert minae.autograd.ANY_MEMORY.value == before + 1
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.exp([1.0, 2.0]) * (1 + np.array([1.0, 2.0])))
+
+
+# ------------------------------------------------------ in-place operators ---
 def test_the_update_loop_under_no_grad_trains():
     minae.manual_seed(0)
     model = minae.nn.Linear(3, 1)
@@ -414,21 +330,110 @@ def test_in_place_writes_into_the_memory():
     assert m.tolist() == [[1.0, 2.0], [3.0, 4.0]]
 
 
-def test_in_place_errors_name_the_problem():
-    with pytest.raises(RuntimeError, match="cannot change a tensor's shape"):
-        minae.zeros(2).add_(minae.zeros(3, 2))
-    with pytest.raises(TypeError, match="float64 cannot be written into a tensor of dtype int64"):
-        minae.tensor([1, 2]).mul_(0.5)
-    with pytest.raises(RuntimeError, match="expand"):
-        minae.zeros(1, 2).expand(3, 2).add_(1)
-    with pytest.raises(RuntimeError, match=r"copy_: a source of shape \(2, 3\) does not broadcast to \(3,\)"):
-        minae.zeros(3).copy_(minae.ones(2, 3))
-    w = minae.tensor([3.0, 4.0], requires_grad=True)
-    for value in (w, w.detach()):  # recorded (value requires grad) or not: one message
-        with pytest.raises(ValueError, match=r"t\[0\] = value: a value of shape \(2,\) does not fit .* shape \(\)"):
-            minae.zeros(2)[0] = value
+def test_earlier_users_of_a_rebased_tensor_keep_the_old_gradient_path(leaf64):
+    x = leaf64([1.0, 2.0])
+    h = x * 3
+    z = h + 1  # recorded before the write: its gradient goes to the old h (3x), not through the add_
+    h.add_(x * x)
+    (z.sum() + h.sum()).backward()
+    np.testing.assert_allclose(x.grad.numpy(), [3.0 + 3.0 + 2.0, 3.0 + 3.0 + 4.0])
 
 
+def test_users_between_two_writes_each_keep_the_gradient_path_they_saw(leaf64):
+    # h = 3x; z1 = h + 1; h += x²; z2 = h + 1; h *= 2: z1 sees 3x, z2 sees 3x + x², h ends 2(3x + x²)
+    torch = _torch()
+    grads = []
+    for lib in (minae, torch):
+        x = lib.tensor([1.0, 2.0], dtype=lib.float64, requires_grad=True)
+        h = x * 3
+        z1 = h + 1
+        h.add_(x * x)
+        z2 = h + 1
+        h.mul_(2)
+        (z1.sum() + 10 * z2.sum() + 100 * h.sum()).backward()
+        grads.append(np.asarray(x.grad.detach().numpy() if lib is torch else x.grad.numpy()))
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-12)
+    np.testing.assert_allclose(grads[0], 3 + 10 * (3 + 2 * np.array([1.0, 2.0])) + 200 * (3 + 2 * np.array([1.0, 2.0])))
+
+
+# ------------ in-place operators through views: stale views, rebased bases ---
+def test_a_write_through_a_stale_view_takes_the_bases_write_into_account(leaf64):
+    # h = x·1, v = h[0], h *= 2, v += x[1]: h[0] = 2 x[0] + x[1], h[1] = 2 x[1]; L = Σ h·x
+    x = leaf64([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    h = x * 1
+    v = h[0]
+    h.mul_(2)
+    v.add_(x[1])
+    (h * x).sum().backward()
+    x0, x1 = np.array([1.0, 2.0, 3.0]), np.array([4.0, 5.0, 6.0])
+    np.testing.assert_allclose(x.grad.numpy(), [4 * x0 + x1, x0 + 4 * x1])
+
+
+def test_grad_of_a_stale_view_as_output(leaf64):
+    # v = h[0:2] taken before h *= x: v = x[0:2]², so ∂Σv/∂x = (2x₀, 2x₁, 0)
+    x = leaf64([1.0, 2.0, 3.0])
+    h = x * 1
+    v = h[0:2]
+    h.mul_(x)
+    (g,) = minae.grad([v], [x], grad_outputs=[minae.ones(2, dtype=minae.float64)])
+    np.testing.assert_allclose(g.numpy(), [2.0, 4.0, 0.0])
+    torch = pytest.importorskip("torch")
+    tx = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64, requires_grad=True)
+    th = tx * 1
+    tv = th[0:2]
+    th.mul_(tx)
+    (tg,) = torch.autograd.grad([tv], [tx], grad_outputs=[torch.ones(2, dtype=torch.float64)])
+    np.testing.assert_allclose(g.numpy(), tg.numpy())
+
+
+def test_backward_and_grad_of_a_view_whose_base_gained_a_gradient_path_after_it_was_taken(leaf64):
+    # v = h[0:2] of zeros; h[1] = 5 x₀ afterwards: v = (0, 5 x₀) depends on x through the write
+    x = leaf64([1.0, 2.0, 3.0])
+    h = minae.zeros(3, dtype=minae.float64)
+    v = h[0:2]
+    h[1] = x[0] * 5
+    (g,) = minae.grad([v], [x], grad_outputs=[minae.ones(2, dtype=minae.float64)], retain_graph=True)
+    np.testing.assert_allclose(g.numpy(), [5.0, 0.0, 0.0])
+    v.backward(minae.ones(2, dtype=minae.float64))
+    np.testing.assert_allclose(x.grad.numpy(), [5.0, 0.0, 0.0])
+
+
+@pytest.mark.parametrize(
+    "write", [lambda v: v.mul_(3), lambda v: v.__setitem__(0, 5.0), lambda v: v.fill_(1.0), lambda v: v.add_(v * 1)]
+)
+def test_a_write_with_grad_on_through_a_view_taken_under_no_grad_raises(leaf64, write):
+    # h[0]'s gradient path would silently be cut (or kept): PyTorch raises, and so do we
+    h = leaf64([[1.0, 2.0], [3.0, 4.0]]) * 2
+    with minae.no_grad():
+        v = h[0]
+    with pytest.raises(RuntimeError, match="taken under no_grad"):
+        write(v)
+    with minae.no_grad():  # under no_grad it is an ordinary write
+        write(v)
+
+
+# ----------------------------------------------------------------- setitem ---
+def test_assigning_a_tensor_that_requires_grad_records_the_copy():
+    w = minae.tensor([1.0, 2.0], requires_grad=True)
+    out = minae.zeros(2)
+    out[0] = (w * w).sum()
+    out[1] = w[0] * 3
+    (out * w).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), [13.0, 7.0])  # PyTorch's values
+
+
+def test_setitem_converts_host_values_to_the_tensors_device_and_dtype(device):
+    t = minae.zeros(4, device=device)  # float32
+    with minae.no_grad():
+        t[0:2] = [1.5, 2.5]  # a list
+        t[2:] = np.array([3.0, 4.0])  # a float64 NumPy array
+        assert type(t.data) is type(minae.zeros(1, device=device).data) and t.dtype == minae.float32
+        t[[0, 3]] = minae.tensor([7.0, 8.0], dtype=minae.float64)  # a CPU tensor
+        t[1] = np.float64(9.0)
+    assert t.tolist() == [7.0, 9.0, 3.0, 8.0] and t.dtype == minae.float32
+
+
+# -------------------------- in-place operators and setitem against PyTorch ---
 def _torch():
     return pytest.importorskip("torch")
 
@@ -605,172 +610,171 @@ def test_in_place_and_setitem_gradients_match_pytorch(case):
         np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
-# ---------------------------------------- only what a needed gradient reads is checked (PyTorch's rule) ---
-# x needs no gradient, w does; the named one is written (under no_grad) between forward and backward. PyTorch saves
-# an input only for a gradient it will compute, and checks only what it saved: minae must raise exactly when it does.
-READS = {
-    "x * w, w written": (lambda lib, x, w: x * w, "w"),
-    "x * w, x written": (lambda lib, x, w: x * w, "x"),
-    "x / w, x written": (lambda lib, x, w: x / w, "x"),
-    "x / w, w written": (lambda lib, x, w: x / w, "w"),
-    "w / x, w written": (lambda lib, x, w: w / x, "w"),
-    "w / x, x written": (lambda lib, x, w: w / x, "x"),
-    "x @ w.T, w written": (lambda lib, x, w: x @ w.T, "w"),
-    "x @ w.T, x written": (lambda lib, x, w: x @ w.T, "x"),
-    "linear(x, w), w written": (lambda lib, x, w: lib.nn.functional.linear(x, w, w[:, 0]), "w"),
-    "linear(x, w), x written": (lambda lib, x, w: lib.nn.functional.linear(x, w, w[:, 0]), "x"),
-    "where(x > 3, w, x), x written": (lambda lib, x, w: lib.where(x > 3, w, x), "x"),
-    "maximum(w, x), x written": (lambda lib, x, w: lib.maximum(w, x), "x"),
-    "x ** w, w written": (lambda lib, x, w: x**w, "w"),
-    "w ** x, x written": (lambda lib, x, w: w**x, "x"),
-}
+# --------- the backward rule: saved(), the needs_grad mask, the walk order ---
+def test_backward_gets_the_mask_and_saved_values(leaf64):
+    seen = {}
+
+    class Scale(minae.Function):
+        keeps_output = True
+
+        def forward(self, a, b):
+            return a * b
+
+        def backward(self, gy, needs_grad):
+            a, b, y = self.saved()
+            seen["mask"], seen["kinds"] = needs_grad, [type(v).__name__ for v in (a, b, y)]
+            na, nb = needs_grad
+            return (gy * b if na else None, gy * a if nb else None)
+
+    a, b = leaf64([1.0, 2.0]), leaf64([3.0, 4.0], requires_grad=False)
+    Scale()(a, b).sum().backward()
+    assert seen["mask"] == (True, False) and seen["kinds"] == ["ndarray"] * 3
+    np.testing.assert_allclose(a.grad.numpy(), [3.0, 4.0])
+    # under create_graph the same backward sees tensors
+    (g,) = minae.grad(Scale()(a, b).sum(), a, create_graph=True)
+    assert seen["kinds"] == ["Tensor"] * 3
 
 
-def _reads(lib, case):
-    fn, written = case
-    x = lib.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype=lib.float64)
-    w = lib.tensor([[0.5, 1.5, 2.5], [3.5, 4.5, 5.5]], dtype=lib.float64, requires_grad=True)
-    y = fn(lib, x, w).sum()
-    with lib.no_grad():
-        (x if written == "x" else w).add_(1)
-    try:
-        y.backward()
-    except RuntimeError:
-        return "raises"
-    return np.asarray(w.grad.detach().numpy() if lib is not minae else w.grad.numpy())
+def test_minae_grad_passes_a_pruned_mask_and_leaves_the_recorded_one(leaf64):
+    masks = []
+
+    class Spy(minae.Function):
+        def forward(self, a, b):
+            return a * b
+
+        def backward(self, gy, needs_grad):
+            masks.append(needs_grad)
+            a, b = self.saved()
+            return (gy * b if needs_grad[0] else None, gy * a if needs_grad[1] else None)
+
+    a, b = leaf64([1.0]), leaf64([2.0])
+    y = Spy()(a, b)
+    (ga,) = minae.grad(y.sum(), a)
+    assert masks == [(True, False)] and y.grad_fn.needs_grad == (True, True)
+    np.testing.assert_allclose(ga.numpy(), [2.0])
 
 
-@pytest.mark.parametrize("case", READS.values(), ids=READS.keys())
-def test_only_inputs_that_a_needed_gradient_reads_are_checked_as_in_pytorch(case):
-    torch = _torch()
-    got, want = _reads(minae, case), _reads(torch, case)
-    if isinstance(want, str) or isinstance(got, str):
-        assert got == want
-    else:
-        np.testing.assert_allclose(got, want, rtol=1e-12)
+def _oldest_first_heapq():
+    """heapq as a student's wrong walk would use it: the oldest generation pops first."""
+
+    class Wrong:
+        @staticmethod
+        def heappush(heap, item):
+            import heapq
+
+            heapq.heappush(heap, (-item[0],) + item[1:])
+
+        @staticmethod
+        def heappop(heap):
+            import heapq
+
+            return heapq.heappop(heap)
+
+    return Wrong
 
 
-def test_an_input_read_only_for_a_gradient_that_is_not_needed_is_not_checked(leaf64):
-    # y = x * w with only w requiring grad: ∂y/∂w = x is all the backward reads (it raised for w too)
-    x, w = leaf64([1.0, 2.0], requires_grad=False), leaf64([3.0, 4.0])
-    y = (x * w).sum()
-    with minae.no_grad():
-        w += 1
-    y.backward()
-    np.testing.assert_allclose(w.grad.numpy(), [1.0, 2.0])
-    y = (x * w).sum()
-    x += 1
-    with pytest.raises(RuntimeError, match="Mul saved"):
-        y.backward()
+def test_a_walk_in_the_wrong_order_gets_its_own_error(leaf64, monkeypatch):
+    monkeypatch.setattr(autograd, "heapq", _oldest_first_heapq())
+    x = leaf64([0.3, 0.7])
+    p = x * 1.0  # p feeds sin (then tanh) and cos: two paths of different lengths
+    y = minae.tanh(minae.sin(p)) + minae.cos(p)
+    with pytest.raises(
+        RuntimeError, match=r"took \w+ \(generation \d\) off the heap after a function of generation"
+    ) as err:
+        y.sum().backward(retain_graph=True)
+    assert "newest generation first" in str(err.value) and "retain_graph" not in str(err.value)
 
 
-def test_what_grads_pruning_skips_is_still_checked(leaf64):
-    # both need a gradient at the forward, so both were saved; grad(y, x) reads only w, and still checks x (PyTorch)
-    x, w = leaf64([1.0, 2.0]), leaf64([3.0, 4.0])
-    y = (x * w).sum()
-    with minae.no_grad():
-        x += 1
-    with pytest.raises(RuntimeError, match="Mul saved"):
-        minae.grad(y, x)
+def test_the_right_walk_order_on_the_same_graph(leaf64):
+    x = leaf64([0.3, 0.7])
+    p = x * 1.0
+    y = minae.tanh(minae.sin(p)) + minae.cos(p)
+    y.sum().backward()
+    xv = x.numpy()
+    np.testing.assert_allclose(x.grad.numpy(), (1 - np.tanh(np.sin(xv)) ** 2) * np.cos(xv) - np.sin(xv))
 
 
-def test_assigning_a_tensor_that_requires_grad_records_the_copy():
-    w = minae.tensor([1.0, 2.0], requires_grad=True)
-    out = minae.zeros(2)
-    out[0] = (w * w).sum()
-    out[1] = w[0] * 3
-    (out * w).sum().backward()
-    np.testing.assert_allclose(w.grad.numpy(), [13.0, 7.0])  # PyTorch's values
+# ------------------------------------------------------------------ dtypes ---
+@pytest.mark.parametrize("fn", [minae.tanh, minae.exp, minae.sigmoid, minae.sin, minae.sqrt, minae.softplus])
+@pytest.mark.parametrize("values", [[True, False], [1, 2]])
+def test_float_only_ops_of_bool_and_int_give_the_default_float(device, fn, values):
+    t = minae.tensor(values, device=device)
+    assert fn(t).dtype == minae.float32
+    minae.set_default_dtype(minae.float64)
+    assert fn(t).dtype == minae.float64
 
 
-def test_earlier_users_of_a_rebased_tensor_keep_the_old_gradient_path(leaf64):
-    x = leaf64([1.0, 2.0])
-    h = x * 3
-    z = h + 1  # recorded before the write: its gradient goes to the old h (3x), not through the add_
-    h.add_(x * x)
-    (z.sum() + h.sum()).backward()
-    np.testing.assert_allclose(x.grad.numpy(), [3.0 + 3.0 + 2.0, 3.0 + 3.0 + 4.0])
+def test_float_only_ops_keep_a_float_dtype():
+    assert minae.tanh(minae.tensor([1.0], dtype="float16")).dtype == np.float16
+    assert minae.tanh(minae.tensor([1.0], dtype=minae.float64)).dtype == minae.float64
 
 
-def test_users_between_two_writes_each_keep_the_gradient_path_they_saw(leaf64):
-    # h = 3x; z1 = h + 1; h += x²; z2 = h + 1; h *= 2: z1 sees 3x, z2 sees 3x + x², h ends 2(3x + x²)
-    torch = _torch()
-    grads = []
-    for lib in (minae, torch):
-        x = lib.tensor([1.0, 2.0], dtype=lib.float64, requires_grad=True)
-        h = x * 3
-        z1 = h + 1
-        h.add_(x * x)
-        z2 = h + 1
-        h.mul_(2)
-        (z1.sum() + 10 * z2.sum() + 100 * h.sum()).backward()
-        grads.append(np.asarray(x.grad.detach().numpy() if lib is torch else x.grad.numpy()))
-    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-12)
-    np.testing.assert_allclose(grads[0], 3 + 10 * (3 + 2 * np.array([1.0, 2.0])) + 200 * (3 + 2 * np.array([1.0, 2.0])))
+# ----------------------------- devices: host data onto the tensor's device ---
+def test_tensor_of_a_tensor_keeps_its_device_and_dtype(device):
+    t = minae.tensor([1.0, 2.0], dtype=minae.float64, device=device)
+    u = minae.tensor(t)
+    assert u.device == t.device and u.dtype == minae.float64
+    u[0] = 5.0  # a copy, not a view
+    assert t.tolist() == [1.0, 2.0]
+    assert minae.tensor(t, device="cpu").device.type == "cpu"
 
 
-def test_a_write_into_unrelated_memory_makes_backward_check_each_saved_tensor_and_pass(leaf64):
-    # the fast path (ANY_MEMORY unchanged: nothing to read) and the full check agree
-    x = leaf64([1.0, 2.0])
-    y = (x.exp() * x).sum()
-    before = minae.autograd.ANY_MEMORY.value
-    other = minae.zeros(3)
-    other += 1
-    assert minae.autograd.ANY_MEMORY.value == before + 1
-    y.backward()
-    np.testing.assert_allclose(x.grad.numpy(), np.exp([1.0, 2.0]) * (1 + np.array([1.0, 2.0])))
+def test_tensor_of_a_device_array_keeps_its_device(device):
+    arr = minae.zeros(3, device=device).data
+    assert minae.tensor(arr).device == minae.device(device)
 
 
-def test_a_write_through_a_stale_view_takes_the_bases_write_into_account(leaf64):
-    # h = x·1, v = h[0], h *= 2, v += x[1]: h[0] = 2 x[0] + x[1], h[1] = 2 x[1]; L = Σ h·x
-    x = leaf64([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
-    h = x * 1
-    v = h[0]
-    h.mul_(2)
-    v.add_(x[1])
-    (h * x).sum().backward()
-    x0, x1 = np.array([1.0, 2.0, 3.0]), np.array([4.0, 5.0, 6.0])
-    np.testing.assert_allclose(x.grad.numpy(), [4 * x0 + x1, x0 + 4 * x1])
+def test_list_operands_become_arrays_on_the_first_operands_device(device):
+    t = minae.tensor([1.0, 2.0], device=device)
+    s = t + [1.0, 2.0]
+    assert s.tolist() == [2.0, 4.0] and s.dtype == minae.float32 and s.device == t.device
+    assert (t == [1, 3]).tolist() == [True, False]
+    assert ([3.0, 3.0] - t).tolist() == [2.0, 1.0]
+    x = minae.tensor([1.0, 2.0], device=device, requires_grad=True)
+    (x * [3.0, 4.0]).sum().backward()
+    assert x.grad.tolist() == [3.0, 4.0]
 
 
-def test_grad_of_a_stale_view_as_output(leaf64):
-    # v = h[0:2] taken before h *= x: v = x[0:2]², so ∂Σv/∂x = (2x₀, 2x₁, 0)
-    x = leaf64([1.0, 2.0, 3.0])
-    h = x * 1
-    v = h[0:2]
-    h.mul_(x)
-    (g,) = minae.grad([v], [x], grad_outputs=[minae.ones(2, dtype=minae.float64)])
-    np.testing.assert_allclose(g.numpy(), [2.0, 4.0, 0.0])
-    torch = pytest.importorskip("torch")
-    tx = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64, requires_grad=True)
-    th = tx * 1
-    tv = th[0:2]
-    th.mul_(tx)
-    (tg,) = torch.autograd.grad([tv], [tx], grad_outputs=[torch.ones(2, dtype=torch.float64)])
-    np.testing.assert_allclose(g.numpy(), tg.numpy())
+def test_the_bounds_check_used_on_cuda():
+    # on CUDA index_key runs it under detect_anomaly only; here it is called directly
+    ops._check_bounds((slice(None), np.array([0, 2])), (4, 3))
+    with pytest.raises(IndexError, match="index 7 is out of bounds for dim 0 with size 3"):
+        ops._check_bounds(np.array([0, 7]), (3,))
+    with pytest.raises(IndexError, match="index -4 is out of bounds for dim 1 with size 3"):
+        ops._check_bounds((slice(None), np.array([-4, 1])), (2, 3))
 
 
-def test_backward_and_grad_of_a_view_whose_base_gained_a_gradient_path_after_it_was_taken(leaf64):
-    # v = h[0:2] of zeros; h[1] = 5 x₀ afterwards: v = (0, 5 x₀) depends on x through the write
-    x = leaf64([1.0, 2.0, 3.0])
-    h = minae.zeros(3, dtype=minae.float64)
-    v = h[0:2]
-    h[1] = x[0] * 5
-    (g,) = minae.grad([v], [x], grad_outputs=[minae.ones(2, dtype=minae.float64)], retain_graph=True)
-    np.testing.assert_allclose(g.numpy(), [5.0, 0.0, 0.0])
-    v.backward(minae.ones(2, dtype=minae.float64))
-    np.testing.assert_allclose(x.grad.numpy(), [5.0, 0.0, 0.0])
+def test_backward_values_stay_on_the_device(device):
+    x = minae.tensor([0.5, -1.0], device=device, requires_grad=True)
+    (minae.relu(x) * minae.sigmoid(x)).sum().backward()
+    assert type(x.grad.data) is type(x.data)
+    xv = to_numpy(x.data)
+    s = 1 / (1 + np.exp(-xv))
+    np.testing.assert_allclose(x.grad.numpy(), (xv > 0) * (s + xv * s * (1 - s)), rtol=1e-6)
+    assert backend.array_device(x.grad.data) == x.device
 
 
-@pytest.mark.parametrize(
-    "write", [lambda v: v.mul_(3), lambda v: v.__setitem__(0, 5.0), lambda v: v.fill_(1.0), lambda v: v.add_(v * 1)]
-)
-def test_a_write_with_grad_on_through_a_view_taken_under_no_grad_raises(leaf64, write):
-    # h[0]'s gradient path would silently be cut (or kept): PyTorch raises, and so do we
-    h = leaf64([[1.0, 2.0], [3.0, 4.0]]) * 2
-    with minae.no_grad():
-        v = h[0]
-    with pytest.raises(RuntimeError, match="taken under no_grad"):
-        write(v)
-    with minae.no_grad():  # under no_grad it is an ordinary write
-        write(v)
+# ------------------------------------------------------------------ errors ---
+def test_in_place_errors_name_the_problem():
+    with pytest.raises(RuntimeError, match="cannot change a tensor's shape"):
+        minae.zeros(2).add_(minae.zeros(3, 2))
+    with pytest.raises(TypeError, match="float32 cannot be written into a tensor of dtype int64"):
+        minae.tensor([1, 2]).mul_(0.5)
+    with pytest.raises(RuntimeError, match="expand"):
+        minae.zeros(1, 2).expand(3, 2).add_(1)
+    with pytest.raises(RuntimeError, match=r"copy_: a source of shape \(2, 3\) does not broadcast to \(3,\)"):
+        minae.zeros(3).copy_(minae.ones(2, 3))
+    w = minae.tensor([3.0, 4.0], requires_grad=True)
+    for value in (w, w.detach()):  # recorded (value requires grad) or not: one message
+        with pytest.raises(ValueError, match=r"t\[0\] = value: a value of shape \(2,\) does not fit .* shape \(\)"):
+            minae.zeros(2)[0] = value
+
+
+def test_out_of_range_integer_indices_raise(device):
+    t = minae.arange(3, device=device)
+    index = minae.tensor([0, 5], device=device)
+    with minae.detect_anomaly():  # on CUDA the check reads the index back, so only under detect_anomaly
+        with pytest.raises(IndexError, match="out of bounds"):
+            t[index]
+        with minae.no_grad(), pytest.raises(IndexError, match="out of bounds"):
+            t[index] = 1

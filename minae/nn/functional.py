@@ -241,6 +241,8 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):
     _check_tensor(fn, "target", target)
     _check_reduction(fn, reduction)
     _check_same_shape(fn, input, target)
+    if target.dtype != input.dtype:  # as PyTorch: a float64 or integer target would change the loss's dtype
+        raise TypeError(f"{fn}: input has dtype {input.dtype} but target has dtype {target.dtype}; they must be equal")
     _check_unit_interval(fn, "input", input, " (for logits, use binary_cross_entropy_with_logits)")
     _check_unit_interval(fn, "target", target)
     loss = _ops.binary_cross_entropy(input, target)

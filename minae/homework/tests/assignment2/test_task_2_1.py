@@ -33,7 +33,7 @@ def test_linear_double_backward():
 # BEGIN GRADER ONLY
 def test_nn_linear_gradients():
     layer = nn.Linear(3, 4)
-    x = minae.tensor(rng(11).standard_normal((5, 3)), requires_grad=True)
+    x = minae.tensor(rng(11).standard_normal((5, 3)).astype(np.float32), requires_grad=True)  # the layer's dtype
     g = rng(12).standard_normal((5, 4)).astype(np.float32)
     y = layer(x)
     y.backward(minae.tensor(g))
