@@ -552,3 +552,39 @@ def test_a_loop_of_links_is_refused_in_words(unsolved, tmp_path):
             sandbox.stage(folder, tmp_path / "staged")
     else:  # Python 3.13's resolve gives up on a loop without a word: the link names no file and is left out
         assert not (sandbox.stage(folder, tmp_path / "staged") / "minae" / "a.py").exists()
+
+
+# --------------------------------------------- a fourth look: what the filter forgot ---
+_KEEP_SEM = """
+import ctypes, sys
+
+
+def exp(x):  # System V semaphores: the IPC family's third member, an object that outlives the task too
+    libc = ctypes.CDLL(None, use_errno=True)
+    sid = libc.semget({key}, 250, 0o1666)
+    print("semget", sid, ctypes.get_errno() if sid < 0 else "", file=sys.stderr, flush=True)
+    if sid >= 0:  # 250 values of 15 bits: a stash the next task's child reads back (semctl GETALL)
+        print("ESCAPED: a semaphore set outlives the task", file=sys.stderr, flush=True)
+"""
+
+
+def _semaphores(key: int) -> list:
+    try:
+        lines = Path("/proc/sysvipc/sem").read_text(encoding="ascii").splitlines()[1:]
+    except OSError:
+        return []
+    return [int(line.split()[1]) for line in lines if int(line.split()[0]) == key]
+
+
+def test_the_fallback_leaves_no_semaphores_behind(unsolved, fallback, tmp_path):
+    # the filter refused shmget and msgget but not semget: a set of 250 semaphores (SEMMSL is 32,000 on
+    # Linux) made by task 1.1's uid stayed in the host's IPC namespace, readable by any later child
+    folder = _copy(unsolved, tmp_path, _KEEP_SEM, key=_SHM_KEY)
+    before = _semaphores(_SHM_KEY)
+    result = grade(folder, 1, stream=False, **LIMITS)
+    left = [s for s in _semaphores(_SHM_KEY) if s not in before]
+    for s in left:
+        subprocess.run(["ipcrm", "-s", str(s)], capture_output=True)
+    assert "semget" in result.output, result.output
+    assert "ESCAPED" not in result.output, result.output
+    assert not left, "a System V semaphore set of the task outlived it"

@@ -220,21 +220,26 @@ def limits(spec):
 
 
 # The kernel interfaces a task's code never needs and that would reach past the sandbox's bounds, refused
-# (EPERM) by a seccomp filter: memory that no process's resident pages show (System V shared memory and
-# message queues, POSIX message queues, memfd: the watchdog's sum misses it, and where no IPC namespace is
-# unshared (the fallback user) it outlives the task), nested namespaces (a user namespace gives full
+# (EPERM) by a seccomp filter: memory that no process's resident pages show (the whole System V family,
+# made or reached: shared memory, message queues and semaphores, whose sets of up to 32,000 values are a
+# stash as good as a segment; POSIX message queues, memfd: the watchdog's sum misses it, and where no IPC
+# namespace is unshared (the fallback user) it outlives the task), nested namespaces (a user namespace gives full
 # capabilities inside it: a tmpfs of any size, mounts), tracing another process (the sandbox's init
 # included: under a grader that is not root it is the task's uid), sockets (the fallback user's network),
 # and the kernel's larger attack surfaces (io_uring, userfaultfd, bpf, perf, keyrings).
 SYSCALLS = {  # machine -> (audit arch, {name: number}); clone and clone3 are handled on their own
-    "x86_64": (0xC000003E, dict(shmget=29, msgget=68, mq_open=240, memfd_create=319, memfd_secret=447,
+    "x86_64": (0xC000003E, dict(shmget=29, shmat=30, shmctl=31, semget=64, semop=65, semctl=66, msgget=68,
+                                msgsnd=69, msgrcv=70, msgctl=71, semtimedop=220, mq_open=240, memfd_create=319,
+                                memfd_secret=447,
                                 unshare=272, setns=308, mount=165, pivot_root=155, chroot=161, fsopen=430,
                                 open_tree=428, move_mount=429, mount_setattr=442, ptrace=101,
                                 process_vm_readv=310, process_vm_writev=311, pidfd_getfd=438, socket=41,
                                 socketpair=53, io_uring_setup=425, userfaultfd=323, bpf=321,
                                 perf_event_open=298, fanotify_init=300, keyctl=250, add_key=248,
                                 request_key=249, clone=56, clone3=435)),
-    "aarch64": (0xC00000B7, dict(shmget=194, msgget=186, mq_open=180, memfd_create=279, memfd_secret=447,
+    "aarch64": (0xC00000B7, dict(shmget=194, shmat=196, shmctl=195, semget=190, semop=193, semctl=191,
+                                 msgget=186, msgsnd=189, msgrcv=188, msgctl=187, semtimedop=192, mq_open=180,
+                                 memfd_create=279, memfd_secret=447,
                                  unshare=97, setns=268, mount=40, pivot_root=41, chroot=51, fsopen=430,
                                  open_tree=428, move_mount=429, mount_setattr=442, ptrace=117,
                                  process_vm_readv=270, process_vm_writev=271, pidfd_getfd=438, socket=198,
