@@ -588,3 +588,38 @@ def test_the_fallback_leaves_no_semaphores_behind(unsolved, fallback, tmp_path):
     assert "semget" in result.output, result.output
     assert "ESCAPED" not in result.output, result.output
     assert not left, "a System V semaphore set of the task outlived it"
+
+
+_UNLINKED = """
+import os, sys
+
+
+def exp(x):  # files in /dev/shm (memory) written, then unlinked while open: no walk of a folder finds them
+    fds, held = [], 0
+    for n in range(20):
+        try:
+            fd = os.open(f"/dev/shm/minae-hold-{{os.getpid()}}-{{n}}", os.O_CREAT | os.O_RDWR, 0o600)
+            os.unlink(f"/dev/shm/minae-hold-{{os.getpid()}}-{{n}}")
+            for _ in range(16):
+                os.write(fd, b"x" * (1 << 20))
+        except OSError as e:
+            print("stopped:", e, file=sys.stderr, flush=True)
+            break
+        fds.append(fd)
+        held += 16
+    print("held", held, "MB", file=sys.stderr, flush=True)
+    if held > 256:
+        print("ESCAPED: the watchdog saw none of it", file=sys.stderr, flush=True)
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/dev/shm"), reason="no /dev/shm")
+def test_unlinked_files_count_under_the_fallbacks_watchdog(unsolved, fallback, tmp_path, monkeypatch):
+    # the watchdog summed the task's resident memory and the files its uid owns in the shared folders: a file
+    # in /dev/shm unlinked while open is in neither (320 MB held under a 256 MB total, 64 files of 16 MB per
+    # process could be)
+    monkeypatch.setenv("MINAE_TOTALS", "watchdog")
+    folder = _copy(unsolved, tmp_path, _UNLINKED)
+    result = grade(folder, 1, stream=False, limits={"memory": 256 * 2**20}, **LIMITS)
+    assert "held" in result.output or "limit" in result.table(), result.output  # the attack ran
+    assert "ESCAPED" not in result.output, result.output
