@@ -173,11 +173,18 @@ def test_the_filter_refuses_what_it_names_and_allows_the_rest():
         out.append(os.waitpid(pid, 0)[1] >> 8 == 7)
         r, w = os.pipe()
         out.append(os.write(w, b"x") == 1)
+        import mmap
+        try:  # shared memory by a mapping (of nothing, or of /dev/zero): shmem that outlives resident pages
+            mmap.mmap(-1, 4096, flags=mmap.MAP_SHARED)
+            out.append(False)
+        except PermissionError:
+            out.append(True)
+        out.append(len(mmap.mmap(-1, 4096, flags=mmap.MAP_PRIVATE)) == 4096)
         print(out)
         """
     )
     proc = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=60)
-    assert proc.stdout.strip() == "[True, True, True, True, True, True]", proc.stdout + proc.stderr
+    assert proc.stdout.strip() == "[True, True, True, True, True, True, True, True]", proc.stdout + proc.stderr
 
 
 # ------------------------------------------------------------- the fallback user ---
@@ -622,4 +629,39 @@ def test_unlinked_files_count_under_the_fallbacks_watchdog(unsolved, fallback, t
     folder = _copy(unsolved, tmp_path, _UNLINKED)
     result = grade(folder, 1, stream=False, limits={"memory": 256 * 2**20}, **LIMITS)
     assert "held" in result.output or "limit" in result.table(), result.output  # the attack ran
+    assert "ESCAPED" not in result.output, result.output
+
+
+_SHARED_ANON = """
+import mmap, os, signal, sys, time
+
+
+def exp(x):  # MAP_SHARED | MAP_ANONYMOUS: a forked child keeps the mappings untouched (no resident pages), the
+    # parent fills one 32 MB mapping at a time and unmaps it: 320 MB stay in the kernel's shmem, in no
+    # process's resident memory (the parent's never passes 32 MB)
+    maps = [mmap.mmap(-1, 32 << 20, flags=mmap.MAP_SHARED) for _ in range(10)]
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(60)
+        os._exit(0)
+    for m in maps:
+        for i in range(0, 32 << 20, 1 << 20):
+            m[i : i + (1 << 20)] = b"x" * (1 << 20)
+        m.close()
+    print("held 320 MB", file=sys.stderr, flush=True)
+    time.sleep(1.5)  # the watchdog looks every 0.1 s
+    print("ESCAPED: the watchdog saw none of it", file=sys.stderr, flush=True)
+    os.kill(pid, signal.SIGKILL)
+"""
+
+
+@pytest.mark.parametrize("sandbox_", ["bwrap", "user"])
+def test_shared_anonymous_memory_counts_under_the_watchdog(unsolved, tmp_path, monkeypatch, sandbox_, request):
+    monkeypatch.setenv("MINAE_TOTALS", "watchdog")
+    if sandbox_ == "user":
+        request.getfixturevalue("fallback")
+    elif sandbox._bwrap_ok() is not None:
+        pytest.skip("no bubblewrap sandbox here")
+    folder = _copy(unsolved, tmp_path, _SHARED_ANON)
+    result = grade(folder, 1, stream=False, limits={"memory": 256 * 2**20}, **LIMITS)
     assert "ESCAPED" not in result.output, result.output

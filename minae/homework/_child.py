@@ -227,7 +227,7 @@ def limits(spec):
 # capabilities inside it: a tmpfs of any size, mounts), tracing another process (the sandbox's init
 # included: under a grader that is not root it is the task's uid), sockets (the fallback user's network),
 # and the kernel's larger attack surfaces (io_uring, userfaultfd, bpf, perf, keyrings).
-SYSCALLS = {  # machine -> (audit arch, {name: number}); clone and clone3 are handled on their own
+SYSCALLS = {  # machine -> (audit arch, {name: number}); clone, clone3 and mmap are handled on their own
     "x86_64": (0xC000003E, dict(shmget=29, shmat=30, shmctl=31, semget=64, semop=65, semctl=66, msgget=68,
                                 msgsnd=69, msgrcv=70, msgctl=71, semtimedop=220, mq_open=240, memfd_create=319,
                                 memfd_secret=447,
@@ -236,7 +236,7 @@ SYSCALLS = {  # machine -> (audit arch, {name: number}); clone and clone3 are ha
                                 process_vm_readv=310, process_vm_writev=311, pidfd_getfd=438, socket=41,
                                 socketpair=53, io_uring_setup=425, userfaultfd=323, bpf=321,
                                 perf_event_open=298, fanotify_init=300, keyctl=250, add_key=248,
-                                request_key=249, clone=56, clone3=435)),
+                                request_key=249, clone=56, clone3=435, mmap=9)),
     "aarch64": (0xC00000B7, dict(shmget=194, shmat=196, shmctl=195, semget=190, semop=193, semctl=191,
                                  msgget=186, msgsnd=189, msgrcv=188, msgctl=187, semtimedop=192, mq_open=180,
                                  memfd_create=279, memfd_secret=447,
@@ -245,7 +245,7 @@ SYSCALLS = {  # machine -> (audit arch, {name: number}); clone and clone3 are ha
                                  process_vm_readv=270, process_vm_writev=271, pidfd_getfd=438, socket=198,
                                  socketpair=199, io_uring_setup=425, userfaultfd=282, bpf=280,
                                  perf_event_open=241, fanotify_init=262, keyctl=219, add_key=217,
-                                 request_key=218, clone=220, clone3=435)),
+                                 request_key=218, clone=220, clone3=435, mmap=222)),
 }  # fmt: skip
 CLONE_NEW = 0x7E020000  # CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET
 
@@ -256,7 +256,8 @@ def seccomp_program(machine):
     Reads ``struct seccomp_data`` (nr at offset 0, arch at 4, args[0]'s low word at 16, little-endian):
     another architecture's calling convention (x86's 32-bit ABIs) is refused whole; clone is allowed
     unless it asks for a namespace (its flags are args[0]); clone3 answers ENOSYS (its flags sit in
-    memory a filter cannot read), which makes the C library fall back to clone.
+    memory a filter cannot read), which makes the C library fall back to clone; mmap is allowed unless
+    it asks for a shared mapping (its flags are args[3], at offset 40).
     """
     if machine not in SYSCALLS:
         return None
@@ -267,9 +268,14 @@ def seccomp_program(machine):
     if machine == "x86_64":
         prog += [(JGE, 0, 1, 0x40000000), (RET, 0, 0, EPERM)]  # x32's numbers
     for name, nr in numbers.items():
-        if name not in ("clone", "clone3"):
+        if name not in ("clone", "clone3", "mmap"):
             prog += [(JEQ, 0, 1, nr), (RET, 0, 0, EPERM)]
     prog += [(JEQ, 0, 1, numbers["clone3"]), (RET, 0, 0, ENOSYS)]
+    # mmap with MAP_SHARED (or MAP_SHARED_VALIDATE: bit 0 of its flags, args[3]): a shared mapping of nothing
+    # or of /dev/zero is shmem that outlives the mapper's resident pages (a forked process keeps it mapped,
+    # untouched, while its filler unmaps: any amount held in no process's RSS); NumPy and the interpreter
+    # map only privately, and a file's own shared pages are not needed by any task
+    prog += [(JEQ, 0, 4, numbers["mmap"]), (LD, 0, 0, 40), (JSET, 0, 1, 0x1), (RET, 0, 0, EPERM), (LD, 0, 0, 0)]
     prog += [(JEQ, 0, 3, numbers["clone"]), (LD, 0, 0, 16), (JSET, 0, 1, CLONE_NEW), (RET, 0, 0, EPERM)]
     return prog + [(RET, 0, 0, ALLOW)]
 
