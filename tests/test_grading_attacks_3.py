@@ -665,3 +665,34 @@ def test_shared_anonymous_memory_counts_under_the_watchdog(unsolved, tmp_path, m
     folder = _copy(unsolved, tmp_path, _SHARED_ANON)
     result = grade(folder, 1, stream=False, limits={"memory": 256 * 2**20}, **LIMITS)
     assert "ESCAPED" not in result.output, result.output
+
+
+_DEEP_STASH = """
+import os, sys
+
+
+def exp(x):  # a folder every uid may write, five levels below / under folders that are not: the cleanup's
+    # search for shared folders stopped at four levels, so a file left there outlived the task
+    try:
+        with open({path!r} + "/stash", "w") as f:
+            f.write("task 1.1's stand-in")
+        print("ESCAPED: a file left in", {path!r}, file=sys.stderr, flush=True)
+    except OSError as e:
+        print("refused:", e, file=sys.stderr, flush=True)
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a folder below /var/lib is made for the test as root")
+def test_no_file_outlives_the_task_in_a_deep_shared_folder(unsolved, fallback, tmp_path):
+    top = Path(f"/var/lib/minae-attack-{os.getpid()}")
+    deep = top / "a" / "b"
+    deep.mkdir(parents=True)
+    deep.chmod(0o1777)
+    try:
+        folder = _copy(unsolved, tmp_path, _DEEP_STASH, path=str(deep))
+        result = grade(folder, 1, stream=False, **LIMITS)
+        left = list(deep.iterdir())
+        assert "refused" in result.output or "ESCAPED" in result.output, result.output  # the attack ran
+        assert not left, f"{left} outlived the task"
+    finally:
+        shutil.rmtree(top, ignore_errors=True)

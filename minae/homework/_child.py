@@ -301,11 +301,59 @@ def confine():
         libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
         if libc.prctl(38, 1, None, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS: what lets an unprivileged process filter
             return f"PR_SET_NO_NEW_PRIVS failed (errno {ctypes.get_errno()})"
+        writes_beneath(libc, os.getcwd())  # a second bound where the kernel has it: the cleanup stays the first
         program = Program(len(prog), ctypes.cast(code, ctypes.c_void_p))
         if libc.prctl(22, 2, ctypes.byref(program), 0, 0) != 0:  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
             return f"the seccomp filter was refused (errno {ctypes.get_errno()})"
     except (ImportError, OSError, AttributeError) as e:
         return f"no seccomp filter ({type(e).__name__}: {e})"
+    return None
+
+
+# Landlock's rights to change a file system (linux/landlock.h): write a file, remove a folder or a file, make
+# a device, folder, file, socket, fifo or link (ABI 1); move or link a file elsewhere (REFER, ABI 2);
+# truncate a file (ABI 3). Reading is not handled: it stays as the sandbox's permissions make it.
+LANDLOCK_WRITES = {1: 0x1FF2, 2: 0x3FF2, 3: 0x7FF2}
+LANDLOCK_FILE_WRITES = {1: 0x2, 2: 0x2, 3: 0x4002}  # what a rule on a file (not a folder) may allow
+
+
+def writes_beneath(libc, folder):
+    """Where Landlock runs (Linux 5.13+): this process and every one it starts may change files only beneath
+    ``folder`` (the task's scratch, its working folder) and write /dev/null; None, or why not.
+
+    The fallback user otherwise writes every folder any uid may write, however deep (its cleanup finds
+    them within a few levels of / only): a file left there outlives the task and carries data (another
+    task's stand-in) to the next child. Needs PR_SET_NO_NEW_PRIVS, set before.
+    """
+    import ctypes
+
+    # landlock_create_ruleset; landlock_add_rule and landlock_restrict_self are the two numbers after it
+    nr = {"x86_64": 444, "aarch64": 444}.get(os.uname().machine)
+    if nr is None:
+        return "no Landlock numbers for this machine"
+    libc.syscall.restype = ctypes.c_long
+    version = ctypes.c_uint32(1)  # LANDLOCK_CREATE_RULESET_VERSION: the ABI's version, no ruleset
+    abi = libc.syscall(ctypes.c_long(nr), None, ctypes.c_size_t(0), version)
+    if abi < 1:
+        return f"no Landlock (errno {ctypes.get_errno()})"
+    abi = min(abi, 3)
+    attr = struct.pack("=Q", LANDLOCK_WRITES[abi])  # struct landlock_ruleset_attr's first field: handled_access_fs
+    ruleset = libc.syscall(ctypes.c_long(nr), attr, ctypes.c_size_t(len(attr)), ctypes.c_uint32(0))
+    if ruleset < 0:
+        return f"the Landlock ruleset was refused (errno {ctypes.get_errno()})"
+    try:
+        for path, rights in ((folder, LANDLOCK_WRITES[abi]), ("/dev/null", LANDLOCK_FILE_WRITES[abi])):
+            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            try:  # struct landlock_path_beneath_attr, packed: allowed_access (u64), parent_fd (s32)
+                rule = struct.pack("=Qi", rights, fd)
+                if libc.syscall(ctypes.c_long(nr + 1), ruleset, ctypes.c_int(1), rule, ctypes.c_uint32(0)) != 0:
+                    return f"a Landlock rule for {path} was refused (errno {ctypes.get_errno()})"
+            finally:
+                os.close(fd)
+        if libc.syscall(ctypes.c_long(nr + 2), ruleset, ctypes.c_uint32(0)) != 0:
+            return f"Landlock was refused (errno {ctypes.get_errno()})"
+    finally:
+        os.close(ruleset)
     return None
 
 
