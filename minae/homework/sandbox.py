@@ -41,8 +41,9 @@ space, file size, CPU time, open files, processes (the last is what stops a
 fork bomb in the ``user`` mode; bwrap's PID namespace ends them all anyway), and a
 seccomp filter (``_child.confine``, before the student's code is imported) that refuses
 what no task needs and what would reach past these bounds: memory no process's resident
-pages show (System V and POSIX IPC, memfd), nested namespaces, ptrace, sockets (the
-``user`` mode shares the host's network), io_uring, bpf, keyrings.
+pages show (System V and POSIX IPC, memfd, shared mappings), nested namespaces, ptrace,
+sockets (the ``user`` mode shares the host's network), io_uring, bpf, keyrings; and, where
+the kernel has Landlock, any change to files outside the task's scratch.
 
 Those are per process; ``TOTALS`` bounds all the task's processes together
 (``memory``: bytes resident, ``processes``: how many at once). Where the grader
