@@ -173,11 +173,18 @@ def test_the_filter_refuses_what_it_names_and_allows_the_rest():
         out.append(os.waitpid(pid, 0)[1] >> 8 == 7)
         r, w = os.pipe()
         out.append(os.write(w, b"x") == 1)
+        import mmap
+        try:  # shared memory by a mapping (of nothing, or of /dev/zero): shmem that outlives resident pages
+            mmap.mmap(-1, 4096, flags=mmap.MAP_SHARED)
+            out.append(False)
+        except PermissionError:
+            out.append(True)
+        out.append(len(mmap.mmap(-1, 4096, flags=mmap.MAP_PRIVATE)) == 4096)
         print(out)
         """
     )
     proc = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=60)
-    assert proc.stdout.strip() == "[True, True, True, True, True, True]", proc.stdout + proc.stderr
+    assert proc.stdout.strip() == "[True, True, True, True, True, True, True, True]", proc.stdout + proc.stderr
 
 
 # ------------------------------------------------------------- the fallback user ---
@@ -552,3 +559,140 @@ def test_a_loop_of_links_is_refused_in_words(unsolved, tmp_path):
             sandbox.stage(folder, tmp_path / "staged")
     else:  # Python 3.13's resolve gives up on a loop without a word: the link names no file and is left out
         assert not (sandbox.stage(folder, tmp_path / "staged") / "minae" / "a.py").exists()
+
+
+# --------------------------------------------- a fourth look: what the filter forgot ---
+_KEEP_SEM = """
+import ctypes, sys
+
+
+def exp(x):  # System V semaphores: the IPC family's third member, an object that outlives the task too
+    libc = ctypes.CDLL(None, use_errno=True)
+    sid = libc.semget({key}, 250, 0o1666)
+    print("semget", sid, ctypes.get_errno() if sid < 0 else "", file=sys.stderr, flush=True)
+    if sid >= 0:  # 250 values of 15 bits: a stash the next task's child reads back (semctl GETALL)
+        print("ESCAPED: a semaphore set outlives the task", file=sys.stderr, flush=True)
+"""
+
+
+def _semaphores(key: int) -> list:
+    try:
+        lines = Path("/proc/sysvipc/sem").read_text(encoding="ascii").splitlines()[1:]
+    except OSError:
+        return []
+    return [int(line.split()[1]) for line in lines if int(line.split()[0]) == key]
+
+
+def test_the_fallback_leaves_no_semaphores_behind(unsolved, fallback, tmp_path):
+    # the filter refused shmget and msgget but not semget: a set of 250 semaphores (SEMMSL is 32,000 on
+    # Linux) made by task 1.1's uid stayed in the host's IPC namespace, readable by any later child
+    folder = _copy(unsolved, tmp_path, _KEEP_SEM, key=_SHM_KEY)
+    before = _semaphores(_SHM_KEY)
+    result = grade(folder, 1, stream=False, **LIMITS)
+    left = [s for s in _semaphores(_SHM_KEY) if s not in before]
+    for s in left:
+        subprocess.run(["ipcrm", "-s", str(s)], capture_output=True)
+    assert "semget" in result.output, result.output
+    assert "ESCAPED" not in result.output, result.output
+    assert not left, "a System V semaphore set of the task outlived it"
+
+
+_UNLINKED = """
+import os, sys
+
+
+def exp(x):  # files in /dev/shm (memory) written, then unlinked while open: no walk of a folder finds them
+    fds, held = [], 0
+    for n in range(20):
+        try:
+            fd = os.open(f"/dev/shm/minae-hold-{{os.getpid()}}-{{n}}", os.O_CREAT | os.O_RDWR, 0o600)
+            os.unlink(f"/dev/shm/minae-hold-{{os.getpid()}}-{{n}}")
+            for _ in range(16):
+                os.write(fd, b"x" * (1 << 20))
+        except OSError as e:
+            print("stopped:", e, file=sys.stderr, flush=True)
+            break
+        fds.append(fd)
+        held += 16
+    print("held", held, "MB", file=sys.stderr, flush=True)
+    if held > 256:
+        print("ESCAPED: the watchdog saw none of it", file=sys.stderr, flush=True)
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/dev/shm"), reason="no /dev/shm")
+def test_unlinked_files_count_under_the_fallbacks_watchdog(unsolved, fallback, tmp_path, monkeypatch):
+    # the watchdog summed the task's resident memory and the files its uid owns in the shared folders: a file
+    # in /dev/shm unlinked while open is in neither (320 MB held under a 256 MB total, 64 files of 16 MB per
+    # process could be)
+    monkeypatch.setenv("MINAE_TOTALS", "watchdog")
+    folder = _copy(unsolved, tmp_path, _UNLINKED)
+    result = grade(folder, 1, stream=False, limits={"memory": 256 * 2**20}, **LIMITS)
+    assert "held" in result.output or "limit" in result.table(), result.output  # the attack ran
+    assert "ESCAPED" not in result.output, result.output
+
+
+_SHARED_ANON = """
+import mmap, os, signal, sys, time
+
+
+def exp(x):  # MAP_SHARED | MAP_ANONYMOUS: a forked child keeps the mappings untouched (no resident pages), the
+    # parent fills one 32 MB mapping at a time and unmaps it: 320 MB stay in the kernel's shmem, in no
+    # process's resident memory (the parent's never passes 32 MB)
+    maps = [mmap.mmap(-1, 32 << 20, flags=mmap.MAP_SHARED) for _ in range(10)]
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(60)
+        os._exit(0)
+    for m in maps:
+        for i in range(0, 32 << 20, 1 << 20):
+            m[i : i + (1 << 20)] = b"x" * (1 << 20)
+        m.close()
+    print("held 320 MB", file=sys.stderr, flush=True)
+    time.sleep(1.5)  # the watchdog looks every 0.1 s
+    print("ESCAPED: the watchdog saw none of it", file=sys.stderr, flush=True)
+    os.kill(pid, signal.SIGKILL)
+"""
+
+
+@pytest.mark.parametrize("sandbox_", ["bwrap", "user"])
+def test_shared_anonymous_memory_counts_under_the_watchdog(unsolved, tmp_path, monkeypatch, sandbox_, request):
+    monkeypatch.setenv("MINAE_TOTALS", "watchdog")
+    if sandbox_ == "user":
+        request.getfixturevalue("fallback")
+    elif sandbox._bwrap_ok() is not None:
+        pytest.skip("no bubblewrap sandbox here")
+    folder = _copy(unsolved, tmp_path, _SHARED_ANON)
+    result = grade(folder, 1, stream=False, limits={"memory": 256 * 2**20}, **LIMITS)
+    assert "ESCAPED" not in result.output, result.output
+
+
+_DEEP_STASH = """
+import os, sys
+
+
+def exp(x):  # a folder every uid may write, five levels below / under folders that are not: the cleanup's
+    # search for shared folders stopped at four levels, so a file left there outlived the task
+    try:
+        with open({path!r} + "/stash", "w") as f:
+            f.write("task 1.1's stand-in")
+        print("ESCAPED: a file left in", {path!r}, file=sys.stderr, flush=True)
+    except OSError as e:
+        print("refused:", e, file=sys.stderr, flush=True)
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a folder below /var/lib is made for the test as root")
+def test_no_file_outlives_the_task_in_a_deep_shared_folder(unsolved, fallback, tmp_path):
+    top = Path(f"/var/lib/minae-attack-{os.getpid()}")
+    deep = top / "a" / "b"
+    deep.mkdir(parents=True)
+    deep.chmod(0o1777)
+    try:
+        folder = _copy(unsolved, tmp_path, _DEEP_STASH, path=str(deep))
+        result = grade(folder, 1, stream=False, **LIMITS)
+        left = list(deep.iterdir())
+        assert "refused" in result.output or "ESCAPED" in result.output, result.output  # the attack ran
+        assert not left, f"{left} outlived the task"
+    finally:
+        shutil.rmtree(top, ignore_errors=True)

@@ -220,27 +220,32 @@ def limits(spec):
 
 
 # The kernel interfaces a task's code never needs and that would reach past the sandbox's bounds, refused
-# (EPERM) by a seccomp filter: memory that no process's resident pages show (System V shared memory and
-# message queues, POSIX message queues, memfd: the watchdog's sum misses it, and where no IPC namespace is
-# unshared (the fallback user) it outlives the task), nested namespaces (a user namespace gives full
+# (EPERM) by a seccomp filter: memory that no process's resident pages show (the whole System V family,
+# made or reached: shared memory, message queues and semaphores, whose sets of up to 32,000 values are a
+# stash as good as a segment; POSIX message queues, memfd: the watchdog's sum misses it, and where no IPC
+# namespace is unshared (the fallback user) it outlives the task), nested namespaces (a user namespace gives full
 # capabilities inside it: a tmpfs of any size, mounts), tracing another process (the sandbox's init
 # included: under a grader that is not root it is the task's uid), sockets (the fallback user's network),
 # and the kernel's larger attack surfaces (io_uring, userfaultfd, bpf, perf, keyrings).
-SYSCALLS = {  # machine -> (audit arch, {name: number}); clone and clone3 are handled on their own
-    "x86_64": (0xC000003E, dict(shmget=29, msgget=68, mq_open=240, memfd_create=319, memfd_secret=447,
+SYSCALLS = {  # machine -> (audit arch, {name: number}); clone, clone3 and mmap are handled on their own
+    "x86_64": (0xC000003E, dict(shmget=29, shmat=30, shmctl=31, semget=64, semop=65, semctl=66, msgget=68,
+                                msgsnd=69, msgrcv=70, msgctl=71, semtimedop=220, mq_open=240, memfd_create=319,
+                                memfd_secret=447,
                                 unshare=272, setns=308, mount=165, pivot_root=155, chroot=161, fsopen=430,
                                 open_tree=428, move_mount=429, mount_setattr=442, ptrace=101,
                                 process_vm_readv=310, process_vm_writev=311, pidfd_getfd=438, socket=41,
                                 socketpair=53, io_uring_setup=425, userfaultfd=323, bpf=321,
                                 perf_event_open=298, fanotify_init=300, keyctl=250, add_key=248,
-                                request_key=249, clone=56, clone3=435)),
-    "aarch64": (0xC00000B7, dict(shmget=194, msgget=186, mq_open=180, memfd_create=279, memfd_secret=447,
+                                request_key=249, clone=56, clone3=435, mmap=9)),
+    "aarch64": (0xC00000B7, dict(shmget=194, shmat=196, shmctl=195, semget=190, semop=193, semctl=191,
+                                 msgget=186, msgsnd=189, msgrcv=188, msgctl=187, semtimedop=192, mq_open=180,
+                                 memfd_create=279, memfd_secret=447,
                                  unshare=97, setns=268, mount=40, pivot_root=41, chroot=51, fsopen=430,
                                  open_tree=428, move_mount=429, mount_setattr=442, ptrace=117,
                                  process_vm_readv=270, process_vm_writev=271, pidfd_getfd=438, socket=198,
                                  socketpair=199, io_uring_setup=425, userfaultfd=282, bpf=280,
                                  perf_event_open=241, fanotify_init=262, keyctl=219, add_key=217,
-                                 request_key=218, clone=220, clone3=435)),
+                                 request_key=218, clone=220, clone3=435, mmap=222)),
 }  # fmt: skip
 CLONE_NEW = 0x7E020000  # CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET
 
@@ -251,7 +256,8 @@ def seccomp_program(machine):
     Reads ``struct seccomp_data`` (nr at offset 0, arch at 4, args[0]'s low word at 16, little-endian):
     another architecture's calling convention (x86's 32-bit ABIs) is refused whole; clone is allowed
     unless it asks for a namespace (its flags are args[0]); clone3 answers ENOSYS (its flags sit in
-    memory a filter cannot read), which makes the C library fall back to clone.
+    memory a filter cannot read), which makes the C library fall back to clone; mmap is allowed unless
+    it asks for a shared mapping (its flags are args[3], at offset 40).
     """
     if machine not in SYSCALLS:
         return None
@@ -262,9 +268,14 @@ def seccomp_program(machine):
     if machine == "x86_64":
         prog += [(JGE, 0, 1, 0x40000000), (RET, 0, 0, EPERM)]  # x32's numbers
     for name, nr in numbers.items():
-        if name not in ("clone", "clone3"):
+        if name not in ("clone", "clone3", "mmap"):
             prog += [(JEQ, 0, 1, nr), (RET, 0, 0, EPERM)]
     prog += [(JEQ, 0, 1, numbers["clone3"]), (RET, 0, 0, ENOSYS)]
+    # mmap with MAP_SHARED (or MAP_SHARED_VALIDATE: bit 0 of its flags, args[3]): a shared mapping of nothing
+    # or of /dev/zero is shmem that outlives the mapper's resident pages (a forked process keeps it mapped,
+    # untouched, while its filler unmaps: any amount held in no process's RSS); NumPy and the interpreter
+    # map only privately, and a file's own shared pages are not needed by any task
+    prog += [(JEQ, 0, 4, numbers["mmap"]), (LD, 0, 0, 40), (JSET, 0, 1, 0x1), (RET, 0, 0, EPERM), (LD, 0, 0, 0)]
     prog += [(JEQ, 0, 3, numbers["clone"]), (LD, 0, 0, 16), (JSET, 0, 1, CLONE_NEW), (RET, 0, 0, EPERM)]
     return prog + [(RET, 0, 0, ALLOW)]
 
@@ -290,11 +301,59 @@ def confine():
         libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
         if libc.prctl(38, 1, None, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS: what lets an unprivileged process filter
             return f"PR_SET_NO_NEW_PRIVS failed (errno {ctypes.get_errno()})"
+        writes_beneath(libc, os.getcwd())  # a second bound where the kernel has it: the cleanup stays the first
         program = Program(len(prog), ctypes.cast(code, ctypes.c_void_p))
         if libc.prctl(22, 2, ctypes.byref(program), 0, 0) != 0:  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
             return f"the seccomp filter was refused (errno {ctypes.get_errno()})"
     except (ImportError, OSError, AttributeError) as e:
         return f"no seccomp filter ({type(e).__name__}: {e})"
+    return None
+
+
+# Landlock's rights to change a file system (linux/landlock.h): write a file, remove a folder or a file, make
+# a device, folder, file, socket, fifo or link (ABI 1); move or link a file elsewhere (REFER, ABI 2);
+# truncate a file (ABI 3). Reading is not handled: it stays as the sandbox's permissions make it.
+LANDLOCK_WRITES = {1: 0x1FF2, 2: 0x3FF2, 3: 0x7FF2}
+LANDLOCK_FILE_WRITES = {1: 0x2, 2: 0x2, 3: 0x4002}  # what a rule on a file (not a folder) may allow
+
+
+def writes_beneath(libc, folder):
+    """Where Landlock runs (Linux 5.13+): this process and every one it starts may change files only beneath
+    ``folder`` (the task's scratch, its working folder) and write /dev/null; None, or why not.
+
+    The fallback user otherwise writes every folder any uid may write, however deep (its cleanup finds
+    them within a few levels of / only): a file left there outlives the task and carries data (another
+    task's stand-in) to the next child. Needs PR_SET_NO_NEW_PRIVS, set before.
+    """
+    import ctypes
+
+    # landlock_create_ruleset; landlock_add_rule and landlock_restrict_self are the two numbers after it
+    nr = {"x86_64": 444, "aarch64": 444}.get(os.uname().machine)
+    if nr is None:
+        return "no Landlock numbers for this machine"
+    libc.syscall.restype = ctypes.c_long
+    version = ctypes.c_uint32(1)  # LANDLOCK_CREATE_RULESET_VERSION: the ABI's version, no ruleset
+    abi = libc.syscall(ctypes.c_long(nr), None, ctypes.c_size_t(0), version)
+    if abi < 1:
+        return f"no Landlock (errno {ctypes.get_errno()})"
+    abi = min(abi, 3)
+    attr = struct.pack("=Q", LANDLOCK_WRITES[abi])  # struct landlock_ruleset_attr's first field: handled_access_fs
+    ruleset = libc.syscall(ctypes.c_long(nr), attr, ctypes.c_size_t(len(attr)), ctypes.c_uint32(0))
+    if ruleset < 0:
+        return f"the Landlock ruleset was refused (errno {ctypes.get_errno()})"
+    try:
+        for path, rights in ((folder, LANDLOCK_WRITES[abi]), ("/dev/null", LANDLOCK_FILE_WRITES[abi])):
+            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            try:  # struct landlock_path_beneath_attr, packed: allowed_access (u64), parent_fd (s32)
+                rule = struct.pack("=Qi", rights, fd)
+                if libc.syscall(ctypes.c_long(nr + 1), ruleset, ctypes.c_int(1), rule, ctypes.c_uint32(0)) != 0:
+                    return f"a Landlock rule for {path} was refused (errno {ctypes.get_errno()})"
+            finally:
+                os.close(fd)
+        if libc.syscall(ctypes.c_long(nr + 2), ruleset, ctypes.c_uint32(0)) != 0:
+            return f"Landlock was refused (errno {ctypes.get_errno()})"
+    finally:
+        os.close(ruleset)
     return None
 
 

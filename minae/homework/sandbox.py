@@ -41,8 +41,9 @@ space, file size, CPU time, open files, processes (the last is what stops a
 fork bomb in the ``user`` mode; bwrap's PID namespace ends them all anyway), and a
 seccomp filter (``_child.confine``, before the student's code is imported) that refuses
 what no task needs and what would reach past these bounds: memory no process's resident
-pages show (System V and POSIX IPC, memfd), nested namespaces, ptrace, sockets (the
-``user`` mode shares the host's network), io_uring, bpf, keyrings.
+pages show (System V and POSIX IPC, memfd, shared mappings), nested namespaces, ptrace,
+sockets (the ``user`` mode shares the host's network), io_uring, bpf, keyrings; and, where
+the kernel has Landlock, any change to files outside the task's scratch.
 
 Those are per process; ``TOTALS`` bounds all the task's processes together
 (``memory``: bytes resident, ``processes``: how many at once). Where the grader
@@ -813,6 +814,7 @@ class Guard:
             used = _usage(self.scratch, most=SCRATCH_FILES) if self.scratch is not None else 0
             if self.shared and self.uid is not None:
                 used += sum(_usage(top, owner=self.uid, most=SCRATCH_FILES) for top in shared_folders())
+                used += _unlinked_held(task_processes(root_pid, self.uid))
             if used >= 2**62:  # _usage's word for more entries than it counts
                 return self._files_text()
             if used > SCRATCH:
@@ -868,6 +870,36 @@ def _usage(folder, owner: int | None = None, most: int = 100_000) -> int:
                     total += os.lstat(os.path.join(here, name)).st_blocks * 512
                 except OSError:
                     pass
+    return total
+
+
+def _unlinked_held(pids) -> int:
+    """Bytes of the files that the processes ``pids`` hold open or mapped and no folder's walk finds any more
+    (unlinked: no name left, st_nlink 0), each file once.
+
+    A file in /dev/shm written and then unlinked while open is memory that neither the processes' resident
+    pages nor ``_usage`` of the shared folders show (64 of 16 MB each per process): it lives as long as an
+    open descriptor or a mapping of it (``/proc/<pid>/map_files``, which root may stat) does.
+    """
+    import stat
+
+    seen, total = set(), 0
+    for pid in pids:
+        links = []
+        try:
+            links += [f"/proc/{pid}/fd/{n}" for n in os.listdir(f"/proc/{pid}/fd")]
+            with open(f"/proc/{pid}/maps", encoding="ascii", errors="replace") as f:
+                links += [f"/proc/{pid}/map_files/{line.split()[0]}" for line in f if line.endswith("(deleted)\n")]
+        except OSError:
+            pass
+        for link in links:
+            try:
+                st = os.stat(link)
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode) and st.st_nlink == 0 and (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_blocks * 512
     return total
 
 
