@@ -90,10 +90,8 @@ ASSIGNMENTS = {
                 "gradient it sends and returns the leaves' gradients by id; then compare its ∂y/∂x and ∂y/∂w with "
                 "the formulas above",
                 says=(
-                    "Here is that loop written out in a dozen lines, printing every step. It calls each op's real\n"
-                    "`backward` on raw arrays, exactly what `Tensor.backward()` does inside.",
-                    "Your exercise: write that loop in a dozen lines, printing every step. It calls each op's real\n"
-                    "`backward` on raw arrays, exactly what `Tensor.backward()` does inside.",
+                    "Here is that loop written out, printing every step",
+                    "Your exercise: write that loop, printing every step",
                 ),
             ),
         ),
@@ -176,6 +174,14 @@ ASSIGNMENTS = {
                 "3.2",
                 "write descend(lr, steps=100): the descent on z of the inference exercise, from the same "
                 "starts z_tilde, returning ž in [0, 2π); then run it with the steps 0.01, 0.1, 0.3 and 1.0",
+            ),
+            Exercise(
+                "01",
+                "(d2z,) = minae.grad(dz.sum(), z)",
+                "3.2",
+                "with your descend: the end energies for the steps 0.01, 0.1, 0.3 and 1.0 against the best of the "
+                "grid, and the curvature E''(ž) at your z_check by differentiating the gradient once more "
+                "(create_graph=True), to compare each step with 2/E''",
             ),
             Exercise(
                 "05",
