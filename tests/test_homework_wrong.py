@@ -127,6 +127,42 @@ WRONG = {
         16,
         ("outside the square root",),
     ),
+    "Gaussian noise, uniform with the same σ": (
+        3,
+        "3.4",
+        "minae/models/autoencoders.py",
+        "    return y + minae.randn_like(y) * sigma\n",
+        "    return y + (minae.rand_like(y) - 0.5) * (sigma * 12**0.5)\n",
+        8,
+        ("more than 2σ",),
+    ),
+    "Gaussian noise, one ε per image": (
+        3,
+        "3.4",
+        "minae/models/autoencoders.py",
+        "    return y + minae.randn_like(y) * sigma\n",
+        "    return y + minae.randn(y.shape[0], 1) * sigma\n",
+        8,
+        (),
+    ),
+    "VAE KL on μ.detach()": (
+        4,
+        "4.2",
+        "minae/models/vae.py",
+        '        kl = F.gaussian_kl(mu, logvar=logvar, reduction="none")\n        terms',
+        '        kl = F.gaussian_kl(mu.detach(), logvar=logvar, reduction="none")\n        terms',
+        25,
+        ("∂KL/∂μ", "no detach"),
+    ),
+    "VAE KL on log v.detach()": (
+        4,
+        "4.2",
+        "minae/models/vae.py",
+        '        kl = F.gaussian_kl(mu, logvar=logvar, reduction="none")\n        terms',
+        '        kl = F.gaussian_kl(mu, logvar=logvar.detach(), reduction="none")\n        terms',
+        25,
+        ("∂KL/∂log v", "no detach"),
+    ),
 }
 
 
@@ -138,7 +174,7 @@ def results(tmp_path_factory):
     alone earns exactly its task is what `minae-homework check` proves, in test_homework.py.)
     """
     base = tmp_path_factory.mktemp("wrong")
-    built = {n: base / f"assignment{n}" for n in (1, 2)}
+    built = {n: base / f"assignment{n}" for n in sorted({case[0] for case in WRONG.values()})}
     for n, folder in built.items():
         build(n, folder)
     done = {}
