@@ -145,6 +145,15 @@ WRONG = {
         8,
         (),
     ),
+    "F_∞ takes the min over the last axis, whatever dim": (
+        3,
+        "3.1",
+        "minae/nn/functional.py",
+        "        free = _ops.min(energies, dim).values\n",
+        "        free = _ops.min(energies, -1).values\n",
+        13,
+        ("the limit reduces dim",),
+    ),
     "VAE KL on μ.detach()": (
         4,
         "4.2",
