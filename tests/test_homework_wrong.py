@@ -181,15 +181,6 @@ WRONG = {
         17,
         ("the loss is tiny",),
     ),
-    "DAE compares with a second corruption of y": (
-        3,
-        "3.3",
-        "minae/models/autoencoders.py",
-        "        cost = self.reconstruction_cost(y, h)\n",
-        "        cost = self.reconstruction_cost(self.corrupt(y), h)\n",
-        7,
-        ("corrupts more than once",),
-    ),
     "VAE KL on μ.detach()": (
         4,
         "4.2",
