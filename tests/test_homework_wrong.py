@@ -57,7 +57,7 @@ WRONG = {
         "    loss -= x * t\n"
         "    loss += array_log1p(e)\n",
         "    with xp.errstate(over='ignore'):\n        loss = xp.log1p(xp.exp(x)) - x * t\n",
-        14,
+        15,  # 2 of 2.2's 8 tests (the tiny-loss one passes: log1p(e^x) keeps a tiny loss's digits)
         ("a stable form",),
     ),
     "BCE with logits by the definition, through σ(x)": (
