@@ -4,7 +4,7 @@ import minae
 import minae.nn.functional as F
 from minae import nn
 from minae.backend import np
-from minae.homework.testing import assert_close, gradcheck, gradgradcheck, named, rng
+from minae.homework.testing import assert_close, assert_equal, gradcheck, gradgradcheck, named, rng
 
 
 def leaf(shape, seed, requires_grad=True):
@@ -24,6 +24,16 @@ def test_linear_backward_only_what_is_needed():
     # the data batch x does not require grad: only W and b get gradients
     x = leaf((6, 3), 5, requires_grad=False)
     gradcheck(named(lambda w, b: F.linear(x, w, b), "linear(data, W, b)"), [leaf((2, 3), 6), leaf((2,), 7)])
+    # and the backward itself computes only those: None for x (the data) and for a bias that is not there
+    for bias in (leaf((2,), 7), None):
+        f = F.linear(x, leaf((2, 3), 6), bias).grad_fn
+        grads = f.backward(np.ones((6, 2)), f.needs_grad)
+        wasted = [name for name, need, g in zip(("x", "W", "b"), f.needs_grad, grads) if not need and g is not None]
+        message = (
+            "LinearOp.backward returned a gradient for {actual}, which needs none; needs_grad says which inputs "
+            "want a gradient: compute those, return None for the others"
+        )
+        assert_equal(", ".join(wasted) or "none", "none", message)
 
 
 def test_linear_double_backward():

@@ -48,6 +48,12 @@ def test_bce_with_logits_double_backward():
     ys = minae.tensor(y, dtype=minae.float64)
     xs = minae.tensor(x, dtype=minae.float64, requires_grad=True)
     gradgradcheck(named(lambda x: bce(x, ys), "bce_with_logits(x, y)"), [xs])
+    # the gradient that backward records for a second derivative (create_graph=True) is the same ∂ℓ/∂x as the
+    # plain one: its second derivative alone cannot tell (a term constant in x has none)
+    (recorded,) = minae.grad(bce(xs, ys).sum(), xs, create_graph=True)
+    (plain,) = minae.grad(bce(xs, ys).sum(), xs)
+    what = "∂ℓ/∂x recorded with create_graph=True (the backward's graph-building branch), against the plain one"
+    assert_close(recorded, plain.numpy(), what, rtol=1e-12, atol=1e-15)
 
 
 # BEGIN GRADER ONLY
@@ -90,6 +96,17 @@ def test_bce_with_logits_gradient_for_large_logits():
     xs = minae.tensor(x, requires_grad=True)
     bce(xs, minae.tensor(y)).backward(minae.ones(7))
     assert_close(xs.grad, sigma(x) - y, "∂ℓ/∂x for large |x|, float32", rtol=1e-5, atol=1e-7)
+
+
+def test_bce_with_logits_tiny_losses_keep_their_digits():
+    # for t = 0 and x ≪ 0, ℓ = log(1 + e^x) is tiny: 1 + e rounds it away (x ≫ 0 with t = 1 is left out, where
+    # a log-sum-exp form minus x·t loses the same digits to cancellation instead, a much smaller matter)
+    x = np.array([-80.0, -60.0, -40.0])
+    t = np.zeros_like(x)
+    for dtype, rtol in ((minae.float64, 1e-12), (minae.float32, 1e-5)):
+        got = bce(minae.tensor(x, dtype=dtype), minae.tensor(t, dtype=dtype))
+        what = f"BCE with logits where the loss is tiny (t = 0, x ≪ 0), {dtype}: log(1 + e) of a tiny e loses it"
+        assert_close(got, np.log1p(np.exp(x)), what, rtol=rtol, atol=0)
 
 
 # END GRADER ONLY

@@ -56,6 +56,11 @@ def test_free_energy_dim_and_reduction():
     e = energies((5, 3, 4), 3)
     got = F.softmin_free_energy(t(e), 2.0, dim=1)
     assert_close(got, reference(e, 2.0, axis=1), "F_β over dim=1 of a (5, 3, 4) tensor", rtol=1e-9)
+    # the two limits reduce the same dim as every finite β: the latents' axis need not be the last one
+    got = F.softmin_free_energy(t(e), math.inf, dim=1)
+    assert_close(got, e.min(axis=1), "F_∞ over dim=1 of a (5, 3, 4) tensor (the limit reduces dim, too)")
+    got = F.softmin_free_energy(t(e), 0, dim=1)
+    assert_close(got, e.mean(axis=1), "F_0 over dim=1 of a (5, 3, 4) tensor (the limit reduces dim, too)")
     mean = F.softmin_free_energy(t(e), 2.0, dim=0, reduction="mean")
     assert_close(mean, reference(e, 2.0, axis=0).mean(), "F_β over dim=0, reduction='mean'", rtol=1e-9)
 

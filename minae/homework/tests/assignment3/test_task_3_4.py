@@ -21,6 +21,21 @@ def test_gaussian_noise():
     assert_within(eps.std(), 0.3, 0.01, "the standard deviation of the added noise (σ = 0.3)")
 
 
+def test_gaussian_noise_is_normal_and_independent():
+    # a mean and a standard deviation do not make a normal distribution: a N(0, σ²) moves 4.55% of the pixels by
+    # more than 2σ (a uniform noise of the same σ moves none); and every pixel of every image draws its own ε
+    minae.manual_seed(3)
+    y = pixels(seed=3)
+    eps = gaussian_noise(y, 0.3).numpy().astype(np.float64) - y.numpy()
+    what = "the share of pixels the noise moves by more than 2σ (a normal ε ~ N(0, σ²) moves 4.55%)"
+    assert_within((np.abs(eps) > 2 * 0.3).mean(), 0.0455, 0.008, what)
+    n, d = eps.shape  # the spread of the column (row) means is σ/√n (σ/√d) for independent ε, σ for a shared one
+    what = "the spread of the noise's mean over the images, per pixel (one ε per pixel per image, none shared)"
+    assert_within(eps.mean(axis=0).std(), 0.3 / np.sqrt(n), 0.5 * 0.3 / np.sqrt(n), what)
+    what = "the spread of the noise's mean over the pixels, per image (one ε per pixel per image, none shared)"
+    assert_within(eps.mean(axis=1).std(), 0.3 / np.sqrt(d), 0.5 * 0.3 / np.sqrt(d), what)
+
+
 def test_masking_noise():
     minae.manual_seed(1)
     y = minae.full((200, 100), 0.5)

@@ -131,3 +131,31 @@ def test_the_reconstruction_depends_on_log_v_in_training():
         depends = g is not None and bool(np.abs(g.numpy()[Z:]).max() > 0)
     message = "∂C/∂log v is zero in training: the reconstruction must be computed at z sampled from (μ, log v)"
     assert_equal(depends, True, message)
+
+
+def test_the_kl_term_trains_mu_and_log_v():
+    # the KL pulls each code's Gaussian towards the prior: its gradient reaches both heads of the encoder, μ's and
+    # log v's; checked against central differences of the KL from the densities (a KL on μ.detach() or on
+    # log v.detach() gives one head nothing)
+    model, y = model_and_data(6)
+    kl = model.loss(minae.tensor(y, dtype=minae.float32))["kl"]
+    head = model.encoder[2].bias  # its first Z entries shift μ, its last Z entries shift log v
+    g = None
+    if kl.requires_grad:
+        (g,) = minae.grad(kl, [head], allow_unused=True)
+    got = np.zeros(2 * Z) if g is None else g.numpy().astype(np.float64)
+    with minae.no_grad():
+        out = model.encoder(minae.tensor(y, dtype=minae.float32)).numpy().astype(np.float64)
+    h = 1e-5
+    want = np.empty(2 * Z)
+    for j in range(2 * Z):  # ∂(mean KL)/∂b_j: b_j shifts column j of the encoder's output for every sample
+        up, down = out.copy(), out.copy()
+        up[:, j] += h
+        down[:, j] -= h
+        kl_up = kl_from_densities(up[:, :Z], up[:, Z:]).sum(axis=1).mean()
+        kl_down = kl_from_densities(down[:, :Z], down[:, Z:]).sum(axis=1).mean()
+        want[j] = (kl_up - kl_down) / (2 * h)
+    what = "∂KL/∂μ, through the encoder's μ head (the KL must pull μ towards 0: no detach)"
+    assert_close(got[:Z], want[:Z], what, rtol=1e-3, atol=1e-5)
+    what = "∂KL/∂log v, through the encoder's log v head (the KL must pull v towards 1: no detach)"
+    assert_close(got[Z:], want[Z:], what, rtol=1e-3, atol=1e-5)
