@@ -66,6 +66,12 @@ ANSWERS = {
             rf"\+[\w.(]*(?:logvar|log_var)[\w.*()]*\.exp\(\){_INDEX}\*{_NOISE}",
         ),
     ),
+    "4.2": (
+        (
+            "the VAE's cost C: the pixels' BCE of the decoder's logits, summed over the pixels",
+            r"binary_cross_entropy_with_logits\([\w.]*decoder\(",
+        ),
+    ),
     "4.3": (
         (
             "sampling: prior noise decoded",

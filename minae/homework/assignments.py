@@ -242,6 +242,15 @@ ASSIGNMENTS = {
         exercises=(
             Exercise(
                 "06",
+                "def autoencoder_loss(model, y):",
+                "4.2",
+                "write autoencoder_loss(model, y): the plain autoencoder's loss for a VAE's encoder and decoder, "
+                'h = μ (no sampling, no KL) and the cost C(y, Dec(h)) of task 4.2, returned as {"loss": …, '
+                '"reconstruction": …}; train ae_2d = VAE(784, 400, latent_dim=2, beta=0.0) with it (fit, '
+                "loss_fn=autoencoder_loss), and plot its codes h_ae next to the β = 1 VAE's μ with their spread",
+            ),
+            Exercise(
+                "06",
                 "class VarianceNoiseVAE(VAE):",
                 "4.1",
                 "write Exercise 3's VAE whose sampler scales ε by v instead of √v, train it and a VAE from the "
