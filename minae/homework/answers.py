@@ -33,6 +33,10 @@ _KL_TERMS = (  # v − log v − 1 + μ², in either order, from v or from log v
 ANSWERS = {
     "3.1": (
         ("the stable softmin F_β: a log-sum-exp of −βE", r"logsumexp\(-[\w.]*\*|log\((?:np\.)?mean\(\w*\.?exp\(-"),
+        (
+            "the softmin's −(1/β) log Σ e^(−βE), or the −(1/β) log n that the 1/n adds",
+            r"log\((?:np\.|minae\.)?exp\(-[^\n]*?\)\.sum\([^\n]*?\)\)/|log\(\d+\)/[\w.]*(?:beta|β|tiny|b)\b",
+        ),
     ),
     "3.2": (("a gradient step on the latent z of E(y, z)", r"grad\([\w.]*energy\(.*?\)(?:\.sum\(\))?,z\w*\)"),),
     "3.3": (("the DAE's training loss: the encoder sees the corruption", r"encode\([\w.]*corrupt\("),),

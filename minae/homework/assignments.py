@@ -157,6 +157,15 @@ ASSIGNMENTS = {
         exercises=(
             Exercise(
                 "01",
+                "without_n = ",
+                "3.1",
+                "with your free_energy: check that β = 0 gives the mean energy ½(w₁² + w₂²) + ‖y‖², that every F_β "
+                "lies between F_∞ and it, and that at a tiny β (1e-3) F_β is close to the mean energy, and far "
+                "below it when the 1/48 inside the log is left out (computed from the 48 energies); then where the "
+                "curves' wells sit for each β",
+            ),
+            Exercise(
+                "01",
                 "# gradient descent on E(y′, z) over z",
                 "3.2",
                 "the inference of the markdown above: for picked = Y[[2, 9, 17]] and random starts z_tilde in "
