@@ -30,7 +30,7 @@ def kl_by_sampling(mu, logvar, seed, samples=200_000):
     """E_q[log q(z) − log p(z)] for each row, by sampling z ~ q = N(μ, v); and its standard error."""
     gen = rng(seed)
     v = np.exp(logvar)
-    z = mu[:, None, :] + np.sqrt(v)[:, None, :] * gen.standard_normal((mu.shape[0], samples, mu.shape[1]))
+    z = gen.normal(mu[:, None, :], np.sqrt(v)[:, None, :], (mu.shape[0], samples, mu.shape[1]))  # z ~ N(μ, v)
     terms = log_normal(z, mu[:, None, :], v[:, None, :]) - log_normal(z, 0.0, 1.0)
     return terms.mean(axis=1), terms.std(axis=1) / math.sqrt(samples)
 
