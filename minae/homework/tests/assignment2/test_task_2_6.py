@@ -9,7 +9,7 @@ gradients, whose expected values stay with the grader.
 import minae
 from minae import optim
 from minae.backend import np
-from minae.homework.testing import assert_close, assert_equal, rng
+from minae.homework.testing import as_numpy, assert_close, assert_equal, rng
 
 
 def setting(seed, shape=(3, 2)):
@@ -106,12 +106,23 @@ def test_adam_state():
         p.grad = minae.tensor(g)
         opt.step()
     state = opt.state[p]
-    g64 = g.astype(np.float64)
     assert_equal(state.get("step"), 4, "Adam's state['step'] after 4 steps should be {expected}, got {actual!r}")
+    m, v = as_numpy(state["exp_avg"]).astype(np.float64), as_numpy(state["exp_avg_sq"]).astype(np.float64)
+    assert_equal(
+        list(m.shape), list(g.shape), "Adam's state['exp_avg'] (m) should have θ's shape {expected}, got {actual}"
+    )
+    assert_equal(
+        list(v.shape), list(g.shape), "Adam's state['exp_avg_sq'] (v) should have θ's shape {expected}, got {actual}"
+    )
+    assert_equal(bool((np.sign(m) == np.sign(g)).all()), True, "Adam's m after 4 steps of one gradient g has g's signs")
+    assert_equal(bool((v > 0).all()), True, "Adam's v after 4 steps of a nonzero gradient is positive")
+    # BEGIN GRADER ONLY
+    g64 = g.astype(np.float64)
     m = (1 - betas[0] ** 4) * g64
     v = (1 - betas[1] ** 4) * g64**2
     assert_close(state["exp_avg"], m, "Adam's state['exp_avg'] (m) after 4 steps", rtol=1e-5, atol=1e-7)
     assert_close(state["exp_avg_sq"], v, "Adam's state['exp_avg_sq'] (v) after 4 steps", rtol=1e-5, atol=1e-7)
+    # END GRADER ONLY
 
 
 # BEGIN GRADER ONLY
