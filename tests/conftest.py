@@ -141,3 +141,41 @@ def leaf64():
         return minae.tensor(values, dtype=minae.float64, device=device, requires_grad=requires_grad)
 
     return make
+
+
+from pathlib import Path  # noqa: E402
+
+from minae.homework import grade as _grade  # noqa: E402
+from minae.homework import sandbox as _sandbox  # noqa: E402
+
+# the grader's minae (the reference), which the fallback user must not read
+_GRADERS_PACKAGE = Path(_grade.__code__.co_filename).resolve().parents[1]
+
+
+@pytest.fixture
+def fallback(monkeypatch):
+    """MINAE_SANDBOX=user (as where bubblewrap cannot run), with the grader's package private to its owner.
+
+    The fallback refuses to run where another user could read the teacher's files (a checkout is world-
+    readable by default): the teacher makes the project private, as its refusal says, and so does this
+    fixture (restored after). Where the fallback still cannot run (not root, no Python with NumPy another
+    user can reach: .ci/run installs Debian's python3-numpy) the test skips, unless MINAE_REQUIRE_FALLBACK=1
+    (set by .ci/run), where it fails.
+    """
+    monkeypatch.setenv("MINAE_SANDBOX", "user")
+    # the project too: it may be graded
+    mode, top = _GRADERS_PACKAGE.stat().st_mode, _GRADERS_PACKAGE.parent.stat().st_mode
+    _GRADERS_PACKAGE.chmod(mode & ~0o007)
+    _GRADERS_PACKAGE.parent.chmod(top & ~0o007)
+    _sandbox._user_runtime.cache_clear()
+    try:
+        reason = _sandbox._user_ok(_sandbox.teacher_paths())
+        if reason is not None:
+            if os.environ.get("MINAE_REQUIRE_FALLBACK") == "1":
+                pytest.fail(f"the fallback user cannot run here: {reason}")
+            pytest.skip(f"the fallback user cannot run here: {reason}")
+        yield _sandbox._user_runtime(_sandbox.teacher_paths())
+    finally:
+        _GRADERS_PACKAGE.chmod(mode)
+        _GRADERS_PACKAGE.parent.chmod(top)
+        _sandbox._user_runtime.cache_clear()

@@ -444,34 +444,6 @@ for _p in ("/tmp/{PROBE}-shared", "/var/tmp/{PROBE}-shared", "/dev/shm/{PROBE}-s
 SHARED_LEFTOVERS = [f"{top}/{PROBE}-shared" for top in ("/tmp", "/var/tmp", "/dev/shm")]
 
 
-@pytest.fixture
-def fallback(monkeypatch):
-    """MINAE_SANDBOX=user (as where bubblewrap cannot run), with the grader's package private to its owner.
-
-    The fallback refuses to run where another user could read the teacher's files (a checkout is world-
-    readable by default): the teacher makes the project private, as its refusal says, and so does this
-    fixture (restored after). Where the fallback still cannot run (not root, no Python with NumPy another
-    user can reach: .ci/run installs Debian's python3-numpy) the test skips, unless MINAE_REQUIRE_FALLBACK=1
-    (set by .ci/run), where it fails.
-    """
-    monkeypatch.setenv("MINAE_SANDBOX", "user")
-    mode, top = PACKAGE.stat().st_mode, PACKAGE.parent.stat().st_mode  # the project too: it may be graded
-    PACKAGE.chmod(mode & ~0o007)
-    PACKAGE.parent.chmod(top & ~0o007)
-    sandbox._user_runtime.cache_clear()
-    try:
-        reason = sandbox._user_ok(sandbox.teacher_paths())
-        if reason is not None:
-            if os.environ.get("MINAE_REQUIRE_FALLBACK") == "1":
-                pytest.fail(f"the fallback user cannot run here: {reason}")
-            pytest.skip(f"the fallback user cannot run here: {reason}")
-        yield sandbox._user_runtime(sandbox.teacher_paths())
-    finally:
-        PACKAGE.chmod(mode)
-        PACKAGE.parent.chmod(top)
-        sandbox._user_runtime.cache_clear()
-
-
 def _no_task_left():
     mounts = Path("/proc/self/mounts").read_text(encoding="utf-8").splitlines()
     ours = {f"uid={uid}" for uid in sandbox.ISSUED}  # another run's tasks (a reviewer's, on this machine) aside

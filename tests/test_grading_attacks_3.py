@@ -39,28 +39,6 @@ def _copy(unsolved: Path, tmp_path: Path, attack: str, **fmt) -> Path:
     return folder
 
 
-@pytest.fixture
-def fallback(monkeypatch):
-    """MINAE_SANDBOX=user with the grader's package private (as its refusal asks); skips where it cannot run
-    (fails instead under MINAE_REQUIRE_FALLBACK=1, as in .ci/run)."""
-    monkeypatch.setenv("MINAE_SANDBOX", "user")
-    mode, top = PACKAGE.stat().st_mode, PACKAGE.parent.stat().st_mode  # the project too: it may be graded
-    PACKAGE.chmod(mode & ~0o007)
-    PACKAGE.parent.chmod(top & ~0o007)
-    sandbox._user_runtime.cache_clear()
-    try:
-        reason = sandbox._user_ok(sandbox.teacher_paths())
-        if reason is not None:
-            if os.environ.get("MINAE_REQUIRE_FALLBACK") == "1":
-                pytest.fail(f"the fallback user cannot run here: {reason}")
-            pytest.skip(f"the fallback user cannot run here: {reason}")
-        yield
-    finally:
-        PACKAGE.chmod(mode)
-        PACKAGE.parent.chmod(top)
-        sandbox._user_runtime.cache_clear()
-
-
 # ------------------------------------------------- memory the watchdog cannot see ---
 _HIDDEN_MEMORY = {
     # System V shared memory: attached, filled, detached; it stays in the kernel, in no process's RSS
