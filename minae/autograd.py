@@ -115,10 +115,10 @@ class Function:
             else:  # CuPy computes on the current GPU: make the inputs' current
                 with backend.on_device_of(arrays):
                     y = self.forward(*arrays)
-            # NumPy's promotion gave y another dtype than an input's: perhaps not PyTorch's (rare; see _promote)
-            a, b = arrays[0], arrays[-1]  # (b: a Python number, or an array: compared only in the second case)
-            if type(a) is not _ndarray or y.dtype is not a.dtype or (type(b) is _ndarray and b.dtype is not y.dtype):
-                y = _promote(self, arrays, y)
+            if self.promotes:  # arithmetic of two operands: where NumPy's result dtype is not an operand's,
+                a, b = arrays  # perhaps it is not PyTorch's (a, b: Python numbers or arrays; dtypes by identity)
+                if type(a) is not _ndarray or y.dtype is not a.dtype or type(b) is _ndarray and b.dtype is not y.dtype:
+                    y = _promote(self, arrays, y)
         except ValueError as e:
             raise ValueError(f"{self.name()}: {diagnostics.describe_inputs(self.inputs)}: {e}") from None
         if type(y) is not _ndarray and not is_array(y):  # NumPy ufuncs turn 0-d arrays into scalars
@@ -126,11 +126,11 @@ class Function:
         if GradMode.anomaly:
             diagnostics.check_forward(self, y)
         out = _new(Tensor)  # no __init__: its checks are for user data, and y is an array already
-        out.data, out.grad, out._retains_grad, out._earlier_grad_fns, out._hooks = y, None, False, None, None
-        if y.base is not None or y is arrays[0]:  # perhaps a view of an input's memory (a slice, a reshape, …)
+        out.data, out._retains_grad = y, False
+        # memory of its own, not written yet (_version None), unless y views an input's (a slice, a reshape, …)
+        out.grad = out._version = out._view = out._earlier_grad_fns = out._hooks = None
+        if y.base is not None or y is arrays[0]:
             _share_memory(self, out, args)
-        else:
-            out._version, out._view = None, None  # memory of its own, not written yet
         if not (any_grad and GradMode.enabled and self.differentiable):
             out.requires_grad, out.grad_fn = False, None
             return out
@@ -183,8 +183,6 @@ class Function:
 def _promote(func, arrays, y):
     """func's result with PyTorch's type promotion (``ops.promoted``) where it differs from NumPy's: the forward
     again on the cast inputs, for the ops that say they promote (``promotes``: the arithmetic of two operands)."""
-    if not func.promotes or len(arrays) != 2:
-        return y
     with backend.on_device_of(arrays):  # CuPy casts and computes on the current GPU, which need not be theirs
         a, b = _ops.promoted(*arrays)
         return y if a is arrays[0] and b is arrays[1] else func.forward(a, b)
