@@ -327,7 +327,7 @@ def run_backward(roots, root_grads, retain_graph, create_graph, accumulate=True,
             if gen > last:  # an older function ran already: a gradient may reach it after its backward
                 raise diagnostics.walk_order_error(f, last)
             last = gen
-            if type(f) is TensorHooks:  # a tensor's hooks, on the sum of its gradient (Tensor.register_hook)
+            if hook_nodes and type(f) is TensorHooks:  # a tensor's hooks, on its gradient's sum (register_hook)
                 send(f.tensor, f.maker, f.run(gy, create_graph), hooked=True)
             elif type(gy) is _ndarray:  # a NumPy gradient: no GPU to make current (a `with` costs two Python calls)
                 _backward_step(f, gy, prune, retain_graph, send)
