@@ -285,7 +285,12 @@ class Tensor:
             raise RuntimeError(
                 "detach_() on a view of another tensor's memory that is part of the graph: use detach() instead"
             )
-        self.grad_fn, self.requires_grad, self._earlier_grad_fns = None, False, None
+        if self.grad_fn is not None:
+            # the functions that took self already keep their edge to its grad_fn (autograd.maker), as PyTorch's
+            # keep theirs; counted as a write, so that one that saved self's values raises at its backward
+            _replace_grad_fn(self, Tensor(self.data), self._counter().value)
+            self._bump_version()
+        self.requires_grad = False
         return self
 
     def _accumulate_grad(self, g, create_graph: bool, owned: bool = False) -> None:
