@@ -351,22 +351,36 @@ class TensorHooks:
         self.generation = (-1 if maker is None else maker.generation) + 0.5
 
     def run(self, g, create_graph):
-        """Each hook in turn: called with the gradient (a tensor); a tensor it returns replaces it."""
-        for hook in list(self.tensor._hooks.values()):
+        """Each hook in turn: called with the gradient (a tensor, in the tensor's dtype, as ``.grad`` gets it); a
+        tensor it returns replaces it."""
+        t = self.tensor
+        if g.dtype != t.data.dtype:  # a float64 constant promoted this path (as in _deliver)
+            g = _ops.cast(g, t.data.dtype) if isinstance(g, Tensor) else g.astype(t.data.dtype)
+        for hook in list(t._hooks.values()):
             result = hook(g if isinstance(g, Tensor) else Tensor(g))
             if result is None:
                 continue
-            if not isinstance(result, Tensor) or tuple(result.shape) != tuple(self.tensor.shape):
-                what = f"shape {tuple(result.shape)}" if isinstance(result, Tensor) else type(result).__name__
-                raise RuntimeError(
-                    f"a hook returned a {what} for the gradient of a tensor of shape {tuple(self.tensor.shape)}: "
-                    "return a tensor of that shape, or None to keep the gradient"
-                )
+            _check_hook_result(t, result)
             g = result if create_graph else result.data
         return g
 
     def __repr__(self):
         return "<TensorHooks>"
+
+
+def _check_hook_result(t, result):
+    """A gradient a hook returns for t has t's shape, dtype and device (PyTorch raises for each too: a float64
+    gradient cast silently back to a float32 tensor's dtype, or flowing on as float32 below a float64 one, is not
+    what the hook wrote)."""
+    if isinstance(result, Tensor) and (result.shape, result.dtype, result.device) == (t.shape, t.dtype, t.device):
+        return
+    got = type(result).__name__
+    if isinstance(result, Tensor):
+        got = f"tensor of shape {tuple(result.shape)}, dtype {result.dtype} on {result.device}"
+    raise RuntimeError(
+        f"a hook returned a {got} for the gradient of a tensor of shape {tuple(t.shape)}, dtype {t.dtype} on "
+        f"{t.device}: return a tensor like that, or None to keep the gradient"
+    )
 
 
 def _backward_step(f, gy, prune, retain_graph, send):

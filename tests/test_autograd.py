@@ -324,6 +324,29 @@ def test_register_hook_refuses_a_tensor_that_does_not_require_grad_and_a_hook_re
         (x * 2).sum().backward()
 
 
+# A hook that returned another dtype was taken silently (its float64 gradient cast back to float32, a float32 one
+# flowing on below a float64 tensor): PyTorch raises "hook has changed the type of value", as for a shape.
+@pytest.mark.parametrize("leaf", [True, False])
+@pytest.mark.parametrize("dtype, other", [("float32", "float64"), ("float64", "float32")])
+def test_a_hook_that_changes_the_dtype_of_the_gradient_raises(leaf, dtype, other):
+    for lib in [minae] + ([_torch()] if _has_torch() else []):
+        x = lib.tensor([1.0, 2.0], dtype=getattr(lib, dtype), requires_grad=True)
+        y = x if leaf else x * 2
+        y.register_hook(lambda g, to=getattr(lib, other): g.to(to))
+        with pytest.raises(RuntimeError, match="type|dtype"):
+            (y * y).sum().backward()
+
+
+def test_a_hook_sees_the_gradient_in_the_tensors_dtype_where_a_float64_constant_promoted_the_path():
+    for lib in [minae] + ([_torch()] if _has_torch() else []):
+        x = lib.tensor([1.0, 2.0], requires_grad=True)  # float32
+        seen = []
+        x.register_hook(lambda g, seen=seen: seen.append(g.dtype) or g * 2)
+        (x * lib.tensor([1.0, 3.0], dtype=lib.float64)).sum().backward()
+        assert seen == [lib.float32] and x.grad.dtype == lib.float32, lib.__name__
+        np.testing.assert_allclose(x.grad.numpy(), [2.0, 6.0])
+
+
 # -------------------------------------------------------------- grad modes ---
 def test_no_grad_as_context_manager(leaf64, device):
     x = leaf64([1.0], device)
