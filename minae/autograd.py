@@ -90,7 +90,7 @@ class Function:
                     if a._view is not None and a._view[2] != v.value:  # refresh_if_stale(a), inline: the per-op path
                         refresh_view(a)
                     written = written or v.value != 0
-                needs_grad += (a.requires_grad,)
+                needs_grad += (a._requires_grad,)
                 f = a.grad_fn
                 if f is not None:  # (f.generation read once: f's class varies, so each read is a full lookup)
                     g = f.generation
@@ -132,7 +132,7 @@ class Function:
         else:
             out._version, out._view = None, None  # memory of its own, not written yet
         if not (any_grad and GradMode.enabled and self.differentiable):
-            out.requires_grad, out.grad_fn = False, None
+            out._requires_grad, out.grad_fn = False, None
             return out
         # record: self becomes the node that made out (it keeps its inputs already)
         self.arrays = arrays
@@ -144,7 +144,7 @@ class Function:
             self.output, self.output_version = weakref.ref(out), (out._version, out._version.value)
         if GradMode.anomaly:
             self.created_at = traceback.extract_stack()[:-1]
-        out.requires_grad, out.grad_fn = True, self
+        out._requires_grad, out.grad_fn = True, self
         return out
 
     def forward(self, *arrays):
@@ -411,7 +411,7 @@ def _deliver(t, f, g, accumulate, capture, create_graph, owned):
     # of t's old value, not of t
     if capture is not None and f is t.grad_fn and id(t) in capture:
         capture[id(t)] = g if capture[id(t)] is None else capture[id(t)] + g
-    if accumulate and f is t.grad_fn and (t._retains_grad or (f is None and t.requires_grad)):
+    if accumulate and f is t.grad_fn and (t._retains_grad or (f is None and t._requires_grad)):
         t._accumulate_grad(g, create_graph, owned)
     return g
 

@@ -64,7 +64,8 @@ class Tensor:
         "tracked, as in PyTorch: a backward that needs the old values silently uses the new ones. Write "
         "through the tensor (``t[...] = v`` under ``no_grad``) to have such mistakes caught.",
         "grad": "∂L/∂self after backward (a Tensor of the same shape), or None.",
-        "requires_grad": "Whether ops on this tensor are recorded for backward.",
+        "_requires_grad": "Whether ops on this tensor are recorded for backward (read and set through the "
+        "``requires_grad`` property, which checks what is set; the engine reads the slot).",
         "grad_fn": "The Function that made this tensor (None for a leaf).",
         "_retains_grad": "Keep .grad on this non-leaf tensor (retain_grad()).",
         "_version": "The Version counter of this tensor's memory, shared with every view of it (None while the "
@@ -92,7 +93,7 @@ class Tensor:
             raise TypeError(f"only floating-point tensors can require grad, got dtype {data.dtype}")
         self.data = data
         self.grad = None
-        self.requires_grad = bool(requires_grad)
+        self._requires_grad = bool(requires_grad)
         self.grad_fn = None
         self._retains_grad = False
         self._version = source._counter() if source is not None and data is given else None
@@ -253,12 +254,23 @@ class Tensor:
         return self.to(dtype=dtype)
 
     # --- autograd
+    @property
+    def requires_grad(self) -> bool:
+        """Whether ops on this tensor are recorded for backward. Set it as ``requires_grad_()`` does, with its
+        checks: a non-leaf cannot stop requiring grad (what is computed from it would silently lose its gradient)."""
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        self.requires_grad_(value)
+
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        requires_grad = bool(requires_grad)
         if requires_grad and self.data.dtype.kind != "f":
             raise TypeError(f"only floating-point tensors can require grad, got dtype {self.dtype}")
         if not self.is_leaf and not requires_grad:
             raise RuntimeError("requires_grad can only be switched off on a leaf tensor; use .detach()")
-        self.requires_grad = requires_grad
+        self._requires_grad = requires_grad
         return self
 
     def retain_grad(self) -> None:
@@ -290,7 +302,7 @@ class Tensor:
             # keep theirs; counted as a write, so that one that saved self's values raises at its backward
             _replace_grad_fn(self, Tensor(self.data), self._counter().value)
             self._bump_version()
-        self.requires_grad = False
+        self._requires_grad = False
         return self
 
     def _accumulate_grad(self, g, create_graph: bool, owned: bool = False) -> None:
@@ -464,7 +476,7 @@ class Tensor:
                     "write into a .clone()."
                 )
         old = Tensor(self.data.copy() if reads_old else self.data)
-        old.requires_grad, old.grad_fn = self.requires_grad, self.grad_fn
+        old._requires_grad, old.grad_fn = self._requires_grad, self.grad_fn
         y = fn(old)
         if y.dtype != self.dtype and y.dtype.kind == "f" and self.dtype.kind == "f":
             y = _ops.cast(y, self.dtype)
@@ -776,7 +788,7 @@ def _rebase_bases(t):
             raise RuntimeError(f"in-place: a write through the result of {view_op.name()} cannot be recorded")
         t._view = (base, view_op, t._version.value)  # t's grad_fn has the write: no refresh_view for it
         old = Tensor(base.data)  # into_base reads no values of the old base, only its gradient path
-        old.requires_grad, old.grad_fn = base.requires_grad, base.grad_fn
+        old._requires_grad, old.grad_fn = base._requires_grad, base.grad_fn
         new = view_op.into_base(old, t)
         _replace_grad_fn(base, new, base._version.value - 1)  # one write: the count before it
         t = base
@@ -788,7 +800,7 @@ def _replace_grad_fn(t, new, last_count) -> None:
     if t._earlier_grad_fns is None:
         t._earlier_grad_fns = []
     t._earlier_grad_fns.append((last_count, t.grad_fn))
-    t.grad_fn, t.requires_grad = new.grad_fn, new.requires_grad
+    t.grad_fn, t._requires_grad = new.grad_fn, new._requires_grad
 
 
 def refresh_if_stale(t) -> None:

@@ -421,6 +421,28 @@ def test_requires_grad_propagation(leaf64, device):
         c.requires_grad_(False)
 
 
+# Assigning the attribute, as PyTorch code does (p.requires_grad = False to freeze a layer), took anything:
+# y.requires_grad = False on a non-leaf silently cut the gradient of all computed from y after it, and True on an
+# integer tensor was accepted. It is checked as requires_grad_() is (PyTorch raises for both).
+def test_assigning_requires_grad_is_checked_as_requires_grad_is():
+    for lib in [minae] + ([_torch()] if _has_torch() else []):
+        x = lib.tensor([1.0, 2.0], dtype=lib.float64, requires_grad=True)
+        y = x * 2
+        with pytest.raises(RuntimeError, match="leaf"):
+            y.requires_grad = False
+        assert y.requires_grad
+        (y * 3).sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), [6.0, 6.0])
+        with pytest.raises((TypeError, RuntimeError), match="floating"):
+            lib.tensor([1, 2]).requires_grad = True
+        frozen = lib.tensor([1.0, 2.0], dtype=lib.float64, requires_grad=True)
+        frozen.requires_grad = False  # a leaf: allowed, both ways
+        assert not (frozen * 2).requires_grad
+        frozen.requires_grad = True
+        (frozen * frozen).sum().backward()
+        np.testing.assert_allclose(frozen.grad.numpy(), [2.0, 4.0])
+
+
 def test_detach(leaf64, device):
     x = leaf64([1.0, 2.0], device)
     y = (x * 2).detach()
