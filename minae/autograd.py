@@ -126,7 +126,7 @@ class Function:
         if GradMode.anomaly:
             diagnostics.check_forward(self, y)
         out = _new(Tensor)  # no __init__: its checks are for user data, and y is an array already
-        out.data, out.grad, out._retains_grad, out._earlier_grad_fns, out._hooks = y, None, False, None, None
+        out.data, out._grad, out._retains_grad, out._earlier_grad_fns, out._hooks = y, None, False, None, None
         if y.base is not None or y is arrays[0]:  # perhaps a view of an input's memory (a slice, a reshape, …)
             _share_memory(self, out, args)
         else:

@@ -63,7 +63,8 @@ class Tensor:
         "data": "The raw NumPy/CuPy array. Writes through it (``t.data[...] = v``, ``t.data += g``) are NOT "
         "tracked, as in PyTorch: a backward that needs the old values silently uses the new ones. Write "
         "through the tensor (``t[...] = v`` under ``no_grad``) to have such mistakes caught.",
-        "grad": "∂L/∂self after backward (a Tensor of the same shape), or None.",
+        "_grad": "∂L/∂self after backward (a Tensor of the same shape), or None (read and set through the ``grad`` "
+        "property, which checks what is set).",
         "_requires_grad": "Whether ops on this tensor are recorded for backward (read and set through the "
         "``requires_grad`` property, which checks what is set; the engine reads the slot).",
         "grad_fn": "The Function that made this tensor (None for a leaf).",
@@ -92,7 +93,7 @@ class Tensor:
         if requires_grad and data.dtype.kind != "f":
             raise TypeError(f"only floating-point tensors can require grad, got dtype {data.dtype}")
         self.data = data
-        self.grad = None
+        self._grad = None
         self._requires_grad = bool(requires_grad)
         self.grad_fn = None
         self._retains_grad = False
@@ -255,6 +256,26 @@ class Tensor:
 
     # --- autograd
     @property
+    def grad(self):
+        """∂L/∂self after backward (a Tensor of self's shape, dtype and device), or None. Assigned by hand, it is
+        checked as PyTorch checks it: an optimizer step would broadcast a (1,) gradient over a (2,) weight."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f".grad must be a Tensor or None, not a {type(value).__name__}")
+            if value is self:
+                raise RuntimeError(".grad cannot be the tensor itself (a backward would add into its values)")
+            if (value.shape, value.dtype, value.device) != (self.shape, self.dtype, self.device):
+                raise RuntimeError(
+                    f".grad must have the tensor's shape {tuple(self.shape)}, dtype {self.dtype} and device "
+                    f"{self.device}; got shape {tuple(value.shape)}, dtype {value.dtype} on {value.device}"
+                )
+        self._grad = value
+
+    @property
     def requires_grad(self) -> bool:
         """Whether ops on this tensor are recorded for backward. Set it as ``requires_grad_()`` does, with its
         checks: a non-leaf cannot stop requiring grad (what is computed from it would silently lose its gradient)."""
@@ -310,24 +331,22 @@ class Tensor:
         data = g.data if isinstance(g, Tensor) else g  # an array in an ordinary backward, a tensor under create_graph
         if data.shape != self.data.shape:
             raise RuntimeError(f"internal error: gradient of shape {data.shape} for a tensor of shape {self.shape}")
-        grad = self.grad
+        grad = self._grad
         if grad is not None:
-            if not isinstance(grad, Tensor):  # (else: 'memoryview' has no 'flags')
-                raise TypeError(f".grad is a {type(grad).__name__} (assigned by hand?), not a Tensor or None")
-            if grad.shape != self.shape or grad.dtype != self.dtype:
+            if grad.shape != self.shape or grad.dtype != self.dtype:  # (the grad setter checks; .data may change)
                 raise RuntimeError(
-                    f".grad has shape {tuple(grad.shape)} and dtype {grad.dtype} (assigned by hand?), but the "
+                    f".grad has shape {tuple(grad.shape)} and dtype {grad.dtype} (.data changed since?), but the "
                     f"gradient of this tensor has shape {tuple(self.shape)} and dtype {self.dtype}"
                 )
         if create_graph:
             g = g if isinstance(g, Tensor) else Tensor(g)
-            self.grad = _ops.clone(g) if grad is None else grad + g
+            self._grad = _ops.clone(g) if grad is None else grad + g
         elif grad is None:
             # a buffer of its own (later backward calls add in place), unless the backward made g for self alone:
             # else it may be shared with another path (a + b sends the same one to both) or a read-only view
-            self.grad = Tensor(data if owned else data.copy())
+            self._grad = Tensor(data if owned else data.copy())
         elif not getattr(grad.data.flags, "writeable", True):  # an expand() view assigned by hand
-            self.grad = Tensor(grad.data + data)
+            self._grad = Tensor(grad.data + data)
         else:
             grad.data += data
             grad._bump_version()
