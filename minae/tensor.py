@@ -446,6 +446,7 @@ class Tensor:
         of its values on the CPU, and an undefined one of them on CUDA (CuPy's rule).
         """
         key = _ops.index_key(index, self.data)
+        value = _drop_leading_ones(value, self.data, key)
         try:
             if GradMode.enabled and (self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
                 self._write(lambda old: _ops.SetItem(key)(old, value), reads_old=False, others=(value,))
@@ -748,6 +749,18 @@ def _broadcasts(shape, to) -> bool:
         return backend.np.broadcast_shapes(shape, to) == to
     except ValueError:
         return False
+
+
+def _drop_leading_ones(value, data, key):
+    """value without the leading size-1 dimensions it has beyond the slot data[key] (PyTorch drops them: out[i] =
+    model(x[i:i+1]) writes a (1, d) result into a row of d). A tensor keeps its graph (a reshape)."""
+    shape = getattr(value, "shape", ())
+    if not shape or shape[0] != 1:
+        return value
+    extra = len(shape) - data[key].ndim
+    if extra <= 0 or any(n != 1 for n in shape[:extra]):
+        return value
+    return value.reshape(tuple(shape[extra:]))
 
 
 def _requires_grad(x) -> bool:

@@ -492,6 +492,24 @@ def test_setitem_converts_host_values_to_the_tensors_device_and_dtype(device):
     assert t.tolist() == [7.0, 9.0, 3.0, 8.0] and t.dtype == minae.float32
 
 
+# A value with extra leading size-1 dimensions (out[i] = model(x[i:i+1]): (1, d) for a row of d), which PyTorch
+# drops: minae refused it for a one-element slot, and where the value required grad its backward failed in NumPy
+# ("cannot reshape array of size 1 into shape (1,3)").
+@pytest.mark.parametrize("index, shape", [((0, 0), (1,)), ((0, 0), (1, 1)), (1, (1, 3)), ((slice(None), 0), (1, 2))])
+def test_setitem_drops_a_values_leading_size_one_dims_as_pytorch(index, shape):
+    libs = [minae] + ([_torch()] if _has_torch() else [])
+    values = np.arange(1.0, 1.0 + np.prod(shape)).reshape(shape)
+    for lib in libs:
+        t = lib.zeros(2, 3, dtype=lib.float64)
+        w = lib.tensor(values, dtype=lib.float64, requires_grad=True)
+        t[index] = w * 1
+        (t * t).sum().backward()
+        np.testing.assert_allclose(w.grad.numpy(), 2 * values)
+        plain = lib.zeros(2, 3, dtype=lib.float64)
+        plain[index] = lib.tensor(values, dtype=lib.float64)
+        np.testing.assert_allclose(plain.numpy(), t.detach().numpy())
+
+
 # -------------------------- in-place operators and setitem against PyTorch ---
 def _torch():
     return pytest.importorskip("torch")
