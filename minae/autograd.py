@@ -90,7 +90,7 @@ class Function:
                     if a._view is not None and a._view[2] != v.value:  # refresh_if_stale(a), inline: the per-op path
                         refresh_view(a)
                     written = written or v.value != 0
-                needs_grad += (a.requires_grad,)
+                needs_grad += (a._requires_grad,)
                 f = a.grad_fn
                 if f is not None:  # (f.generation read once: f's class varies, so each read is a full lookup)
                     g = f.generation
@@ -128,11 +128,11 @@ class Function:
         out = _new(Tensor)  # no __init__: its checks are for user data, and y is an array already
         out.data, out._retains_grad = y, False
         # memory of its own, not written yet (_version None), unless y views an input's (a slice, a reshape, …)
-        out.grad = out._version = out._view = out._earlier_grad_fns = out._hooks = None
+        out._grad = out._version = out._view = out._earlier_grad_fns = out._hooks = None
         if y.base is not None or y is arrays[0]:
             _share_memory(self, out, args)
         if not (any_grad and GradMode.enabled and self.differentiable):
-            out.requires_grad, out.grad_fn = False, None
+            out._requires_grad, out.grad_fn = False, None
             return out
         # record: self becomes the node that made out (it keeps its inputs already)
         self.arrays = arrays
@@ -144,7 +144,7 @@ class Function:
             self.output, self.output_version = weakref.ref(out), (out._version, out._version.value)
         if GradMode.anomaly:
             self.created_at = traceback.extract_stack()[:-1]
-        out.requires_grad, out.grad_fn = True, self
+        out._requires_grad, out.grad_fn = True, self
         return out
 
     def forward(self, *arrays):
@@ -349,22 +349,36 @@ class TensorHooks:
         self.generation = (-1 if maker is None else maker.generation) + 0.5
 
     def run(self, g, create_graph):
-        """Each hook in turn: called with the gradient (a tensor); a tensor it returns replaces it."""
-        for hook in list(self.tensor._hooks.values()):
+        """Each hook in turn: called with the gradient (a tensor, in the tensor's dtype, as ``.grad`` gets it); a
+        tensor it returns replaces it."""
+        t = self.tensor
+        if g.dtype != t.data.dtype:  # a float64 constant promoted this path (as in _deliver)
+            g = _ops.cast(g, t.data.dtype) if isinstance(g, Tensor) else g.astype(t.data.dtype)
+        for hook in list(t._hooks.values()):
             result = hook(g if isinstance(g, Tensor) else Tensor(g))
             if result is None:
                 continue
-            if not isinstance(result, Tensor) or tuple(result.shape) != tuple(self.tensor.shape):
-                what = f"shape {tuple(result.shape)}" if isinstance(result, Tensor) else type(result).__name__
-                raise RuntimeError(
-                    f"a hook returned a {what} for the gradient of a tensor of shape {tuple(self.tensor.shape)}: "
-                    "return a tensor of that shape, or None to keep the gradient"
-                )
+            _check_hook_result(t, result)
             g = result if create_graph else result.data
         return g
 
     def __repr__(self):
         return "<TensorHooks>"
+
+
+def _check_hook_result(t, result):
+    """A gradient a hook returns for t has t's shape, dtype and device (PyTorch raises for each too: a float64
+    gradient cast silently back to a float32 tensor's dtype, or flowing on as float32 below a float64 one, is not
+    what the hook wrote)."""
+    if isinstance(result, Tensor) and (result.shape, result.dtype, result.device) == (t.shape, t.dtype, t.device):
+        return
+    got = type(result).__name__
+    if isinstance(result, Tensor):
+        got = f"tensor of shape {tuple(result.shape)}, dtype {result.dtype} on {result.device}"
+    raise RuntimeError(
+        f"a hook returned a {got} for the gradient of a tensor of shape {tuple(t.shape)}, dtype {t.dtype} on "
+        f"{t.device}: return a tensor like that, or None to keep the gradient"
+    )
 
 
 def _backward_step(f, gy, prune, retain_graph, send):
@@ -395,7 +409,7 @@ def _deliver(t, f, g, accumulate, capture, create_graph, owned):
     # of t's old value, not of t
     if capture is not None and f is t.grad_fn and id(t) in capture:
         capture[id(t)] = g if capture[id(t)] is None else capture[id(t)] + g
-    if accumulate and f is t.grad_fn and (t._retains_grad or (f is None and t.requires_grad)):
+    if accumulate and f is t.grad_fn and (t._retains_grad or (f is None and t._requires_grad)):
         t._accumulate_grad(g, create_graph, owned)
     return g
 

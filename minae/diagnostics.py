@@ -90,8 +90,8 @@ def freed_error(func) -> RuntimeError:
 def modified_error(func, now: int, seen: int) -> RuntimeError:
     return RuntimeError(
         f"one of the tensors {func.name()} saved for its backward has been modified by an in-place "
-        f"operation: it is at version {now}, expected version {seen}. Write into a copy (.clone()), "
-        "or do the write after backward()."
+        f"operation (a write, or detach_()): it is at version {now}, expected version {seen}. Write into a copy "
+        "(.clone()), or do the write after backward()."
     )
 
 

@@ -143,8 +143,15 @@ def broadcast_to(x, shape):
     """``x`` repeated along new or size-1 axes to ``shape`` (NumPy's rules; a view, no copy)."""
     shape = tuple(shape)
     if tuple(x.shape) == shape:
-        return x
+        return same_shape_view(x)
     return BroadcastTo(shape)(x)
+
+
+def same_shape_view(x):
+    """What a view op gives where it changes nothing: a raw array as it is (a backward's gradient), a tensor as a
+    new tensor viewing all of its memory, as in PyTorch: the tensor itself would let ``requires_grad_``, a hook or
+    ``detach_`` on the "view" act on the original (a hook would then scale the gradient of every use of x)."""
+    return Reshape(tuple(x.shape))(x) if isinstance(x, Tensor) else x
 
 
 def expand(x, *sizes):
@@ -1286,7 +1293,7 @@ def reshape(x, *shape):
     if bad:
         raise ValueError(f"reshape: invalid size {bad[0]} in shape {shape} (sizes are ≥ 0, or −1 for one inferred)")
     if tuple(x.shape) == shape:
-        return x
+        return same_shape_view(x)
     return Reshape(shape)(x)
 
 
@@ -1350,7 +1357,7 @@ def squeeze(x, dim=None):
         return reshape(x, tuple(n for n in x.shape if n != 1))
     d = _norm_dim(dim, x.ndim)
     if d is None:
-        return x
+        return same_shape_view(x)
     drop = {a for a in (d if isinstance(d, tuple) else (d,)) if x.shape[a] == 1}
     return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in drop))
 

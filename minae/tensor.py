@@ -63,8 +63,10 @@ class Tensor:
         "data": "The raw NumPy/CuPy array. Writes through it (``t.data[...] = v``, ``t.data += g``) are NOT "
         "tracked, as in PyTorch: a backward that needs the old values silently uses the new ones. Write "
         "through the tensor (``t[...] = v`` under ``no_grad``) to have such mistakes caught.",
-        "grad": "∂L/∂self after backward (a Tensor of the same shape), or None.",
-        "requires_grad": "Whether ops on this tensor are recorded for backward.",
+        "_grad": "∂L/∂self after backward (a Tensor of the same shape), or None (read and set through the ``grad`` "
+        "property, which checks what is set).",
+        "_requires_grad": "Whether ops on this tensor are recorded for backward (read and set through the "
+        "``requires_grad`` property, which checks what is set; the engine reads the slot).",
         "grad_fn": "The Function that made this tensor (None for a leaf).",
         "_retains_grad": "Keep .grad on this non-leaf tensor (retain_grad()).",
         "_version": "The Version counter of this tensor's memory, shared with every view of it (None while the "
@@ -91,8 +93,8 @@ class Tensor:
         if requires_grad and data.dtype.kind != "f":
             raise TypeError(f"only floating-point tensors can require grad, got dtype {data.dtype}")
         self.data = data
-        self.grad = None
-        self.requires_grad = bool(requires_grad)
+        self._grad = None
+        self._requires_grad = bool(requires_grad)
         self.grad_fn = None
         self._retains_grad = False
         self._version = source._counter() if source is not None and data is given else None
@@ -253,12 +255,43 @@ class Tensor:
         return self.to(dtype=dtype)
 
     # --- autograd
+    @property
+    def grad(self):
+        """∂L/∂self after backward (a Tensor of self's shape, dtype and device), or None. Assigned by hand, it is
+        checked as PyTorch checks it: an optimizer step would broadcast a (1,) gradient over a (2,) weight."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f".grad must be a Tensor or None, not a {type(value).__name__}")
+            if value is self:
+                raise RuntimeError(".grad cannot be the tensor itself (a backward would add into its values)")
+            if (value.shape, value.dtype, value.device) != (self.shape, self.dtype, self.device):
+                raise RuntimeError(
+                    f".grad must have the tensor's shape {tuple(self.shape)}, dtype {self.dtype} and device "
+                    f"{self.device}; got shape {tuple(value.shape)}, dtype {value.dtype} on {value.device}"
+                )
+        self._grad = value
+
+    @property
+    def requires_grad(self) -> bool:
+        """Whether ops on this tensor are recorded for backward. Set it as ``requires_grad_()`` does, with its
+        checks: a non-leaf cannot stop requiring grad (what is computed from it would silently lose its gradient)."""
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        self.requires_grad_(value)
+
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        requires_grad = bool(requires_grad)
         if requires_grad and self.data.dtype.kind != "f":
             raise TypeError(f"only floating-point tensors can require grad, got dtype {self.dtype}")
         if not self.is_leaf and not requires_grad:
             raise RuntimeError("requires_grad can only be switched off on a leaf tensor; use .detach()")
-        self.requires_grad = requires_grad
+        self._requires_grad = requires_grad
         return self
 
     def retain_grad(self) -> None:
@@ -285,7 +318,12 @@ class Tensor:
             raise RuntimeError(
                 "detach_() on a view of another tensor's memory that is part of the graph: use detach() instead"
             )
-        self.grad_fn, self.requires_grad, self._earlier_grad_fns = None, False, None
+        if self.grad_fn is not None:
+            # the functions that took self already keep their edge to its grad_fn (autograd.maker), as PyTorch's
+            # keep theirs; counted as a write, so that one that saved self's values raises at its backward
+            _replace_grad_fn(self, Tensor(self.data), self._counter().value)
+            self._bump_version()
+        self._requires_grad = False
         return self
 
     def _accumulate_grad(self, g, create_graph: bool, owned: bool = False) -> None:
@@ -293,24 +331,22 @@ class Tensor:
         data = g.data if isinstance(g, Tensor) else g  # an array in an ordinary backward, a tensor under create_graph
         if data.shape != self.data.shape:
             raise RuntimeError(f"internal error: gradient of shape {data.shape} for a tensor of shape {self.shape}")
-        grad = self.grad
+        grad = self._grad
         if grad is not None:
-            if not isinstance(grad, Tensor):  # (else: 'memoryview' has no 'flags')
-                raise TypeError(f".grad is a {type(grad).__name__} (assigned by hand?), not a Tensor or None")
-            if grad.shape != self.shape or grad.dtype != self.dtype:
+            if grad.shape != self.shape or grad.dtype != self.dtype:  # (the grad setter checks; .data may change)
                 raise RuntimeError(
-                    f".grad has shape {tuple(grad.shape)} and dtype {grad.dtype} (assigned by hand?), but the "
+                    f".grad has shape {tuple(grad.shape)} and dtype {grad.dtype} (.data changed since?), but the "
                     f"gradient of this tensor has shape {tuple(self.shape)} and dtype {self.dtype}"
                 )
         if create_graph:
             g = g if isinstance(g, Tensor) else Tensor(g)
-            self.grad = _ops.clone(g) if grad is None else grad + g
+            self._grad = _ops.clone(g) if grad is None else grad + g
         elif grad is None:
             # a buffer of its own (later backward calls add in place), unless the backward made g for self alone:
             # else it may be shared with another path (a + b sends the same one to both) or a read-only view
-            self.grad = Tensor(data if owned else data.copy())
+            self._grad = Tensor(data if owned else data.copy())
         elif not getattr(grad.data.flags, "writeable", True):  # an expand() view assigned by hand
-            self.grad = Tensor(grad.data + data)
+            self._grad = Tensor(grad.data + data)
         else:
             grad.data += data
             grad._bump_version()
@@ -410,6 +446,7 @@ class Tensor:
         of its values on the CPU, and an undefined one of them on CUDA (CuPy's rule).
         """
         key = _ops.index_key(index, self.data)
+        value = _drop_leading_ones(value, self.data, key)
         try:
             if GradMode.enabled and (self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
                 self._write(lambda old: _ops.SetItem(key)(old, value), reads_old=False, others=(value,))
@@ -459,7 +496,7 @@ class Tensor:
                     "write into a .clone()."
                 )
         old = Tensor(self.data.copy() if reads_old else self.data)
-        old.requires_grad, old.grad_fn = self.requires_grad, self.grad_fn
+        old._requires_grad, old.grad_fn = self._requires_grad, self.grad_fn
         y = fn(old)
         if y.dtype != self.dtype and y.dtype.kind == "f" and self.dtype.kind == "f":
             y = _ops.cast(y, self.dtype)
@@ -714,6 +751,18 @@ def _broadcasts(shape, to) -> bool:
         return False
 
 
+def _drop_leading_ones(value, data, key):
+    """value without the leading size-1 dimensions it has beyond the slot data[key] (PyTorch drops them: out[i] =
+    model(x[i:i+1]) writes a (1, d) result into a row of d). A tensor keeps its graph (a reshape)."""
+    shape = getattr(value, "shape", ())
+    if not shape or shape[0] != 1:
+        return value
+    extra = len(shape) - data[key].ndim
+    if extra <= 0 or any(n != 1 for n in shape[:extra]):
+        return value
+    return value.reshape(tuple(shape[extra:]))
+
+
 def _requires_grad(x) -> bool:
     return isinstance(x, Tensor) and x.requires_grad
 
@@ -771,7 +820,7 @@ def _rebase_bases(t):
             raise RuntimeError(f"in-place: a write through the result of {view_op.name()} cannot be recorded")
         t._view = (base, view_op, t._version.value)  # t's grad_fn has the write: no refresh_view for it
         old = Tensor(base.data)  # into_base reads no values of the old base, only its gradient path
-        old.requires_grad, old.grad_fn = base.requires_grad, base.grad_fn
+        old._requires_grad, old.grad_fn = base._requires_grad, base.grad_fn
         new = view_op.into_base(old, t)
         _replace_grad_fn(base, new, base._version.value - 1)  # one write: the count before it
         t = base
@@ -783,7 +832,7 @@ def _replace_grad_fn(t, new, last_count) -> None:
     if t._earlier_grad_fns is None:
         t._earlier_grad_fns = []
     t._earlier_grad_fns.append((last_count, t.grad_fn))
-    t.grad_fn, t.requires_grad = new.grad_fn, new.requires_grad
+    t.grad_fn, t._requires_grad = new.grad_fn, new._requires_grad
 
 
 def refresh_if_stale(t) -> None:

@@ -84,14 +84,34 @@ def test_gradient_flows_to_every_leaf_once(leaf64, device):
     assert x.grad is None
 
 
-def test_a_grad_assigned_by_hand_must_fit_and_may_be_a_read_only_view():
+# A .grad assigned by hand was checked only by the next backward: an optimizer step took a (1,) or () one for a (2,)
+# weight and broadcast it silently, and an ndarray or an integer tensor as well. The assignment is checked, as
+# PyTorch checks it: a tensor (or None) of the tensor's shape, dtype and device, not the tensor itself.
+BAD_GRADS = {
+    "(1,)": lambda lib, w: lib.ones(1, dtype=lib.float64),
+    "()": lambda lib, w: lib.tensor(1.0, dtype=lib.float64),
+    "(3, 2)": lambda lib, w: lib.zeros(3, 2, dtype=lib.float64),
+    "float32": lambda lib, w: lib.zeros(2, dtype=lib.float32),
+    "int64": lambda lib, w: lib.zeros(2, dtype=lib.int64),
+    "ndarray": lambda lib, w: np.ones(2),
+    "list": lambda lib, w: [1.0, 1.0],
+    "itself": lambda lib, w: w,
+}
+
+
+@pytest.mark.parametrize("bad", BAD_GRADS.values(), ids=BAD_GRADS.keys())
+def test_a_grad_assigned_by_hand_must_fit_the_tensor(bad):
+    for lib in [minae] + ([_torch()] if _has_torch() else []):
+        w = lib.tensor([1.0, 2.0], dtype=lib.float64, requires_grad=True)
+        with pytest.raises((TypeError, RuntimeError), match="grad"):
+            w.grad = bad(lib, w)
+        assert w.grad is None
+        lib.optim.SGD([w], lr=0.1).step()  # nothing to apply
+        np.testing.assert_array_equal(w.detach().numpy(), [1.0, 2.0])
+
+
+def test_a_grad_assigned_by_hand_may_be_a_read_only_view():
     w = minae.tensor([1.0, 2.0], dtype=minae.float64, requires_grad=True)
-    w.grad = minae.zeros(3, 2, dtype=minae.float64)  # would broadcast silently into a (3, 2) .grad
-    with pytest.raises(RuntimeError, match=r"\.grad has shape \(3, 2\) and dtype float64.*shape \(2,\) and dtype"):
-        (w * w).sum().backward()
-    w.grad = minae.zeros(2, dtype=minae.float32)  # would accumulate in float32
-    with pytest.raises(RuntimeError, match=r"\.grad has shape \(2,\) and dtype float32"):
-        (w * w).sum().backward()
     w.grad = minae.ones(1, dtype=minae.float64).expand(2)  # read-only: added out of place, as PyTorch
     (w * w).sum().backward()
     np.testing.assert_array_equal(w.grad.numpy(), [3.0, 5.0])
@@ -324,6 +344,29 @@ def test_register_hook_refuses_a_tensor_that_does_not_require_grad_and_a_hook_re
         (x * 2).sum().backward()
 
 
+# A hook that returned another dtype was taken silently (its float64 gradient cast back to float32, a float32 one
+# flowing on below a float64 tensor): PyTorch raises "hook has changed the type of value", as for a shape.
+@pytest.mark.parametrize("leaf", [True, False])
+@pytest.mark.parametrize("dtype, other", [("float32", "float64"), ("float64", "float32")])
+def test_a_hook_that_changes_the_dtype_of_the_gradient_raises(leaf, dtype, other):
+    for lib in [minae] + ([_torch()] if _has_torch() else []):
+        x = lib.tensor([1.0, 2.0], dtype=getattr(lib, dtype), requires_grad=True)
+        y = x if leaf else x * 2
+        y.register_hook(lambda g, to=getattr(lib, other): g.to(to))
+        with pytest.raises(RuntimeError, match="type|dtype"):
+            (y * y).sum().backward()
+
+
+def test_a_hook_sees_the_gradient_in_the_tensors_dtype_where_a_float64_constant_promoted_the_path():
+    for lib in [minae] + ([_torch()] if _has_torch() else []):
+        x = lib.tensor([1.0, 2.0], requires_grad=True)  # float32
+        seen = []
+        x.register_hook(lambda g, seen=seen: seen.append(g.dtype) or g * 2)
+        (x * lib.tensor([1.0, 3.0], dtype=lib.float64)).sum().backward()
+        assert seen == [lib.float32] and x.grad.dtype == lib.float32, lib.__name__
+        np.testing.assert_allclose(x.grad.numpy(), [2.0, 6.0])
+
+
 # -------------------------------------------------------------- grad modes ---
 def test_no_grad_as_context_manager(leaf64, device):
     x = leaf64([1.0], device)
@@ -396,6 +439,28 @@ def test_requires_grad_propagation(leaf64, device):
     assert b.requires_grad_() is b and b.requires_grad
     with pytest.raises(RuntimeError, match="leaf"):
         c.requires_grad_(False)
+
+
+# Assigning the attribute, as PyTorch code does (p.requires_grad = False to freeze a layer), took anything:
+# y.requires_grad = False on a non-leaf silently cut the gradient of all computed from y after it, and True on an
+# integer tensor was accepted. It is checked as requires_grad_() is (PyTorch raises for both).
+def test_assigning_requires_grad_is_checked_as_requires_grad_is():
+    for lib in [minae] + ([_torch()] if _has_torch() else []):
+        x = lib.tensor([1.0, 2.0], dtype=lib.float64, requires_grad=True)
+        y = x * 2
+        with pytest.raises(RuntimeError, match="leaf"):
+            y.requires_grad = False
+        assert y.requires_grad
+        (y * 3).sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), [6.0, 6.0])
+        with pytest.raises((TypeError, RuntimeError), match="floating"):
+            lib.tensor([1, 2]).requires_grad = True
+        frozen = lib.tensor([1.0, 2.0], dtype=lib.float64, requires_grad=True)
+        frozen.requires_grad = False  # a leaf: allowed, both ways
+        assert not (frozen * 2).requires_grad
+        frozen.requires_grad = True
+        (frozen * frozen).sum().backward()
+        np.testing.assert_allclose(frozen.grad.numpy(), [2.0, 4.0])
 
 
 def test_detach(leaf64, device):

@@ -412,6 +412,65 @@ def test_a_write_with_grad_on_through_a_view_taken_under_no_grad_raises(leaf64, 
         write(v)
 
 
+# ---------------------------------------- views that change nothing are views ---
+# A view op asked for the shape the tensor has already (reshape to its shape, squeeze with no size-1 dim, expand to
+# its shape, …) returned the tensor itself: a hook, requires_grad_ or detach_ on the "view" then acted on the
+# original. PyTorch returns a new tensor that views the same memory.
+SAME_SHAPE_VIEWS = {
+    "reshape": lambda t: t.reshape(2, 3),
+    "view": lambda t: t.view(2, 3),
+    "view(-1) of 1-D": lambda t: t[0].view(-1),
+    "squeeze()": lambda t: t.squeeze(),
+    "squeeze(0)": lambda t: t.squeeze(0),
+    "expand": lambda t: t.expand(2, 3),
+    "expand(-1, -1)": lambda t: t.expand(-1, -1),
+    "broadcast_to": lambda t: t.broadcast_to((2, 3)),
+    "expand_as": lambda t: t.expand_as(t),
+}
+
+
+@pytest.mark.parametrize("view", SAME_SHAPE_VIEWS.values(), ids=SAME_SHAPE_VIEWS.keys())
+def test_a_view_to_the_same_shape_is_a_new_tensor_a_hook_on_it_sees_only_its_own_path(view):
+    libs = [minae] + ([pytest.importorskip("torch")] if _has_torch() else [])
+    grads = []
+    for lib in libs:
+        x = lib.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype=lib.float64, requires_grad=True)
+        v = view(x)
+        assert v is not x
+        v.register_hook(lambda g: g * 10)  # L = Σv + Σx²: the hook scales the first path only
+        (v.sum() + (x * x).sum()).backward()
+        grads.append(x.grad.detach().numpy())
+    expected = np.full((2, 3), 10.0) + 2 * np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    if view is SAME_SHAPE_VIEWS["view(-1) of 1-D"]:
+        expected[1] = 2 * np.array([4.0, 5.0, 6.0])
+    for g in grads:
+        np.testing.assert_allclose(g, expected)
+
+
+@pytest.mark.parametrize("view", SAME_SHAPE_VIEWS.values(), ids=SAME_SHAPE_VIEWS.keys())
+def test_requires_grad_or_detach_on_a_same_shape_view_leaves_the_base_alone(view):
+    x = minae.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    v = view(x)
+    v.requires_grad_()
+    assert not x.requires_grad and v.requires_grad
+    with minae.no_grad():
+        x[0, 0] = 7.0  # the base is no leaf that requires grad: an ordinary write, seen through the view
+    assert v.detach().numpy().flat[0] == 7.0
+    w = minae.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
+    h = w * 2
+    with pytest.raises(RuntimeError, match="detach"):  # a view in the graph (PyTorch: "Can't detach views in-place")
+        view(h).detach_()
+    assert h.requires_grad and h.grad_fn is not None
+
+
+def _has_torch():
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 # ----------------------------------------------------------------- setitem ---
 def test_assigning_a_tensor_that_requires_grad_records_the_copy():
     w = minae.tensor([1.0, 2.0], requires_grad=True)
@@ -431,6 +490,24 @@ def test_setitem_converts_host_values_to_the_tensors_device_and_dtype(device):
         t[[0, 3]] = minae.tensor([7.0, 8.0], dtype=minae.float64)  # a CPU tensor
         t[1] = np.float64(9.0)
     assert t.tolist() == [7.0, 9.0, 3.0, 8.0] and t.dtype == minae.float32
+
+
+# A value with extra leading size-1 dimensions (out[i] = model(x[i:i+1]): (1, d) for a row of d), which PyTorch
+# drops: minae refused it for a one-element slot, and where the value required grad its backward failed in NumPy
+# ("cannot reshape array of size 1 into shape (1,3)").
+@pytest.mark.parametrize("index, shape", [((0, 0), (1,)), ((0, 0), (1, 1)), (1, (1, 3)), ((slice(None), 0), (1, 2))])
+def test_setitem_drops_a_values_leading_size_one_dims_as_pytorch(index, shape):
+    libs = [minae] + ([_torch()] if _has_torch() else [])
+    values = np.arange(1.0, 1.0 + np.prod(shape)).reshape(shape)
+    for lib in libs:
+        t = lib.zeros(2, 3, dtype=lib.float64)
+        w = lib.tensor(values, dtype=lib.float64, requires_grad=True)
+        t[index] = w * 1
+        (t * t).sum().backward()
+        np.testing.assert_allclose(w.grad.numpy(), 2 * values)
+        plain = lib.zeros(2, 3, dtype=lib.float64)
+        plain[index] = lib.tensor(values, dtype=lib.float64)
+        np.testing.assert_allclose(plain.numpy(), t.detach().numpy())
 
 
 # -------------------------- in-place operators and setitem against PyTorch ---

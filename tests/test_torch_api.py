@@ -115,3 +115,30 @@ def test_detach_in_place():
     with pytest.raises(RuntimeError, match="detach"):
         (a * 2)[0:1].detach_()
     assert a.detach_() is a and not a.requires_grad
+
+
+# detach_() on a tensor a function already took cut the gradient silently: y = x·2, z = y·y, y.detach_(): x.grad
+# stayed None. The functions recorded before keep their edge (PyTorch's graph stores it in them): one that only
+# passes the gradient on (y + 1) sends it down the old path; one that saved y for its backward (y·y) raises.
+def _detached_after_use(lib, use):
+    x = lib.tensor([1.0, 2.0], dtype=lib.float64, requires_grad=True)
+    y = x * 2
+    z = use(y)
+    y.detach_()
+    assert not y.requires_grad and y.is_leaf
+    z.sum().backward()
+    return x.grad.detach().numpy()
+
+
+def test_detach_in_place_after_a_use_that_saved_nothing_keeps_the_gradient():
+    np.testing.assert_allclose(_detached_after_use(minae, lambda y: y + 1), [2.0, 2.0])
+    if _has_torch():
+        np.testing.assert_allclose(_detached_after_use(_torch(), lambda y: y + 1), [2.0, 2.0])
+
+
+def test_detach_in_place_after_a_use_that_saved_it_raises():
+    with pytest.raises(RuntimeError, match=r"detach_\(\)"):
+        _detached_after_use(minae, lambda y: y * y)
+    if _has_torch():
+        with pytest.raises(RuntimeError, match="detach"):
+            _detached_after_use(_torch(), lambda y: y * y)
