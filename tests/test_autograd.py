@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from torch_oracle import HAS_TORCH, torch_or_skip
 
 import minae
 from minae import backend, diagnostics
@@ -265,18 +266,6 @@ def test_grad_of_a_tensor_written_in_place_counts_only_the_uses_after_the_write(
 
 
 # ------------------------------------------------------------------- hooks ---
-def _torch():
-    return pytest.importorskip("torch")
-
-
-def _has_torch():
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def _hooked_leaf(lib, values):
     """Run ``(x·x).sum() + x.sum()`` with a hook on the leaf x that records its gradient and triples it."""
     x = lib.tensor(values, dtype=lib.float64, requires_grad=True)
@@ -294,7 +283,7 @@ def test_a_leaf_hook_runs_once_on_the_summed_gradient_and_replaces_it():
 
 
 def test_a_leaf_hook_matches_torch():
-    torch = _torch()
+    torch = torch_or_skip()
     x, seen, _ = _hooked_leaf(minae, [1.0, -2.0, 0.5])
     tx, tseen, _ = _hooked_leaf(torch, [1.0, -2.0, 0.5])
     assert len(seen) == len(tseen) == 1
@@ -302,7 +291,7 @@ def test_a_leaf_hook_matches_torch():
 
 
 def test_a_non_leaf_hook_changes_what_flows_below_and_its_retained_grad():
-    for lib in [minae] + ([_torch()] if _has_torch() else []):
+    for lib in [minae] + ([torch_or_skip()] if HAS_TORCH else []):
         x = lib.tensor([1.0, 2.0], dtype=lib.float64, requires_grad=True)
         y = x * 2
         y.retain_grad()

@@ -8,14 +8,10 @@ import math
 
 import numpy as np
 import pytest
+from torch_oracle import torch_or_skip
 
 import minae
 import minae.nn.functional as F
-
-
-def _torch():
-    return pytest.importorskip("torch")
-
 
 # ------------------------------------------------------------------ dims ---
 # A dim out of range was taken modulo ndim inside a tuple: x.sum((2,)) of a matrix summed dim 0.
@@ -39,7 +35,7 @@ def test_a_dim_out_of_range_raises_naming_it(name, op):
 
 @pytest.mark.parametrize("name, op", BAD_DIMS, ids=[c[0] for c in BAD_DIMS])
 def test_a_dim_out_of_range_raises_in_torch_too(name, op):
-    torch = _torch()
+    torch = torch_or_skip()
     with pytest.raises(IndexError):
         op(torch, torch.arange(6.0).reshape(2, 3))
 
@@ -63,7 +59,7 @@ def test_dims_of_a_0d_tensor_as_torch():
     assert x.flatten().shape == (1,) and x.flatten(0, -1).shape == (1,)
     with pytest.raises(IndexError):
         x.sum((1,))
-    torch = _torch()
+    torch = torch_or_skip()
     xt = torch.tensor(3.0, requires_grad=True)
     (xt.sum((0,)) * xt.mean((-1,))).backward()
     assert xt.grad.item() == x.grad.item()
@@ -84,7 +80,7 @@ def test_squeeze_takes_a_tuple_of_dims():
     assert y.shape == (2, 1)
     y.sum().backward()
     assert x.grad.shape == (1, 2, 1, 1)
-    torch = _torch()
+    torch = torch_or_skip()
     assert tuple(torch.zeros(1, 2, 1, 1).squeeze((0, 1, -1)).shape) == y.shape
 
 
@@ -114,7 +110,7 @@ def test_fill_of_a_0d_non_leaf_then_a_product_backward():
     y.fill_(4.0)
     (y * x).backward()
     assert (y.item(), x.grad.item()) == (4.0, 4.0)
-    torch = _torch()
+    torch = torch_or_skip()
     xt = torch.tensor(2.0, requires_grad=True)
     yt = xt * 3
     yt.fill_(4.0)
@@ -147,7 +143,7 @@ def test_bce_of_probabilities_is_exact_to_a_few_ulp_in_both_tails(dtype, t):
 
 
 def test_bce_of_probabilities_against_torch():
-    torch = _torch()
+    torch = torch_or_skip()
     for dtype in ("float32", "float64"):
         p = np.array(BCE_PROBS, dtype=dtype)
         p = p[(p > 0) & (p < 1)]
@@ -221,7 +217,7 @@ def test_a_tuple_of_index_tensors_written_after_the_forward():
     j[0] = 1
     y.backward()
     np.testing.assert_array_equal(x.grad.numpy(), [[0, 0, 1], [1, 0, 0]])
-    torch = _torch()  # the gradient of the forward that ran, as PyTorch's when nothing is written
+    torch = torch_or_skip()  # the gradient of the forward that ran, as PyTorch's when nothing is written
     xt = torch.arange(6.0).reshape(2, 3).requires_grad_()
     xt[torch.tensor([0, 1]), torch.tensor([2, 0])].sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), xt.grad.numpy())
@@ -260,7 +256,7 @@ def test_view_of_a_transpose_raises_and_reshape_copies():
     r = w.T.reshape(-1)
     r[0] = 100.0
     assert w[0, 0].item() == 0.0
-    torch = _torch()
+    torch = torch_or_skip()
     with pytest.raises(RuntimeError):
         torch.arange(6.0).reshape(2, 3).T.view(-1)
 
@@ -316,7 +312,7 @@ def test_logsumexp_over_an_empty_dim_is_minus_inf():
     y.sum().backward()
     assert x.grad.shape == (0, 3)
     assert minae.logsumexp(minae.zeros(2, 0), 1, keepdim=True).shape == (2, 1)
-    torch = _torch()
+    torch = torch_or_skip()
     np.testing.assert_array_equal(torch.logsumexp(torch.zeros(0, 3), 0).numpy(), y.numpy())
 
 
@@ -349,7 +345,7 @@ def test_grad_through_a_freed_shared_subgraph_names_the_freed_graph(allow_unused
 
 
 def test_grad_through_a_freed_shared_subgraph_raises_in_torch_too():
-    torch = _torch()
+    torch = torch_or_skip()
     x = torch.tensor([1.0, 2.0], requires_grad=True)
     h = x.exp()
     y, z = h.sum(), (h * 2).sum()
@@ -419,7 +415,7 @@ def test_type_promotion_follows_pytorchs_categories():
 
 
 def test_type_promotion_matches_torch_on_every_pair():
-    torch = _torch()
+    torch = torch_or_skip()
     ours, theirs = _promotion_operands(minae), _promotion_operands(torch)
     checked = 0
     for name_a in ours:

@@ -6,6 +6,7 @@ import inspect
 
 import numpy as np
 import pytest
+from torch_oracle import torch_or_skip
 
 import minae
 from minae import autograd, backend, ops
@@ -230,7 +231,7 @@ def _reads(lib, case):
 
 @pytest.mark.parametrize("case", READS.values(), ids=READS.keys())
 def test_only_inputs_that_a_needed_gradient_reads_are_checked_as_in_pytorch(case):
-    torch = _torch()
+    torch = torch_or_skip()
     got, want = _reads(minae, case), _reads(torch, case)
     if isinstance(want, str) or isinstance(got, str):
         assert got == want
@@ -341,7 +342,7 @@ def test_earlier_users_of_a_rebased_tensor_keep_the_old_gradient_path(leaf64):
 
 def test_users_between_two_writes_each_keep_the_gradient_path_they_saw(leaf64):
     # h = 3x; z1 = h + 1; h += x²; z2 = h + 1; h *= 2: z1 sees 3x, z2 sees 3x + x², h ends 2(3x + x²)
-    torch = _torch()
+    torch = torch_or_skip()
     grads = []
     for lib in (minae, torch):
         x = lib.tensor([1.0, 2.0], dtype=lib.float64, requires_grad=True)
@@ -511,10 +512,6 @@ def test_setitem_drops_a_values_leading_size_one_dims_as_pytorch(index, shape):
 
 
 # -------------------------- in-place operators and setitem against PyTorch ---
-def _torch():
-    return pytest.importorskip("torch")
-
-
 # Each case runs once in minae and once in PyTorch, with x a float64 leaf ([[1, 2, 3], [4, 5, 6]]); the gradients
 # must agree, or both must raise. Written as students write PyTorch code.
 CASES = {
@@ -679,7 +676,7 @@ def _run(lib, case):
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 def test_in_place_and_setitem_gradients_match_pytorch(case):
-    torch = _torch()
+    torch = torch_or_skip()
     got, want = _run(minae, case), _run(torch, case)
     if isinstance(want, str) or isinstance(got, str):
         assert got == want

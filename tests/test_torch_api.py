@@ -6,21 +6,9 @@ Each test asserts the value (or the error) without PyTorch, and compares with Py
 
 import numpy as np
 import pytest
+from torch_oracle import HAS_TORCH
 
 import minae
-
-
-def _torch():
-    return pytest.importorskip("torch")
-
-
-def _has_torch():
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
 
 # ---------------------------------------------------------------- // and % ---
 PAIRS = [([5.5, -3.2, 7.0, -7.0], 2.0), ([5.5, -3.2, 7.0, -7.0], -2.0), ([7, -7, 3], 2), ([7, -7, 3], -2)]
@@ -33,7 +21,7 @@ def test_floor_divide_and_remainder_round_toward_minus_infinity(a, b):
         assert np.allclose(got.numpy(), want)
     assert np.allclose(minae.floor_divide(ta, b).numpy(), np.floor_divide(a, b))
     assert np.allclose(minae.remainder(ta, b).numpy(), np.remainder(a, b))
-    if _has_torch():
+    if HAS_TORCH:
         import torch
 
         tt = torch.tensor(a)
@@ -88,7 +76,7 @@ def test_broadcast_shapes():
     assert minae.broadcast_shapes() == () and minae.broadcast_shapes(3, (2, 1)) == (2, 3)
     with pytest.raises(ValueError, match=r"\(2,\), \(3,\)"):
         minae.broadcast_shapes((2,), (3,))
-    if _has_torch():
+    if HAS_TORCH:
         import torch
 
         assert tuple(torch.broadcast_shapes((4, 1, 3), (5, 1), 1)) == minae.broadcast_shapes((4, 1, 3), (5, 1), 1)
