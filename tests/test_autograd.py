@@ -102,7 +102,7 @@ BAD_GRADS = {
 
 @pytest.mark.parametrize("bad", BAD_GRADS.values(), ids=BAD_GRADS.keys())
 def test_a_grad_assigned_by_hand_must_fit_the_tensor(bad):
-    for lib in [minae] + ([_torch()] if _has_torch() else []):
+    for lib in [minae] + ([torch_or_skip()] if HAS_TORCH else []):
         w = lib.tensor([1.0, 2.0], dtype=lib.float64, requires_grad=True)
         with pytest.raises((TypeError, RuntimeError), match="grad"):
             w.grad = bad(lib, w)
@@ -338,7 +338,7 @@ def test_register_hook_refuses_a_tensor_that_does_not_require_grad_and_a_hook_re
 @pytest.mark.parametrize("leaf", [True, False])
 @pytest.mark.parametrize("dtype, other", [("float32", "float64"), ("float64", "float32")])
 def test_a_hook_that_changes_the_dtype_of_the_gradient_raises(leaf, dtype, other):
-    for lib in [minae] + ([_torch()] if _has_torch() else []):
+    for lib in [minae] + ([torch_or_skip()] if HAS_TORCH else []):
         x = lib.tensor([1.0, 2.0], dtype=getattr(lib, dtype), requires_grad=True)
         y = x if leaf else x * 2
         y.register_hook(lambda g, to=getattr(lib, other): g.to(to))
@@ -347,7 +347,7 @@ def test_a_hook_that_changes_the_dtype_of_the_gradient_raises(leaf, dtype, other
 
 
 def test_a_hook_sees_the_gradient_in_the_tensors_dtype_where_a_float64_constant_promoted_the_path():
-    for lib in [minae] + ([_torch()] if _has_torch() else []):
+    for lib in [minae] + ([torch_or_skip()] if HAS_TORCH else []):
         x = lib.tensor([1.0, 2.0], requires_grad=True)  # float32
         seen = []
         x.register_hook(lambda g, seen=seen: seen.append(g.dtype) or g * 2)
@@ -434,7 +434,7 @@ def test_requires_grad_propagation(leaf64, device):
 # y.requires_grad = False on a non-leaf silently cut the gradient of all computed from y after it, and True on an
 # integer tensor was accepted. It is checked as requires_grad_() is (PyTorch raises for both).
 def test_assigning_requires_grad_is_checked_as_requires_grad_is():
-    for lib in [minae] + ([_torch()] if _has_torch() else []):
+    for lib in [minae] + ([torch_or_skip()] if HAS_TORCH else []):
         x = lib.tensor([1.0, 2.0], dtype=lib.float64, requires_grad=True)
         y = x * 2
         with pytest.raises(RuntimeError, match="leaf"):

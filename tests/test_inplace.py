@@ -6,7 +6,7 @@ import inspect
 
 import numpy as np
 import pytest
-from torch_oracle import torch_or_skip
+from torch_oracle import HAS_TORCH, torch_or_skip
 
 import minae
 from minae import autograd, backend, ops
@@ -432,7 +432,7 @@ SAME_SHAPE_VIEWS = {
 
 @pytest.mark.parametrize("view", SAME_SHAPE_VIEWS.values(), ids=SAME_SHAPE_VIEWS.keys())
 def test_a_view_to_the_same_shape_is_a_new_tensor_a_hook_on_it_sees_only_its_own_path(view):
-    libs = [minae] + ([pytest.importorskip("torch")] if _has_torch() else [])
+    libs = [minae] + ([torch_or_skip()] if HAS_TORCH else [])
     grads = []
     for lib in libs:
         x = lib.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype=lib.float64, requires_grad=True)
@@ -464,14 +464,6 @@ def test_requires_grad_or_detach_on_a_same_shape_view_leaves_the_base_alone(view
     assert h.requires_grad and h.grad_fn is not None
 
 
-def _has_torch():
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 # ----------------------------------------------------------------- setitem ---
 def test_assigning_a_tensor_that_requires_grad_records_the_copy():
     w = minae.tensor([1.0, 2.0], requires_grad=True)
@@ -498,7 +490,7 @@ def test_setitem_converts_host_values_to_the_tensors_device_and_dtype(device):
 # ("cannot reshape array of size 1 into shape (1,3)").
 @pytest.mark.parametrize("index, shape", [((0, 0), (1,)), ((0, 0), (1, 1)), (1, (1, 3)), ((slice(None), 0), (1, 2))])
 def test_setitem_drops_a_values_leading_size_one_dims_as_pytorch(index, shape):
-    libs = [minae] + ([_torch()] if _has_torch() else [])
+    libs = [minae] + ([torch_or_skip()] if HAS_TORCH else [])
     values = np.arange(1.0, 1.0 + np.prod(shape)).reshape(shape)
     for lib in libs:
         t = lib.zeros(2, 3, dtype=lib.float64)

@@ -6,7 +6,7 @@ Each test asserts the value (or the error) without PyTorch, and compares with Py
 
 import numpy as np
 import pytest
-from torch_oracle import HAS_TORCH
+from torch_oracle import HAS_TORCH, torch_or_skip
 
 import minae
 
@@ -120,13 +120,13 @@ def _detached_after_use(lib, use):
 
 def test_detach_in_place_after_a_use_that_saved_nothing_keeps_the_gradient():
     np.testing.assert_allclose(_detached_after_use(minae, lambda y: y + 1), [2.0, 2.0])
-    if _has_torch():
-        np.testing.assert_allclose(_detached_after_use(_torch(), lambda y: y + 1), [2.0, 2.0])
+    if HAS_TORCH:
+        np.testing.assert_allclose(_detached_after_use(torch_or_skip(), lambda y: y + 1), [2.0, 2.0])
 
 
 def test_detach_in_place_after_a_use_that_saved_it_raises():
     with pytest.raises(RuntimeError, match=r"detach_\(\)"):
         _detached_after_use(minae, lambda y: y * y)
-    if _has_torch():
+    if HAS_TORCH:
         with pytest.raises(RuntimeError, match="detach"):
-            _detached_after_use(_torch(), lambda y: y * y)
+            _detached_after_use(torch_or_skip(), lambda y: y * y)
