@@ -799,6 +799,45 @@ def test_no_shipped_notebook_cell_computes_a_cut_tasks_answer(copies, n):
             assert answers_in(source, tasks) == [], (path.name, k, source[:200])
 
 
+@pytest.mark.parametrize("n", sorted(ASSIGNMENTS))
+def test_no_shipped_file_states_a_cut_tasks_answer(copies, n):
+    """Every copy's test files (code, comments, docstrings), hints, HOMEWORK.md, stubs' docstrings and notebook
+    cells, against the grader's answer forms of the tasks it cuts; the build warns of none."""
+    from minae.homework.build import _cutter, shipped_answers
+    from minae.homework.grade import read_manifest
+
+    assert shipped_answers(copies[n], _cutter(n, keep_later=False)) == []
+    assert not [w for w in read_manifest(copies[n])["warnings"] if "answer" in w]
+
+
+def test_a_shipped_file_that_states_an_answer_is_found(copies, tmp_path):
+    """The check can fail: F_β's limits written into a shipped test (the way test_task_3_1.py once had them),
+    into a comment, a hint or a stub's docstring of the assignment-3 copy are each found."""
+    from minae.homework.answers import answers_in
+    from minae.homework.build import _cutter, shipped_answers
+
+    cut = _cutter(3, keep_later=False)
+    for form in ("e.min(axis=-1)", "e.mean(axis=-1)", "np.min(e, axis=1)", "np.mean(energies, -1)", "E.min(dim)"):
+        assert [t for t, _ in answers_in(f"expected = {form}", ["3.1"])] == ["3.1"], form
+    for form in ("x.mean(0)", "loss.mean()", "reference(e, 2.0, axis=0).mean()", "g.sum(axis=-1)"):
+        assert answers_in(f"expected = {form}", ["3.1"]) == [], form
+    plants = [
+        ("minae/homework/tests/assignment3/test_task_3_1.py", "\nEXPECTED = lambda e: e.min(axis=-1)\n"),
+        ("minae/homework/tests/assignment3/test_task_3_2.py", "\n# F_0 is e.mean(axis=-1)\n"),
+        ("minae/homework/assignments.py", "\n# hint: np.mean(energies, -1) at β = 0\n"),
+    ]
+    for k, (rel, line) in enumerate(plants):
+        folder = tmp_path / f"c{k}"
+        shutil.copytree(copies[3], folder)
+        with open(folder / rel, "a", encoding="utf-8") as f:
+            f.write(line)
+        assert [(f, t) for f, t, _ in shipped_answers(folder, cut)] == [(rel, "3.1")], rel
+    folder = tmp_path / "doc"
+    shutil.copytree(copies[3], folder)
+    _edit(folder / "minae" / "nn" / "functional.py", "limit, the mean energy.", "limit, energies.mean(dim=dim).")
+    assert [(f, t) for f, t, _ in shipped_answers(folder, cut)] == [("minae/nn/functional.py", "3.1")]
+
+
 def test_the_answer_forms_find_the_answers_the_reference_notebooks_compute():
     """The detector can fail: in the reference notebooks (nothing emptied) it finds each cell that an Exercise
     empties, for that Exercise's task or another cut task, and the copy's table is empty."""
