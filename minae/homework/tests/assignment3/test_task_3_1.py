@@ -8,6 +8,11 @@ import minae.nn.functional as F
 from minae.backend import np
 from minae.homework.testing import assert_close, assert_equal, gradcheck, named, rng
 
+IDEA = (  # what every test of this file checks: a failing test's line names it
+    "the softmin free energy F_β = −(1/β) log((1/n) Σ_z e^(−βE)) over dim, finite for any β and energy, with "
+    "its two limits β = ∞ and β = 0"
+)
+
 
 def reference(energies, beta, axis=-1):
     """F_β straight from its definition, −(1/β) log((1/n) Σ e^(−βE)), in 40-digit decimal arithmetic.
