@@ -380,14 +380,15 @@ def test_planted_sign_error_is_caught_and_named(gradings):
     row = next(i for i, line in enumerate(rows) if line.startswith("1.1 "))
     assert "/9" in rows[row] and "20/20" not in rows[row]
     reason = rows[row + 1]
-    assert "✗ test_exp_backward: gradcheck failed for exp(x)" in reason
+    assert "✗ test_exp_backward: the chain rule" in reason and "gradcheck failed for exp(x)" in reason
     assert "backward gives" in reason and "finite differences give" in reason
 
 
 def test_a_failure_is_located_in_the_tasks_own_code(gradings):
     # the mismatch raises inside MatMul.forward (given code), called from the student's MatMul.backward
     failure = gradings[("transposed",)].task("1.3").failure
-    assert "ValueError" in failure and "in MatMul.backward)" in failure, failure
+    assert "raised ValueError at minae/ops.py:" in failure and "in MatMul.backward:" in failure, failure
+    assert failure.startswith("test_matmul_backward_matrices: MatMul's backward: write one entry y_ij"), failure
 
 
 def test_without_a_reference_the_copys_own_checks_judge(gradings):
@@ -797,6 +798,45 @@ def test_no_shipped_notebook_cell_computes_a_cut_tasks_answer(copies, n):
     for path in sorted((copies[n] / "notebooks").glob("*.ipynb")):
         for k, source in _code_cells(path):
             assert answers_in(source, tasks) == [], (path.name, k, source[:200])
+
+
+@pytest.mark.parametrize("n", sorted(ASSIGNMENTS))
+def test_no_shipped_file_states_a_cut_tasks_answer(copies, n):
+    """Every copy's test files (code, comments, docstrings), hints, HOMEWORK.md, stubs' docstrings and notebook
+    cells, against the grader's answer forms of the tasks it cuts; the build warns of none."""
+    from minae.homework.build import _cutter, shipped_answers
+    from minae.homework.grade import read_manifest
+
+    assert shipped_answers(copies[n], _cutter(n, keep_later=False)) == []
+    assert not [w for w in read_manifest(copies[n])["warnings"] if "answer" in w]
+
+
+def test_a_shipped_file_that_states_an_answer_is_found(copies, tmp_path):
+    """The check can fail: F_β's limits written into a shipped test (the way test_task_3_1.py once had them),
+    into a comment, a hint or a stub's docstring of the assignment-3 copy are each found."""
+    from minae.homework.answers import answers_in
+    from minae.homework.build import _cutter, shipped_answers
+
+    cut = _cutter(3, keep_later=False)
+    for form in ("e.min(axis=-1)", "e.mean(axis=-1)", "np.min(e, axis=1)", "np.mean(energies, -1)", "E.min(dim)"):
+        assert [t for t, _ in answers_in(f"expected = {form}", ["3.1"])] == ["3.1"], form
+    for form in ("x.mean(0)", "loss.mean()", "reference(e, 2.0, axis=0).mean()", "g.sum(axis=-1)"):
+        assert answers_in(f"expected = {form}", ["3.1"]) == [], form
+    plants = [
+        ("minae/homework/tests/assignment3/test_task_3_1.py", "\nEXPECTED = lambda e: e.min(axis=-1)\n"),
+        ("minae/homework/tests/assignment3/test_task_3_2.py", "\n# F_0 is e.mean(axis=-1)\n"),
+        ("minae/homework/assignments.py", "\n# hint: np.mean(energies, -1) at β = 0\n"),
+    ]
+    for k, (rel, line) in enumerate(plants):
+        folder = tmp_path / f"c{k}"
+        shutil.copytree(copies[3], folder)
+        with open(folder / rel, "a", encoding="utf-8") as f:
+            f.write(line)
+        assert [(f, t) for f, t, _ in shipped_answers(folder, cut)] == [(rel, "3.1")], rel
+    folder = tmp_path / "doc"
+    shutil.copytree(copies[3], folder)
+    _edit(folder / "minae" / "nn" / "functional.py", "limit, the mean energy.", "limit, energies.mean(dim=dim).")
+    assert [(f, t) for f, t, _ in shipped_answers(folder, cut)] == [("minae/nn/functional.py", "3.1")]
 
 
 def test_the_answer_forms_find_the_answers_the_reference_notebooks_compute():

@@ -122,8 +122,16 @@ class Server:
             message = str(e)
         except Exception:  # an exception whose __str__ fails
             message = "<unprintable>"
-        frames, tb = [], e.__traceback__
+        frames, chain, tb = [], [], e.__traceback__
         while tb is not None:
+            chain.append(tb)
+            tb = tb.tb_next
+        if e.__context__ is not None:  # re-raised with more words (Function.__call__'s "Op: inputs …: ", from
+            tb = e.__context__.__traceback__  # None): the original's frames go on down to the line that raised it
+            while tb is not None:
+                chain.append(tb)
+                tb = tb.tb_next
+        for tb in chain:
             code = tb.tb_frame.f_code
             path = os.path.abspath(code.co_filename)
             if self.root and path.startswith(self.root + os.sep):
@@ -132,7 +140,6 @@ class Server:
                     owner = tb.tb_frame.f_locals.get("self")
                     name = f"{type(owner).__name__}.{code.co_name}" if owner is not None else code.co_name
                 frames.append([os.path.relpath(path, self.root), tb.tb_lineno, name])
-            tb = tb.tb_next
         out = {"type": type(e).__name__[:100], "message": message[:MAX_TEXT], "frames": frames[-20:]}
         if isinstance(e, SyntaxError) and isinstance(e.filename, str):
             path = os.path.abspath(e.filename)

@@ -30,6 +30,13 @@ _KL_TERMS = (  # v − log v − 1 + μ², in either order, from v or from log v
     r"(?:log\([\w.\[\]:,]+\)|logvar|log_var|lv)\)?-1\+[\w.\[\]:,]+(?:\*\*2|\*[\w.\[\]:,]+|\.square\(\)|\.pow\(2\))"
     r"|(?:\*\*2|\.square\(\)|\.pow\(2\))\+[\w.\[\]:,]+(?:\.exp\(\))?-(?:np\.|minae\.)?log(?:\([\w.\[\]:,]+\)|var)?-1"
 )
+_REDUCED = r"(?:min|amin|nanmin|mean|nanmean|average)"
+_ENERGIES = r"(?<![\w.])(?:[eE]|energ\w*|E_?\w*)(?:\[[^\]]*\]|\.data|\.numpy\(\)|\.detach\(\))*"
+_LIMITS = (  # min_z E and the mean energy over the latents' axis, written any common way: e.min(axis=-1),
+    # e.min(-1), np.min(e, axis=1), np.mean(energies, -1), minae.min(energies, dim).values, E.amin(axis=dim)
+    rf"{_ENERGIES}\.{_REDUCED}\((?:axis=|dim=)?(?:-?\d+|dim|axis)\)"
+    rf"|\b(?:np|numpy|minae|xp|_ops|torch)\.{_REDUCED}\({_ENERGIES},(?:axis=|dim=)?(?:-?\d+|dim|axis)\)"
+)
 ANSWERS = {
     "3.1": (
         ("the stable softmin F_β: a log-sum-exp of −βE", r"logsumexp\(-[\w.]*\*|log\((?:np\.)?mean\(\w*\.?exp\(-"),
@@ -37,6 +44,7 @@ ANSWERS = {
             "the softmin's −(1/β) log Σ e^(−βE), or the −(1/β) log n that the 1/n adds",
             r"log\((?:np\.|minae\.)?exp\(-[^\n]*?\)\.sum\([^\n]*?\)\)/|log\(\d+\)/[\w.]*(?:beta|β|tiny|b)\b",
         ),
+        ("F_β's two limits: the energies' min over the latents (β = ∞) and their mean (β = 0)", _LIMITS),
     ),
     "3.2": (("a gradient step on the latent z of E(y, z)", r"grad\([\w.]*energy\(.*?\)(?:\.sum\(\))?,z\w*\)"),),
     "3.3": (("the DAE's training loss: the encoder sees the corruption", r"encode\([\w.]*corrupt\("),),
@@ -109,12 +117,18 @@ def compact(source: str) -> str:
     return "\n".join(lines)
 
 
-def answers_in(source: str, tasks) -> list:
-    """[(task, what)] for every answer form of ``tasks`` that the code ``source`` computes."""
-    text = compact(source)
+def answers_in(source: str, tasks, comments: bool = False) -> list:
+    """[(task, what)] for every answer form of ``tasks`` that the code ``source`` computes.
+
+    ``comments=True`` reads the comments too (a test file's or a docstring's text hands an answer out
+    whether or not it runs): only spaces and tabs are removed.
+    """
+    texts = [compact(source)]
+    if comments:  # prose around code: every space removed, and (for word boundaries) only those beside symbols
+        texts = [source.replace(" ", "").replace("\t", ""), re.sub(r"[ \t]*([^\w\s])[ \t]*", r"\1", source)]
     found = []
     for task in tasks:
         for what, form in ANSWERS.get(task, ()):
-            if re.search(form, text, re.DOTALL):
+            if any(re.search(form, text, re.DOTALL) for text in texts):
                 found.append((task, what))
     return found

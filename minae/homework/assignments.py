@@ -204,7 +204,7 @@ ASSIGNMENTS = {
             ),
             Exercise(
                 "02",
-                "grads_dec = minae.grad(C, dec_params)",
+                "∇_θEnc C is None for every encoder parameter",
                 "3.6",
                 "on a batch of 64 digits: the targets ž from model.infer, then one plain gradient step of the "
                 "decoder on C(y, Dec(ž)) and one of the encoder on D(ž, Enc(y)) (η = 1e-3); print C and D "

@@ -46,6 +46,7 @@ __all__ = [
     "put_back",
     "leaked_lines",
     "answer_cells",
+    "shipped_answers",
     "student_notebook",
 ]
 
@@ -603,6 +604,11 @@ def _verify(root: Path, src: Path, stub, cut=None) -> list:
             f"{f}, cell {index} computes task {task}'s answer ({what}): empty it with an Exercise in assignments.py"
             for f, index, task, what in answer_cells(root, cut)
         ]
+        warnings += [
+            f"{f} states task {task}'s answer ({what}): check numbers, not the formula, or move it grader-side"
+            for f, task, what in shipped_answers(root, cut)
+            if ", cell " not in f
+        ]
     return warnings
 
 
@@ -620,6 +626,52 @@ def answer_cells(root, cut) -> list:
                 for task, what in answers_in(_cell_source(cell), tasks):
                     found.append((f"notebooks/{path.name}", index, task, what))
     return found
+
+
+def _stub_docstrings(root: Path) -> list:
+    """(file, docstring) of every function of the copy's library that holds a stub (what the student reads
+    beside the code they write)."""
+    import ast
+
+    found = []
+    for path in sorted((Path(root) / "minae").rglob("*.py")):
+        rel = path.relative_to(root)
+        if not _is_library_source(rel):
+            continue
+        text = path.read_text(encoding="utf-8")
+        if "NotImplementedError" not in text:
+            continue
+        stubs = {first + 1 for first, _, _ in find_stubs(text.splitlines())}
+        if not stubs:
+            continue
+        for node in ast.walk(ast.parse(text, rel.as_posix())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                doc = ast.get_docstring(node)
+                if doc and any(node.lineno <= line <= node.end_lineno for line in stubs):
+                    found.append((rel.as_posix(), doc))
+    return found
+
+
+def shipped_answers(root, cut) -> list:
+    """(file, task, what) for every place of the copy ``root`` that states the answer of a task it cuts out
+    (``cut(task)``), by the grader's forms in ``answers.ANSWERS``: its test files (code, comments and
+    docstrings), the hints and questions (assignments.py, HOMEWORK.md), the docstrings of the functions that
+    hold a stub, and its notebooks' code cells."""
+    from .answers import ANSWERS, answers_in
+
+    root = Path(root)
+    tasks = [t for t in ANSWERS if cut(t)]
+    texts = [
+        (path.relative_to(root).as_posix(), path.read_text(encoding="utf-8"))
+        for path in sorted((root / "minae" / "homework" / "tests").rglob("*.py"))
+    ]
+    for rel in ("minae/homework/assignments.py", "HOMEWORK.md"):
+        if (root / rel).is_file():
+            texts.append((rel, (root / rel).read_text(encoding="utf-8")))
+    texts += _stub_docstrings(root)
+    found = [(rel, task, what) for rel, text in texts for task, what in answers_in(text, tasks, comments=True)]
+    found += [(f"{f}, cell {index}", task, what) for f, index, task, what in answer_cells(root, cut)]
+    return list(dict.fromkeys(found))
 
 
 def _text_lines(path: Path) -> list:

@@ -43,6 +43,7 @@ from .protocol import Channel, ProtocolError, RemoteError, exit_status
 
 __all__ = ["TaskResult", "GradeResult", "grade", "read_manifest", "has_reference", "clean"]
 
+FAILURE_LIMIT = 600  # characters of a task's failure line: the test, the idea it checks (≤ 240), what failed
 OUTPUT_LIMIT = 64 * 1024  # bytes of a child's standard error kept (the rest is read and dropped)
 # control characters (terminal escapes), bidi overrides, and lone surrogates (a str that cannot be encoded:
 # printing it to a UTF-8 terminal, or writing it to results.json, raises UnicodeEncodeError)
@@ -286,13 +287,21 @@ def _run_test(world, module, testing, name, seed, numeric, ref=None) -> dict:
         testing.recorder = lambda record: entry["checks"].append(_judged(ref["checks"], len(entry["checks"]), record))
     testing.run_seed = seed
     testing.numeric_wanted = numeric
+    task_idea = getattr(module, "IDEA", None)  # the test file's idea: what every check of it is about
     try:
         world.seed(seed)
-        getattr(module, name)()
+        if isinstance(task_idea, str) and task_idea:
+            with testing.idea(task_idea):
+                getattr(module, name)()
+        else:
+            getattr(module, name)()
     except ProtocolError:
         raise
     except Exception as e:  # the test failed: what the student's code raised, or the test's own error
-        entry["error"] = runner.error_data(e)
+        entry["error"] = dict(runner.error_data(e))
+        said = getattr(e, "minae_idea", None)  # set by the grader's own test code (testing.idea), never the child
+        if isinstance(said, str):
+            entry["error"]["idea"] = said
     entry["ended"] = True
     return entry
 
@@ -457,19 +466,37 @@ def _grade_tasks(result, session, sources, plan, seed, numeric, test_timeout, ta
 
 
 # ------------------------------------------------------------------ the verdict ---
+def _with_idea(idea, reason: str) -> str:
+    """The failure line: the idea the test checks first (unless the reason already says it), then what failed."""
+    if not isinstance(idea, str) or not idea.strip() or idea in reason:
+        return reason
+    return f"{_squeeze(idea, 240)}: {reason}"
+
+
 def _error_line(error: dict, functions) -> str:
     kind, message = error.get("type", ""), str(error.get("message", ""))
+    idea = error.get("idea")
     if kind == "NotImplementedError" and message.startswith("task "):
         return f"not written yet ({_squeeze(message)})"
     if kind == "AssertionError":
-        return _squeeze(message.split("\n", 1)[0].strip() or "assertion failed")
-    text = f"{kind}: {message}" if message else kind
+        return _with_idea(idea, _squeeze(message.split("\n", 1)[0].strip() or "assertion failed"))
     where = _where(error.get("frames") or [], functions)
     at = error.get("at")
     if kind == "SyntaxError" and isinstance(at, list) and len(at) == 2:
         where = f"{at[0]}:{at[1]}"  # the student's file and line, not the import that reached it
     if error.get("during") == "import":
-        text = "the tests could not be imported: " + text
+        text = f"{kind}: {message}" if message else kind
+        return _squeeze("the tests could not be imported: " + text + (f" (at {where})" if where else ""))
+    if isinstance(idea, str) and idea.strip():
+        # a crash is told as the idea the test checks, then where the student's code raised and what: the
+        # exception's own message (often NumPy's about shapes) is the last and least of it
+        detail = _squeeze(message, 160) if message else ""
+        if error.get("local"):  # raised here, by the grader's test code, on what the student's code returned
+            text = f"the test could not use what your code returned ({kind}" + (f": {detail})" if detail else ")")
+        else:
+            text = f"your code raised {kind}" + (f" at {where}" if where else "") + (f": {detail}" if detail else "")
+        return _with_idea(idea, _squeeze(text))
+    text = f"{kind}: {message}" if message else kind
     return _squeeze(text + (f" (at {where})" if where else ""))
 
 
@@ -499,7 +526,15 @@ def _judged(reference: list, i: int, record: dict) -> dict:
         reason = _judge_check(reference[i], record)
     except (KeyError, TypeError, ValueError) as e:
         reason = f"the test's data could not be read ({type(e).__name__})"
-    return {"kind": "judged", "reason": reason}
+    return {"kind": "judged", "reason": reason, "idea": record.get("idea")}
+
+
+def _said(got: dict, ref: dict, key: str) -> str:
+    """A check's words (its message or what it names): the student's run's, which the grader's test code chose
+    from the student's values (how many calls, which case), else the reference's. The verdict is the reference's
+    either way: the words only say what went wrong."""
+    text = got.get(key)
+    return text if isinstance(text, str) else ref[key]
 
 
 def _judge_check(ref, got) -> str | None:
@@ -510,13 +545,13 @@ def _judge_check(ref, got) -> str | None:
         return "the test took another path than with the reference code"
     if kind == "close":
         expected = got.get("expected") if ref.get("own") else ref.get("expected")
-        return testing.judge_close(got.get("actual"), expected, ref["what"], ref["rtol"], ref["atol"])
+        return testing.judge_close(got.get("actual"), expected, _said(got, ref, "what"), ref["rtol"], ref["atol"])
     if kind == "equal":
-        return testing.judge_equal(got.get("actual"), ref.get("expected"), ref["message"])
+        return testing.judge_equal(got.get("actual"), ref.get("expected"), _said(got, ref, "message"))
     if kind == "within":
         value = got.get("actual")
         value = float(value) if isinstance(value, (int, float)) else None
-        return testing.judge_within(value, ref["expected"], ref["tolerance"], ref["what"])
+        return testing.judge_within(value, ref["expected"], ref["tolerance"], _said(got, ref, "what"))
     if kind == "gradcheck":
         analytic = got.get("analytic") or []
         if len(analytic) != len(ref["inputs"]):
@@ -537,7 +572,7 @@ def judge_test(ref, got, functions) -> str | None:
         except (KeyError, TypeError, ValueError) as e:
             reason = f"the test's data could not be read ({type(e).__name__})"
         if reason:
-            return reason
+            return _with_idea(checks[i].get("idea") or r.get("idea"), _squeeze(reason))
     if got["error"] is not None:
         return _error_line(got["error"], functions)
     if len(checks) < len(reference):
@@ -669,7 +704,7 @@ def grade(
             if reason is None:
                 t.passed += 1
             elif t.failure is None:  # one readable line, whatever text of the child's the reason quotes
-                t.failure = _squeeze(f"{name}: {reason}")
+                t.failure = _squeeze(f"{name}: {reason}", FAILURE_LIMIT)
         if reference:
             for name in names:
                 r = ref.get(name)

@@ -125,4 +125,4 @@ def error_data(exc) -> dict:
         message = str(exc)
     except Exception:
         message = "<unprintable>"
-    return {"type": type(exc).__name__, "message": message[:2000], "frames": []}
+    return {"type": type(exc).__name__, "message": message[:2000], "frames": [], "local": True}

@@ -24,6 +24,8 @@ fresh (from the grading run's seed) when the grader runs the tests.
 
 from __future__ import annotations
 
+import functools
+
 import minae
 from minae.backend import np, to_numpy
 
@@ -46,6 +48,7 @@ __all__ = [
     "leading_axes_sum_to",
     "default_dtype",
     "helper",
+    "idea",
     "kl_from_densities",
     "rng",
 ]
@@ -105,8 +108,50 @@ def _emit(record: dict) -> bool:
     """Hand a check to the grader's recorder; True when there is one (then the check does not judge)."""
     if recorder is None:
         return False
+    if _ideas:
+        record["idea"] = _ideas[-1]
     recorder(record)
     return True
+
+
+# ------------------------------------------------------------------ the ideas ---
+# What a test checks, in the words of the lecture: the failure line a student sees starts with it, whether a
+# check found a wrong value or the student's code raised (then with the exception's type and the student's
+# file:line), so a wrong solution is told the idea it missed, never a bare NumPy message. A test file declares
+# its task's idea as IDEA; ``@idea(...)`` on a test, or ``with idea(...):`` around some of its checks, names a
+# narrower one (the innermost wins).
+_ideas: list = []
+
+
+class idea:
+    """The idea the checks inside check: a decorator for a test, or a ``with`` block for a part of one."""
+
+    def __init__(self, text: str):
+        self.text = str(text)
+
+    def __call__(self, fn):
+        @functools.wraps(fn)  # pytest, run by hand, still sees the test's name and its fixtures
+        def test(*args, **kwargs):
+            with self:
+                return fn(*args, **kwargs)
+
+        test.idea = self.text
+        return test
+
+    def __enter__(self):
+        _ideas.append(self.text)
+        return self
+
+    def __exit__(self, kind, error, tb):
+        _ideas.pop()
+        if error is not None and getattr(error, "minae_idea", None) is None:
+            try:  # the innermost idea in force where it was raised: the grader's failure line names it
+                error.minae_idea = self.text
+                if recorder is None and hasattr(error, "add_note"):  # a run by hand: pytest shows the note
+                    error.add_note(f"the idea this checks: {self.text}")
+            except (AttributeError, TypeError):
+                pass
+        return False
 
 
 # ------------------------------------------------------------ the judgements ---
@@ -134,7 +179,10 @@ def judge_close(actual, expected, what: str, rtol: float, atol: float):
 def judge_equal(actual, expected, message: str):
     if actual == expected:
         return None
-    return message.format(actual=actual, expected=expected)
+    try:  # the words may quote values of the student's run, braces and all
+        return message.format(actual=actual, expected=expected)
+    except (KeyError, IndexError, ValueError, AttributeError):
+        return f"{message} (got {actual!r}, expected {expected!r})"
 
 
 def judge_within(value, target, tolerance, what: str):

@@ -6,7 +6,22 @@ stand-in of its own, so that these tests do not need task 1.2 (in your copy, run
 """
 
 import minae
-from minae.homework.testing import assert_equal, helper, leading_axes_sum_to, one_op_gradcheck, rng
+from minae.homework.testing import assert_equal, helper, idea, leading_axes_sum_to, one_op_gradcheck, rng
+
+IDEA = (  # what every test of this file checks: a failing test's line names it
+    "backward is the chain rule: each input's gradient is the received gy = ∂L/∂y times the local derivative,"
+    " for the inputs that want one"
+)
+
+
+CHAIN_RULE = idea("the chain rule: backward multiplies the gradient it receives (gy = ∂L/∂y) by the local derivative")
+STRETCHED = idea(
+    "an input that broadcasting stretched was used many times: its gradient is the sum of its copies' gradients, "
+    "over every axis it was stretched along, in its own shape"
+)
+NUMBER = idea(
+    "needs_grad says which inputs want a gradient: a Python number or a tensor that does not require grad gets None"
+)
 
 
 def leaf(shape, seed, low=-1.5, high=1.5, requires_grad=True):
@@ -42,11 +57,13 @@ def needs_grad_respected(op, *inputs, what):
     )
 
 
+@CHAIN_RULE
 def test_exp_backward():
     one_op_gradcheck(minae.exp, [leaf((3, 4), 0)], name="exp(x)")
     one_op_gradcheck(minae.exp, [leaf((), 1)], name="exp(x) of a 0-d x")
 
 
+@CHAIN_RULE
 def test_log_backward():
     one_op_gradcheck(minae.log, [leaf((3, 4), 2, low=0.2, high=3.0)], name="log(x)")
     one_op_gradcheck(minae.log, [leaf((5,), 3, low=1e-2, high=0.1)], name="log(x) near 0")
@@ -61,6 +78,7 @@ def test_mul_backward():
     one_op_gradcheck(lambda a: a * a, [a], name="a * a")  # both inputs are a: the two gradients add up
 
 
+@NUMBER
 def test_mul_by_a_python_number():
     # x * 2.0: the number is a constant of the graph, with no shape and no gradient
     g = rng(8)
@@ -71,6 +89,7 @@ def test_mul_by_a_python_number():
     one_op_gradcheck(lambda x: c * x, [x], name=f"{c} * x")
 
 
+@STRETCHED
 def test_mul_broadcast_leading_axes():
     # b (4,) is broadcast over the rows of a (3, 4): its gradient is summed over the added leading axis
     g = rng(10)
@@ -80,6 +99,7 @@ def test_mul_broadcast_leading_axes():
         one_op_gradcheck(minae.mul, [leaf((n,), 13), leaf((k, m, n), 14)], name=f"a ({n},) * b ({k}, {m}, {n})")
 
 
+@STRETCHED
 def test_mul_broadcast_size_one_axes():
     # (3, 1) * (1, 4): each input is stretched along its size-1 axis, and kept as size 1 in its gradient
     a, b = stretched_pair(15, 2)
@@ -87,6 +107,7 @@ def test_mul_broadcast_size_one_axes():
         one_op_gradcheck(minae.mul, [leaf(a, 16), leaf(b, 17)], name=f"a {a} * b {b}")
 
 
+@STRETCHED
 def test_mul_broadcast_size_one_axes_3d():
     # (2, 1, 3) * (1, 4, 1): stretched in the middle and at the ends
     a, b = stretched_pair(18, 3)
@@ -94,6 +115,7 @@ def test_mul_broadcast_size_one_axes_3d():
         one_op_gradcheck(minae.mul, [leaf(a, 19), leaf(b, 20)], name=f"a {a} * b {b}")
 
 
+@STRETCHED
 def test_mul_broadcast_leading_and_size_one_axes():
     # b (m, 1) into a (k, m, n): a new leading axis and a stretched size-1 axis at once
     g = rng(21)
@@ -103,6 +125,7 @@ def test_mul_broadcast_leading_and_size_one_axes():
         one_op_gradcheck(minae.mul, [leaf((1, n), 24), leaf((k, m, 1), 25)], name=f"a (1, {n}) * b ({k}, {m}, 1)")
 
 
+@STRETCHED
 def test_mul_broadcast_a_single_value():
     # a (1, 1) tensor times a matrix: its one value is used everywhere, its gradient is the sum of all
     g = rng(26)

@@ -3,6 +3,11 @@
 import minae
 from minae.homework.testing import assert_close, assert_equal, one_op_gradcheck, rng
 
+IDEA = (  # what every test of this file checks: a failing test's line names it
+    "SumTo undoes broadcasting: broadcasting put new axes in front and stretched axes of size 1, so the sum "
+    "runs over both, and the result has exactly the target shape"
+)
+
 
 def values(shape, seed):
     return rng(seed).standard_normal(shape)

@@ -1,7 +1,17 @@
 """Task 1.3: MatMul's backward, for matrices, vectors and batches, checked alone against finite differences."""
 
 import minae
-from minae.homework.testing import leading_axes_sum_to, one_op_gradcheck, rng
+from minae.homework.testing import idea, leading_axes_sum_to, one_op_gradcheck, rng
+
+IDEA = (  # what every test of this file checks: a failing test's line names it
+    "MatMul's backward: write one entry y_ij as a sum over k, differentiate it by one entry of a and of b, "
+    "read each as a matrix product of its input's shape"
+)
+
+BATCH = idea(
+    "batch axes: the leading axes broadcast as in any op, so each input's gradient is summed over the batch axes it "
+    "was stretched along or given, back to its own shape"
+)
 
 
 def leaf(shape, seed):
@@ -25,10 +35,12 @@ def test_matmul_backward_vectors():
     one_op_gradcheck(minae.matmul, [leaf((4,), 9), leaf((4,), 10)], name="u (4,) @ v (4,)")
 
 
+@BATCH
 def test_matmul_backward_batched():
     one_op_gradcheck(minae.matmul, [leaf((2, 3, 4), 11), leaf((2, 4, 5), 12)], name="a (2, 3, 4) @ b (2, 4, 5)")
 
 
+@BATCH
 def test_matmul_backward_broadcast_batch():
     # b (4, 5) is used by both matrices of the batch: its gradient is summed over the batch with sum_to
     # (here a stand-in that only drops leading axes, so that this test does not need task 1.2)

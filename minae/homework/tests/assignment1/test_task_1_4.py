@@ -3,6 +3,11 @@
 import minae
 from minae.homework.testing import one_op_gradcheck, rng
 
+IDEA = (  # what every test of this file checks: a failing test's line names it
+    "a reduction's backward: which output element did each input element go into? Its gradient is that "
+    "element of gy, in the input's shape"
+)
+
 
 def leaf(shape, seed):
     values = rng(seed).standard_normal(shape)

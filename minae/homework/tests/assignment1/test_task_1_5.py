@@ -8,6 +8,11 @@ import minae
 from minae.backend import np
 from minae.homework.testing import assert_close, assert_equal, gradcheck, helper, rng
 
+IDEA = (  # what every test of this file checks: a failing test's line names it
+    "each function runs once, after every later function that used its output sent its share: the queue sums "
+    "what each was sent, and the generation alone decides whose turn comes first"
+)
+
 
 def leaf(shape, seed):
     values = rng(seed).uniform(-1.5, 1.5, shape)

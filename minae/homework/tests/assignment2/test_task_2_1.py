@@ -6,6 +6,11 @@ from minae import nn
 from minae.backend import np
 from minae.homework.testing import assert_close, assert_equal, gradcheck, gradgradcheck, named, rng
 
+IDEA = (  # what every test of this file checks: a failing test's line names it
+    "the Linear op's backward by the chain rule on y_nj = Σ_i x_ni W_ji + b_j: ∂L/∂x, ∂L/∂W, ∂L/∂b as matrix "
+    "products of x's, W's and b's shapes, where needs_grad asks"
+)
+
 
 def leaf(shape, seed, requires_grad=True):
     values = rng(seed).standard_normal(shape)

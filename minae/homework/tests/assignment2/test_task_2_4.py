@@ -9,6 +9,10 @@ import minae.nn.functional as F
 from minae.backend import np
 from minae.homework.testing import assert_close, gradcheck, named, rng
 
+IDEA = (  # what every test of this file checks: a failing test's line names it
+    "the contractive penalty is the squared Frobenius norm of the encoder's Jacobian ∂h/∂y, trained through h"
+)
+
 
 def encoder(seed, n=4, d_y=5, d_h=3):
     gen = rng(seed)

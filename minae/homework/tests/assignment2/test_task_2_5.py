@@ -11,6 +11,11 @@ from minae import optim
 from minae.backend import np
 from minae.homework.testing import assert_close, assert_equal, rng
 
+IDEA = (  # what every test of this file checks: a failing test's line names it
+    "SGD with momentum: the buffer remembers past gradients (not steps) in an array of its own, and the step "
+    "is the learning rate times the buffer"
+)
+
 
 def start(seed, shape=(2, 3)):
     gen = rng(seed)

@@ -11,6 +11,11 @@ from minae import optim
 from minae.backend import np
 from minae.homework.testing import as_numpy, assert_close, assert_equal, rng
 
+IDEA = (  # what every test of this file checks: a failing test's line names it
+    "Adam: two moving averages of the gradient and of its square, each with its bias correction, and ε "
+    "outside the square root"
+)
+
 
 def setting(seed, shape=(3, 2)):
     gen = rng(seed)

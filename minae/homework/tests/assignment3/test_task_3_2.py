@@ -8,6 +8,10 @@ from minae.backend import np
 from minae.homework.testing import assert_close, assert_equal, assert_shape, gradcheck, named, rng
 from minae.models import ConditionalLatentEBM, LatentEBM
 
+IDEA = (  # what every test of this file checks: a failing test's line names it
+    "the ellipse model's energy E(y, z) = ‖y − g(z)‖², and inference ž by gradient descent on z (not on the weights)"
+)
+
 W1, W2 = 1.3, 0.7
 
 

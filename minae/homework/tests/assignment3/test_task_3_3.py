@@ -6,6 +6,11 @@ from minae.backend import np
 from minae.homework.testing import as_numpy, assert_close, assert_equal, assert_shape, gradcheck, helper, named, rng
 from minae.models import Autoencoder, DenoisingAutoencoder, reconstruction_cost
 
+IDEA = (  # what every test of this file checks: a failing test's line names it
+    "the autoencoder's loss F(y) = C(y, ỹ) + R(h): a denoising one in training encodes one corruption ŷ of y "
+    "and compares with the clean y"
+)
+
 N, D, H = 5, 6, 3
 
 
@@ -97,9 +102,14 @@ def _check_denoising(model, y, y_hat, cost, reduction="none"):
     model.train()
     record = helper("fixed_corruption")(model, y_hat - y)  # ŷ = y + (ŷ − y): the corruption is known to this test
     terms = model.loss(minae.tensor(y, dtype=minae.float32), reduction=reduction)
+    # the words follow the student's own count (the grader shows the student's run's message: a message chosen
+    # by the reference's count would tell a loss that corrupts twice that it never corrupts)
     message = (
         "the denoising autoencoder's loss never corrupts its input: the encoder must see self.corrupt(y), "
         "called once per loss ({actual} calls)"
+        if not record.calls
+        else "the denoising autoencoder's loss corrupts more than once: one ŷ = self.corrupt(y) per loss, which the "
+        "encoder sees, while the cost compares with the clean y ({actual} calls)"
     )
     assert_equal(len(record.calls), 1, message)
     average = (lambda c: c) if reduction == "none" else (lambda c: np.asarray(c.mean()))

@@ -5,6 +5,11 @@ from minae.backend import np
 from minae.homework.testing import assert_close, assert_equal, assert_within, rng
 from minae.models import DenoisingAutoencoder, gaussian_noise, masking_noise, salt_and_pepper
 
+IDEA = (  # what every test of this file checks: a failing test's line names it
+    "the denoising autoencoder's corruptions: additive Gaussian noise, a dropout mask, salt and pepper, in "
+    "training only"
+)
+
 
 def pixels(shape=(200, 100), low=0.2, high=0.8, seed=0):
     return minae.tensor(rng(seed).uniform(low, high, shape), dtype=minae.float32)

@@ -7,6 +7,11 @@ from minae.backend import np
 from minae.homework.testing import assert_close, assert_equal, default_dtype, gradcheck, helper, named, rng
 from minae.models import ContractiveAutoencoder
 
+IDEA = (  # what every test of this file checks: a failing test's line names it
+    "the contractive autoencoder: the Jacobian's factorisation J = diag(f′) W gives the penalty and the "
+    "code's sensitivity, and the penalty is trained through h"
+)
+
 N, D, H, LAM = 4, 5, 3, 0.1
 
 

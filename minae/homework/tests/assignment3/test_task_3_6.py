@@ -6,6 +6,11 @@ from minae.backend import np
 from minae.homework.testing import assert_close, rng
 from minae.models import TargetProp
 
+IDEA = (  # what every test of this file checks: a failing test's line names it
+    "target propagation: a descent on the latent with z̃ held fixed, then the decoder trained on C(y, Dec(ž))"
+    " and the encoder on D(ž, Enc(y))"
+)
+
 N, D, H, Z, REG, DIST = 5, 6, 4, 2, 0.01, 0.5
 
 

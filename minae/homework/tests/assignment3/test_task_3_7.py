@@ -7,6 +7,11 @@ from minae.backend import np
 from minae.homework.testing import assert_close, assert_equal, default_dtype, gradcheck, helper, named, rng
 from minae.models import ContractiveAutoencoder
 
+IDEA = (  # what every test of this file checks: a failing test's line names it
+    "the Jacobian penalty by double backprop: one backward per code unit gives that row of every sample's "
+    "Jacobian, and the graph is kept so that the penalty trains the encoder"
+)
+
 N, D, H, K, LAM = 4, 5, 3, 2, 0.1
 
 

@@ -7,6 +7,11 @@ from minae.backend import np
 from minae.homework.testing import as_numpy, assert_close, assert_equal
 from minae.models import VAE
 
+IDEA = (  # what every test of this file checks: a failing test's line names it
+    "the reparameterisation trick: z is a sample of N(μ, v) written as a differentiable function of μ and log"
+    " v, the randomness in a standard normal ε"
+)
+
 MU = [1.0, -2.0, 0.5]
 LOGVAR = [0.0, math.log(4.0), math.log(0.25)]  # standard deviations 1, 2, 0.5
 N = 20000

@@ -6,6 +6,10 @@ from minae.backend import np
 from minae.homework.testing import as_numpy, assert_close, assert_equal, assert_shape, helper, kl_from_densities, rng
 from minae.models import VAE
 
+IDEA = (  # what every test of this file checks: a failing test's line names it
+    "the VAE's free energy F̃ = C(y, Dec(z)) + β·KL per sample, with z sampled in training (the mean in eval)"
+)
+
 N, D, H, Z, BETA = 4, 6, 5, 2, 0.5
 
 

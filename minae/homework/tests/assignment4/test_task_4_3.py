@@ -5,6 +5,11 @@ from minae.backend import np
 from minae.homework.testing import assert_close, assert_equal, assert_shape, helper, rng
 from minae.models import VAE
 
+IDEA = (  # what every test of this file checks: a failing test's line names it
+    "the generative process: latents drawn from the prior and decoded; interpolation along the line between "
+    "two mean codes"
+)
+
 D, H, Z = 6, 5, 3
 
 

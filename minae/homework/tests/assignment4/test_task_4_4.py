@@ -9,6 +9,10 @@ from minae.backend import np
 from minae.homework.testing import as_numpy, assert_close, assert_equal, helper, kl_from_densities, rng
 from minae.models import VAE
 
+IDEA = (  # what every test of this file checks: a failing test's line names it
+    "the K-sample estimate of F̃: C averaged over K independent draws of z per image, plus β times the exact KL"
+)
+
 N, D, H, Z, BETA = 4, 6, 5, 2, 0.7
 
 

@@ -6,6 +6,11 @@ from minae.backend import np
 from minae.homework.testing import as_numpy, assert_close, assert_equal, assert_shape, kl_from_densities, rng
 from minae.models import VAE
 
+IDEA = (  # what every test of this file checks: a failing test's line names it
+    "the bubbles: the KL per latent dimension, the radii √v, and the distance to the nearest bubble counted "
+    "in that bubble's radii"
+)
+
 N, D, H, Z = 50, 6, 5, 4
 
 
