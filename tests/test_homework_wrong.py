@@ -49,6 +49,30 @@ WRONG = {
         15,
         ("needs_grad says which inputs want a gradient",),
     ),
+    "Mul.backward reduces with NumPy's .sum(axis=…), which tensors under create_graph lack": (
+        1,
+        "1.1",
+        "minae/ops.py",
+        "        return (sum_to(gy * b, a.shape) if na else None, sum_to(gy * a, b.shape) if nb else None)\n",
+        "        def reduce(g, shape):\n"
+        "            lead = g.ndim - len(shape)\n"
+        "            axes = tuple(range(lead)) + tuple(\n"
+        "                lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1\n"
+        "            )\n"
+        "            return g.sum(axis=axes, keepdims=True).reshape(shape) if axes else g\n\n"
+        "        return (reduce(gy * b, a.shape) if na else None, reduce(gy * a, b.shape) if nb else None)\n",
+        18,
+        ("under create_graph=True", "tensor ops"),
+    ),
+    "GradientQueue sums a function's gradients in place (+=), into an array another function was sent": (
+        1,
+        "1.5",
+        "minae/autograd.py",
+        "            self.pending[f] = self.pending[f] + g\n",
+        "            self.pending[f] += g\n",
+        17,
+        ("never into one of them in place",),
+    ),
     "BCE with logits as log(1 + e^x) − x·t (overflows for large x)": (
         2,
         "2.2",

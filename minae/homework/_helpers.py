@@ -135,6 +135,64 @@ def any_axes_sum_to():
         restore()
 
 
+# BEGIN GRADER ONLY
+def _graph_sum_to(x, shape):
+    """sum_to that keeps a tensor in the graph (under create_graph), from ops whose forward is given code (Sum,
+    Reshape); arrays, in an ordinary backward, go to the adjoint stand-in."""
+    if not isinstance(x, minae.Tensor):
+        return _adjoint_sum_to(x, shape)
+    shape = tuple(shape)
+    if tuple(x.shape) == shape:
+        return x
+    lead = x.ndim - len(shape)
+    stretched = tuple(lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1)
+    return x.sum(dim=tuple(range(lead)) + stretched, keepdim=True).reshape(shape)
+
+
+# END GRADER ONLY
+
+
+def create_graph_report(op: str, gy, *inputs) -> str:
+    """What the one op ``minae.<op>(*inputs)``'s backward hands back under ``create_graph`` (double backprop), in
+    words: "ok" when each gradient an input wants is a tensor inside the graph, with the values the ordinary
+    backward gives. There ``gy`` and ``saved()`` are tensors, and the backward's own ops are recorded.
+    """
+    np = minae.backend.np
+    y = getattr(minae, op)(*inputs)
+    f = y.grad_fn
+    if f is None:
+        return "ok"
+    # BEGIN GRADER ONLY; in a copy: restore = _swap_sum_to(minae.ops.sum_to)
+    restore = _swap_sum_to(_graph_sum_to)
+    # END GRADER ONLY
+    try:
+        with minae.no_grad():
+            plain = f.backward(gy.data, f.needs_grad)
+        with minae.enable_grad():  # as run_backward does under create_graph
+            grads = f.backward(gy, f.needs_grad)
+    except NotImplementedError:
+        raise  # the stub: not written yet
+    except Exception as e:
+        return f"raised {type(e).__name__}: {e}"
+    finally:
+        restore()
+    plain = plain if isinstance(plain, tuple) else (plain,)
+    grads = grads if isinstance(grads, tuple) else (grads,)
+    for i, (need, g, p) in enumerate(zip(f.needs_grad, grads, plain)):
+        if not need:
+            continue
+        if g is None:
+            return f"returned None for input {i}, which needs a gradient"
+        if not isinstance(g, minae.Tensor):
+            return f"returned a {type(g).__name__} for input {i}, not a tensor"
+        if not g.requires_grad:
+            return f"returned a tensor outside the graph for input {i} (detached, or rebuilt from arrays)"
+        p = None if p is None else minae.backend.to_numpy(p.data if isinstance(p, minae.Tensor) else p)
+        if p is None or np.shape(p) != tuple(g.shape) or not np.allclose(minae.backend.to_numpy(g.data), p):
+            return f"gave input {i} other values than without create_graph"
+    return "ok"
+
+
 def backward_report(op: str, *inputs) -> str:
     """What the one op ``minae.<op>(*inputs)`` hands back from its backward, in words: "ok", or what is wrong.
 

@@ -6,6 +6,7 @@ stand-in of its own, so that these tests do not need task 1.2 (in your copy, run
 """
 
 import minae
+from minae.backend import np
 from minae.homework.testing import assert_equal, helper, leading_axes_sum_to, one_op_gradcheck, rng
 
 
@@ -110,3 +111,19 @@ def test_mul_broadcast_a_single_value():
     with any_axes_sum_to():
         one_op_gradcheck(minae.mul, [leaf((m, n), 27), leaf((1, 1), 28)], name=f"a ({m}, {n}) * s (1, 1)")
         one_op_gradcheck(minae.mul, [leaf((), 29), leaf((m, n), 30)], name=f"s () * a ({m}, {n})")
+
+
+def test_mul_backward_under_create_graph():
+    # minae.grad(…, create_graph=True), double backprop (task 3.7's penalty): gy and self.saved() are tensors,
+    # and the gradient, made of tensor ops (*, sum_to), is itself a graph that can be differentiated again
+    g = rng(31)
+    k, m, n = (int(s) for s in g.integers(2, 5, 3))
+    for a, b in (stretched_pair(32, 3), ((k, m, n), (m, 1))):
+        gy = minae.tensor(g.standard_normal(np.broadcast_shapes(a, b)), dtype=minae.float64)
+        assert_equal(
+            helper("create_graph_report")("mul", gy, leaf(a, 33), leaf(b, 34)),
+            "ok",
+            f"a {a} * b {b} under create_graph=True (double backprop): Mul.backward {{actual}}; there gy and "
+            "self.saved() are tensors: build the gradient from tensor ops (*, sum_to), not NumPy's own functions or "
+            "methods (.sum(axis=…)), so that it is itself a graph",
+        )
