@@ -133,6 +133,15 @@ WRONG = {
         10,
         ("bias corrections",),
     ),
+    "Adam squares the gradient in place (g *= g), into p.grad": (
+        2,
+        "2.6",
+        "minae/optim/adam.py",
+        "    xp.multiply(g, 1.0 - beta2, out=tmp)\n    v += xp.multiply(tmp, g, out=tmp)\n",
+        "    g *= g\n    v += xp.multiply(g, 1.0 - beta2, out=tmp)\n",
+        18,
+        ("p.grad after Adam's step", "never in g itself"),
+    ),
     "Adam with ε inside the square root": (
         2,
         "2.6",
@@ -368,7 +377,7 @@ def test_shipped_tests_of_a_copy_pass_on_the_reference_and_fail_on_the_stubs(tmp
         env=dict(__import__("os").environ, PYTHONPATH=str(ROOT)),
     )
     assert proc.returncode == 0, proc.stdout[-2000:]
-    assert Path(tmp_path / "shipped" / "test_task_2_5.py").read_text(encoding="utf-8").count("def test_") == 4
+    assert Path(tmp_path / "shipped" / "test_task_2_5.py").read_text(encoding="utf-8").count("def test_") == 5
 
 
 def test_sections_strip_as_said_and_malformed_ones_are_refused():

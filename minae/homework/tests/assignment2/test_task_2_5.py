@@ -106,6 +106,24 @@ def test_sgd_momentum_buffer_in_state():
     assert_close(state["momentum_buffer"], expected, "opt.state[p]['momentum_buffer'] b after 3 steps", rtol=1e-5)
 
 
+def test_sgd_momentum_leaves_the_gradient_alone():
+    # the step reads g = p.grad and writes θ and b: nothing it computes may land in g itself
+    w0, g, momentum, lr, _ = start(4)
+    p = minae.tensor(w0, requires_grad=True)
+    opt = optim.SGD([p], lr=lr, momentum=momentum)
+    for k in range(1, 4):
+        p.grad = minae.tensor(g.copy())  # an array of its own: g stays what the step was given
+        opt.step()
+        assert_close(
+            p.grad,
+            g,
+            f"p.grad after SGD's step {k} (the step must leave the gradient as backward made it: the buffer and "
+            "the products go in b and tmp, never in g itself)",
+            rtol=0,
+            atol=0,
+        )
+
+
 # BEGIN GRADER ONLY
 def reference(w0, grads, lrs, momentum):
     """θ after each step, in float64, for gradients ``grads`` and learning rates ``lrs``."""

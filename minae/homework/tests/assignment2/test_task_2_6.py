@@ -125,6 +125,25 @@ def test_adam_state():
     # END GRADER ONLY
 
 
+def test_adam_leaves_the_gradient_alone():
+    # the step reads g = p.grad and writes θ, m and v: a g² or any product computed in place in g (g *= g) leaves
+    # p.grad wrong after the step, for whatever reads it next (clipping, logging, a second optimizer)
+    w0, g, betas, lr, _ = setting(3)
+    p = minae.tensor(w0, requires_grad=True)
+    opt = optim.Adam([p], lr=lr, betas=betas)
+    for k in range(1, 4):
+        p.grad = minae.tensor(g.copy())  # an array of its own: g stays what the step was given
+        opt.step()
+        assert_close(
+            p.grad,
+            g,
+            f"p.grad after Adam's step {k} (the step must leave the gradient as backward made it: compute g² and "
+            "the other products in the scratch array tmp or in m and v, never in g itself)",
+            rtol=0,
+            atol=0,
+        )
+
+
 # BEGIN GRADER ONLY
 def reference(w0, grads, lrs, betas):
     """θ, m and v after each step, in float64."""
