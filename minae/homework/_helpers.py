@@ -314,6 +314,11 @@ def penalty_in_encoder_params(model, y, weight, bias):
     return _with_params(model.encoder[0], weight, bias, lambda: model.regulariser(model.encode(y), y))
 
 
+def jacobian_norm_in_encoder_params(model, y, weight, bias):
+    """The contractive autoencoder's ``jacobian_norm(y)``, as a function of the encoder's first W and b."""
+    return _with_params(model.encoder[0], weight, bias, lambda: model.jacobian_norm(y))
+
+
 def jacobian_penalty_in_params(encoder, y, weight, bias):
     """``F.jacobian_penalty(encoder, y)`` per sample, as a function of the encoder's first layer's W and b."""
     from minae.nn import functional
