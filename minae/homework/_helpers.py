@@ -152,16 +152,33 @@ def _graph_sum_to(x, shape):
 # END GRADER ONLY
 
 
-def create_graph_report(op: str, gy, *inputs) -> str:
-    """What the one op ``minae.<op>(*inputs)``'s backward hands back under ``create_graph`` (double backprop), in
-    words: "ok" when each gradient an input wants is a tensor inside the graph, with the values the ordinary
-    backward gives. There ``gy`` and ``saved()`` are tensors, and the backward's own ops are recorded.
+def _reached(t, named: dict) -> list:
+    """The names of the tensors in ``named`` that the graph of ``t`` reaches (itself included)."""
+    found, seen, stack = set(), set(), [t]
+    while stack:
+        x = stack.pop()
+        if not isinstance(x, minae.Tensor) or id(x) in seen:
+            continue
+        seen.add(id(x))
+        found.update(name for name, leaf in named.items() if x is leaf)
+        if x.grad_fn is not None:
+            stack.extend(x.grad_fn.inputs)
+    return [name for name in named if name in found]
+
+
+def create_graph_report(op: str, gy, *inputs, **options) -> str:
+    """What the one op ``minae.<op>(*inputs, **options)``'s backward builds under ``create_graph`` (double
+    backprop), in words: for each input that wants a gradient, the tensors that gradient's graph is built from
+    ("∂/∂input 0 from gy, input 1; …"), or what went wrong. There ``gy`` and ``saved()`` are tensors and the
+    backward's own ops are recorded, so a gradient that is differentiable again reaches what its value depends on.
     """
     np = minae.backend.np
-    y = getattr(minae, op)(*inputs)
+    y = getattr(minae, op)(*inputs, **options)
     f = y.grad_fn
     if f is None:
-        return "ok"
+        return "no graph"
+    gy = minae.tensor(minae.backend.to_numpy(gy.data), dtype=y.dtype, requires_grad=True)  # a later op's gradient
+    named = {"gy": gy} | {f"input {i}": x for i, x in enumerate(inputs) if isinstance(x, minae.Tensor)}
     # BEGIN GRADER ONLY; in a copy: restore = _swap_sum_to(minae.ops.sum_to)
     restore = _swap_sum_to(_graph_sum_to)
     # END GRADER ONLY
@@ -178,6 +195,7 @@ def create_graph_report(op: str, gy, *inputs) -> str:
         restore()
     plain = plain if isinstance(plain, tuple) else (plain,)
     grads = grads if isinstance(grads, tuple) else (grads,)
+    built = []
     for i, (need, g, p) in enumerate(zip(f.needs_grad, grads, plain)):
         if not need:
             continue
@@ -185,12 +203,11 @@ def create_graph_report(op: str, gy, *inputs) -> str:
             return f"returned None for input {i}, which needs a gradient"
         if not isinstance(g, minae.Tensor):
             return f"returned a {type(g).__name__} for input {i}, not a tensor"
-        if not g.requires_grad:
-            return f"returned a tensor outside the graph for input {i} (detached, or rebuilt from arrays)"
         p = None if p is None else minae.backend.to_numpy(p.data if isinstance(p, minae.Tensor) else p)
         if p is None or np.shape(p) != tuple(g.shape) or not np.allclose(minae.backend.to_numpy(g.data), p):
             return f"gave input {i} other values than without create_graph"
-    return "ok"
+        built.append(f"∂/∂input {i} from " + (", ".join(_reached(g, named)) or "nothing"))
+    return "; ".join(built)
 
 
 def backward_report(op: str, *inputs) -> str:

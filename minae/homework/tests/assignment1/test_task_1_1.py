@@ -9,6 +9,12 @@ import minae
 from minae.backend import np
 from minae.homework.testing import assert_equal, helper, leading_axes_sum_to, one_op_gradcheck, rng
 
+# why a gradient under create_graph must be built from tensor ops (the failure lines of the create_graph tests)
+CREATE_GRAPH = (
+    "(there gy and self.saved() are tensors: a gradient built from minae's tensor ops is itself a graph, which "
+    "reaches what its value depends on; NumPy's functions and methods leave the graph or fail)"
+)
+
 
 def leaf(shape, seed, low=-1.5, high=1.5, requires_grad=True):
     values = rng(seed).uniform(low, high, shape)
@@ -113,17 +119,24 @@ def test_mul_broadcast_a_single_value():
         one_op_gradcheck(minae.mul, [leaf((), 29), leaf((m, n), 30)], name=f"s () * a ({m}, {n})")
 
 
-def test_mul_backward_under_create_graph():
-    # minae.grad(…, create_graph=True), double backprop (task 3.7's penalty): gy and self.saved() are tensors,
-    # and the gradient, made of tensor ops (*, sum_to), is itself a graph that can be differentiated again
+def under_create_graph(op, what, gy, *inputs, expected, **options):
+    report = helper("create_graph_report")(op, gy, *inputs, **options)
+    assert_equal(
+        report,
+        expected,
+        f"{what} under create_graph=True (double backprop), {op.capitalize()}.backward's gradients: {{actual}}; "
+        "expected {expected} " + CREATE_GRAPH,
+    )
+
+
+def test_backward_under_create_graph():
+    # minae.grad(…, create_graph=True), double backprop (task 3.7's penalty): the gradient is itself a graph
     g = rng(31)
     k, m, n = (int(s) for s in g.integers(2, 5, 3))
+    both = "∂/∂input 0 from gy, input 1; ∂/∂input 1 from gy, input 0"
     for a, b in (stretched_pair(32, 3), ((k, m, n), (m, 1))):
         gy = minae.tensor(g.standard_normal(np.broadcast_shapes(a, b)), dtype=minae.float64)
-        assert_equal(
-            helper("create_graph_report")("mul", gy, leaf(a, 33), leaf(b, 34)),
-            "ok",
-            f"a {a} * b {b} under create_graph=True (double backprop): Mul.backward {{actual}}; there gy and "
-            "self.saved() are tensors: build the gradient from tensor ops (*, sum_to), not NumPy's own functions or "
-            "methods (.sum(axis=…)), so that it is itself a graph",
-        )
+        under_create_graph("mul", f"a {a} * b {b}", gy, leaf(a, 33), leaf(b, 34), expected=both)
+    for op, x in (("exp", leaf((3, 4), 35)), ("log", leaf((3, 4), 36, low=0.2, high=3.0))):
+        gy = minae.tensor(g.standard_normal((3, 4)), dtype=minae.float64)
+        under_create_graph(op, f"{op}(x)", gy, x, expected="∂/∂input 0 from gy, input 0")

@@ -1,7 +1,13 @@
 """Task 1.4: the backward of Sum and Mean, over everything and over chosen dimensions."""
 
 import minae
-from minae.homework.testing import one_op_gradcheck, rng
+from minae.homework.testing import assert_equal, helper, one_op_gradcheck, rng
+
+# why a gradient under create_graph must be built from tensor ops (the failure lines of the create_graph tests)
+CREATE_GRAPH = (
+    "(there gy and self.saved() are tensors: a gradient built from minae's tensor ops is itself a graph, which "
+    "reaches what its value depends on; NumPy's functions and methods leave the graph or fail)"
+)
 
 
 def leaf(shape, seed):
@@ -34,3 +40,22 @@ def test_mean_backward_dims():
     x = leaf((2, 3, 4), 4)
     one_op_gradcheck(lambda x: x.mean(dim=1), [x], name="x.mean(dim=1)")
     one_op_gradcheck(lambda x: x.mean(dim=(0, 2), keepdim=True), [x], name="x.mean(dim=(0, 2), keepdim=True)")
+
+
+def test_sum_and_mean_backward_under_create_graph():
+    # minae.grad(…, create_graph=True), double backprop: the spread-back gradient is itself a graph, built from gy
+    g = rng(5)
+    for op, options, out in (
+        ("sum", {"dim": 1}, (2, 4)),
+        ("sum", {}, ()),
+        ("mean", {"dim": (0, 2), "keepdim": True}, (1, 3, 1)),
+        ("mean", {"dim": -1}, (2, 3)),
+    ):
+        gy = minae.tensor(g.standard_normal(out), dtype=minae.float64)
+        call = ", ".join(f"{k}={v}" for k, v in options.items())
+        assert_equal(
+            helper("create_graph_report")(op, gy, leaf((2, 3, 4), 6), **options),
+            "∂/∂input 0 from gy",
+            f"x.{op}({call}) of x (2, 3, 4) under create_graph=True (double backprop), {op.capitalize()}.backward's "
+            "gradient: {actual}; expected {expected} " + CREATE_GRAPH,
+        )
