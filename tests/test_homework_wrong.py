@@ -261,6 +261,15 @@ WRONG = {
         7,
         ("decoded no latent codes",),
     ),
+    "Target propagation's latent descent on the batch mean of E (steps N times too small)": (
+        3,
+        "3.6",
+        "minae/models/targetprop.py",
+        "                (gz,) = minae.grad(self.energy(y, z, z_tilde).sum(), z)\n",
+        "                (gz,) = minae.grad(self.energy(y, z, z_tilde).mean(), z)\n",
+        7,  # the two updates, tested with the right ž, keep their points
+        ("one step z ← z̃ − η ∂E/∂z",),
+    ),
     "F_∞ takes the min over the last axis, whatever dim": (
         3,
         "3.1",

@@ -316,6 +316,18 @@ def fixed_corruption(model, noise):
     return record
 
 
+def fixed_targets(model, z_check):
+    """Make ``model.infer`` return the given ž (a target the test computed) with z̃ = Enc(y), so that a test of the
+    loss's two updates does not hang on the latent descent (tested on its own)."""
+
+    def infer(y, steps=None, lr=None, trajectory=False):
+        with minae.no_grad():
+            z_tilde = model.encoder(y)
+        return minae.tensor(z_check, dtype=z_tilde.dtype, device=z_tilde.device), z_tilde
+
+    model.infer = infer
+
+
 def _with_params(layer, weight, bias, compute):
     """``compute()`` with ``layer``'s weight and bias replaced by the tensors given (a gradcheck's inputs)."""
     saved = dict(layer._parameters)
