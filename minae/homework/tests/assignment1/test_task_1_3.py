@@ -18,6 +18,17 @@ def leaf(shape, seed):
 
 def test_matmul_backward_matrices():
     one_op_gradcheck(minae.matmul, [leaf((3, 4), 0), leaf((4, 5), 1)], name="a (3, 4) @ b (4, 5)")
+    # minae.grad(…, create_graph=True), double backprop: the gradient is itself a graph that reaches a and b
+    g = rng(17)
+    for a, b in (((3, 4), (4, 5)), ((2, 3, 4), (4, 5)), ((4,), (4, 5))):
+        gy = minae.tensor(g.standard_normal((np.ones(a) @ np.ones(b)).shape), dtype=minae.float64)
+        report = helper("create_graph_report")("matmul", gy, leaf(a, 18), leaf(b, 19))
+        assert_equal(
+            report,
+            "∂/∂input 0 from gy, input 1; ∂/∂input 1 from gy, input 0",
+            f"a {a} @ b {b} under create_graph=True (double backprop), MatMul.backward's gradients: {{actual}}; "
+            "expected {expected} " + CREATE_GRAPH,
+        )
 
 
 def test_matmul_backward_one_input_constant():
@@ -42,17 +53,3 @@ def test_matmul_backward_broadcast_batch():
     with leading_axes_sum_to():
         one_op_gradcheck(minae.matmul, [leaf((2, 3, 4), 13), leaf((4, 5), 14)], name="a (2, 3, 4) @ b (4, 5)")
         one_op_gradcheck(minae.matmul, [leaf((3, 4), 15), leaf((2, 4, 5), 16)], name="a (3, 4) @ b (2, 4, 5)")
-
-
-def test_matmul_backward_under_create_graph():
-    # minae.grad(…, create_graph=True), double backprop: the gradient is itself a graph that reaches a and b
-    g = rng(17)
-    for a, b in (((3, 4), (4, 5)), ((2, 3, 4), (4, 5)), ((4,), (4, 5))):
-        gy = minae.tensor(g.standard_normal((np.ones(a) @ np.ones(b)).shape), dtype=minae.float64)
-        report = helper("create_graph_report")("matmul", gy, leaf(a, 18), leaf(b, 19))
-        assert_equal(
-            report,
-            "∂/∂input 0 from gy, input 1; ∂/∂input 1 from gy, input 0",
-            f"a {a} @ b {b} under create_graph=True (double backprop), MatMul.backward's gradients: {{actual}}; "
-            "expected {expected} " + CREATE_GRAPH,
-        )

@@ -24,6 +24,9 @@ def test_sum_backward_dims():
     one_op_gradcheck(lambda x: x.sum(dim=1), [x], name="x.sum(dim=1)")
     one_op_gradcheck(lambda x: x.sum(dim=-1), [x], name="x.sum(dim=-1)")
     one_op_gradcheck(lambda x: x.sum(dim=(0, 2)), [x], name="x.sum(dim=(0, 2))")
+    under_create_graph(
+        "sum", minae.tensor(rng(5).standard_normal((2, 4)), dtype=minae.float64), leaf((2, 3, 4), 6), dim=1
+    )
 
 
 def test_sum_backward_keepdim():
@@ -40,22 +43,16 @@ def test_mean_backward_dims():
     x = leaf((2, 3, 4), 4)
     one_op_gradcheck(lambda x: x.mean(dim=1), [x], name="x.mean(dim=1)")
     one_op_gradcheck(lambda x: x.mean(dim=(0, 2), keepdim=True), [x], name="x.mean(dim=(0, 2), keepdim=True)")
+    gy = minae.tensor(rng(7).standard_normal((1, 3, 1)), dtype=minae.float64)
+    under_create_graph("mean", gy, leaf((2, 3, 4), 8), dim=(0, 2), keepdim=True)
 
 
-def test_sum_and_mean_backward_under_create_graph():
+def under_create_graph(op, gy, x, **options):
     # minae.grad(…, create_graph=True), double backprop: the spread-back gradient is itself a graph, built from gy
-    g = rng(5)
-    for op, options, out in (
-        ("sum", {"dim": 1}, (2, 4)),
-        ("sum", {}, ()),
-        ("mean", {"dim": (0, 2), "keepdim": True}, (1, 3, 1)),
-        ("mean", {"dim": -1}, (2, 3)),
-    ):
-        gy = minae.tensor(g.standard_normal(out), dtype=minae.float64)
-        call = ", ".join(f"{k}={v}" for k, v in options.items())
-        assert_equal(
-            helper("create_graph_report")(op, gy, leaf((2, 3, 4), 6), **options),
-            "∂/∂input 0 from gy",
-            f"x.{op}({call}) of x (2, 3, 4) under create_graph=True (double backprop), {op.capitalize()}.backward's "
-            "gradient: {actual}; expected {expected} " + CREATE_GRAPH,
-        )
+    call = ", ".join(f"{k}={v}" for k, v in options.items())
+    assert_equal(
+        helper("create_graph_report")(op, gy, x, **options),
+        "∂/∂input 0 from gy",
+        f"x.{op}({call}) of x {tuple(x.shape)} under create_graph=True (double backprop), {op.capitalize()}.backward's "
+        "gradient: {actual}; expected {expected} " + CREATE_GRAPH,
+    )
