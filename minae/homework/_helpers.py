@@ -135,6 +135,81 @@ def any_axes_sum_to():
         restore()
 
 
+# BEGIN GRADER ONLY
+def _graph_sum_to(x, shape):
+    """sum_to that keeps a tensor in the graph (under create_graph), from ops whose forward is given code (Sum,
+    Reshape); arrays, in an ordinary backward, go to the adjoint stand-in."""
+    if not isinstance(x, minae.Tensor):
+        return _adjoint_sum_to(x, shape)
+    shape = tuple(shape)
+    if tuple(x.shape) == shape:
+        return x
+    lead = x.ndim - len(shape)
+    stretched = tuple(lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1)
+    return x.sum(dim=tuple(range(lead)) + stretched, keepdim=True).reshape(shape)
+
+
+# END GRADER ONLY
+
+
+def _reached(t, named: dict) -> list:
+    """The names of the tensors in ``named`` that the graph of ``t`` reaches (itself included)."""
+    found, seen, stack = set(), set(), [t]
+    while stack:
+        x = stack.pop()
+        if not isinstance(x, minae.Tensor) or id(x) in seen:
+            continue
+        seen.add(id(x))
+        found.update(name for name, leaf in named.items() if x is leaf)
+        if x.grad_fn is not None:
+            stack.extend(x.grad_fn.inputs)
+    return [name for name in named if name in found]
+
+
+def create_graph_report(op: str, gy, *inputs, **options) -> str:
+    """What the one op ``minae.<op>(*inputs, **options)``'s backward builds under ``create_graph`` (double
+    backprop), in words: for each input that wants a gradient, the tensors that gradient's graph is built from
+    ("∂/∂input 0 from gy, input 1; …"), or what went wrong. There ``gy`` and ``saved()`` are tensors and the
+    backward's own ops are recorded, so a gradient that is differentiable again reaches what its value depends on.
+    """
+    np = minae.backend.np
+    y = getattr(minae, op)(*inputs, **options)
+    f = y.grad_fn
+    if f is None:
+        return "no graph"
+    gy = minae.tensor(minae.backend.to_numpy(gy.data), dtype=y.dtype, requires_grad=True)  # a later op's gradient
+    named = {"gy": gy} | {f"input {i}": x for i, x in enumerate(inputs) if isinstance(x, minae.Tensor)}
+    # BEGIN GRADER ONLY; in a copy: restore = _swap_sum_to(minae.ops.sum_to)
+    restore = _swap_sum_to(_graph_sum_to)
+    # END GRADER ONLY
+    try:
+        with minae.no_grad():
+            plain = f.backward(gy.data, f.needs_grad)
+        with minae.enable_grad():  # as run_backward does under create_graph
+            grads = f.backward(gy, f.needs_grad)
+    except NotImplementedError:
+        raise  # the stub: not written yet
+    except Exception as e:
+        return f"raised {type(e).__name__}: {e}"
+    finally:
+        restore()
+    plain = plain if isinstance(plain, tuple) else (plain,)
+    grads = grads if isinstance(grads, tuple) else (grads,)
+    built = []
+    for i, (need, g, p) in enumerate(zip(f.needs_grad, grads, plain)):
+        if not need:
+            continue
+        if g is None:
+            return f"returned None for input {i}, which needs a gradient"
+        if not isinstance(g, minae.Tensor):
+            return f"returned a {type(g).__name__} for input {i}, not a tensor"
+        p = None if p is None else minae.backend.to_numpy(p.data if isinstance(p, minae.Tensor) else p)
+        if p is None or np.shape(p) != tuple(g.shape) or not np.allclose(minae.backend.to_numpy(g.data), p):
+            return f"gave input {i} other values than without create_graph"
+        built.append(f"∂/∂input {i} from " + (", ".join(_reached(g, named)) or "nothing"))
+    return "; ".join(built)
+
+
 def backward_report(op: str, *inputs) -> str:
     """What the one op ``minae.<op>(*inputs)`` hands back from its backward, in words: "ok", or what is wrong.
 
@@ -241,6 +316,18 @@ def fixed_corruption(model, noise):
     return record
 
 
+def fixed_targets(model, z_check):
+    """Make ``model.infer`` return the given ž (a target the test computed) with z̃ = Enc(y), so that a test of the
+    loss's two updates does not hang on the latent descent (tested on its own)."""
+
+    def infer(y, steps=None, lr=None, trajectory=False):
+        with minae.no_grad():
+            z_tilde = model.encoder(y)
+        return minae.tensor(z_check, dtype=z_tilde.dtype, device=z_tilde.device), z_tilde
+
+    model.infer = infer
+
+
 def _with_params(layer, weight, bias, compute):
     """``compute()`` with ``layer``'s weight and bias replaced by the tensors given (a gradcheck's inputs)."""
     saved = dict(layer._parameters)
@@ -254,6 +341,11 @@ def _with_params(layer, weight, bias, compute):
 def penalty_in_encoder_params(model, y, weight, bias):
     """The autoencoder's regulariser R(h, y) with h = Enc(y), as a function of the encoder's first W and b."""
     return _with_params(model.encoder[0], weight, bias, lambda: model.regulariser(model.encode(y), y))
+
+
+def jacobian_norm_in_encoder_params(model, y, weight, bias):
+    """The contractive autoencoder's ``jacobian_norm(y)``, as a function of the encoder's first W and b."""
+    return _with_params(model.encoder[0], weight, bias, lambda: model.jacobian_norm(y))
 
 
 def jacobian_penalty_in_params(encoder, y, weight, bias):

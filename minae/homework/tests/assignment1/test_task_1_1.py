@@ -6,6 +6,7 @@ stand-in of its own, so that these tests do not need task 1.2 (in your copy, run
 """
 
 import minae
+from minae.backend import np
 from minae.homework.testing import assert_equal, helper, idea, leading_axes_sum_to, one_op_gradcheck, rng
 
 IDEA = (  # what every test of this file checks: a failing test's line names it
@@ -21,6 +22,12 @@ STRETCHED = idea(
 )
 NUMBER = idea(
     "needs_grad says which inputs want a gradient: a Python number or a tensor that does not require grad gets None"
+)
+
+# why a gradient under create_graph must be built from tensor ops (the failure lines of the create_graph tests)
+CREATE_GRAPH = (
+    "(there gy and self.saved() are tensors: a gradient built from minae's tensor ops is itself a graph, which "
+    "reaches what its value depends on; NumPy's functions and methods leave the graph or fail)"
 )
 
 
@@ -57,16 +64,33 @@ def needs_grad_respected(op, *inputs, what):
     )
 
 
+def under_create_graph(op, what, gy, *inputs, expected, **options):
+    report = helper("create_graph_report")(op, gy, *inputs, **options)
+    assert_equal(
+        report,
+        expected,
+        f"{what} under create_graph=True (double backprop), {op.capitalize()}.backward's gradients: {{actual}}; "
+        "expected {expected} " + CREATE_GRAPH,
+    )
+
+
+BOTH = "∂/∂input 0 from gy, input 1; ∂/∂input 1 from gy, input 0"  # ∂(ab)/∂a = gy b, ∂(ab)/∂b = gy a
+
+
 @CHAIN_RULE
 def test_exp_backward():
     one_op_gradcheck(minae.exp, [leaf((3, 4), 0)], name="exp(x)")
     one_op_gradcheck(minae.exp, [leaf((), 1)], name="exp(x) of a 0-d x")
+    gy = minae.tensor(rng(35).standard_normal((3, 4)), dtype=minae.float64)
+    under_create_graph("exp", "exp(x)", gy, leaf((3, 4), 36), expected="∂/∂input 0 from gy, input 0")
 
 
 @CHAIN_RULE
 def test_log_backward():
     one_op_gradcheck(minae.log, [leaf((3, 4), 2, low=0.2, high=3.0)], name="log(x)")
     one_op_gradcheck(minae.log, [leaf((5,), 3, low=1e-2, high=0.1)], name="log(x) near 0")
+    gy = minae.tensor(rng(37).standard_normal((3, 4)), dtype=minae.float64)
+    under_create_graph("log", "log(x)", gy, leaf((3, 4), 38, low=0.2, high=3.0), expected="∂/∂input 0 from gy, input 0")
 
 
 def test_mul_backward():
@@ -113,6 +137,8 @@ def test_mul_broadcast_size_one_axes_3d():
     a, b = stretched_pair(18, 3)
     with any_axes_sum_to():
         one_op_gradcheck(minae.mul, [leaf(a, 19), leaf(b, 20)], name=f"a {a} * b {b}")
+    gy = minae.tensor(rng(32).standard_normal(np.broadcast_shapes(a, b)), dtype=minae.float64)
+    under_create_graph("mul", f"a {a} * b {b}", gy, leaf(a, 33), leaf(b, 34), expected=BOTH)
 
 
 @STRETCHED
@@ -123,6 +149,10 @@ def test_mul_broadcast_leading_and_size_one_axes():
     with any_axes_sum_to():
         one_op_gradcheck(minae.mul, [leaf((k, m, n), 22), leaf((m, 1), 23)], name=f"a ({k}, {m}, {n}) * b ({m}, 1)")
         one_op_gradcheck(minae.mul, [leaf((1, n), 24), leaf((k, m, 1), 25)], name=f"a (1, {n}) * b ({k}, {m}, 1)")
+    gy = minae.tensor(rng(39).standard_normal((k, m, n)), dtype=minae.float64)
+    under_create_graph(
+        "mul", f"a ({k}, {m}, {n}) * b ({m}, 1)", gy, leaf((k, m, n), 40), leaf((m, 1), 41), expected=BOTH
+    )
 
 
 @STRETCHED

@@ -1,7 +1,8 @@
 """Task 1.3: MatMul's backward, for matrices, vectors and batches, checked alone against finite differences."""
 
 import minae
-from minae.homework.testing import idea, leading_axes_sum_to, one_op_gradcheck, rng
+from minae.backend import np
+from minae.homework.testing import assert_equal, helper, idea, leading_axes_sum_to, one_op_gradcheck, rng
 
 IDEA = (  # what every test of this file checks: a failing test's line names it
     "MatMul's backward: write one entry y_ij as a sum over k, differentiate it by one entry of a and of b, "
@@ -13,6 +14,12 @@ BATCH = idea(
     "was stretched along or given, back to its own shape"
 )
 
+# why a gradient under create_graph must be built from tensor ops (the failure lines of the create_graph tests)
+CREATE_GRAPH = (
+    "(there gy and self.saved() are tensors: a gradient built from minae's tensor ops is itself a graph, which "
+    "reaches what its value depends on; NumPy's functions and methods leave the graph or fail)"
+)
+
 
 def leaf(shape, seed):
     values = rng(seed).standard_normal(shape)
@@ -21,6 +28,17 @@ def leaf(shape, seed):
 
 def test_matmul_backward_matrices():
     one_op_gradcheck(minae.matmul, [leaf((3, 4), 0), leaf((4, 5), 1)], name="a (3, 4) @ b (4, 5)")
+    # minae.grad(…, create_graph=True), double backprop: the gradient is itself a graph that reaches a and b
+    g = rng(17)
+    for a, b in (((3, 4), (4, 5)), ((2, 3, 4), (4, 5)), ((4,), (4, 5))):
+        gy = minae.tensor(g.standard_normal((np.ones(a) @ np.ones(b)).shape), dtype=minae.float64)
+        report = helper("create_graph_report")("matmul", gy, leaf(a, 18), leaf(b, 19))
+        assert_equal(
+            report,
+            "∂/∂input 0 from gy, input 1; ∂/∂input 1 from gy, input 0",
+            f"a {a} @ b {b} under create_graph=True (double backprop), MatMul.backward's gradients: {{actual}}; "
+            "expected {expected} " + CREATE_GRAPH,
+        )
 
 
 def test_matmul_backward_one_input_constant():

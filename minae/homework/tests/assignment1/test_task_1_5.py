@@ -114,3 +114,19 @@ def test_branches_of_drawn_lengths():
     depths = [int(d) for d in rng(8).integers(1, 7, 3)]
     depths[int(rng(9).integers(0, 3))] = 1  # at least one short branch
     _branches(10, depths)
+
+
+def test_a_gradient_shared_by_two_inputs_is_not_changed_in_place():
+    # y = (sin x + cos x) + sin x: the inner + hands one gradient array to both sin and cos, and sin gets a
+    # second gradient from the outer +. Summing into the first array in place (+=) changes cos's gradient too
+    x = leaf((4,), 11)
+    s, c = minae.sin(x), minae.cos(x)
+    y = (s + c) + s
+    y.backward(minae.tensor(rng(12).uniform(0.5, 1.5, 4), dtype=minae.float64))
+    gy, xv = rng(12).uniform(0.5, 1.5, 4), x.numpy()
+    assert_close(
+        x.grad,
+        gy * (2 * np.cos(xv) - np.sin(xv)),
+        "x.grad for y = (sin x + cos x) + sin x (one function's gradient is the very array another was sent: "
+        "sum the gradients into a new array, a + b, never into one of them in place, +=)",
+    )

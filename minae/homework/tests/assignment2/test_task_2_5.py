@@ -100,8 +100,16 @@ def test_sgd_momentum_buffer_in_state():
     p = minae.tensor(w0, requires_grad=True)
     opt = optim.SGD([p], lr=lr, momentum=momentum)
     for _ in range(3):
-        p.grad = minae.tensor(g)
+        p.grad = minae.tensor(g.copy())  # an array of its own: g stays what each step was given
         opt.step()
+    assert_close(
+        p.grad,
+        g,
+        "p.grad after the steps (SGD's step must leave the gradient as backward made it: the buffer and the "
+        "products go in b and tmp, never in g itself)",
+        rtol=0,
+        atol=0,
+    )
     state = opt.state[p]
     message = "SGD with momentum keeps b in opt.state[p]['momentum_buffer'], but it is missing"
     assert_equal("momentum_buffer" in state, True, message)

@@ -108,8 +108,16 @@ def test_adam_state():
     p = minae.tensor(w0, requires_grad=True)
     opt = optim.Adam([p], lr=lr, betas=betas)
     for _ in range(4):
-        p.grad = minae.tensor(g)
+        p.grad = minae.tensor(g.copy())  # an array of its own: g stays what each step was given
         opt.step()
+    assert_close(
+        p.grad,
+        g,
+        "p.grad after the steps (Adam's step must leave the gradient as backward made it: g² and the other "
+        "products go in the scratch array tmp or in m and v, never in g itself)",
+        rtol=0,
+        atol=0,
+    )
     state = opt.state[p]
     assert_equal(state.get("step"), 4, "Adam's state['step'] after 4 steps should be {expected}, got {actual!r}")
     m, v = as_numpy(state["exp_avg"]).astype(np.float64), as_numpy(state["exp_avg_sq"]).astype(np.float64)

@@ -74,6 +74,12 @@ def test_autoencoder_loss_with_sparsity():
         return
     assert_close(terms["penalty"], 0.1 * np.abs(h).sum(axis=1), "R(h) = λ ‖h‖₁ per sample", rtol=1e-4, atol=1e-6)
     assert_close(terms["loss"], mse(y, y_tilde) + 0.1 * np.abs(h).sum(axis=1), "F(y) = C + R", rtol=1e-4)
+    assert_close(
+        terms["reconstruction"],
+        mse(y, y_tilde),
+        "the 'reconstruction' term with a penalty (C alone: R is the 'penalty' term, the two add up to 'loss')",
+        rtol=1e-4,
+    )
 
 
 def test_autoencoder_loss_bce():

@@ -15,10 +15,25 @@ def pixels(shape=(200, 100), low=0.2, high=0.8, seed=0):
     return minae.tensor(rng(seed).uniform(low, high, shape), dtype=minae.float32)
 
 
+def unchanged(y, clean, call):
+    # the DAE's cost compares the reconstruction with the clean y: a corruption written into y itself (y += ε,
+    # y.data[…] = …) corrupts the target too, and the denoising autoencoder learns to copy
+    assert_close(
+        y,
+        clean,
+        f"y after {call}: a corruption returns a new tensor and leaves the clean input as it was (never changed "
+        "in place)",
+        rtol=0,
+        atol=0,
+    )
+
+
 def test_gaussian_noise():
     minae.manual_seed(0)
     y = pixels()
+    clean = y.numpy().copy()
     noisy = gaussian_noise(y, 0.3)
+    unchanged(y, clean, "gaussian_noise(y, 0.3)")
     kept = [str(noisy.dtype), tuple(noisy.shape)]
     assert_equal(kept, ["float32", tuple(y.shape)], "the noisy batch keeps y's shape and dtype: got {actual}")
     eps = noisy.numpy().astype(np.float64) - y.numpy()
@@ -45,6 +60,7 @@ def test_masking_noise():
     minae.manual_seed(1)
     y = minae.full((200, 100), 0.5)
     noisy = masking_noise(y, 0.3).numpy()
+    unchanged(y, np.full((200, 100), 0.5), "masking_noise(y, 0.3)")
     assert_within((noisy == 0).mean(), 0.3, 0.015, "the fraction of zeroed pixels (p = 0.3)")
     assert_close(
         noisy[noisy != 0], np.full((noisy != 0).sum(), 0.5 / 0.7), "the kept pixels, scaled by 1/(1 − p)", own=True
@@ -55,7 +71,9 @@ def test_salt_and_pepper():
     minae.manual_seed(2)
     y = pixels()
     low, high = float(y.numpy().min()), float(y.numpy().max())
+    clean = y.numpy().copy()
     noisy = salt_and_pepper(y, 0.2)
+    unchanged(y, clean, "salt_and_pepper(y, 0.2)")
     kept = [str(noisy.dtype), tuple(noisy.shape)]
     assert_equal(kept, ["float32", tuple(y.shape)], "the noisy batch keeps y's shape and dtype: got {actual}")
     a, changed = noisy.numpy(), noisy.numpy() != y.numpy()

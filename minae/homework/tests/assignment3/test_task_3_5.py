@@ -81,6 +81,23 @@ def test_penalty_gradients_in_w_and_b_tanh():
     _gradcheck_in_w_and_b("tanh", 6)
 
 
+def test_jacobian_norm_gradients_in_w_and_b():
+    # ‖∂h/∂y‖²_F is differentiable in W and b like the penalty (generic=True gets it by double backprop): the
+    # closed form from a detached h loses its dependence on b, and part of W's
+    with default_dtype(minae.float64):
+        model = ContractiveAutoencoder(D, H, lam=LAM)
+    y = minae.tensor(images(8), dtype=minae.float64)
+    gen = rng(9)
+    w = minae.tensor(gen.normal(0, 0.8, (H, D)), dtype=minae.float64, requires_grad=True)
+    b = minae.tensor(gen.normal(0, 0.5, H), dtype=minae.float64, requires_grad=True)
+    norm = helper("jacobian_norm_in_encoder_params")
+
+    def jacobian_norm(w, b):
+        return norm(model, y, w, b)
+
+    gradcheck(named(jacobian_norm, "jacobian_norm(y) as a function of W and b, through h = f(Wy + b) too"), [w, b])
+
+
 def moved_along(model, y, u, eps=1e-6):
     """‖∂h/∂y · û‖ per sample by central differences of h = f(W y + b) along û = u / ‖u‖: its definition."""
     w = model.encoder[0].weight.numpy().astype(np.float64)

@@ -54,6 +54,13 @@ def test_interpolate():
     images = model.interpolate(y_a, y_b, steps=5)
     seen = capture.seen
     assert_shape(images, (5, D), "interpolate(y_a, y_b, steps=5)")
+    message = (
+        "interpolate(y_a, y_b, steps=5) decoded no latent codes: it must decode the codes (1 − t) μ(y_a) + t μ(y_b) "
+        "(a mix of the two images themselves is not an image the model makes)"
+    )
+    assert_equal(len(seen) > 0, True, message)
+    if not seen:
+        return
     z = np.concatenate([s.numpy() for s in seen]).astype(np.float64)
     t = np.linspace(0, 1, 5)[:, None]
     assert_close(z, (1 - t) * mu_a + t * mu_b, "the decoded codes (1 − t) μ(y_a) + t μ(y_b)", rtol=1e-4, atol=1e-6)
