@@ -33,6 +33,7 @@ From Python: ``run_notebook(path, fast=True)`` returns a ``NotebookResult`` (``o
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import json
 import os
@@ -145,8 +146,32 @@ def _repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
 
 
+def code_digest(path) -> str:
+    """sha256 of what a source file does: for Python, its syntax tree without docstrings or positions (a comment,
+    a docstring or a reformatting cannot change a notebook's outputs, and no notebook prints a docstring: a test
+    checks that); any other file, or Python that does not parse, by its bytes."""
+    data = Path(path).read_bytes()
+    if Path(path).suffix == ".py":
+        try:
+            tree = ast.parse(data)
+        except SyntaxError:
+            return hashlib.sha256(data).hexdigest()
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body:
+                first = body[0]
+                if (
+                    isinstance(first, ast.Expr)
+                    and isinstance(first.value, ast.Constant)
+                    and isinstance(first.value.value, str)
+                ):
+                    node.body = body[1:] or [ast.Pass()]
+        return "ast:" + hashlib.sha256(ast.dump(tree).encode()).hexdigest()
+    return hashlib.sha256(data).hexdigest()
+
+
 def sources_digest(files, root=None) -> dict:
-    """{"files": {relative path: sha256 of its bytes}, "sha256": one hash of (path, bytes) for all}.
+    """{"files": {relative path: its ``code_digest``}, "sha256": one hash of (path, digest) for all}.
 
     files: paths (absolute, or relative to ``root``, the folder holding the ``minae`` package).
     A file that no longer exists gets the hash ``"missing"``.
@@ -157,7 +182,7 @@ def sources_digest(files, root=None) -> dict:
         f = Path(f)
         rel = (f.resolve().relative_to(root.resolve()) if f.is_absolute() else f).as_posix()
         full = root / rel
-        each[rel] = hashlib.sha256(full.read_bytes()).hexdigest() if full.is_file() else "missing"
+        each[rel] = code_digest(full) if full.is_file() else "missing"
     total = hashlib.sha256()
     for rel in sorted(each):
         total.update(rel.encode() + b"\0" + each[rel].encode() + b"\n")

@@ -371,7 +371,10 @@ def test_execute_records_the_sources_and_check_finds_them_stale(tmp_path, monkey
     assert notebooks.stale_reason(path, root=root) is None
     assert notebooks.main(["--check"]) == 0
 
-    (root / "minae" / "io.py").write_text((root / "minae" / "io.py").read_text() + "\n# changed\n")
+    io = (root / "minae" / "io.py").read_text()
+    (root / "minae" / "io.py").write_text('"""Another docstring."""\n# a comment\n' + io.split('"""', 2)[2])
+    assert notebooks.stale_reason(path, root=root) is None  # docstrings and comments do not change outputs
+    (root / "minae" / "io.py").write_text(io + "\nCHANGED = 1\n")
     reason = notebooks.stale_reason(path, root=root)
     assert "minae/io.py" in reason and "minae/backend.py" not in reason
     assert "python -m minae.notebooks --execute 00" in reason
@@ -413,3 +416,15 @@ def test_adjacent_prints_are_saved_as_one_output():
         ("display_data", None, None),
         ("stream", "stdout", "d\n"),
     ]
+
+
+def test_no_notebook_shows_a_docstring():
+    """The staleness record hashes the code without its docstrings (``notebooks.code_digest``): a notebook that
+    printed one would go stale unseen when it changed."""
+    for path in NOTEBOOKS:
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "code":
+                assert not re.search(r"\bhelp\(|__doc__|getdoc|getsource|\?\s*$", cell.source, re.M), (
+                    path.name,
+                    cell.source[:80],
+                )
