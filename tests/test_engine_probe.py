@@ -433,6 +433,61 @@ def test_type_promotion_matches_torch_on_every_pair():
     assert checked > 200
 
 
+# Every op that combines operands of two dtypes takes PyTorch's result dtype, not only binary arithmetic:
+# maximum/minimum/where/cat of int64 and float32 and clamp of an int64 tensor to a float bound gave NumPy's float64,
+# a float64 0-d tensor raised where's float32 branch to float64; mean and logsumexp of int64 gave float64.
+def _combining_ops(lib):
+    def cond(a, b):
+        return lib.tensor([True, False])
+
+    def tensor_of(x):
+        return x if isinstance(x, lib.Tensor) else lib.tensor(x)
+
+    return {
+        "maximum": lambda a, b: lib.maximum(a, b),
+        "minimum": lambda a, b: lib.minimum(a, b),
+        "where": lambda a, b: lib.where(cond(a, b), a, b),
+        "cat": lambda a, b: lib.cat([tensor_of(a).reshape(-1), tensor_of(b).reshape(-1)]),
+        "clamp": lambda a, b: lib.clamp(a, min=b) if isinstance(a, lib.Tensor) else lib.clamp(tensor_of(b), max=a),
+    }
+
+
+def test_every_combining_op_takes_pytorchs_result_dtype():
+    i, f = minae.tensor([1, 5]), minae.tensor([2.0, 3.0])
+    for y in (minae.maximum(i, f), minae.minimum(f, i), minae.where(i > 2, i, f), minae.cat([i, f])):
+        assert y.dtype == minae.float32
+    assert minae.where(i > 2, f, minae.tensor(0.0, dtype=minae.float64)).dtype == minae.float32
+    assert minae.clamp(i, min=2.5).dtype == minae.float32 and minae.clamp(i, min=2).dtype == minae.int64
+    assert i.mean().dtype == minae.float32 and minae.logsumexp(i, 0).dtype == minae.float32
+
+
+def test_every_combining_op_matches_torch_on_every_pair(leaf64):
+    torch = torch_or_skip()
+    ours, theirs = _promotion_operands(minae), _promotion_operands(torch)
+    ops, torch_ops = _combining_ops(minae), _combining_ops(torch)
+    checked = 0
+    for name_a in ours:
+        for name_b in ours:
+            for op in ops:
+                try:
+                    want = torch_ops[op](theirs[name_a], theirs[name_b])
+                except (RuntimeError, TypeError):
+                    continue  # (PyTorch takes no Python number for maximum, no bool clamp, …)
+                got = ops[op](ours[name_a], ours[name_b])
+                assert str(got.dtype) == str(want.dtype).removeprefix("torch."), f"{op}({name_a}, {name_b})"
+                np.testing.assert_allclose(got.numpy(), want.numpy())
+                checked += 1
+    assert checked > 200
+    # and the gradients keep each leaf's dtype (a float64 0-d bound of a float32 result gets a float64 gradient)
+    a, b = minae.tensor([1.0, 2.0, 3.0], requires_grad=True), leaf64(2.0)
+    ta, tb = torch.tensor(a.numpy(), requires_grad=True), torch.tensor(b.numpy(), requires_grad=True)
+    for lib, x, y in ((minae, a, b), (torch, ta, tb)):
+        (lib.maximum(x, y) * 2 + lib.where(x > 1.5, x, y) + lib.clamp(x, min=y)).sum().backward()
+    assert a.grad.dtype == minae.float32 and b.grad.dtype == minae.float64
+    np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy())
+    np.testing.assert_allclose(b.grad.numpy(), tb.grad.numpy())
+
+
 # ------------------------------------------------- probe leftovers: dtype mismatches ---
 # nn.Linear with float32 weights silently took float64 input and gave float64 (PyTorch raises).
 def test_a_layer_or_matrix_product_of_two_dtypes_raises_naming_both():
