@@ -636,6 +636,7 @@ class LeakyReLUOp(Function):
         self.slope = slope
 
     def forward(self, x):
+        x = _as_float(x)  # (an integer x times a float slope was float64)
         return get_array_module(x).where(x > 0, x, x * self.slope)
 
     def backward(self, gy, needs_grad):

@@ -488,6 +488,15 @@ def test_every_combining_op_matches_torch_on_every_pair(leaf64):
     np.testing.assert_allclose(b.grad.numpy(), tb.grad.numpy())
 
 
+# Float-only functions of an integer tensor give the default float, as exp or sigmoid do: leaky_relu of int64 gave
+# NumPy's float64 (an integer times the float slope).
+def test_a_float_only_function_of_an_integer_tensor_gives_the_default_float():
+    i = minae.tensor([-2, 0, 3])
+    for y in (minae.leaky_relu(i, 0.1), minae.nn.functional.leaky_relu(i), minae.softplus(i), minae.sigmoid(i)):
+        assert y.dtype == minae.float32
+    np.testing.assert_allclose(minae.leaky_relu(i, 0.1).numpy(), [-0.2, 0.0, 3.0], rtol=1e-6)
+
+
 # ------------------------------------------------- probe leftovers: dtype mismatches ---
 # nn.Linear with float32 weights silently took float64 input and gave float64 (PyTorch raises).
 def test_a_layer_or_matrix_product_of_two_dtypes_raises_naming_both():
