@@ -1058,7 +1058,8 @@ class Sum(Function):
 
     def forward(self, x):
         self.in_shape = x.shape
-        return x.sum(axis=self.axis, keepdims=self.keepdims)
+        # PyTorch sums bool and every integer dtype in int64 (NumPy: uint8 in uint64)
+        return x.sum(axis=self.axis, keepdims=self.keepdims, dtype=backend.int64 if x.dtype.kind == "u" else None)
 
     def backward(self, gy, needs_grad):
         # BEGIN SOLUTION task 1.4

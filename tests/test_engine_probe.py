@@ -497,6 +497,14 @@ def test_a_float_only_function_of_an_integer_tensor_gives_the_default_float():
     np.testing.assert_allclose(minae.leaky_relu(i, 0.1).numpy(), [-0.2, 0.0, 3.0], rtol=1e-6)
 
 
+# A sum of an integer or bool tensor is int64 in PyTorch: uint8 (a mask or an image) summed to NumPy's uint64.
+def test_an_integer_sum_is_int64():
+    for dt in (minae.uint8, minae.int32, minae.int64, minae.bool_):
+        x = minae.tensor([[1, 0], [1, 1]]).to(dt)
+        assert x.sum().dtype == minae.int64 and minae.sum(x, 0).dtype == minae.int64, dt
+    assert minae.tensor([200, 100], dtype=minae.uint8).sum().item() == 300
+
+
 # ------------------------------------------------- probe leftovers: dtype mismatches ---
 # nn.Linear with float32 weights silently took float64 input and gave float64 (PyTorch raises).
 def test_a_layer_or_matrix_product_of_two_dtypes_raises_naming_both():
