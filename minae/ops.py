@@ -675,6 +675,7 @@ class BinaryCrossEntropyWithLogits(Function):
     """
 
     __slots__ = ("e",)
+    promotes = True  # logits and targets of two dtypes: PyTorch's result dtype (float32 with float64: float64)
 
     def forward(self, x, t):
         self.e, loss = bce_with_logits_forward(x, t)

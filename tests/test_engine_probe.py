@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from torch_oracle import torch_or_skip
+from torch_oracle import HAS_TORCH, torch_or_skip
 
 import minae
 import minae.nn.functional as F
@@ -503,6 +503,27 @@ def test_an_integer_sum_is_int64():
         x = minae.tensor([[1, 0], [1, 1]]).to(dt)
         assert x.sum().dtype == minae.int64 and minae.sum(x, 0).dtype == minae.int64, dt
     assert minae.tensor([200, 100], dtype=minae.uint8).sum().item() == 300
+
+
+# binary_cross_entropy_with_logits of float32 logits against float64 targets was float32 (PyTorch: float64, as
+# for any arithmetic of the two; its gradients keep each leaf's dtype).
+def test_bce_with_logits_promotes_as_arithmetic_does(leaf64):
+    x = minae.tensor([-3.0, 0.5, 40.0], requires_grad=True)
+    t = leaf64([0.25, 1.0, 0.5])
+    loss = minae.nn.functional.binary_cross_entropy_with_logits(x, t, reduction="sum")
+    assert loss.dtype == minae.float64
+    loss.backward()
+    assert x.grad.dtype == minae.float32 and t.grad.dtype == minae.float64
+    if HAS_TORCH:
+        import torch
+
+        tx, tt = torch.tensor(x.numpy(), requires_grad=True), torch.tensor(t.numpy(), requires_grad=True)
+        want = torch.nn.functional.binary_cross_entropy_with_logits(tx, tt, reduction="sum")
+        assert str(want.dtype) == "torch.float64"
+        want.backward()
+        np.testing.assert_allclose(loss.item(), want.item(), rtol=1e-12)
+        np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-6)
+        np.testing.assert_allclose(t.grad.numpy(), tt.grad.numpy(), rtol=1e-6)
 
 
 # ------------------------------------------------- probe leftovers: dtype mismatches ---
