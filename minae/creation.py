@@ -95,6 +95,13 @@ def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of ``size`` holding ``fill_value``; without ``dtype``, the value's kind gives it, as in PyTorch (a
+    bool: bool, an integer: int64, a float: the default float dtype)."""
+    if dtype is None:
+        if isinstance(fill_value, (bool, backend.np.bool_)):
+            dtype = backend.bool_
+        elif isinstance(fill_value, numbers.Integral):
+            dtype = backend.int64
     return _filled(fill_value, _size((size,)), dtype, device, requires_grad)
 
 

@@ -38,6 +38,7 @@ the input's array module.
 from __future__ import annotations
 
 import builtins
+import functools
 import math
 from collections import namedtuple
 
@@ -635,6 +636,7 @@ class LeakyReLUOp(Function):
         self.slope = slope
 
     def forward(self, x):
+        x = _as_float(x)  # (an integer x times a float slope was float64)
         return get_array_module(x).where(x > 0, x, x * self.slope)
 
     def backward(self, gy, needs_grad):
@@ -673,6 +675,7 @@ class BinaryCrossEntropyWithLogits(Function):
     """
 
     __slots__ = ("e",)
+    promotes = True  # logits and targets of two dtypes: PyTorch's result dtype (float32 with float64: float64)
 
     def forward(self, x, t):
         self.e, loss = bce_with_logits_forward(x, t)
@@ -784,6 +787,8 @@ class Clamp(Function):
         self.lo, self.hi = lo, hi
 
     def forward(self, x):
+        if x.dtype.kind not in "fc" and (isinstance(self.lo, float) or isinstance(self.hi, float)):
+            x = _as_float(x)  # an integer tensor clamped to a float bound: the default float (NumPy: float64)
         return get_array_module(x).clip(x, self.lo, self.hi)
 
     def backward(self, gy, needs_grad):
@@ -814,6 +819,7 @@ class Maximum(Function):
     """max(a, b) elementwise; at ties each side gets half the gradient."""
 
     __slots__ = ()
+    promotes = True  # PyTorch's dtype for mixed operands: maximum(int64, float32) is float32 (NumPy: float64)
 
     def forward(self, a, b):
         return get_array_module(a if backend.is_array(a) else b).maximum(a, b)
@@ -827,6 +833,7 @@ class Minimum(Function):
     """min(a, b) elementwise; at ties each side gets half the gradient."""
 
     __slots__ = ()
+    promotes = True
 
     def forward(self, a, b):
         return get_array_module(a if backend.is_array(a) else b).minimum(a, b)
@@ -844,6 +851,10 @@ class Where(Function):
 
     def forward(self, cond, a, b):
         xp = get_array_module(cond)
+        if backend.is_array(a) or backend.is_array(b):
+            a, b = promoted(a, b)  # the two branches' dtype as PyTorch's (not Function.promotes: three inputs)
+        elif isinstance(a, float) or isinstance(b, float):  # two Python numbers: a float one, the default float
+            return xp.where(cond, a, b).astype(backend.get_default_dtype())
         return xp.where(cond, a, b)
 
     def backward(self, gy, needs_grad):
@@ -1048,7 +1059,8 @@ class Sum(Function):
 
     def forward(self, x):
         self.in_shape = x.shape
-        return x.sum(axis=self.axis, keepdims=self.keepdims)
+        # PyTorch sums bool and every integer dtype in int64 (NumPy: uint8 in uint64)
+        return x.sum(axis=self.axis, keepdims=self.keepdims, dtype=backend.int64 if x.dtype.kind == "u" else None)
 
     def backward(self, gy, needs_grad):
         # BEGIN SOLUTION task 1.4
@@ -1072,7 +1084,7 @@ class Mean(Function):
 
     def forward(self, x):
         self.in_shape = x.shape
-        return x.mean(axis=self.axis, keepdims=self.keepdims)
+        return _as_float(x).mean(axis=self.axis, keepdims=self.keepdims)
 
     def backward(self, gy, needs_grad):
         # BEGIN SOLUTION task 1.4
@@ -1172,6 +1184,7 @@ class LogSumExp(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
+        x = _as_float(x)
         if x.size == 0:  # log of an empty sum: log 0 = −inf (NumPy's max has no identity to start from)
             return xp.full(x.sum(axis=self.axis, keepdims=self.keepdims).shape, -math.inf, x.dtype)
         m = x.max(axis=self.axis, keepdims=True)
@@ -1373,6 +1386,11 @@ class Cat(Function):
 
     def forward(self, *xs):
         self.sizes = [x.shape[self.axis] for x in xs]
+        first = xs[0].dtype
+        if any(x.dtype != first for x in xs):  # PyTorch's promotion over all pieces (cat(int64, float32): float32)
+            xp = get_array_module(xs[0])
+            want = functools.reduce(lambda d, x: promoted(xp.empty(0, d), xp.empty(0, x.dtype))[0].dtype, xs, first)
+            xs = [x.astype(want, copy=False) for x in xs]
         return get_array_module(xs[0]).concatenate(xs, axis=self.axis)
 
     def backward(self, gy, needs_grad):

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from torch_oracle import torch_or_skip
+from torch_oracle import HAS_TORCH, torch_or_skip
 
 import minae
 import minae.nn.functional as F
@@ -431,6 +431,99 @@ def test_type_promotion_matches_torch_on_every_pair():
                 assert str(op(a, b).dtype) == want, f"{name_a} {sym} {name_b}"
                 checked += 1
     assert checked > 200
+
+
+# Every op that combines operands of two dtypes takes PyTorch's result dtype, not only binary arithmetic:
+# maximum/minimum/where/cat of int64 and float32 and clamp of an int64 tensor to a float bound gave NumPy's float64,
+# a float64 0-d tensor raised where's float32 branch to float64; mean and logsumexp of int64 gave float64.
+def _combining_ops(lib):
+    def cond(a, b):
+        return lib.tensor([True, False])
+
+    def tensor_of(x):
+        return x if isinstance(x, lib.Tensor) else lib.tensor(x)
+
+    return {
+        "maximum": lambda a, b: lib.maximum(a, b),
+        "minimum": lambda a, b: lib.minimum(a, b),
+        "where": lambda a, b: lib.where(cond(a, b), a, b),
+        "cat": lambda a, b: lib.cat([tensor_of(a).reshape(-1), tensor_of(b).reshape(-1)]),
+        "clamp": lambda a, b: lib.clamp(a, min=b) if isinstance(a, lib.Tensor) else lib.clamp(tensor_of(b), max=a),
+    }
+
+
+def test_every_combining_op_takes_pytorchs_result_dtype():
+    i, f = minae.tensor([1, 5]), minae.tensor([2.0, 3.0])
+    for y in (minae.maximum(i, f), minae.minimum(f, i), minae.where(i > 2, i, f), minae.cat([i, f])):
+        assert y.dtype == minae.float32
+    assert minae.where(i > 2, f, minae.tensor(0.0, dtype=minae.float64)).dtype == minae.float32
+    assert minae.clamp(i, min=2.5).dtype == minae.float32 and minae.clamp(i, min=2).dtype == minae.int64
+    assert i.mean().dtype == minae.float32 and minae.logsumexp(i, 0).dtype == minae.float32
+
+
+def test_every_combining_op_matches_torch_on_every_pair(leaf64):
+    torch = torch_or_skip()
+    ours, theirs = _promotion_operands(minae), _promotion_operands(torch)
+    ops, torch_ops = _combining_ops(minae), _combining_ops(torch)
+    checked = 0
+    for name_a in ours:
+        for name_b in ours:
+            for op in ops:
+                try:
+                    want = torch_ops[op](theirs[name_a], theirs[name_b])
+                except (RuntimeError, TypeError):
+                    continue  # (PyTorch takes no Python number for maximum, no bool clamp, …)
+                got = ops[op](ours[name_a], ours[name_b])
+                assert str(got.dtype) == str(want.dtype).removeprefix("torch."), f"{op}({name_a}, {name_b})"
+                np.testing.assert_allclose(got.numpy(), want.numpy())
+                checked += 1
+    assert checked > 200
+    # and the gradients keep each leaf's dtype (a float64 0-d bound of a float32 result gets a float64 gradient)
+    a, b = minae.tensor([1.0, 2.0, 3.0], requires_grad=True), leaf64(2.0)
+    ta, tb = torch.tensor(a.numpy(), requires_grad=True), torch.tensor(b.numpy(), requires_grad=True)
+    for lib, x, y in ((minae, a, b), (torch, ta, tb)):
+        (lib.maximum(x, y) * 2 + lib.where(x > 1.5, x, y) + lib.clamp(x, min=y)).sum().backward()
+    assert a.grad.dtype == minae.float32 and b.grad.dtype == minae.float64
+    np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy())
+    np.testing.assert_allclose(b.grad.numpy(), tb.grad.numpy())
+
+
+# Float-only functions of an integer tensor give the default float, as exp or sigmoid do: leaky_relu of int64 gave
+# NumPy's float64 (an integer times the float slope).
+def test_a_float_only_function_of_an_integer_tensor_gives_the_default_float():
+    i = minae.tensor([-2, 0, 3])
+    for y in (minae.leaky_relu(i, 0.1), minae.nn.functional.leaky_relu(i), minae.softplus(i), minae.sigmoid(i)):
+        assert y.dtype == minae.float32
+    np.testing.assert_allclose(minae.leaky_relu(i, 0.1).numpy(), [-0.2, 0.0, 3.0], rtol=1e-6)
+
+
+# A sum of an integer or bool tensor is int64 in PyTorch: uint8 (a mask or an image) summed to NumPy's uint64.
+def test_an_integer_sum_is_int64():
+    for dt in (minae.uint8, minae.int32, minae.int64, minae.bool_):
+        x = minae.tensor([[1, 0], [1, 1]]).to(dt)
+        assert x.sum().dtype == minae.int64 and minae.sum(x, 0).dtype == minae.int64, dt
+    assert minae.tensor([200, 100], dtype=minae.uint8).sum().item() == 300
+
+
+# binary_cross_entropy_with_logits of float32 logits against float64 targets was float32 (PyTorch: float64, as
+# for any arithmetic of the two; its gradients keep each leaf's dtype).
+def test_bce_with_logits_promotes_as_arithmetic_does(leaf64):
+    x = minae.tensor([-3.0, 0.5, 40.0], requires_grad=True)
+    t = leaf64([0.25, 1.0, 0.5])
+    loss = minae.nn.functional.binary_cross_entropy_with_logits(x, t, reduction="sum")
+    assert loss.dtype == minae.float64
+    loss.backward()
+    assert x.grad.dtype == minae.float32 and t.grad.dtype == minae.float64
+    if HAS_TORCH:
+        import torch
+
+        tx, tt = torch.tensor(x.numpy(), requires_grad=True), torch.tensor(t.numpy(), requires_grad=True)
+        want = torch.nn.functional.binary_cross_entropy_with_logits(tx, tt, reduction="sum")
+        assert str(want.dtype) == "torch.float64"
+        want.backward()
+        np.testing.assert_allclose(loss.item(), want.item(), rtol=1e-7)
+        np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-6)
+        np.testing.assert_allclose(t.grad.numpy(), tt.grad.numpy(), rtol=1e-6)
 
 
 # ------------------------------------------------- probe leftovers: dtype mismatches ---

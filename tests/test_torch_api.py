@@ -130,3 +130,18 @@ def test_detach_in_place_after_a_use_that_saved_it_raises():
     if HAS_TORCH:
         with pytest.raises(RuntimeError, match="detach"):
             _detached_after_use(torch_or_skip(), lambda y: y * y)
+
+
+# ------------------------------------------------------------------ creation ---
+# full((2,), 3) was float32 and full((2,), True) float32 (PyTorch: int64 and bool, from the fill value's kind).
+def test_full_takes_its_dtype_from_the_fill_value():
+    assert minae.full((2,), 3).dtype == minae.int64 and minae.full((2,), True).dtype == minae.bool_
+    assert (
+        minae.full((2,), 2.5).dtype == minae.float32 and minae.full((2,), 3, dtype=minae.float64).dtype == minae.float64
+    )
+    assert minae.full((2,), 3).tolist() == [3, 3]
+    if HAS_TORCH:
+        import torch
+
+        for v in (3, True, 2.5, np.float64(0.5), np.int64(2)):
+            assert str(minae.full((2,), v).dtype) == str(torch.full((2,), v).dtype).removeprefix("torch."), v
