@@ -91,6 +91,16 @@ WRONG = {
         16,
         ("under create_graph=True", "tensor ops"),
     ),
+    "MatMul.backward sums only the first batch axis of b's gradient": (
+        1,
+        "1.3",
+        "minae/ops.py",
+        "            gb = reshape(sum_to(_swap_last(a2) @ gy2, b2.shape), b.shape)\n",
+        "            gb = _swap_last(a2) @ gy2\n"
+        "            gb = reshape(gb.sum(0) if gb.ndim > b2.ndim else gb, b.shape)\n",
+        16,
+        ("summed over the batch axes it was stretched along",),
+    ),
     "expand_back with NumPy's reshape and broadcast_to": (
         1,
         "1.4",
