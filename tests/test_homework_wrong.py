@@ -262,6 +262,37 @@ WRONG = {
         9,
         ("leaves the clean input as it was",),
     ),
+    "VAE.sample decodes the prior's mean in eval mode (as reparameterise would)": (
+        4,
+        "4.3",
+        "minae/models/vae.py",
+        "        z = minae.randn(n, self.latent_dim, dtype=param.dtype, device=param.device)\n",
+        "        draw = minae.randn if self.training else minae.zeros\n"
+        "        z = draw(n, self.latent_dim, dtype=param.dtype, device=param.device)\n",
+        7,
+        ("in eval mode",),
+    ),
+    "Masking noise drops exactly p of the pixel positions, the same ones in every image": (
+        3,
+        "3.4",
+        "minae/models/autoencoders.py",
+        "    return F.dropout(y, p, training=True)\n",
+        "    import numpy\n\n    d = y.shape[-1]\n    keep = numpy.ones(d)\n"
+        "    keep[numpy.random.permutation(d)[: round(p * d)]] = 0\n"
+        "    return y * minae.tensor(keep, dtype=y.dtype) / (1 - p)\n",
+        8,
+        ("none shared by the images of the batch",),
+    ),
+    "Salt-and-pepper hits exactly p of the pixel positions, the same ones in every image": (
+        3,
+        "3.4",
+        "minae/models/autoencoders.py",
+        "        hit = u < p\n        salt = u < p / 2  # among the hit pixels, half go high\n",
+        "        col = xp.zeros(y.shape[-1], dtype=bool)\n        col[: round(p * y.shape[-1])] = True\n"
+        "        hit = xp.broadcast_to(col, y.shape)\n        salt = u < 0.5\n",
+        8,
+        ("none shared by the images of the batch",),
+    ),
     "VAE.interpolate mixes the two images in pixel space": (
         4,
         "4.3",
