@@ -2,7 +2,7 @@
 
 import minae
 from minae.backend import np
-from minae.homework.testing import assert_close, assert_equal, assert_shape, helper, rng
+from minae.homework.testing import assert_close, assert_equal, assert_shape, assert_within, helper, rng
 from minae.models import VAE
 
 IDEA = (  # what every test of this file checks: a failing test's line names it
@@ -28,6 +28,8 @@ def test_sample_draws_from_the_prior():
     zs = z.numpy().astype(np.float64)
     assert_close(zs.mean(axis=0), np.zeros(Z), "the mean of the prior's samples", rtol=0, atol=0.06)
     assert_close(zs.std(axis=0), np.ones(Z), "the standard deviation of the prior's samples", rtol=0.04)
+    # N(0, I) puts 4.55% of each coordinate beyond ±2 (a uniform draw of unit variance puts none there)
+    assert_within((np.abs(zs) > 2).mean(), 0.0455, 0.008, "the share of the prior's samples beyond ±2 (N(0, 1): 4.55%)")
     assert_shape(images, (5000, D), "sample(5000)")
 
 
