@@ -91,6 +91,16 @@ WRONG = {
         16,
         ("under create_graph=True", "tensor ops"),
     ),
+    "MatMul.backward sums only the first batch axis of b's gradient": (
+        1,
+        "1.3",
+        "minae/ops.py",
+        "            gb = reshape(sum_to(_swap_last(a2) @ gy2, b2.shape), b.shape)\n",
+        "            gb = _swap_last(a2) @ gy2\n"
+        "            gb = reshape(gb.sum(0) if gb.ndim > b2.ndim else gb, b.shape)\n",
+        16,
+        ("summed over the batch axes it was stretched along",),
+    ),
     "expand_back with NumPy's reshape and broadcast_to": (
         1,
         "1.4",
@@ -251,6 +261,55 @@ WRONG = {
         "        noisy = y.data\n        noisy[hit] = xp.where(salt, high, low)[hit]\n",
         9,
         ("leaves the clean input as it was",),
+    ),
+    "VAE.sample decodes the prior's mean in eval mode (as reparameterise would)": (
+        4,
+        "4.3",
+        "minae/models/vae.py",
+        "        z = minae.randn(n, self.latent_dim, dtype=param.dtype, device=param.device)\n",
+        "        draw = minae.randn if self.training else minae.zeros\n"
+        "        z = draw(n, self.latent_dim, dtype=param.dtype, device=param.device)\n",
+        7,
+        ("in eval mode",),
+    ),
+    "Masking noise drops exactly p of the pixel positions, the same ones in every image": (
+        3,
+        "3.4",
+        "minae/models/autoencoders.py",
+        "    return F.dropout(y, p, training=True)\n",
+        "    import numpy\n\n    d = y.shape[-1]\n    keep = numpy.ones(d)\n"
+        "    keep[numpy.random.permutation(d)[: round(p * d)]] = 0\n"
+        "    return y * minae.tensor(keep, dtype=y.dtype) / (1 - p)\n",
+        8,
+        ("none shared by the images of the batch",),
+    ),
+    "Salt-and-pepper hits exactly p of the pixel positions, the same ones in every image": (
+        3,
+        "3.4",
+        "minae/models/autoencoders.py",
+        "        hit = u < p\n        salt = u < p / 2  # among the hit pixels, half go high\n",
+        "        col = xp.zeros(y.shape[-1], dtype=bool)\n        col[: round(p * y.shape[-1])] = True\n"
+        "        hit = xp.broadcast_to(col, y.shape)\n        salt = u < 0.5\n",
+        8,
+        ("none shared by the images of the batch",),
+    ),
+    "VAE.reparameterise with a uniform ε of unit variance": (
+        4,
+        "4.1",
+        "minae/models/vae.py",
+        "        eps = minae.randn_like(mu)\n",
+        "        eps = (minae.rand_like(mu) - 0.5) * 12**0.5\n",
+        13,
+        ("more than two standard deviations",),
+    ),
+    "VAE.sample draws a uniform z of unit variance": (
+        4,
+        "4.3",
+        "minae/models/vae.py",
+        "        z = minae.randn(n, self.latent_dim, dtype=param.dtype, device=param.device)\n",
+        "        z = (minae.rand(n, self.latent_dim, dtype=param.dtype, device=param.device) - 0.5) * 12**0.5\n",
+        7,
+        ("beyond ±2",),
     ),
     "VAE.interpolate mixes the two images in pixel space": (
         4,

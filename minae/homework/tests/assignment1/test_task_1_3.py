@@ -21,6 +21,11 @@ CREATE_GRAPH = (
 )
 
 
+def any_axes_sum_to():
+    """Inside: sum_to undoes any broadcasting (the grader's own; in a copy, the copy's task 1.2)."""
+    return helper("any_axes_sum_to")()
+
+
 def leaf(shape, seed):
     values = rng(seed).standard_normal(shape)
     return minae.tensor(values, dtype=minae.float64, requires_grad=True)
@@ -65,3 +70,18 @@ def test_matmul_backward_broadcast_batch():
     with leading_axes_sum_to():
         one_op_gradcheck(minae.matmul, [leaf((2, 3, 4), 13), leaf((4, 5), 14)], name="a (2, 3, 4) @ b (4, 5)")
         one_op_gradcheck(minae.matmul, [leaf((3, 4), 15), leaf((2, 4, 5), 16)], name="a (3, 4) @ b (2, 4, 5)")
+
+
+@BATCH
+def test_matmul_backward_several_and_stretched_batch_axes():
+    # two batch axes added in front of one operand, and a batch axis of size 1 stretched against the other's:
+    # each gradient is summed over every batch axis its input was stretched along, not only the first
+    g = rng(20)
+    k, j, n, p, m = (int(s) for s in g.integers(2, 5, 5))
+    with any_axes_sum_to():
+        for a, b, seed in (
+            ((k, j, n, p), (p, m), 21),
+            ((n, p), (k, j, p, m), 23),
+            ((k, 1, n, p), (j, p, m), 25),
+        ):
+            one_op_gradcheck(minae.matmul, [leaf(a, seed), leaf(b, seed + 1)], name=f"a {a} @ b {b}")

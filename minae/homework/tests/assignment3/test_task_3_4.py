@@ -28,6 +28,19 @@ def unchanged(y, clean, call):
     )
 
 
+def drawn_per_pixel(hit, p, call):
+    # a corruption draws for every pixel of every image: a mask shared by the images of the batch (or one draw per
+    # image) makes the share hit per pixel position (per image) 0 or 1 instead of p ± √(p(1 − p)/n)
+    n, d = hit.shape
+    for axis, count, over in ((0, n, "over the images, per pixel"), (1, d, "over the pixels, per image")):
+        spread = float(np.sqrt(p * (1 - p) / count))
+        what = (
+            f"{call}: the spread of the share of corrupted pixels {over} (one draw per pixel per image, none shared "
+            "by the images of the batch)"
+        )
+        assert_within(hit.mean(axis=axis).std(), spread, 0.5 * spread, what)
+
+
 def test_gaussian_noise():
     minae.manual_seed(0)
     y = pixels()
@@ -61,6 +74,7 @@ def test_masking_noise():
     y = minae.full((200, 100), 0.5)
     noisy = masking_noise(y, 0.3).numpy()
     unchanged(y, np.full((200, 100), 0.5), "masking_noise(y, 0.3)")
+    drawn_per_pixel(noisy == 0, 0.3, "masking_noise(y, 0.3)")
     assert_within((noisy == 0).mean(), 0.3, 0.015, "the fraction of zeroed pixels (p = 0.3)")
     assert_close(
         noisy[noisy != 0], np.full((noisy != 0).sum(), 0.5 / 0.7), "the kept pixels, scaled by 1/(1 − p)", own=True
@@ -77,6 +91,7 @@ def test_salt_and_pepper():
     kept = [str(noisy.dtype), tuple(noisy.shape)]
     assert_equal(kept, ["float32", tuple(y.shape)], "the noisy batch keeps y's shape and dtype: got {actual}")
     a, changed = noisy.numpy(), noisy.numpy() != y.numpy()
+    drawn_per_pixel(changed, 0.2, "salt_and_pepper(y, 0.2)")
     assert_within(changed.mean(), 0.2, 0.015, "the fraction of changed pixels (p = 0.2)")
     assert_within((a[changed] == high).mean(), 0.5, 0.05, "the share of changed pixels set to the maximum")
     message = "salt-and-pepper sets a changed pixel to the batch's minimum or maximum, nothing else"

@@ -4,7 +4,7 @@ import math
 
 import minae
 from minae.backend import np
-from minae.homework.testing import as_numpy, assert_close, assert_equal
+from minae.homework.testing import as_numpy, assert_close, assert_equal, assert_within
 from minae.models import VAE
 
 IDEA = (  # what every test of this file checks: a failing test's line names it
@@ -34,6 +34,11 @@ def test_samples_have_the_right_mean_and_standard_deviation():
     zs = as_numpy(z).astype(np.float64)
     assert_close(zs.mean(axis=0), MU, "the mean of z over 20000 samples (μ)", rtol=0, atol=0.05)
     assert_close(zs.std(axis=0), [1.0, 2.0, 0.5], "the standard deviation of z (√v, not v)", rtol=0.03)
+    # a mean and a standard deviation do not make a Gaussian: N(μ, v) puts 4.55% of its samples more than 2√v from μ
+    # (a uniform ε of unit variance puts none there, a Laplace one 5.9%)
+    beyond = (np.abs(zs - MU) > 2 * np.array([1.0, 2.0, 0.5])).mean()
+    what = "the share of z more than two standard deviations from μ (ε ~ N(0, 1): 4.55%)"
+    assert_within(beyond, 0.0455, 0.006, what)
 
 
 def test_samples_are_random_in_training_and_the_mean_in_eval():

@@ -2,7 +2,7 @@
 
 import minae
 from minae.backend import np
-from minae.homework.testing import assert_close, assert_equal, assert_shape, helper, rng
+from minae.homework.testing import assert_close, assert_equal, assert_shape, assert_within, helper, rng
 from minae.models import VAE
 
 IDEA = (  # what every test of this file checks: a failing test's line names it
@@ -28,7 +28,27 @@ def test_sample_draws_from_the_prior():
     zs = z.numpy().astype(np.float64)
     assert_close(zs.mean(axis=0), np.zeros(Z), "the mean of the prior's samples", rtol=0, atol=0.06)
     assert_close(zs.std(axis=0), np.ones(Z), "the standard deviation of the prior's samples", rtol=0.04)
+    # N(0, I) puts 4.55% of each coordinate beyond ±2 (a uniform draw of unit variance puts none there)
+    assert_within((np.abs(zs) > 2).mean(), 0.0455, 0.008, "the share of the prior's samples beyond ±2 (N(0, 1): 4.55%)")
     assert_shape(images, (5000, D), "sample(5000)")
+
+
+def test_sample_draws_from_the_prior_in_eval_mode():
+    # a trained model generates in eval mode: sample() draws z ~ N(0, I) itself, whatever the mode (the encoder's
+    # sampler, reparameterise, gives the mean code in eval, so sampling through it decodes one latent n times)
+    minae.manual_seed(3)
+    model = VAE(D, H, Z)
+    model.eval()
+    capture = helper("capture_decode")(model)
+    model.sample(5000)
+    seen = capture.seen
+    assert_equal(len(seen), 1, "sample(n) should decode one batch of n latents, decoded {actual} batches")
+    if len(seen) != 1:
+        return
+    zs = seen[0].numpy().astype(np.float64)
+    what = "in eval mode (how a trained model generates), the standard deviation of the prior's samples z ~ N(0, I)"
+    assert_close(zs.std(axis=0), np.ones(Z), what, rtol=0.04)
+    assert_close(zs.mean(axis=0), np.zeros(Z), "in eval mode, the mean of the prior's samples", rtol=0, atol=0.06)
 
 
 def test_sample_gives_images():
