@@ -121,6 +121,15 @@ WRONG = {
         17,
         ("never into one of them in place",),
     ),
+    "GradientQueue.pop leaves the gradient in pending (right values, every gradient kept to the end)": (
+        1,
+        "1.5",
+        "minae/autograd.py",
+        "        return f, self.pending.pop(f)\n",
+        "        return f, self.pending[f]\n",
+        17,
+        ("takes the function's gradient out of pending",),
+    ),
     "BCE with logits as log(1 + e^x) − x·t (overflows for large x)": (
         2,
         "2.2",

@@ -26,6 +26,17 @@ def test_a_variable_used_twice():
     b = a + a
     b.backward()
     assert_close(x.grad, 2 * np.cos(x.numpy()), "x.grad for b = a + a with a = sin(x)")
+    # pop hands a function out with its gradient, and forgets both: else every gradient stays alive until the
+    # backward ends (the peak memory of a long chain grows with its length), and the function could come out again
+    queue = minae.autograd.GradientQueue()
+    queue.add(a.grad_fn, np.ones(()))
+    queue.pop()
+    assert_equal(
+        len(queue.pending),
+        0,
+        "gradients still pending after pop handed out the only function: {actual}; pop takes the function's "
+        "gradient out of pending",
+    )
 
 
 def test_each_function_runs_once_after_all_its_gradients_arrived():
