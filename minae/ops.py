@@ -379,7 +379,10 @@ class MatMul(Function):
     """
 
     __slots__ = ()
-    grad_reads = ((1,), (0,))  # ∂L/∂a = ∂L/∂y bᵀ, ∂L/∂b = aᵀ ∂L/∂y
+    # BEGIN FORMULA task 1.3
+    # ∂L/∂a = ∂L/∂y bᵀ reads b, ∂L/∂b = aᵀ ∂L/∂y reads a
+    # END FORMULA
+    grad_reads = ((1,), (0,))  # which saved inputs each input's gradient reads
 
     def forward(self, a, b):
         if a.ndim == 0 or b.ndim == 0:
