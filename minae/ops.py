@@ -231,7 +231,10 @@ class Sub(Function):
 class Mul(Function):
     __slots__ = ()
     promotes = True
-    grad_reads = ((1,), (0,))  # ∂(ab)/∂a = b, ∂(ab)/∂b = a
+    # BEGIN FORMULA task 1.1
+    # ∂(ab)/∂a = b reads b, ∂(ab)/∂b = a reads a
+    # END FORMULA
+    grad_reads = ((1,), (0,))  # which saved inputs each input's gradient reads
 
     def forward(self, a, b):
         return a * b

@@ -36,9 +36,9 @@ class Reword:
 
 # BEGIN GRADER ONLY; in a copy: ANSWERS, REWORDS = {}, ()
 _SQRT_V = (  # √v written any common way: np.sqrt(v), v.sqrt(), v ** 0.5, exp(½ log v)
-    r"(?:(?:np|math|minae|xp)\.sqrt\([^()]*(?:\([^()]*\)[^()]*)*\)|[\w.\]\[]+\.sqrt\(\)|[\w.\]\[]+\*\*0?\.5"
+    r"(?:(?:np|math|minae|xp|torch)\.sqrt\([^()]*(?:\([^()]*\)[^()]*)*\)|[\w.\]\[]+\.sqrt\(\)|[\w.\]\[]+\*\*0?\.5"
     r"|\(0?\.5\*[\w.\[\]:,]+\)\.exp\(\)|\([\w.\[\]:,]+\*0?\.5\)\.exp\(\)|\([\w.\[\]:,]+/2\)\.exp\(\)"
-    r"|(?:np|minae|xp)\.exp\((?:0?\.5\*[\w.\[\]:,]+|[\w.\[\]:,]+\*0?\.5|[\w.\[\]:,]+/2)\))"
+    r"|(?:np|minae|xp|torch|math)\.exp\((?:0?\.5\*[\w.\[\]:,]+|[\w.\[\]:,]+\*0?\.5|[\w.\[\]:,]+/2)\))"
 )
 _INDEX = r"(?:\[[^\]]*\])*"
 _NOISE = r"(?:eps\w*|ε\w*|noise\w*|(?:[\w.]*\.)?(?:randn(?:_like)?|standard_normal|normal)\([^()]*\))"
@@ -84,6 +84,13 @@ _SQRT_V_PROSE = (  # √v in prose: √v, √(v), \sqrt{v}, σ, exp(½ log v), e
 _EPS_PROSE = r"(?:ε\w*|\\epsilon\w*|\\varepsilon\w*|eps\w*)"
 _MU = r"(?:μ|\\mu|mu)\w*"
 ANSWERS = {
+    "1.1": (
+        (
+            "the derivatives of a·b, log x and e^x, in prose",
+            r"[∂d]\(?a[·*⋅]?b\)?/[∂d]a=b\b|[∂d]\(?a[·*⋅]?b\)?/[∂d]b=a\b"
+            r"|[∂d]\(?(?:log|ln)\(?x\)?\)?/[∂d]x=1/x|[∂d]\(?(?:e\^x|exp\(?x\)?)\)?/[∂d]x=(?:e\^x|exp\(?x|y\b)",
+        ),
+    ),
     "1.3": (("MatMul's backward, ∂L/∂a = ∂L/∂y bᵀ and ∂L/∂b = aᵀ ∂L/∂y", _MATMUL_GRADS),),
     "2.3": (_KL,),
     "3.1": (
