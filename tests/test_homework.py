@@ -893,7 +893,7 @@ def test_every_text_a_copy_ships_is_read(copies, tmp_path):
     """The scan reads every shipped text, not only tests, hints and stubs' docstrings: a module docstring, a
     comment beside code, README.md, another Markdown file, a notebook's Markdown cell (LaTeX) and a code cell's
     comment, each planted with the sampler in an assignment-4 copy, are each found, and nothing else is."""
-    from minae.homework.build import _cutter, shipped_answers
+    from minae.homework.build import _cutter, _stubber, _verify, shipped_answers
 
     cut = _cutter(4, keep_later=False)
     nb_name = "notebooks/06-variational-autoencoder.ipynb"
@@ -931,6 +931,9 @@ def test_every_text_a_copy_ships_is_read(copies, tmp_path):
         nb["cells"].insert(3, cell)
         (folder / nb_name).write_text(json.dumps(nb), encoding="utf-8")
         assert [(f, t) for f, t, _ in shipped_answers(folder, cut)] == [(f"{nb_name}, cell 3", "4.1")], kind
+        if kind == "markdown":  # the build warns of it too (a code cell's computing answer is warned of already)
+            warnings = _verify(folder, ROOT, _stubber(4, keep_later=False), cut)
+            assert [w for w in warnings if f"{nb_name}, cell 3 states task 4.1" in w], warnings
 
 
 def test_an_answer_an_earlier_task_gives_is_not_a_later_tasks_leak(copies):

@@ -609,14 +609,17 @@ def _verify(root: Path, src: Path, stub, cut=None) -> list:
         raise RuntimeError(f"internal error: solution text left in the student copy: {shown}")
     warnings = [f"{f} repeats a line of a cut-out solution: {line!r}" for f, line in leaks if f.endswith(".ipynb")]
     if cut is not None:
+        computed = answer_cells(root, cut)
         warnings += [
             f"{f}, cell {index} computes task {task}'s answer ({what}): empty it with an Exercise in assignments.py"
-            for f, index, task, what in answer_cells(root, cut)
+            for f, index, task, what in computed
         ]
+        computed = {(f"{f}, cell {index}", task, what) for f, index, task, what in computed}
         warnings += [
-            f"{f} states task {task}'s answer ({what}): check numbers, not the formula, or move it grader-side"
+            f"{f} states task {task}'s answer ({what}): "
+            + ("reword it (a Reword in answers.py)" if ", cell " in f else "cut it (FORMULA) or check numbers")
             for f, task, what in shipped_answers(root, cut)
-            if ", cell " not in f
+            if (f, task, what) not in computed
         ]
     return warnings
 
