@@ -71,7 +71,7 @@ def _transposed(name):  # name's transpose written any common way: bᵀ, b^T, b.
     n = rf"{name}\w{{0,2}}"
     return (
         rf"(?:{n}ᵀ|{n}\^\{{?(?:T|\\top)\}}?|{n}\.(?:T|mT)\b|{n}\.(?:transpose|swapaxes)\([^()]*\)"
-        rf"|(?:[\w.]*\.)?_?\w*(?:transpose|swapaxes|swap_last|swap)\({n}[,)])"
+        rf"|_?(?:transpose|swapaxes|swap_last|swap)\({n}[,)])"
     )
 
 
@@ -117,7 +117,7 @@ ANSWERS = {
         (
             "the rows of J = diag(f′) W: W's rows scaled by the code's slopes",
             r"(?:h\*\(1-h\)|1-h\*\*2|1-h\*h)\)?(?:\[[^\]]*\])*\[:,None\]\*"
-            r"|(\w+)=[^\n]*(?:h\*\(1-h\)|1-h\*\*2|1-h\*h)[^\n]*\n(?:[^\n]*\n){0,5}?[^\n]*(?<![\w.])\1(?:\[[^\]]*\])*\[:,None\]\*",
+            r"|(?:h\*\(1-h\)|1-h\*\*2|1-h\*h)[^\n]*\n(?:[^\n]*\n){0,5}?[^\n]*\[:,None\]\*[\w.\[\]]*(?:weight|W)\b",
         ),
         (
             "‖J‖²_F from the code h and the encoder's first layer (jacobian_norm's body, the regulariser's less λ)",

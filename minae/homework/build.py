@@ -708,8 +708,10 @@ def shipped_answers(root, cut) -> list:
     given = [t for t in ANSWERS if not cut(t)]
     found = []
     for where, text in _shipped_texts(root):
-        for window in _windows(text):
-            for task, what in answers_in(window, tasks, comments=True, given=given):
+        # the whole text first (most match nothing); a form it matches must then match within some window
+        suspects = sorted({task for task, _ in answers_in(text, tasks, comments=True, given=given)})
+        for window in _windows(text) if suspects else ():
+            for task, what in answers_in(window, suspects, comments=True, given=given):
                 found.append((where, task, what))
     found += [(f"{f}, cell {index}", task, what) for f, index, task, what in answer_cells(root, cut)]
     return list(dict.fromkeys(found))
