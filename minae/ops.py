@@ -232,7 +232,10 @@ class Sub(Function):
 class Mul(Function):
     __slots__ = ()
     promotes = True
-    grad_reads = ((1,), (0,))  # ∂(ab)/∂a = b, ∂(ab)/∂b = a
+    # BEGIN FORMULA task 1.1
+    # ∂(ab)/∂a = b reads b, ∂(ab)/∂b = a reads a
+    # END FORMULA
+    grad_reads = ((1,), (0,))  # which saved inputs each input's gradient reads
 
     def forward(self, a, b):
         return a * b
@@ -380,7 +383,10 @@ class MatMul(Function):
     """
 
     __slots__ = ()
-    grad_reads = ((1,), (0,))  # ∂L/∂a = ∂L/∂y bᵀ, ∂L/∂b = aᵀ ∂L/∂y
+    # BEGIN FORMULA task 1.3
+    # ∂L/∂a = ∂L/∂y bᵀ reads b, ∂L/∂b = aᵀ ∂L/∂y reads a
+    # END FORMULA
+    grad_reads = ((1,), (0,))  # which saved inputs each input's gradient reads
 
     def forward(self, a, b):
         if a.ndim == 0 or b.ndim == 0:

@@ -839,6 +839,149 @@ def test_a_shipped_file_that_states_an_answer_is_found(copies, tmp_path):
     assert [(f, t) for f, t, _ in shipped_answers(folder, cut)] == [("minae/nn/functional.py", "3.1")]
 
 
+# The places a student-reviewer found answers in copies the first scan did not read (issue 22), each as written there
+_REVIEWED_HITS = [
+    ("1.3", "grad_reads = ((1,), (0,))  # ∂L/∂a = ∂L/∂y bᵀ, ∂L/∂b = aᵀ ∂L/∂y"),
+    ("1.3", "ga = reshape(sum_to(gy2 @ _swap_last(b2), a2.shape), a.shape)"),
+    ("1.3", "gb = np.matmul(a.transpose(-1, -2), gy)"),
+    ("1.1", "grad_reads = ((1,), (0,))  # ∂(ab)/∂a = b, ∂(ab)/∂b = a"),
+    ("1.1", "``# HINT: d log x/dx = 1/x``"),
+    ("2.3", "D_KL = ½ Σ_i (v_i − log v_i − 1 + μ_i²)"),
+    ("2.3", "kl = -0.5 * (1 + logvar - mu ** 2 - logvar.exp()).sum(-1)"),
+    ("4.5", r"D_\text{KL} = \frac 1 2 \sum_{i=1}^{d} \big( v_i - \log v_i - 1 + \mu_i^2 \big)."),
+    ("4.1", "vae = VAE(latent_dim=20, beta=1.0)  # z = μ + √v ⊙ ε;  F̃ = C + β·KL(N(μ, v) ‖ N(0, I))"),
+    ("4.1", r"\boldsymbol z = \boldsymbol\mu + \sqrt{\boldsymbol v} \odot \boldsymbol\epsilon"),
+    ("4.1", '"z": (6.4, 0.0, "sampler\\nz = μ + √v ⊙ ε", "#e4d7f0"),'),
+    ("4.1", "z = mu + torch.exp(0.5 * logvar) * eps"),
+    ("3.5", 'closed = F.contractive_penalty(cae.encode(y), cae.encoder[0].weight, "sigmoid", reduction="none")'),
+    ("3.5", 'jac = F.contractive_penalty(h, m.encoder[0].weight, "sigmoid", reduction="none").sqrt()'),
+    ("3.5", "slope = (lambda h: h * (1 - h))(cae.encode(y[:1])).numpy()[0]\nclosed_rows = slope[:, None] * W"),
+    ("4.4", "F̃_K(y) = (1/K) Σ_k C(y, Dec(z_k)) + β·KL,   z_k = reparameterise(μ, log v), k = 1 … K"),
+    ("4.3", "Decode z = (1 − t) μ(y_a) + t μ(y_b) for t = 0 … 1: (steps, in_features)."),
+    ("4.3", "assert_close(z, (1 - t) * mu_a + t * mu_b, 'the decoded codes', rtol=1e-4)"),
+    ("4.3", r"$\boldsymbol z(t) = (1 - t)\,\boldsymbol\mu_a + t\,\boldsymbol\mu_b$"),
+    ("4.3", "z = mu_a + t * (mu_b - mu_a)"),
+]
+_INNOCENT = [  # the same symbols, no task's answer
+    "y = x @ W.T + b",
+    "gx = gy @ W; gW = gy.T @ x",
+    "c = a.T @ b",
+    "x - np.log(x) + 1",
+    "the variance v, and log v from the encoder",
+    "z = mu + v * eps  # the slip: the variance, not its square root",
+    "μ + σ² ε",
+    "If ε ~ N(0, 1), what are the mean and the variance of μ + s ε?",
+    "path = (1 - t) * a + t * b",
+    "log (1/K) Σ_k w_k",
+    "penalty = F.contractive_penalty(h, W, 'tanh')",
+    "(back,) = minae.grad(h, x, grad_outputs=probe, create_graph=True)",
+]
+
+
+@pytest.mark.parametrize("task, text", _REVIEWED_HITS)
+def test_the_reviewers_hits_have_answer_forms(task, text):
+    """Each answer the reviewer found, as it was written (code, Unicode prose, LaTeX, a figure's label), is one of
+    its task's forms; none of the innocent lines beside them is any cut task's."""
+    from minae.homework.answers import answers_in
+
+    assert [t for t, _ in answers_in(text, [task], comments=True)] == [task], text
+    for line in _INNOCENT:
+        assert answers_in(line, ALL_TASKS, comments=True) == [], line
+
+
+def test_every_text_a_copy_ships_is_read(copies, tmp_path):
+    """The scan reads every shipped text, not only tests, hints and stubs' docstrings: a module docstring, a
+    comment beside code, README.md, another Markdown file, a notebook's Markdown cell (LaTeX) and a code cell's
+    comment, each planted with the sampler in an assignment-4 copy, are each found, and nothing else is."""
+    from minae.homework.build import _cutter, _stubber, _verify, shipped_answers
+
+    cut = _cutter(4, keep_later=False)
+    nb_name = "notebooks/06-variational-autoencoder.ipynb"
+    plants = {
+        "minae/models/ebm.py": ('"""', '"""Noise enters as z = μ + √v ⊙ ε.\n\n'),
+        "minae/optim/sgd.py": ("import", "# the sampler: z = mu + np.sqrt(var) * eps\nimport"),
+        "README.md": ("# minae", "# minae\n\nThe sampler is z = μ + σ ⊙ ε.\n"),
+        "docs-note.md": (None, "Remember: $z = \\mu + \\sqrt{v}\\,\\epsilon$.\n"),
+    }
+    for k, (rel, (old, new)) in enumerate(plants.items()):
+        folder = tmp_path / f"c{k}"
+        shutil.copytree(copies[4], folder)
+        if old is None:
+            (folder / rel).write_text(new, encoding="utf-8")
+        else:
+            text = (folder / rel).read_text(encoding="utf-8")
+            assert old in text, (rel, old)
+            (folder / rel).write_text(text.replace(old, new, 1), encoding="utf-8")
+        assert [(f, t) for f, t, _ in shipped_answers(folder, cut)] == [(rel, "4.1")], rel
+    for k, (kind, source) in enumerate(
+        [
+            (
+                "markdown",
+                "With $\\boldsymbol z = \\boldsymbol\\mu + \\sqrt{\\boldsymbol v} \\odot \\boldsymbol\\epsilon$",
+            ),
+            ("code", "z = encode(y)  # then z = mu + np.exp(0.5 * logvar) * eps"),
+        ]
+    ):
+        folder = tmp_path / f"nb{k}"
+        shutil.copytree(copies[4], folder)
+        nb = json.loads((folder / nb_name).read_text(encoding="utf-8"))
+        cell = {"cell_type": kind, "metadata": {}, "source": source}
+        if kind == "code":
+            cell.update(outputs=[], execution_count=None)
+        nb["cells"].insert(3, cell)
+        (folder / nb_name).write_text(json.dumps(nb), encoding="utf-8")
+        assert [(f, t) for f, t, _ in shipped_answers(folder, cut)] == [(f"{nb_name}, cell 3", "4.1")], kind
+        if kind == "markdown":  # the build warns of it too (a code cell's computing answer is warned of already)
+            warnings = _verify(folder, ROOT, _stubber(4, keep_later=False), cut)
+            assert [w for w in warnings if f"{nb_name}, cell 3 states task 4.1" in w], warnings
+
+
+def test_an_answer_an_earlier_task_gives_is_not_a_later_tasks_leak(copies):
+    """F.gaussian_kl (task 2.3, solved in the copies of assignments 3 and 4) computes the per-dimension KL that
+    task 4.5 also asks for: the student has it, so the scan does not report it there; in a copy that cuts 2.3
+    too, the same text is a leak of both."""
+    from minae.homework.answers import answers_in
+
+    code = "terms = var - _ops.log(var) - 1 + mu * mu"
+    assert answers_in(code, ["4.5"], comments=True, given=["2.3"]) == []
+    assert [t for t, _ in answers_in(code, ["2.3", "4.5"], comments=True)] == ["2.3", "4.5"]
+    text = (copies[4] / "minae" / "nn" / "functional.py").read_text(encoding="utf-8")
+    assert "var - _ops.log(var) - 1 + mu * mu" in text
+
+
+def test_the_rewords_match_their_notebooks_and_leave_the_copies():
+    """Every Reword's text is in the reference notebook it names (a stale one would silently reword nothing),
+    and a copy that cuts its task has the new wording in its place; a copy that keeps the task keeps the text."""
+    from minae.homework.answers import REWORDS
+
+    assert REWORDS
+    for r in REWORDS:
+        (path,) = sorted((ROOT / "notebooks").glob(f"{r.notebook}*.ipynb"))
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        hits = [k for k, c in enumerate(nb["cells"]) if r.old in "".join(c["source"])]
+        assert hits, (path.name, r.old)
+        n = TASKS[r.task].assignment
+        cut = student_notebook(nb, n, path=path.name, rewords=[r])
+        kept = student_notebook(nb, n - 1, keep_later=True, path=path.name, rewords=[r]) if n > 1 else None
+        assert not any(r.old in c.source for c in cut.cells) and any(r.new in c.source for c in cut.cells)
+        if kept is not None:
+            assert any(r.old in c.source for c in kept.cells)
+
+
+def test_the_scan_does_not_join_distant_lines(tmp_path):
+    """A form may span lines, not a whole file: a ``randn(`` at the top of a long text and a ``.decoder(`` far
+    below are no sampling answer; within a few lines they are."""
+    from minae.homework.build import shipped_answers
+
+    far = "z = minae.randn(4, 3)\n" + "\n".join(f"line {k}" for k in range(40)) + "\nout = model.decoder(h)\n"
+    near = "z = minae.randn(4, 3)\nout = model.decoder(z)\n"
+    for name, text, want in (("far", far, []), ("near", near, ["4.3"])):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "NOTES.md").write_text(text, encoding="utf-8")
+        got = [t for _, t, _ in shipped_answers(tmp_path / name, lambda task: task == "4.3")]
+        assert got == want, name
+
+
 def test_the_answer_forms_find_the_answers_the_reference_notebooks_compute():
     """The detector can fail: in the reference notebooks (nothing emptied) it finds each cell that an Exercise
     empties, for that Exercise's task or another cut task, and the copy's table is empty."""

@@ -211,6 +211,33 @@ ASSIGNMENTS = {
                 "before and after, and check with allow_unused=True that C does not reach the encoder",
                 says=("Here is one step of each by hand", "Your exercise (task 3.6): write one step of each by hand"),
             ),
+            Exercise(
+                "05",
+                "closed = F.contractive_penalty(cae.encode(y)",
+                "3.5",
+                'train cae = ContractiveAutoencoder(784, 30, lam=0.1, activation="sigmoid") for CHECK_EPOCHS '
+                "epochs on x_train[:N_TRAIN] (batch 128, Adam, lr 1e-3), then cae.double() and y = the first 4 "
+                "test digits in float64; write finite_difference_jacobian(encoder, y, eps=1e-5) (the (hidden, "
+                "784) Jacobian of one input by central differences) and compare per digit ‖∂h/∂y‖²_F three ways: "
+                "closed (your cae.jacobian_norm), autodiff (F.jacobian_penalty) and finite (from jacobians, one "
+                "per digit)",
+            ),
+            Exercise(
+                "05",
+                "closed_rows = slope[:, None]",
+                "3.5",
+                "the rows of ∂h/∂y for the first digit from h and W alone (closed_rows, (30, 784)), drawn beside "
+                "the finite-difference rows jacobians[0] with viz.kernel_grid",
+            ),
+            Exercise(
+                "05",
+                "jac = F.contractive_penalty(h, m.encoder",
+                "3.5",
+                "train the three tied models of the markdown above (AE, DAE with masking 0.5, CAE with λ = 5; "
+                "HIDDEN units, BATCH, EPOCHS) and fill, per model: table (the mean ‖∂h/∂y‖_F on the test digits, the "
+                "share of saturated units h < 0.05 or > 0.95, the test cost C), codes (h on the test digits), "
+                "roughness and kernel_norm (of the encoder's kernels); then fig = viz.metric_bars(table)",
+            ),
         ),
         questions=(
             "F_β's two limits. Show that F_β(y) = −(1/β) log((1/n) Σ_z e^(−βE(y, z))) tends to min_z E(y, z) as "

@@ -22,6 +22,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from .answers import REWORDS
 from .assignments import ASSIGNMENTS, TASKS, assignment_of, hint_for
 from .markers import (
     MarkerError,
@@ -241,7 +242,9 @@ skip_unwritten_tasks()  # a cell that needs a task you have not written says so,
 """
 
 
-def student_notebook(nb: dict, number: int, keep_later: bool = False, path: str = "<notebook>", exercises=()) -> dict:
+def student_notebook(
+    nb: dict, number: int, keep_later: bool = False, path: str = "<notebook>", exercises=(), rewords=()
+) -> dict:
     """A student's copy of a notebook (through nbformat): outputs cleared, exercise cells emptied, checks added.
 
     An exercise cell is a code cell tagged ``solution`` and ``task N.M``
@@ -249,7 +252,8 @@ def student_notebook(nb: dict, number: int, keep_later: bool = False, path: str 
     ``Exercise`` of ``exercises`` picks by its source; it is emptied when the copy
     cuts task N.M out, into a cell that only says so (Run All goes on). Solution
     blocks inside code cells are stripped as in the library's files. A first cell
-    checks that the kernel imports the copy's minae; the last ones run the grader.
+    checks that the kernel imports the copy's minae; the last ones run the grader. Each ``Reword`` of
+    ``rewords`` whose task the copy cuts out replaces its text in every cell, Markdown or code, that has it.
     """
     nbf = _nbformat()
     nb = nbf.from_dict(copy.deepcopy(nb))
@@ -258,8 +262,12 @@ def student_notebook(nb: dict, number: int, keep_later: bool = False, path: str 
     stub = _stubber(number, keep_later)
     nb.metadata.pop("widgets", None)
     cells, emptied = [], []
+    cut = _cutter(number, keep_later)
     for index, cell in enumerate(nb.cells):
         cell.source = _cell_source(cell)  # one string, as nbformat writes it
+        for r in rewords:
+            if cut(r.task) and r.old in cell.source:
+                cell.source = cell.source.replace(r.old, r.new)
         cell.metadata.pop("execution", None)
         if cell.cell_type != "code":
             cells.append(cell)
@@ -385,7 +393,8 @@ def build(assignment, out, source=None, keep_later: bool = False, force: bool = 
         for nb_path in _notebooks_of(src, a.notebooks):
             nb = json.loads(nb_path.read_text(encoding="utf-8"))
             picked = [e for e in a.exercises if nb_path.name.startswith(e.notebook)]
-            student = student_notebook(nb, a.number, keep_later, f"notebooks/{nb_path.name}", picked)
+            rewords = [r for r in REWORDS if nb_path.name.startswith(r.notebook)]
+            student = student_notebook(nb, a.number, keep_later, f"notebooks/{nb_path.name}", picked, rewords)
             target = staging / "notebooks" / nb_path.name
             target.parent.mkdir(exist_ok=True)
             target.write_text(_nbformat().writes(student) + "\n", encoding="utf-8")
@@ -600,14 +609,17 @@ def _verify(root: Path, src: Path, stub, cut=None) -> list:
         raise RuntimeError(f"internal error: solution text left in the student copy: {shown}")
     warnings = [f"{f} repeats a line of a cut-out solution: {line!r}" for f, line in leaks if f.endswith(".ipynb")]
     if cut is not None:
+        computed = answer_cells(root, cut)
         warnings += [
             f"{f}, cell {index} computes task {task}'s answer ({what}): empty it with an Exercise in assignments.py"
-            for f, index, task, what in answer_cells(root, cut)
+            for f, index, task, what in computed
         ]
+        computed = {(f"{f}, cell {index}", task, what) for f, index, task, what in computed}
         warnings += [
-            f"{f} states task {task}'s answer ({what}): check numbers, not the formula, or move it grader-side"
+            f"{f} states task {task}'s answer ({what}): "
+            + ("reword it (a Reword in answers.py)" if ", cell " in f else "cut it (FORMULA) or check numbers")
             for f, task, what in shipped_answers(root, cut)
-            if ", cell " not in f
+            if (f, task, what) not in computed
         ]
     return warnings
 
@@ -652,26 +664,68 @@ def _stub_docstrings(root: Path) -> list:
     return found
 
 
+_SHIPPED_TEXT = (".py", ".md", ".txt", ".rst", ".cfg", ".toml", ".ipynb")
+
+
+def _shipped_texts(root: Path):
+    """(where, text) for every text a copy ships: each .py file whole (code, comments, docstrings), each
+    Markdown or other text file, and each notebook cell, code or Markdown, on its own."""
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if not path.is_file() or path.suffix not in _SHIPPED_TEXT or any(p in _SKIP_DIRS for p in rel.parts):
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        if path.suffix != ".ipynb":
+            yield rel.as_posix(), text
+            continue
+        try:
+            cells = json.loads(text).get("cells", [])
+        except ValueError:
+            yield rel.as_posix(), text
+            continue
+        for index, cell in enumerate(cells):
+            yield f"{rel.as_posix()}, cell {index}", _cell_source(cell)
+
+
 def shipped_answers(root, cut) -> list:
     """(file, task, what) for every place of the copy ``root`` that states the answer of a task it cuts out
-    (``cut(task)``), by the grader's forms in ``answers.ANSWERS``: its test files (code, comments and
-    docstrings), the hints and questions (assignments.py, HOMEWORK.md), the docstrings of the functions that
-    hold a stub, and its notebooks' code cells."""
+    (``cut(task)``), by the grader's forms in ``answers.ANSWERS``.
+
+    Every text the copy ships is read, code and prose alike: every .py file whole (the library's, the
+    tests', the homework machinery's: code, comments and docstrings), README.md, HOMEWORK.md and any other
+    text file, and every notebook cell, code or Markdown. A task's answer that a student may read in a
+    copy is one they need not derive, wherever it is printed.
+    """
     from .answers import ANSWERS, answers_in
 
     root = Path(root)
     tasks = [t for t in ANSWERS if cut(t)]
-    texts = [
-        (path.relative_to(root).as_posix(), path.read_text(encoding="utf-8"))
-        for path in sorted((root / "minae" / "homework" / "tests").rglob("*.py"))
-    ]
-    for rel in ("minae/homework/assignments.py", "HOMEWORK.md"):
-        if (root / rel).is_file():
-            texts.append((rel, (root / rel).read_text(encoding="utf-8")))
-    texts += _stub_docstrings(root)
-    found = [(rel, task, what) for rel, text in texts for task, what in answers_in(text, tasks, comments=True)]
+    # an answer that a task the copy keeps solved also gives (the per-dimension KL of 4.5 is 2.3's gaussian_kl
+    # term by term) is the student's own work by then, not a leak of the later task
+    given = [t for t in ANSWERS if not cut(t)]
+    found = []
+    for where, text in _shipped_texts(root):
+        # the whole text first (most match nothing); a form it matches must then match within some window
+        suspects = sorted({task for task, _ in answers_in(text, tasks, comments=True, given=given)})
+        for window in _windows(text) if suspects else ():
+            for task, what in answers_in(window, suspects, comments=True, given=given):
+                found.append((where, task, what))
     found += [(f"{f}, cell {index}", task, what) for f, index, task, what in answer_cells(root, cut)]
     return list(dict.fromkeys(found))
+
+
+def _windows(text: str, size: int = 16):
+    """The text in overlapping runs of ``size`` lines (every run of up to size/2 + 1 lines lies inside one):
+    a form may span lines, but not join a ``randn(`` at the top of a README to a ``decoder(`` far below it."""
+    lines = text.split("\n")
+    if len(lines) <= size:
+        yield text
+        return
+    for start in range(0, len(lines) - size // 2, size // 2):
+        yield "\n".join(lines[start : start + size])
 
 
 def _text_lines(path: Path) -> list:

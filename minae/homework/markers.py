@@ -3,9 +3,9 @@
 A solution block is a run of whole lines of the reference code between a BEGIN
 line, ``# BEGIN SOLUTION task 1.1``, and an END line, ``# END SOLUTION``, each a
 comment on a line of its own at the block's indentation. An optional hint line,
-``# HINT: d log x/dx = 1/x``, may follow the BEGIN line. In a student copy the
+``# HINT: the chain rule, one input at a time``, may follow the BEGIN line. In a student copy the
 block becomes one line at the BEGIN line's indentation,
-``raise NotImplementedError("task 1.1: d log x/dx = 1/x")``; in the reference
+``raise NotImplementedError("task 1.1: the chain rule, one input at a time")``; in the reference
 code, and for the tasks a copy keeps solved, only the marker lines go. Blocks do
 not nest, and a task may have any number of blocks in any number of files. (The
 README's Homework section shows a marked function.)

@@ -1,13 +1,16 @@
 """The variational autoencoder (β-VAE).
 
     encoder        (μ, log v) = Enc(y)
-    sampler        z = μ + √v ⊙ ε,  ε ~ N(0, I)      (the reparameterisation trick)
+    sampler        z ~ N(μ, v), differentiable in μ and log v   (the reparameterisation trick)
     # BEGIN FORMULA task 4.1
+                   z = μ + √v ⊙ ε,  ε ~ N(0, I)
                    √v = exp(½ log v): the noise is scaled by the standard deviation
     # END FORMULA
     decoder        ỹ = Dec(z)
     free energy    F̃(y) = C(y, ỹ) + β D_KL(N(μ, v) ‖ N(0, I))
+    # BEGIN FORMULA task 2.3
                    D_KL = ½ Σ_i (v_i − log v_i − 1 + μ_i²)
+    # END FORMULA
                    with β = 1 (and z sampled) F̃ is the negative ELBO, an upper bound on the
                    free energy −log p(y) = −log ∫ p(y | z) p(z) dz, tight when N(μ, v) is the
                    true posterior p(z | y)
@@ -57,7 +60,12 @@ class VAE(nn.Module):
         return out[:, :d], out[:, d:]
 
     def reparameterise(self, mu, logvar):
-        """z = μ + √v ⊙ ε in training (gradients reach μ and log v through z); z = μ in eval."""
+        """A sample z of N(μ, v) in training, through which gradients reach μ and log v; z = μ in eval.
+
+        # BEGIN FORMULA task 4.1
+        z = μ + √v ⊙ ε with ε ~ N(0, I), √v = exp(½ log v).
+        # END FORMULA
+        """
         if not self.training:
             return mu
         # BEGIN SOLUTION task 4.1
@@ -94,7 +102,9 @@ class VAE(nn.Module):
     def free_energy(self, y, samples: int = 1):
         """F̃(y) estimated with K = ``samples`` independent draws of z per image, per sample (N,):
 
+            # BEGIN FORMULA task 4.4
             F̃_K(y) = (1/K) Σ_k C(y, Dec(z_k)) + β·KL,   z_k = reparameterise(μ, log v), k = 1 … K
+            # END FORMULA
 
         Only C is averaged over the draws: the KL term is a closed form of (μ, v). With K = 1 it is
         ``loss(y, reduction="none")["loss"]``; in eval mode every z_k = μ. A larger K lowers the
@@ -172,7 +182,12 @@ class VAE(nn.Module):
 
     @minae.no_grad()
     def interpolate(self, y_a, y_b, steps: int = 10):
-        """Decode z = (1 − t) μ(y_a) + t μ(y_b) for t = 0 … 1: (steps, in_features)."""
+        """Decode ``steps`` codes on the straight line from μ(y_a) to μ(y_b), ends included: (steps, in_features).
+
+        # BEGIN FORMULA task 4.3
+        z = (1 − t) μ(y_a) + t μ(y_b) for t = 0 … 1.
+        # END FORMULA
+        """
         # BEGIN SOLUTION task 4.3
         mu_a, _ = self._encode(y_a.reshape(1, -1))
         mu_b, _ = self._encode(y_b.reshape(1, -1))

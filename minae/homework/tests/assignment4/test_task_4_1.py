@@ -1,4 +1,4 @@
-"""Task 4.1: the reparameterisation z = μ + √v ⊙ ε: its distribution and its gradients."""
+"""Task 4.1: the reparameterisation trick (z ~ N(μ, v), differentiable in μ and log v): distribution, gradients."""
 
 import math
 

@@ -75,12 +75,19 @@ def test_interpolate():
     seen = capture.seen
     assert_shape(images, (5, D), "interpolate(y_a, y_b, steps=5)")
     message = (
-        "interpolate(y_a, y_b, steps=5) decoded no latent codes: it must decode the codes (1 − t) μ(y_a) + t μ(y_b) "
-        "(a mix of the two images themselves is not an image the model makes)"
+        "interpolate(y_a, y_b, steps=5) decoded no latent codes: it must decode codes on the straight line from "
+        "μ(y_a) to μ(y_b) (a mix of the two images themselves is not an image the model makes)"
     )
     assert_equal(len(seen) > 0, True, message)
     if not seen:
         return
     z = np.concatenate([s.numpy() for s in seen]).astype(np.float64)
-    t = np.linspace(0, 1, 5)[:, None]
-    assert_close(z, (1 - t) * mu_a + t * mu_b, "the decoded codes (1 − t) μ(y_a) + t μ(y_b)", rtol=1e-4, atol=1e-6)
+    assert_shape(z, (5, Z), "the codes interpolate(y_a, y_b, steps=5) decoded")
+    # checked by their numbers: both ends are the mean codes, and the steps between neighbours are all equal
+    assert_close(z[0], mu_a, "the first decoded code (μ(y_a), the mean code of y_a)", rtol=1e-4, atol=1e-6)
+    assert_close(z[-1], mu_b, "the last decoded code (μ(y_b), the mean code of y_b)", rtol=1e-4, atol=1e-6)
+    gaps = np.diff(z, axis=0)
+    even = np.broadcast_to(gaps.mean(axis=0), gaps.shape)
+    assert_close(
+        gaps, even, "the steps between neighbouring codes (evenly spaced on a straight line)", atol=1e-6, own=True
+    )
