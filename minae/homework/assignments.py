@@ -194,11 +194,13 @@ ASSIGNMENTS = {
             ),
             Exercise(
                 "05",
-                "def across_over_along(m, pts, along, across):",
+                "def across_over_along(m, pts, along, across, frozen=False):",
                 "3.5",
                 "write tied_cae(lam, hidden=128) (the tied sigmoid CAE of the comment), encoder_jacobians(m, pts) "
-                "(every point's Jacobian ∂h/∂y, (N, hidden, 2)) and across_over_along(m, pts, along, across) (how "
-                "much more the code moves per unit step across the curve than along it, per point); then train "
+                "(every point's Jacobian ∂h/∂y, (N, hidden, 2)), across_over_along(m, pts, along, across, "
+                "frozen=False) (how much more the code moves per unit step across the curve than along it, per "
+                "point; frozen: with every unit's slope held at its mean over the points) and slope_stats(m, pts) "
+                "(the median band width 4/‖w_j‖, and how much the slopes change along the points); then train "
                 "the two tied CAEs of the markdown above (SCALE = 10; settings, fig4, ratios, recon_error, "
                 "saturated; t, points_big, along_big, across_big = curve_points(SCALE)) and plot ratios",
             ),
